@@ -1,0 +1,3 @@
+from pipectl.cli import main
+
+raise SystemExit(main())

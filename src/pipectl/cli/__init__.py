@@ -1,0 +1,106 @@
+"""The Typer app. Commands are thin: parse, call the store, render, map errors to exit codes.
+
+Heavy modules (sqlite_utils, report code, Rich tables) are imported inside the commands that
+use them, so `pipectl --help` and `pipectl --version` stay fast (see docs/performance.md).
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+from typer.core import TyperGroup
+
+from pipectl import __version__
+from pipectl.errors import Interrupted, PipectlError
+
+
+class PipectlGroup(TyperGroup):
+    """Maps every error to one line on stderr and its exit code; never a traceback."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except PipectlError as exc:
+            _fail(ctx, exc)
+        except KeyboardInterrupt:
+            _fail(ctx, Interrupted("interrupted; nothing was changed"))
+        except BrokenPipeError:
+            sys.stderr.close()  # the reader went away (e.g. `| head`): not an error
+            ctx.exit(0)
+        except Exception as exc:
+            if type(exc).__module__ == "sqlite3":
+                from pipectl.store.db import translate
+
+                _fail(ctx, translate(exc, ctx.obj.get("db") if ctx.obj else None))
+            raise
+
+
+def _fail(ctx: typer.Context, exc: PipectlError) -> None:
+    typer.echo(f"error: {exc}", err=True)
+    ctx.exit(exc.exit_code)
+
+
+app = typer.Typer(
+    cls=PipectlGroup,
+    name="pipectl",
+    help="Track deals through your sales pipeline, from the terminal.\n\n"
+    "Examples:\n\n"
+    "  pipectl add \"Acme renewal\" --company Acme --value 12000 --currency EUR\n\n"
+    "  pipectl advance 1\n\n"
+    "  pipectl board",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"pipectl {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    db: str = typer.Option(
+        None, "--db", envvar="PIPECTL_DB", metavar="PATH",
+        help="Database file. Default: pipeline.db in the user data directory.",
+    ),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Show the version and exit."
+    ),
+) -> None:
+    """Track deals through your sales pipeline, from the terminal."""
+    ctx.obj = {"db": db}
+
+
+def _register() -> None:
+    from pipectl.cli import board, deals
+
+    for module in (deals, board):
+        module.register(app)
+    for name in ("reports", "transfer", "dbcmd"):
+        try:
+            module = __import__(f"pipectl.cli.{name}", fromlist=["register"])
+        except ModuleNotFoundError as exc:
+            if exc.name != f"pipectl.cli.{name}":
+                raise
+            continue
+        module.register(app)
+
+
+_register()
+
+
+def main() -> int:
+    """Console-script entry point."""
+    try:
+        app()
+    except KeyboardInterrupt:  # pragma: no cover - outside a command (during start-up)
+        sys.stderr.write("error: interrupted\n")
+        return 130
+    return 0

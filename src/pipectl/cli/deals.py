@@ -1,0 +1,413 @@
+"""Daily commands: add, list, show, advance, qualify, lose, reopen, edit, note, rm."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from pipectl.cli.common import AT_HELP, JSON_HELP, connect, moment, positive_limit, stage_arg
+from pipectl.errors import UsageError
+
+
+def _text(value: str | None, field: str, required: bool = False) -> str | None:
+    from pipectl.values import clean_text, optional_text
+
+    if required:
+        return clean_text(value or "", field, required=True)
+    return optional_text(value, field)
+
+
+def _done(message: str) -> None:
+    typer.echo(message)
+
+
+def add(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help="The deal's name, e.g. the prospect or opportunity."),
+    company: str = typer.Option(None, "--company", "-c", help="The prospect's company."),
+    contact: str = typer.Option(None, "--contact", help="The person you deal with."),
+    email: str = typer.Option(None, "--email", help="The contact's email."),
+    phone: str = typer.Option(None, "--phone", help="The contact's phone."),
+    value: str = typer.Option(None, "--value", "-v", help="Expected value, e.g. 12000.50."),
+    currency: str = typer.Option(
+        None, "--currency", envvar="PIPECTL_CURRENCY", help="ISO 4217 code. Default: USD."
+    ),
+    owner: str = typer.Option(None, "--owner", "-o", help="The salesperson who owns it."),
+    source: str = typer.Option(None, "--source", help="Where the lead came from."),
+    close: str = typer.Option(None, "--close", help="Expected close date, YYYY-MM-DD."),
+    probability: int = typer.Option(
+        None, "--probability", "-p", help="Its own win probability in percent (else the stage's)."
+    ),
+    stage: str = typer.Option(None, "--stage", "-s", help="Start stage. Default: prospecting."),
+    prequalified: str = typer.Option(
+        None, "--prequalified", metavar="REASON",
+        help="Mark it pre-qualified (needed to start in meeting or later).",
+    ),
+    note: str = typer.Option(None, "--note", "-n", help="A first note."),
+    at: str = typer.Option(None, "--at", help=AT_HELP),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the new deal's id."),
+) -> None:
+    """Log a prospect as a new deal and print its id.
+
+    Examples:
+
+      pipectl add "Acme renewal" --company Acme --value 12000 --currency EUR --close 2026-12-15
+
+      pipectl add "Nguyễn Văn An" --stage meeting --prequalified "referred by a customer"
+    """
+    from pipectl.models import NewDeal
+    from pipectl.stages import Stage
+    from pipectl.store import deals
+    from pipectl.values import (
+        DEFAULT_CURRENCY,
+        currency_code,
+        parse_date,
+        parse_money,
+        parse_probability,
+    )
+
+    cur = currency_code(currency) if currency else DEFAULT_CURRENCY
+    new = NewDeal(
+        name=_text(name, "name", required=True) or "",
+        stage=stage_arg(stage) or Stage.PROSPECTING,
+        currency=cur,
+        value_minor=parse_money(value, cur) if value is not None else None,
+        company=_text(company, "company"),
+        contact=_text(contact, "contact"),
+        email=_text(email, "email"),
+        phone=_text(phone, "phone"),
+        owner=_text(owner, "owner"),
+        source=_text(source, "source"),
+        close_date=parse_date(close, "--close") if close else None,
+        probability=parse_probability(probability) if probability is not None else None,
+        prequalified=_text(prequalified, "--prequalified"),
+        note=_text(note, "note"),
+    )
+    if prequalified is not None and not new.prequalified:
+        raise UsageError("--prequalified needs a reason")
+    at_ = moment(at)
+    conn = connect(ctx)
+    deal_id = deals.add(conn, new, at_)
+    if as_json:
+        from pipectl.views.common import print_json
+        from pipectl.views.deals import deal_json
+
+        print_json(deal_json(deals.get(conn, deal_id)))
+    elif quiet:
+        typer.echo(deal_id)
+    else:
+        _done(f"Added deal {deal_id}: {new.name} ({new.stage.value})")
+
+
+def list_(
+    ctx: typer.Context,
+    stage: str = typer.Option(None, "--stage", "-s", help="Only deals in this stage."),
+    status: str = typer.Option(
+        "open", "--status", help="open, won, lost or all.", case_sensitive=False
+    ),
+    owner: str = typer.Option(None, "--owner", "-o", help="Only this owner's deals."),
+    search: str = typer.Option(
+        None, "--search", "-q", help="Text in name, company, contact, email, owner, source or ref."
+    ),
+    sort: str = typer.Option("stage", "--sort", help="stage, value, close, age or updated."),
+    limit: int = typer.Option(None, "--limit", "-n", help="At most this many deals."),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """List deals (open ones by default) as a table.
+
+    Examples:
+
+      pipectl list --stage proposal --owner Anna
+
+      pipectl list --status all --search nguyen --sort value --limit 20
+    """
+    from pipectl.store import deals
+    from pipectl.values import clean_text
+
+    status = status.lower()
+    if status not in ("open", "won", "lost", "all"):
+        raise UsageError(f"--status {status!r} is not one of open, won, lost, all")
+    if sort not in deals.SORTS:
+        raise UsageError(f"--sort {sort!r} is not one of {', '.join(deals.SORTS)}")
+    rows = deals.list_deals(
+        connect(ctx),
+        stage=stage_arg(stage),
+        status=status,
+        owner=clean_text(owner, "--owner") if owner is not None else None,
+        search=clean_text(search, "--search") if search is not None else None,
+        sort=sort,
+        limit=positive_limit(limit),
+    )
+    if as_json:
+        from pipectl.views.common import print_json
+        from pipectl.views.deals import deal_json
+
+        print_json([deal_json(r) for r in rows])
+    else:
+        from pipectl.views.deals import deal_table
+
+        deal_table(rows)
+
+
+def show(
+    ctx: typer.Context,
+    deal_id: int = typer.Argument(..., metavar="ID", help="The deal's id."),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """Show a deal, its qualification checklist and the timeline of its events.
+
+    Example:
+
+      pipectl show 12
+    """
+    from pipectl.store import deals
+
+    conn = connect(ctx)
+    row = deals.get(conn, deal_id)
+    events = deals.events(conn, deal_id)
+    if as_json:
+        from pipectl.views.common import print_json
+        from pipectl.views.deals import deal_json, event_json
+
+        print_json({**deal_json(row), "events": [event_json(e) for e in events]})
+    else:
+        from pipectl.views.deals import show as render
+
+        render(row, events)
+
+
+def advance(
+    ctx: typer.Context,
+    deal_id: int = typer.Argument(..., metavar="ID", help="The deal's id."),
+    to: str = typer.Option(None, "--to", "-t", help="Target stage (a skip or a move back)."),
+    prequalified: str = typer.Option(
+        None, "--prequalified", metavar="REASON",
+        help="Skip qualification: why the deal is already qualified.",
+    ),
+    note: str = typer.Option(None, "--note", "-n", help="A note kept with the move."),
+    at: str = typer.Option(None, "--at", help=AT_HELP),
+) -> None:
+    """Move a deal one stage forward, or to --to STAGE where the rules allow.
+
+    Leaving qualification needs the checklist (pipectl qualify); a pre-qualified deal may go from
+    prospecting to meeting; proposal may go straight to won; moving back is allowed.
+
+    Examples:
+
+      pipectl advance 12
+
+      pipectl advance 12 --to won
+
+      pipectl advance 7 --to meeting --prequalified "long-time contact, budget confirmed"
+
+      pipectl advance 12 --to meeting --note "they reopened the price"
+    """
+    from pipectl.store import deals
+
+    target = stage_arg(to)
+    reason = _text(prequalified, "--prequalified")
+    move = deals.advance(connect(ctx), deal_id, moment(at), target, reason, _text(note, "note"))
+    what = {"back": "moved back", "skip": "skipped ahead"}.get(move.direction.value, "advanced")
+    _done(f"Deal {deal_id} {what}: {move.from_stage} -> {move.to_stage}")
+
+
+def qualify(
+    ctx: typer.Context,
+    deal_id: int = typer.Argument(..., metavar="ID", help="The deal's id."),
+    location: bool = typer.Option(None, "--location/--no-location", help="Somewhere we sell to."),
+    budget: bool = typer.Option(None, "--budget/--no-budget", help="They can pay for it."),
+    authority: bool = typer.Option(
+        None, "--authority/--no-authority", help="We talk to someone who decides."
+    ),
+    need: bool = typer.Option(None, "--need/--no-need", help="Our product fits a real need."),
+    note: str = typer.Option(None, "--note", "-n", help="A note kept with the change."),
+    at: str = typer.Option(None, "--at", help=AT_HELP),
+) -> None:
+    """Record the qualification checklist: location, budget, authority, need.
+
+    Examples:
+
+      pipectl qualify 12 --location --budget
+
+      pipectl qualify 12 --authority --need --note "CFO signs; pain is manual invoicing"
+    """
+    from pipectl.store import deals
+
+    changes = {
+        k: v for k, v in
+        {"location": location, "budget": budget, "authority": authority, "need": need}.items()
+        if v is not None
+    }
+    if not changes and note is None:
+        raise UsageError(
+            "nothing to record",
+            hint="give --location, --budget, --authority or --need (or their --no- forms)",
+        )
+    after, changed = deals.qualify(connect(ctx), deal_id, changes, moment(at), _text(note, "note"))
+    marks = ", ".join(f"{k} {'yes' if v else 'no'}" for k, v in changed.items()) or "no change"
+    line = f"Deal {deal_id} checklist: {marks}."
+    if after.passes():
+        line += f" It passes: pipectl advance {deal_id}"
+    else:
+        line += f" Missing: {', '.join(after.missing())}"
+    _done(line)
+
+
+def lose(
+    ctx: typer.Context,
+    deal_id: int = typer.Argument(..., metavar="ID", help="The deal's id."),
+    reason: str = typer.Option(..., "--reason", "-r", help="Why it was lost (required)."),
+    at: str = typer.Option(None, "--at", help=AT_HELP),
+) -> None:
+    """Close an open deal as lost, with a reason.
+
+    Example:
+
+      pipectl lose 12 --reason "chose a competitor on price"
+    """
+    from pipectl.store import deals
+
+    text = _text(reason, "--reason", required=True) or ""
+    move = deals.lose(connect(ctx), deal_id, moment(at), text)
+    _done(f"Deal {deal_id} lost at {move.from_stage}: {text}")
+
+
+def reopen(
+    ctx: typer.Context,
+    deal_id: int = typer.Argument(..., metavar="ID", help="The deal's id."),
+    at: str = typer.Option(None, "--at", help=AT_HELP),
+) -> None:
+    """Reopen a lost deal in the stage it was lost at.
+
+    Example:
+
+      pipectl reopen 12
+    """
+    from pipectl.store import deals
+
+    move = deals.reopen(connect(ctx), deal_id, moment(at))
+    _done(f"Deal {deal_id} reopened in {move.to_stage}")
+
+
+def edit(
+    ctx: typer.Context,
+    deal_id: int = typer.Argument(..., metavar="ID", help="The deal's id."),
+    name: str = typer.Option(None, "--name", help="New name."),
+    company: str = typer.Option(None, "--company", help="New company ('' clears)."),
+    contact: str = typer.Option(None, "--contact", help="New contact ('' clears)."),
+    email: str = typer.Option(None, "--email", help="New email ('' clears)."),
+    phone: str = typer.Option(None, "--phone", help="New phone ('' clears)."),
+    owner: str = typer.Option(None, "--owner", help="New owner ('' clears)."),
+    source: str = typer.Option(None, "--source", help="New source ('' clears)."),
+    value: str = typer.Option(None, "--value", help="New value ('' clears)."),
+    currency: str = typer.Option(None, "--currency", help="New currency (with --value)."),
+    close: str = typer.Option(None, "--close", help="New expected close date ('' clears)."),
+    probability: str = typer.Option(
+        None, "--probability", help="Own win probability in percent ('' returns to the stage's)."
+    ),
+    at: str = typer.Option(None, "--at", help=AT_HELP),
+) -> None:
+    """Change a deal's details. Value, close-date and probability changes are kept as events.
+
+    Examples:
+
+      pipectl edit 12 --value 15000 --close 2026-12-31
+
+      pipectl edit 12 --owner "Łukasz" --probability 70
+    """
+    from pipectl.models import DealEdit
+    from pipectl.store import deals
+    from pipectl.values import currency_code, parse_date, parse_money, parse_probability
+
+    texts = {}
+    for field, given in (("name", name), ("company", company), ("contact", contact),
+                         ("email", email), ("phone", phone), ("owner", owner),
+                         ("source", source)):
+        if given is not None:
+            texts[field] = _text(given, field, required=field == "name")
+    conn = connect(ctx)
+    row = deals.get(conn, deal_id)
+    cur = currency_code(currency) if currency else None
+    if cur and cur != row["currency"] and value is None and row["value_minor"] is not None:
+        raise UsageError("changing the currency needs the value in it too", hint="add --value")
+    change = DealEdit(
+        texts=texts,
+        value_minor=parse_money(value, cur or row["currency"]) if value else None,
+        currency=cur,
+        clear_value=value is not None and not value.strip(),
+        close_date=parse_date(close, "--close") if close else None,
+        clear_close=close is not None and not close.strip(),
+        probability=parse_probability(probability) if probability else None,
+        clear_probability=probability is not None and not probability.strip(),
+    )
+    if change.is_empty():
+        raise UsageError("nothing to change", hint="see pipectl edit --help")
+    changed = deals.edit(conn, deal_id, change, moment(at))
+    _done(f"Deal {deal_id}: " + (f"changed {', '.join(changed)}" if changed else "no change"))
+
+
+def note(
+    ctx: typer.Context,
+    deal_id: int = typer.Argument(..., metavar="ID", help="The deal's id."),
+    text: str = typer.Argument(..., help="What happened: a call, a meeting, an email."),
+    next_action: str = typer.Option(None, "--next", help="The next step to take."),
+    due: str = typer.Option(None, "--due", help="When the next step is due, YYYY-MM-DD."),
+    at: str = typer.Option(None, "--at", help=AT_HELP),
+) -> None:
+    """Log an activity on a deal, optionally with the next step and its due date.
+
+    Example:
+
+      pipectl note 12 "Call with their CFO" --next "send revised quote" --due 2026-12-02
+    """
+    from pipectl.store import deals
+    from pipectl.values import parse_date
+
+    body = _text(text, "note", required=True) or ""
+    action = _text(next_action, "--next")
+    due_date = parse_date(due, "--due").isoformat() if due else None
+    if due_date and not action:
+        raise UsageError("--due needs --next: what is due?")
+    deals.note(connect(ctx), deal_id, body, moment(at), action, due_date)
+    _done(f"Noted on deal {deal_id}" + (f"; next: {action}" if action else ""))
+
+
+def rm(
+    ctx: typer.Context,
+    deal_id: int = typer.Argument(..., metavar="ID", help="The deal's id."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
+) -> None:
+    """Delete a deal and its whole history, for good. Asks first unless --yes.
+
+    Without a terminal to ask on, it refuses unless --yes is given.
+
+    Example:
+
+      pipectl rm 12 --yes
+    """
+    from pipectl.store import deals
+
+    conn = connect(ctx)
+    row = deals.get(conn, deal_id)
+    if not yes:
+        if not sys.stdin.isatty():
+            raise UsageError("rm needs confirmation and there is no terminal", hint="add --yes")
+        if not typer.confirm(f"Delete deal {deal_id} ({row['name']}) and its history?"):
+            raise typer.Exit(1)
+    deals.remove(conn, deal_id)
+    _done(f"Deleted deal {deal_id}: {row['name']}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(add)
+    app.command("list")(list_)
+    app.command()(show)
+    app.command()(advance)
+    app.command()(qualify)
+    app.command()(lose)
+    app.command()(reopen)
+    app.command()(edit)
+    app.command()(note)
+    app.command()(rm)

@@ -1,0 +1,53 @@
+"""Every error pipectl reports on purpose, each with its exit code.
+
+The domain raises these; the CLI prints ``str(error)`` as one line on stderr and exits with
+``error.exit_code``. Nothing here imports anything heavy.
+"""
+
+from __future__ import annotations
+
+
+class PipectlError(Exception):
+    """Base class: a domain error (exit 1) unless a subclass says otherwise."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        if self.hint:
+            return f"{self.message} ({self.hint})"
+        return self.message
+
+
+class UsageError(PipectlError):
+    """The command line itself is wrong: unknown stage, bad date, bad amount (exit 2)."""
+
+    exit_code = 2
+
+
+class NotFound(PipectlError):
+    """No deal with that id."""
+
+
+class MoveRefused(PipectlError):
+    """The pipeline rules refuse a move; the hint says what to do instead."""
+
+
+class DatabaseError(PipectlError):
+    """The database file is missing, foreign, corrupt, read-only or from a newer pipectl."""
+
+
+class DatabaseBusy(PipectlError):
+    """Another process held the write lock for longer than the busy timeout (exit 75)."""
+
+    exit_code = 75  # EX_TEMPFAIL: try again later
+
+
+class Interrupted(PipectlError):
+    """Ctrl-C: the transaction was rolled back (exit 130)."""
+
+    exit_code = 130

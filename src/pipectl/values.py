@@ -1,0 +1,163 @@
+"""Parsing and formatting of the values users type: text, money, dates and moments.
+
+Pure functions. Bad input raises UsageError with a message a user understands.
+Money is integer minor units per currency; time is UTC, stored as ISO 8601 text
+``YYYY-MM-DDTHH:MM:SSZ`` (fixed width, so text order is time order).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from datetime import UTC, date, datetime, timedelta
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+
+from pipectl.errors import UsageError
+
+MAX_TEXT = 2000  # characters in any one text field (name, note, reason, ...)
+MAX_MINOR = 10**15  # a quadrillion minor units: far beyond any deal, well inside int64
+DEFAULT_CURRENCY = "USD"
+
+# ISO 4217 currencies whose minor unit is not the cent.
+_EXPONENTS: dict[str, int] = {
+    "BIF": 0, "CLP": 0, "DJF": 0, "GNF": 0, "ISK": 0, "JPY": 0, "KMF": 0, "KRW": 0,
+    "PYG": 0, "RWF": 0, "UGX": 0, "UYI": 0, "VND": 0, "VUV": 0, "XAF": 0, "XOF": 0, "XPF": 0,
+    "BHD": 3, "IQD": 3, "JOD": 3, "KWD": 3, "LYD": 3, "OMR": 3, "TND": 3,
+    "CLF": 4, "UYW": 4,
+}
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+# ---------------------------------------------------------------- text
+
+
+def clean_text(value: str, field: str, *, required: bool = False, multiline: bool = False) -> str:
+    """NFC-normalise, strip, reject control characters and overlong text."""
+    text = unicodedata.normalize("NFC", value).strip()
+    if not multiline:
+        text = text.replace("\t", " ").replace("\n", " ").replace("\r", " ")
+    if _CONTROL.search(text):
+        raise UsageError(f"{field} contains a control character")
+    if required and not text:
+        raise UsageError(f"{field} may not be empty")
+    if len(text) > MAX_TEXT:
+        raise UsageError(f"{field} is too long ({len(text)} characters; at most {MAX_TEXT})")
+    return text
+
+
+def optional_text(value: str | None, field: str, *, multiline: bool = False) -> str | None:
+    if value is None:
+        return None
+    text = clean_text(value, field, multiline=multiline)
+    return text or None
+
+
+def fold(text: str) -> str:
+    """The form text is searched in: NFC, case-folded."""
+    return unicodedata.normalize("NFC", text).casefold()
+
+
+# ---------------------------------------------------------------- money
+
+
+def currency_code(value: str) -> str:
+    code = value.strip().upper()
+    if not re.fullmatch(r"[A-Z]{3}", code):
+        raise UsageError(f"currency {value!r} is not a three-letter ISO 4217 code (e.g. EUR)")
+    return code
+
+
+def exponent(currency: str) -> int:
+    return _EXPONENTS.get(currency, 2)
+
+
+def parse_money(text: str, currency: str, field: str = "value") -> int:
+    """'12000.50' in EUR -> 1200050. Accepts thousands separators ',' and '_'."""
+    raw = text.strip().replace(",", "").replace("_", "").replace(" ", "")
+    if not re.fullmatch(r"\+?\d+(\.\d*)?|\+?\.\d+", raw):
+        raise UsageError(
+            f"{field} {text!r} is not an amount",
+            hint="write it like 12000 or 12000.50; it may not be negative",
+        )
+    try:
+        amount = Decimal(raw)
+    except InvalidOperation as exc:  # pragma: no cover - the regex admits only decimals
+        raise UsageError(f"{field} {text!r} is not an amount") from exc
+    exp = exponent(currency)
+    minor = amount.scaleb(exp)
+    if minor != minor.to_integral_value():
+        raise UsageError(f"{field} {text!r} has more than {exp} decimals for {currency}")
+    if minor >= MAX_MINOR:
+        raise UsageError(f"{field} {text!r} is too large")
+    return int(minor)
+
+
+def format_money(minor: int, currency: str) -> str:
+    """Exact decimal string: 1200050 EUR -> '12000.50'."""
+    exp = exponent(currency)
+    if exp == 0:
+        return str(minor)
+    sign = "-" if minor < 0 else ""
+    q, r = divmod(abs(minor), 10**exp)
+    return f"{sign}{q}.{r:0{exp}d}"
+
+
+def weighted_minor(value_x_percent: int) -> int:
+    """Sum of value x probability-percent -> minor units, rounded half-even once."""
+    return int((Decimal(value_x_percent) / 100).quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
+
+
+def parse_probability(value: int | str) -> int:
+    try:
+        p = int(str(value).strip().rstrip("%"))
+    except ValueError as exc:
+        raise UsageError(f"probability {value!r} is not a whole number of percent") from exc
+    if not 0 <= p <= 100:
+        raise UsageError(f"probability {p} is not between 0 and 100")
+    return p
+
+
+# ---------------------------------------------------------------- dates and moments
+
+
+def parse_date(text: str, field: str = "date") -> date:
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError as exc:
+        raise UsageError(f"{field} {text!r} is not a valid date", hint="use YYYY-MM-DD") from exc
+
+
+def parse_moment(text: str, field: str = "--at") -> datetime:
+    """An ISO date or datetime. A date means its midnight; no offset means UTC."""
+    raw = text.strip()
+    try:
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", raw):
+            moment = datetime.combine(date.fromisoformat(raw), datetime.min.time())
+        else:
+            moment = datetime.fromisoformat(raw.replace(" ", "T", 1))
+    except ValueError as exc:
+        raise UsageError(
+            f"{field} {text!r} is not a valid date or time",
+            hint="use YYYY-MM-DD or YYYY-MM-DDTHH:MM[:SS][+HH:MM]",
+        ) from exc
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    moment = moment.astimezone(UTC).replace(microsecond=0)
+    if not 1900 <= moment.year <= 2999:
+        raise UsageError(f"{field} {text!r} is out of range (years 1900 to 2999)")
+    return moment
+
+
+def iso(moment: datetime) -> str:
+    """The stored form of a moment: UTC, seconds, 'Z'."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def from_iso(text: str) -> datetime:
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+
+
+def days_between(start: str, end: str) -> float:
+    delta: timedelta = from_iso(end) - from_iso(start)
+    return delta.total_seconds() / 86400

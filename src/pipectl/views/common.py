@@ -1,0 +1,44 @@
+"""Shared output helpers: the console, JSON printing, money cells."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import TYPE_CHECKING, Any
+
+from pipectl.values import format_money
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+
+def console(stderr: bool = False) -> Console:
+    """A Rich console bound to the current stdout (CliRunner swaps it per test)."""
+    from rich.console import Console
+
+    return Console(file=sys.stderr if stderr else sys.stdout, highlight=False)
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+
+
+def money(minor: int | None, currency: str) -> str | None:
+    """Exact decimal string for JSON, or None."""
+    return None if minor is None else format_money(minor, currency)
+
+
+def money_cell(minor: int | None, currency: str) -> str:
+    """Human form with thousands separators: '12,000.50 EUR'; '-' when unknown."""
+    if minor is None:
+        return "-"
+    whole, _, frac = format_money(minor, currency).partition(".")
+    grouped = f"{int(whole):,}"
+    return f"{grouped}.{frac} {currency}" if frac else f"{grouped} {currency}"
+
+
+def totals_cell(totals: dict[str, int]) -> str:
+    """Several currencies, never added together: '12,000.00 EUR + 3,000.00 USD'."""
+    if not totals:
+        return "-"
+    return " + ".join(money_cell(v, c) for c, v in sorted(totals.items()))

@@ -1,0 +1,315 @@
+"""Deals, their timelines, the board and the stage table: as JSON and as Rich output."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from pipectl import stages
+from pipectl.qualification import CRITERIA, DESCRIPTIONS
+from pipectl.stages import Stage
+from pipectl.values import weighted_minor
+from pipectl.views.common import console, money, money_cell, totals_cell
+
+Row = dict[str, Any]
+
+
+def probability(row: Row) -> int:
+    """The deal's own probability, else its stage's default."""
+    if row["probability"] is not None:
+        return int(row["probability"])
+    return stages.info(Stage(row["stage"])).probability
+
+
+def deal_json(row: Row) -> dict[str, Any]:
+    stage = Stage(row["stage"])
+    cur = row["currency"]
+    prob = probability(row)
+    weighted = None
+    if row["value_minor"] is not None and stages.is_open(stage):
+        weighted = money(weighted_minor(row["value_minor"] * prob), cur)
+    return {
+        "id": row["id"],
+        "ref": row["ref"],
+        "name": row["name"],
+        "company": row["company"],
+        "contact": row["contact"],
+        "email": row["email"],
+        "phone": row["phone"],
+        "owner": row["owner"],
+        "source": row["source"],
+        "stage": stage.value,
+        "stage_label": stages.info(stage).label,
+        "status": stages.kind(stage).value,
+        "lost_at_stage": row["lost_at_stage"],
+        "lost_reason": row["lost_reason"],
+        "value": money(row["value_minor"], cur),
+        "currency": cur,
+        "probability": prob,
+        "probability_is_own": row["probability"] is not None,
+        "weighted_value": weighted,
+        "close_date": row["close_date"],
+        "qualified": row["qualified_at"] is not None,
+        "qualified_at": row["qualified_at"],
+        "prequalified_reason": row["prequalified_reason"],
+        "checklist": {c: None if row[c] is None else bool(row[c]) for c in CRITERIA},
+        "next_action": row["next_action"],
+        "next_due": row["next_due"],
+        "created_at": row["created_at"],
+        "updated_at": row["updated_at"],
+        "closed_at": row["closed_at"],
+    }
+
+
+def event_json(event: Row) -> dict[str, Any]:
+    out: dict[str, Any] = {"id": event["id"], "at": event["at"], "kind": event["kind"]}
+    for key, val in event.items():
+        if key in ("id", "at", "kind", "deal_id", "value_minor"):
+            continue
+        out[key] = bool(val) if key in CRITERIA else val
+    if "value_minor" in event:
+        out["value"] = money(event["value_minor"], event["currency"])
+    elif event["kind"] == "value":
+        out["value"] = None
+    return out
+
+
+def _stage_text(row: Row) -> str:
+    stage = Stage(row["stage"])
+    if stage is Stage.LOST:
+        return f"lost (at {row['lost_at_stage']})"
+    return stage.value
+
+
+def deal_table(rows: list[Row], title: str | None = None) -> None:
+    from rich.table import Table
+
+    table = Table(title=title, header_style="bold", title_justify="left")
+    table.add_column("ID", justify="right")
+    table.add_column("Deal")
+    table.add_column("Company")
+    table.add_column("Stage")
+    table.add_column("Value", justify="right")
+    table.add_column("Prob", justify="right")
+    table.add_column("Close")
+    table.add_column("Owner")
+    for row in rows:
+        table.add_row(
+            str(row["id"]),
+            row["name"],
+            row["company"] or "",
+            _stage_text(row),
+            money_cell(row["value_minor"], row["currency"]),
+            f"{probability(row)}%",
+            row["close_date"] or "",
+            row["owner"] or "",
+        )
+    con = console()
+    if rows:
+        con.print(table)
+    con.print(f"{len(rows)} deal{'s' if len(rows) != 1 else ''}")
+
+
+def _describe(event: Row) -> str:
+    kind = event["kind"]
+    if kind == "created":
+        text = f"created in {event['to_stage']}"
+        if event.get("reason"):
+            text += f" (pre-qualified: {event['reason']})"
+        if event.get("value_minor") is not None:
+            text += f", value {money_cell(event['value_minor'], event['currency'])}"
+        if event.get("close_date"):
+            text += f", close {event['close_date']}"
+        return text
+    if kind == "stage":
+        a, b = Stage(event["from_stage"]), Stage(event["to_stage"])
+        verb = "moved back" if stages.order(b) < stages.order(a) else "advanced"
+        if stages.order(b) - stages.order(a) > 1:
+            verb = "skipped ahead"
+        text = f"{verb}: {a} -> {b}"
+        if event.get("reason"):
+            text += f" (pre-qualified: {event['reason']})"
+        return text
+    if kind == "lost":
+        return f"lost at {event['from_stage']}: {event.get('reason', '')}"
+    if kind == "reopened":
+        return f"reopened in {event['to_stage']}"
+    if kind == "checklist":
+        parts = [
+            f"{c} {'yes' if event[c] else 'no'}" if c in event else f"{c} unknown"
+            for c in CRITERIA
+            if c in event
+        ]
+        return "checklist: " + ", ".join(parts)
+    if kind == "value":
+        if event.get("value_minor") is None:
+            return "value cleared"
+        return f"value: {money_cell(event['value_minor'], event['currency'])}"
+    if kind == "close_date":
+        return f"expected close: {event.get('close_date') or 'cleared'}"
+    if kind == "probability":
+        p = event.get("probability")
+        return f"probability: {p}%" if p is not None else "probability: stage default"
+    if kind == "edit":
+        return f"{event['field']}: {event.get('old') or '-'} -> {event.get('new') or '-'}"
+    if kind == "note":
+        return "note"
+    return kind
+
+
+def show(row: Row, events: list[Row]) -> None:
+    from rich.table import Table
+
+    con = console()
+    d = deal_json(row)
+    con.print(f"[bold]#{d['id']} {d['name']}[/bold]  {_stage_text(row)} ({d['status']})")
+    facts = [
+        ("Company", d["company"]), ("Contact", d["contact"]), ("Email", d["email"]),
+        ("Phone", d["phone"]), ("Owner", d["owner"]), ("Source", d["source"]),
+        ("Ref", d["ref"]),
+        ("Value", money_cell(row["value_minor"], row["currency"])),
+        ("Probability", f"{d['probability']}%" + ("" if d["probability_is_own"] else " (stage)")),
+        ("Weighted", f"{d['weighted_value']} {d['currency']}" if d["weighted_value"] else None),
+        ("Expected close", d["close_date"]),
+        ("Qualified", d["qualified_at"] or "no"),
+        ("Pre-qualified", d["prequalified_reason"]),
+        ("Lost reason", d["lost_reason"]),
+        ("Next", f"{d['next_action'] or ''} (due {d['next_due']})" if d["next_due"]
+         else d["next_action"]),
+        ("Created", d["created_at"]), ("Updated", d["updated_at"]), ("Closed", d["closed_at"]),
+    ]
+    for label, value in facts:
+        if value:
+            con.print(f"  {label + ':':<16}{value}")
+    con.print("\n[bold]Qualification checklist[/bold]")
+    for c in CRITERIA:
+        v = d["checklist"][c]
+        mark = {True: "[green]yes[/green]", False: "[red]no[/red]", None: "[dim]?[/dim]"}[v]
+        con.print(f"  {mark:<22} {c:<10} {DESCRIPTIONS[c]}")
+    table = Table(title="Timeline", title_justify="left", header_style="bold")
+    table.add_column("When")
+    table.add_column("What")
+    table.add_column("Note")
+    for e in events:
+        extra = e.get("text") or ""
+        if e.get("next_action"):
+            extra += f" [next: {e['next_action']}" + (f", due {e['due']}]" if e.get("due") else "]")
+        table.add_row(e["at"].replace("T", " ").rstrip("Z"), _describe(e), extra.strip())
+    con.print()
+    con.print(table)
+
+
+def board_data(rows: list[Row]) -> list[dict[str, Any]]:
+    """Per open stage: its deals, count, and value and weighted value per currency."""
+    columns = []
+    by_stage: dict[str, list[Row]] = defaultdict(list)
+    for row in rows:
+        by_stage[row["stage"]].append(row)
+    for stage in stages.OPEN_STAGES:
+        deals = by_stage.get(stage.value, [])
+        value: dict[str, int] = defaultdict(int)
+        weighted: dict[str, int] = defaultdict(int)
+        for row in deals:
+            if row["value_minor"] is not None:
+                value[row["currency"]] += row["value_minor"]
+                weighted[row["currency"]] += row["value_minor"] * probability(row)
+        columns.append({
+            "stage": stage.value,
+            "label": stages.info(stage).label,
+            "count": len(deals),
+            "value": {c: money(v, c) for c, v in sorted(value.items())},
+            "weighted_value": {c: money(weighted_minor(v), c) for c, v in sorted(weighted.items())},
+            "deals": [row["id"] for row in deals],
+            "_rows": deals,
+            "_value": dict(value),
+            "_weighted": {c: weighted_minor(v) for c, v in weighted.items()},
+        })
+    return columns
+
+
+def board_json(columns: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{k: v for k, v in col.items() if not k.startswith("_")} for col in columns]
+
+
+def board(columns: list[dict[str, Any]], per_column: int = 8) -> None:
+    from rich.columns import Columns
+    from rich.panel import Panel
+
+    con = console()
+    panels = []
+    for col in columns:
+        lines = []
+        for row in col["_rows"][:per_column]:
+            val = money_cell(row["value_minor"], row["currency"])
+            lines.append(f"[bold]#{row['id']}[/bold] {row['name'][:22]}\n  [dim]{val}[/dim]")
+        if col["count"] > per_column:
+            lines.append(f"[dim]... and {col['count'] - per_column} more[/dim]")
+        body = "\n".join(lines) or "[dim](empty)[/dim]"
+        footer = (
+            f"{col['count']} deal{'s' if col['count'] != 1 else ''}\n"
+            f"value {totals_cell(col['_value'])}\n"
+            f"weighted {totals_cell(col['_weighted'])}"
+        )
+        panels.append(Panel(f"{body}\n\n{footer}", title=col["label"], width=34))
+    con.print(Columns(panels))
+    total: dict[str, int] = defaultdict(int)
+    wtotal: dict[str, int] = defaultdict(int)
+    for col in columns:
+        for c, v in col["_value"].items():
+            total[c] += v
+        for c, v in col["_weighted"].items():
+            wtotal[c] += v
+    n = sum(col["count"] for col in columns)
+    con.print(
+        f"[bold]Open pipeline:[/bold] {n} deals, {totals_cell(dict(total))} "
+        f"(weighted {totals_cell(dict(wtotal))})"
+    )
+
+
+def stages_json() -> list[dict[str, Any]]:
+    return [
+        {
+            "key": s.key.value,
+            "order": s.order or None,
+            "label": s.label,
+            "kind": s.kind.value,
+            "probability": s.probability,
+            "aliases": list(s.aliases),
+            "meaning": s.meaning,
+            "leaves_when": s.leaves_when,
+            "may_be_skipped": s.skip or None,
+            "next_step": s.action,
+        }
+        for s in stages.PIPELINE
+    ]
+
+
+RULES_TEXT = (
+    "A new deal starts in prospecting; starting in meeting or later needs --prequalified REASON.",
+    "advance moves one stage forward; --to STAGE moves further only where a skip is allowed.",
+    "Leaving qualification forward needs the checklist to pass: location, budget, authority, need.",
+    "A pre-qualified deal may go from prospecting straight to meeting.",
+    "proposal may go straight to won (negotiation skipped); no other stage may be skipped.",
+    "Moving back to an earlier open stage is allowed and recorded.",
+    "lose works from any open stage and needs --reason;"
+    " reopen returns to the stage it was lost at.",
+    "post_purchase follows only won. Events are appended, never rewritten.",
+)
+
+
+def stages_table() -> None:
+    from rich.table import Table
+
+    table = Table(header_style="bold")
+    for col in ("#", "Key", "Label", "Kind", "Prob", "Aliases", "May be skipped"):
+        table.add_column(col)
+    for s in stages.PIPELINE:
+        table.add_row(
+            str(s.order) if s.order else "-", s.key.value, s.label, s.kind.value,
+            f"{s.probability}%", ", ".join(s.aliases), s.skip or "",
+        )
+    con = console()
+    con.print(table)
+    con.print("[bold]Rules[/bold]")
+    for line in RULES_TEXT:
+        con.print(f"  - {line}")
