@@ -51,6 +51,52 @@ def stages_(as_json: bool = typer.Option(False, "--json", help=JSON_HELP)) -> No
         view.stages_table()
 
 
+def demo(
+    path: str = typer.Option(
+        None, "--path", help="Where to write the demo database. Default: demo.db in the user "
+        "data directory (never your own pipeline).",
+    ),
+    seed: int = typer.Option(7, "--seed", help="Random seed: the same seed, the same demo."),
+) -> None:
+    """Create a separate demo database with a realistic pipeline and show its board.
+
+    About forty deals over six months: every stage, won and lost deals with reasons, skipped
+    stages, a move back, a reopened deal, three owners, EUR and USD, Vietnamese and Polish names.
+    Your own database (--db) is never touched; the demo file is replaced on each run.
+
+    Examples:
+
+      pipectl demo
+
+      pipectl demo --path /tmp/demo.db && pipectl --db /tmp/demo.db list --status all
+    """
+    from pathlib import Path
+
+    from pipectl import demo as demo_data
+    from pipectl.cli.common import default_db_path, now
+    from pipectl.store import deals
+    from pipectl.store.db import connect as open_db
+    from pipectl.views import deals as view
+    from pipectl.views.common import console
+
+    target = Path(path).expanduser() if path else default_db_path().with_name("demo.db")
+    count = demo_data.build(target, now(), seed=seed)
+    conn = open_db(target)
+    try:
+        columns = view.board_data(deals.list_deals(conn, status="open", sort="value"))
+        status = deals.counts_by_status(conn)
+    finally:
+        conn.close()
+    view.board(columns, per_column=5)
+    con = console()
+    con.print(
+        f"\nDemo database with {count} deals ({status['open']} open, {status['won']} won, "
+        f"{status['lost']} lost): {target}"
+    )
+    con.print(f'Explore it:  export PIPECTL_DB="{target}"; pipectl list; pipectl show 1')
+
+
 def register(app: typer.Typer) -> None:
     app.command()(board)
     app.command("stages")(stages_)
+    app.command()(demo)

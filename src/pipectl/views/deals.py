@@ -232,26 +232,32 @@ def board_json(columns: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def board(columns: list[dict[str, Any]], per_column: int = 8) -> None:
-    from rich.columns import Columns
-    from rich.panel import Panel
+    """A table with one column per open stage: its top deals, then count and totals."""
+    from rich.table import Table
 
     con = console()
-    panels = []
+    table = Table(show_lines=True, header_style="bold", expand=con.width >= 100)
+    for col in columns:
+        table.add_column(col["stage"].replace("_", " ").title(), overflow="fold", min_width=12)
+    cells = []
     for col in columns:
         lines = []
         for row in col["_rows"][:per_column]:
             val = money_cell(row["value_minor"], row["currency"])
-            lines.append(f"[bold]#{row['id']}[/bold] {row['name'][:22]}\n  [dim]{val}[/dim]")
+            lines.append(f"[bold]#{row['id']}[/bold] {row['name']}\n  [dim]{val}[/dim]")
         if col["count"] > per_column:
-            lines.append(f"[dim]... and {col['count'] - per_column} more[/dim]")
-        body = "\n".join(lines) or "[dim](empty)[/dim]"
-        footer = (
-            f"{col['count']} deal{'s' if col['count'] != 1 else ''}\n"
-            f"value {totals_cell(col['_value'])}\n"
-            f"weighted {totals_cell(col['_weighted'])}"
-        )
-        panels.append(Panel(f"{body}\n\n{footer}", title=col["label"], width=34))
-    con.print(Columns(panels))
+            lines.append(f"[dim]+{col['count'] - per_column} more[/dim]")
+        cells.append("\n".join(lines) or "[dim](empty)[/dim]")
+    table.add_row(*cells)
+    table.add_row(*(f"[bold]{c['count']}[/bold] deal{'s' if c['count'] != 1 else ''}"
+                    for c in columns))
+    table.add_row(*("\n".join(money_cell(v, cur) for cur, v in sorted(c["_value"].items()))
+                    or "-" for c in columns))
+    table.add_row(*(
+        "\n".join(f"[dim]w[/dim] {money_cell(v, cur)}" for cur, v in sorted(c["_weighted"].items()))
+        or "-" for c in columns
+    ))
+    con.print(table)
     total: dict[str, int] = defaultdict(int)
     wtotal: dict[str, int] = defaultdict(int)
     for col in columns:
@@ -261,9 +267,10 @@ def board(columns: list[dict[str, Any]], per_column: int = 8) -> None:
             wtotal[c] += v
     n = sum(col["count"] for col in columns)
     con.print(
-        f"[bold]Open pipeline:[/bold] {n} deals, {totals_cell(dict(total))} "
-        f"(weighted {totals_cell(dict(wtotal))})"
+        f"[bold]Open pipeline:[/bold] {n} deal{'s' if n != 1 else ''}, "
+        f"{totals_cell(dict(total))}; weighted {totals_cell(dict(wtotal))}"
     )
+    con.print("[dim]rows: deals (largest first), count, value, weighted value (w)[/dim]")
 
 
 def stages_json() -> list[dict[str, Any]]:
