@@ -1,0 +1,151 @@
+"""Stage parsing, the checklist, money, dates and text: table-driven."""
+
+from __future__ import annotations
+
+import unicodedata
+from datetime import UTC, date, datetime
+
+import pytest
+
+from pipectl import stages, values
+from pipectl.errors import UsageError
+from pipectl.qualification import Checklist, qualify_command
+from pipectl.stages import Stage as S
+
+
+@pytest.mark.parametrize(
+    ("text", "stage"),
+    [
+        ("meeting", S.MEETING), ("Demo or meeting", S.MEETING), ("demo", S.MEETING),
+        ("MEET", S.MEETING), ("prosp", S.PROSPECTING), ("qual", S.QUALIFICATION),
+        ("Lead qualification", S.QUALIFICATION), ("prop", S.PROPOSAL),
+        ("neg", S.NEGOTIATION), ("closed-won", S.WON), ("Closed Won", S.WON),
+        ("closed-lost", S.LOST), ("post_purchase", S.POST_PURCHASE),
+        ("post-purchase", S.POST_PURCHASE), ("Opportunity won", S.WON), ("won", S.WON),
+        ("  Proposal ", S.PROPOSAL),
+    ],
+)
+def test_parse_stage(text, stage) -> None:
+    assert stages.parse_stage(text) is stage
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("", "empty"), ("banana", "unknown stage"), ("p", "ambiguous"), ("closed", "ambiguous"),
+])
+def test_parse_stage_refuses(text, message) -> None:
+    with pytest.raises(UsageError, match=message):
+        stages.parse_stage(text)
+
+
+def test_the_stage_table() -> None:
+    assert stages.LINE == (S.PROSPECTING, S.QUALIFICATION, S.MEETING, S.PROPOSAL,
+                           S.NEGOTIATION, S.WON, S.POST_PURCHASE)
+    assert stages.LINE[:5] == stages.OPEN_STAGES
+    probs = {s.key: s.probability for s in stages.PIPELINE}
+    assert probs == {S.PROSPECTING: 10, S.QUALIFICATION: 20, S.MEETING: 40, S.PROPOSAL: 60,
+                     S.NEGOTIATION: 80, S.WON: 100, S.POST_PURCHASE: 100, S.LOST: 0}
+    assert [s.kind.value for s in stages.PIPELINE] == ["open"] * 5 + ["won", "won", "lost"]
+
+
+def test_checklist() -> None:
+    c = Checklist()
+    assert not c.passes() and c.missing() == ["location", "budget", "authority", "need"]
+    c2 = c.apply({"location": True, "budget": False})
+    assert c2.missing() == ["budget", "authority", "need"]
+    assert c.diff(c2) == {"location": True, "budget": False}
+    assert Checklist(True, True, True, True).passes()
+    assert qualify_command(3, ["budget", "need"]) == "pipectl qualify 3 --budget --need"
+    with pytest.raises(ValueError, match="unknown"):
+        c.apply({"colour": True})
+
+
+@pytest.mark.parametrize(
+    ("text", "currency", "minor"),
+    [
+        ("12000.50", "EUR", 1200050), ("12000", "USD", 1200000), ("1,234.50", "USD", 123450),
+        ("0", "EUR", 0), (".5", "EUR", 50), ("100000.0", "USD", 10000000),
+        ("25000000", "VND", 25000000), ("1.234", "KWD", 1234), ("1_000", "JPY", 1000),
+    ],
+)
+def test_parse_money(text, currency, minor) -> None:
+    assert values.parse_money(text, currency) == minor
+
+
+@pytest.mark.parametrize(
+    ("text", "currency", "message"),
+    [
+        ("-5", "EUR", "not an amount"), ("abc", "EUR", "not an amount"),
+        ("nan", "EUR", "not an amount"), ("inf", "EUR", "not an amount"),
+        ("1e5", "EUR", "not an amount"), ("1.001", "EUR", "more than 2 decimals"),
+        ("1.5", "JPY", "more than 0 decimals"), ("9" * 30, "EUR", "too large"),
+        ("", "EUR", "not an amount"),
+    ],
+)
+def test_parse_money_refuses(text, currency, message) -> None:
+    with pytest.raises(UsageError, match=message):
+        values.parse_money(text, currency)
+
+
+@pytest.mark.parametrize(
+    ("minor", "currency", "text"),
+    [(1200050, "EUR", "12000.50"), (5, "USD", "0.05"), (25000000, "VND", "25000000"),
+     (1234, "KWD", "1.234"), (0, "EUR", "0.00")],
+)
+def test_format_money(minor, currency, text) -> None:
+    assert values.format_money(minor, currency) == text
+
+
+def test_weighted_rounds_once_half_even() -> None:
+    assert values.weighted_minor(1200050 * 40) == 480020
+    assert values.weighted_minor(250) == 2  # 2.5 -> 2
+    assert values.weighted_minor(350) == 4  # 3.5 -> 4
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2026-03-01", datetime(2026, 3, 1, tzinfo=UTC)),
+        ("2026-03-01T10:30", datetime(2026, 3, 1, 10, 30, tzinfo=UTC)),
+        ("2026-03-01 10:30:15", datetime(2026, 3, 1, 10, 30, 15, tzinfo=UTC)),
+        ("2026-03-01T10:30+07:00", datetime(2026, 3, 1, 3, 30, tzinfo=UTC)),
+        ("2026-03-01T10:30:00Z", datetime(2026, 3, 1, 10, 30, tzinfo=UTC)),
+    ],
+)
+def test_parse_moment(text, expected) -> None:
+    assert values.parse_moment(text) == expected
+    assert values.iso(values.parse_moment(text)) == expected.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@pytest.mark.parametrize("text", ["2026-02-30", "yesterday", "", "0001-01-01", "2026-13-01"])
+def test_parse_moment_refuses(text) -> None:
+    with pytest.raises(UsageError):
+        values.parse_moment(text)
+
+
+def test_parse_date() -> None:
+    assert values.parse_date("2026-12-31") == date(2026, 12, 31)
+    with pytest.raises(UsageError, match="not a valid date"):
+        values.parse_date("2026-02-30")
+
+
+def test_text_is_nfc_and_clean() -> None:
+    nfd = unicodedata.normalize("NFD", "Nguyễn")
+    assert values.clean_text(f"  {nfd} ", "name") == "Nguyễn"
+    assert values.fold(nfd) == values.fold("NGUYỄN")
+    with pytest.raises(UsageError, match="control character"):
+        values.clean_text("a\x07b", "name")
+    with pytest.raises(UsageError, match="empty"):
+        values.clean_text("   ", "name", required=True)
+    with pytest.raises(UsageError, match="too long"):
+        values.clean_text("x" * 10_000, "name")
+    assert values.clean_text("a\tb\nc", "name") == "a b c"
+
+
+@pytest.mark.parametrize(("code", "ok"), [("eur", "EUR"), ("USD", "USD"), ("EURO", None),
+                                          ("E1R", None), ("", None)])
+def test_currency_code(code, ok) -> None:
+    if ok:
+        assert values.currency_code(code) == ok
+    else:
+        with pytest.raises(UsageError):
+            values.currency_code(code)
