@@ -309,7 +309,10 @@ def edit(conn: sqlite3.Connection, deal_id: int, change: DealEdit, at: datetime)
             currency = change.currency
         if (value, currency) != (row["value_minor"], row["currency"]):
             _event(conn, deal_id, when, "value", value_minor=value, currency=currency)
-            updates |= {"value_minor": value, "currency": currency}
+            if value != row["value_minor"]:
+                updates["value_minor"] = value
+            if currency != row["currency"]:
+                updates["currency"] = currency
         if change.clear_close or change.close_date:
             close = None if change.clear_close else change.close_date.isoformat()  # type: ignore[union-attr]
             if close != row["close_date"]:
