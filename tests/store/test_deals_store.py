@@ -111,7 +111,7 @@ def test_edit_records_value_close_and_probability_events(conn) -> None:
     from datetime import date
 
     changed = deals.edit(conn, d, DealEdit(
-        texts={"owner": "Łukasz", "name": "Ed 2"}, value_minor=250, close_date=date(2026, 5, 1),
+        texts={"name": "Ed 2", "owner": "Łukasz"}, value_minor=250, close_date=date(2026, 5, 1),
         probability=35), at("2026-03-02"))
     assert sorted(changed) == ["close_date", "name", "owner", "probability", "value_minor"]
     kinds = [(e["kind"], e.get("field")) for e in deals.events(conn, d)][1:]
