@@ -1,0 +1,128 @@
+"""Promise 8: a database written by the first released schema upgrades with nothing lost,
+after a backup copy is taken.
+
+tests/fixtures/schema_v1.db was written by pipectl's schema 1 (see make_schema_v1.py);
+schema_v1.json records every deal and event it holds.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+from pathlib import Path
+
+from tests.reliability.helpers import FIXTURES, integrity, sha256
+
+FIXTURE = FIXTURES / "schema_v1.db"
+EXPECTED = json.loads((FIXTURES / "schema_v1.json").read_text())
+
+
+def _rows(path: Path, table: str) -> list[dict]:
+    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    con.row_factory = sqlite3.Row
+    try:
+        return [dict(r) for r in con.execute(f"SELECT * FROM {table} ORDER BY id")]
+    finally:
+        con.close()
+
+
+def _assert_nothing_lost(path: Path) -> None:
+    for table in ("deals", "events"):
+        now = {r["id"]: r for r in _rows(path, table)}
+        assert len(now) == len(EXPECTED[table]), table
+        for old in EXPECTED[table]:
+            new = now[old["id"]]
+            # every schema-1 column keeps its value; later schemas may only add columns
+            assert {k: new.get(k, "<column gone>") for k in old} == old, (table, old["id"])
+
+
+def test_the_fixture_is_a_schema_1_pipectl_database():
+    head = FIXTURE.read_bytes()[:100]
+    assert head[68:72] == (0x70697065).to_bytes(4, "big")  # application_id "pipe"
+    assert int.from_bytes(head[60:64], "big") == 1  # user_version
+    assert integrity(FIXTURE) == "ok"
+    assert len(EXPECTED["deals"]) == 6 and len(EXPECTED["events"]) == 26
+    _assert_nothing_lost(FIXTURE)
+
+
+def test_schema_1_database_upgrades_to_current_with_nothing_lost(tmp_path, cli):
+    from pipectl.store import schema
+    from pipectl.store.db import connect
+
+    db = tmp_path / "old.db"
+    shutil.copyfile(FIXTURE, db)
+    before = sha256(db)
+
+    conn = connect(db)
+    try:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == schema.VERSION
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    finally:
+        conn.close()
+    _assert_nothing_lost(db)
+
+    backup = tmp_path / "old.db.schema1.bak"
+    if schema.VERSION > 1:
+        assert backup.is_file(), "no backup was taken before the upgrade"
+        assert backup.stat().st_mode & 0o777 == 0o600  # it holds the same data
+        assert integrity(backup) == "ok"
+        assert int.from_bytes(backup.read_bytes()[60:64], "big") == 1
+        _assert_nothing_lost(backup)
+    else:  # nothing to upgrade yet: the file is opened as is, and no backup is needed
+        assert not backup.exists()
+        assert sha256(db) == before
+
+    # a second open changes nothing and takes no second backup
+    connect(db).close()
+    assert not (tmp_path / "old.db.schema1.2.bak").exists()
+
+    # the upgraded file works through the CLI, names intact
+    cli.db = db
+    shown = cli.json("show", "1")
+    assert shown["name"] == "Nguyễn Văn An"
+    assert [e["kind"] for e in shown["events"]][-1] == "stage"
+    assert shown["stage"] == "won"
+    found = cli.json("list", "--status", "all", "--search", "ZAŻÓŁĆ")
+    assert [d["id"] for d in found] == [2]
+
+
+
+def test_upgrade_mechanism_with_a_synthetic_next_migration(tmp_path, monkeypatch):
+    """Whatever VERSION is today, prove the upgrade path itself on the fixture: one extra
+    migration (adding a column) runs once, after a backup of the schema-N file."""
+    from pipectl.store import schema
+    from pipectl.store.db import connect
+
+    db = tmp_path / "old.db"
+    shutil.copyfile(FIXTURE, db)
+    real = schema._migrations
+    applied: list[int] = []
+
+    def with_one_more():
+        migrations = real()
+
+        @migrations(name="9999_reliability_test")
+        def extra(database) -> None:
+            applied.append(1)
+            database.conn.execute("ALTER TABLE deals ADD COLUMN reliability_probe TEXT")
+
+        return migrations
+
+    monkeypatch.setattr(schema, "_migrations", with_one_more)
+    monkeypatch.setattr(schema, "VERSION", schema.VERSION + 1)
+    for _ in range(2):
+        connect(db).close()
+    assert applied == [1]
+    con = sqlite3.connect(db)
+    assert con.execute("PRAGMA user_version").fetchone()[0] == schema.VERSION
+    con.close()
+    _assert_nothing_lost(db)
+    # the backup is of the file as it was: schema 1 if VERSION is 1 today
+    backups = sorted(tmp_path.glob("old.db.schema*.bak"))
+    assert backups, "no backup was taken before the upgrade"
+    first = tmp_path / "old.db.schema1.bak"
+    assert first.is_file()
+    assert int.from_bytes(first.read_bytes()[60:64], "big") == 1
+    assert integrity(first) == "ok"
+    _assert_nothing_lost(first)
