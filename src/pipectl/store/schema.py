@@ -160,17 +160,32 @@ def migrate(conn: sqlite3.Connection, path: Path | None = None) -> list[str]:
 
 
 def _backup_before_upgrade(conn: sqlite3.Connection, path: Path, version: int) -> Path:
-    """Copy the database as it is (inside our write transaction) before upgrading it."""
+    """Copy the database as it is before upgrading it (file mode 0600, like the database).
+
+    The copy is read through a second, read-only connection: ``conn`` holds the write lock
+    (BEGIN IMMEDIATE), so nobody can commit meanwhile, and SQLite's backup API will not copy
+    from a connection inside a write transaction (SQLITE_LOCKED, which Python's
+    ``Connection.backup`` retries forever: it hung every upgrade).
+    """
     import sqlite3 as _sqlite3
+
+    from pipectl.store.db import _create_file
 
     target = path.with_name(f"{path.name}.schema{version}.bak")
     n = 1
     while target.exists():
         n += 1
         target = path.with_name(f"{path.name}.schema{version}.{n}.bak")
+    _create_file(target)
+    source = _sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     dest = _sqlite3.connect(target)
     try:
-        conn.backup(dest)
+        source.backup(dest)
+    except BaseException:
+        dest.close()
+        target.unlink(missing_ok=True)
+        raise
     finally:
+        source.close()
         dest.close()
     return target
