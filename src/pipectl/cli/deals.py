@@ -18,6 +18,10 @@ def _text(value: str | None, field: str, required: bool = False) -> str | None:
     return optional_text(value, field)
 
 
+def _interactive() -> bool:
+    return sys.stdin.isatty()
+
+
 def _done(message: str) -> None:
     typer.echo(message)
 
@@ -392,7 +396,7 @@ def rm(
     conn = connect(ctx)
     row = deals.get(conn, deal_id)
     if not yes:
-        if not sys.stdin.isatty():
+        if not _interactive():
             raise UsageError("rm needs confirmation and there is no terminal", hint="add --yes")
         if not typer.confirm(f"Delete deal {deal_id} ({row['name']}) and its history?"):
             raise typer.Exit(1)

@@ -37,7 +37,9 @@ def search_text(values: dict[str, Any]) -> str:
 
 
 def get(conn: sqlite3.Connection, deal_id: int) -> Row:
-    row = conn.execute("SELECT * FROM deals WHERE id = ?", (deal_id,)).fetchone()
+    row = None
+    if 0 < deal_id < 2**63:
+        row = conn.execute("SELECT * FROM deals WHERE id = ?", (deal_id,)).fetchone()
     if row is None:
         raise NotFound(f"no deal with id {deal_id}", hint="pipectl list --status all shows them")
     return dict(row)

@@ -111,6 +111,17 @@ def _migrations():  # -> sqlite_utils.Migrations, imported lazily (start-up cost
     def initial(db) -> None:
         run_script(db.conn, SCHEMA_V1)
 
+    @migrations(name="0002_report_indexes")
+    def report_indexes(db) -> None:
+        # Reports (issue 3) rebuild each deal's history from its moves only: a partial
+        # covering index over the stage-carrying events (created, stage, lost, reopened)
+        # lets that pass read the index alone, in (deal, time) order.
+        run_script(
+            db.conn,
+            "CREATE INDEX events_moves ON events (deal_id, at, to_stage)"
+            " WHERE to_stage IS NOT NULL;",
+        )
+
     return migrations
 
 
@@ -132,24 +143,28 @@ def run_script(conn: sqlite3.Connection, script: str) -> None:
 
 
 # Number of migrations above; a test checks it matches.
-VERSION = 1
+VERSION = 2
 
 
 def migrate(conn: sqlite3.Connection, path: Path | None = None) -> list[str]:
     """Apply pending migrations once, under the write lock. Returns the names applied."""
     from pipectl.store.db import APPLICATION_ID, transaction
 
-    if conn.execute("PRAGMA user_version").fetchone()[0] >= VERSION:
+    found = conn.execute("PRAGMA user_version").fetchone()[0]
+    if found >= VERSION:
         return []
     from sqlite_utils import Database
 
+    if found > 0 and path is not None:
+        # A consistent copy before anything changes. Taken before the write lock (SQLite's
+        # backup cannot copy from inside this connection's own write transaction); if another
+        # process upgrades meanwhile, this copy is simply the older one, as wanted.
+        _backup_before_upgrade(conn, path, found)
     with transaction(conn):
         # Re-read under the lock: another process may have migrated meanwhile.
         current = conn.execute("PRAGMA user_version").fetchone()[0]
         if current >= VERSION:
             return []
-        if current > 0 and path is not None:
-            _backup_before_upgrade(conn, path, current)
         db = Database(conn)
         migrations = _migrations()
         names = [m.name for m in migrations.pending(db)]
