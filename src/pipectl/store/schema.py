@@ -150,21 +150,17 @@ def migrate(conn: sqlite3.Connection, path: Path | None = None) -> list[str]:
     """Apply pending migrations once, under the write lock. Returns the names applied."""
     from pipectl.store.db import APPLICATION_ID, transaction
 
-    found = conn.execute("PRAGMA user_version").fetchone()[0]
-    if found >= VERSION:
+    if conn.execute("PRAGMA user_version").fetchone()[0] >= VERSION:
         return []
     from sqlite_utils import Database
 
-    if found > 0 and path is not None:
-        # A consistent copy before anything changes. Taken before the write lock (SQLite's
-        # backup cannot copy from inside this connection's own write transaction); if another
-        # process upgrades meanwhile, this copy is simply the older one, as wanted.
-        _backup_before_upgrade(conn, path, found)
     with transaction(conn):
         # Re-read under the lock: another process may have migrated meanwhile.
         current = conn.execute("PRAGMA user_version").fetchone()[0]
         if current >= VERSION:
             return []
+        if current > 0 and path is not None:
+            _backup_before_upgrade(conn, path, current)
         db = Database(conn)
         migrations = _migrations()
         names = [m.name for m in migrations.pending(db)]
