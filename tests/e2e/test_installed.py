@@ -1,0 +1,106 @@
+"""The installed `pipectl` console script, run in a subprocess as a user would."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+EXE = shutil.which("pipectl", path=str(Path(sys.executable).parent)) or shutil.which("pipectl")
+pytestmark = pytest.mark.skipif(EXE is None, reason="pipectl is not installed in this environment")
+
+
+def run(*args: str, env: dict[str, str], code: int = 0) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run([EXE, *args], capture_output=True, text=True, env=env, timeout=60,
+                          stdin=subprocess.DEVNULL)
+    assert proc.returncode == code, (args, proc.returncode, proc.stdout, proc.stderr)
+    assert "Traceback" not in proc.stderr
+    return proc
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    e = {k: v for k, v in os.environ.items() if not k.startswith("PIPECTL_")}
+    e["XDG_DATA_HOME"] = str(tmp_path / "data")
+    e["HOME"] = str(tmp_path / "home")
+    e["COLUMNS"] = "120"
+    return e
+
+
+def test_daily_flow_on_the_default_database(env, tmp_path: Path) -> None:
+    assert run("add", "Łukasz Wróblewski", "--value", "1,200.50", "--currency", "PLN",
+               "--at", "2026-03-01", env=env).stdout == (
+        "Added deal 1: Łukasz Wróblewski (prospecting)\n")
+    run("advance", "1", "--at", "2026-03-02", env=env)
+    run("qualify", "1", "--location", "--budget", "--authority", "--need", "--at", "2026-03-03",
+        env=env)
+    run("advance", "1", "--to", "demo", "--at", "2026-03-04", env=env)
+    deals = json.loads(run("list", "--json", env=env).stdout)
+    assert [(d["id"], d["stage"], d["value"], d["currency"]) for d in deals] == [
+        (1, "meeting", "1200.50", "PLN")]
+    folder = tmp_path / "data" / "pipectl"
+    db = folder / "pipeline.db"
+    assert db.is_file()
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    assert stat.S_IMODE(db.stat().st_mode) == 0o600
+
+
+def test_env_var_and_flag_choose_the_database(env, tmp_path: Path) -> None:
+    one, two = tmp_path / "one.db", tmp_path / "two.db"
+    run("--db", str(one), "add", "A", env=env)
+    run("add", "B", env={**env, "PIPECTL_DB": str(two)})
+    names = lambda p: [d["name"] for d in json.loads(  # noqa: E731
+        run("--db", str(p), "list", "--json", env=env).stdout)]
+    assert names(one) == ["A"] and names(two) == ["B"]
+
+
+def test_demo_does_not_touch_the_users_database(env, tmp_path: Path) -> None:
+    mine = tmp_path / "mine.db"
+    run("--db", str(mine), "add", "My only deal", env=env)
+    before = mine.read_bytes()
+    out = run("--db", str(mine), "demo", env=env).stdout
+    assert "Open pipeline:" in out and "Demo database with 40 deals" in out
+    demo = tmp_path / "data" / "pipectl" / "demo.db"
+    assert demo.is_file()
+    assert mine.read_bytes() == before
+    deals = json.loads(run("--db", str(demo), "list", "--status", "all", "--json",
+                           env=env).stdout)
+    assert len(deals) == 40
+    assert {d["status"] for d in deals} == {"open", "won", "lost"}
+    assert {d["currency"] for d in deals} == {"EUR", "USD"}
+    assert any("ễ" in d["contact"] for d in deals) and any("ł" in d["contact"] for d in deals)
+    # a second run replaces the demo file; a file that is not a demo is refused
+    run("demo", env=env)
+    err = run("demo", "--path", str(mine), env=env, code=1).stderr
+    assert "is not a pipectl demo database" in err
+    assert mine.read_bytes() == before
+
+
+def test_errors_exit_codes_and_no_traceback(env, tmp_path: Path) -> None:
+    db = str(tmp_path / "e.db")
+    assert run("--db", db, "show", "7", env=env, code=1).stderr == (
+        "error: no deal with id 7 (pipectl list --status all shows them)\n")
+    assert "unknown stage" in run("--db", db, "add", "X", "--stage", "nope", env=env,
+                                  code=2).stderr
+    assert "No such option" in run("--db", db, "list", "--bogus", env=env, code=2).stderr
+    text_file = tmp_path / "notes.txt"
+    text_file.write_text("hello")
+    err = run("--db", str(text_file), "list", env=env, code=1).stderr
+    assert "not a pipectl database" in err
+    assert text_file.read_text() == "hello"
+
+
+def test_version_help_and_module_entry(env) -> None:
+    from pipectl import __version__
+
+    assert run("--version", env=env).stdout == f"pipectl {__version__}\n"
+    assert "Commands:" in run("--help", env=env).stdout
+    proc = subprocess.run([sys.executable, "-m", "pipectl", "--version"], capture_output=True,
+                          text=True, env=env, timeout=60)
+    assert proc.stdout == f"pipectl {__version__}\n"
