@@ -83,3 +83,41 @@ def counts(path: Path) -> tuple[int, int]:
         )
     finally:
         con.close()
+
+
+HOLDER = r"""
+import sqlite3, sys
+con = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=30)
+for statement in sys.argv[2:]:
+    con.execute(statement)
+print("ready", flush=True)
+sys.stdin.read()  # hold until the test closes our stdin
+con.close()
+"""
+
+
+class Holder:
+    """Runs SQL statements on a database in ANOTHER process and keeps that connection (and its
+    locks) until closed. In-process holders would not do: POSIX locks belong to the process,
+    and any close() of the file in the test process (e.g. hashing it) drops them."""
+
+    def __init__(self, path: Path, *statements: str) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", HOLDER, str(path), *statements],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        )
+        line = self.proc.stdout.readline() if self.proc.stdout else ""
+        if line.strip() != "ready":
+            self.close()
+            raise RuntimeError("the lock holder did not start")
+
+    def close(self) -> None:
+        if self.proc.stdin:
+            self.proc.stdin.close()
+        self.proc.wait(timeout=30)
+
+    def __enter__(self) -> Holder:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import shutil
 import sqlite3
+import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -30,13 +31,63 @@ def busy_timeout_ms() -> int:
         return DEFAULT_BUSY_MS
 
 
+_KINDS: tuple[tuple[bytes, str], ...] = (
+    (b"\x89PNG\r\n\x1a\n", "a PNG image"),
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"GIF8", "a GIF image"),
+    (b"%PDF", "a PDF document"),
+    (b"PK\x03\x04", "a ZIP archive (or an Office document)"),
+    (b"\x1f\x8b", "a gzip archive"),
+)
+
+
+def _what_is(head: bytes) -> str:
+    """A few words on what a non-SQLite file is, for the error message."""
+    for magic, kind in _KINDS:
+        if head.startswith(magic):
+            return kind
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError:
+        text = None
+    if text is not None and "\x00" not in text:
+        return "a text file"
+    return "some other kind of file"
+
+
+def _read_only_reason(path: Path) -> str | None:
+    """Why pipectl may not write to an existing file, or None when it may.
+
+    Checked without changing anything. The mode bits are checked too because root may write
+    to any file regardless of them (os.access says yes for root): a file whose owner made it
+    read-only (chmod a-w) is respected even by root. Opening O_RDWR (and closing at once, no
+    byte written) catches the rest: other users' files, chattr +i, read-only mounts.
+    """
+    mode = path.stat().st_mode
+    if not mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH):
+        return f"its mode is {stat.filemode(mode)}"
+    try:
+        fd = os.open(path, os.O_RDWR)
+    except OSError as exc:
+        return exc.strerror.lower() if exc.strerror else str(exc)
+    os.close(fd)
+    return None
+
+
+def _damaged(path: Path, why: str) -> DatabaseError:
+    return DatabaseError(
+        f"{path} is damaged ({why}); it was left untouched",
+        hint="restore it from a backup; pipectl db backup makes them",
+    )
+
+
 def _inspect(path: Path) -> tuple[int, int] | None:
     """(application_id, user_version) of an existing file, or None when it is new/empty.
 
-    Opens the file read-only (immutable, so not even a -shm file is made).
+    Only reads the first 100 bytes (the SQLite header): nothing is written, no -wal/-shm made.
     """
     if path.is_dir():
-        raise DatabaseError(f"{path} is a directory, not a database file")
+        raise DatabaseError(f"{path} is a directory, not a database file", hint=_OTHER)
     if not path.parent.is_dir():
         raise DatabaseError(
             f"cannot create {path}: the folder {path.parent} does not exist",
@@ -44,68 +95,77 @@ def _inspect(path: Path) -> tuple[int, int] | None:
         )
     if not path.exists():
         return None
+    if not path.is_file():
+        raise DatabaseError(f"{path} is not a regular file", hint=_OTHER)
     try:
         size = path.stat().st_size
         with path.open("rb") as fh:
             head = fh.read(100)
-    except PermissionError as exc:
-        raise DatabaseError(f"cannot read {path}: permission denied") from exc
+    except OSError as exc:
+        raise DatabaseError(f"cannot read {path}: {exc.strerror or exc}") from exc
     if size == 0:
         return None
     if not head.startswith(SQLITE_MAGIC):
         raise DatabaseError(
-            f"{path} is not a pipectl database (not even SQLite); it was left untouched",
-            hint="choose another file with --db",
+            f"{path} is not a pipectl database: it is {_what_is(head)}, not SQLite; "
+            "it was left untouched",
+            hint=_OTHER,
         )
+    if len(head) < 100:
+        raise _damaged(path, f"only {size} bytes, shorter than a SQLite header")
     page_size = int.from_bytes(head[16:18], "big")
     page_size = 65536 if page_size == 1 else page_size
+    if page_size < 512 or page_size & (page_size - 1):
+        raise _damaged(path, f"its header gives an impossible page size, {page_size}")
     pages_in_header = int.from_bytes(head[28:32], "big")
-    too_short = pages_in_header and size < page_size * pages_in_header
-    if len(head) < 100 or page_size < 512 or too_short:
-        raise DatabaseError(
-            f"{path} is damaged (the file is shorter than its header says); it was left untouched",
-            hint="restore it from a backup (pipectl db backup makes one)",
-        )
+    header_valid = head[24:28] == head[92:96]  # the page count is valid for this change
+    if size < page_size or (header_valid and size < page_size * pages_in_header):
+        raise _damaged(path, "the file is shorter than its header says: truncated")
     app_id = int.from_bytes(head[68:72], "big")
     user_version = int.from_bytes(head[60:64], "big")
     if app_id not in (0, APPLICATION_ID):
         raise DatabaseError(
             f"{path} is a SQLite database of another application; it was left untouched",
-            hint="choose another file with --db",
+            hint=_OTHER,
         )
-    if app_id == 0:
-        # A plain SQLite file: pipectl's only if it has no tables at all (a fresh file).
-        uri = f"file:{path}?mode=ro&immutable=1"
-        try:
-            con = sqlite3.connect(uri, uri=True)
-            try:
-                tables = con.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
-            finally:
-                con.close()
-        except sqlite3.DatabaseError as exc:
-            raise DatabaseError(f"{path} is damaged and cannot be read: {exc}") from exc
-        if tables:
-            raise DatabaseError(
-                f"{path} is a SQLite database but not a pipectl one; it was left untouched",
-                hint="choose another file with --db",
-            )
-        return None
     return app_id, user_version
 
 
+_OTHER = "choose another file with --db"
+
+
 def _create_file(path: Path) -> None:
-    """Create an empty database file with mode 0600, atomically (never truncating)."""
+    """Create an empty file with mode 0600 whatever the umask, atomically (never truncating)."""
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
         return
     except OSError as exc:
         raise DatabaseError(f"cannot create {path}: {exc.strerror}") from exc
-    os.close(fd)
+    try:
+        os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)
+
+
+def _check_contents(conn: sqlite3.Connection, path: Path, app_id: int) -> None:
+    """Through the real connection (it sees a -wal file too), before anything is written:
+    a file without pipectl's application id must be empty, and the schema must be readable."""
+    tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+    if app_id == 0 and tables:
+        raise DatabaseError(
+            f"{path} is a SQLite database but not a pipectl one; it was left untouched",
+            hint=_OTHER,
+        )
 
 
 def connect(path: Path | str, *, migrate: bool = True) -> sqlite3.Connection:
-    """Open (creating if needed) a pipectl database and bring its schema up to date."""
+    """Open (creating if needed) a pipectl database and bring its schema up to date.
+
+    Every refusal happens before SQLite writes a byte: the header is checked from the file, then
+    the contents through a connection that has only read, and only then is WAL switched on
+    (a no-op for a pipectl file, which is WAL already) and migrations applied.
+    """
     from pipectl.store import schema
 
     path = Path(path).expanduser()
@@ -116,16 +176,30 @@ def connect(path: Path | str, *, migrate: bool = True) -> sqlite3.Connection:
             f"{schema.VERSION}); it was left untouched",
             hint="upgrade pipectl",
         )
-    if path.exists() and not os.access(path, os.W_OK):
-        raise DatabaseError(f"{path} is read-only; pipectl needs to write to it")
-    if found is None:
+    if path.exists():
+        why = _read_only_reason(path)
+        if why:
+            raise DatabaseError(
+                f"{path} is read-only ({why}); pipectl needs to write to it",
+                hint="make it writable with chmod u+w, or work on a copy",
+            )
+    else:
         _create_file(path)
-    conn = sqlite3.connect(path, isolation_level=None, timeout=busy_timeout_ms() / 1000)
+    timeout = busy_timeout_ms()
+    try:
+        conn = sqlite3.connect(path, isolation_level=None, timeout=timeout / 1000)
+    except sqlite3.Error as exc:
+        raise translate(exc, path) from exc
     try:
         conn.row_factory = sqlite3.Row
-        conn.execute(f"PRAGMA busy_timeout = {busy_timeout_ms()}")
+        conn.execute(f"PRAGMA busy_timeout = {timeout}")
         conn.execute("PRAGMA foreign_keys = ON")
-        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        conn.execute("PRAGMA cell_size_check = ON")  # meet damage early, before writing on it
+        if found is not None:
+            _check_contents(conn, path, found[0])
+        mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
+        if mode.lower() != "wal":
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
         if mode.lower() != "wal":  # pragma: no cover - only on filesystems without shm
             raise DatabaseError(f"{path}: cannot switch to WAL mode (got {mode})")
         conn.execute("PRAGMA synchronous = FULL")
@@ -141,27 +215,41 @@ def connect(path: Path | str, *, migrate: bool = True) -> sqlite3.Connection:
 
 
 def translate(exc: BaseException, path: Path | str | None = None) -> PipectlError:
-    """Turn a sqlite3 error into a one-line PipectlError."""
+    """Turn a sqlite3 error into a one-line PipectlError (by SQLite's result code when known).
+
+    Each of these leaves the database as it was: SQLite rolls the statement or transaction
+    back, and ``transaction`` rolls back the rest.
+    """
     text = str(exc)
     where = f"{path}: " if path else ""
     low = text.lower()
-    if "locked" in low or "busy" in low:
+    code = getattr(exc, "sqlite_errorcode", None)
+    primary = code & 0xFF if isinstance(code, int) else None
+    if primary in (5, 6) or (primary is None and ("locked" in low or "busy" in low)):
         return DatabaseBusy(
             f"{where}database is busy: another pipectl held it too long; nothing was changed",
-            hint="try again",
+            hint="try again; PIPECTL_BUSY_TIMEOUT_MS sets how long to wait",
         )
-    if "disk is full" in low or "database or disk is full" in low:
-        return DatabaseError(f"{where}disk is full; nothing was changed")
-    if "readonly" in low or "read-only" in low:
-        return DatabaseError(f"{where}database is read-only; nothing was changed")
-    if "malformed" in low or "not a database" in low or "corrupt" in low:
+    if primary == 13 or "disk is full" in low:
         return DatabaseError(
-            f"{where}database is damaged ({text})",
+            f"{where}the disk is full; nothing was changed", hint="free some space, then retry"
+        )
+    if primary == 10 or "disk i/o error" in low:
+        return DatabaseError(
+            f"{where}could not write to the disk ({text}: disk full, a file size limit or a "
+            "failing device); nothing was changed",
+            hint="free some space, then run pipectl db check",
+        )
+    if primary == 8 or "readonly" in low or "read-only" in low:
+        return DatabaseError(f"{where}database is read-only; nothing was changed")
+    if primary in (11, 26) or "malformed" in low or "not a database" in low or "corrupt" in low:
+        return DatabaseError(
+            f"{where}database is damaged ({text}); nothing was changed",
             hint="run pipectl db check, or restore a backup",
         )
-    if "unable to open" in low:
+    if primary == 14 or "unable to open" in low:
         return DatabaseError(f"{where}cannot open the database file ({text})")
-    return DatabaseError(f"{where}database error: {text}")
+    return DatabaseError(f"{where}database error: {text}; nothing was changed")
 
 
 @contextmanager
