@@ -262,11 +262,17 @@ def reopen(conn: sqlite3.Connection, deal_id: int, at: datetime) -> Move:
 def qualify(
     conn: sqlite3.Connection,
     deal_id: int,
-    changes: dict[str, bool | None],
+    changes: dict[str, bool],
     at: datetime,
     note: str | None = None,
 ) -> tuple[Checklist, dict[str, bool | None]]:
-    """Record checklist changes. Returns the new checklist and what actually changed."""
+    """Record checklist changes. Returns the new checklist and what actually changed.
+
+    A criterion can be set to met (True) or not met (False); once assessed it is never
+    "unknown" again (a checklist event's NULL column means "unchanged").
+    """
+    if any(not isinstance(v, bool) for v in changes.values()):
+        raise UsageError("a checklist criterion is recorded as met or not met")
     with transaction(conn):
         row = get(conn, deal_id)
         state = state_of(conn, row)
