@@ -58,6 +58,8 @@ def replay(events: list[dict]) -> dict:
                   "created_at": when}
             if e.get("reason") or stages.is_qualified_stage(Stage(e["to_stage"])):
                 s["qualified_at"] = when
+            if not stages.is_open(Stage(e["to_stage"])):
+                s["closed_at"] = when  # logged already won
         if kind in ("stage", "lost", "reopened"):
             to = Stage(e["to_stage"])
             s["stage"] = to.value
