@@ -178,6 +178,7 @@ def test_stages(cli) -> None:
         (["advance", "1", "--to", "meeting"], 1, "cannot skip qualification"),
         (["advance", "1", "--at", "2020-01-01"], 1, "before its latest event"),
         (["show", "99999999999999999999"], 1, "no deal with id"),
+        (["note", "1", "later", "--at", "2999-01-01"], 2, "is in the future"),
     ],
 )
 def test_errors_are_one_line_with_exit_code(cli, args, code, message) -> None:

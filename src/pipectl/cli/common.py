@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import os
-import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from pipectl.errors import UsageError
+
+if TYPE_CHECKING:  # sqlite3 loads when a command opens the database, not at start-up
+    import sqlite3
 
 JSON_HELP = "Print JSON (stable keys, ISO 8601 UTC times, money as exact decimal strings)."
 AT_HELP = "When it happened: YYYY-MM-DD or an ISO datetime (UTC unless an offset is given)."
@@ -50,11 +53,21 @@ def now() -> datetime:
 
 
 def moment(at: str | None) -> datetime:
+    """The moment a write happened: now, or --at (which may not lie in the future)."""
+    current = now()
     if at is None:
-        return now()
-    from pipectl.values import parse_moment
+        return current
+    from datetime import timedelta
 
-    return parse_moment(at)
+    from pipectl.values import iso, parse_moment
+
+    when = parse_moment(at)
+    if when > current + timedelta(minutes=5):
+        raise UsageError(
+            f"--at {at!r} ({iso(when)}) is in the future",
+            hint="record things when they happen; plan the future with --close or --next/--due",
+        )
+    return when
 
 
 def stage_arg(text: str | None):  # -> Stage | None
