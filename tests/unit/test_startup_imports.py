@@ -1,0 +1,120 @@
+"""Start-up cannot silently regress: what a fresh interpreter loads for each kind of run.
+
+`pipectl --help` and `--version` should cost little more than starting Python and Typer, so
+importing the CLI must not load the database layer, Rich, sqlite-utils, pydantic or the report
+and import code; the daily commands must not load what only migrations, reports or imports need.
+Each check runs in a fresh interpreter (the test process itself has imported everything).
+See docs/performance.md for the figures behind this list.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+# Never loaded by `import pipectl.cli`, `pipectl --help` or `pipectl --version`.
+OFF_THE_START_UP_PATH = (
+    "sqlite_utils",  # ~90 ms: only migrations use it
+    "pydantic",  # ~45 ms: only the import boundary
+    "rich",  # ~40 ms for rich.table: only commands that print tables
+    "charset_normalizer",  # ~25 ms: only import (encoding detection)
+    "sqlite3",  # only commands that open the database
+    "platformdirs",  # only when --db is not given
+    "pipectl.store",
+    "pipectl.views",
+    "pipectl.reports",
+    "pipectl.transfer",
+)
+
+# Never loaded by the daily commands on an up-to-date database.
+NOT_FOR_DAILY_COMMANDS = (
+    "sqlite_utils",
+    "pydantic",
+    "charset_normalizer",
+    "pipectl.reports",
+    "pipectl.transfer",
+)
+
+
+def loaded(code: str, *, cwd: Path | None = None) -> set[str]:
+    """The modules a fresh interpreter holds after running ``code``."""
+    script = (
+        "import sys\n"
+        "try:\n"
+        + "".join(f"    {line}\n" for line in code.splitlines())
+        + "except SystemExit:\n"
+        "    pass\n"
+        "_mods = sorted(sys.modules)\n"
+        "import json\n"
+        "sys.stderr.write('\\nMODULES ' + json.dumps(_mods) + '\\n')\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, cwd=cwd, timeout=60
+    )
+    last = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else ""
+    assert last.startswith("MODULES "), proc.stderr[-2000:]
+    return set(json.loads(last.removeprefix("MODULES ")))
+
+
+def _hits(modules: set[str], forbidden: tuple[str, ...]) -> list[str]:
+    """The forbidden packages present (a package counts when any of its modules is)."""
+    return sorted(
+        name for name in forbidden
+        if any(m == name or m.startswith(name + ".") for m in modules)
+    )
+
+
+def run_cli(*args: str) -> str:
+    return f"from pipectl.cli import main\nsys.argv = ['pipectl', *{list(args)!r}]\nmain()"
+
+
+def test_import_cli_keeps_heavy_modules_off_the_start_up_path():
+    modules = loaded("import pipectl.cli")
+    assert "pipectl.cli" in modules and "typer" in modules
+    assert _hits(modules, OFF_THE_START_UP_PATH) == []
+
+
+@pytest.mark.parametrize("flag", ["--help", "--version"])
+def test_help_and_version_load_nothing_heavy(flag):
+    modules = loaded(run_cli(flag))
+    assert _hits(modules, OFF_THE_START_UP_PATH) == []
+
+
+def test_typer_pinned_below_0_28_which_imports_pydantic():
+    """Typer 0.28+ imports pydantic on every run (+~150 ms); 0.27 does not (and not Rich)."""
+    import typer
+
+    major, minor = (int(x) for x in typer.__version__.split(".")[:2])
+    assert (major, minor) < (0, 28)
+    modules = loaded(
+        "import typer\napp = typer.Typer()\n@app.command()\ndef main():\n    pass\napp([])"
+    )
+    assert _hits(modules, ("pydantic", "rich")) == []
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("list",),
+        ("list", "--json"),
+        ("show", "1"),
+        ("add", "Acme renewal", "--value", "1200", "--currency", "EUR"),
+        ("advance", "1"),
+        ("board",),
+    ],
+    ids=lambda a: " ".join(a),
+)
+def test_daily_commands_do_not_load_migration_report_or_import_code(tmp_path, args):
+    db = tmp_path / "p.db"
+    created = subprocess.run(
+        [sys.executable, "-m", "pipectl", "--db", str(db), "add", "First deal"],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert created.returncode == 0, created.stderr
+    modules = loaded(run_cli("--db", str(db), *args))
+    assert "sqlite3" in modules  # the command really ran against the database
+    assert _hits(modules, NOT_FOR_DAILY_COMMANDS) == []
