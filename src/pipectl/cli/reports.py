@@ -1,0 +1,283 @@
+"""Reports: report, forecast, stale, next. Thin: parse, call pipectl.reports, render."""
+
+from __future__ import annotations
+
+import typer
+
+from pipectl.cli.common import JSON_HELP, connect, now
+from pipectl.errors import UsageError
+
+AS_OF_HELP = (
+    "Reconstruct the pipeline as it stood at this moment (YYYY-MM-DD means its midnight UTC, "
+    "or an ISO datetime); later events are ignored. Default: now."
+)
+OWNER_HELP = "Only this owner's deals."
+CSV_HELP = "Print CSV (one figure per row) instead of a table."
+
+
+def _as_of(text: str | None) -> str:
+    from pipectl.values import iso, parse_moment
+
+    return iso(parse_moment(text, "--as-of") if text else now())
+
+
+def _date(text: str | None, field: str):
+    if text is None:
+        return None
+    from pipectl.values import parse_date
+
+    return parse_date(text, field)
+
+
+def _owner(text: str | None) -> str | None:
+    if text is None:
+        return None
+    from pipectl.values import clean_text
+
+    return clean_text(text, "--owner", required=True)
+
+
+def _format(as_json: bool, as_csv: bool) -> str:
+    if as_json and as_csv:
+        raise UsageError("--json and --csv exclude each other")
+    return "json" if as_json else "csv" if as_csv else "table"
+
+
+def report(
+    ctx: typer.Context,
+    from_: str = typer.Option(None, "--from", metavar="DATE", help="Window start (included)."),
+    to: str = typer.Option(None, "--to", metavar="DATE", help="Window end (excluded)."),
+    week: bool = typer.Option(False, "--week", help="The window is a week (Monday to Sunday)."),
+    month: bool = typer.Option(False, "--month", help="The window is a calendar month."),
+    quarter: bool = typer.Option(False, "--quarter", help="The window is a calendar quarter."),
+    year: bool = typer.Option(False, "--year", help="The window is a calendar year."),
+    in_: str = typer.Option(
+        None, "--in", metavar="DATE",
+        help="With --week/--month/--quarter/--year: the period containing DATE "
+        "(default: the period containing the as-of moment, i.e. the current one).",
+    ),
+    as_of: str = typer.Option(None, "--as-of", metavar="DATE", help=AS_OF_HELP),
+    owner: str = typer.Option(None, "--owner", "-o", help=OWNER_HELP),
+    explain: bool = typer.Option(
+        False, "--explain", help="Show how each figure was computed and from which deals."
+    ),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+    as_csv: bool = typer.Option(False, "--csv", help=CSV_HELP),
+) -> None:
+    """One-screen summary: deals by status, pipeline and weighted value, close and win rates,
+    stage conversion (a funnel chart), sales cycle, time in stage, velocity, lost reasons.
+
+    Flows (qualified, won, lost, cycle, conversion, lost reasons) count what happened in the
+    window [--from, --to), all time by default; the pipeline, time in stage and velocity's open
+    deals are the state at the as-of moment. Every figure is computed from the deals' event
+    history (docs/metrics.md gives each formula).
+
+    Examples:
+
+      pipectl report
+
+      pipectl report --month --in 2026-11-01 --owner Anna
+
+      pipectl report --from 2026-01-01 --to 2026-07-01 --as-of 2026-06-30 --json
+
+      pipectl report --quarter --explain
+    """
+    from pipectl.reports import periods, summary
+
+    fmt = _format(as_json, as_csv)
+    moment = _as_of(as_of)
+    units = [u for u, on in (("week", week), ("month", month), ("quarter", quarter),
+                             ("year", year)) if on]
+    if len(units) > 1:
+        raise UsageError("give only one of --week, --month, --quarter, --year")
+    if units and (from_ or to):
+        raise UsageError(f"--{units[0]} and --from/--to exclude each other")
+    if in_ and not units:
+        raise UsageError("--in needs --week, --month, --quarter or --year")
+    if units:
+        day = _date(in_, "--in") or _date(moment[:10], "--as-of")
+        window = periods.period(units[0], day)
+    else:
+        window = periods.window(_date(from_, "--from"), _date(to, "--to"))
+    data = summary.build(connect(ctx), moment, window, _owner(owner), explain=explain)
+    from pipectl.views import reports as view
+
+    if fmt == "json":
+        from pipectl.views.common import print_json
+
+        print_json(view.report_json(data))
+    elif fmt == "csv":
+        view.report_csv(data)
+    else:
+        view.report(data, explain=explain)
+
+
+def forecast(
+    ctx: typer.Context,
+    by: str = typer.Option("month", "--by", help="month or quarter."),
+    from_: str = typer.Option(
+        None, "--from", metavar="DATE",
+        help="First period: the one containing DATE. Default: three periods before the current.",
+    ),
+    to: str = typer.Option(
+        None, "--to", metavar="DATE",
+        help="Last period: the one containing DATE. Default: two periods after the current.",
+    ),
+    as_of: str = typer.Option(None, "--as-of", metavar="DATE", help=AS_OF_HELP),
+    owner: str = typer.Option(None, "--owner", "-o", help=OWNER_HELP),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+    as_csv: bool = typer.Option(False, "--csv", help=CSV_HELP),
+) -> None:
+    """Forecast versus actual, per month or quarter.
+
+    A period's forecast is the pipeline as it stood when the period began: the deals open then
+    whose expected close date lay in the period (count, value, weighted value, per currency).
+    Periods not yet begun are forecast from the pipeline as of now. For periods that are over,
+    the value actually won in them (every deal won in the period) and the forecast deals that
+    slipped (not won in the period).
+
+    Examples:
+
+      pipectl forecast
+
+      pipectl forecast --by quarter --from 2026-01-01 --to 2026-12-31 --json
+
+      pipectl forecast --owner Anna --csv
+    """
+    from pipectl.reports import forecast as fc
+    from pipectl.reports import periods
+
+    fmt = _format(as_json, as_csv)
+    unit = by.strip().lower()
+    if unit not in ("month", "quarter"):
+        raise UsageError(f"--by {by!r} is not month or quarter")
+    moment = _as_of(as_of)
+    here = periods.period_start(unit, _date(moment[:10], "--as-of"))
+    first = _date(from_, "--from")
+    if first is None:
+        first = here
+        for _ in range(3):
+            first = periods.period_start(unit, first.replace(day=1) - _one_day())
+    last = _date(to, "--to")
+    if last is None:
+        last = here
+        for _ in range(2):
+            last = periods.next_start(unit, last)
+    if last < first:
+        raise UsageError(f"--to {last} is before --from {first}")
+    chosen = periods.periods(unit, first, last)
+    if len(chosen) > 120:
+        raise UsageError(f"{len(chosen)} periods is too many (at most 120)")
+    items = fc.build(connect(ctx), moment, chosen, _owner(owner))
+    from pipectl.views import reports as view
+
+    if fmt == "json":
+        from pipectl.views.common import print_json
+
+        print_json(view.forecast_json(items, moment, unit, _owner(owner)))
+    elif fmt == "csv":
+        view.forecast_csv(items)
+    else:
+        view.forecast_table(items, moment)
+
+
+def _one_day():
+    from datetime import timedelta
+
+    return timedelta(days=1)
+
+
+def stale(
+    ctx: typer.Context,
+    days: list[str] = typer.Option(
+        None, "--days", metavar="N|STAGE=N",
+        help="Idle threshold in days (default 14); STAGE=N sets one stage's (repeatable).",
+    ),
+    as_of: str = typer.Option(None, "--as-of", metavar="DATE", help=AS_OF_HELP),
+    owner: str = typer.Option(None, "--owner", "-o", help=OWNER_HELP),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """Open deals with no event (move, note, edit, checklist change) for longer than the
+    threshold, oldest first.
+
+    Examples:
+
+      pipectl stale
+
+      pipectl stale --days 7 --days negotiation=3 --json
+    """
+    from pipectl.reports import actions
+
+    default = actions.DEFAULT_STALE_DAYS
+    per_stage = {}
+    for item in days or []:
+        key, sep, value = item.partition("=")
+        number = value if sep else key
+        try:
+            n = int(number.strip())
+        except ValueError as exc:
+            raise UsageError(f"--days {item!r} is not a number of days or STAGE=N") from exc
+        if sep:
+            from pipectl.cli.common import stage_arg
+            from pipectl.stages import is_open
+
+            stage = stage_arg(key)
+            if not is_open(stage):
+                raise UsageError(f"--days {item!r}: {stage} is not an open stage")
+            per_stage[stage] = n
+        else:
+            default = n
+    moment = _as_of(as_of)
+    rows = actions.stale(connect(ctx), moment, actions.thresholds(default, per_stage),
+                         _owner(owner))
+    from pipectl.views import reports as view
+
+    if as_json:
+        from pipectl.views.common import print_json
+
+        print_json(view.stale_json(rows, moment))
+    else:
+        view.stale_table(rows, moment)
+
+
+def next_(
+    ctx: typer.Context,
+    owner: str = typer.Option(None, "--owner", "-o", help=OWNER_HELP),
+    limit: int = typer.Option(20, "--limit", "-n", help="At most this many deals (0: all)."),
+    as_of: str = typer.Option(None, "--as-of", metavar="DATE", help=AS_OF_HELP),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """What each open deal needs next, most urgent first.
+
+    The deal's logged next action (pipectl note --next) if one was logged since it entered its
+    stage, otherwise what its stage calls for. Ranked: overdue next action, due today, stale
+    (no event for 14 days), expected close within 14 days, then the rest; larger value first
+    within each tier.
+
+    Examples:
+
+      pipectl next --owner Anna
+
+      pipectl next --limit 0 --json
+    """
+    from pipectl.reports import actions
+
+    if limit < 0:
+        raise UsageError("--limit may not be negative")
+    moment = _as_of(as_of)
+    rows = actions.next_steps(connect(ctx), moment, _owner(owner), limit=limit or None)
+    from pipectl.views import reports as view
+
+    if as_json:
+        from pipectl.views.common import print_json
+
+        print_json(view.next_json(rows, moment))
+    else:
+        view.next_table(rows, moment)
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(report)
+    app.command()(forecast)
+    app.command()(stale)
+    app.command("next")(next_)

@@ -1,0 +1,129 @@
+"""`pipectl forecast`: per period, the open deals expected to close in it, and for periods that
+are over, what was actually won in them and which forecast deals slipped.
+
+"The forecast for a period is the pipeline as it stood when the period began" (domain.md): the
+forecast of a period that has begun is read from the snapshot just before its first moment
+(every event strictly before ``start``); a period still in the future is forecast from the
+pipeline as of the as-of moment. A deal is in a period's forecast when it was open in that
+snapshot and its expected close date (as of then) lies in the period.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from pipectl.reports import snapshot
+from pipectl.reports.periods import Window, midnight
+from pipectl.reports.summary import Money
+from pipectl.values import iso, weighted_minor
+
+
+@dataclass(frozen=True, slots=True)
+class Slipped:
+    id: int
+    name: str
+    owner: str | None
+    value_minor: int | None
+    currency: str
+    close_date_then: str | None  # expected close when the period began
+    status_after: str  # open or lost at the end of the period
+    close_date_after: str | None  # expected close at the end of the period
+
+
+@dataclass(slots=True)
+class PeriodForecast:
+    period: Window
+    state: str  # over, current or future
+    forecast_as_of: str  # the snapshot the forecast was read from
+    forecast: Money
+    forecast_ids: list[int]
+    won: Money | None = None  # all deals won in the period (over or current), forecast or not
+    won_forecast: Money | None = None  # of which were in the forecast
+    won_ids: list[int] = field(default_factory=list)
+    slipped: list[Slipped] | None = None  # forecast deals not won in the period (over only)
+
+
+def _before(day) -> str:
+    return iso(midnight(day) - timedelta(seconds=1))
+
+
+def build(
+    conn: sqlite3.Connection, as_of: str, periods: list[Window], owner: str | None = None
+) -> list[PeriodForecast]:
+    snaps: dict[str, str] = {}
+
+    def snap(moment: str) -> str:
+        if moment not in snaps:
+            snaps[moment] = snapshot.build(conn, moment, owner)
+        return snaps[moment]
+
+    out: list[PeriodForecast] = []
+    try:
+        for period in periods:
+            start, end = period.start_iso(), period.end_iso()
+            if end <= as_of:
+                state = "over"
+            elif start <= as_of:
+                state = "current"
+            else:
+                state = "future"
+            moment = _before(period.start) if state != "future" else as_of
+            t = snap(moment)
+            params = {"ps": period.start.isoformat(), "pe": period.end.isoformat()}
+            in_forecast = "status = 'open' AND close_date >= :ps AND close_date < :pe"
+            fc, fc_ids = _money(conn, t, in_forecast, params)
+            item = PeriodForecast(period, state, moment, fc, fc_ids)
+            if state != "future":
+                end_moment = _before(period.end) if state == "over" else as_of
+                e = snap(end_moment)
+                won_in = "status = 'won' AND won_at >= :s AND won_at < :e"
+                p2 = {"s": start, "e": end}
+                item.won, item.won_ids = _money(conn, e, won_in, p2, weighted=False)
+                item.won_forecast, _ = _money(
+                    conn, e, f"{won_in} AND id IN (SELECT id FROM {t} WHERE {in_forecast})",
+                    {**p2, **params}, weighted=False,
+                )
+                if state == "over":
+                    item.slipped = _slipped(conn, t, e, in_forecast, won_in, {**p2, **params})
+            out.append(item)
+    finally:
+        for table in snaps.values():
+            snapshot.drop(conn, table)
+    return out
+
+
+def _money(
+    conn: sqlite3.Connection, t: str, where: str, params: dict, weighted: bool = True
+) -> tuple[Money, list[int]]:
+    prob = f"coalesce(probability, {snapshot.default_probability_sql('stage')})"
+    m = Money()
+    for cur, n, value, raw, none in conn.execute(
+        f"SELECT currency, count(*), sum(value_minor), sum(value_minor * {prob}),"
+        f" sum(value_minor IS NULL) FROM {t} WHERE {where} GROUP BY currency",
+        params,
+    ):
+        m.count += n
+        m.without_value += none
+        if value is not None:
+            m.value[cur] = value
+            if weighted:
+                m.weighted[cur] = weighted_minor(raw)
+    ids = [r[0] for r in conn.execute(f"SELECT id FROM {t} WHERE {where} ORDER BY id", params)]
+    return m, ids
+
+
+def _slipped(
+    conn: sqlite3.Connection, t: str, e: str, in_forecast: str, won_in: str, params: dict
+) -> list[Slipped]:
+    rows = conn.execute(
+        f"""SELECT f.id, f.name, f.owner, f.value_minor, f.currency, f.close_date,
+                   e.status, e.close_date
+            FROM {t} f JOIN {e} e ON e.id = f.id
+            WHERE f.{in_forecast.replace(' AND ', ' AND f.')}
+              AND NOT (e.{won_in.replace(' AND ', ' AND e.')})
+            ORDER BY f.value_minor IS NULL, f.value_minor DESC, f.id""",
+        params,
+    )
+    return [Slipped(*r) for r in rows]

@@ -1,0 +1,492 @@
+"""Reports as JSON, CSV and Rich output (a one-screen summary with a funnel chart).
+
+Pure rendering: the numbers come from pipectl.reports; money goes out as exact decimal strings
+per currency, rates as numbers in [0, 1] or null.
+"""
+
+from __future__ import annotations
+
+import csv
+import sys
+from typing import Any
+
+from pipectl import stages
+from pipectl.views.common import console, money, money_cell, totals_cell
+
+FORMULAS: dict[str, str] = {
+    "deals": "each deal's status (open / won / lost) at the as-of moment, from its last move",
+    "pipeline": "sum of value of the deals open at the as-of moment, per stage, per currency",
+    "weighted_value": "sum(value x probability) / 100 over open deals (own probability, else "
+    "the stage's), per currency, rounded half-even once",
+    "close_rate": "won / qualified, over deals that became qualified in the window, won by "
+    "the as-of moment",
+    "win_rate": "won / (won + lost), over deals won or lost in the window",
+    "conversion": "reached(B) / reached(A) for consecutive stages A, B, over deals created in "
+    "the window; reached = the furthest stage ever entered (skipped stages count as passed)",
+    "sales_cycle": "days from creation to win, median and mean over deals won in the window",
+    "time_in_stage": "days from entering a stage to leaving it, median over stays that ended "
+    "in the window; plus the deals in the stage now and their age in it",
+    "velocity": "open deals x win rate x average won value / mean sales cycle (days), per "
+    "currency; null when a factor is missing",
+    "lost_reasons": "count and value of deals lost in the window, per reason and per stage "
+    "they were lost at",
+}
+
+
+def _money_map(values: dict[str, int]) -> dict[str, str]:
+    return {c: money(v, c) for c, v in sorted(values.items())}  # type: ignore[misc]
+
+
+def _money_json(m: Any, weighted: bool = True) -> dict[str, Any]:
+    out = {"count": m.count, "without_value": m.without_value, "value": _money_map(m.value)}
+    if weighted:
+        out["weighted_value"] = _money_map(m.weighted)
+    return out
+
+
+def _days(d: Any) -> dict[str, Any]:
+    return {"count": d.count, "median_days": d.median, "mean_days": d.mean}
+
+
+def _window(w: Any) -> dict[str, Any]:
+    return {
+        "from": w.start.isoformat() if w.start else None,
+        "to": w.end.isoformat() if w.end else None,
+        "label": w.label,
+    }
+
+
+# ---------------------------------------------------------------- report
+
+
+def report_json(r: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "as_of": r.as_of,
+        "window": _window(r.window),
+        "owner": r.owner,
+        "deals": dict(r.status),
+        "flow": dict(r.flow),
+        "pipeline": {
+            **_money_json(r.pipeline_total),
+            "stages": [{"stage": s.value, **_money_json(m)} for s, m in r.pipeline.items()],
+        },
+        "close_rate": {
+            "rate": r.close_rate.value,
+            "won": r.close_rate.numerator,
+            "qualified": r.close_rate.denominator,
+        },
+        "win_rate": {
+            "rate": r.win_rate.value,
+            "won": r.win_rate.numerator,
+            "lost": r.win_rate.denominator - r.win_rate.numerator,
+        },
+        "conversion": [
+            {
+                "from": s.from_stage.value,
+                "to": s.to_stage.value,
+                "reached_from": s.reached_from,
+                "reached_to": s.reached_to,
+                "rate": s.rate.value,
+            }
+            for s in r.conversion
+        ],
+        "sales_cycle": _days(r.cycle),
+        "time_in_stage": [
+            {
+                "stage": t.stage.value,
+                "completed_stays": t.stays.count,
+                "median_days": t.stays.median,
+                "now": t.now.count,
+                "now_median_age_days": t.now.median,
+                "now_oldest_age_days": t.now.maximum,
+            }
+            for t in r.time_in_stage
+        ],
+        "velocity": {
+            v.currency: {
+                "per_day": money(v.per_day, v.currency),
+                "open_deals": v.open_deals,
+                "win_rate": v.win_rate.value,
+                "won_deals": v.won_deals,
+                "average_won_value": money(v.average_won, v.currency),
+                "mean_cycle_days": v.cycle_days,
+            }
+            for v in r.velocity
+        },
+        "lost_reasons": {
+            "by_reason": [
+                {"reason": g.key, "count": g.count, "value": _money_map(g.value)}
+                for g in r.lost_by_reason
+            ],
+            "by_stage": [
+                {"stage": g.key, "count": g.count, "value": _money_map(g.value)}
+                for g in r.lost_by_stage
+            ],
+        },
+    }
+    if r.deals is not None:
+        out["explain"] = explain_json(r)
+    return out
+
+
+_EXPLAIN_DEALS = {
+    "deals": "open",
+    "pipeline": "open",
+    "weighted_value": "open",
+    "close_rate": "qualified_in_window",
+    "win_rate": "won_in_window",
+    "conversion": "created_in_window",
+    "sales_cycle": "won_in_window",
+    "time_in_stage": "open",
+    "velocity": "open",
+    "lost_reasons": "lost_in_window",
+}
+
+
+def explain_json(r: Any) -> dict[str, Any]:
+    """Per figure: its formula and the deal sets it was computed from (ids, first 20)."""
+    sets = {
+        key: {"deals": r.deals[key], "count": r.deal_counts[key]} for key in r.deals
+    }
+    return {
+        "formulas": dict(FORMULAS),
+        "deal_sets": sets,
+        "figures": {name: key for name, key in _EXPLAIN_DEALS.items()},
+    }
+
+
+def _pct(x: float | None) -> str:
+    return "n/a" if x is None else f"{x * 100:.1f}%"
+
+
+def _d(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:g} d"
+
+
+def report(r: Any, explain: bool = False) -> None:
+    from rich.table import Table
+
+    con = console()
+    who = f", owner {r.owner}" if r.owner else ""
+    con.print(f"[bold]Pipeline report[/bold] as of {r.as_of}; window: {r.window.label}{who}")
+    s = r.status
+    f = r.flow
+    con.print(
+        f"Deals: {s['open']} open, {s['won']} won, {s['lost']} lost ({s['total']} in all). "
+        f"In the window: {f['created']} created, {f['qualified']} qualified, "
+        f"{f['won']} won, {f['lost']} lost."
+    )
+    pipe = Table(title="Pipeline (open deals now)", title_justify="left", header_style="bold")
+    for col in ("Stage", "Deals", "Value", "Weighted"):
+        pipe.add_column(col, justify="left" if col == "Stage" else "right")
+    for stage, m in r.pipeline.items():
+        pipe.add_row(stage.value, str(m.count), totals_cell(m.value), totals_cell(m.weighted))
+    t = r.pipeline_total
+    pipe.add_row("[bold]total[/bold]", str(t.count), totals_cell(t.value), totals_cell(t.weighted))
+    con.print(pipe)
+    cr, wr = r.close_rate, r.win_rate
+    con.print(
+        f"Close rate: {_pct(cr.value)} ({cr.numerator} won of {cr.denominator} qualified)   "
+        f"Win rate: {_pct(wr.value)} ({wr.numerator} won of {wr.denominator} decided)"
+    )
+    con.print(
+        f"Sales cycle: median {_d(r.cycle.median)}, mean {_d(r.cycle.mean)} "
+        f"({r.cycle.count} deals won)"
+    )
+    vel = "; ".join(
+        f"{money_cell(v.per_day, v.currency)}/day" if v.per_day is not None
+        else f"n/a ({v.currency})"
+        for v in r.velocity
+    ) or "n/a"
+    con.print(f"Sales velocity: {vel}")
+    funnel(r.conversion)
+    tis = Table(title="Time in stage", title_justify="left", header_style="bold")
+    for col in ("Stage", "Stays", "Median", "Now", "Median age", "Oldest"):
+        tis.add_column(col, justify="left" if col == "Stage" else "right")
+    for x in r.time_in_stage:
+        tis.add_row(x.stage.value, str(x.stays.count), _d(x.stays.median), str(x.now.count),
+                    _d(x.now.median), _d(x.now.maximum))
+    con.print(tis)
+    if r.lost_by_reason:
+        lost = Table(title="Lost reasons", title_justify="left", header_style="bold")
+        lost.add_column("Reason")
+        lost.add_column("Deals", justify="right")
+        lost.add_column("Value", justify="right")
+        for g in r.lost_by_reason:
+            lost.add_row(g.key, str(g.count), totals_cell(g.value))
+        by_stage = ", ".join(f"{g.key} {g.count}" for g in r.lost_by_stage)
+        lost.caption = f"Lost at: {by_stage}"
+        con.print(lost)
+    else:
+        con.print("Lost reasons: no deal lost in the window.")
+    if explain:
+        explain_text(r)
+
+
+def funnel(steps: list[Any], width: int = 40) -> None:
+    """Stage conversion as a funnel: one bar per stage, as long as its share of the first."""
+    from rich.bar import Bar
+    from rich.table import Table
+
+    counts = [steps[0].reached_from, *(s.reached_to for s in steps)] if steps else []
+    line = [steps[0].from_stage, *(s.to_stage for s in steps)] if steps else []
+    top = max(counts[0] if counts else 0, 1)
+    table = Table(
+        title="Stage conversion (deals created in the window, furthest stage reached)",
+        title_justify="left", header_style="bold", box=None,
+    )
+    table.add_column("Stage")
+    table.add_column("Reached", justify="right")
+    table.add_column("", width=width)
+    table.add_column("From previous", justify="right")
+    for i, (stage, n) in enumerate(zip(line, counts, strict=True)):
+        rate = "" if i == 0 else _pct(steps[i - 1].rate.value)
+        table.add_row(stage.value, str(n), Bar(top, 0, n, width=width), rate)
+    console().print(table)
+
+
+def explain_text(r: Any) -> None:
+    con = console()
+    con.print("\n[bold]How each figure was computed[/bold]")
+
+    def ids(key: str) -> str:
+        shown = ", ".join(f"#{i}" for i in r.deals[key]) or "none"
+        more = r.deal_counts[key] - len(r.deals[key])
+        return shown + (f" and {more} more" if more > 0 else "")
+
+    cr, wr = r.close_rate, r.win_rate
+    lines = [
+        ("Pipeline value", FORMULAS["pipeline"], f"open deals: {ids('open')}"),
+        ("Weighted value", FORMULAS["weighted_value"], f"open deals: {ids('open')}"),
+        ("Close rate", FORMULAS["close_rate"],
+         f"{cr.numerator} / {cr.denominator} = {_pct(cr.value)}; qualified: "
+         f"{ids('qualified_in_window')}; of which won: {ids('qualified_and_won')}"),
+        ("Win rate", FORMULAS["win_rate"],
+         f"{wr.numerator} / {wr.denominator} = {_pct(wr.value)}; won: "
+         f"{ids('won_in_window')}; lost: {ids('lost_in_window')}"),
+        ("Stage conversion", FORMULAS["conversion"],
+         "; ".join(f"{s.to_stage}: {s.reached_to}/{s.reached_from}" for s in r.conversion)
+         + f"; deals: {ids('created_in_window')}"),
+        ("Sales cycle", FORMULAS["sales_cycle"], f"won deals: {ids('won_in_window')}"),
+        ("Time in stage", FORMULAS["time_in_stage"],
+         "; ".join(f"{s}: {ids('open_' + s.value)}" for s in stages.OPEN_STAGES)),
+        ("Sales velocity", FORMULAS["velocity"],
+         "; ".join(
+             f"{v.currency}: {v.open_deals} x {_pct(v.win_rate.value)} x "
+             f"{money_cell(v.average_won, v.currency)} / {_d(v.cycle_days)} = "
+             + (f"{money_cell(v.per_day, v.currency)}/day" if v.per_day is not None else "n/a")
+             for v in r.velocity
+         ) or "n/a"),
+        ("Lost reasons", FORMULAS["lost_reasons"], f"lost deals: {ids('lost_in_window')}"),
+    ]
+    for name, formula, detail in lines:
+        con.print(f"[bold]{name}[/bold] = {formula}\n  {detail}", soft_wrap=False)
+
+
+def _writer():
+    return csv.writer(sys.stdout, lineterminator="\n")
+
+
+def report_csv(r: Any) -> None:
+    """One figure per row: metric, stage, currency, value (a tidy table for spreadsheets)."""
+    w = _writer()
+    w.writerow(["metric", "stage", "currency", "value"])
+    for k, v in r.status.items():
+        w.writerow(["deals_" + k, "", "", v])
+    for k, v in r.flow.items():
+        w.writerow([f"{k}_in_window", "", "", v])
+    for stage, m in [*r.pipeline.items(), ("total", r.pipeline_total)]:
+        name = stage if isinstance(stage, str) else stage.value
+        w.writerow(["pipeline_deals", name, "", m.count])
+        for cur, v in sorted(m.value.items()):
+            w.writerow(["pipeline_value", name, cur, money(v, cur)])
+        for cur, v in sorted(m.weighted.items()):
+            w.writerow(["weighted_value", name, cur, money(v, cur)])
+    w.writerow(["close_rate", "", "", _num(r.close_rate.value)])
+    w.writerow(["win_rate", "", "", _num(r.win_rate.value)])
+    for s in r.conversion:
+        w.writerow(["conversion", f"{s.from_stage}>{s.to_stage}", "", _num(s.rate.value)])
+    w.writerow(["sales_cycle_median_days", "", "", _num(r.cycle.median)])
+    w.writerow(["sales_cycle_mean_days", "", "", _num(r.cycle.mean)])
+    for t in r.time_in_stage:
+        w.writerow(["time_in_stage_median_days", t.stage.value, "", _num(t.stays.median)])
+        w.writerow(["deals_in_stage_now", t.stage.value, "", t.now.count])
+    for v in r.velocity:
+        w.writerow(["velocity_per_day", "", v.currency, _num(money(v.per_day, v.currency))])
+    for g in r.lost_by_reason:
+        w.writerow([f"lost_reason:{g.key}", "", "", g.count])
+    for g in r.lost_by_stage:
+        w.writerow(["lost_at_stage", g.key, "", g.count])
+
+
+def _num(x: Any) -> str:
+    return "" if x is None else str(x)
+
+
+# ---------------------------------------------------------------- forecast
+
+
+def forecast_json(items: list[Any], as_of: str, by: str, owner: str | None) -> dict[str, Any]:
+    periods = []
+    for p in items:
+        actual = None
+        if p.won is not None:
+            actual = {
+                **_money_json(p.won, weighted=False),
+                "deals": p.won_ids,
+                "from_forecast": _money_json(p.won_forecast, weighted=False),
+            }
+        periods.append({
+            "period": p.period.label,
+            "from": p.period.start.isoformat(),
+            "to": p.period.end.isoformat(),
+            "state": p.state,
+            "forecast_as_of": p.forecast_as_of,
+            "forecast": {**_money_json(p.forecast), "deals": p.forecast_ids},
+            "actual": actual,
+            "slipped": None if p.slipped is None else [
+                {
+                    "id": s.id,
+                    "name": s.name,
+                    "owner": s.owner,
+                    "value": money(s.value_minor, s.currency),
+                    "currency": s.currency,
+                    "close_date_then": s.close_date_then,
+                    "status_after": s.status_after,
+                    "close_date_after": s.close_date_after,
+                }
+                for s in p.slipped
+            ],
+        })
+    return {"as_of": as_of, "by": by, "owner": owner, "periods": periods}
+
+
+def forecast_table(items: list[Any], as_of: str) -> None:
+    from rich.table import Table
+
+    con = console()
+    table = Table(
+        title=f"Forecast versus actual (as of {as_of})", title_justify="left", header_style="bold"
+    )
+    for col in ("Period", "State", "Deals", "Forecast", "Weighted", "Won", "Slipped"):
+        table.add_column(col, justify="left" if col in ("Period", "State") else "right")
+    for p in items:
+        table.add_row(
+            p.period.label, p.state, str(p.forecast.count), totals_cell(p.forecast.value),
+            totals_cell(p.forecast.weighted),
+            totals_cell(p.won.value) if p.won is not None else "",
+            str(len(p.slipped)) if p.slipped is not None else "",
+        )
+    con.print(table)
+    for p in items:
+        if p.slipped:
+            con.print(f"[bold]{p.period.label}: {len(p.slipped)} forecast deals slipped[/bold]")
+            for s in p.slipped[:20]:
+                con.print(
+                    f"  #{s.id} {s.name}  {money_cell(s.value_minor, s.currency)}  "
+                    f"close {s.close_date_then} -> {s.close_date_after or '-'} ({s.status_after})"
+                )
+            if len(p.slipped) > 20:
+                con.print(f"  ... and {len(p.slipped) - 20} more (--json lists them all)")
+    con.print(
+        "Forecast: deals open when the period began, expected to close in it. "
+        "Won: all deals won in the period."
+    )
+
+
+def forecast_csv(items: list[Any]) -> None:
+    w = _writer()
+    w.writerow(["period", "from", "to", "state", "currency", "forecast_value", "weighted_value",
+                "won_value", "won_from_forecast_value", "forecast_deals", "won_deals",
+                "slipped_deals"])
+    for p in items:
+        currencies = set(p.forecast.value) | set(p.won.value if p.won else {}) or {""}
+        for cur in sorted(currencies):
+            w.writerow([
+                p.period.label, p.period.start.isoformat(), p.period.end.isoformat(), p.state,
+                cur,
+                _num(money(p.forecast.value.get(cur), cur)) if cur else "",
+                _num(money(p.forecast.weighted.get(cur), cur)) if cur else "",
+                _num(money(p.won.value.get(cur, 0), cur)) if p.won and cur else "",
+                _num(money(p.won_forecast.value.get(cur, 0), cur)) if p.won and cur else "",
+                p.forecast.count,
+                p.won.count if p.won else "",
+                len(p.slipped) if p.slipped is not None else "",
+            ])
+
+
+# ---------------------------------------------------------------- stale and next
+
+
+def stale_json(rows: list[Any], as_of: str) -> dict[str, Any]:
+    return {
+        "as_of": as_of,
+        "deals": [
+            {
+                "id": r.id, "name": r.name, "owner": r.owner, "stage": r.stage.value,
+                "value": money(r.value_minor, r.currency), "currency": r.currency,
+                "last_event_at": r.last_event_at, "idle_days": r.idle_days,
+                "threshold_days": r.threshold_days,
+            }
+            for r in rows
+        ],
+    }
+
+
+def stale_table(rows: list[Any], as_of: str) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"Stale deals (as of {as_of}), oldest first", title_justify="left",
+                  header_style="bold")
+    for col in ("ID", "Deal", "Stage", "Value", "Last event", "Idle", "Owner"):
+        table.add_column(col, justify="right" if col in ("ID", "Value", "Idle") else "left")
+    for r in rows:
+        table.add_row(str(r.id), r.name, r.stage.value, money_cell(r.value_minor, r.currency),
+                      r.last_event_at[:10], f"{r.idle_days:g} d", r.owner or "")
+    con = console()
+    if rows:
+        con.print(table)
+    con.print(f"{len(rows)} stale deal{'s' if len(rows) != 1 else ''}")
+
+
+def next_json(rows: list[Any], as_of: str) -> dict[str, Any]:
+    return {
+        "as_of": as_of,
+        "deals": [
+            {
+                "rank": r.rank, "id": r.id, "name": r.name, "owner": r.owner,
+                "stage": r.stage.value, "value": money(r.value_minor, r.currency),
+                "currency": r.currency, "close_date": r.close_date, "action": r.action,
+                "source": r.source, "due": r.due, "why": r.why, "idle_days": r.idle_days,
+            }
+            for r in rows
+        ],
+    }
+
+
+_WHY = {
+    "overdue": "[red]overdue[/red]",
+    "due_today": "[yellow]due today[/yellow]",
+    "stale": "[yellow]stale[/yellow]",
+    "closing": "closing soon",
+    "open": "",
+}
+
+
+def next_table(rows: list[Any], as_of: str) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"Next steps (as of {as_of}), most urgent first", title_justify="left",
+                  header_style="bold")
+    for col in ("#", "ID", "Deal", "Stage", "Value", "Why", "Next"):
+        table.add_column(col, justify="right" if col in ("#", "ID", "Value") else "left")
+    for r in rows:
+        why = _WHY[r.why]
+        if r.due and r.why in ("overdue", "due_today"):
+            why += f" ({r.due})"
+        table.add_row(str(r.rank), str(r.id), r.name, r.stage.value,
+                      money_cell(r.value_minor, r.currency), why, r.action)
+    con = console()
+    if rows:
+        con.print(table)
+    con.print(f"{len(rows)} open deal{'s' if len(rows) != 1 else ''}")
