@@ -1,0 +1,140 @@
+"""import and export: bring a pipeline in from a CRM file, take it out as CSV or JSON."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from pipectl.cli.common import JSON_HELP, connect, now
+from pipectl.errors import UsageError
+
+LARGE = 2_000_000  # bytes: a progress bar from this size on, when stderr is a terminal
+
+
+def import_(
+    ctx: typer.Context,
+    file: Path = typer.Argument(..., metavar="FILE", help="CSV or JSON file to import."),
+    fmt: str = typer.Option(None, "--format", "-f", help="csv or json. Default: from the name."),
+    preset: str = typer.Option(
+        None, "--preset", "-p",
+        help="hubspot, pipedrive, salesforce, maven or pipectl. Default: detected from the "
+        "header, else columns named like fields.",
+    ),
+    maps: list[str] = typer.Option(
+        None, "--map", "-m", metavar="COLUMN=FIELD",
+        help="Feed a column to a field (repeatable); COLUMN=- leaves a column out.",
+    ),
+    stage_maps: list[str] = typer.Option(
+        None, "--stage-map", "-s", metavar="THEIR STAGE=STAGE",
+        help="Map one of the file's stages to a pipectl stage (repeatable).",
+    ),
+    history: Path = typer.Option(
+        None, "--history", metavar="FILE",
+        help="Salesforce OpportunityHistory file: the stage history of FILE's deals.",
+    ),
+    currency: str = typer.Option(
+        None, "--currency", envvar="PIPECTL_CURRENCY",
+        help="Currency of amounts without a currency column. Default: USD.",
+    ),
+    encoding: str = typer.Option(
+        None, "--encoding", help="The file's encoding (e.g. cp1252). Default: detected."
+    ),
+    dayfirst: bool = typer.Option(False, "--dayfirst", help="Read 1/2/2024 as 1 February."),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", "-n", help="Check everything and report; write nothing."
+    ),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """Import deals from a CRM export or a spreadsheet: every row or none.
+
+    Importing the same ref again updates that deal (new events) instead of duplicating it.
+    Bad rows are reported with row number, column and reason, and nothing is written.
+    See docs/import-export.md for each CRM.
+
+    Examples:
+
+      pipectl import sales_pipeline.csv --preset maven
+
+      pipectl import deals.csv --preset hubspot --currency GBP --dry-run
+
+      pipectl import Opportunity.csv --preset salesforce --history OpportunityHistory.csv
+
+      pipectl import leads.csv --map "Deal Title=name" --stage-map "Hot=proposal"
+
+      pipectl import backup.json
+    """
+    from pipectl.transfer import importer
+    from pipectl.values import DEFAULT_CURRENCY, currency_code
+    from pipectl.views.transfer import print_errors, print_summary, progress_bar
+
+    opts = importer.Options(
+        fmt=fmt, preset=preset, maps=list(maps or []), stage_maps=list(stage_maps or []),
+        currency=currency_code(currency) if currency else DEFAULT_CURRENCY,
+        encoding=encoding, dayfirst=dayfirst, dry_run=dry_run, history=history,
+    )
+    if not file.exists():
+        raise UsageError(f"{file}: no such file")
+    if history is not None and not history.exists():
+        raise UsageError(f"{history}: no such file")
+    conn = connect(ctx)
+    large = file.is_file() and file.stat().st_size >= LARGE
+    with progress_bar(f"importing {file.name}", large and not as_json) as update:
+        try:
+            summary = importer.run(conn, file, opts, now(), update)
+        except importer.ImportFailed as exc:
+            print_errors(exc.summary, as_json)
+            raise
+    print_summary(summary, as_json)
+
+
+def export(
+    ctx: typer.Context,
+    fmt: str = typer.Option("csv", "--format", "-f", help="csv or json."),
+    output: Path = typer.Option(
+        None, "--output", "-o", metavar="FILE", help="Write to FILE (never overwritten). "
+        "Default: standard output."
+    ),
+    status: str = typer.Option("all", "--status", help="open, won, lost or all."),
+    events: bool = typer.Option(
+        False, "--events", help="The event log: in JSON, each deal with its events; in CSV, "
+        "one row per event."
+    ),
+    raw: bool = typer.Option(
+        False, "--raw", help="Do not neutralise CSV cells a spreadsheet would run as formulas."
+    ),
+) -> None:
+    """Export deals (and with --events their history) as CSV or JSON.
+
+    CSV cells starting with = + - @ TAB or CR get a leading apostrophe so that a spreadsheet
+    shows them instead of running them (--raw opts out); pipectl import removes it again, so
+    export then import round-trips exactly.
+
+    Examples:
+
+      pipectl export -o deals.csv
+
+      pipectl export --format json --events -o pipeline.json
+
+      pipectl export --status won --format json | jq '.deals | length'
+    """
+    from pipectl.transfer import exporter
+
+    fmt = fmt.lower()
+    if fmt not in ("csv", "json"):
+        raise UsageError(f"--format {fmt!r} is not csv or json")
+    status = status.lower()
+    if status not in ("open", "won", "lost", "all"):
+        raise UsageError(f"--status {status!r} is not one of open, won, lost, all")
+    conn = connect(ctx)
+    n = exporter.export(
+        conn, output, fmt=fmt, status=status, events=events, raw=raw, at=now()
+    )
+    if output is not None:
+        what = "events" if events and fmt == "csv" else "deals"
+        typer.echo(f"Exported {n} {what} to {output}", err=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("import")(import_)
+    app.command()(export)

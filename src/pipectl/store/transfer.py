@@ -1,0 +1,147 @@
+"""All SQL of import and export: bulk inserts inside the caller's one transaction, reads by
+ref in batches (never one SELECT per row), streaming reads for export, database checks."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from pipectl.store.deals import search_text, status_condition
+
+Row = dict[str, Any]
+
+DEAL_COLUMNS = (
+    "id", "ref", "name", "company", "contact", "email", "phone", "owner", "source", "stage",
+    "lost_at_stage", "lost_reason", "value_minor", "currency", "probability", "close_date",
+    "qualified_at", "prequalified_reason", "location", "budget", "authority", "need",
+    "next_action", "next_due", "created_at", "updated_at", "closed_at",
+)
+EVENT_COLUMNS = (
+    "id", "deal_id", "at", "kind", "from_stage", "to_stage", "value_minor", "currency",
+    "close_date", "probability", "location", "budget", "authority", "need", "reason", "text",
+    "next_action", "due", "field", "old", "new",
+)
+_CHUNK = 500  # refs per SELECT ... IN (...), well under SQLite's parameter limit
+
+_INSERT_DEAL = (
+    f"INSERT INTO deals ({', '.join(DEAL_COLUMNS)}, search) "
+    f"VALUES ({', '.join('?' * (len(DEAL_COLUMNS) + 1))})"
+)
+_UPDATE_DEAL = (
+    "UPDATE deals SET "
+    + ", ".join(f"{c} = ?" for c in DEAL_COLUMNS[1:])
+    + ", search = ? WHERE id = ?"
+)
+
+
+def _insert_events_sql(with_id: bool) -> str:
+    cols = EVENT_COLUMNS if with_id else EVENT_COLUMNS[1:]
+    return f"INSERT INTO events ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
+
+
+def next_deal_id(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("SELECT coalesce(max(id), 0) + 1 FROM deals").fetchone()[0])
+
+
+def is_empty(conn: sqlite3.Connection) -> bool:
+    return conn.execute("SELECT 1 FROM deals LIMIT 1").fetchone() is None and (
+        conn.execute("SELECT 1 FROM events LIMIT 1").fetchone() is None
+    )
+
+
+def deals_by_ref(conn: sqlite3.Connection, refs: Iterable[str]) -> dict[str, Row]:
+    """Current rows of the deals with these refs (one query per 500 refs)."""
+    wanted = list(dict.fromkeys(refs))
+    out: dict[str, Row] = {}
+    for i in range(0, len(wanted), _CHUNK):
+        part = wanted[i: i + _CHUNK]
+        sql = (
+            f"SELECT {', '.join(DEAL_COLUMNS)} FROM deals "
+            f"WHERE ref IN ({', '.join('?' * len(part))})"
+        )
+        for row in conn.execute(sql, part):
+            out[row["ref"]] = dict(row)
+    return out
+
+
+def note_texts(conn: sqlite3.Connection, deal_ids: Iterable[int]) -> dict[int, set[str]]:
+    ids = list(deal_ids)
+    out: dict[int, set[str]] = {}
+    for i in range(0, len(ids), _CHUNK):
+        part = ids[i: i + _CHUNK]
+        sql = (
+            "SELECT deal_id, text FROM events WHERE kind = 'note' AND text IS NOT NULL "
+            f"AND deal_id IN ({', '.join('?' * len(part))})"
+        )
+        for deal_id, text in conn.execute(sql, part):
+            out.setdefault(deal_id, set()).add(text)
+    return out
+
+
+def _deal_params(deal: Row) -> tuple:
+    return (*(deal.get(c) for c in DEAL_COLUMNS), search_text(deal))
+
+
+def insert_deals(conn: sqlite3.Connection, deals: list[Row]) -> None:
+    if deals:
+        conn.executemany(_INSERT_DEAL, [_deal_params(d) for d in deals])
+
+
+def update_deals(conn: sqlite3.Connection, deals: list[Row]) -> None:
+    if deals:
+        conn.executemany(
+            _UPDATE_DEAL,
+            [(*(d.get(c) for c in DEAL_COLUMNS[1:]), search_text(d), d["id"]) for d in deals],
+        )
+
+
+def insert_events(conn: sqlite3.Connection, events: list[Row], *, with_id: bool = False) -> None:
+    """Events in the order given (each carries its deal_id)."""
+    if events:
+        cols = EVENT_COLUMNS if with_id else EVENT_COLUMNS[1:]
+        conn.executemany(
+            _insert_events_sql(with_id), [tuple(e.get(c) for c in cols) for e in events]
+        )
+
+
+# ---------------------------------------------------------------- export reads
+
+
+def iter_deals(conn: sqlite3.Connection, status: str = "all") -> Iterator[Row]:
+    sql = (
+        f"SELECT {', '.join(DEAL_COLUMNS)} FROM deals WHERE {status_condition(status)} "
+        "ORDER BY id"
+    )
+    for row in conn.execute(sql):
+        yield dict(row)
+
+
+def iter_events(conn: sqlite3.Connection, status: str = "all") -> Iterator[Row]:
+    """Every event of the deals of that status, by deal then time (one streaming query)."""
+    where = "" if status == "all" else (
+        f"WHERE deal_id IN (SELECT id FROM deals WHERE {status_condition(status)})"
+    )
+    sql = f"SELECT {', '.join(EVENT_COLUMNS)} FROM events {where} ORDER BY deal_id, at, id"
+    for row in conn.execute(sql):
+        yield dict(row)
+
+
+# ---------------------------------------------------------------- db check
+
+
+def integrity_problems(conn: sqlite3.Connection) -> list[str]:
+    rows = [r[0] for r in conn.execute("PRAGMA integrity_check")]
+    return [] if rows == ["ok"] else rows
+
+
+def foreign_key_problems(conn: sqlite3.Connection) -> list[tuple[str, int, str]]:
+    """(table, rowid, referenced table) of every row pointing at a row that does not exist."""
+    return [(r[0], r[1], r[2]) for r in conn.execute("PRAGMA foreign_key_check")]
+
+
+def counts(conn: sqlite3.Connection) -> tuple[int, int]:
+    return (
+        conn.execute("SELECT count(*) FROM deals").fetchone()[0],
+        conn.execute("SELECT count(*) FROM events").fetchone()[0],
+    )

@@ -1,0 +1,166 @@
+"""Export: deals (and their events) as CSV or JSON, streamed row by row.
+
+CSV cells a spreadsheet would execute (leading = + - @ TAB CR) are neutralised with a leading
+apostrophe unless ``raw``; ``pipectl import`` undoes it. The JSON form, with events, is
+pipectl's native format: importing it into an empty database reproduces deals and events
+exactly (ids included).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import sqlite3
+import sys
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+from pipectl.errors import UsageError
+from pipectl.store import transfer as store
+from pipectl.transfer.parsing import neutralise
+from pipectl.values import format_money, iso
+
+FORMAT_VERSION = 1
+CRITERIA = ("location", "budget", "authority", "need")
+
+# CSV columns of a deal: the deals table with money as a decimal string.
+DEAL_CSV = tuple("value" if c == "value_minor" else c for c in store.DEAL_COLUMNS)
+EVENT_CSV = ("deal_id", "deal_ref", "id", "at", "kind", "from_stage", "to_stage", "value",
+             "currency", "close_date", "probability", *CRITERIA, "reason", "text",
+             "next_action", "due", "field", "old", "new")
+
+
+def deal_record(deal: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for c in store.DEAL_COLUMNS:
+        v = deal[c]
+        if c == "value_minor":
+            out["value"] = None if v is None else format_money(v, deal["currency"])
+        elif c in CRITERIA:
+            out[c] = None if v is None else bool(v)
+        else:
+            out[c] = v
+    return out
+
+
+def event_record(event: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for c in store.EVENT_COLUMNS:
+        v = event[c]
+        if c == "deal_id" or v is None:
+            continue
+        if c == "value_minor":
+            out["value"] = format_money(v, event["currency"])
+        elif c in CRITERIA:
+            out[c] = bool(v)
+        else:
+            out[c] = v
+    if event["kind"] == "value" and event["value_minor"] is None:
+        out["value"] = None
+    return out
+
+
+def _cell(v: Any, raw: bool) -> str:
+    if v is None:
+        return ""
+    text = ("true" if v else "false") if isinstance(v, bool) else str(v)
+    return text if raw else neutralise(text)
+
+
+def _with_events(conn: sqlite3.Connection, status: str) -> Iterator[tuple[dict, list[dict]]]:
+    """Each deal with its events: two ordered streams merged (no per-deal query)."""
+    evs = store.iter_events(conn, status)
+    pending = next(evs, None)
+    for deal in store.iter_deals(conn, status):
+        mine = []
+        while pending is not None and pending["deal_id"] == deal["id"]:
+            mine.append(pending)
+            pending = next(evs, None)
+        yield deal, mine
+
+
+def _open_output(output: Path | None) -> tuple[TextIO, bool]:
+    if output is None:
+        return sys.stdout, False
+    output = output.expanduser()
+    if output.exists():
+        raise UsageError(
+            f"{output} exists; pipectl never overwrites a file", hint="pick a new name"
+        )
+    if not output.parent.is_dir():
+        raise UsageError(f"cannot write {output}: the folder {output.parent} does not exist")
+    try:
+        fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except OSError as exc:
+        raise UsageError(f"cannot write {output}: {exc.strerror}") from exc
+    return io.open(fd, "w", encoding="utf-8", newline=""), True  # noqa: UP020
+
+
+def export(
+    conn: sqlite3.Connection,
+    output: Path | None,
+    *,
+    fmt: str,
+    status: str,
+    events: bool,
+    raw: bool,
+    at: datetime,
+) -> int:
+    """Write the export; returns the number of deals (or events for CSV --events)."""
+    fh, close = _open_output(output)
+    done = False
+    try:
+        n = _write(conn, fh, fmt=fmt, status=status, events=events, raw=raw, at=at)
+        done = True
+        return n
+    finally:
+        if close:
+            fh.close()
+            if not done and output is not None:
+                output.unlink(missing_ok=True)
+
+
+def _write(conn, fh: TextIO, *, fmt: str, status: str, events: bool, raw: bool,
+           at: datetime) -> int:
+    n = 0
+    # one read transaction: a consistent snapshot even while others write
+    conn.execute("BEGIN")
+    try:
+        if fmt == "csv":
+            writer = csv.writer(fh, lineterminator="\r\n")
+            if events:
+                writer.writerow(EVENT_CSV)
+                for deal, evs in _with_events(conn, status):
+                    for e in evs:
+                        rec = event_record(e)
+                        rec["deal_id"], rec["deal_ref"] = deal["id"], deal["ref"]
+                        writer.writerow([_cell(rec.get(c), raw) for c in EVENT_CSV])
+                        n += 1
+            else:
+                writer.writerow(DEAL_CSV)
+                for deal in store.iter_deals(conn, status):
+                    rec = deal_record(deal)
+                    writer.writerow([_cell(rec[c], raw) for c in DEAL_CSV])
+                    n += 1
+            return n
+        head = {"pipectl_export": FORMAT_VERSION, "exported_at": iso(at), "status": status,
+                "events": events}
+        text = json.dumps(head, ensure_ascii=False, indent=2)
+        fh.write(text[:-2] + ',\n  "deals": [')
+        source = _with_events(conn, status) if events else (
+            (d, None) for d in store.iter_deals(conn, status)
+        )
+        for deal, evs in source:
+            rec = deal_record(deal)
+            if evs is not None:
+                rec["events"] = [event_record(e) for e in evs]
+            fh.write(("\n    " if n == 0 else ",\n    ") + json.dumps(rec, ensure_ascii=False))
+            n += 1
+        fh.write("\n  ]\n}\n" if n else "]\n}\n")
+        return n
+    finally:
+        conn.execute("COMMIT")

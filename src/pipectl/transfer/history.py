@@ -1,0 +1,342 @@
+"""From what a file says about a deal to a coherent history: events, and the deal they project.
+
+A file states facts (created then, in this stage; won or lost then), not moves, so import does
+not ask the interactive rules; but the history it writes must read right in every report:
+
+- a deal is created at ``created_at`` in an open stage: its stage, or for a closed deal the
+  stage it was in before closing (from the file, else the preset's default);
+- a won deal then moves to won at ``closed_at``; a lost deal is lost at ``closed_at`` from the
+  stage it died at, with its reason;
+- a stage history (Salesforce's OpportunityHistory) becomes one event per change;
+- re-importing a deal appends events for what changed, never rewrites one.
+
+Event times never go backwards. The deals row is computed by ``project`` from the events, the
+same way the daily commands keep it, so that the two always agree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import date, datetime
+from typing import Any
+
+from pipectl import stages
+from pipectl.stages import Stage
+from pipectl.transfer.rows import ImportRow
+from pipectl.values import iso
+
+Row = dict[str, Any]
+DEAL_TEXTS = ("name", "company", "contact", "email", "phone", "owner", "source")
+CRITERIA = ("location", "budget", "authority", "need")
+
+
+@dataclass(frozen=True)
+class Snap:
+    """A deal's state at one moment, as far as a file tells it (None = not said)."""
+
+    stage: Stage
+    lost_at: Stage | None = None
+    reason: str | None = None
+    value_minor: int | None = None
+    currency: str | None = None
+    close_date: date | None = None
+    probability: int | None = None
+
+
+@dataclass
+class Defaults:
+    won_from: Stage
+    lost_from: Stage
+    now: datetime
+
+
+class Flags:
+    """Counts of the adjustments made, for the summary."""
+
+    def __init__(self) -> None:
+        self.counts: dict[str, int] = {}
+
+    def add(self, key: str) -> None:
+        self.counts[key] = self.counts.get(key, 0) + 1
+
+
+WARNINGS = {
+    "no_created": "deals had no creation time: created at the import time "
+    "(or at their close time)",
+    "no_closed": "won or lost deals had no close time: closed at their last known time",
+    "closed_before_created": "deals closed before the file says they were created: "
+    "created at their close time",
+}
+
+
+# ---------------------------------------------------------------- projection
+
+
+def blank_deal() -> Row:
+    deal: Row = dict.fromkeys(
+        (
+            "id", "ref", *DEAL_TEXTS, "stage", "lost_at_stage", "lost_reason", "value_minor",
+            "currency", "probability", "close_date", "qualified_at", "prequalified_reason",
+            *CRITERIA, "next_action", "next_due", "created_at", "updated_at", "closed_at",
+        )
+    )
+    return deal
+
+
+def project(deal: Row, event: Row) -> None:
+    """Apply one event to a deal's current state, as store/deals.py does for daily commands."""
+    at, kind = event["at"], event["kind"]
+    deal["updated_at"] = at
+    if kind == "created":
+        to = Stage(event["to_stage"])
+        deal.update(
+            stage=to.value, created_at=at, value_minor=event.get("value_minor"),
+            currency=event.get("currency") or deal.get("currency"),
+            close_date=event.get("close_date"), probability=event.get("probability"),
+            prequalified_reason=event.get("reason"),
+            closed_at=None if stages.is_open(to) else at,
+            qualified_at=at if (event.get("reason") or stages.is_qualified_stage(to)) else None,
+        )
+    elif kind in ("stage", "reopened"):
+        to = Stage(event["to_stage"])
+        deal["stage"] = to.value
+        if kind == "reopened":
+            deal.update(lost_at_stage=None, lost_reason=None, closed_at=None)
+        elif to is Stage.WON:
+            deal["closed_at"] = at
+        elif stages.is_open(to):
+            deal["closed_at"] = None
+        if deal.get("qualified_at") is None and stages.is_qualified_stage(to):
+            deal["qualified_at"] = at
+        if event.get("reason") and kind == "stage":
+            deal["prequalified_reason"] = event["reason"]
+    elif kind == "lost":
+        deal.update(
+            stage=Stage.LOST.value, lost_at_stage=event["from_stage"],
+            lost_reason=event.get("reason"), closed_at=at,
+        )
+    elif kind == "value":
+        deal["value_minor"] = event.get("value_minor")
+        deal["currency"] = event.get("currency") or deal["currency"]
+    elif kind == "close_date":
+        deal["close_date"] = event.get("close_date")
+    elif kind == "probability":
+        deal["probability"] = event.get("probability")
+    elif kind == "checklist":
+        for c in CRITERIA:
+            if c in event:
+                deal[c] = event[c]
+    elif kind == "edit":
+        deal[event["field"]] = event.get("new")
+    elif kind == "note" and (event.get("next_action") is not None or event.get("due") is not None):
+        deal["next_action"] = event.get("next_action")
+        deal["next_due"] = event.get("due")
+
+
+# ---------------------------------------------------------------- snapshots and moves
+
+
+def snap_of(row: ImportRow, defaults: Defaults) -> Snap:
+    lost_at = None
+    if row.stage is Stage.LOST:
+        lost_at = row.before_close or defaults.lost_from
+    return Snap(
+        stage=row.stage, lost_at=lost_at, reason=row.lost_reason, value_minor=row.value_minor,
+        currency=row.currency if row.value_minor is not None else None,
+        close_date=row.close_date, probability=row.probability,
+    )
+
+
+def snap_of_deal(deal: Row) -> Snap:
+    return Snap(
+        stage=Stage(deal["stage"]),
+        lost_at=Stage(deal["lost_at_stage"]) if deal.get("lost_at_stage") else None,
+        reason=deal.get("lost_reason"),
+        value_minor=deal.get("value_minor"),
+        currency=deal.get("currency"),
+        close_date=date.fromisoformat(deal["close_date"]) if deal.get("close_date") else None,
+        probability=deal.get("probability"),
+    )
+
+
+def _opening(first: Snap, defaults: Defaults, before: Stage | None) -> Snap:
+    """The open stage a deal first seen closed was created in."""
+    if first.stage is Stage.LOST:
+        return replace(first, stage=first.lost_at or defaults.lost_from, lost_at=None, reason=None)
+    if not stages.is_open(first.stage):
+        return replace(first, stage=before or defaults.won_from)
+    return first
+
+
+def moves(prev: Snap, cur: Snap, at: str, defaults: Defaults) -> list[Row]:
+    """Events that take a deal from ``prev`` to ``cur`` at ``at`` (None in cur = unchanged)."""
+    out: list[Row] = []
+    if cur.value_minor is not None and (cur.value_minor, cur.currency) != (
+        prev.value_minor, prev.currency
+    ):
+        out.append({"at": at, "kind": "value", "value_minor": cur.value_minor,
+                    "currency": cur.currency})
+    if cur.close_date is not None and cur.close_date != prev.close_date:
+        out.append({"at": at, "kind": "close_date", "close_date": cur.close_date.isoformat()})
+    if cur.probability is not None and cur.probability != prev.probability:
+        out.append({"at": at, "kind": "probability", "probability": cur.probability})
+    a, b = prev.stage, cur.stage
+    if a is b:
+        return out
+
+    def step(x: Stage, y: Stage) -> None:
+        if y is Stage.POST_PURCHASE and x is not Stage.WON:
+            step(x, Stage.WON)
+            x = Stage.WON
+        out.append({"at": at, "kind": "stage", "from_stage": x.value, "to_stage": y.value})
+
+    if b is Stage.LOST:
+        died_at = cur.lost_at or (a if stages.is_open(a) else defaults.lost_from)
+        if died_at is not a:
+            step(a, died_at)
+        out.append({"at": at, "kind": "lost", "from_stage": died_at.value,
+                    "to_stage": Stage.LOST.value, "reason": cur.reason or "no reason recorded"})
+        return out
+    if a is Stage.LOST:
+        back = prev.lost_at or defaults.lost_from
+        out.append({"at": at, "kind": "reopened", "from_stage": Stage.LOST.value,
+                    "to_stage": back.value})
+        a = back
+    if a is not b:
+        step(a, b)
+    return out
+
+
+# ---------------------------------------------------------------- a new deal
+
+
+def new_deal(
+    row: ImportRow,
+    defaults: Defaults,
+    flags: Flags,
+    history: list[ImportRow] | None = None,
+) -> tuple[Row, list[Row]]:
+    """The deals row and the events of a deal the database does not have yet."""
+    final = snap_of(row, defaults)
+    closed = not stages.is_open(row.stage)
+    created = row.created_at
+    # the states the file tells of, in time order: (moment or None, snapshot)
+    states: list[tuple[datetime | None, Snap]] = []
+    for h in sorted(history or [], key=lambda h: (h.created_at or defaults.now, h.row)):
+        s = snap_of(h, defaults)
+        states.append((h.created_at, s))
+    if created is None and states:
+        created = states[0][0]
+    if created is None:
+        created = row.closed_at if closed and row.closed_at else row.updated_at or defaults.now
+        flags.add("no_created")
+    last = row.updated_at
+    states.append((last, final))
+    if states[0][0] is None or states[0][0] > created:
+        states[0] = (created, states[0][1])
+    first = states[0][1]
+    opening = _opening(first, defaults, row.before_close)
+    if opening is not first:
+        states.insert(0, (states[0][0], opening))
+    # when the deal closed: the first state from which it stays closed (final kind)
+    if closed:
+        kind = stages.kind(row.stage)
+        k = len(states) - 1
+        while k > 0 and stages.kind(states[k - 1][1].stage) is kind:
+            k -= 1
+        x = row.closed_at
+        if x is None:
+            known = [t for t, _ in states if t is not None]
+            x = max(known) if known else created
+            if row.closed_at is None:
+                flags.add("no_closed")
+        if x < created:
+            flags.add("closed_before_created")
+        for i, (t, s) in enumerate(states):
+            if i < k:
+                states[i] = (x if t is None or t > x else t, s)
+            elif i == k:
+                states[i] = (x, s)
+            else:
+                states[i] = (x if t is None or t < x else t, s)
+    # times never go backwards; unknown times take the previous one
+    fixed: list[tuple[str, Snap]] = []
+    prev_t: datetime | None = None
+    for t, s in states:
+        t = t if t is not None else prev_t or created
+        if prev_t is not None and t < prev_t:
+            t = prev_t
+        fixed.append((iso(t), s))
+        prev_t = t
+    at0, s0 = fixed[0]
+    reason = None
+    if stages.is_qualified_stage(s0.stage):
+        reason = f"imported (file stage: {row.their_stage or s0.stage.value})"
+    currency = s0.currency or row.currency
+    events: list[Row] = [{
+        "at": at0, "kind": "created", "to_stage": s0.stage.value,
+        "value_minor": s0.value_minor, "currency": currency,
+        "close_date": s0.close_date.isoformat() if s0.close_date else None,
+        "probability": s0.probability, "reason": reason,
+    }]
+    if row.note:
+        events.append({"at": at0, "kind": "note", "text": row.note})
+    prev = replace(s0, currency=currency)
+    for at, s in fixed[1:]:
+        s = replace(s, currency=s.currency or prev.currency)
+        events.extend(moves(prev, s, at, defaults))
+        prev = Snap(
+            stage=s.stage, lost_at=s.lost_at if s.stage is Stage.LOST else None,
+            reason=s.reason, value_minor=s.value_minor if s.value_minor is not None
+            else prev.value_minor, currency=s.currency,
+            close_date=s.close_date or prev.close_date,
+            probability=s.probability if s.probability is not None else prev.probability,
+        )
+    deal = blank_deal()
+    deal.update({k: getattr(row, k) for k in ("ref", *DEAL_TEXTS)})
+    deal["currency"] = currency
+    for e in events:
+        project(deal, e)
+    return deal, [{k: v for k, v in e.items() if v is not None} for e in events]
+
+
+# ---------------------------------------------------------------- a deal seen again
+
+
+def update_deal(
+    deal: Row, row: ImportRow, defaults: Defaults, notes: set[str]
+) -> list[Row]:
+    """Events for what ``row`` changes in ``deal`` (applied to ``deal`` in place)."""
+    last = deal["updated_at"]
+    when = row.updated_at or defaults.now
+    at = max(iso(when), last)
+    events: list[Row] = []
+    for fld in DEAL_TEXTS:
+        new = getattr(row, fld)
+        if new is not None and new != deal.get(fld):
+            if fld == "name" and row.ref is not None and new == row.ref and deal.get(fld):
+                continue  # a name that is only the ref fallback never replaces a real one
+            events.append({"at": at, "kind": "edit", "field": fld, "old": deal.get(fld),
+                           "new": new})
+    prev = snap_of_deal(deal)
+    cur = snap_of(row, defaults)
+    if cur.stage is Stage.LOST and prev.stage is Stage.LOST:
+        cur = replace(cur, lost_at=prev.lost_at)
+    elif cur.stage is Stage.LOST and stages.is_open(prev.stage) and row.before_close is None:
+        cur = replace(cur, lost_at=prev.stage)
+    stage_at = at
+    closing = not stages.is_open(cur.stage) and stages.kind(cur.stage) != stages.kind(prev.stage)
+    if closing and row.closed_at is not None:
+        stage_at = max(iso(row.closed_at), last)
+    changes = moves(prev, cur, at, defaults)
+    for e in changes:
+        if e["kind"] in ("stage", "lost", "reopened"):
+            e["at"] = stage_at
+    events.extend(changes)
+    if row.note and row.note not in notes:
+        events.append({"at": at, "kind": "note", "text": row.note})
+    events.sort(key=lambda e: e["at"])  # stable: same-moment events keep their order
+    out = [{k: v for k, v in e.items() if v is not None or k in ("old", "new")} for e in events]
+    for e in out:
+        project(deal, e)
+    return [{k: v for k, v in e.items() if v is not None} for e in out]

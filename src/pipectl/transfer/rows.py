@@ -1,0 +1,249 @@
+"""One row of an import file, validated: the ImportRow model (pydantic v2) and its parser.
+
+``parse_row`` turns the cells of one row into an ImportRow, or into the list of what is wrong
+with it (column and reason), so that the report names every bad cell of every bad row.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from pipectl import stages
+from pipectl.stages import Stage
+from pipectl.transfer import parsing
+from pipectl.transfer.fields import TEXT_FIELDS, Preset, norm
+from pipectl.values import MAX_TEXT, clean_text, currency_code
+
+Status = Literal["open", "won", "lost"]
+
+
+class ImportRow(BaseModel):
+    """A row as pipectl understands it: texts NFC, money in minor units, times UTC."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    row: int = Field(ge=1)
+    ref: str | None = Field(default=None, max_length=MAX_TEXT)
+    name: str = Field(min_length=1, max_length=MAX_TEXT)
+    company: str | None = None
+    contact: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    owner: str | None = None
+    source: str | None = None
+    value_minor: int | None = Field(default=None, ge=0)
+    currency: str = Field(pattern=r"^[A-Z]{3}$")
+    probability: int | None = Field(default=None, ge=0, le=100)
+    stage: Stage  # where the deal is now (won/lost included)
+    their_stage: str | None = None  # the file's own word for it
+    before_close: Stage | None = None  # open stage a closed deal was in, when the file says
+    created_at: datetime | None = None
+    closed_at: datetime | None = None
+    updated_at: datetime | None = None
+    close_date: date | None = None
+    lost_reason: str | None = None
+    note: str | None = None
+
+    @property
+    def status(self) -> Status:
+        return stages.kind(self.stage).value  # type: ignore[return-value]
+
+
+@dataclass
+class RowContext:
+    """What parsing a row needs besides its cells."""
+
+    fields: dict[str, int]  # field -> column index
+    header: list[str]
+    preset: Preset | None
+    stage_map: dict[str, Stage]  # norm(their stage) -> stage (user's --stage-map first)
+    currency: str
+    dayfirst: bool = False
+    unknown_stages: dict[str, int] = field(default_factory=dict)  # their stage -> first row
+
+    def column(self, fld: str) -> str:
+        return self.header[self.fields[fld]]
+
+
+_EXACT_STAGES: dict[str, Stage] = {}
+
+
+def _exact_stage(text: str) -> Stage | None:
+    """pipectl's own stage names (key, label, alias), exactly: no prefixes."""
+    if not _EXACT_STAGES:
+        for s in stages.PIPELINE:
+            for name in (s.key.value, s.label, *s.aliases):
+                _EXACT_STAGES[norm(name.replace("_", " "))] = s.key
+                _EXACT_STAGES[norm(name)] = s.key
+    return _EXACT_STAGES.get(norm(text))
+
+
+def map_stage(text: str, ctx: RowContext) -> Stage | None:
+    key = norm(text)
+    if key in ctx.stage_map:
+        return ctx.stage_map[key]
+    return _exact_stage(text)
+
+
+def _status(text: str) -> Status | None:
+    raw = text.strip().casefold()
+    if not raw:
+        return None
+    for status in ("open", "won", "lost"):
+        if raw == status:
+            return status  # type: ignore[return-value]
+    if raw in ("closed won", "closed-won"):
+        return "won"
+    if raw in ("closed lost", "closed-lost", "deleted"):
+        return "lost"
+    raise ValueError(f"{text!r} is not a status (open, won or lost)")
+
+
+def parse_row(number: int, cells: list[str], ctx: RowContext) -> ImportRow | list[tuple[str, str]]:
+    """An ImportRow, or [(column, reason), ...] for every bad cell of the row."""
+    errors: list[tuple[str, str]] = []
+    raw: dict[str, str] = {}
+    for fld, i in ctx.fields.items():
+        raw[fld] = parsing.restore(cells[i]) if i < len(cells) else ""
+    out: dict[str, object] = {"row": number}
+
+    def bad(fld: str, reason: str) -> None:
+        errors.append((ctx.column(fld), reason))
+
+    for fld in (*TEXT_FIELDS, "lost_reason", "note"):
+        if fld in raw:
+            try:
+                text = clean_text(raw[fld], fld, multiline=fld == "note")
+            except Exception as exc:  # UsageError: control character, too long
+                bad(fld, str(exc))
+                continue
+            if text:
+                out[fld] = text
+    currency = ctx.currency
+    if raw.get("currency", "").strip():
+        try:
+            currency = currency_code(raw["currency"])
+        except Exception as exc:
+            bad("currency", str(exc))
+    out["currency"] = currency
+    moments: dict[str, tuple[datetime, bool] | None] = {}
+    for fld in ("created_at", "closed_at", "updated_at", "close_date"):
+        if fld in raw:
+            try:
+                moments[fld] = parsing.parse_when(raw[fld], dayfirst=ctx.dayfirst)
+            except ValueError as exc:
+                bad(fld, str(exc))
+    for fld in ("created_at", "closed_at", "updated_at"):
+        if moments.get(fld):
+            out[fld] = moments[fld][0]  # type: ignore[index]
+    if moments.get("close_date"):
+        out["close_date"] = moments["close_date"][0].date()  # type: ignore[index]
+    if "value" in raw:
+        try:
+            out["value_minor"] = parsing.parse_amount(raw["value"], currency)
+        except ValueError as exc:
+            bad("value", str(exc))
+    if "probability" in raw:
+        try:
+            out["probability"] = parsing.parse_percent(raw["probability"])
+        except ValueError as exc:
+            bad("probability", str(exc))
+    # ---- stage and status
+    their = raw.get("stage", "").strip()
+    stage: Stage | None = None
+    if their:
+        stage = map_stage(their, ctx)
+        if stage is None:
+            ctx.unknown_stages.setdefault(their, number)
+            stage = Stage.PROSPECTING  # reported once for the whole file
+        out["their_stage"] = their
+    status: Status | None = None
+    try:
+        if raw.get("status", "").strip():
+            status = _status(raw["status"])
+        elif "won" in raw or "closed" in raw:
+            won = parsing.parse_flag(raw.get("won", ""))
+            closed = parsing.parse_flag(raw.get("closed", ""))
+            if won:
+                status = "won"
+            elif closed:
+                status = "lost"
+            elif closed is False or won is False:
+                status = "open"
+    except ValueError as exc:
+        bad("status" if "status" in raw else "won", str(exc))
+    lost_at: Stage | None = None
+    if raw.get("lost_at_stage", "").strip():
+        lost_at = map_stage(raw["lost_at_stage"], ctx)
+        if lost_at is None or not stages.is_open(lost_at):
+            bad("lost_at_stage", f"{raw['lost_at_stage']!r} is not an open stage")
+    final, before = _final(stage, status, lost_at)
+    if final is None:
+        bad("status" if "status" in raw else "stage", f"a {status} deal cannot be in {stage}")
+        final = Stage.PROSPECTING
+    out["stage"] = final
+    if before is not None:
+        out["before_close"] = before
+    if (
+        ctx.preset is not None
+        and ctx.preset.zero_value_lost_is_unknown
+        and final is Stage.LOST
+        and out.get("value_minor") == 0
+    ):
+        out.pop("value_minor")
+    if not stages.is_open(final) and "closed_at" not in out and moments.get("close_date"):
+        out["closed_at"] = moments["close_date"][0]  # type: ignore[index]
+    if final is Stage.LOST and "lost_reason" not in out:
+        out["lost_reason"] = their if their and map_stage(their, ctx) is Stage.LOST else None
+        if not out["lost_reason"]:
+            out["lost_reason"] = "no reason recorded"
+    if "name" not in out:
+        fallback = out.get("company") or out.get("ref")
+        if fallback:
+            out["name"] = fallback
+        else:
+            errors.append((ctx.column("name") if "name" in ctx.fields else "name",
+                           "the deal has no name, company or ref"))
+    if errors:
+        return errors
+    try:
+        return ImportRow.model_validate(out)
+    except ValidationError as exc:
+        for err in exc.errors():
+            fld = str(err["loc"][0]) if err["loc"] else "row"
+            fld = {"value_minor": "value"}.get(fld, fld)
+            col = ctx.column(fld) if fld in ctx.fields else fld
+            errors.append((col, err["msg"]))
+        return errors
+
+
+def _final(
+    stage: Stage | None, status: Status | None, lost_at: Stage | None
+) -> tuple[Stage | None, Stage | None]:
+    """(where the deal is now, the open stage it was in before closing if known)."""
+    if status is None:
+        if stage is None:
+            return Stage.PROSPECTING, None
+        if stage is Stage.LOST:
+            return Stage.LOST, lost_at
+        return stage, None
+    if status == "open":
+        if stage is None:
+            return Stage.PROSPECTING, None
+        return (stage, None) if stages.is_open(stage) else (None, None)
+    if status == "won":
+        if stage in (Stage.WON, Stage.POST_PURCHASE):
+            return stage, None
+        if stage is Stage.LOST:
+            return None, None
+        return Stage.WON, stage
+    # lost
+    if stage is None or stage is Stage.LOST:
+        return Stage.LOST, lost_at
+    if not stages.is_open(stage):
+        return None, None
+    return Stage.LOST, stage

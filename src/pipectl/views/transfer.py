@@ -1,0 +1,102 @@
+"""Rendering of import summaries and reports, the import progress bar, db check results."""
+
+from __future__ import annotations
+
+import sys
+from contextlib import contextmanager
+from typing import Any
+
+from pipectl.views.common import console, print_json
+
+
+def summary_json(s: Any) -> dict[str, Any]:
+    return {
+        "file": s.file,
+        "format": s.format,
+        "preset": s.preset,
+        "preset_detected": s.preset_detected,
+        "encoding": s.encoding,
+        "dry_run": s.dry_run,
+        "rows": s.rows,
+        "added": s.added,
+        "updated": s.updated,
+        "unchanged": s.unchanged,
+        "events": s.events,
+        "history_rows": s.history_rows,
+        "mapped": s.mapped,
+        "unmapped": s.unmapped,
+        "warnings": [{"count": n, "text": t} for t, n in s.warnings.items()],
+        "bad_rows": s.bad_rows,
+        "errors": [{"row": r, "column": c, "reason": why} for r, c, why in s.errors],
+    }
+
+
+def print_summary(s: Any, as_json: bool) -> None:
+    if as_json:
+        print_json(summary_json(s))
+        return
+    out = console()
+    head = "Dry run (nothing written)" if s.dry_run else "Imported"
+    preset = f", preset {s.preset}{' (detected)' if s.preset_detected else ''}" if s.preset else ""
+    out.print(f"{head}: {s.file} ({s.format}{preset}, {s.encoding or 'utf-8'})")
+    out.print(
+        f"  {s.rows} rows: {s.added} deals added, {s.updated} updated, {s.unchanged} unchanged; "
+        f"{s.events} events"
+    )
+    if s.history_rows:
+        out.print(f"  stage history: {s.history_rows} rows")
+    if s.mapped:
+        out.print("  columns used: " + ", ".join(f"{c} -> {f}" for f, c in s.mapped.items()))
+    if s.unmapped:
+        out.print(f"  columns not imported ({len(s.unmapped)}): " + ", ".join(s.unmapped))
+    for text, n in s.warnings.items():
+        out.print(f"  note: {n} {text}")
+
+
+def print_errors(s: Any, as_json: bool) -> None:
+    """The bad-row report, on stderr (stdout with --json)."""
+    if as_json:
+        print_json(summary_json(s))
+        return
+    err = sys.stderr
+    err.write(f"{s.bad_rows} bad row(s) of {s.rows} in {s.file}:\n")
+    for row, col, reason in s.errors:
+        err.write(f"  row {row}, column {col!r}: {reason}\n")
+    if s.bad_cells > len(s.errors):
+        err.write(f"  ... and {s.bad_cells - len(s.errors)} more\n")
+
+
+@contextmanager
+def progress_bar(label: str, enabled: bool):
+    """A Rich progress bar on stderr when it is a terminal; yields update(done, total)."""
+    if not enabled or not sys.stderr.isatty():
+        yield None
+        return
+    from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
+
+    with Progress(
+        "[progress.description]{task.description}", BarColumn(), DownloadColumn(),
+        TimeRemainingColumn(), console=console(stderr=True), transient=True,
+    ) as bar:
+        task = bar.add_task(label, total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield update
+
+
+def print_check(result: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        print_json(result)
+        return
+    out = console()
+    if result["ok"]:
+        out.print(
+            f"{result['path']}: no problems found ({result['deals']} deals, "
+            f"{result['events']} events; structure intact, every event belongs to a deal)"
+        )
+        return
+    out.print(f"{result['path']}: problems found")
+    for line in result["problems"]:
+        out.print(f"  - {line}")

@@ -1,0 +1,220 @@
+"""pipectl import on small hand-made files: maps, stages, dates, encodings, bad rows, re-import."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from tests.reliability.helpers import tree_state
+
+
+def _write(tmp_path: Path, text: str, name: str = "in.csv", encoding: str = "utf-8") -> Path:
+    p = tmp_path / name
+    p.write_bytes(text.encode(encoding))
+    return p
+
+
+def _count(db: Path, table: str = "deals") -> int:
+    con = sqlite3.connect(db)
+    try:
+        return con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+    finally:
+        con.close()
+
+
+SHEET = (
+    "Deal Title,Worth,Phase,Opened,Closed,Why,Who\n"
+    'Acme renewal,"1,234.50",Proposal,3/1/2024,,,Anna\n'
+    "Globex,100000.0,Closed Won,2024-01-05 09:30,2024-02-01,,Ben\n"
+    "Initech,,Closed Lost,2024-01-10,2024-01-20,budget cut,Anna\n"
+)
+MAPS = ["--map", "Deal Title=name", "--map", "Worth=value", "--map", "Phase=stage",
+        "--map", "Opened=created_at", "--map", "Closed=closed_at", "--map", "Why=lost_reason",
+        "--map", "Who=owner"]
+
+
+def test_generic_spreadsheet_with_maps(cli, tmp_path: Path) -> None:
+    f = _write(tmp_path, SHEET)
+    out = cli.json("import", str(f), *MAPS, "--currency", "EUR")
+    assert (out["rows"], out["added"], out["bad_rows"], out["unmapped"]) == (3, 3, 0, [])
+    deals = {d["name"]: d for d in cli.json("list", "--status", "all")}
+    acme, globex, initech = deals["Acme renewal"], deals["Globex"], deals["Initech"]
+    assert (acme["stage"], acme["value"], acme["currency"]) == ("proposal", "1234.50", "EUR")
+    assert acme["created_at"] == "2024-03-01T00:00:00Z"
+    assert (globex["stage"], globex["value"], globex["closed_at"]) == (
+        "won", "100000.00", "2024-02-01T00:00:00Z")
+    assert (initech["stage"], initech["lost_at_stage"], initech["lost_reason"]) == (
+        "lost", "prospecting", "budget cut")
+    shown = cli.json("show", str(globex["id"]))
+    assert [(e["at"], e["kind"], e.get("from_stage"), e.get("to_stage"))
+            for e in shown["events"]] == [
+        ("2024-01-05T09:30:00Z", "created", None, "negotiation"),
+        ("2024-02-01T00:00:00Z", "stage", "negotiation", "won"),
+    ]
+    lost = cli.json("show", str(initech["id"]))
+    assert [(e["kind"], e.get("from_stage"), e.get("reason")) for e in lost["events"]] == [
+        ("created", None, None), ("lost", "prospecting", "budget cut")]
+
+
+def test_dayfirst(cli, tmp_path: Path) -> None:
+    f = _write(tmp_path, "name,created_at\nA,3/1/2024\n")
+    cli("import", str(f), "--dayfirst")
+    assert cli.json("list")[0]["created_at"] == "2024-01-03T00:00:00Z"
+
+
+def test_columns_named_like_fields_need_no_map(cli, tmp_path: Path) -> None:
+    f = _write(tmp_path, "name,Company,value,currency,Close Date,extra\nA,Acme,10,GBP,2026-12-01,x\n")
+    out = cli.json("import", str(f))
+    assert out["unmapped"] == ["extra"]
+    deal = cli.json("list")[0]
+    assert (deal["company"], deal["value"], deal["currency"], deal["close_date"]) == (
+        "Acme", "10.00", "GBP", "2026-12-01")
+
+
+def test_name_falls_back_to_company_then_ref(cli, tmp_path: Path) -> None:
+    f = _write(tmp_path, "ref,company\nR1,Acme\nR2,\n")
+    cli("import", str(f))
+    assert sorted(d["name"] for d in cli.json("list")) == ["Acme", "R2"]
+
+
+def test_unknown_stage_names_the_value_and_the_fix(cli, db_path: Path, tmp_path: Path) -> None:
+    f = _write(tmp_path, "name,stage\nA,prospecting\nB,Hot lead\n")
+    cli("list")  # create the database
+    before = tree_state(db_path)
+    result = cli("import", str(f), code=2)
+    assert "unknown stage in column 'stage': 'Hot lead' (row 3)" in result.stderr
+    assert '--stage-map "Hot lead=STAGE"' in result.stderr
+    assert tree_state(db_path) == before
+    cli("import", str(f), "--stage-map", "Hot lead=proposal")
+    assert sorted(d["stage"] for d in cli.json("list")) == ["proposal", "prospecting"]
+
+
+def test_bad_rows_are_reported_and_nothing_is_written(cli, db_path: Path, tmp_path: Path) -> None:
+    f = _write(tmp_path, "name,value,created_at,probability\nA,10,2024-01-01,5\n"
+                         "B,ten,2024-13-01,\nC,5,2024-01-02,150\n")
+    result = cli("import", str(f), code=1)
+    assert "row 3, column 'value': 'ten' is not an amount" in result.stderr
+    assert "row 3, column 'created_at': '2024-13-01' is not a date" in result.stderr
+    assert "row 4, column 'probability': '150' is not a whole percentage" in result.stderr
+    assert "2 bad rows" in result.stderr and "nothing was imported" in result.stderr
+    assert _count(db_path) == 0
+    report = json.loads(cli("import", str(f), "--json", code=1).stdout)
+    assert report["bad_rows"] == 2
+    assert {"row": 3, "column": "value", "reason": "'ten' is not an amount"} in [
+        {**e, "reason": e["reason"].split(" (")[0]} for e in report["errors"]]
+
+
+def test_dry_run_reports_and_writes_nothing(cli, db_path: Path, tmp_path: Path) -> None:
+    f = _write(tmp_path, SHEET)
+    out = cli.json("import", str(f), *MAPS, "--dry-run")
+    assert (out["dry_run"], out["added"]) == (True, 3)
+    assert _count(db_path) == 0 and _count(db_path, "events") == 0
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--map", "Nope=name"], "--map: the file has no column 'Nope'"),
+        (["--map", "name=colour"], "unknown field 'colour'"),
+        (["--map", "name"], "has no '='"),
+        (["--preset", "zoho"], "unknown preset 'zoho'"),
+        (["--stage-map", "x=nowhere"], "unknown stage 'nowhere'"),
+        (["--format", "xml"], "is not csv or json"),
+        (["--encoding", "klingon"], "unknown encoding 'klingon'"),
+    ],
+)
+def test_bad_options_are_one_clear_line(cli, tmp_path: Path, args: list[str], message: str):
+    f = _write(tmp_path, "name\nA\n")
+    result = cli("import", str(f), *args, code=2)
+    assert message in result.stderr
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+
+
+def test_missing_and_empty_files(cli, tmp_path: Path) -> None:
+    assert "no such file" in cli("import", str(tmp_path / "nope.csv"), code=2).stderr
+    empty = _write(tmp_path, "", "empty.csv")
+    assert "empty" in cli("import", str(empty), code=2).stderr
+    bad_json = _write(tmp_path, "{", "x.json")
+    assert "not valid JSON" in cli("import", str(bad_json), code=2).stderr
+
+
+def test_encodings_bom_cp1252_and_named(cli, tmp_path: Path) -> None:
+    names = ["Zoë Ångström", "Renée Müller", "Café Français"]
+    text = "name\n" + "\n".join(names) + "\n"
+    cli("import", str(_write(tmp_path, "\ufeff" + text, "bom.csv")))
+    cli("import", str(_write(tmp_path, text, "legacy.csv", encoding="cp1252")))
+    cli("import", str(_write(tmp_path, text, "latin.csv", encoding="latin-1")),
+        "--encoding", "latin-1")
+    got = sorted(d["name"] for d in cli.json("list"))
+    assert got == sorted(names * 3)
+
+
+def test_semicolon_files_and_formula_cells_restored(cli, tmp_path: Path) -> None:
+    f = _write(tmp_path, "name;company\n'=HYPERLINK(x);'@Acme\nplain;'t Hooft\n")
+    cli("import", str(f))
+    got = {d["name"]: d["company"] for d in cli.json("list")}
+    assert got == {"=HYPERLINK(x)": "@Acme", "plain": "'t Hooft"}
+
+
+def test_reimport_by_ref_appends_events_for_changes(cli, tmp_path: Path) -> None:
+    first = _write(tmp_path, "ref,name,stage,value,updated_at\nX1,Acme,qualification,100,"
+                             "2024-01-01\nX2,Beta,prospecting,5,2024-01-01\n", "a.csv")
+    cli("import", str(first), "--map", "updated_at=updated_at")
+    second = _write(tmp_path, "ref,name,stage,value,updated_at,closed_at\n"
+                              "X1,Acme Corp,won,150,2024-02-01,2024-01-20\n"
+                              "X2,Beta,prospecting,5,2024-02-01,\n", "b.csv")
+    out = cli.json("import", str(second))
+    assert (out["added"], out["updated"], out["unchanged"]) == (0, 1, 1)
+    deals = {d["ref"]: d for d in cli.json("list", "--status", "all")}
+    assert len(deals) == 2
+    x1 = cli.json("show", str(deals["X1"]["id"]))
+    assert (x1["name"], x1["stage"], x1["value"], x1["closed_at"]) == (
+        "Acme Corp", "won", "150.00", "2024-01-20T00:00:00Z")
+    assert [(e["kind"], e["at"]) for e in x1["events"]] == [
+        ("created", "2024-01-01T00:00:00Z"),
+        ("stage", "2024-01-20T00:00:00Z"),
+        ("edit", "2024-02-01T00:00:00Z"),
+        ("value", "2024-02-01T00:00:00Z"),
+    ]
+    assert x1["events"][1]["from_stage"] == "qualification"
+    again = cli.json("import", str(second))
+    assert (again["updated"], again["events"]) == (0, 0)
+
+
+def test_reimport_lost_then_reopened(cli, tmp_path: Path) -> None:
+    cli("import", str(_write(tmp_path, "ref,name,stage\nA,A,meeting\n", "1.csv")))
+    cli("import", str(_write(tmp_path, "ref,name,status,lost_reason\nA,A,lost,price\n", "2.csv")))
+    deal = cli.json("list", "--status", "all")[0]
+    assert (deal["stage"], deal["lost_at_stage"], deal["lost_reason"]) == (
+        "lost", "meeting", "price")
+    cli("import", str(_write(tmp_path, "ref,name,stage\nA,A,proposal\n", "3.csv")))
+    shown = cli.json("show", str(deal["id"]))
+    assert [(e["kind"], e.get("to_stage")) for e in shown["events"]] == [
+        ("created", "meeting"), ("lost", "lost"), ("reopened", "meeting"),
+        ("stage", "proposal")]
+    assert shown["lost_at_stage"] is None and shown["closed_at"] is None
+
+
+def test_duplicate_refs_in_one_file_update_the_first(cli, tmp_path: Path) -> None:
+    f = _write(tmp_path, "ref,name,stage\nA,First,prospecting\nA,First,meeting\n")
+    out = cli.json("import", str(f))
+    assert (out["added"], out["updated"]) == (1, 1)
+    assert [d["stage"] for d in cli.json("list")] == ["meeting"]
+
+
+def test_json_array_of_objects(cli, tmp_path: Path) -> None:
+    f = _write(tmp_path, json.dumps([{"name": "A", "value": 10, "stage": "proposal"},
+                                     {"name": "B", "value": None}]), "rows.json")
+    out = cli.json("import", str(f))
+    assert out["added"] == 2
+    assert {d["name"]: d["value"] for d in cli.json("list")} == {"A": "10.00", "B": None}
+
+
+def test_summary_in_words(cli, tmp_path: Path) -> None:
+    f = _write(tmp_path, SHEET + "x,1,Proposal,,,,\n")
+    out = cli("import", str(f), *MAPS).stdout
+    assert "4 rows: 4 deals added" in out
+    assert "1 deals had no creation time" in out

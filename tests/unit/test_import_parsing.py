@@ -1,0 +1,148 @@
+"""Cells as CRM files write them: dates, amounts, flags, encodings, delimiters, formulas."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pipectl.transfer.parsing import (
+    CsvSource,
+    detect_encoding,
+    neutralise,
+    parse_amount,
+    parse_flag,
+    parse_percent,
+    parse_when,
+    restore,
+    sniff_delimiter,
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected", "date_only"),
+    [
+        ("2017-03-01", datetime(2017, 3, 1, tzinfo=UTC), True),
+        ("2023-04-04 11:48", datetime(2023, 4, 4, 11, 48, tzinfo=UTC), False),
+        ("2018-10-13 17:16:45", datetime(2018, 10, 13, 17, 16, 45, tzinfo=UTC), False),
+        ("2018-10-13T17:16:45Z", datetime(2018, 10, 13, 17, 16, 45, tzinfo=UTC), False),
+        ("2018-10-13T19:16:45+02:00", datetime(2018, 10, 13, 17, 16, 45, tzinfo=UTC), False),
+        ("2018-10-13T17:16:45.123Z", datetime(2018, 10, 13, 17, 16, 45, tzinfo=UTC), False),
+        ("3/1/2017", datetime(2017, 3, 1, tzinfo=UTC), True),
+        ("12/31/2017 08:05", datetime(2017, 12, 31, 8, 5, tzinfo=UTC), False),
+    ],
+)
+def test_dates_in_the_forms_crms_write(text: str, expected: datetime, date_only: bool) -> None:
+    assert parse_when(text) == (expected, date_only)
+
+
+def test_dayfirst_reads_day_then_month() -> None:
+    assert parse_when("3/1/2017", dayfirst=True) == (datetime(2017, 1, 3, tzinfo=UTC), True)
+    with pytest.raises(ValueError, match="D/M/YYYY"):
+        parse_when("12/31/2017", dayfirst=True)
+
+
+@pytest.mark.parametrize("text", ["", "   "])
+def test_empty_date_is_none(text: str) -> None:
+    assert parse_when(text) is None
+
+
+@pytest.mark.parametrize("text", ["yesterday", "2017-02-30", "13/13/2017", "0001-01-01"])
+def test_bad_dates_are_refused_with_the_value(text: str) -> None:
+    with pytest.raises(ValueError, match="is not a date"):
+        parse_when(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "currency", "minor"),
+    [
+        ("100000", "USD", 10_000_000),
+        ("100000.0", "USD", 10_000_000),
+        ("1,234.50", "USD", 123_450),
+        ("$1,234.50", "USD", 123_450),
+        ("1234", "JPY", 1234),
+        ("0", "EUR", 0),
+        ("", "USD", None),
+    ],
+)
+def test_amounts(text: str, currency: str, minor: int | None) -> None:
+    assert parse_amount(text, currency) == minor
+
+
+@pytest.mark.parametrize("text", ["abc", "-5", "1.234", "12..5"])
+def test_bad_amounts(text: str) -> None:
+    with pytest.raises(ValueError):
+        parse_amount(text, "USD")
+
+
+def test_flags_and_percentages() -> None:
+    assert [parse_flag(x) for x in ("1", "0", "true", "FALSE", "")] == [True, False, True,
+                                                                          False, None]
+    assert [parse_percent(x) for x in ("40", "40%", "40.0", "")] == [40, 40, 40, None]
+    with pytest.raises(ValueError):
+        parse_flag("maybe")
+    with pytest.raises(ValueError):
+        parse_percent("140")
+
+
+@pytest.mark.parametrize(
+    ("cell", "safe"),
+    [
+        ("=SUM(A1)", "'=SUM(A1)"),
+        ("+1", "'+1"),
+        ("-1", "'-1"),
+        ("@cmd", "'@cmd"),
+        ("\tx", "'\tx"),
+        ("\rx", "'\rx"),
+        ("'=x", "''=x"),
+        ("'t Hooft", "'t Hooft"),
+        ("Acme", "Acme"),
+        ("", ""),
+    ],
+)
+def test_formula_neutralising(cell: str, safe: str) -> None:
+    assert neutralise(cell) == safe
+    assert restore(safe) == cell
+
+
+@settings(max_examples=300)
+@given(st.text())
+def test_neutralise_round_trips_any_text(text: str) -> None:
+    safe = neutralise(text)
+    assert safe[:1] not in ("=", "+", "-", "@", "\t", "\r")
+    assert restore(safe) == text
+
+
+def test_encodings_utf8_bom_and_cp1252(tmp_path: Path) -> None:
+    plain = tmp_path / "plain.csv"
+    plain.write_text("name\nZoë Ångström\n", encoding="utf-8")
+    bom = tmp_path / "bom.csv"
+    bom.write_bytes(b"\xef\xbb\xbf" + "name\nZoë\n".encode())
+    legacy = tmp_path / "legacy.csv"
+    legacy.write_bytes(
+        ("name,company\n" + "x,y\n" * 3000 + "Renée Müller,Café Français\n").encode("cp1252")
+    )
+    assert detect_encoding(plain) == "utf-8-sig"
+    assert detect_encoding(bom) == "utf-8-sig"
+    src = CsvSource(legacy, None)
+    try:
+        rows = [cells for _, cells in src.rows()]
+    finally:
+        src.close()
+    assert rows[-1] == ["Renée Müller", "Café Français"]
+    src = CsvSource(bom, None)
+    try:
+        assert src.header == ["name"]
+    finally:
+        src.close()
+
+
+@pytest.mark.parametrize(
+    ("head", "delimiter"),
+    [("a,b,c", ","), ("a;b;c", ";"), ("a\tb\tc", "\t"), ('"x,y";b;c', ";"), ("a", ",")],
+)
+def test_delimiter_sniffing(head: str, delimiter: str) -> None:
+    assert sniff_delimiter(head + "\n1,2,3\n") == delimiter
