@@ -209,10 +209,13 @@ def advance(
       pipectl advance 12 --to meeting --note "they reopened the price"
     """
     from pipectl.store import deals
+    from pipectl.store.db import transaction
 
     target = stage_arg(to)
     reason = _text(prequalified, "--prequalified")
-    move = deals.advance(connect(ctx), deal_id, moment(at), target, reason, _text(note, "note"))
+    conn = connect(ctx)
+    with transaction(conn):  # "now" is read under the write lock (see store.db.transaction)
+        move = deals.advance(conn, deal_id, moment(at), target, reason, _text(note, "note"))
     what = {"back": "moved back", "skip": "skipped ahead"}.get(move.direction.value, "advanced")
     _done(f"Deal {deal_id} {what}: {move.from_stage} -> {move.to_stage}")
 
@@ -238,6 +241,7 @@ def qualify(
       pipectl qualify 12 --authority --need --note "CFO signs; pain is manual invoicing"
     """
     from pipectl.store import deals
+    from pipectl.store.db import transaction
 
     changes = {
         k: v for k, v in
@@ -249,7 +253,9 @@ def qualify(
             "nothing to record",
             hint="give --location, --budget, --authority or --need (or their --no- forms)",
         )
-    after, changed = deals.qualify(connect(ctx), deal_id, changes, moment(at), _text(note, "note"))
+    conn = connect(ctx)
+    with transaction(conn):
+        after, changed = deals.qualify(conn, deal_id, changes, moment(at), _text(note, "note"))
     marks = ", ".join(f"{k} {'yes' if v else 'no'}" for k, v in changed.items()) or "no change"
     line = f"Deal {deal_id} checklist: {marks}."
     if after.passes():
@@ -272,9 +278,12 @@ def lose(
       pipectl lose 12 --reason "chose a competitor on price"
     """
     from pipectl.store import deals
+    from pipectl.store.db import transaction
 
     text = _text(reason, "--reason", required=True) or ""
-    move = deals.lose(connect(ctx), deal_id, moment(at), text)
+    conn = connect(ctx)
+    with transaction(conn):
+        move = deals.lose(conn, deal_id, moment(at), text)
     _done(f"Deal {deal_id} lost at {move.from_stage}: {text}")
 
 
@@ -290,8 +299,11 @@ def reopen(
       pipectl reopen 12
     """
     from pipectl.store import deals
+    from pipectl.store.db import transaction
 
-    move = deals.reopen(connect(ctx), deal_id, moment(at))
+    conn = connect(ctx)
+    with transaction(conn):
+        move = deals.reopen(conn, deal_id, moment(at))
     _done(f"Deal {deal_id} reopened in {move.to_stage}")
 
 
@@ -323,6 +335,7 @@ def edit(
     """
     from pipectl.models import DealEdit
     from pipectl.store import deals
+    from pipectl.store.db import transaction
     from pipectl.values import currency_code, parse_date, parse_money, parse_probability
 
     texts = {}
@@ -348,7 +361,8 @@ def edit(
     )
     if change.is_empty():
         raise UsageError("nothing to change", hint="see pipectl edit --help")
-    changed = deals.edit(conn, deal_id, change, moment(at))
+    with transaction(conn):
+        changed = deals.edit(conn, deal_id, change, moment(at))
     _done(f"Deal {deal_id}: " + (f"changed {', '.join(changed)}" if changed else "no change"))
 
 
@@ -367,6 +381,7 @@ def note(
       pipectl note 12 "Call with their CFO" --next "send revised quote" --due 2026-12-02
     """
     from pipectl.store import deals
+    from pipectl.store.db import transaction
     from pipectl.values import parse_date
 
     body = _text(text, "note", required=True) or ""
@@ -374,7 +389,9 @@ def note(
     due_date = parse_date(due, "--due").isoformat() if due else None
     if due_date and not action:
         raise UsageError("--due needs --next: what is due?")
-    deals.note(connect(ctx), deal_id, body, moment(at), action, due_date)
+    conn = connect(ctx)
+    with transaction(conn):
+        deals.note(conn, deal_id, body, moment(at), action, due_date)
     _done(f"Noted on deal {deal_id}" + (f"; next: {action}" if action else ""))
 
 

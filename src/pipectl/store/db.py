@@ -119,7 +119,11 @@ def _inspect(path: Path) -> tuple[int, int] | None:
         raise _damaged(path, f"its header gives an impossible page size, {page_size}")
     pages_in_header = int.from_bytes(head[28:32], "big")
     header_valid = head[24:28] == head[92:96]  # the page count is valid for this change
-    if size < page_size or (header_valid and size < page_size * pages_in_header):
+    # With a -wal (or -journal) beside it, the file may lag its header for a moment (a
+    # checkpoint writes page 1 first) and SQLite itself completes it: not damage.
+    settling = any(Path(f"{path}{s}").exists() for s in ("-wal", "-journal"))
+    too_short = header_valid and size < page_size * pages_in_header and not settling
+    if size < page_size or too_short:
         raise _damaged(path, "the file is shorter than its header says: truncated")
     app_id = int.from_bytes(head[68:72], "big")
     user_version = int.from_bytes(head[60:64], "big")
@@ -254,7 +258,15 @@ def translate(exc: BaseException, path: Path | str | None = None) -> PipectlErro
 
 @contextmanager
 def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    """One write command = one BEGIN IMMEDIATE transaction; rolled back on any exception."""
+    """One write command = one BEGIN IMMEDIATE transaction; rolled back on any exception.
+
+    Nested use joins the outer transaction (no BEGIN, no COMMIT): a command may take the write
+    lock first, read "now" under it, then call store functions that open their own. That is
+    how "now" is never earlier than an event another process committed while we waited.
+    """
+    if conn.in_transaction:
+        yield conn
+        return
     try:
         conn.execute("BEGIN IMMEDIATE")
     except sqlite3.OperationalError as exc:
