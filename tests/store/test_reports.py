@@ -1,0 +1,300 @@
+"""Every report figure against a hand-computed scenario, built through the store API.
+
+Seven deals in two currencies, all moments explicit (UTC midnight unless a time is given):
+
+D1 Alpha    USD 10,000  created 01-01 prospecting; qualification 01-05; checklist passes 01-06;
+                        meeting 01-10 (qualified); proposal 01-20; won 02-01 (skips
+                        negotiation). Cycle 31 days.
+D2 Beta     EUR 20,000  created 01-02 prospecting; meeting 01-12 pre-qualified (skips
+                        qualification); proposal 01-22; BACK to meeting 02-01; proposal 02-11;
+                        value -> 25,000 on 02-15; negotiation 02-21; won 03-03. Cycle 60 days.
+D3 Gamma    USD 5,000   created 01-03; qualification 01-08; lost there 01-18 ("no budget").
+D4 Delta    USD 8,000   created 02-01, close 2026-05-31; qualification 02-05; checklist 02-06;
+                        meeting 02-10 (qualified); LOST at meeting 02-20 ("price"); REOPENED
+                        03-01 (meeting); proposal 03-10; close date -> 2026-07-15 on 05-10.
+D5 Epsilon  EUR 40,000  created 03-01 in negotiation, pre-qualified, own probability 50 %,
+                        close 2026-07-31.
+D6 Zeta     USD 12,000  created 04-01 prospecting; lost there 04-10 ("price").
+D7 Eta      no value    created 05-01 prospecting; note 06-25 "call back" due 06-28.
+D8 Theta    USD 1,000   created 07-05 (after the usual as-of moment 06-30: must not exist then).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import date
+
+import pytest
+
+from pipectl.models import DealEdit, NewDeal
+from pipectl.reports import actions, forecast, periods, summary
+from pipectl.stages import Stage
+from pipectl.store import deals
+from pipectl.views.reports import forecast_json, report_json
+from tests.conftest import at
+
+ALL = {"location": True, "budget": True, "authority": True, "need": True}
+
+
+def build(conn: sqlite3.Connection) -> None:
+    d = deals
+    d1 = d.add(conn, NewDeal("Alpha", currency="USD", value_minor=1_000_000, owner="Anna"),
+               at("2026-01-01"))
+    d2 = d.add(conn, NewDeal("Beta", currency="EUR", value_minor=2_000_000, owner="Ben"),
+               at("2026-01-02"))
+    d3 = d.add(conn, NewDeal("Gamma", currency="USD", value_minor=500_000, owner="Anna"),
+               at("2026-01-03"))
+    d.advance(conn, d1, at("2026-01-05"))
+    d.qualify(conn, d1, ALL, at("2026-01-06"))
+    d.advance(conn, d3, at("2026-01-08"))
+    d.advance(conn, d1, at("2026-01-10"))
+    d.advance(conn, d2, at("2026-01-12"), to=Stage.MEETING, prequalified="known customer")
+    d.lose(conn, d3, at("2026-01-18"), "no budget")
+    d.advance(conn, d1, at("2026-01-20"))
+    d.advance(conn, d2, at("2026-01-22"))
+    d4 = d.add(conn, NewDeal("Delta", currency="USD", value_minor=800_000, owner="Anna",
+                             close_date=date(2026, 5, 31)), at("2026-02-01"))
+    d.advance(conn, d1, at("2026-02-01"), to=Stage.WON)
+    d.advance(conn, d2, at("2026-02-01"), to=Stage.MEETING)
+    d.advance(conn, d4, at("2026-02-05"))
+    d.qualify(conn, d4, ALL, at("2026-02-06"))
+    d.advance(conn, d4, at("2026-02-10"))
+    d.advance(conn, d2, at("2026-02-11"))
+    d.edit(conn, d2, DealEdit(value_minor=2_500_000), at("2026-02-15"))
+    d.lose(conn, d4, at("2026-02-20"), "price")
+    d.advance(conn, d2, at("2026-02-21"))
+    d.reopen(conn, d4, at("2026-03-01"))
+    d5 = d.add(conn, NewDeal("Epsilon", stage=Stage.NEGOTIATION, currency="EUR",
+                             value_minor=4_000_000, probability=50, owner="Ben",
+                             close_date=date(2026, 7, 31), prequalified="referral"),
+               at("2026-03-01"))
+    d.advance(conn, d2, at("2026-03-03"), to=Stage.WON)
+    d.advance(conn, d4, at("2026-03-10"))
+    d6 = d.add(conn, NewDeal("Zeta", currency="USD", value_minor=1_200_000), at("2026-04-01"))
+    d.lose(conn, d6, at("2026-04-10"), "price")
+    d7 = d.add(conn, NewDeal("Eta", currency="USD", owner="Anna"), at("2026-05-01"))
+    d.edit(conn, d4, DealEdit(close_date=date(2026, 7, 15)), at("2026-05-10"))
+    d.note(conn, d7, "left a voicemail", at("2026-06-25"), "call back", "2026-06-28")
+    d8 = d.add(conn, NewDeal("Theta", currency="USD", value_minor=100_000), at("2026-07-05"))
+    assert (d1, d2, d3, d4, d5, d6, d7, d8) == (1, 2, 3, 4, 5, 6, 7, 8)
+
+
+# ---------------------------------------------------------------- the tests
+
+AS_OF = "2026-06-30T00:00:00Z"
+
+
+@pytest.fixture
+def scenario(conn: sqlite3.Connection) -> sqlite3.Connection:
+    build(conn)
+    return conn
+
+
+def _report(conn, as_of=AS_OF, start=None, end=None, owner=None, explain=False):
+    return summary.build(conn, as_of, periods.window(start, end), owner, explain)
+
+
+def test_status_and_flow_as_of(scenario):
+    r = _report(scenario)
+    # D8 is created after the as-of moment: it does not exist yet.
+    assert r.status == {"open": 3, "won": 2, "lost": 2, "total": 7}  # open D4 D5 D7
+    # qualified: D1 01-10, D2 01-12 (pre-qualified skip), D4 02-10, D5 03-01 (created so)
+    assert r.flow == {"created": 7, "qualified": 4, "won": 2, "lost": 2}
+
+
+def test_close_rate_and_win_rate(scenario):
+    r = _report(scenario)
+    assert (r.close_rate.numerator, r.close_rate.denominator) == (2, 4)  # D1, D2 of 4 SQLs
+    assert r.close_rate.value == 0.5
+    # decided: won D1, D2; lost D3, D6 (D4's loss was undone by its reopening)
+    assert (r.win_rate.numerator, r.win_rate.denominator) == (2, 4)
+    assert r.win_rate.value == 0.5
+
+
+def test_pipeline_and_weighted_value(scenario):
+    r = _report(scenario)
+    p = r.pipeline
+    assert (p[Stage.PROSPECTING].count, p[Stage.PROSPECTING].without_value) == (1, 1)  # D7
+    assert p[Stage.PROSPECTING].value == {}
+    assert p[Stage.QUALIFICATION].count == 0 and p[Stage.MEETING].count == 0
+    assert p[Stage.PROPOSAL].value == {"USD": 800_000}  # D4, 60 % by stage
+    assert p[Stage.PROPOSAL].weighted == {"USD": 480_000}
+    assert p[Stage.NEGOTIATION].value == {"EUR": 4_000_000}  # D5, its own 50 %
+    assert p[Stage.NEGOTIATION].weighted == {"EUR": 2_000_000}
+    t = r.pipeline_total
+    assert (t.count, t.without_value) == (3, 1)
+    assert t.value == {"USD": 800_000, "EUR": 4_000_000}
+    assert t.weighted == {"USD": 480_000, "EUR": 2_000_000}
+
+
+def test_stage_conversion_uses_furthest_stage_reached(scenario):
+    r = _report(scenario)
+    # reached: D1 won(6; negotiation skipped counts), D2 won(6), D3 qualification(2),
+    # D4 proposal(4), D5 negotiation(5), D6 prospecting(1), D7 prospecting(1)
+    got = [(s.from_stage.value, s.reached_from, s.reached_to, s.rate.value) for s in r.conversion]
+    assert got == [
+        ("prospecting", 7, 5, 0.7143),
+        ("qualification", 5, 4, 0.8),
+        ("meeting", 4, 4, 1.0),
+        ("proposal", 4, 3, 0.75),
+        ("negotiation", 3, 2, 0.6667),
+        ("won", 2, 0, 0.0),
+    ]
+
+
+def test_sales_cycle_median_and_mean(scenario):
+    r = _report(scenario)
+    # D1 01-01 -> 02-01 = 31 days; D2 01-02 -> 03-03 = 60 days
+    assert (r.cycle.count, r.cycle.median, r.cycle.mean) == (2, 45.5, 45.5)
+
+
+def test_time_in_stage(scenario):
+    r = _report(scenario)
+    got = {
+        t.stage.value: (t.stays.count, t.stays.median, t.now.count, t.now.median, t.now.maximum)
+        for t in r.time_in_stage
+    }
+    assert got == {
+        # D1 4, D2 10, D3 5, D4 4, D6 9 (left by its loss) -> 4 4 5 9 10; D7 there 60 days
+        "prospecting": (5, 5.0, 1, 60.0, 60.0),
+        # D1 5, D3 10 (lost), D4 5
+        "qualification": (3, 5.0, 0, None, None),
+        # D1 10, D2 10 and 10 (twice: it moved back), D4 10 (lost), D4 9 (after reopening)
+        "meeting": (5, 10.0, 0, None, None),
+        # D1 12, D2 10, D2 10; D4 there since 03-10: 112 days
+        "proposal": (3, 10.0, 1, 112.0, 112.0),
+        # D2 10; D5 there since 03-01: 121 days
+        "negotiation": (1, 10.0, 1, 121.0, 121.0),
+    }
+
+
+def test_sales_velocity_per_currency(scenario):
+    r = _report(scenario)
+    v = {x.currency: x for x in r.velocity}
+    # USD: 1 open (D4) x 2/4 x 10,000.00 (D1) / 45.5 days = 109.8901... -> 109.89
+    assert (v["USD"].open_deals, v["USD"].won_deals, v["USD"].per_day) == (1, 1, 10_989)
+    # EUR: 1 open (D5) x 2/4 x 25,000.00 (D2, after its value change) / 45.5 = 274.725...
+    assert (v["EUR"].open_deals, v["EUR"].won_value, v["EUR"].per_day) == (1, 2_500_000, 27_473)
+    assert v["EUR"].cycle_days == 45.5
+
+
+def test_lost_reasons(scenario):
+    r = _report(scenario)
+    assert [(g.key, g.count, g.value) for g in r.lost_by_reason] == [
+        ("no budget", 1, {"USD": 500_000}),  # D3
+        ("price", 1, {"USD": 1_200_000}),  # D6 (D4's lost-for-price was reopened)
+    ]
+    assert [(g.key, g.count) for g in r.lost_by_stage] == [("prospecting", 1),
+                                                           ("qualification", 1)]
+
+
+def test_window_february(scenario):
+    r = _report(scenario, start=date(2026, 2, 1), end=date(2026, 3, 1))
+    assert r.flow == {"created": 1, "qualified": 1, "won": 1, "lost": 0}  # D4; D1 won 02-01
+    assert (r.close_rate.numerator, r.close_rate.denominator, r.close_rate.value) == (0, 1, 0.0)
+    assert r.win_rate.value == 1.0
+    # only D4 was created in February; it reached proposal
+    assert [s.rate.value for s in r.conversion] == [1.0, 1.0, 1.0, 0.0, None, None]
+    assert (r.cycle.count, r.cycle.median) == (1, 31.0)
+    assert r.lost_by_reason == []
+
+
+def test_empty_window_gives_null_rates_not_zero(scenario):
+    r = _report(scenario, start=date(2025, 1, 1), end=date(2025, 2, 1))
+    assert r.close_rate.value is None and r.win_rate.value is None
+    assert all(s.rate.value is None for s in r.conversion)
+    assert r.cycle.median is None and r.cycle.mean is None
+    v = {x.currency: x for x in r.velocity}
+    assert v["USD"].per_day is None and v["EUR"].per_day is None  # no win: n/a, never 0
+
+
+def test_as_of_reconstructs_stage_value_and_close_date(scenario):
+    r = _report(scenario, as_of="2026-02-15T12:00:00Z")
+    assert r.status == {"open": 2, "won": 1, "lost": 1, "total": 4}  # D2 D4 open; D1; D3
+    assert r.pipeline[Stage.MEETING].value == {"USD": 800_000}  # D4 not yet lost
+    assert r.pipeline[Stage.PROPOSAL].value == {"EUR": 2_500_000}  # D2 after 02-15 00:00
+    before = _report(scenario, as_of="2026-02-14T23:59:59Z")
+    assert before.pipeline[Stage.PROPOSAL].value == {"EUR": 2_000_000}
+    assert before.pipeline[Stage.PROPOSAL].weighted == {"EUR": 1_200_000}
+    lost = _report(scenario, as_of="2026-02-25")
+    assert lost.status["lost"] == 2 and lost.pipeline[Stage.MEETING].count == 0  # D4 lost
+    assert [g.key for g in lost.lost_by_reason] == ["no budget", "price"]
+
+
+def test_owner_filter(scenario):
+    r = _report(scenario, owner="Anna")  # D1 D3 D4 D7
+    assert r.status == {"open": 2, "won": 1, "lost": 1, "total": 4}
+    assert r.pipeline_total.value == {"USD": 800_000}
+
+
+def test_forecast_close_date_change_and_slip(scenario):
+    months = periods.periods("month", date(2026, 5, 1), date(2026, 7, 1))
+    items = {p.period.label: p for p in forecast.build(scenario, AS_OF, months)}
+    may = items["2026-05"]
+    assert may.state == "over"
+    # As May began, D4 (proposal, 60 %) was expected to close 05-31; its close date moved to
+    # 07-15 on 05-10, so it slipped, still open.
+    assert (may.forecast.count, may.forecast.value, may.forecast.weighted) == (
+        1, {"USD": 800_000}, {"USD": 480_000})
+    assert may.won.count == 0 and may.won.value == {}
+    assert [(s.id, s.status_after, s.close_date_then, s.close_date_after)
+            for s in may.slipped] == [(4, "open", "2026-05-31", "2026-07-15")]
+    july = items["2026-07"]
+    assert july.state == "future" and july.won is None and july.slipped is None
+    assert july.forecast_ids == [4, 5]
+    assert july.forecast.weighted == {"USD": 480_000, "EUR": 2_000_000}
+    june = items["2026-06"]  # as of 06-30 00:00, June is not over: no slip list yet
+    assert (june.state, june.forecast.count, june.slipped) == ("current", 0, None)
+
+
+def test_stale_oldest_first_with_stage_threshold(scenario):
+    rows = actions.stale(scenario, AS_OF, actions.thresholds(14))
+    # D5 idle since 03-01 (121 days), D4 since 05-10 (51); D7 had a note on 06-25 (5 days)
+    assert [(r.id, r.idle_days) for r in rows] == [(5, 121.0), (4, 51.0)]
+    rows = actions.stale(scenario, AS_OF, actions.thresholds(14, {Stage.PROPOSAL: 60}))
+    assert [r.id for r in rows] == [5]
+
+
+def test_next_ranking(scenario):
+    rows = actions.next_steps(scenario, AS_OF)
+    assert [(r.rank, r.id, r.why, r.source, r.due) for r in rows] == [
+        (1, 7, "overdue", "logged", "2026-06-28"),  # "call back" was due 06-28
+        (2, 5, "stale", "stage", None),  # idle 121 days
+        (3, 4, "stale", "stage", None),  # idle 51 days
+    ]
+    assert rows[0].action == "call back"
+    assert rows[1].action == stages_action(Stage.NEGOTIATION)
+    # On 05-12, D4 (edited 05-10) is not stale; the rest are ranked by value, no value last.
+    soon = actions.next_steps(scenario, "2026-05-12T00:00:00Z")
+    assert [(r.id, r.why) for r in soon] == [(5, "stale"), (4, "open"), (7, "open")]
+    # With a 70-day horizon D4's close date (07-15) is near: it ranks as "closing".
+    soon = actions.next_steps(scenario, "2026-05-12T00:00:00Z", near_days=70)
+    assert [(r.id, r.why) for r in soon] == [(5, "stale"), (4, "closing"), (7, "open")]
+
+
+def stages_action(stage: Stage) -> str:
+    from pipectl import stages
+
+    return stages.info(stage).action
+
+
+def test_report_json_shape_is_stable(scenario):
+    out = report_json(_report(scenario))
+    assert list(out) == [
+        "as_of", "window", "owner", "deals", "flow", "pipeline", "close_rate", "win_rate",
+        "conversion", "sales_cycle", "time_in_stage", "velocity", "lost_reasons",
+    ]
+    assert out["pipeline"]["value"] == {"EUR": "40000.00", "USD": "8000.00"}
+    assert out["velocity"]["USD"]["per_day"] == "109.89"
+    assert out["velocity"]["EUR"]["average_won_value"] == "25000.00"
+    assert forecast_json([], AS_OF, "month", None) == {
+        "as_of": AS_OF, "by": "month", "owner": None, "periods": []}
+
+
+def test_explain_lists_the_deals(scenario):
+    r = _report(scenario, explain=True)
+    assert r.deals["qualified_in_window"] == [1, 2, 4, 5]
+    assert r.deals["qualified_and_won"] == [1, 2]
+    assert r.deals["lost_in_window"] == [3, 6]
+    assert r.deals["open_proposal"] == [4]
+    assert r.deal_counts["open"] == 3
