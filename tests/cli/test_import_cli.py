@@ -66,7 +66,8 @@ def test_dayfirst(cli, tmp_path: Path) -> None:
 
 
 def test_columns_named_like_fields_need_no_map(cli, tmp_path: Path) -> None:
-    f = _write(tmp_path, "name,Company,value,currency,Close Date,extra\nA,Acme,10,GBP,2026-12-01,x\n")
+    f = _write(tmp_path, "name,Company,value,currency,Close Date,extra\n"
+                         "A,Acme,10,GBP,2026-12-01,x\n")
     out = cli.json("import", str(f))
     assert out["unmapped"] == ["extra"]
     deal = cli.json("list")[0]

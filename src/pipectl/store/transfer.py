@@ -65,6 +65,20 @@ def deals_by_ref(conn: sqlite3.Connection, refs: Iterable[str]) -> dict[str, Row
     return out
 
 
+def deals_by_id(conn: sqlite3.Connection, ids: Iterable[int]) -> dict[int, Row]:
+    wanted = list(dict.fromkeys(ids))
+    out: dict[int, Row] = {}
+    for i in range(0, len(wanted), _CHUNK):
+        part = wanted[i: i + _CHUNK]
+        sql = (
+            f"SELECT {', '.join(DEAL_COLUMNS)} FROM deals "
+            f"WHERE id IN ({', '.join('?' * len(part))})"
+        )
+        for row in conn.execute(sql, part):
+            out[row["id"]] = dict(row)
+    return out
+
+
 def note_texts(conn: sqlite3.Connection, deal_ids: Iterable[int]) -> dict[int, set[str]]:
     ids = list(deal_ids)
     out: dict[int, set[str]] = {}

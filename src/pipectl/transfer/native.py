@@ -202,14 +202,26 @@ def _write(conn, deals: list[NativeDeal], defaults, flags, summary) -> None:
         and None not in event_ids and len(set(event_ids)) == len(event_ids)
     )
     known = store.deals_by_ref(conn, [d.ref for d in deals if d.ref])
-    notes = store.note_texts(conn, [d["id"] for d in known.values()]) if known else {}
+    # a deal without a ref is the same deal when its id, name and creation moment match
+    by_id = {
+        i: row for i, row in store.deals_by_id(
+            conn, [d.id for d in deals if not d.ref and d.id is not None]
+        ).items() if row["ref"] is None
+    }
+    same = {
+        d.id: by_id[d.id] for d in deals
+        if not d.ref and d.id in by_id
+        and (by_id[d.id]["created_at"], by_id[d.id]["name"]) == (d.created_at, d.name)
+    }
+    ids_known = [d["id"] for d in known.values()] + [d["id"] for d in same.values()]
+    notes = store.note_texts(conn, ids_known) if ids_known else {}
     next_id = store.next_deal_id(conn)
     new_rows: list[dict] = []
     changed: dict[int, dict] = {}
     events: list[dict] = []
     seen: dict[str, dict] = dict(known)
     for number, d in enumerate(deals, 1):
-        current = seen.get(d.ref) if d.ref else None
+        current = seen.get(d.ref) if d.ref else same.get(d.id)  # type: ignore[arg-type]
         if current is not None:
             evs = hist.update_deal(current, _as_row(number, d), defaults,
                                    notes.get(current["id"], set()))

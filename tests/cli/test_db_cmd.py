@@ -1,0 +1,50 @@
+"""pipectl db path, db backup, db check."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+
+def test_db_path(cli, db_path: Path) -> None:
+    assert cli("db", "path").stdout.strip() == str(db_path)
+
+
+def test_backup_is_a_consistent_copy_and_never_overwrites(cli, tmp_path: Path) -> None:
+    cli("add", "Acme", "--value", "10")
+    target = tmp_path / "copy.db"
+    assert "Backed up" in cli("db", "backup", str(target)).stdout
+    con = sqlite3.connect(target)
+    try:
+        assert con.execute("SELECT name FROM deals").fetchall() == [("Acme",)]
+    finally:
+        con.close()
+    again = cli("db", "backup", str(target), code=1)
+    assert "never overwrites" in again.stderr
+    missing = cli("db", "backup", str(tmp_path / "nope" / "x.db"), code=1)
+    assert "does not exist" in missing.stderr
+
+
+def test_check_ok(cli) -> None:
+    cli("add", "Acme")
+    out = cli("db", "check").stdout
+    assert "no problems found (1 deals, 1 events" in out
+    assert cli.json("db", "check")["ok"] is True
+
+
+def test_check_finds_history_without_its_deal(cli, db_path: Path) -> None:
+    cli("add", "Acme")
+    con = sqlite3.connect(db_path)
+    try:
+        con.execute("PRAGMA foreign_keys = OFF")
+        con.execute(
+            "INSERT INTO events (deal_id, at, kind, text) VALUES (99, '2026-01-01T00:00:00Z', "
+            "'note', 'orphan')"
+        )
+        con.commit()
+    finally:
+        con.close()
+    result = cli("db", "check", code=1)
+    assert "1 row in events belong to a deal that no longer exists" in result.stdout
+    report = cli("db", "check", "--json", code=1)
+    assert '"orphan_rows": 1' in report.stdout
