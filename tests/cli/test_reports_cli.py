@@ -1,0 +1,237 @@
+"""pipectl report / forecast / stale / next through the CLI, with exact JSON.
+
+The scenario is domain.md's own example: four deals of $50,000 sit in negotiation, expected
+to close in November; one is won in November. The review of November shows $200,000 forecast,
+$50,000 won, and the three deals that slipped.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from pipectl import stages
+from pipectl.stages import Stage
+
+
+@pytest.fixture
+def november(cli):
+    for name in ("Deal A", "Deal B", "Deal C", "Deal D"):
+        cli("add", name, "--value", "50000", "--stage", "negotiation", "--prequalified",
+            "met at the trade fair", "--close", "2025-11-20", "--at", "2025-10-01")
+    cli("advance", "1", "--to", "won", "--at", "2025-11-14")
+    return cli
+
+
+def _slipped(deal_id: int, name: str) -> dict:
+    return {
+        "id": deal_id, "name": name, "owner": None, "value": "50000.00", "currency": "USD",
+        "close_date_then": "2025-11-20", "status_after": "open",
+        "close_date_after": "2025-11-20",
+    }
+
+
+def test_forecast_versus_actual_of_domain_example(november):
+    out = november.json("forecast", "--from", "2025-11-01", "--to", "2025-11-30",
+                        "--as-of", "2025-12-05")
+    assert out == {
+        "as_of": "2025-12-05T00:00:00Z",
+        "by": "month",
+        "owner": None,
+        "periods": [{
+            "period": "2025-11",
+            "from": "2025-11-01",
+            "to": "2025-12-01",
+            "state": "over",
+            "forecast_as_of": "2025-10-31T23:59:59Z",
+            "forecast": {
+                "count": 4, "without_value": 0, "value": {"USD": "200000.00"},
+                "weighted_value": {"USD": "160000.00"}, "deals": [1, 2, 3, 4],
+            },
+            "actual": {
+                "count": 1, "without_value": 0, "value": {"USD": "50000.00"}, "deals": [1],
+                "from_forecast": {"count": 1, "without_value": 0, "value": {"USD": "50000.00"}},
+            },
+            "slipped": [_slipped(2, "Deal B"), _slipped(3, "Deal C"), _slipped(4, "Deal D")],
+        }],
+    }
+
+
+def test_forecast_table_and_csv(november):
+    out = november("forecast", "--from", "2025-11-01", "--to", "2025-11-30",
+                   "--as-of", "2025-12-05").stdout
+    assert "200,000.00 USD" in out and "50,000.00 USD" in out
+    assert "2025-11: 3 forecast deals slipped" in out
+    csv_out = november("forecast", "--from", "2025-11-01", "--to", "2025-11-30",
+                       "--as-of", "2025-12-05", "--csv").stdout.splitlines()
+    assert csv_out == [
+        "period,from,to,state,currency,forecast_value,weighted_value,won_value,"
+        "won_from_forecast_value,forecast_deals,won_deals,slipped_deals",
+        "2025-11,2025-11-01,2025-12-01,over,USD,200000.00,160000.00,50000.00,50000.00,4,1,3",
+    ]
+
+
+def _empty(stage: str) -> dict:
+    return {"stage": stage, "count": 0, "without_value": 0, "value": {}, "weighted_value": {}}
+
+
+def test_report_json_exact(november):
+    out = november.json("report", "--as-of", "2025-12-05")
+    assert out == {
+        "as_of": "2025-12-05T00:00:00Z",
+        "window": {"from": None, "to": None, "label": "all time"},
+        "owner": None,
+        "deals": {"open": 3, "won": 1, "lost": 0, "total": 4},
+        "flow": {"created": 4, "qualified": 4, "won": 1, "lost": 0},
+        "pipeline": {
+            "count": 3, "without_value": 0, "value": {"USD": "150000.00"},
+            "weighted_value": {"USD": "120000.00"},
+            "stages": [
+                _empty("prospecting"), _empty("qualification"), _empty("meeting"),
+                _empty("proposal"),
+                {"stage": "negotiation", "count": 3, "without_value": 0,
+                 "value": {"USD": "150000.00"}, "weighted_value": {"USD": "120000.00"}},
+            ],
+        },
+        "close_rate": {"rate": 0.25, "won": 1, "qualified": 4},
+        "win_rate": {"rate": 1.0, "won": 1, "lost": 0},
+        "conversion": [
+            {"from": "prospecting", "to": "qualification", "reached_from": 4, "reached_to": 4,
+             "rate": 1.0},
+            {"from": "qualification", "to": "meeting", "reached_from": 4, "reached_to": 4,
+             "rate": 1.0},
+            {"from": "meeting", "to": "proposal", "reached_from": 4, "reached_to": 4,
+             "rate": 1.0},
+            {"from": "proposal", "to": "negotiation", "reached_from": 4, "reached_to": 4,
+             "rate": 1.0},
+            {"from": "negotiation", "to": "won", "reached_from": 4, "reached_to": 1,
+             "rate": 0.25},
+            {"from": "won", "to": "post_purchase", "reached_from": 1, "reached_to": 0,
+             "rate": 0.0},
+        ],
+        # 2025-10-01 -> 2025-11-14: 44 days
+        "sales_cycle": {"count": 1, "median_days": 44.0, "mean_days": 44.0},
+        "time_in_stage": [
+            *({"stage": s, "completed_stays": 0, "median_days": None, "now": 0,
+               "now_median_age_days": None, "now_oldest_age_days": None}
+              for s in ("prospecting", "qualification", "meeting", "proposal")),
+            # three deals there since 10-01: 65 days on 12-05
+            {"stage": "negotiation", "completed_stays": 1, "median_days": 44.0, "now": 3,
+             "now_median_age_days": 65.0, "now_oldest_age_days": 65.0},
+        ],
+        # 3 open x 1/1 x 50,000.00 / 44 days = 3,409.0909...
+        "velocity": {"USD": {"per_day": "3409.09", "open_deals": 3, "win_rate": 1.0,
+                             "won_deals": 1, "average_won_value": "50000.00",
+                             "mean_cycle_days": 44.0}},
+        "lost_reasons": {"by_reason": [], "by_stage": []},
+    }
+
+
+def test_report_period_flags(november):
+    out = november.json("report", "--month", "--in", "2025-11-10", "--as-of", "2025-12-05")
+    assert out["window"] == {"from": "2025-11-01", "to": "2025-12-01", "label": "2025-11"}
+    assert out["flow"] == {"created": 0, "qualified": 0, "won": 1, "lost": 0}
+    assert out["close_rate"] == {"rate": None, "won": 0, "qualified": 0}  # null, never 0
+    # without --in: the period containing the as-of moment
+    out = november.json("report", "--quarter", "--as-of", "2025-10-15")
+    assert out["window"]["label"] == "2025-Q4"
+    assert out["deals"] == {"open": 4, "won": 0, "lost": 0, "total": 4}
+    assert out["win_rate"]["rate"] is None
+    assert out["velocity"]["USD"]["per_day"] is None  # no win yet: n/a, never 0
+
+
+def test_report_owner_and_window(cli):
+    cli("add", "Mine", "--value", "100", "--owner", "Anna", "--at", "2025-03-01")
+    cli("add", "Yours", "--value", "100", "--currency", "EUR", "--owner", "Ben",
+        "--at", "2025-03-02")
+    out = cli.json("report", "--owner", "Anna", "--from", "2025-03-01", "--to", "2025-04-01",
+                   "--as-of", "2025-05-01")
+    assert out["owner"] == "Anna"
+    assert out["deals"]["total"] == 1
+    assert out["pipeline"]["value"] == {"USD": "100.00"}
+    assert out["window"]["label"] == "2025-03-01 to 2025-04-01 (excluded)"
+
+
+def test_report_table_has_funnel_and_explain(november):
+    out = november("report", "--as-of", "2025-12-05", "--explain").stdout
+    assert "Stage conversion" in out
+    assert "█" in out  # the funnel's bars
+    assert "Close rate = won / qualified" in out
+    assert "1 / 4 = 25.0%" in out
+    assert "qualified: #1, #2, #3, #4; of which won: #1" in out
+    data = november.json("report", "--as-of", "2025-12-05", "--explain")
+    assert data["explain"]["deal_sets"]["qualified_and_won"] == {"deals": [1], "count": 1}
+    assert data["explain"]["figures"]["close_rate"] == "qualified_in_window"
+
+
+def test_report_csv(november):
+    rows = november("report", "--as-of", "2025-12-05", "--csv").stdout.splitlines()
+    assert rows[0] == "metric,stage,currency,value"
+    assert "close_rate,,,0.25" in rows
+    assert "pipeline_value,negotiation,USD,150000.00" in rows
+    assert "weighted_value,total,USD,120000.00" in rows
+    assert "velocity_per_day,,USD,3409.09" in rows
+
+
+def test_stale_and_next_json(november):
+    november("note", "2", "called", "--next", "send the contract", "--due", "2025-12-01",
+             "--at", "2025-11-25")
+    out = november.json("stale", "--as-of", "2025-12-05")
+    assert out == {
+        "as_of": "2025-12-05T00:00:00Z",
+        "deals": [
+            {"id": i, "name": f"Deal {c}", "owner": None, "stage": "negotiation",
+             "value": "50000.00", "currency": "USD", "last_event_at": "2025-10-01T00:00:00Z",
+             "idle_days": 65.0, "threshold_days": 14}
+            for i, c in ((3, "C"), (4, "D"))
+        ],
+    }
+    assert november.json("stale", "--as-of", "2025-12-05", "--days", "negotiation=70") == {
+        "as_of": "2025-12-05T00:00:00Z", "deals": []}
+    nxt = november.json("next", "--as-of", "2025-12-05")
+    action = stages.info(Stage.NEGOTIATION).action
+    assert nxt == {
+        "as_of": "2025-12-05T00:00:00Z",
+        "deals": [
+            {"rank": 1, "id": 2, "name": "Deal B", "owner": None, "stage": "negotiation",
+             "value": "50000.00", "currency": "USD", "close_date": "2025-11-20",
+             "action": "send the contract", "source": "logged", "due": "2025-12-01",
+             "why": "overdue", "idle_days": 10.0},
+            *({"rank": r, "id": i, "name": f"Deal {c}", "owner": None, "stage": "negotiation",
+               "value": "50000.00", "currency": "USD", "close_date": "2025-11-20",
+               "action": action, "source": "stage", "due": None, "why": "stale",
+               "idle_days": 65.0}
+              for r, i, c in ((2, 3, "C"), (3, 4, "D"))),
+        ],
+    }
+    table = november("next", "--as-of", "2025-12-05").stdout
+    assert "send the contract" in table and "overdue" in table
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["report", "--json", "--csv"], "--json and --csv exclude each other"),
+        (["report", "--month", "--year"], "give only one of"),
+        (["report", "--month", "--from", "2025-01-01"], "exclude each other"),
+        (["report", "--in", "2025-01-01"], "--in needs --week"),
+        (["report", "--from", "2025-02-01", "--to", "2025-01-01"], "is not after --from"),
+        (["report", "--as-of", "yesterday"], "--as-of 'yesterday' is not a valid date"),
+        (["forecast", "--by", "week"], "is not month or quarter"),
+        (["stale", "--days", "soon"], "is not a number of days"),
+        (["stale", "--days", "won=3"], "won is not an open stage"),
+        (["next", "--limit", "-1"], "--limit may not be negative"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2(cli, args, message):
+    result = cli(*args, code=2)
+    err = result.stderr
+    assert message in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_empty_database(cli):
+    out = cli.json("report", "--as-of", "2025-01-01")
+    assert out["deals"] == {"open": 0, "won": 0, "lost": 0, "total": 0}
+    assert out["close_rate"]["rate"] is None and out["velocity"] == {}
+    assert cli.json("next")["deals"] == [] and cli.json("stale")["deals"] == []
+    assert "no deal lost" in cli("report").stdout
