@@ -118,3 +118,35 @@ def test_daily_commands_do_not_load_migration_report_or_import_code(tmp_path, ar
     modules = loaded(run_cli("--db", str(db), *args))
     assert "sqlite3" in modules  # the command really ran against the database
     assert _hits(modules, NOT_FOR_DAILY_COMMANDS) == []
+
+
+@pytest.mark.parametrize(
+    ("argv", "built"),
+    [
+        (["--db", "x.db", "list", "--limit", "3"], ["list"]),
+        (["--db=x.db", "advance", "1"], ["advance"]),
+        (["show", "--help"], ["show"]),
+        (["--help"], None),  # the root's help lists every command
+        (["--version"], None),
+        (["-h", "list"], None),
+        ([], None),
+        (["lsit"], None),  # unknown: the full app, so Click suggests 'list'
+    ],
+)
+def test_a_run_builds_only_the_command_it_invokes(argv, built):
+    from typer.main import get_command_name
+
+    from pipectl import cli
+
+    saved = (cli.app.registered_commands, cli.app.registered_groups)
+    try:
+        cli._build_only_the_invoked_command(argv)
+        names = [c.name or get_command_name(c.callback.__name__)
+                 for c in cli.app.registered_commands]
+        if built is None:
+            assert len(names) == len(saved[0]) > 10
+        else:
+            assert names == built
+            assert cli.app.registered_groups == []
+    finally:
+        cli.app.registered_commands, cli.app.registered_groups = saved

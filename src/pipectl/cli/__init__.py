@@ -96,11 +96,44 @@ def _register() -> None:
 _register()
 
 
+def _build_only_the_invoked_command(argv: list[str]) -> None:
+    """Let Typer build just the command being run, not all of them (~0.4 ms each).
+
+    Typer turns every registered command into a Click command at each start (signatures, type
+    hints, parameters). A run needs only its own. The root's --help and --version, a run without
+    a command, and an unknown name keep the full app (help lists every command; a typo still
+    gets Click's message).
+    """
+    from typer.main import get_command_name
+
+    tokens = iter(argv)
+    for token in tokens:
+        if token == "--db":  # the one root option that takes a value
+            next(tokens, None)
+            continue
+        if token in ("-h", "--help", "--version"):
+            return
+        if token.startswith("-"):
+            continue
+        commands = [
+            c for c in app.registered_commands
+            if (c.name or get_command_name(c.callback.__name__ if c.callback else "")) == token
+        ]
+        groups = [g for g in app.registered_groups if g.name == token]
+        if commands or groups:
+            app.registered_commands, app.registered_groups = commands, groups
+        return
+
+
 def main() -> int:
     """Console-script entry point."""
+    registered = (app.registered_commands, app.registered_groups)
     try:
+        _build_only_the_invoked_command(sys.argv[1:])
         app()
     except KeyboardInterrupt:  # pragma: no cover - outside a command (during start-up)
         sys.stderr.write("error: interrupted\n")
         return 130
+    finally:
+        app.registered_commands, app.registered_groups = registered
     return 0
