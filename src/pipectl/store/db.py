@@ -152,15 +152,39 @@ def _create_file(path: Path) -> None:
         os.close(fd)
 
 
-def _check_contents(conn: sqlite3.Connection, path: Path, app_id: int) -> None:
-    """Through the real connection (it sees a -wal file too), before anything is written:
-    a file without pipectl's application id must be empty, and the schema must be readable."""
+def _check_contents(conn: sqlite3.Connection, path: Path) -> None:
+    """The header checks again, through the real connection, before anything is written.
+
+    The raw file header can lag: another process may have created, migrated or upgraded the
+    database with its changes still in the -wal file. The connection sees them.
+    """
+    from pipectl.store import schema
+
+    app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if app_id not in (0, APPLICATION_ID):
+        raise DatabaseError(
+            f"{path} is a SQLite database of another application; it was left untouched",
+            hint=_OTHER,
+        )
+    if version > schema.VERSION:
+        raise _newer(path, version)
     tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
     if app_id == 0 and tables:
         raise DatabaseError(
             f"{path} is a SQLite database but not a pipectl one; it was left untouched",
             hint=_OTHER,
         )
+
+
+def _newer(path: Path, version: int) -> DatabaseError:
+    from pipectl.store import schema
+
+    return DatabaseError(
+        f"{path} was written by a newer pipectl (schema {version}; this one knows up to "
+        f"{schema.VERSION}); it was left untouched",
+        hint="upgrade pipectl",
+    )
 
 
 def connect(path: Path | str, *, migrate: bool = True) -> sqlite3.Connection:
@@ -175,11 +199,7 @@ def connect(path: Path | str, *, migrate: bool = True) -> sqlite3.Connection:
     path = Path(path).expanduser()
     found = _inspect(path)
     if found is not None and found[1] > schema.VERSION:
-        raise DatabaseError(
-            f"{path} was written by a newer pipectl (schema {found[1]}; this one knows up to "
-            f"{schema.VERSION}); it was left untouched",
-            hint="upgrade pipectl",
-        )
+        raise _newer(path, found[1])
     if path.exists():
         why = _read_only_reason(path)
         if why:
@@ -199,8 +219,7 @@ def connect(path: Path | str, *, migrate: bool = True) -> sqlite3.Connection:
         conn.execute(f"PRAGMA busy_timeout = {timeout}")
         conn.execute("PRAGMA foreign_keys = ON")
         conn.execute("PRAGMA cell_size_check = ON")  # meet damage early, before writing on it
-        if found is not None:
-            _check_contents(conn, path, found[0])
+        _check_contents(conn, path)
         mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
         if mode.lower() != "wal":
             mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
