@@ -136,6 +136,9 @@ def build(
     ``next_event`` (the id of the latest note with a next action) to the open deals.
     """
     table = f"snap_{next(_names)}"
+    # Reports keep their scratch tables in memory and read a few thousand pages at random.
+    conn.execute("PRAGMA temp_store = MEMORY")
+    conn.execute("PRAGMA cache_size = -65536")  # KiB: 64 MiB for this connection
     params = {"as_of": as_of, "owner": owner}
     conn.execute(f"CREATE TEMP TABLE {table} AS {SNAPSHOT_SQL}", params)
     conn.execute(f"CREATE UNIQUE INDEX temp.{table}_id ON {table} (id)")

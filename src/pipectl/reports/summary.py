@@ -309,11 +309,15 @@ def _ids(q, t: str, cond: str, p: dict) -> list[int]:
 
 
 def _time_in_stage(conn: sqlite3.Connection, t: str, p: dict, owner: str | None) -> list[StageTime]:
-    """Completed stays per open stage that ended in the window, and the deals in it now."""
+    """Completed stays per open stage that ended in the window, and the deals in it now.
+
+    A stay runs from a move into the stage to the deal's next move (forward, back, lost or
+    won); a deal's moves follow each other in id order (see pipectl.reports.snapshot).
+    """
     only = f"AND e.deal_id IN (SELECT id FROM {t})" if owner is not None else ""
     moves = f"""
         SELECT e.to_stage AS stage, e.at AS at,
-               lead(e.at) OVER (PARTITION BY e.deal_id ORDER BY e.at, e.id) AS left_at
+               lead(e.at) OVER (PARTITION BY e.deal_id ORDER BY e.id) AS left_at
         FROM events e INDEXED BY events_moves
         WHERE e.to_stage IS NOT NULL AND e.at <= :as_of {only}
     """
