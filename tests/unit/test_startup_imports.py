@@ -126,11 +126,11 @@ def test_daily_commands_do_not_load_migration_report_or_import_code(tmp_path, ar
         (["--db", "x.db", "list", "--limit", "3"], ["list"]),
         (["--db=x.db", "advance", "1"], ["advance"]),
         (["show", "--help"], ["show"]),
-        (["--help"], None),  # the root's help lists every command
-        (["--version"], None),
-        (["-h", "list"], None),
-        ([], None),
-        (["lsit"], None),  # unknown: the full app, so Click suggests 'list'
+        (["--version"], []),  # answered while parsing the root's options
+        (["--help"], "listing"),  # the root's help: names and docstrings only
+        (["-h", "list"], "listing"),
+        ([], "listing"),
+        (["lsit"], "all"),  # unknown: the full app, so Click suggests 'list'
     ],
 )
 def test_a_run_builds_only_the_command_it_invokes(argv, built):
@@ -139,14 +139,41 @@ def test_a_run_builds_only_the_command_it_invokes(argv, built):
     from pipectl import cli
 
     saved = (cli.app.registered_commands, cli.app.registered_groups)
+    every = [c.name or get_command_name(c.callback.__name__) for c in saved[0]]
     try:
         cli._build_only_the_invoked_command(argv)
         names = [c.name or get_command_name(c.callback.__name__)
                  for c in cli.app.registered_commands]
-        if built is None:
-            assert len(names) == len(saved[0]) > 10
+        listed = [c.name for c in cli.PipectlGroup.listing]
+        if built == "all":
+            assert names == every and len(every) > 10 and listed == []
+        elif built == "listing":
+            assert names == [] and listed == every
         else:
-            assert names == built
+            assert names == built and listed == []
             assert cli.app.registered_groups == []
     finally:
         cli.app.registered_commands, cli.app.registered_groups = saved
+        cli.PipectlGroup.listing = []
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["--help"], [], ["-h"], ["--db", "x.db", "--help"], ["list", "--help"], ["db", "--help"],
+     ["--version"], ["lsit"]],
+    ids=lambda a: " ".join(a) or "(no args)",
+)
+def test_lean_start_up_prints_exactly_what_the_full_app_prints(tmp_path, args):
+    """main() builds only what a run needs; its output and exit code are the full app's."""
+    def run(code: str) -> tuple[str, str, int]:
+        proc = subprocess.run(
+            [sys.executable, "-c", f"import sys\nsys.argv[0] = 'pipectl'\n{code}", *args],
+            capture_output=True, text=True, cwd=tmp_path, timeout=60,
+            env={**__import__("os").environ, "COLUMNS": "80"},
+        )
+        return proc.stdout, proc.stderr, proc.returncode
+
+    lean = run("from pipectl.cli import main\nraise SystemExit(main())")
+    full = run("from pipectl.cli import app\napp()")
+    assert lean == full
+    assert lean[0] or lean[1]

@@ -7,9 +7,10 @@ use them, so `pipectl --help` and `pipectl --version` stay fast (see docs/perfor
 from __future__ import annotations
 
 import sys
+from typing import ClassVar
 
 import typer
-from typer.core import TyperGroup
+from typer.core import TyperCommand, TyperGroup
 
 from pipectl import __version__
 from pipectl.errors import Interrupted, PipectlError
@@ -17,6 +18,16 @@ from pipectl.errors import Interrupted, PipectlError
 
 class PipectlGroup(TyperGroup):
     """Maps every error to one line on stderr and its exit code; never a traceback."""
+
+    # For the root's --help only: name-and-help stand-ins for the commands, so listing them does
+    # not build every command's parameters (see _build_only_the_invoked_command).
+    listing: ClassVar[list[TyperCommand]] = []
+
+    def __init__(self, *args, **kwargs):
+        if PipectlGroup.listing and kwargs.get("name") == app.info.name:
+            stand_ins = {c.name: c for c in PipectlGroup.listing}
+            kwargs["commands"] = {**stand_ins, **(kwargs.get("commands") or {})}
+        super().__init__(*args, **kwargs)
 
     def invoke(self, ctx):
         try:
@@ -106,23 +117,42 @@ def _build_only_the_invoked_command(argv: list[str]) -> None:
     """
     from typer.main import get_command_name
 
+    def name(info) -> str:
+        return info.name or get_command_name(info.callback.__name__ if info.callback else "")
+
     tokens = iter(argv)
     for token in tokens:
         if token == "--db":  # the one root option that takes a value
             next(tokens, None)
             continue
-        if token in ("-h", "--help", "--version"):
+        if token == "--version":  # answered while parsing the root's options: no command
+            app.registered_commands, app.registered_groups = [], []
             return
+        if token in ("-h", "--help"):
+            break
         if token.startswith("-"):
             continue
-        commands = [
-            c for c in app.registered_commands
-            if (c.name or get_command_name(c.callback.__name__ if c.callback else "")) == token
-        ]
+        commands = [c for c in app.registered_commands if name(c) == token]
         groups = [g for g in app.registered_groups if g.name == token]
         if commands or groups:
             app.registered_commands, app.registered_groups = commands, groups
         return
+    # The root's help (asked for, or no command given): list the commands from their names and
+    # docstrings, exactly as Typer would (same class, help and flags), without their parameters.
+    from inspect import cleandoc, getdoc
+
+    PipectlGroup.listing = [
+        (c.cls or TyperCommand)(
+            name=name(c),
+            help=getdoc(c.callback) if c.help is None else cleandoc(c.help),
+            short_help=c.short_help,
+            hidden=c.hidden,
+            deprecated=c.deprecated,
+            rich_markup_mode=app.rich_markup_mode,
+        )
+        for c in app.registered_commands
+    ]
+    app.registered_commands = []
 
 
 def main() -> int:
@@ -136,4 +166,5 @@ def main() -> int:
         return 130
     finally:
         app.registered_commands, app.registered_groups = registered
+        PipectlGroup.listing = []
     return 0
