@@ -179,38 +179,55 @@ def build(
     owner: str | None = None,
     explain: bool = False,
 ) -> Report:
-    table = snapshot.build(conn, as_of, owner)
+    p = {"ws": window.start_iso(), "we": window.end_iso(), "as_of": as_of}
+    stays = _InBackground(conn, p, owner)  # starts now, on the other core
     try:
-        return _report(conn, table, as_of, window, owner, explain)
+        table = snapshot.build(conn, as_of, owner)
+        try:
+            return _report(conn, table, p, window, owner, explain, stays)
+        finally:
+            snapshot.drop(conn, table)
     finally:
-        snapshot.drop(conn, table)
+        if stays.thread is not None:
+            stays.thread.join()
 
 
 def _report(
-    conn: sqlite3.Connection, t: str, as_of: str, window: Window, owner: str | None, explain: bool
+    conn: sqlite3.Connection, t: str, p: dict, window: Window, owner: str | None,
+    explain: bool, stays: _InBackground,
 ) -> Report:
-    p = {"ws": window.start_iso(), "we": window.end_iso(), "as_of": as_of}
+    as_of = p["as_of"]
     q = conn.execute
-
-    status = {"open": 0, "won": 0, "lost": 0}
-    for row in q(f"SELECT status, count(*) FROM {t} GROUP BY status"):
-        status[row[0]] = row[1]
-    status["total"] = sum(status.values())
 
     won_in = f"(status = 'won' AND {_in('won_at')})"
     lost_in = f"(status = 'lost' AND {_in('decided_at')})"
     qualified_in = _in("qualified_at")
     created_in = _in("created_at")
+    line = list(stages.LINE)
+    # One pass for the counts: status, flows, close rate, conversion and the cycle total.
+    reached_sums = ", ".join(
+        f"sum({created_in} AND reached >= {stages.order(s)})" for s in line
+    )
     row = q(
-        f"""SELECT coalesce(sum({created_in}), 0), coalesce(sum({qualified_in}), 0),
-                   coalesce(sum({qualified_in} AND status = 'won'), 0),
-                   coalesce(sum({won_in}), 0), coalesce(sum({lost_in}), 0)
+        f"""SELECT count(*), sum(status = 'open'), sum(status = 'won'), sum(status = 'lost'),
+                   sum({created_in}), sum({qualified_in}),
+                   sum({qualified_in} AND status = 'won'), sum({won_in}), sum({lost_in}),
+                   sum(CASE WHEN {won_in}
+                       THEN round((julianday(won_at) - julianday(created_at)) * 86400) END),
+                   {reached_sums}
             FROM {t}""",
         p,
     ).fetchone()
-    flow = {"created": row[0], "qualified": row[1], "won": row[3], "lost": row[4]}
-    close_rate = Ratio(row[2], row[1])
-    win_rate = Ratio(row[3], row[3] + row[4])
+    row = [v or 0 for v in row]
+    status = {"open": row[1], "won": row[2], "lost": row[3], "total": row[0]}
+    flow = {"created": row[4], "qualified": row[5], "won": row[7], "lost": row[8]}
+    close_rate = Ratio(row[6], row[5])
+    win_rate = Ratio(row[7], row[7] + row[8])
+    cycle_seconds = int(row[9])
+    reached = row[10:]
+    conversion = [
+        Step(a, b, reached[i], reached[i + 1]) for i, (a, b) in enumerate(pairwise(line))
+    ]
 
     # Pipeline: open deals at the as-of moment, per stage and currency.
     prob = f"coalesce(probability, {snapshot.default_probability_sql('stage')})"
@@ -234,14 +251,6 @@ def _report(
             raw_total[cur] = raw_total.get(cur, 0) + weighted
     total.weighted = {c: weighted_minor(v) for c, v in raw_total.items()}
 
-    # Stage conversion, over the deals created in the window: furthest stage reached.
-    line = list(stages.LINE)
-    sums = ", ".join(f"coalesce(sum(reached >= {stages.order(s)}), 0)" for s in line)
-    reached = q(f"SELECT {sums} FROM {t} WHERE {created_in}", p).fetchone()
-    conversion = [
-        Step(a, b, reached[i], reached[i + 1]) for i, (a, b) in enumerate(pairwise(line))
-    ]
-
     # Sales cycle: creation to win, deals won in the window.
     cycle_src = (
         f"SELECT NULL AS grp, (julianday(won_at) - julianday(created_at)) * 86400 AS s FROM {t}"
@@ -249,36 +258,25 @@ def _report(
     )
     cycle = _durations(conn, cycle_src, p, grouped=False).get(None, NO_DAYS)
 
-    time_in_stage = _time_in_stage(conn, t, p, owner)
+    time_in_stage = _time_in_stage(conn, t, p, stays.result())
 
     # Sales velocity, per currency.
-    cycle_seconds = q(
-        f"SELECT count(*), sum(round((julianday(won_at) - julianday(created_at)) * 86400))"
-        f" FROM {t} WHERE {won_in}",
+    by_cur = q(
+        f"""SELECT currency, sum(status = 'open'), sum({won_in}),
+                   sum(CASE WHEN {won_in} THEN value_minor END)
+            FROM {t} WHERE value_minor IS NOT NULL AND (status = 'open' OR {won_in})
+            GROUP BY currency""",
         p,
-    ).fetchone()
-    open_by_cur = dict(
-        q(f"SELECT currency, count(*) FROM {t} WHERE status = 'open' AND value_minor IS NOT NULL"
-          " GROUP BY currency").fetchall()
-    )
-    won_by_cur = {
-        r[0]: (r[1], r[2])
-        for r in q(
-            f"SELECT currency, count(*), sum(value_minor) FROM {t}"
-            f" WHERE {won_in} AND value_minor IS NOT NULL GROUP BY currency",
-            p,
-        )
-    }
+    ).fetchall()
+    open_by_cur = {r[0]: r[1] for r in by_cur if r[1]}
+    won_by_cur = {r[0]: (r[2], r[3]) for r in by_cur if r[2]}
     velocity = [
         _velocity(cur, open_by_cur.get(cur, 0), win_rate, *won_by_cur.get(cur, (0, 0)),
-                  cycle_seconds[0], cycle_seconds[1])
+                  flow["won"], cycle_seconds)
         for cur in sorted(set(open_by_cur) | set(won_by_cur))
     ]
 
-    lost_by_reason = _lost(q, t, p, "lost_reason", lost_in)
-    lost_by_stage = _lost(q, t, p, "lost_stage", lost_in)
-    order = {s: stages.order(s) for s in stages.OPEN_STAGES}
-    lost_by_stage.sort(key=lambda g: order[Stage(g.key)])
+    lost_by_reason, lost_by_stage = _lost(q, t, p, lost_in)
 
     report = Report(
         as_of=as_of, window=window, owner=owner, status=status, flow=flow,
@@ -308,24 +306,75 @@ def _ids(q, t: str, cond: str, p: dict) -> list[int]:
     return [r[0] for r in q(f"SELECT id FROM {t} WHERE {cond} ORDER BY id LIMIT {EXPLAIN_IDS}", p)]
 
 
-def _time_in_stage(conn: sqlite3.Connection, t: str, p: dict, owner: str | None) -> list[StageTime]:
-    """Completed stays per open stage that ended in the window, and the deals in it now.
+def _stays(conn: sqlite3.Connection, p: dict, owner: str | None) -> dict[str | None, Days]:
+    """Completed stays per open stage that ended in the window.
 
     A stay runs from a move into the stage to the deal's next move (forward, back, lost or
     won); a deal's moves follow each other in id order (see pipectl.reports.snapshot).
     """
-    only = f"AND e.deal_id IN (SELECT id FROM {t})" if owner is not None else ""
+    only = "AND e.deal_id IN (SELECT id FROM deals WHERE owner = :owner)" if owner else ""
     moves = f"""
-        SELECT e.to_stage AS stage, e.at AS at,
-               lead(e.at) OVER (PARTITION BY e.deal_id ORDER BY e.id) AS left_at
+        SELECT e.to_stage AS stage, e.at AS at, julianday(e.at) AS j,
+               lead(e.at) OVER (PARTITION BY e.deal_id ORDER BY e.id) AS left_at,
+               lead(julianday(e.at)) OVER (PARTITION BY e.deal_id ORDER BY e.id) AS left_j
         FROM events e INDEXED BY events_moves
         WHERE e.to_stage IS NOT NULL AND e.at <= :as_of {only}
     """
     stays_src = f"""
-        SELECT stage AS grp, (julianday(left_at) - julianday(at)) * 86400 AS s FROM ({moves})
+        SELECT stage AS grp, (left_j - j) * 86400 AS s FROM ({moves})
         WHERE left_at IS NOT NULL AND stage IN {snapshot.OPEN} AND {_in('left_at')}
     """
-    stays = _durations(conn, stays_src, p, grouped=True)
+    return _durations(conn, stays_src, {**p, "owner": owner}, grouped=True)
+
+
+class _InBackground:
+    """Run ``_stays`` on a second, read-only connection in a thread.
+
+    It is the heaviest pass after the snapshot itself and independent of it; sqlite3 releases
+    the GIL while a statement runs, so the two use both cores. An in-memory database (no file)
+    runs it inline at ``result()``.
+    """
+
+    def __init__(self, conn: sqlite3.Connection, p: dict, owner: str | None) -> None:
+        import threading
+
+        self.conn, self.p, self.owner = conn, p, owner
+        self.value: dict[str | None, Days] | None = None
+        self.error: BaseException | None = None
+        self.thread: threading.Thread | None = None
+        path = next((r[2] for r in conn.execute("PRAGMA database_list") if r[1] == "main"), "")
+        if path:
+            self.thread = threading.Thread(target=self._run, args=(path,), daemon=True)
+            self.thread.start()
+
+    def _run(self, path: str) -> None:
+        from urllib.parse import quote
+
+        try:
+            other = sqlite3.connect(f"file:{quote(path)}?mode=ro", uri=True, timeout=5)
+            try:
+                other.execute("PRAGMA temp_store = MEMORY")
+                other.execute("PRAGMA cache_size = -65536")
+                self.value = _stays(other, self.p, self.owner)
+            finally:
+                other.close()
+        except BaseException as exc:  # re-raised in the caller's thread by result()
+            self.error = exc
+
+    def result(self) -> dict[str | None, Days]:
+        if self.thread is None:
+            return _stays(self.conn, self.p, self.owner)
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
+        assert self.value is not None
+        return self.value
+
+
+def _time_in_stage(
+    conn: sqlite3.Connection, t: str, p: dict, stays: dict[str | None, Days]
+) -> list[StageTime]:
+    """Completed stays per open stage, and the deals sitting in it at the as-of moment."""
     now_src = f"""
         SELECT stage AS grp, (julianday(:as_of) - julianday(entered_at)) * 86400 AS s
         FROM {t} WHERE status = 'open'
@@ -337,13 +386,13 @@ def _time_in_stage(conn: sqlite3.Connection, t: str, p: dict, owner: str | None)
 
 def _velocity(
     cur: str, open_deals: int, win_rate: Ratio, won: int, won_value: int,
-    cycles: int, cycle_seconds: float | None,
+    cycles: int, cycle_seconds: int,
 ) -> Velocity:
     rate = win_rate.exact()
     mean_days = None
     per_day = None
-    if cycles and cycle_seconds is not None:
-        mean_days = Fraction(int(cycle_seconds), cycles * 86400)
+    if cycles:
+        mean_days = Fraction(cycle_seconds, cycles * 86400)
     if rate is not None and won and mean_days:
         per_day = _round(open_deals * rate * Fraction(won_value, won) / mean_days)
     return Velocity(
@@ -353,15 +402,20 @@ def _velocity(
     )
 
 
-def _lost(q, t: str, p: dict, column: str, lost_in: str) -> list[LostGroup]:
-    groups: dict[str, LostGroup] = {}
-    for key, cur, n, value in q(
-        f"SELECT {column}, currency, count(*), sum(value_minor) FROM {t}"
-        f" WHERE {lost_in} GROUP BY {column}, currency",
+def _lost(q, t: str, p: dict, lost_in: str) -> tuple[list[LostGroup], list[LostGroup]]:
+    """Deals lost in the window, per reason and per stage lost at (one grouped pass)."""
+    reasons: dict[str, LostGroup] = {}
+    at_stage: dict[str, LostGroup] = {}
+    for reason, stage, cur, n, value in q(
+        f"SELECT lost_reason, lost_stage, currency, count(*), sum(value_minor) FROM {t}"
+        f" WHERE {lost_in} GROUP BY lost_reason, lost_stage, currency",
         p,
     ):
-        g = groups.setdefault(key, LostGroup(key))
-        g.count += n
-        if value is not None:
-            g.value[cur] = g.value.get(cur, 0) + value
-    return sorted(groups.values(), key=lambda g: (-g.count, g.key))
+        for groups, key in ((reasons, reason), (at_stage, stage)):
+            g = groups.setdefault(key, LostGroup(key))
+            g.count += n
+            if value is not None:
+                g.value[cur] = g.value.get(cur, 0) + value
+    by_reason = sorted(reasons.values(), key=lambda g: (-g.count, g.key))
+    by_stage = sorted(at_stage.values(), key=lambda g: stages.order(Stage(g.key)))
+    return by_reason, by_stage
