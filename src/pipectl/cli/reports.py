@@ -64,8 +64,10 @@ def report(
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
     as_csv: bool = typer.Option(False, "--csv", help=CSV_HELP),
 ) -> None:
-    """One-screen summary: deals by status, pipeline and weighted value, close and win rates,
-    stage conversion (a funnel chart), sales cycle, time in stage, velocity, lost reasons.
+    """Every pipeline metric on one screen, with a funnel chart.
+
+    Deals by status, pipeline and weighted value per currency, close rate, win rate, stage
+    conversion (drawn as a funnel), sales cycle, time in stage, sales velocity, lost reasons.
 
     Flows (qualified, won, lost, cycle, conversion, lost reasons) count what happened in the
     window [--from, --to), all time by default; the pipeline, time in stage and velocity's open
@@ -197,8 +199,10 @@ def stale(
     owner: str = typer.Option(None, "--owner", "-o", help=OWNER_HELP),
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
-    """Open deals with no event (move, note, edit, checklist change) for longer than the
-    threshold, oldest first.
+    """Open deals idle for longer than a threshold, oldest first.
+
+    An event is any move, note, edit, checklist or value change. The threshold is 14 days
+    unless --days says otherwise, per stage if wanted.
 
     Examples:
 
