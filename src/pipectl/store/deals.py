@@ -9,16 +9,20 @@ from __future__ import annotations
 
 import sqlite3
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pipectl import rules, stages
+from pipectl import stages
 from pipectl.errors import MoveRefused, NotFound, UsageError
-from pipectl.models import TEXT_FIELDS, DealEdit, NewDeal
 from pipectl.qualification import CRITERIA, Checklist
-from pipectl.rules import DealState, Move
 from pipectl.stages import Stage
 from pipectl.store.db import transaction
 from pipectl.values import fold, iso
+
+if TYPE_CHECKING:
+    # The rules and the command models are imported by the writes that use them, so reads
+    # (list, show, board, reports) do not pay for them at start-up (docs/performance.md).
+    from pipectl.models import DealEdit, NewDeal
+    from pipectl.rules import DealState, Move
 
 Row = dict[str, Any]
 
@@ -57,6 +61,8 @@ def last_event_at(conn: sqlite3.Connection, deal_id: int) -> str:
 
 
 def state_of(conn: sqlite3.Connection, row: Row) -> DealState:
+    from pipectl.rules import DealState
+
     return DealState(
         id=row["id"],
         stage=Stage(row["stage"]),
@@ -146,6 +152,8 @@ def _update(conn: sqlite3.Connection, deal_id: int, changes: dict[str, Any]) -> 
 
 def insert_deal(conn: sqlite3.Connection, new: NewDeal, at: datetime) -> int:
     """Insert a new deal and its 'created' event. The caller holds the transaction."""
+    from pipectl import rules
+
     qualified = rules.plan_create(new.stage, new.prequalified)
     when = iso(at)
     values: dict[str, Any] = {
@@ -202,6 +210,8 @@ def apply_move(
     conn: sqlite3.Connection, deal_id: int, move: Move, at: datetime, note: str | None = None
 ) -> None:
     """Record a move the rules allowed: its event, and the deal's new current state."""
+    from pipectl import rules
+
     when = iso(at)
     kind = {"lost": "lost", "reopen": "reopened"}.get(move.direction.value, "stage")
     _event(
@@ -236,6 +246,8 @@ def advance(
     prequalified: str | None = None,
     note: str | None = None,
 ) -> Move:
+    from pipectl import rules
+
     with transaction(conn):
         state = state_of(conn, get(conn, deal_id))
         move = rules.plan_advance(state, at, to, prequalified)
@@ -244,6 +256,8 @@ def advance(
 
 
 def lose(conn: sqlite3.Connection, deal_id: int, at: datetime, reason: str) -> Move:
+    from pipectl import rules
+
     with transaction(conn):
         state = state_of(conn, get(conn, deal_id))
         move = rules.plan_lose(state, at, reason)
@@ -252,6 +266,8 @@ def lose(conn: sqlite3.Connection, deal_id: int, at: datetime, reason: str) -> M
 
 
 def reopen(conn: sqlite3.Connection, deal_id: int, at: datetime) -> Move:
+    from pipectl import rules
+
     with transaction(conn):
         state = state_of(conn, get(conn, deal_id))
         move = rules.plan_reopen(state, at)
@@ -271,6 +287,8 @@ def qualify(
     A criterion can be set to met (True) or not met (False); once assessed it is never
     "unknown" again (a checklist event's NULL column means "unchanged").
     """
+    from pipectl import rules
+
     if any(not isinstance(v, bool) for v in changes.values()):
         raise UsageError("a checklist criterion is recorded as met or not met")
     with transaction(conn):
@@ -295,6 +313,9 @@ def edit(conn: sqlite3.Connection, deal_id: int, change: DealEdit, at: datetime)
 
     Returns the names of the fields that changed (empty when nothing did).
     """
+    from pipectl import rules
+    from pipectl.models import TEXT_FIELDS
+
     with transaction(conn):
         row = get(conn, deal_id)
         rules.check_time(state_of(conn, row), at)
@@ -347,6 +368,8 @@ def note(
     next_action: str | None = None,
     due: str | None = None,
 ) -> int:
+    from pipectl import rules
+
     with transaction(conn):
         rules.check_time(state_of(conn, get(conn, deal_id)), at)
         when = iso(at)
