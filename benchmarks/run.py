@@ -216,8 +216,21 @@ def verdict(value: float, limit: float) -> str:
 # ------------------------------------------------------------------ data
 
 
+def schema_version(path: Path) -> int:
+    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        return con.execute("PRAGMA user_version").fetchone()[0]
+    finally:
+        con.close()
+
+
 def generated_db(n: int) -> Path:
+    """The cached database of n deals, (re)generated when missing or of an older schema."""
+    from pipectl.store.schema import VERSION
+
     path = OUT / f"deals_{n}_seed{SEED}.db"
+    if path.exists() and schema_version(path) != VERSION:
+        remover(path)()
     if not path.exists():
         print(f"  generating {n} deals -> {path} ...", file=sys.stderr, flush=True)
         tmp = path.with_suffix(".tmp.db")
@@ -356,9 +369,10 @@ def section_startup(reps: int, small: Path) -> Table:
     hello, table = base / "hello.py", base / "table.py"
     hello.write_text(HELLO)
     table.write_text(TABLE)
-    db = fresh_copy(small, "small.db")
+    db = fresh_copy(small, "small.db")  # read by list; add and advance write to their own
+    writes = fresh_copy(small, "small_writes.db")
     # a deal to move back and forth: proposal <-> meeting, one event per run
-    out = subprocess.run(pipectl(db, "add", "Bench deal", "--stage", "proposal",
+    out = subprocess.run(pipectl(writes, "add", "Bench deal", "--stage", "proposal",
                                  "--prequalified", "benchmark", "--quiet"),
                          capture_output=True, text=True, check=True)
     deal = out.stdout.strip()
@@ -367,14 +381,14 @@ def section_startup(reps: int, small: Path) -> Table:
     def flip() -> None:
         toggle["to"] = "proposal" if toggle["to"] == "meeting" else "meeting"
 
-    advance = Cmd(lambda: pipectl(db, "advance", deal, "--to", toggle["to"]), setup=flip)
+    advance = Cmd(lambda: pipectl(writes, "advance", deal, "--to", toggle["to"]), setup=flip)
     cmds = {
         "hello": Cmd([PY, str(hello)]),
         "table": Cmd([PY, str(table)]),
         "--version": Cmd([PIPECTL, "--version"]),
         "--help": Cmd([PIPECTL, "--help"]),
         "list": Cmd(pipectl(db, "list")),
-        "add": Cmd(pipectl(db, "add", "Bench add", "--company", "Acme", "--value", "1200",
+        "add": Cmd(pipectl(writes, "add", "Bench add", "--company", "Acme", "--value", "1200",
                            "--currency", "EUR", "--owner", "Anna")),
         "advance": advance,
     }
@@ -539,7 +553,13 @@ def section_typer(reps: int) -> Table:
              "print('pydantic' in sys.modules)"],
             capture_output=True, text=True)
         pyd[version] = probe.stdout.strip() or probe.stderr.strip()[-80:]
+    import typer
+
+    cmds["project hello"] = Cmd([PY, str(base / "hello.py")])
+    cmds["project table"] = Cmd([PY, str(base / "table.py")])
     res = measure(cmds, reps)
+    t.add(f"{typer.__version__} (project venv)", ms(res["project hello"]),
+          ms(res["project table"]), "no")
     for version in ("0.27.3", "0.29.2"):
         t.add(version, ms(res[f"{version} hello"]), ms(res[f"{version} table"]),
               "yes" if pyd[version] == "True" else "no")
