@@ -126,7 +126,7 @@ DEAL_COLS = (
 CSV_COLS = (
     "ref", "name", "company", "contact", "email", "phone", "owner", "source", "stage",
     "lost_at_stage", "lost_reason", "value", "currency", "probability", "close_date",
-    "created_at", "closed_at", "prequalified",
+    "created_at", "closed_at", "prequalified_reason",
 )
 QUALIFIED_STAGES = ("meeting", "proposal", "negotiation", "won", "post_purchase")
 OPEN = ("prospecting", "qualification", "meeting", "proposal", "negotiation")
