@@ -13,7 +13,7 @@ import typer
 from typer.core import TyperCommand, TyperGroup
 
 from pipectl import __version__
-from pipectl.errors import Interrupted, PipectlError
+from pipectl.errors import Interrupted, PipectlError, UsageError
 
 
 class PipectlGroup(TyperGroup):
@@ -40,15 +40,40 @@ class PipectlGroup(TyperGroup):
             sys.stderr.close()  # the reader went away (e.g. `| head`): not an error
             ctx.exit(0)
         except Exception as exc:
-            if type(exc).__module__ == "sqlite3":
+            module = type(exc).__module__
+            if module.startswith(("click", "typer")):  # usage errors, Exit, Abort: click's job
+                raise
+            if module == "sqlite3":
                 from pipectl.store.db import translate
 
                 _fail(ctx, translate(exc, ctx.obj.get("db") if ctx.obj else None))
-            raise
+            if isinstance(exc, OSError):  # a file named on the command line: missing, too long
+                _fail(ctx, PipectlError(_os_error(exc)))
+            if isinstance(exc, ValueError) and "null byte" in str(exc):  # only from Python callers
+                _fail(ctx, UsageError("a file name may not contain a NUL character"))
+            # A bug: still one line and no traceback (the transaction was rolled back).
+            _fail(ctx, PipectlError(
+                f"internal error ({type(exc).__name__}: {_short(str(exc))}); nothing was changed",
+                hint="please report this bug with the command you ran",
+            ))
+
+
+def _short(text: str, most: int = 80) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= most else text[: most - 1] + "…"
+
+
+def _os_error(exc: OSError) -> str:
+    what = (exc.strerror or str(exc)).lower()
+    if exc.filename is not None:
+        return f"{_short(str(exc.filename))}: {what}"
+    return what
 
 
 def _fail(ctx: typer.Context, exc: PipectlError) -> None:
-    typer.echo(f"error: {exc}", err=True)
+    # One line, and nothing a terminal would act on (escapes, newlines typed into a value).
+    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(exc))
+    typer.echo(f"error: {text}", err=True)
     ctx.exit(exc.exit_code)
 
 

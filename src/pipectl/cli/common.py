@@ -79,6 +79,9 @@ def stage_arg(text: str | None):  # -> Stage | None
 
 
 def positive_limit(limit: int | None) -> int | None:
+    """--limit as given; beyond SQLite's largest integer it means "all" (no overflow)."""
     if limit is not None and limit < 0:
         raise UsageError("--limit may not be negative")
+    if limit is not None and limit > 2**63 - 1:
+        return None
     return limit

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from pipectl.cli.common import JSON_HELP, connect, now
+from pipectl.cli.common import JSON_HELP, connect, now, positive_limit
 from pipectl.errors import UsageError
 
 AS_OF_HELP = (
@@ -266,10 +266,9 @@ def next_(
     """
     from pipectl.reports import actions
 
-    if limit < 0:
-        raise UsageError("--limit may not be negative")
+    most = positive_limit(limit) or None
     moment = _as_of(as_of)
-    rows = actions.next_steps(connect(ctx), moment, _owner(owner), limit=limit or None)
+    rows = actions.next_steps(connect(ctx), moment, _owner(owner), limit=most)
     from pipectl.views import reports as view
 
     if as_json:

@@ -1,0 +1,130 @@
+"""Promise 2: a large `pipectl import` killed (SIGKILL) at random moments leaves the database
+exactly as it was before the import, and integrity_check is ok. Ctrl-C (SIGINT) does the same,
+exits 130 and prints no traceback.
+
+The clock is fixed (PIPECTL_NOW) so a complete import is reproducible: a kill that lands after
+the commit (the import had finished) must leave exactly the complete import, never anything
+in between. The moments are seeded, so a failure can be replayed.
+"""
+
+from __future__ import annotations
+
+import csv
+import random
+import shutil
+import signal
+import sqlite3
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.reliability.helpers import env, integrity, pipectl_exe, run
+
+NOW = "2026-11-27T04:00:00Z"
+
+
+def _csv(path: Path, rows: int, seed: int = 5) -> Path:
+    rng = random.Random(seed)
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(["name", "company", "owner", "value", "currency", "stage"])
+        for i in range(rows):
+            w.writerow([
+                f"Nguyễn Văn {i}", f"Công ty {i % 977} sp. z o.o.",
+                rng.choice(["Anna", "Łukasz", "Trần Thị Mai"]),
+                f"{rng.randint(1, 10**6)}.{rng.randint(0, 99):02d}", rng.choice(["EUR", "USD"]),
+                rng.choice(["prospecting", "qualification"]),
+            ])
+    return path
+
+
+def _image(path: Path) -> list[str]:
+    """The whole database as SQL text (iterdump): schema, every row of every table."""
+    con = sqlite3.connect(path)  # read-write: a -wal left by a killed process is recovered
+    try:
+        return list(con.iterdump())
+    finally:
+        con.close()
+
+
+def _base(tmp_path: Path) -> Path:
+    from tests.conftest import Cli
+
+    db = tmp_path / "base.db"
+    cli = Cli(db)
+    cli("add", "Existing: Łukasz Żółć", "--value", "12000", "--currency", "EUR",
+        "--at", "2026-01-05")
+    cli("add", "Existing: Nguyễn Văn An", "--stage", "meeting", "--prequalified", "known",
+        "--at", "2026-01-06")
+    cli("note", "2", "called", "--at", "2026-01-07")
+    return db
+
+
+def _start(db: Path, data: Path) -> tuple[subprocess.Popen, float]:
+    proc = subprocess.Popen(
+        [pipectl_exe(), "import", str(data)], env=env(db, PIPECTL_NOW=NOW),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL,
+    )
+    return proc, time.monotonic()
+
+
+def _crash_trials(tmp_path: Path, rows: int, kills: int, interrupts: int, seed: int) -> None:
+    data = _csv(tmp_path / "big.csv", rows)
+    base = _base(tmp_path)
+    before = _image(base)
+
+    # the complete import, for reference (and its duration, to aim the kills inside it)
+    full = tmp_path / "full.db"
+    shutil.copyfile(base, full)
+    proc, t0 = _start(full, data)
+    _, err = proc.communicate(timeout=900)
+    duration = time.monotonic() - t0
+    assert proc.returncode == 0, err
+    complete = _image(full)
+    assert len(complete) > len(before) + rows
+
+    rng = random.Random(seed)
+    outcomes = []
+    plan = [signal.SIGKILL] * kills + [signal.SIGINT] * interrupts
+    for k, sig in enumerate(plan):
+        db = tmp_path / f"trial{k}.db"
+        shutil.copyfile(base, db)
+        proc, t0 = _start(db, data)
+        delay = rng.uniform(0.05, 0.85) * duration
+        time.sleep(max(0.0, delay - (time.monotonic() - t0)))
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=300)
+        assert "Traceback" not in err, err
+        if sig == signal.SIGKILL:
+            assert proc.returncode == -signal.SIGKILL or proc.returncode == 0, proc.returncode
+        else:
+            assert proc.returncode in (130, 0), (proc.returncode, err)
+            if proc.returncode == 130:
+                lines = err.strip().splitlines()
+                assert lines and lines[-1].startswith("error: interrupted"), err
+        assert integrity(db) == "ok", f"trial {k} ({sig.name} at {delay:.2f}s)"
+        image = _image(db)
+        if proc.returncode == 0:  # the signal came after the import had finished
+            assert image == complete, f"trial {k}: finished import differs"
+            outcomes.append("complete")
+        else:
+            assert image == before, f"trial {k} ({sig.name} at {delay:.2f}s): partial import"
+            outcomes.append("before")
+            # and pipectl works on it afterwards
+            if k == 0:
+                r = run(db, "list", "--status", "all", "--limit", "1")
+                assert r.returncode == 0, r.stderr
+        for suffix in ("-wal", "-shm"):
+            Path(f"{db}{suffix}").unlink(missing_ok=True)
+    assert outcomes.count("before") >= len(plan) - 1, outcomes  # the signals landed mid-import
+
+
+def test_import_killed_or_interrupted_leaves_the_database_as_before(tmp_path):
+    _crash_trials(tmp_path, rows=15_000, kills=2, interrupts=1, seed=2)
+
+
+@pytest.mark.slow
+def test_large_import_killed_at_random_moments(tmp_path):
+    _crash_trials(tmp_path, rows=200_000, kills=5, interrupts=2, seed=20261127)
