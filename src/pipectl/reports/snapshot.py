@@ -113,11 +113,12 @@ WHERE (:owner IS NULL OR d.owner = :owner)
 ACTIVITY_SQL = """
 UPDATE {table} SET
     last_event_at = (
-        SELECT max(e.at) FROM events e WHERE e.deal_id = {table}.id AND e.at <= :as_of
+        SELECT max(e.at) FROM events e INDEXED BY events_deal
+        WHERE e.deal_id = {table}.id AND e.at <= :as_of
     ),
     next_event = (
-        SELECT max(e.id) FROM events e
-        WHERE e.deal_id = {table}.id AND e.kind = 'note' AND e.at <= :as_of
+        SELECT max(e.id) FROM events e INDEXED BY events_deal
+        WHERE e.deal_id = {table}.id AND e.at <= :as_of AND e.kind = 'note'
           AND (e.next_action IS NOT NULL OR e.due IS NOT NULL)
     )
 WHERE status = 'open'
