@@ -178,6 +178,7 @@ def test_stale_and_next_json(november):
     out = november.json("stale", "--as-of", "2025-12-05")
     assert out == {
         "as_of": "2025-12-05T00:00:00Z",
+        "total": 2,
         "deals": [
             {"id": i, "name": f"Deal {c}", "owner": None, "stage": "negotiation",
              "value": "50000.00", "currency": "USD", "last_event_at": "2025-10-01T00:00:00Z",
@@ -186,11 +187,16 @@ def test_stale_and_next_json(november):
         ],
     }
     assert november.json("stale", "--as-of", "2025-12-05", "--days", "negotiation=70") == {
-        "as_of": "2025-12-05T00:00:00Z", "deals": []}
+        "as_of": "2025-12-05T00:00:00Z", "total": 0, "deals": []}
+    one = november.json("stale", "--as-of", "2025-12-05", "--limit", "1")
+    assert (one["total"], [d["id"] for d in one["deals"]]) == (2, [3])
+    assert "2 stale deals (the oldest 1 shown" in november(
+        "stale", "--as-of", "2025-12-05", "--limit", "1").stdout
     nxt = november.json("next", "--as-of", "2025-12-05")
     action = stages.info(Stage.NEGOTIATION).action
     assert nxt == {
         "as_of": "2025-12-05T00:00:00Z",
+        "total": 3,
         "deals": [
             {"rank": 1, "id": 2, "name": "Deal B", "owner": None, "stage": "negotiation",
              "value": "50000.00", "currency": "USD", "close_date": "2025-11-20",
@@ -220,6 +226,7 @@ def test_stale_and_next_json(november):
         (["stale", "--days", "soon"], "is not a number of days"),
         (["stale", "--days", "won=3"], "won is not an open stage"),
         (["next", "--limit", "-1"], "--limit may not be negative"),
+        (["stale", "--limit", "-1"], "--limit may not be negative"),
     ],
 )
 def test_bad_input_is_one_line_exit_2(cli, args, message):

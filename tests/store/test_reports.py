@@ -248,15 +248,19 @@ def test_forecast_close_date_change_and_slip(scenario):
 
 
 def test_stale_oldest_first_with_stage_threshold(scenario):
-    rows = actions.stale(scenario, AS_OF, actions.thresholds(14))
+    rows, total = actions.stale(scenario, AS_OF, actions.thresholds(14))
+    assert total == 2
     # D5 idle since 03-01 (121 days), D4 since 05-10 (51); D7 had a note on 06-25 (5 days)
     assert [(r.id, r.idle_days) for r in rows] == [(5, 121.0), (4, 51.0)]
-    rows = actions.stale(scenario, AS_OF, actions.thresholds(14, {Stage.PROPOSAL: 60}))
+    rows, _ = actions.stale(scenario, AS_OF, actions.thresholds(14, {Stage.PROPOSAL: 60}))
     assert [r.id for r in rows] == [5]
+    rows, total = actions.stale(scenario, AS_OF, actions.thresholds(0), limit=1)
+    assert ([r.id for r in rows], total) == ([5], 3)  # D5, then D4 and D7 (idle 5 days)
 
 
 def test_next_ranking(scenario):
-    rows = actions.next_steps(scenario, AS_OF)
+    rows, total = actions.next_steps(scenario, AS_OF)
+    assert total == 3
     assert [(r.rank, r.id, r.why, r.source, r.due) for r in rows] == [
         (1, 7, "overdue", "logged", "2026-06-28"),  # "call back" was due 06-28
         (2, 5, "stale", "stage", None),  # idle 121 days
@@ -265,10 +269,12 @@ def test_next_ranking(scenario):
     assert rows[0].action == "call back"
     assert rows[1].action == stages_action(Stage.NEGOTIATION)
     # On 05-12, D4 (edited 05-10) is not stale; the rest are ranked by value, no value last.
-    soon = actions.next_steps(scenario, "2026-05-12T00:00:00Z")
+    soon, _ = actions.next_steps(scenario, "2026-05-12T00:00:00Z")
     assert [(r.id, r.why) for r in soon] == [(5, "stale"), (4, "open"), (7, "open")]
     # With a 70-day horizon D4's close date (07-15) is near: it ranks as "closing".
-    soon = actions.next_steps(scenario, "2026-05-12T00:00:00Z", near_days=70)
+    soon, _ = actions.next_steps(scenario, "2026-05-12T00:00:00Z", near_days=70)
+    top, total = actions.next_steps(scenario, "2026-05-12T00:00:00Z", limit=1)
+    assert ([r.id for r in top], total) == ([5], 3)
     assert [(r.id, r.why) for r in soon] == [(5, "stale"), (4, "closing"), (7, "open")]
 
 

@@ -195,6 +195,7 @@ def stale(
         None, "--days", metavar="N|STAGE=N",
         help="Idle threshold in days (default 14); STAGE=N sets one stage's (repeatable).",
     ),
+    limit: int = typer.Option(50, "--limit", "-n", help="At most this many deals (0: all)."),
     as_of: str = typer.Option(None, "--as-of", metavar="DATE", help=AS_OF_HELP),
     owner: str = typer.Option(None, "--owner", "-o", help=OWNER_HELP),
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
@@ -212,6 +213,7 @@ def stale(
     """
     from pipectl.reports import actions
 
+    most = positive_limit(limit) or None
     default = actions.DEFAULT_STALE_DAYS
     per_stage = {}
     for item in days or []:
@@ -232,16 +234,16 @@ def stale(
         else:
             default = n
     moment = _as_of(as_of)
-    rows = actions.stale(connect(ctx), moment, actions.thresholds(default, per_stage),
-                         _owner(owner))
+    rows, total = actions.stale(connect(ctx), moment, actions.thresholds(default, per_stage),
+                                _owner(owner), limit=most)
     from pipectl.views import reports as view
 
     if as_json:
         from pipectl.views.common import print_json
 
-        print_json(view.stale_json(rows, moment))
+        print_json(view.stale_json(rows, total, moment))
     else:
-        view.stale_table(rows, moment)
+        view.stale_table(rows, total, moment)
 
 
 def next_(
@@ -268,15 +270,15 @@ def next_(
 
     most = positive_limit(limit) or None
     moment = _as_of(as_of)
-    rows = actions.next_steps(connect(ctx), moment, _owner(owner), limit=most)
+    rows, total = actions.next_steps(connect(ctx), moment, _owner(owner), limit=most)
     from pipectl.views import reports as view
 
     if as_json:
         from pipectl.views.common import print_json
 
-        print_json(view.next_json(rows, moment))
+        print_json(view.next_json(rows, total, moment))
     else:
-        view.next_table(rows, moment)
+        view.next_table(rows, total, moment)
 
 
 def register(app: typer.Typer) -> None:

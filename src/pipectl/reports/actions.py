@@ -69,23 +69,31 @@ def _threshold_sql(limits: dict[Stage, int]) -> str:
 
 
 def stale(
-    conn: sqlite3.Connection, as_of: str, limits: dict[Stage, int], owner: str | None = None
-) -> list[StaleDeal]:
+    conn: sqlite3.Connection,
+    as_of: str,
+    limits: dict[Stage, int],
+    owner: str | None = None,
+    limit: int | None = None,
+) -> tuple[list[StaleDeal], int]:
+    """The stale deals, oldest first (at most ``limit``), and how many there are in all."""
     t = snapshot.build(conn, as_of, owner, activity=True)
     try:
         rows = conn.execute(
             f"""SELECT id, name, owner, stage, value_minor, currency, last_event_at,
                        round(julianday(:as_of) - julianday(last_event_at), 2) AS idle,
-                       {_threshold_sql(limits)} AS limit_days
+                       {_threshold_sql(limits)} AS limit_days,
+                       count(*) OVER () AS total
                 FROM {t}
                 WHERE status = 'open'
                   AND julianday(:as_of) - julianday(last_event_at) > {_threshold_sql(limits)}
-                ORDER BY last_event_at, id""",
-            {"as_of": as_of},
+                ORDER BY last_event_at, id
+                LIMIT :limit""",
+            {"as_of": as_of, "limit": -1 if limit is None else limit},
         ).fetchall()
     finally:
         snapshot.drop(conn, t)
-    return [StaleDeal(r[0], r[1], r[2], Stage(r[3]), *r[4:]) for r in rows]
+    total = rows[0][-1] if rows else 0
+    return [StaleDeal(r[0], r[1], r[2], Stage(r[3]), *r[4:-1]) for r in rows], total
 
 
 def next_steps(
@@ -95,7 +103,8 @@ def next_steps(
     stale_days: int = DEFAULT_STALE_DAYS,
     near_days: int = DEFAULT_NEAR_DAYS,
     limit: int | None = None,
-) -> list[NextStep]:
+) -> tuple[list[NextStep], int]:
+    """The open deals, most urgent first (at most ``limit``), and how many there are in all."""
     t = snapshot.build(conn, as_of, owner, activity=True)
     stage_action = "(CASE s.stage " + " ".join(
         f"WHEN '{i.key}' THEN '{i.action.replace(chr(39), chr(39) * 2)}'" for i in stages.PIPELINE
@@ -123,7 +132,7 @@ def next_steps(
                END AS action,
                CASE WHEN logged THEN 'logged' ELSE 'stage' END AS source,
                CASE WHEN logged THEN logged_due END AS due,
-               tier, round(idle, 2)
+               tier, round(idle, 2), count(*) OVER () AS total
         FROM r s
         ORDER BY tier,
                  CASE tier WHEN 0 THEN logged_due WHEN 2 THEN last_event_at
@@ -135,16 +144,16 @@ def next_steps(
 
     near = (date.fromisoformat(today) + timedelta(days=near_days)).isoformat()
     params = {"as_of": as_of, "today": today, "stale": stale_days, "near": near}
-    if limit:
-        sql += " LIMIT :limit"
-        params["limit"] = limit
+    sql += " LIMIT :limit"
+    params["limit"] = -1 if limit is None else limit
     try:
         rows = conn.execute(sql, params).fetchall()
     finally:
         snapshot.drop(conn, t)
     why = ("overdue", "due_today", "stale", "closing", "open")
-    return [
+    steps = [
         NextStep(i, r[0], r[1], r[2], Stage(r[3]), r[4], r[5], r[6], r[7], r[8], r[9],
                  why[r[10]], r[11])
         for i, r in enumerate(rows, 1)
     ]
+    return steps, rows[0][-1] if rows else 0

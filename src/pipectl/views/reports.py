@@ -418,9 +418,10 @@ def forecast_csv(items: list[Any]) -> None:
 # ---------------------------------------------------------------- stale and next
 
 
-def stale_json(rows: list[Any], as_of: str) -> dict[str, Any]:
+def stale_json(rows: list[Any], total: int, as_of: str) -> dict[str, Any]:
     return {
         "as_of": as_of,
+        "total": total,
         "deals": [
             {
                 "id": r.id, "name": r.name, "owner": r.owner, "stage": r.stage.value,
@@ -433,7 +434,7 @@ def stale_json(rows: list[Any], as_of: str) -> dict[str, Any]:
     }
 
 
-def stale_table(rows: list[Any], as_of: str) -> None:
+def stale_table(rows: list[Any], total: int, as_of: str) -> None:
     from rich.table import Table
 
     table = Table(title=f"Stale deals (as of {as_of}), oldest first", title_justify="left",
@@ -446,12 +447,15 @@ def stale_table(rows: list[Any], as_of: str) -> None:
     con = console()
     if rows:
         con.print(table)
-    con.print(f"{len(rows)} stale deal{'s' if len(rows) != 1 else ''}")
+    con.print(f"{total} stale deal{'s' if total != 1 else ''}"
+              + (f" (the oldest {len(rows)} shown; --limit 0 shows all)" if total > len(rows)
+                 else ""))
 
 
-def next_json(rows: list[Any], as_of: str) -> dict[str, Any]:
+def next_json(rows: list[Any], total: int, as_of: str) -> dict[str, Any]:
     return {
         "as_of": as_of,
+        "total": total,
         "deals": [
             {
                 "rank": r.rank, "id": r.id, "name": r.name, "owner": r.owner,
@@ -473,7 +477,7 @@ _WHY = {
 }
 
 
-def next_table(rows: list[Any], as_of: str) -> None:
+def next_table(rows: list[Any], total: int, as_of: str) -> None:
     from rich.table import Table
 
     table = Table(title=f"Next steps (as of {as_of}), most urgent first", title_justify="left",
@@ -489,4 +493,6 @@ def next_table(rows: list[Any], as_of: str) -> None:
     con = console()
     if rows:
         con.print(table)
-    con.print(f"{len(rows)} open deal{'s' if len(rows) != 1 else ''}")
+    con.print(f"{total} open deal{'s' if total != 1 else ''}"
+              + (f" (the first {len(rows)} shown; --limit 0 shows all)" if total > len(rows)
+                 else ""))
