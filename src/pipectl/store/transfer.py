@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable, Iterator
+from operator import itemgetter
 from typing import Any
 
 from pipectl.store.deals import search_text, status_condition
@@ -93,13 +94,19 @@ def note_texts(conn: sqlite3.Connection, deal_ids: Iterable[int]) -> dict[int, s
     return out
 
 
-def _deal_params(deal: Row) -> tuple:
-    return (*(deal.get(c) for c in DEAL_COLUMNS), search_text(deal))
+_DEAL_BLANK = dict.fromkeys(DEAL_COLUMNS)
+_EVENT_BLANK = dict.fromkeys(EVENT_COLUMNS)
+_deal_values = itemgetter(*DEAL_COLUMNS)
+_event_values = itemgetter(*EVENT_COLUMNS)
+_event_values_no_id = itemgetter(*EVENT_COLUMNS[1:])
 
 
 def insert_deals(conn: sqlite3.Connection, deals: list[Row]) -> None:
     if deals:
-        conn.executemany(_INSERT_DEAL, [_deal_params(d) for d in deals])
+        conn.executemany(
+            _INSERT_DEAL,
+            [(*_deal_values({**_DEAL_BLANK, **d}), search_text(d)) for d in deals],
+        )
 
 
 def update_deals(conn: sqlite3.Connection, deals: list[Row]) -> None:
@@ -113,9 +120,9 @@ def update_deals(conn: sqlite3.Connection, deals: list[Row]) -> None:
 def insert_events(conn: sqlite3.Connection, events: list[Row], *, with_id: bool = False) -> None:
     """Events in the order given (each carries its deal_id)."""
     if events:
-        cols = EVENT_COLUMNS if with_id else EVENT_COLUMNS[1:]
+        values = _event_values if with_id else _event_values_no_id
         conn.executemany(
-            _insert_events_sql(with_id), [tuple(e.get(c) for c in cols) for e in events]
+            _insert_events_sql(with_id), [values({**_EVENT_BLANK, **e}) for e in events]
         )
 
 

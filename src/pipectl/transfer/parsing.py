@@ -12,6 +12,7 @@ import io
 import re
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
+from functools import lru_cache
 from pathlib import Path
 
 from pipectl.errors import UsageError
@@ -224,12 +225,27 @@ _ISO_TIME = re.compile(
 )
 
 
+_FAST_ISO = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")
+
+
 def parse_when(text: str, *, dayfirst: bool = False) -> tuple[datetime, bool] | None:
     """A cell -> (UTC moment, is_date_only), or None when empty.
 
     ISO dates and datetimes (T or space, optional seconds, Z or offset), ``YYYY-MM-DD HH:MM``,
     ``M/D/YYYY`` (``D/M/YYYY`` with dayfirst) with an optional time. No offset means UTC.
     """
+    if not text:
+        return None
+    if len(text) == 20 and _FAST_ISO.fullmatch(text):  # pipectl's own form: the common case
+        try:
+            return _check(datetime.fromisoformat(text[:19]).replace(tzinfo=UTC)), False
+        except ValueError:
+            pass
+    return _parse_when(text, dayfirst)
+
+
+@lru_cache(maxsize=4096)
+def _parse_when(text: str, dayfirst: bool) -> tuple[datetime, bool] | None:
     raw = text.strip()
     if not raw:
         return None

@@ -64,6 +64,7 @@ class RowContext:
     currency: str
     dayfirst: bool = False
     unknown_stages: dict[str, int] = field(default_factory=dict)  # their stage -> first row
+    seen_stages: dict[str, Stage | None] = field(default_factory=dict)  # cache of map_stage
 
     def column(self, fld: str) -> str:
         return self.header[self.fields[fld]]
@@ -83,10 +84,24 @@ def _exact_stage(text: str) -> Stage | None:
 
 
 def map_stage(text: str, ctx: RowContext) -> Stage | None:
+    try:
+        return ctx.seen_stages[text]
+    except KeyError:
+        pass
     key = norm(text)
-    if key in ctx.stage_map:
-        return ctx.stage_map[key]
-    return _exact_stage(text)
+    stage = ctx.stage_map[key] if key in ctx.stage_map else _exact_stage(text)
+    if len(ctx.seen_stages) < 10000:
+        ctx.seen_stages[text] = stage
+    return stage
+
+
+def _clean(value: str, fld: str, multiline: bool) -> str:
+    """clean_text, with a fast path for the usual cell (printable ASCII, no outer spaces)."""
+    if value.isascii() and value.isprintable() and len(value) <= MAX_TEXT and (
+        not value or (value[0] != " " and value[-1] != " ")
+    ):
+        return value
+    return clean_text(value, fld, multiline=multiline)
 
 
 def _status(text: str) -> Status | None:
@@ -117,7 +132,7 @@ def parse_row(number: int, cells: list[str], ctx: RowContext) -> ImportRow | lis
     for fld in (*TEXT_FIELDS, "lost_reason", "note"):
         if fld in raw:
             try:
-                text = clean_text(raw[fld], fld, multiline=fld == "note")
+                text = _clean(raw[fld], fld, fld == "note")
             except Exception as exc:  # UsageError: control character, too long
                 bad(fld, str(exc))
                 continue
