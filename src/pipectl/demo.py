@@ -123,10 +123,13 @@ def _walk(conn, deal_id: int, rng: random.Random, target: int, fate: float, step
     while True:
         row = deals.get(conn, deal_id)
         stage = Stage(row["stage"])
-        if stage in (Stage.WON, Stage.POST_PURCHASE, Stage.LOST):
+        if stage in (Stage.POST_PURCHASE, Stage.LOST) or (stage is Stage.WON and target < 7):
             return
         when = step()
         if when is None:
+            return
+        if stage is Stage.WON:
+            deals.advance(conn, deal_id, when)  # onboarding starts
             return
         if rng.random() < 0.25:
             deals.note(conn, deal_id, rng.choice(
