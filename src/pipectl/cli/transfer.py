@@ -17,16 +17,16 @@ def import_(
     file: Path = typer.Argument(..., metavar="FILE", help="CSV or JSON file to import."),
     fmt: str = typer.Option(None, "--format", "-f", help="csv or json. Default: from the name."),
     preset: str = typer.Option(
-        None, "--preset", "-p",
+        None, "--preset",
         help="hubspot, pipedrive, salesforce, maven or pipectl. Default: detected from the "
         "header, else columns named like fields.",
     ),
     maps: list[str] = typer.Option(
-        None, "--map", "-m", metavar="COLUMN=FIELD",
+        None, "--map", metavar="COLUMN=FIELD",
         help="Feed a column to a field (repeatable); COLUMN=- leaves a column out.",
     ),
     stage_maps: list[str] = typer.Option(
-        None, "--stage-map", "-s", metavar="THEIR STAGE=STAGE",
+        None, "--stage-map", metavar="THEIR STAGE=STAGE",
         help="Map one of the file's stages to a pipectl stage (repeatable).",
     ),
     history: Path = typer.Option(
@@ -42,7 +42,7 @@ def import_(
     ),
     dayfirst: bool = typer.Option(False, "--dayfirst", help="Read 1/2/2024 as 1 February."),
     dry_run: bool = typer.Option(
-        False, "--dry-run", "-n", help="Check everything and report; write nothing."
+        False, "--dry-run", help="Check everything and report; write nothing."
     ),
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:

@@ -126,6 +126,27 @@ def insert_events(conn: sqlite3.Connection, events: list[Row], *, with_id: bool 
         )
 
 
+def drop_indexes(conn: sqlite3.Connection) -> list[tuple[str, str]]:
+    """Drop the secondary indexes of deals and events (inside the caller's transaction).
+
+    A bulk load into an (almost) empty database is faster without them; ``create_indexes``
+    rebuilds them, in one sorted pass each, before the same transaction commits. Indexes that
+    enforce a constraint (UNIQUE ref) have no SQL and are kept.
+    """
+    found = conn.execute(
+        "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL "
+        "AND tbl_name IN ('deals', 'events') ORDER BY name"
+    ).fetchall()
+    for name, _ in found:
+        conn.execute(f'DROP INDEX "{name}"')
+    return [(name, sql) for name, sql in found]
+
+
+def create_indexes(conn: sqlite3.Connection, indexes: list[tuple[str, str]]) -> None:
+    for _, sql in indexes:
+        conn.execute(sql)
+
+
 # ---------------------------------------------------------------- export reads
 
 

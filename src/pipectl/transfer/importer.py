@@ -33,6 +33,8 @@ from pipectl.transfer.parsing import CsvSource
 from pipectl.transfer.rows import ImportRow, RowContext, parse_row
 
 BATCH = 2000
+BULK_BYTES = 4_000_000  # from this file size on, an import into an empty database drops and
+# rebuilds the secondary indexes (inside its transaction)
 MAX_REPORTED = 50  # bad cells listed in the report; all are counted
 
 Progress = Callable[[int, int], None]  # (bytes read, file size)
@@ -275,6 +277,9 @@ def run_rows(
         flags = hist.Flags()
         try:
             with transaction(conn):
+                # a big load into an empty database: build the indexes once, at the end
+                bulk = src.size >= BULK_BYTES and store.is_empty(conn)
+                indexes = store.drop_indexes(conn) if bulk else []
                 writer = _Writer(conn, defaults, summary, flags, histories)
                 for n, (number, cells) in enumerate(src.rows(), 1):
                     summary.rows += 1
@@ -291,6 +296,7 @@ def run_rows(
                     if progress is not None and n % 1000 == 0:
                         progress(src.position(), src.size)
                 writer.flush()
+                store.create_indexes(conn, indexes)
                 if progress is not None:
                     progress(src.size, src.size)
                 if ctx.unknown_stages:
