@@ -30,11 +30,17 @@ class PipectlGroup(TyperGroup):
         super().__init__(*args, **kwargs)
 
     def invoke(self, ctx):
+        db = sys.modules.get("pipectl.store.db")
+        if db is not None:  # a new command (in-process callers run several)
+            db.commits = 0
         try:
             return super().invoke(ctx)
         except PipectlError as exc:
             _fail(ctx, exc)
         except KeyboardInterrupt:
+            db = sys.modules.get("pipectl.store.db")
+            if db is not None and db.commits:  # too late: the change was already saved
+                _fail(ctx, Interrupted("interrupted after the change was saved"))
             _fail(ctx, Interrupted("interrupted; nothing was changed"))
         except BrokenPipeError:
             sys.stderr.close()  # the reader went away (e.g. `| head`): not an error

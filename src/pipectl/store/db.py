@@ -275,6 +275,10 @@ def translate(exc: BaseException, path: Path | str | None = None) -> PipectlErro
     return DatabaseError(f"{where}database error: {text}; nothing was changed")
 
 
+# Transactions committed by this process: lets Ctrl-C after a commit say so truthfully.
+commits = 0
+
+
 @contextmanager
 def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     """One write command = one BEGIN IMMEDIATE transaction; rolled back on any exception.
@@ -302,6 +306,8 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         raise
+    global commits
+    commits += 1
 
 
 def backup(conn: sqlite3.Connection, target: Path | str) -> Path:
