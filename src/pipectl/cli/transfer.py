@@ -31,7 +31,8 @@ def import_(
     ),
     history: Path = typer.Option(
         None, "--history", metavar="FILE",
-        help="Salesforce OpportunityHistory file: the stage history of FILE's deals.",
+        help="The history of FILE's deals: a Salesforce OpportunityHistory file, or the "
+        "event log of a pipectl CSV export (pipectl export --events).",
     ),
     currency: str = typer.Option(
         None, "--currency", envvar="PIPECTL_CURRENCY",
@@ -63,6 +64,8 @@ def import_(
       pipectl import leads.csv --map "Deal Title=name" --stage-map "Hot=proposal"
 
       pipectl import backup.json
+
+      pipectl import deals.csv --history events.csv
     """
     from pipectl.transfer import importer
     from pipectl.values import DEFAULT_CURRENCY, currency_code

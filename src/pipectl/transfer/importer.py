@@ -230,7 +230,14 @@ def run(
 
         return native.run(conn, path, opts, now)
     summary = Summary(file=str(path), format="csv", dry_run=opts.dry_run)
-    return run_rows(conn, CsvSource(path, opts.encoding), opts, now, summary, progress)
+    src = CsvSource(path, opts.encoding)
+    if opts.history is not None and not opts.maps and opts.preset in (None, "pipectl"):
+        from pipectl.transfer import native
+
+        if native.is_native_csv(src.header):
+            src.close()
+            return native.run_csv(conn, path, opts.history, opts, now)
+    return run_rows(conn, src, opts, now, summary, progress)
 
 
 def run_rows(

@@ -131,7 +131,7 @@ def _as_row(number: int, d: NativeDeal) -> ImportRow:
 
 
 def run(conn: sqlite3.Connection, path: Path, opts: Any, now: datetime):
-    from pipectl.transfer.importer import ImportFailed, Summary, _Rollback
+    from pipectl.transfer.importer import Summary
 
     summary = Summary(file=str(path), format="json", preset="pipectl", encoding="utf-8",
                       dry_run=opts.dry_run)
@@ -153,8 +153,69 @@ def run(conn: sqlite3.Connection, path: Path, opts: Any, now: datetime):
         )
     if data.get("pipectl_export", FORMAT) > FORMAT:
         raise UsageError(f"{path} was exported by a newer pipectl", hint="upgrade pipectl")
+    return _run_native(conn, data["deals"], opts, now, summary)
+
+
+# ---------------------------------------------------------------- pipectl's CSV pair
+
+_BOOLS = {"true": True, "false": False}
+
+
+def is_native_csv(header: list[str]) -> bool:
+    from pipectl.transfer.exporter import DEAL_CSV
+
+    return tuple(header) == DEAL_CSV
+
+
+def _csv_records(path: Path, opts: Any, columns: tuple[str, ...]) -> list[dict[str, Any]]:
+    from pipectl.transfer.parsing import CsvSource, restore
+
+    src = CsvSource(path, opts.encoding)
+    try:
+        if tuple(src.header) != columns:
+            raise UsageError(
+                f"{path} is not a pipectl CSV export of the expected kind",
+                hint="pipectl export -o deals.csv and pipectl export --events -o events.csv",
+            )
+        out = []
+        for _, cells in src.rows():
+            rec: dict[str, Any] = {}
+            for col, cell in zip(columns, cells, strict=False):
+                text = restore(cell)
+                rec[col] = None if text == "" else _BOOLS.get(text, text) if col in (
+                    "location", "budget", "authority", "need") else text
+            out.append(rec)
+        return out
+    finally:
+        src.close()
+
+
+def run_csv(conn: sqlite3.Connection, path: Path, events_path: Path, opts: Any, now: datetime):
+    """pipectl's CSV export of deals with its CSV event log (--history): exact, like JSON."""
+    from pipectl.transfer.exporter import DEAL_CSV, EVENT_CSV
+    from pipectl.transfer.importer import Summary
+
+    summary = Summary(file=str(path), format="csv", preset="pipectl", encoding="utf-8",
+                      dry_run=opts.dry_run)
+    deals = _csv_records(path, opts, DEAL_CSV)
+    by_deal: dict[str, list[dict[str, Any]]] = {}
+    for e in _csv_records(events_path, opts, EVENT_CSV):
+        summary.history_rows += 1
+        key = e.pop("deal_id") or ""
+        e.pop("deal_ref", None)
+        if e.get("kind") == "value" and e.get("value") is None:
+            e["value"] = None
+        by_deal.setdefault(key, []).append({k: v for k, v in e.items() if v is not None})
+    for d in deals:
+        d["events"] = by_deal.get(d.get("id") or "", [])
+    return _run_native(conn, deals, opts, now, summary)
+
+
+def _run_native(conn: sqlite3.Connection, raw_deals: list, opts: Any, now: datetime, summary):
+    from pipectl.transfer.importer import ImportFailed, _Rollback
+
     deals: list[NativeDeal] = []
-    for i, raw in enumerate(data["deals"], 1):
+    for i, raw in enumerate(raw_deals, 1):
         summary.rows += 1
         try:
             deal = NativeDeal.model_validate(raw)
