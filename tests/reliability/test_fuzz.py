@@ -220,14 +220,14 @@ def test_each_command_with_hostile_values(runner, name):
 
 
 @pytest.mark.slow
-@settings(max_examples=3000, **SETTINGS)
+@settings(max_examples=1200, **SETTINGS)
 @given(args=invocation())
 def test_fuzz_every_command_long(runner, args):
     runner.check(args)
 
 
 @pytest.mark.slow
-@settings(max_examples=1000, **SETTINGS)
+@settings(max_examples=400, **SETTINGS)
 @given(args=chaos)
 def test_fuzz_random_argument_lists_long(runner, args):
     runner.check(args)

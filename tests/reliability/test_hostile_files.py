@@ -172,6 +172,18 @@ def test_a_database_from_a_newer_pipectl(pipectl_db, tmp_path):
     _refused(db, f"was written by a newer pipectl (schema {schema.VERSION + 1}")
 
 
+def test_a_database_upgraded_by_a_newer_pipectl_still_in_its_wal(pipectl_db, tmp_path):
+    """The newer version number is only in the -wal so far (the file's own header still says
+    the old one): the real connection sees it, and the file is refused untouched."""
+    from pipectl.store import schema
+
+    db = _copy(pipectl_db, tmp_path)
+    newer = schema.VERSION + 1
+    with Holder(db, "PRAGMA wal_autocheckpoint = 0", f"PRAGMA user_version = {newer}"):
+        assert int.from_bytes(db.read_bytes()[60:64], "big") == schema.VERSION
+        _refused(db, f"was written by a newer pipectl (schema {newer}", siblings_ok=True)
+
+
 def test_a_sqlite_database_that_is_not_pipectls(tmp_path):
     db = tmp_path / "other.db"
     _sql(db, "CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT)",
