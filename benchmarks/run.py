@@ -208,6 +208,13 @@ def ratio(a: Sample, b: Sample) -> float:
     return a.median / b.median
 
 
+def mem(s: Sample, limit_mb: float = 200) -> tuple[str, str]:
+    """(peak RSS, verdict against the memory target)."""
+    if s.error or not s.rss_kb:
+        return "-", "n/a"
+    return f"{s.peak_mb:.0f} MB", "ok" if s.peak_mb <= limit_mb else "MISSED"
+
+
 def verdict(value: float, limit: float) -> str:
     if value != value:
         return "n/a"
@@ -594,9 +601,10 @@ def section_peers(reps: int, db1k: Path) -> Table:
 
 
 def section_scale(sizes: list[int], reps_for: Callable[[int], int]) -> tuple[Table, Table]:
-    t = Table("Scale: commands against their baselines (medians)",
+    t = Table("Scale: commands against their baselines (medians; memory: peak RSS, target "
+              "200 MB for any command)",
               ["deals", "command", "median", "baseline", "baseline median", "ratio", "target",
-               "verdict", "peak RSS"])
+               "verdict", "peak RSS", "memory"])
     growth: dict[str, dict[int, Sample]] = {}
     has_import = available("import")
     for n in sizes:
@@ -620,6 +628,11 @@ def section_scale(sizes: list[int], reps_for: Callable[[int], int]) -> tuple[Tab
                 own = captured_sql([str(a) for a in rep[name][1:]], OUT / "work" / f"{name}.sql")
                 cmds[f"{name}-own-sql"] = Cmd([SQLITE3, str(db)], stdin=own)
         cmds["board"] = Cmd(rep["board"])
+        cmds["list --json"] = Cmd(pipectl(db, "list", "--json"))  # every open deal
+        if available("export"):
+            cmds["export"] = Cmd(pipectl(db, "export"))
+        if available("stale"):
+            cmds["stale"] = Cmd(pipectl(db, "stale"))
         res = measure(cmds, reps)
         if has_import:
             csv_path = generated_csv(n)
@@ -636,24 +649,26 @@ def section_scale(sizes: list[int], reps_for: Callable[[int], int]) -> tuple[Tab
             remover(target, bare)()
         t.add(label, "`list --stage proposal --owner X --limit 50`", secs(res["list"]), "-",
               "-", "-", "< 0.5 s", verdict(res["list"].median, 0.5) if not res["list"].error
-              else "n/a", f"{res['list'].peak_mb:.0f} MB")
+              else "n/a", *mem(res["list"]))
         for name, limit, what in (("report", 2.0, "hand-written SQL in `sqlite3`"),
                                   ("forecast", 2.0, "hand-written SQL in `sqlite3`"),
                                   ("import", 4.0, "`sqlite3 .import` to a bare table")):
             if name not in res:
                 t.add(label, f"`pipectl {name}`", "not available", what, "-", "-",
-                      f"<= {limit:g}x", "n/a", "-")
+                      f"<= {limit:g}x", "n/a", "-", "-")
                 continue
             a, b = res[name], res[f"{name}-sql"]
             r = ratio(a, b)
             t.add(label, f"`pipectl {name}`", secs(a), what, secs(b), r, f"<= {limit:g}x",
-                  verdict(r, limit), f"{a.peak_mb:.0f} MB")
+                  verdict(r, limit), *mem(a))
             if f"{name}-own-sql" in res:
                 o = res[f"{name}-own-sql"]
                 t.add(label, f"`pipectl {name}`", secs(a), "its own SQL, replayed in `sqlite3`",
-                      secs(o), ratio(a, o), "-", "-", f"{o.peak_mb:.0f} MB (sqlite3)")
-        t.add(label, "`pipectl board`", secs(res["board"]), "-", "-", "-", "-", "-",
-              f"{res['board'].peak_mb:.0f} MB")
+                      secs(o), ratio(a, o), "-", "-", f"{o.peak_mb:.0f} MB (sqlite3)", "-")
+        for name in ("board", "list --json", "export", "stale"):
+            if name in res:
+                t.add(label, f"`pipectl {name}`", secs(res[name]), "-", "-", "-", "-", "-",
+                      *mem(res[name]))
         for name, s in res.items():
             growth.setdefault(name, {})[n] = s
         remover(db)()
