@@ -219,3 +219,11 @@ def test_summary_in_words(cli, tmp_path: Path) -> None:
     out = cli("import", str(f), *MAPS).stdout
     assert "4 rows: 4 deals added" in out
     assert "1 deals had no creation time" in out
+
+
+def test_a_modification_time_before_creation_never_moves_the_creation(cli, tmp_path) -> None:
+    f = _write(tmp_path, "name,stage,created_at,updated_at\nA,meeting,2024-03-01,2024-01-01\n")
+    cli("import", str(f))
+    deal = cli.json("show", "1")
+    assert [(e["kind"], e["at"]) for e in deal["events"]] == [
+        ("created", "2024-03-01T00:00:00Z")]

@@ -232,15 +232,15 @@ def new_deal(
     for h in sorted(history or [], key=lambda h: (h.created_at or defaults.now, h.row)):
         s = snap_of(h, defaults)
         states.append((h.created_at, s))
-    if created is None and states:
-        created = states[0][0]
+    first_seen = next((t for t, _ in states if t is not None), None)
+    if first_seen is not None and (created is None or first_seen < created):
+        created = first_seen  # the history knows the deal from earlier on
     if created is None:
         created = row.closed_at if closed and row.closed_at else row.updated_at or defaults.now
         flags.add("no_created")
     last = row.updated_at
     states.append((last, final))
-    if states[0][0] is None or states[0][0] > created:
-        states[0] = (created, states[0][1])
+    states[0] = (created, states[0][1])  # the first state is the creation
     first = states[0][1]
     opening = _opening(first, defaults, row.before_close)
     if opening is not first:

@@ -303,7 +303,7 @@ def parse_amount(text: str, currency: str) -> int | None:
     try:
         return parse_money(raw, currency)
     except UsageError as exc:
-        raise ValueError(exc.message.replace("value ", "", 1)) from exc
+        raise ValueError(str(exc).replace("value ", "", 1)) from exc
 
 
 _TRUE = {"1", "true", "yes", "y", "t", "x"}
