@@ -177,3 +177,28 @@ def test_pipedrive_needs_its_stages_mapped(cli, db_path: Path, real_data: Path) 
     _coherent(db_path)
     listed = json.loads(cli("list", "--status", "won", "--json").stdout)
     assert len(listed) == 18
+
+
+def test_reports_on_imported_maven_data(cli, real_data: Path) -> None:
+    """Win rate, close rate and cycle computed from the imported histories match the file."""
+    cli("import", str(real_data / "maven_crm" / "sales_pipeline.csv"), "--preset", "maven")
+    report = cli.json("report")
+    assert report["deals"] == {"open": 2089, "won": 4238, "lost": 2473, "total": 8800}
+    assert (report["win_rate"]["won"], report["win_rate"]["lost"]) == (4238, 2473)
+    # every engaged deal (won, lost or still engaging) is qualified; prospects are not
+    assert report["close_rate"]["qualified"] == 8300
+    assert report["lost_reasons"]["by_reason"] == [
+        {"reason": "no reason recorded", "count": 2473, "value": {}}]
+    # sales cycle = engage_date to close_date of the won deals, as in the file
+    import csv
+
+    with (real_data / "maven_crm" / "sales_pipeline.csv").open(encoding="utf-8") as fh:
+        from datetime import date
+
+        days = sorted(
+            (date.fromisoformat(r["close_date"]) - date.fromisoformat(r["engage_date"])).days
+            for r in csv.DictReader(fh) if r["deal_stage"] == "Won"
+        )
+    assert report["sales_cycle"]["count"] == len(days)
+    assert report["sales_cycle"]["median_days"] == (days[len(days) // 2 - 1] + days[
+        len(days) // 2]) / 2

@@ -213,9 +213,9 @@ def parse_row(number: int, cells: list[str], ctx: RowContext) -> ImportRow | lis
     if not stages.is_open(final) and "closed_at" not in out and moments.get("close_date"):
         out["closed_at"] = moments["close_date"][0]  # type: ignore[index]
     if final is Stage.LOST and "lost_reason" not in out:
-        out["lost_reason"] = their if their and map_stage(their, ctx) is Stage.LOST else None
-        if not out["lost_reason"]:
-            out["lost_reason"] = "no reason recorded"
+        # a CRM's own word for the loss says something ("Closed: abandoned"); "Lost" does not
+        telling = their and map_stage(their, ctx) is Stage.LOST and _exact_stage(their) is None
+        out["lost_reason"] = their if telling else "no reason recorded"
     if "name" not in out:
         fallback = out.get("company") or out.get("ref")
         if fallback:
