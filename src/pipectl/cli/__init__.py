@@ -38,10 +38,7 @@ class PipectlGroup(TyperGroup):
         except PipectlError as exc:
             _fail(ctx, exc)
         except KeyboardInterrupt:
-            db = sys.modules.get("pipectl.store.db")
-            if db is not None and db.commits:  # too late: the change was already saved
-                _fail(ctx, Interrupted("interrupted after the change was saved"))
-            _fail(ctx, Interrupted("interrupted; nothing was changed"))
+            _interrupted(ctx)
         except BrokenPipeError:
             sys.stderr.close()  # the reader went away (e.g. `| head`): not an error
             ctx.exit(0)
@@ -49,6 +46,8 @@ class PipectlGroup(TyperGroup):
             module = type(exc).__module__
             if module.startswith(("click", "typer")):  # usage errors, Exit, Abort: click's job
                 raise
+            if _caused_by_ctrl_c(exc):  # e.g. Ctrl-C inside an import, wrapped by Python
+                _interrupted(ctx)
             if module == "sqlite3":
                 from pipectl.store.db import translate
 
@@ -62,6 +61,24 @@ class PipectlGroup(TyperGroup):
                 f"internal error ({type(exc).__name__}: {_short(str(exc))}); nothing was changed",
                 hint="please report this bug with the command you ran",
             ))
+
+
+def _interrupted(ctx: typer.Context) -> None:
+    db = sys.modules.get("pipectl.store.db")
+    if db is not None and db.commits:  # too late: the change was already saved
+        _fail(ctx, Interrupted("interrupted after the change was saved"))
+    _fail(ctx, Interrupted("interrupted; nothing was changed"))
+
+
+def _caused_by_ctrl_c(exc: BaseException) -> bool:
+    seen: set[int] = set()
+    cur: BaseException | None = exc
+    while cur is not None and id(cur) not in seen:
+        if isinstance(cur, KeyboardInterrupt):
+            return True
+        seen.add(id(cur))
+        cur = cur.__cause__ or cur.__context__
+    return False
 
 
 def _short(text: str, most: int = 80) -> str:
@@ -193,6 +210,11 @@ def main() -> int:
         _build_only_the_invoked_command(sys.argv[1:])
         app()
     except KeyboardInterrupt:  # pragma: no cover - outside a command (during start-up)
+        sys.stderr.write("error: interrupted\n")
+        return 130
+    except Exception as exc:  # pragma: no cover - Ctrl-C in an import, wrapped by Python
+        if not _caused_by_ctrl_c(exc):
+            raise
         sys.stderr.write("error: interrupted\n")
         return 130
     finally:
