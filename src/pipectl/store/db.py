@@ -300,13 +300,15 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         raise
+    global commits
     try:
         conn.execute("COMMIT")
     except BaseException:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
+        else:  # the COMMIT went through; the exception (Ctrl-C) landed as it returned
+            commits += 1
         raise
-    global commits
     commits += 1
 
 
