@@ -83,7 +83,7 @@ class ImportFailed(PipectlError):
         n = summary.bad_rows
         super().__init__(
             f"{n} bad row{'s' if n != 1 else ''} in {summary.file}; nothing was imported",
-            hint="fix them, or map the columns differently (see the report above)",
+            hint="the report above gives row, column and reason of each",
         )
         self.summary = summary
 

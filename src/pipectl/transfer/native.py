@@ -151,7 +151,10 @@ def run(conn: sqlite3.Connection, path: Path, opts: Any, now: datetime):
             f"{path} is neither a pipectl export nor a JSON array of deals",
             hint="pipectl export --format json --events makes one",
         )
-    if data.get("pipectl_export", FORMAT) > FORMAT:
+    version = data.get("pipectl_export", FORMAT)
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise UsageError(f"{path}: 'pipectl_export' should be a format number, not {version!r}")
+    if version > FORMAT:
         raise UsageError(f"{path} was exported by a newer pipectl", hint="upgrade pipectl")
     return _run_native(conn, data["deals"], opts, now, summary)
 
