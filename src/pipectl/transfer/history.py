@@ -238,43 +238,57 @@ def new_deal(
     if created is None:
         created = row.closed_at if closed and row.closed_at else row.updated_at or defaults.now
         flags.add("no_created")
-    last = row.updated_at
-    states.append((last, final))
-    states[0] = (created, states[0][1])  # the first state is the creation
-    first = states[0][1]
-    opening = _opening(first, defaults, row.before_close)
-    if opening is not first:
-        states.insert(0, (states[0][0], opening))
-    # when the deal closed: the first state from which it stays closed (final kind)
-    if closed:
-        kind = stages.kind(row.stage)
-        k = len(states) - 1
-        while k > 0 and stages.kind(states[k - 1][1].stage) is kind:
-            k -= 1
-        x = row.closed_at
-        if x is None:
-            known = [t for t, _ in states if t is not None]
-            x = max(known) if known else created
-            if row.closed_at is None:
+    fixed: list[tuple[str, Snap]]
+    if not history:  # the usual row: created, then (if closed) won or lost
+        if closed:
+            x = row.closed_at
+            if x is None:
+                x = created
                 flags.add("no_closed")
-        if x < created:
-            flags.add("closed_before_created")
-        for i, (t, s) in enumerate(states):
-            if i < k:
-                states[i] = (x if t is None or t > x else t, s)
-            elif i == k:
-                states[i] = (x, s)
-            else:
-                states[i] = (x if t is None or t < x else t, s)
-    # times never go backwards; unknown times take the previous one
-    fixed: list[tuple[str, Snap]] = []
-    prev_t: datetime | None = None
-    for t, s in states:
-        t = t if t is not None else prev_t or created
-        if prev_t is not None and t < prev_t:
-            t = prev_t
-        fixed.append((iso(t), s))
-        prev_t = t
+            if x < created:
+                flags.add("closed_before_created")
+            opening = _opening(final, defaults, row.before_close)
+            fixed = [(iso(min(created, x)), opening), (iso(x), final)]
+        else:
+            fixed = [(iso(created), final)]
+    else:
+        last = row.updated_at
+        states.append((last, final))
+        states[0] = (created, states[0][1])  # the first state is the creation
+        first = states[0][1]
+        opening = _opening(first, defaults, row.before_close)
+        if opening is not first:
+            states.insert(0, (states[0][0], opening))
+        # when the deal closed: the first state from which it stays closed (final kind)
+        if closed:
+            kind = stages.kind(row.stage)
+            k = len(states) - 1
+            while k > 0 and stages.kind(states[k - 1][1].stage) is kind:
+                k -= 1
+            x = row.closed_at
+            if x is None:
+                known = [t for t, _ in states if t is not None]
+                x = max(known) if known else created
+                if row.closed_at is None:
+                    flags.add("no_closed")
+            if x < created:
+                flags.add("closed_before_created")
+            for i, (t, s) in enumerate(states):
+                if i < k:
+                    states[i] = (x if t is None or t > x else t, s)
+                elif i == k:
+                    states[i] = (x, s)
+                else:
+                    states[i] = (x if t is None or t < x else t, s)
+        # times never go backwards; unknown times take the previous one
+        fixed = []
+        prev_t: datetime | None = None
+        for t, s in states:
+            t = t if t is not None else prev_t or created
+            if prev_t is not None and t < prev_t:
+                t = prev_t
+            fixed.append((iso(t), s))
+            prev_t = t
     at0, s0 = fixed[0]
     reason = None
     if stages.is_qualified_stage(s0.stage):

@@ -65,6 +65,12 @@ class RowContext:
     dayfirst: bool = False
     unknown_stages: dict[str, int] = field(default_factory=dict)  # their stage -> first row
     seen_stages: dict[str, Stage | None] = field(default_factory=dict)  # cache of map_stage
+    text_fields: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        self.text_fields = tuple(
+            f for f in (*TEXT_FIELDS, "lost_reason", "note") if f in self.fields
+        )
 
     def column(self, fld: str) -> str:
         return self.header[self.fields[fld]]
@@ -95,15 +101,6 @@ def map_stage(text: str, ctx: RowContext) -> Stage | None:
     return stage
 
 
-def _clean(value: str, fld: str, multiline: bool) -> str:
-    """clean_text, with a fast path for the usual cell (printable ASCII, no outer spaces)."""
-    if value.isascii() and value.isprintable() and len(value) <= MAX_TEXT and (
-        not value or (value[0] != " " and value[-1] != " ")
-    ):
-        return value
-    return clean_text(value, fld, multiline=multiline)
-
-
 def _status(text: str) -> Status | None:
     raw = text.strip().casefold()
     if not raw:
@@ -121,23 +118,32 @@ def _status(text: str) -> Status | None:
 def parse_row(number: int, cells: list[str], ctx: RowContext) -> ImportRow | list[tuple[str, str]]:
     """An ImportRow, or [(column, reason), ...] for every bad cell of the row."""
     errors: list[tuple[str, str]] = []
+    n = len(cells)
     raw: dict[str, str] = {}
     for fld, i in ctx.fields.items():
-        raw[fld] = parsing.restore(cells[i]) if i < len(cells) else ""
+        cell = cells[i] if i < n else ""
+        raw[fld] = parsing.restore(cell) if cell[:1] == "'" else cell
     out: dict[str, object] = {"row": number}
 
     def bad(fld: str, reason: str) -> None:
         errors.append((ctx.column(fld), reason))
 
-    for fld in (*TEXT_FIELDS, "lost_reason", "note"):
-        if fld in raw:
-            try:
-                text = _clean(raw[fld], fld, fld == "note")
-            except Exception as exc:  # UsageError: control character, too long
-                bad(fld, str(exc))
-                continue
-            if text:
-                out[fld] = text
+    for fld in ctx.text_fields:
+        value = raw[fld]
+        if not value:
+            continue
+        if value.isascii() and value.isprintable() and len(value) <= MAX_TEXT and (
+            value[0] != " " and value[-1] != " "
+        ):
+            out[fld] = value  # the usual cell: nothing to normalise
+            continue
+        try:
+            text = clean_text(value, fld, multiline=fld == "note")
+        except Exception as exc:  # UsageError: control character, too long
+            bad(fld, str(exc))
+            continue
+        if text:
+            out[fld] = text
     currency = ctx.currency
     if raw.get("currency", "").strip():
         try:
