@@ -227,3 +227,13 @@ def test_a_modification_time_before_creation_never_moves_the_creation(cli, tmp_p
     deal = cli.json("show", "1")
     assert [(e["kind"], e["at"]) for e in deal["events"]] == [
         ("created", "2024-03-01T00:00:00Z")]
+
+
+def test_a_made_up_name_never_renames_a_deal_on_reimport(cli, tmp_path) -> None:
+    f = _write(tmp_path, "ref,company\nR1,Acme\n")
+    cli("import", str(f))
+    cli("edit", "1", "--name", "Acme renewal 2026")
+    g = _write(tmp_path, "ref,company\nR1,Acme Group\n", "again.csv")
+    cli("import", str(g))
+    deal = cli.json("show", "1")
+    assert (deal["name"], deal["company"]) == ("Acme renewal 2026", "Acme Group")

@@ -337,8 +337,8 @@ def update_deal(
     for fld in DEAL_TEXTS:
         new = getattr(row, fld)
         if new is not None and new != deal.get(fld):
-            if fld == "name" and row.ref is not None and new == row.ref and deal.get(fld):
-                continue  # a name that is only the ref fallback never replaces a real one
+            if fld == "name" and not row.name_given:
+                continue  # a name made up from the company or ref never replaces the deal's
             events.append({"at": at, "kind": "edit", "field": fld, "old": deal.get(fld),
                            "new": new})
     prev = snap_of_deal(deal)

@@ -29,6 +29,7 @@ class ImportRow(BaseModel):
     row: int = Field(ge=1)
     ref: str | None = Field(default=None, max_length=MAX_TEXT)
     name: str = Field(min_length=1, max_length=MAX_TEXT)
+    name_given: bool = True  # False: the name is the company's or the ref (no name in the file)
     company: str | None = None
     contact: str | None = None
     email: str | None = None
@@ -226,6 +227,7 @@ def parse_row(number: int, cells: list[str], ctx: RowContext) -> ImportRow | lis
         fallback = out.get("company") or out.get("ref")
         if fallback:
             out["name"] = fallback
+            out["name_given"] = False
         else:
             errors.append((ctx.column("name") if "name" in ctx.fields else "name",
                            "the deal has no name, company or ref"))
