@@ -197,6 +197,12 @@ def test_window_february(scenario):
     assert [s.rate.value for s in r.conversion] == [1.0, 1.0, 1.0, 0.0, None, None]
     assert (r.cycle.count, r.cycle.median) == (1, 31.0)
     assert r.lost_by_reason == []
+    # stays that ended in February (the window's first day included, its end excluded):
+    # D4 prospecting 4; D4 qualification 5; meeting: D2 10 (02-01 to 02-11), D4 10 (lost
+    # 02-20); proposal: D1 12 (left 02-01), D2 10; D2's negotiation stay ended 03-03.
+    stays = {t.stage.value: (t.stays.count, t.stays.median) for t in r.time_in_stage}
+    assert stays == {"prospecting": (1, 4.0), "qualification": (1, 5.0), "meeting": (2, 10.0),
+                     "proposal": (2, 11.0), "negotiation": (0, None)}
 
 
 def test_empty_window_gives_null_rates_not_zero(scenario):

@@ -314,15 +314,16 @@ def _stays(conn: sqlite3.Connection, p: dict, owner: str | None) -> dict[str | N
     """
     only = "AND e.deal_id IN (SELECT id FROM deals WHERE owner = :owner)" if owner else ""
     moves = f"""
-        SELECT e.to_stage AS stage, e.at AS at, julianday(e.at) AS j,
-               lead(e.at) OVER (PARTITION BY e.deal_id ORDER BY e.id) AS left_at,
+        SELECT e.to_stage AS stage, julianday(e.at) AS j,
                lead(julianday(e.at)) OVER (PARTITION BY e.deal_id ORDER BY e.id) AS left_j
         FROM events e INDEXED BY events_moves
         WHERE e.to_stage IS NOT NULL AND e.at <= :as_of {only}
     """
+    # The window's ends as Julian days (an unbounded end is not a date: no limit there).
     stays_src = f"""
         SELECT stage AS grp, (left_j - j) * 86400 AS s FROM ({moves})
-        WHERE left_at IS NOT NULL AND stage IN {snapshot.OPEN} AND {_in('left_at')}
+        WHERE left_j IS NOT NULL AND stage IN {snapshot.OPEN}
+          AND left_j >= coalesce(julianday(:ws), 0) AND left_j < coalesce(julianday(:we), 1e12)
     """
     return _durations(conn, stays_src, {**p, "owner": owner}, grouped=True)
 
