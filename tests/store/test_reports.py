@@ -199,10 +199,11 @@ def test_window_february(scenario):
     assert r.lost_by_reason == []
     # stays that ended in February (the window's first day included, its end excluded):
     # D4 prospecting 4; D4 qualification 5; meeting: D2 10 (02-01 to 02-11), D4 10 (lost
-    # 02-20); proposal: D1 12 (left 02-01), D2 10; D2's negotiation stay ended 03-03.
+    # 02-20); proposal: D1 12 (left 02-01), D2 10 (left 02-01, moved back), D2 10 (02-11 to
+    # 02-21); D2's negotiation stay ended 03-03, after the window.
     stays = {t.stage.value: (t.stays.count, t.stays.median) for t in r.time_in_stage}
     assert stays == {"prospecting": (1, 4.0), "qualification": (1, 5.0), "meeting": (2, 10.0),
-                     "proposal": (2, 11.0), "negotiation": (0, None)}
+                     "proposal": (3, 10.0), "negotiation": (0, None)}
 
 
 def test_empty_window_gives_null_rates_not_zero(scenario):
