@@ -189,13 +189,13 @@ def test_every_command_is_fuzzed():
     assert all(cmd.params is not None for _, cmd in COMMANDS)
 
 
-@settings(max_examples=250, **SETTINGS)
+@settings(max_examples=150, **SETTINGS)
 @given(args=invocation())
 def test_fuzz_every_command(runner, args):
     runner.check(args)
 
 
-@settings(max_examples=60, **SETTINGS)
+@settings(max_examples=40, **SETTINGS)
 @given(args=chaos)
 def test_fuzz_random_argument_lists(runner, args):
     runner.check(args)
