@@ -237,3 +237,13 @@ def test_a_made_up_name_never_renames_a_deal_on_reimport(cli, tmp_path) -> None:
     cli("import", str(g))
     deal = cli.json("show", "1")
     assert (deal["name"], deal["company"]) == ("Acme renewal 2026", "Acme Group")
+
+
+def test_prequalified_reason_counts_as_qualified_from_creation(cli, tmp_path) -> None:
+    f = _write(tmp_path, "name,stage,prequalified,created_at\n"
+                         "A,prospecting,met at a fair,2024-01-01\nB,prospecting,,2024-01-01\n")
+    cli("import", str(f))
+    deals = {d["name"]: d for d in cli.json("list")}
+    assert (deals["A"]["qualified_at"], deals["A"]["prequalified_reason"]) == (
+        "2024-01-01T00:00:00Z", "met at a fair")
+    assert deals["B"]["qualified_at"] is None

@@ -36,9 +36,11 @@ FIELDS: dict[str, str] = {
     "lost_reason": "why it was lost",
     "lost_at_stage": "the stage a lost deal died at",
     "note": "a note kept with the deal",
+    "prequalified": "why the deal counts as qualified without the checklist (pre-qualified)",
 }
 
-TEXT_FIELDS = ("ref", "name", "company", "contact", "email", "phone", "owner", "source")
+TEXT_FIELDS = ("ref", "name", "company", "contact", "email", "phone", "owner", "source",
+               "prequalified")
 
 
 def norm(name: str) -> str:
@@ -195,7 +197,7 @@ PRESETS: dict[str, Preset] = {
     ),
     "pipectl": Preset(
         "pipectl",
-        {name: name for name in FIELDS},
+        {**{name: name for name in FIELDS}, "prequalified_reason": "prequalified"},
         signature=("name", "stage", "currency", "created_at"),
     ),
 }

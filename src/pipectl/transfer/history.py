@@ -290,8 +290,8 @@ def new_deal(
             fixed.append((iso(t), s))
             prev_t = t
     at0, s0 = fixed[0]
-    reason = None
-    if stages.is_qualified_stage(s0.stage):
+    reason = row.prequalified
+    if reason is None and stages.is_qualified_stage(s0.stage):
         reason = f"imported (file stage: {row.their_stage or s0.stage.value})"
     currency = s0.currency or row.currency
     events: list[Row] = [{

@@ -126,7 +126,7 @@ def _as_row(number: int, d: NativeDeal) -> ImportRow:
         before_close=d.lost_at_stage, created_at=moment(d.created_at),
         closed_at=moment(d.closed_at), updated_at=moment(d.updated_at),
         close_date=date.fromisoformat(d.close_date) if d.close_date else None,
-        lost_reason=d.lost_reason,
+        lost_reason=d.lost_reason, prequalified=d.prequalified_reason,
     )
 
 

@@ -48,6 +48,7 @@ class ImportRow(BaseModel):
     close_date: date | None = None
     lost_reason: str | None = None
     note: str | None = None
+    prequalified: str | None = None
 
     @property
     def status(self) -> Status:
