@@ -76,7 +76,7 @@ def stale(
     limit: int | None = None,
 ) -> tuple[list[StaleDeal], int]:
     """The stale deals, oldest first (at most ``limit``), and how many there are in all."""
-    t = snapshot.build(conn, as_of, owner, activity=True)
+    t = snapshot.build(conn, as_of, owner, activity=True, names=True)
     try:
         rows = conn.execute(
             f"""SELECT id, name, owner, stage, value_minor, currency, last_event_at,
@@ -105,7 +105,7 @@ def next_steps(
     limit: int | None = None,
 ) -> tuple[list[NextStep], int]:
     """The open deals, most urgent first (at most ``limit``), and how many there are in all."""
-    t = snapshot.build(conn, as_of, owner, activity=True)
+    t = snapshot.build(conn, as_of, owner, activity=True, names=True)
     stage_action = "(CASE s.stage " + " ".join(
         f"WHEN '{i.key}' THEN '{i.action.replace(chr(39), chr(39) * 2)}'" for i in stages.PIPELINE
     ) + " END)"

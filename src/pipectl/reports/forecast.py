@@ -56,7 +56,7 @@ def build(
 
     def snap(moment: str) -> str:
         if moment not in snaps:
-            snaps[moment] = snapshot.build(conn, moment, owner)
+            snaps[moment] = snapshot.build(conn, moment, owner, names=True)
         return snaps[moment]
 
     out: list[PeriodForecast] = []

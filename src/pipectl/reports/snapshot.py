@@ -80,8 +80,7 @@ ch AS (
 )
 SELECT
     m.deal_id AS id,
-    d.name AS name,
-    d.owner AS owner,
+    {{deal_columns}}
     cr.at AS created_at,
     s.to_stage AS stage,
     {kind_sql("s.to_stage")} AS status,
@@ -98,14 +97,13 @@ SELECT
     CASE WHEN ch.k_close IS NULL THEN cr.close_date ELSE c.close_date END AS close_date,
     CASE WHEN ch.k_prob IS NULL THEN cr.probability ELSE p.probability END AS probability
 FROM m
-JOIN deals d ON d.id = m.deal_id
+{{deal_join}}
 JOIN events cr ON cr.id = m.k_created
 JOIN events s ON s.id = m.k_stage
 LEFT JOIN ch ON ch.deal_id = m.deal_id
 LEFT JOIN events v ON v.id = ch.k_value
 LEFT JOIN events c ON c.id = ch.k_close
 LEFT JOIN events p ON p.id = ch.k_prob
-WHERE (:owner IS NULL OR d.owner = :owner)
 """
 
 # Added to a snapshot for `stale` and `next` only: each deal's latest event (any kind) and its
@@ -128,20 +126,31 @@ _names = count(1)
 
 
 def build(
-    conn: sqlite3.Connection, as_of: str, owner: str | None = None, activity: bool = False
+    conn: sqlite3.Connection,
+    as_of: str,
+    owner: str | None = None,
+    activity: bool = False,
+    names: bool = False,
 ) -> str:
     """Create a TEMP table with the snapshot at ``as_of`` (ISO UTC); returns its name.
 
     The table lives in the connection's temp schema (never in the database file) until
     ``drop`` or the connection closes. ``activity`` adds ``last_event_at`` and
-    ``next_event`` (the id of the latest note with a next action) to the open deals.
+    ``next_event`` (the id of the latest note with a next action) to the open deals;
+    ``names`` adds each deal's ``name`` and ``owner`` (from ``deals``).
     """
     table = f"snap_{next(_names)}"
     # Reports keep their scratch tables in memory and read a few thousand pages at random.
     conn.execute("PRAGMA temp_store = MEMORY")
     conn.execute("PRAGMA cache_size = -65536")  # KiB: 64 MiB for this connection
     params = {"as_of": as_of, "owner": owner}
-    conn.execute(f"CREATE TEMP TABLE {table} AS {SNAPSHOT_SQL}", params)
+    join = "JOIN deals d ON d.id = m.deal_id" if names or owner is not None else ""
+    if owner is not None:
+        join += " AND d.owner = :owner"
+    sql = SNAPSHOT_SQL.format(
+        deal_columns="d.name AS name, d.owner AS owner," if names else "", deal_join=join
+    )
+    conn.execute(f"CREATE TEMP TABLE {table} AS {sql}", params)
     conn.execute(f"CREATE UNIQUE INDEX temp.{table}_id ON {table} (id)")
     if activity:
         conn.execute(f"ALTER TABLE {table} ADD COLUMN last_event_at TEXT")
