@@ -247,3 +247,19 @@ def test_prequalified_reason_counts_as_qualified_from_creation(cli, tmp_path) ->
     assert (deals["A"]["qualified_at"], deals["A"]["prequalified_reason"]) == (
         "2024-01-01T00:00:00Z", "met at a fair")
     assert deals["B"]["qualified_at"] is None
+
+
+def test_pipedrive_won_and_lost_times_both_feed_closed_at(cli, tmp_path) -> None:
+    f = _write(tmp_path, '"Deal - ID","Deal - Title","Deal - Stage","Deal - Status",'
+                         '"Deal - Deal created","Deal - Won time","Deal - Lost time"\n'
+                         '"1","A","Lead In","Won","2024-01-01 10:00:00",'
+                         '"2024-02-01 10:00:00",""\n'
+                         '"2","B","Lead In","Lost","2024-01-01 10:00:00",'
+                         '"","2024-03-01 10:00:00"\n')
+    out = cli.json("import", str(f), "--stage-map", "Lead In=qualification")
+    assert out["preset"] == "pipedrive"
+    assert out["mapped"]["closed_at"] == "Deal - Won time, Deal - Lost time"
+    deals = {d["name"]: d for d in cli.json("list", "--status", "all")}
+    assert deals["A"]["closed_at"] == "2024-02-01T10:00:00Z"
+    assert (deals["B"]["closed_at"], deals["B"]["lost_at_stage"]) == (
+        "2024-03-01T10:00:00Z", "qualification")

@@ -253,8 +253,8 @@ def resolve_columns(
     by_col: dict[int, str] = {}
     if preset is not None:
         for col, fld in preset.columns.items():
-            if norm(col) in index and fld not in by_col.values():
-                by_col[index[norm(col)]] = fld
+            if norm(col) in index:
+                by_col[index[norm(col)]] = fld  # several columns may feed one field
     else:
         for fld in FIELDS:
             for alias in (fld, fld.replace("_", " ")):
@@ -276,6 +276,25 @@ def resolve_columns(
             if f == fld and other != i:
                 del by_col[other]
         by_col[i] = fld
-    fields = {fld: i for i, fld in by_col.items()}
+    fields: dict[str, int] = {}
+    for i in sorted(by_col):
+        fields.setdefault(by_col[i], i)
     unmapped = [h for i, h in enumerate(header) if i not in by_col]
     return fields, unmapped
+
+
+def fallbacks(header: list[str], preset: Preset | None, fields: dict[str, int],
+              unmapped: list[str]) -> dict[str, list[int]]:
+    """field -> further columns the preset feeds it from, read when the first is empty
+    (Pipedrive's 'Deal - Won time' and 'Deal - Lost time' both give closed_at)."""
+    if preset is None:
+        return {}
+    index: dict[str, int] = {}
+    for i, h in enumerate(header):
+        index.setdefault(norm(h), i)
+    out: dict[str, list[int]] = {}
+    for col, fld in preset.columns.items():
+        i = index.get(norm(col))
+        if i is not None and fld in fields and fields[fld] != i and header[i] not in unmapped:
+            out.setdefault(fld, []).append(i)
+    return out

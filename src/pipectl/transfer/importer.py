@@ -24,6 +24,7 @@ from pipectl.transfer.fields import (
     PRESETS,
     Preset,
     detect,
+    fallbacks,
     get_preset,
     norm,
     parse_pairs,
@@ -275,6 +276,9 @@ def run_rows(
             )
         ctx = RowContext(fields, src.header, preset, stage_map(preset, opts.stage_maps),
                          opts.currency, opts.dayfirst)
+        ctx.fallbacks = fallbacks(src.header, preset, fields, summary.unmapped)
+        for fld, more in ctx.fallbacks.items():
+            summary.mapped[fld] = ", ".join([summary.mapped[fld], *(src.header[i] for i in more)])
         histories: dict[str, list[ImportRow]] = {}
         if opts.history is not None:
             histories = _read_history(opts.history, opts, opts.currency)

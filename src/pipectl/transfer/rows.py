@@ -68,6 +68,7 @@ class RowContext:
     unknown_stages: dict[str, int] = field(default_factory=dict)  # their stage -> first row
     seen_stages: dict[str, Stage | None] = field(default_factory=dict)  # cache of map_stage
     text_fields: tuple[str, ...] = ()
+    fallbacks: dict[str, list[int]] = field(default_factory=dict)  # field -> more columns
 
     def __post_init__(self) -> None:
         self.text_fields = tuple(
@@ -124,6 +125,8 @@ def parse_row(number: int, cells: list[str], ctx: RowContext) -> ImportRow | lis
     raw: dict[str, str] = {}
     for fld, i in ctx.fields.items():
         cell = cells[i] if i < n else ""
+        if not cell and fld in ctx.fallbacks:
+            cell = next((cells[j] for j in ctx.fallbacks[fld] if j < n and cells[j]), "")
         raw[fld] = parsing.restore(cell) if cell[:1] == "'" else cell
     out: dict[str, object] = {"row": number}
 
