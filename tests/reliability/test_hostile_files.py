@@ -97,6 +97,14 @@ def test_a_path_whose_folder_does_not_exist(tmp_path):
     assert not (tmp_path / "no").exists()
 
 
+def test_a_symlink_loop(tmp_path):
+    a, b = tmp_path / "a.db", tmp_path / "b.db"
+    a.symlink_to(b)
+    b.symlink_to(a)
+    _refused(a, "is a symbolic link that leads nowhere")
+    assert a.is_symlink() and b.is_symlink()
+
+
 def test_a_text_file(tmp_path):
     db = tmp_path / "notes.txt"
     db.write_text("Nguyễn Văn An, 12000 EUR\nnot a database at all\n")

@@ -65,3 +65,13 @@ def test_an_existing_file_keeps_its_mode(tmp_path):
     db.chmod(0o640)
     assert _run_with_umask(0, "--db", str(db), "add", "B").returncode == 0
     assert _mode(db) == 0o640
+
+
+def test_a_new_database_through_a_dangling_symlink_is_0600(tmp_path):
+    (tmp_path / "real").mkdir()
+    link = tmp_path / "link.db"
+    link.symlink_to(tmp_path / "real" / "pipeline.db")
+    r = _run_with_umask(0o022, "--db", str(link), "add", "A")
+    assert r.returncode == 0, r.stderr
+    assert _mode(tmp_path / "real" / "pipeline.db") == 0o600
+    assert link.is_symlink()

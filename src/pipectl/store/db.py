@@ -187,6 +187,19 @@ def _newer(path: Path, version: int) -> DatabaseError:
     )
 
 
+def _follow(path: Path) -> Path:
+    """The file a symbolic link points to (even a dangling one: it is then created there, 0600,
+    not through the link, which O_EXCL would refuse and SQLite would create 0644)."""
+    if not path.is_symlink():
+        return path
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError) as exc:
+        raise DatabaseError(
+            f"{path} is a symbolic link that leads nowhere (a loop)", hint=_OTHER
+        ) from exc
+
+
 def connect(path: Path | str, *, migrate: bool = True) -> sqlite3.Connection:
     """Open (creating if needed) a pipectl database and bring its schema up to date.
 
@@ -196,7 +209,7 @@ def connect(path: Path | str, *, migrate: bool = True) -> sqlite3.Connection:
     """
     from pipectl.store import schema
 
-    path = Path(path).expanduser()
+    path = _follow(Path(path).expanduser())
     found = _inspect(path)
     if found is not None and found[1] > schema.VERSION:
         raise _newer(path, found[1])
