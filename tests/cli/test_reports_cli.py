@@ -242,3 +242,16 @@ def test_empty_database(cli):
     assert out["close_rate"]["rate"] is None and out["velocity"] == {}
     assert cli.json("next")["deals"] == [] and cli.json("stale")["deals"] == []
     assert "no deal lost" in cli("report").stdout
+
+
+def test_forecast_by_quarter_counts_only_what_was_known_when_it_began(november):
+    # The four deals were logged on 2025-10-01, after Q4 began (its snapshot is taken at
+    # 2025-09-30T23:59:59Z): Q4's forecast is empty, but the November win is Q4's actual.
+    out = november.json("forecast", "--by", "quarter", "--from", "2025-10-01",
+                        "--to", "2025-12-31", "--as-of", "2026-01-05")
+    (q4,) = out["periods"]
+    assert (q4["period"], q4["state"], q4["forecast_as_of"]) == (
+        "2025-Q4", "over", "2025-09-30T23:59:59Z")
+    assert q4["forecast"]["count"] == 0 and q4["slipped"] == []
+    assert q4["actual"]["value"] == {"USD": "50000.00"}
+    assert q4["actual"]["from_forecast"]["count"] == 0
