@@ -48,9 +48,7 @@ def _is_demo(path: Path) -> bool:
     except DatabaseError:
         return False
     try:
-        count = conn.execute(
-            "SELECT count(*) FROM deals WHERE ref IS NULL OR ref NOT LIKE 'demo-%'"
-        ).fetchone()[0]
+        count = deals.count_outside_ref_prefix(conn, "demo-")
     except sqlite3.Error:
         return False
     finally:
@@ -72,7 +70,7 @@ def build(path: Path, now: datetime, seed: int = 7, count: int = 40) -> int:
     conn = db.connect(tmp)
     try:
         _populate(conn, now, random.Random(seed), count)
-        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        deals.checkpoint(conn)
     finally:
         conn.close()
     for suffix in ("-wal", "-shm"):

@@ -125,6 +125,19 @@ def list_deals(
     return [dict(r) for r in conn.execute(sql, params)]
 
 
+def count_outside_ref_prefix(conn: sqlite3.Connection, prefix: str) -> int:
+    """How many deals have no ref, or a ref that does not start with ``prefix``."""
+    pattern = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    return conn.execute(
+        "SELECT count(*) FROM deals WHERE ref IS NULL OR ref NOT LIKE ? ESCAPE '\\'", (pattern,)
+    ).fetchone()[0]
+
+
+def checkpoint(conn: sqlite3.Connection) -> None:
+    """Fold the write-ahead log into the database file (before it is moved or copied)."""
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
 def counts_by_status(conn: sqlite3.Connection) -> dict[str, int]:
     out = {"open": 0, "won": 0, "lost": 0}
     for row in conn.execute("SELECT stage, count(*) FROM deals GROUP BY stage"):
