@@ -8,7 +8,7 @@ import pytest
 
 from pipectl.errors import UsageError
 from pipectl.reports import periods
-from pipectl.reports.summary import Ratio
+from pipectl.reports.summary import Ratio, _velocity
 
 
 @pytest.mark.parametrize(
@@ -48,3 +48,16 @@ def test_ratio_is_null_never_a_division_by_zero():
     assert Ratio(0, 3).value == 0.0
     assert Ratio(2, 3).value == 0.6667
     assert Ratio(3, 3).value == 1.0
+
+
+def test_velocity_is_exact_and_null_when_a_factor_is_missing():
+    day = 86_400
+    # 3 open x 1/2 x (10,000.00 / 1) / 4 days = 3,750.00 a day
+    v = _velocity("USD", 3, Ratio(1, 2), 1, 1_000_000, 2, 8 * day)
+    assert (v.per_day, v.cycle_days, v.average_won) == (375_000, 4.0, 1_000_000)
+    assert _velocity("USD", 0, Ratio(1, 2), 1, 1_000_000, 2, 8 * day).per_day is None
+    assert _velocity("USD", 3, Ratio(0, 0), 1, 1_000_000, 2, 8 * day).per_day is None
+    assert _velocity("USD", 3, Ratio(1, 2), 0, 0, 2, 8 * day).per_day is None
+    assert _velocity("USD", 3, Ratio(1, 2), 1, 1_000_000, 2, 0).per_day is None
+    # a real 0: the deal won in this currency was worth 0.00
+    assert _velocity("USD", 3, Ratio(1, 2), 1, 0, 2, 8 * day).per_day == 0

@@ -394,7 +394,10 @@ def _velocity(
     per_day = None
     if cycles:
         mean_days = Fraction(cycle_seconds, cycles * 86400)
-    if rate is not None and won and mean_days:
+    # n/a, never 0, when a factor is missing: no decided deal (win rate), no won value in
+    # this currency, a zero cycle, or no open deal with a value in this currency (open deals
+    # without a value have an unknown one; an empty pipeline's velocity is n/a too).
+    if rate is not None and won and mean_days and open_deals:
         per_day = _round(open_deals * rate * Fraction(won_value, won) / mean_days)
     return Velocity(
         currency=cur, open_deals=open_deals, win_rate=win_rate, won_deals=won,
