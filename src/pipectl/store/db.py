@@ -10,7 +10,6 @@ foreign keys on, and pending migrations applied (once, under the write lock).
 from __future__ import annotations
 
 import os
-import shutil
 import sqlite3
 import stat
 from collections.abc import Iterator
@@ -334,17 +333,18 @@ def backup(conn: sqlite3.Connection, target: Path | str) -> Path:
         )
     if not target.parent.is_dir():
         raise DatabaseError(f"cannot write {target}: the folder {target.parent} does not exist")
+    return copy_into(conn, target)
+
+
+def copy_into(source: sqlite3.Connection, target: Path) -> Path:
+    """SQLite's online backup of ``source`` into a new file of mode 0600, removed on failure."""
     _create_file(target)
     dest = sqlite3.connect(target)
     try:
-        conn.backup(dest)
+        source.backup(dest)
     except BaseException:
         dest.close()
         target.unlink(missing_ok=True)
         raise
     dest.close()
     return target
-
-
-def copy_file(source: Path, target: Path) -> None:
-    shutil.copy2(source, target)

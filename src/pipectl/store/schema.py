@@ -178,25 +178,15 @@ def _backup_before_upgrade(conn: sqlite3.Connection, path: Path, version: int) -
     from a connection inside a write transaction (SQLITE_LOCKED, which Python's
     ``Connection.backup`` retries forever: it hung every upgrade).
     """
-    import sqlite3 as _sqlite3
-
-    from pipectl.store.db import _create_file
+    from pipectl.store.db import copy_into
 
     target = path.with_name(f"{path.name}.schema{version}.bak")
     n = 1
     while target.exists():
         n += 1
         target = path.with_name(f"{path.name}.schema{version}.{n}.bak")
-    _create_file(target)
-    source = _sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    dest = _sqlite3.connect(target)
+    source = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
-        source.backup(dest)
-    except BaseException:
-        dest.close()
-        target.unlink(missing_ok=True)
-        raise
+        return copy_into(source, target)
     finally:
         source.close()
-        dest.close()
-    return target
