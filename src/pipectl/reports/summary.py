@@ -354,8 +354,8 @@ class _InBackground:
         try:
             other = sqlite3.connect(f"file:{quote(path)}?mode=ro", uri=True, timeout=5)
             try:
-                other.execute("PRAGMA temp_store = MEMORY")
-                other.execute("PRAGMA cache_size = -65536")
+                other.execute("PRAGMA temp_store = FILE")
+                other.execute("PRAGMA cache_size = -16384")
                 self.value = _stays(other, self.p, self.owner)
             finally:
                 other.close()
