@@ -612,7 +612,8 @@ def section_peers(reps: int, db1k: Path) -> Table:
     return t
 
 
-def section_scale(sizes: list[int], reps_for: Callable[[int], int]) -> tuple[Table, Table]:
+def section_scale(sizes: list[int], reps_for: Callable[[int], int],
+                  only: set[str] | None = None) -> tuple[Table, Table]:
     t = Table("Scale: commands against their baselines (medians; memory: peak RSS, target "
               "200 MB for any command)",
               ["deals", "command", "median", "baseline", "baseline median", "ratio", "target",
@@ -645,8 +646,11 @@ def section_scale(sizes: list[int], reps_for: Callable[[int], int]) -> tuple[Tab
             cmds["export"] = Cmd(pipectl(db, "export"))
         if available("stale"):
             cmds["stale"] = Cmd(pipectl(db, "stale"))
+        if only:
+            cmds = {k: c for k, c in cmds.items() if k.removesuffix("-own-sql")
+                    .removesuffix("-sql") in only}
         res = measure(cmds, reps)
-        if has_import:
+        if has_import and (not only or "import" in only):
             csv_path = generated_csv(n)
             target = OUT / "work" / f"import_{n}.db"
             bare = OUT / "work" / f"bare_{n}.db"
@@ -659,12 +663,16 @@ def section_scale(sizes: list[int], reps_for: Callable[[int], int]) -> tuple[Tab
             }, max(1, reps - 2) if n >= 1_000_000 else reps, warmup=0)
             res |= imp
             remover(target, bare)()
-        t.add(label, "`list --stage proposal --owner X --limit 50`", secs(res["list"]), "-",
-              "-", "-", "< 0.5 s", verdict(res["list"].median, 0.5) if not res["list"].error
-              else "n/a", *mem(res["list"]))
+        if "list" in res:
+            t.add(label, "`list --stage proposal --owner X --limit 50`", secs(res["list"]),
+                  "-", "-", "-", "< 0.5 s",
+                  verdict(res["list"].median, 0.5) if not res["list"].error else "n/a",
+                  *mem(res["list"]))
         for name, limit, what in (("report", 2.0, "hand-written SQL in `sqlite3`"),
                                   ("forecast", 2.0, "hand-written SQL in `sqlite3`"),
                                   ("import", 4.0, "`sqlite3 .import` to a bare table")):
+            if only and name not in only:
+                continue
             if name not in res:
                 t.add(label, f"`pipectl {name}`", "not available", what, "-", "-",
                       f"<= {limit:g}x", "n/a", "-", "-")
@@ -772,6 +780,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--reps", type=int, default=None, help="runs per start-up command")
     p.add_argument("--typer-compare", action="store_true",
                    help="also time bare apps under Typer 0.27.3 and 0.29.2 (temp venvs)")
+    p.add_argument("--only", default="", help="comma-separated scale commands to run: "
+                   "list,report,forecast,import,board,list --json,export,stale")
     p.add_argument("--skip", default="", help="comma-separated sections to skip: "
                    "imports,startup,peers,scale")
     args = p.parse_args(argv)
@@ -807,7 +817,8 @@ def main(argv: list[str] | None = None) -> int:
         tables.append(section_peers(max(5, reps // 3), generated_db(1000)))
         print(tables[-1].render(), flush=True)
     if "scale" not in skip:
-        for table in section_scale(sizes, reps_for):
+        only = set(filter(None, args.only.split(","))) or None
+        for table in section_scale(sizes, reps_for, only):
             print(table.render(), flush=True)
     print(f"(ran in {time.time() - started:.0f} s)")
     return 0
