@@ -223,3 +223,15 @@ def test_version_and_help(cli) -> None:
     for command in ("add", "list", "show", "advance", "qualify", "lose", "reopen", "edit", "note",
                     "rm", "board", "stages", "demo"):
         assert f"  {command} " in out
+
+
+@pytest.mark.parametrize("name", ["Acme [/x] deal", "[bold]Co[/bold]", ":warning: urgent",
+                                  "[link=http://x]y", "50% [red]off"])
+def test_names_that_look_like_markup_print_as_typed(cli, name) -> None:
+    cli("add", name, "--company", name, "--value", "10", "--at", "2026-03-01")
+    cli("note", "1", name, "--next", name, "--at", "2026-03-02")
+    for command in (["list"], ["show", "1"], ["board"], ["stale", "--days", "0"], ["next"],
+                    ["report", "--explain"], ["forecast"]):
+        out = cli(*command).stdout
+        if command[0] in ("list", "show", "stale", "next", "board"):
+            assert name in out.replace("\n", "") or name[:8] in out, (command, out)

@@ -10,13 +10,27 @@ from pipectl.values import format_money
 
 if TYPE_CHECKING:
     from rich.console import Console
+    from rich.text import Text
 
 
 def console(stderr: bool = False) -> Console:
-    """A Rich console bound to the current stdout (CliRunner swaps it per test)."""
+    """A Rich console bound to the current stdout (CliRunner swaps it per test).
+
+    Markup and emoji codes are off: deal names, notes and CSV headers are users' text, and
+    "Acme [/x]" or ":warning:" must print as typed. Styles come from ``styled`` instead.
+    """
     from rich.console import Console
 
-    return Console(file=sys.stderr if stderr else sys.stdout, highlight=False)
+    return Console(
+        file=sys.stderr if stderr else sys.stdout, highlight=False, markup=False, emoji=False
+    )
+
+
+def styled(*parts: str | tuple[str, str]) -> Text:
+    """Text from plain pieces and (text, style) pairs; nothing in it is read as markup."""
+    from rich.text import Text
+
+    return Text.assemble(*parts)
 
 
 def print_json(data: Any) -> None:

@@ -9,7 +9,7 @@ from pipectl import stages
 from pipectl.qualification import CRITERIA, DESCRIPTIONS
 from pipectl.stages import Stage
 from pipectl.values import weighted_minor
-from pipectl.views.common import console, money, money_cell, totals_cell
+from pipectl.views.common import console, money, money_cell, styled, totals_cell
 
 Row = dict[str, Any]
 
@@ -162,7 +162,7 @@ def show(row: Row, events: list[Row]) -> None:
 
     con = console()
     d = deal_json(row)
-    con.print(f"[bold]#{d['id']} {d['name']}[/bold]  {_stage_text(row)} ({d['status']})")
+    con.print(styled((f"#{d['id']} {d['name']}", "bold"), f"  {_stage_text(row)} ({d['status']})"))
     facts = [
         ("Company", d["company"]), ("Contact", d["contact"]), ("Email", d["email"]),
         ("Phone", d["phone"]), ("Owner", d["owner"]), ("Source", d["source"]),
@@ -182,11 +182,11 @@ def show(row: Row, events: list[Row]) -> None:
     for label, value in facts:
         if value:
             con.print(f"  {label + ':':<16}{value}")
-    con.print("\n[bold]Qualification checklist[/bold]")
+    con.print(styled("\n", ("Qualification checklist", "bold")))
     for c in CRITERIA:
         v = d["checklist"][c]
-        mark = {True: "[green]yes[/green]", False: "[red]no[/red]", None: "[dim]?[/dim]"}[v]
-        con.print(f"  {mark:<22} {c:<10} {DESCRIPTIONS[c]}")
+        word, style = {True: ("yes", "green"), False: ("no", "red"), None: ("?", "dim")}[v]
+        con.print(styled("  ", (f"{word:<7}", style), f" {c:<10} {DESCRIPTIONS[c]}"))
     table = Table(title="Timeline", title_justify="left", header_style="bold")
     table.add_column("When")
     table.add_column("What")
@@ -242,20 +242,21 @@ def board(columns: list[dict[str, Any]], per_column: int = 8) -> None:
         table.add_column(col["stage"].replace("_", " ").title(), overflow="fold", min_width=12)
     cells = []
     for col in columns:
-        lines = []
+        parts: list[str | tuple[str, str]] = []
         for row in col["_rows"][:per_column]:
             val = money_cell(row["value_minor"], row["currency"])
-            lines.append(f"[bold]#{row['id']}[/bold] {row['name']}\n  [dim]{val}[/dim]")
+            parts += ["\n"] if parts else []
+            parts += [(f"#{row['id']}", "bold"), f" {row['name']}\n  ", (val, "dim")]
         if col["count"] > per_column:
-            lines.append(f"[dim]+{col['count'] - per_column} more[/dim]")
-        cells.append("\n".join(lines) or "[dim](empty)[/dim]")
+            parts += ["\n", (f"+{col['count'] - per_column} more", "dim")]
+        cells.append(styled(*parts) if parts else styled(("(empty)", "dim")))
     table.add_row(*cells)
-    table.add_row(*(f"[bold]{c['count']}[/bold] deal{'s' if c['count'] != 1 else ''}"
+    table.add_row(*(styled((str(c["count"]), "bold"), f" deal{'s' if c['count'] != 1 else ''}")
                     for c in columns))
     table.add_row(*("\n".join(money_cell(v, cur) for cur, v in sorted(c["_value"].items()))
                     or "-" for c in columns))
     table.add_row(*(
-        "\n".join(f"[dim]w[/dim] {money_cell(v, cur)}" for cur, v in sorted(c["_weighted"].items()))
+        "\n".join(f"w {money_cell(v, cur)}" for cur, v in sorted(c["_weighted"].items()))
         or "-" for c in columns
     ))
     con.print(table)
@@ -268,10 +269,10 @@ def board(columns: list[dict[str, Any]], per_column: int = 8) -> None:
             wtotal[c] += v
     n = sum(col["count"] for col in columns)
     con.print(
-        f"[bold]Open pipeline:[/bold] {n} deal{'s' if n != 1 else ''}, "
-        f"{totals_cell(dict(total))}; weighted {totals_cell(dict(wtotal))}"
+        styled(("Open pipeline:", "bold"), f" {n} deal{'s' if n != 1 else ''}, "
+               f"{totals_cell(dict(total))}; weighted {totals_cell(dict(wtotal))}")
     )
-    con.print("[dim]rows: deals (largest first), count, value, weighted value (w)[/dim]")
+    con.print(styled(("rows: deals (largest first), count, value, weighted value (w)", "dim")))
 
 
 def stages_json() -> list[dict[str, Any]]:
@@ -318,6 +319,6 @@ def stages_table() -> None:
         )
     con = console()
     con.print(table)
-    con.print("[bold]Rules[/bold]")
+    con.print(styled(("Rules", "bold")))
     for line in RULES_TEXT:
         con.print(f"  - {line}")

@@ -11,7 +11,7 @@ import sys
 from typing import Any
 
 from pipectl import stages
-from pipectl.views.common import console, money, money_cell, totals_cell
+from pipectl.views.common import console, money, money_cell, styled, totals_cell
 
 FORMULAS: dict[str, str] = {
     "deals": "each deal's status (open / won / lost) at the as-of moment, from its last move",
@@ -168,7 +168,8 @@ def report(r: Any, explain: bool = False) -> None:
 
     con = console()
     who = f", owner {r.owner}" if r.owner else ""
-    con.print(f"[bold]Pipeline report[/bold] as of {r.as_of}; window: {r.window.label}{who}")
+    con.print(styled(("Pipeline report", "bold"),
+                     f" as of {r.as_of}; window: {r.window.label}{who}"))
     s = r.status
     f = r.flow
     con.print(
@@ -182,7 +183,8 @@ def report(r: Any, explain: bool = False) -> None:
     for stage, m in r.pipeline.items():
         pipe.add_row(stage.value, str(m.count), totals_cell(m.value), totals_cell(m.weighted))
     t = r.pipeline_total
-    pipe.add_row("[bold]total[/bold]", str(t.count), totals_cell(t.value), totals_cell(t.weighted))
+    pipe.add_row(styled(("total", "bold")), str(t.count), totals_cell(t.value),
+                 totals_cell(t.weighted))
     con.print(pipe)
     cr, wr = r.close_rate, r.win_rate
     con.print(
@@ -247,7 +249,7 @@ def funnel(steps: list[Any], width: int = 40) -> None:
 
 def explain_text(r: Any) -> None:
     con = console()
-    con.print("\n[bold]How each figure was computed[/bold]")
+    con.print(styled("\n", ("How each figure was computed", "bold")))
 
     def ids(key: str) -> str:
         shown = ", ".join(f"#{i}" for i in r.deals[key]) or "none"
@@ -280,7 +282,7 @@ def explain_text(r: Any) -> None:
         ("Lost reasons", FORMULAS["lost_reasons"], f"lost deals: {ids('lost_in_window')}"),
     ]
     for name, formula, detail in lines:
-        con.print(f"[bold]{name}[/bold] = {formula}\n  {detail}", soft_wrap=False)
+        con.print(styled((name, "bold"), f" = {formula}\n  {detail}"), soft_wrap=False)
 
 
 def _writer():
@@ -380,7 +382,8 @@ def forecast_table(items: list[Any], as_of: str) -> None:
     con.print(table)
     for p in items:
         if p.slipped:
-            con.print(f"[bold]{p.period.label}: {len(p.slipped)} forecast deals slipped[/bold]")
+            title = f"{p.period.label}: {len(p.slipped)} forecast deals slipped"
+            con.print(styled((title, "bold")))
             for s in p.slipped[:20]:
                 con.print(
                     f"  #{s.id} {s.name}  {money_cell(s.value_minor, s.currency)}  "
@@ -468,12 +471,12 @@ def next_json(rows: list[Any], total: int, as_of: str) -> dict[str, Any]:
     }
 
 
-_WHY = {
-    "overdue": "[red]overdue[/red]",
-    "due_today": "[yellow]due today[/yellow]",
-    "stale": "[yellow]stale[/yellow]",
-    "closing": "closing soon",
-    "open": "",
+_WHY = {  # label and style of each reason a deal is ranked where it is
+    "overdue": ("overdue", "red"),
+    "due_today": ("due today", "yellow"),
+    "stale": ("stale", "yellow"),
+    "closing": ("closing soon", ""),
+    "open": ("", ""),
 }
 
 
@@ -485,9 +488,10 @@ def next_table(rows: list[Any], total: int, as_of: str) -> None:
     for col in ("#", "ID", "Deal", "Stage", "Value", "Why", "Next"):
         table.add_column(col, justify="right" if col in ("#", "ID", "Value") else "left")
     for r in rows:
-        why = _WHY[r.why]
+        label, style = _WHY[r.why]
         if r.due and r.why in ("overdue", "due_today"):
-            why += f" ({r.due})"
+            label += f" ({r.due})"
+        why = styled((label, style))
         table.add_row(str(r.rank), str(r.id), r.name, r.stage.value,
                       money_cell(r.value_minor, r.currency), why, r.action)
     con = console()

@@ -72,10 +72,16 @@ def progress_bar(label: str, enabled: bool):
     if not enabled or not sys.stderr.isatty():
         yield None
         return
-    from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
 
-    with Progress(
-        "[progress.description]{task.description}", BarColumn(), DownloadColumn(),
+    with Progress(  # the label holds a file name: never read it as markup
+        TextColumn("{task.description}", markup=False), BarColumn(), DownloadColumn(),
         TimeRemainingColumn(), console=console(stderr=True), transient=True,
     ) as bar:
         task = bar.add_task(label, total=None)
