@@ -10,6 +10,9 @@ from pipectl.cli.common import JSON_HELP, connect
 def board(
     ctx: typer.Context,
     owner: str = typer.Option(None, "--owner", "-o", help="Only this owner's deals."),
+    limit: int = typer.Option(
+        8, "--limit", "-n", help="Largest deals shown per stage (0: all of them)."
+    ),
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """The pipeline at a glance: a column per open stage with its deals, count and values.
@@ -21,11 +24,12 @@ def board(
 
       pipectl board --owner Anna
     """
+    from pipectl.cli.common import positive_limit
     from pipectl.store import deals
     from pipectl.views import deals as view
 
-    rows = deals.list_deals(connect(ctx), status="open", owner=owner, sort="value")
-    columns = view.board_data(rows)
+    per_stage = positive_limit(limit) or None
+    columns = view.board_data(*deals.board(connect(ctx), owner=owner, per_stage=per_stage))
     if as_json:
         from pipectl.views.common import print_json
 
@@ -83,11 +87,11 @@ def demo(
     count = demo_data.build(target, now(), seed=seed)
     conn = open_db(target)
     try:
-        columns = view.board_data(deals.list_deals(conn, status="open", sort="value"))
+        columns = view.board_data(*deals.board(conn, per_stage=5))
         status = deals.counts_by_status(conn)
     finally:
         conn.close()
-    view.board(columns, per_column=5)
+    view.board(columns)
     con = console()
     con.print(
         f"\nDemo database with {count} deals ({status['open']} open, {status['won']} won, "

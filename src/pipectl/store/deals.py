@@ -125,6 +125,40 @@ def list_deals(
     return [dict(r) for r in conn.execute(sql, params)]
 
 
+_STAGE_PROBABILITY_SQL = "CASE stage " + " ".join(
+    f"WHEN '{s.key}' THEN {s.probability}" for s in stages.PIPELINE
+) + " END"
+
+
+def board(
+    conn: sqlite3.Connection, owner: str | None = None, per_stage: int | None = 8
+) -> tuple[dict[str, list[Row]], list[Row]]:
+    """The open pipeline for the board, aggregated in SQL.
+
+    Returns the largest deals of each open stage (at most ``per_stage``; None for all) and one
+    row per (stage, currency) with ``count``, ``value`` (sum of known values) and
+    ``value_x_percent`` (sum of value x probability in percent: the deal's own, else its
+    stage's), so memory stays flat however large the pipeline.
+    """
+    mine = " AND owner = ?" if owner is not None else ""
+    params = [owner] if owner is not None else []
+    totals = [dict(r) for r in conn.execute(
+        "SELECT stage, currency, count(*) AS count, sum(value_minor) AS value, "
+        f"sum(value_minor * coalesce(probability, {_STAGE_PROBABILITY_SQL})) AS value_x_percent "
+        f"FROM deals WHERE {status_condition('open')}{mine} GROUP BY stage, currency",
+        params,
+    )]
+    limit = f" LIMIT {int(per_stage)}" if per_stage else ""
+    top = {
+        stage.value: [dict(r) for r in conn.execute(
+            f"SELECT * FROM deals WHERE stage = ?{mine} ORDER BY {SORTS['value']}{limit}",
+            [stage.value, *params],
+        )]
+        for stage in stages.OPEN_STAGES
+    }
+    return top, totals
+
+
 def count_outside_ref_prefix(conn: sqlite3.Connection, prefix: str) -> int:
     """How many deals have no ref, or a ref that does not start with ``prefix``."""
     pattern = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"

@@ -200,30 +200,33 @@ def show(row: Row, events: list[Row]) -> None:
     con.print(table)
 
 
-def board_data(rows: list[Row]) -> list[dict[str, Any]]:
-    """Per open stage: its deals, count, and value and weighted value per currency."""
+def board_data(top: dict[str, list[Row]], totals: list[Row]) -> list[dict[str, Any]]:
+    """Per open stage: its largest deals, count, and value and weighted value per currency.
+
+    ``top`` and ``totals`` are what ``store.deals.board`` returns.
+    """
+    count: dict[str, int] = defaultdict(int)
+    value: dict[str, dict[str, int]] = defaultdict(dict)
+    weighted: dict[str, dict[str, int]] = defaultdict(dict)
+    for t in totals:
+        count[t["stage"]] += t["count"]
+        if t["value"] is not None:
+            value[t["stage"]][t["currency"]] = t["value"]
+            weighted[t["stage"]][t["currency"]] = weighted_minor(t["value_x_percent"])
     columns = []
-    by_stage: dict[str, list[Row]] = defaultdict(list)
-    for row in rows:
-        by_stage[row["stage"]].append(row)
     for stage in stages.OPEN_STAGES:
-        deals = by_stage.get(stage.value, [])
-        value: dict[str, int] = defaultdict(int)
-        weighted: dict[str, int] = defaultdict(int)
-        for row in deals:
-            if row["value_minor"] is not None:
-                value[row["currency"]] += row["value_minor"]
-                weighted[row["currency"]] += row["value_minor"] * probability(row)
+        key = stage.value
+        deals = top.get(key, [])
         columns.append({
-            "stage": stage.value,
+            "stage": key,
             "label": stages.info(stage).label,
-            "count": len(deals),
-            "value": {c: money(v, c) for c, v in sorted(value.items())},
-            "weighted_value": {c: money(weighted_minor(v), c) for c, v in sorted(weighted.items())},
+            "count": count[key],
+            "value": {c: money(v, c) for c, v in sorted(value[key].items())},
+            "weighted_value": {c: money(v, c) for c, v in sorted(weighted[key].items())},
             "deals": [row["id"] for row in deals],
             "_rows": deals,
-            "_value": dict(value),
-            "_weighted": {c: weighted_minor(v) for c, v in weighted.items()},
+            "_value": value[key],
+            "_weighted": weighted[key],
         })
     return columns
 
@@ -232,7 +235,7 @@ def board_json(columns: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{k: v for k, v in col.items() if not k.startswith("_")} for col in columns]
 
 
-def board(columns: list[dict[str, Any]], per_column: int = 8) -> None:
+def board(columns: list[dict[str, Any]]) -> None:
     """A table with one column per open stage: its top deals, then count and totals."""
     from rich.table import Table
 
@@ -243,12 +246,12 @@ def board(columns: list[dict[str, Any]], per_column: int = 8) -> None:
     cells = []
     for col in columns:
         parts: list[str | tuple[str, str]] = []
-        for row in col["_rows"][:per_column]:
+        for row in col["_rows"]:
             val = money_cell(row["value_minor"], row["currency"])
             parts += ["\n"] if parts else []
             parts += [(f"#{row['id']}", "bold"), f" {row['name']}\n  ", (val, "dim")]
-        if col["count"] > per_column:
-            parts += ["\n", (f"+{col['count'] - per_column} more", "dim")]
+        if col["count"] > len(col["_rows"]):
+            parts += ["\n", (f"+{col['count'] - len(col['_rows'])} more", "dim")]
         cells.append(styled(*parts) if parts else styled(("(empty)", "dim")))
     table.add_row(*cells)
     table.add_row(*(styled((str(c["count"]), "bold"), f" deal{'s' if c['count'] != 1 else ''}")
