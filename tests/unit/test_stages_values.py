@@ -149,3 +149,13 @@ def test_currency_code(code, ok) -> None:
     else:
         with pytest.raises(UsageError):
             values.currency_code(code)
+
+
+@pytest.mark.parametrize("items", [[], [{"a": 1}], [{"a": [1, {"b": "ễ"}]}, {"c": None}, 3]])
+def test_streamed_json_list_is_byte_identical(items, capsys) -> None:
+    import json
+
+    from pipectl.views.common import print_json_list
+
+    print_json_list(iter(items))
+    assert capsys.readouterr().out == json.dumps(items, ensure_ascii=False, indent=2) + "\n"

@@ -135,7 +135,7 @@ def list_(
         raise UsageError(f"--status {status!r} is not one of open, won, lost, all")
     if sort not in deals.SORTS:
         raise UsageError(f"--sort {sort!r} is not one of {', '.join(deals.SORTS)}")
-    rows = deals.list_deals(
+    rows = deals.iter_deals(
         connect(ctx),
         stage=stage_arg(stage),
         status=status,
@@ -145,14 +145,14 @@ def list_(
         limit=positive_limit(limit),
     )
     if as_json:
-        from pipectl.views.common import print_json
+        from pipectl.views.common import print_json_list
         from pipectl.views.deals import deal_json
 
-        print_json([deal_json(r) for r in rows])
+        print_json_list(deal_json(r) for r in rows)
     else:
         from pipectl.views.deals import deal_table
 
-        deal_table(rows)
+        deal_table(list(rows))
 
 
 def show(

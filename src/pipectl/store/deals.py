@@ -8,6 +8,7 @@ function here is one ``BEGIN IMMEDIATE`` transaction; the rules decide, this mod
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -96,7 +97,12 @@ SORTS = {
 }
 
 
-def list_deals(
+def list_deals(conn: sqlite3.Connection, **filters: Any) -> list[Row]:
+    """The deals matching ``filters`` (see ``iter_deals``), as a list."""
+    return list(iter_deals(conn, **filters))
+
+
+def iter_deals(
     conn: sqlite3.Connection,
     *,
     stage: Stage | None = None,
@@ -105,7 +111,8 @@ def list_deals(
     search: str | None = None,
     sort: str = "stage",
     limit: int | None = None,
-) -> list[Row]:
+) -> Iterator[Row]:
+    """Deals one at a time (memory stays flat for any number of them)."""
     where, params = [], []
     if stage is not None:
         where.append("stage = ?")
@@ -122,7 +129,7 @@ def list_deals(
     if limit is not None:
         sql += " LIMIT ?"
         params.append(limit)
-    return [dict(r) for r in conn.execute(sql, params)]
+    return (dict(r) for r in conn.execute(sql, params))
 
 
 _STAGE_PROBABILITY_SQL = "CASE stage " + " ".join(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from pipectl.values import format_money
@@ -35,6 +36,17 @@ def styled(*parts: str | tuple[str, str]) -> Text:
 
 def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+
+
+def print_json_list(items: Iterable[Any]) -> None:
+    """A JSON array written item by item, exactly as ``print_json(list(items))`` would be."""
+    out = sys.stdout
+    first = True
+    for item in items:
+        body = json.dumps(item, ensure_ascii=False, indent=2).replace("\n", "\n  ")
+        out.write(("[\n  " if first else ",\n  ") + body)
+        first = False
+    out.write("[]\n" if first else "\n]\n")
 
 
 def money(minor: int | None, currency: str) -> str | None:
