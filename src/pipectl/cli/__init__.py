@@ -138,17 +138,10 @@ def root(
 
 
 def _register() -> None:
-    from pipectl.cli import board, deals
+    """Each command group registers its commands (their bodies import what they need)."""
+    from pipectl.cli import board, dbcmd, deals, reports, transfer
 
-    for module in (deals, board):
-        module.register(app)
-    for name in ("reports", "transfer", "dbcmd"):
-        try:
-            module = __import__(f"pipectl.cli.{name}", fromlist=["register"])
-        except ModuleNotFoundError as exc:
-            if exc.name != f"pipectl.cli.{name}":
-                raise
-            continue
+    for module in (deals, board, reports, transfer, dbcmd):
         module.register(app)
 
 
