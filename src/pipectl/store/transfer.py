@@ -53,30 +53,25 @@ def is_empty(conn: sqlite3.Connection) -> bool:
 
 def deals_by_ref(conn: sqlite3.Connection, refs: Iterable[str]) -> dict[str, Row]:
     """Current rows of the deals with these refs (one query per 500 refs)."""
-    wanted = list(dict.fromkeys(refs))
-    out: dict[str, Row] = {}
-    for i in range(0, len(wanted), _CHUNK):
-        part = wanted[i: i + _CHUNK]
-        sql = (
-            f"SELECT {', '.join(DEAL_COLUMNS)} FROM deals "
-            f"WHERE ref IN ({', '.join('?' * len(part))})"
-        )
-        for row in conn.execute(sql, part):
-            out[row["ref"]] = dict(row)
-    return out
+    return _deals_where_in(conn, "ref", refs)
 
 
 def deals_by_id(conn: sqlite3.Connection, ids: Iterable[int]) -> dict[int, Row]:
-    wanted = list(dict.fromkeys(ids))
-    out: dict[int, Row] = {}
+    """Current rows of the deals with these ids (one query per 500 ids)."""
+    return _deals_where_in(conn, "id", ids)
+
+
+def _deals_where_in(conn: sqlite3.Connection, column: str, values: Iterable[Any]) -> dict:
+    wanted = list(dict.fromkeys(values))
+    out: dict = {}
     for i in range(0, len(wanted), _CHUNK):
         part = wanted[i: i + _CHUNK]
         sql = (
             f"SELECT {', '.join(DEAL_COLUMNS)} FROM deals "
-            f"WHERE id IN ({', '.join('?' * len(part))})"
+            f"WHERE {column} IN ({', '.join('?' * len(part))})"
         )
         for row in conn.execute(sql, part):
-            out[row["id"]] = dict(row)
+            out[row[column]] = dict(row)
     return out
 
 
