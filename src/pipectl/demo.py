@@ -14,6 +14,7 @@ from pathlib import Path
 
 from pipectl.errors import DatabaseError, MoveRefused
 from pipectl.models import NewDeal
+from pipectl.paths import expand
 from pipectl.stages import Stage
 from pipectl.store import db, deals
 
@@ -58,7 +59,7 @@ def _is_demo(path: Path) -> bool:
 
 def build(path: Path, now: datetime, seed: int = 7, count: int = 40) -> int:
     """(Re)create the demo database at ``path``. Returns the number of deals."""
-    path = path.expanduser()
+    path = expand(path)
     if not _is_demo(path):
         raise DatabaseError(
             f"{path} exists and is not a pipectl demo database; it was left untouched",

@@ -235,3 +235,13 @@ def test_names_that_look_like_markup_print_as_typed(cli, name) -> None:
         out = cli(*command).stdout
         if command[0] in ("list", "show", "stale", "next", "board"):
             assert name in out.replace("\n", "") or name[:8] in out, (command, out)
+
+
+def test_an_unknown_users_home_is_a_usage_error(cli) -> None:
+    from tests.conftest import Cli
+
+    assert "no such user's home directory" in cli("demo", "--path", "~0", code=2).stderr
+    assert "no such user's home directory" in cli("export", "-o", "~zz/x.csv", code=2).stderr
+    other = Cli(cli.db)
+    other.db = "~nosuchuser/x.db"  # type: ignore[assignment]
+    assert "no such user's home directory" in other("list", code=2).stderr

@@ -74,16 +74,16 @@ def demo(
 
       pipectl demo --path /tmp/demo.db && pipectl --db /tmp/demo.db list --status all
     """
-    from pathlib import Path
 
     from pipectl import demo as demo_data
     from pipectl.cli.common import default_db_path, now
+    from pipectl.paths import expand
     from pipectl.store import deals
     from pipectl.store.db import connect as open_db
     from pipectl.views import deals as view
     from pipectl.views.common import console
 
-    target = Path(path).expanduser() if path else default_db_path().with_name("demo.db")
+    target = expand(path) if path else default_db_path().with_name("demo.db")
     count = demo_data.build(target, now(), seed=seed)
     conn = open_db(target)
     try:

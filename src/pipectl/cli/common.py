@@ -28,8 +28,10 @@ def default_db_path() -> Path:
 
 
 def db_path(ctx: typer.Context) -> Path:
+    from pipectl.paths import expand
+
     given = (ctx.find_root().obj or {}).get("db")
-    return Path(given).expanduser() if given else default_db_path()
+    return expand(given) if given else default_db_path()
 
 
 def connect(ctx: typer.Context) -> sqlite3.Connection:

@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from pipectl.errors import DatabaseBusy, DatabaseError, PipectlError
+from pipectl.paths import expand
 
 APPLICATION_ID = 0x70697065  # "pipe"
 SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -208,7 +209,7 @@ def connect(path: Path | str, *, migrate: bool = True) -> sqlite3.Connection:
     """
     from pipectl.store import schema
 
-    path = _follow(Path(path).expanduser())
+    path = _follow(expand(path))
     found = _inspect(path)
     if found is not None and found[1] > schema.VERSION:
         raise _newer(path, found[1])
@@ -326,7 +327,7 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
 
 def backup(conn: sqlite3.Connection, target: Path | str) -> Path:
     """A consistent copy (SQLite's online backup), safe while others write."""
-    target = Path(target).expanduser()
+    target = expand(target)
     if target.exists():
         raise DatabaseError(
             f"{target} exists; pipectl never overwrites a file", hint="pick a new name"
