@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from pipectl.errors import DatabaseBusy, DatabaseError, PipectlError
-from pipectl.paths import expand
+from pipectl.paths import expand, new_file
 
 APPLICATION_ID = 0x70697065  # "pipe"
 SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -327,14 +327,7 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
 
 def backup(conn: sqlite3.Connection, target: Path | str) -> Path:
     """A consistent copy (SQLite's online backup), safe while others write."""
-    target = expand(target)
-    if target.exists():
-        raise DatabaseError(
-            f"{target} exists; pipectl never overwrites a file", hint="pick a new name"
-        )
-    if not target.parent.is_dir():
-        raise DatabaseError(f"cannot write {target}: the folder {target.parent} does not exist")
-    return copy_into(conn, target)
+    return copy_into(conn, new_file(target, DatabaseError))
 
 
 def copy_into(source: sqlite3.Connection, target: Path) -> Path:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from pipectl.errors import UsageError
-from pipectl.paths import expand
+from pipectl.paths import new_file
 from pipectl.store import transfer as store
 from pipectl.transfer.parsing import neutralise
 from pipectl.values import format_money, iso
@@ -87,13 +87,7 @@ def _with_events(conn: sqlite3.Connection, status: str) -> Iterator[tuple[dict, 
 def _open_output(output: Path | None) -> tuple[TextIO, bool]:
     if output is None:
         return sys.stdout, False
-    output = expand(output)
-    if output.exists():
-        raise UsageError(
-            f"{output} exists; pipectl never overwrites a file", hint="pick a new name"
-        )
-    if not output.parent.is_dir():
-        raise UsageError(f"cannot write {output}: the folder {output.parent} does not exist")
+    output = new_file(output)
     try:
         fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except OSError as exc:
