@@ -325,6 +325,17 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     commits += 1
 
 
+@contextmanager
+def snapshot(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """One read transaction: every query inside sees the same state, even while others write."""
+    conn.execute("BEGIN")
+    try:
+        yield conn
+    finally:
+        if conn.in_transaction:
+            conn.execute("COMMIT")
+
+
 def backup(conn: sqlite3.Connection, target: Path | str) -> Path:
     """A consistent copy (SQLite's online backup), safe while others write."""
     return copy_into(conn, new_file(target, DatabaseError))

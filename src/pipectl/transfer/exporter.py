@@ -22,6 +22,7 @@ from typing import Any, TextIO
 from pipectl.errors import UsageError
 from pipectl.paths import new_file
 from pipectl.store import transfer as store
+from pipectl.store.db import snapshot
 from pipectl.transfer.parsing import neutralise
 from pipectl.values import format_money, iso
 
@@ -122,9 +123,7 @@ def export(
 def _write(conn, fh: TextIO, *, fmt: str, status: str, events: bool, raw: bool,
            at: datetime) -> int:
     n = 0
-    # one read transaction: a consistent snapshot even while others write
-    conn.execute("BEGIN")
-    try:
+    with snapshot(conn):
         if fmt == "csv":
             writer = csv.writer(fh, lineterminator="\r\n")
             if events:
@@ -157,5 +156,3 @@ def _write(conn, fh: TextIO, *, fmt: str, status: str, events: bool, raw: bool,
             n += 1
         fh.write("\n  ]\n}\n" if n else "]\n}\n")
         return n
-    finally:
-        conn.execute("COMMIT")
