@@ -245,3 +245,18 @@ def test_an_unknown_users_home_is_a_usage_error(cli) -> None:
     other = Cli(cli.db)
     other.db = "~nosuchuser/x.db"  # type: ignore[assignment]
     assert "no such user's home directory" in other("list", code=2).stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["show", "abc"], "'abc' is not a valid int. (see pipectl show --help)"),
+        (["lose", "1"], "Missing option '--reason' / '-r'. (see pipectl lose --help)"),
+        (["list", "--bogus"], "No such option: --bogus (see pipectl list --help)"),
+        (["bogus"], "No such command 'bogus'. (see pipectl --help)"),
+        (["advance", "1", "--to"], "requires an argument. (see pipectl advance --help)"),
+    ],
+)
+def test_click_usage_errors_are_one_line_too(cli, args, message) -> None:
+    err = cli(*args, code=2).stderr
+    assert err.startswith("error: ") and err.count("\n") == 1 and message in err, err

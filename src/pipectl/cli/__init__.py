@@ -44,8 +44,14 @@ class PipectlGroup(TyperGroup):
             ctx.exit(0)
         except Exception as exc:
             module = type(exc).__module__
-            if module.startswith(("click", "typer")):  # usage errors, Exit, Abort: click's job
-                raise
+            if module.startswith(("click", "typer")):
+                if hasattr(exc, "format_message"):  # a bad option or argument: one line too
+                    sub = ctx.invoked_subcommand
+                    where = (exc.ctx.command_path if getattr(exc, "ctx", None)
+                             else f"pipectl {sub}" if sub else "pipectl")
+                    typer.echo(f"error: {exc.format_message()} (see {where} --help)", err=True)
+                    ctx.exit(exc.exit_code)
+                raise  # Exit and Abort: click's job
             if _caused_by_ctrl_c(exc):  # e.g. Ctrl-C inside an import, wrapped by Python
                 _interrupted(ctx)
             if module == "sqlite3":
