@@ -81,7 +81,7 @@ def demo(
     from pipectl.store import deals
     from pipectl.store.db import connect as open_db
     from pipectl.views import deals as view
-    from pipectl.views.common import console
+    from pipectl.views.table import echo
 
     target = expand(path) if path else default_db_path().with_name("demo.db")
     count = demo_data.build(target, now(), seed=seed)
@@ -92,12 +92,10 @@ def demo(
     finally:
         conn.close()
     view.board(columns)
-    con = console()
-    con.print(
-        f"\nDemo database with {count} deals ({status['open']} open, {status['won']} won, "
-        f"{status['lost']} lost): {target}"
-    )
-    con.print(f'Explore it:  export PIPECTL_DB="{target}"; pipectl list; pipectl show 1')
+    echo()
+    echo(f"Demo database with {count} deals ({status['open']} open, {status['won']} won, "
+         f"{status['lost']} lost): {target}")
+    echo(f'Explore it:  export PIPECTL_DB="{target}"; pipectl list; pipectl show 1')
 
 
 def register(app: typer.Typer) -> None:

@@ -152,7 +152,7 @@ def list_(
     else:
         from pipectl.views.deals import deal_table
 
-        deal_table(list(rows))
+        deal_table(rows)
 
 
 def show(

@@ -1,4 +1,7 @@
-"""Shared output helpers: the console, JSON printing, money cells."""
+"""Shared output helpers: JSON printing, money cells, the Rich console of the progress bar.
+
+Tables and styled lines are written by ``pipectl.views.table`` (no Rich).
+"""
 
 from __future__ import annotations
 
@@ -11,27 +14,19 @@ from pipectl.values import format_money
 
 if TYPE_CHECKING:
     from rich.console import Console
-    from rich.text import Text
 
 
 def console(stderr: bool = False) -> Console:
-    """A Rich console bound to the current stdout (CliRunner swaps it per test).
+    """A Rich console bound to the current stdout or stderr (CliRunner swaps them per test).
 
-    Markup and emoji codes are off: deal names, notes and CSV headers are users' text, and
-    "Acme [/x]" or ":warning:" must print as typed. Styles come from ``styled`` instead.
+    Only the import progress bar (views/transfer.py) still draws with Rich. Markup and emoji
+    codes are off: its label holds a file name, users' text that must print as typed.
     """
     from rich.console import Console
 
     return Console(
         file=sys.stderr if stderr else sys.stdout, highlight=False, markup=False, emoji=False
     )
-
-
-def styled(*parts: str | tuple[str, str]) -> Text:
-    """Text from plain pieces and (text, style) pairs; nothing in it is read as markup."""
-    from rich.text import Text
-
-    return Text.assemble(*parts)
 
 
 def print_json(data: Any) -> None:

@@ -1,15 +1,17 @@
-"""Deals, their timelines, the board and the stage table: as JSON and as Rich output."""
+"""Deals, their timelines, the board and the stage table: as JSON and as terminal tables."""
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from pipectl import stages
 from pipectl.qualification import CRITERIA, DESCRIPTIONS
 from pipectl.stages import Stage
 from pipectl.values import weighted_minor
-from pipectl.views.common import console, money, money_cell, styled, totals_cell
+from pipectl.views.common import money, money_cell, totals_cell
+from pipectl.views.table import Column, Styled, Table, echo, terminal_width
 
 Row = dict[str, Any]
 
@@ -81,20 +83,9 @@ def _stage_text(row: Row) -> str:
     return stage.value
 
 
-def deal_table(rows: list[Row], title: str | None = None) -> None:
-    from rich.table import Table
-
-    table = Table(title=title, header_style="bold", title_justify="left")
-    table.add_column("ID", justify="right")
-    table.add_column("Deal")
-    table.add_column("Company")
-    table.add_column("Stage")
-    table.add_column("Value", justify="right")
-    table.add_column("Prob", justify="right")
-    table.add_column("Close")
-    table.add_column("Owner")
+def _deal_cells(rows: Iterable[Row]) -> Iterator[tuple[str, ...]]:
     for row in rows:
-        table.add_row(
+        yield (
             str(row["id"]),
             row["name"],
             row["company"] or "",
@@ -104,10 +95,30 @@ def deal_table(rows: list[Row], title: str | None = None) -> None:
             row["close_date"] or "",
             row["owner"] or "",
         )
-    con = console()
-    if rows:
-        con.print(table)
-    con.print(f"{len(rows)} deal{'s' if len(rows) != 1 else ''}")
+
+
+def deal_table(rows: Iterable[Row], title: str | None = None) -> None:
+    """One deal per line, written as the rows come (any number of them)."""
+    table = Table(
+        Column("ID", justify="right", flexible=False),
+        Column("Deal"),
+        Column("Company"),
+        Column("Stage"),
+        Column("Value", justify="right", flexible=False),
+        Column("Prob", justify="right", flexible=False),
+        Column("Close", flexible=False),
+        Column("Owner"),
+        title=title,
+    )
+    cells = _deal_cells(rows)
+    first = next(cells, None)
+    n = 0 if first is None else table.write(_chain(first, cells))
+    echo(f"{n} deal{'s' if n != 1 else ''}")
+
+
+def _chain(first: Any, rest: Iterator[Any]) -> Iterator[Any]:
+    yield first
+    yield from rest
 
 
 def _describe(event: Row) -> str:
@@ -158,11 +169,8 @@ def _describe(event: Row) -> str:
 
 
 def show(row: Row, events: list[Row]) -> None:
-    from rich.table import Table
-
-    con = console()
     d = deal_json(row)
-    con.print(styled((f"#{d['id']} {d['name']}", "bold"), f"  {_stage_text(row)} ({d['status']})"))
+    echo((f"#{d['id']} {d['name']}", "bold"), f"  {_stage_text(row)} ({d['status']})")
     facts = [
         ("Company", d["company"]), ("Contact", d["contact"]), ("Email", d["email"]),
         ("Phone", d["phone"]), ("Owner", d["owner"]), ("Source", d["source"]),
@@ -181,23 +189,22 @@ def show(row: Row, events: list[Row]) -> None:
     ]
     for label, value in facts:
         if value:
-            con.print(f"  {label + ':':<16}{value}")
-    con.print(styled("\n", ("Qualification checklist", "bold")))
+            echo(f"  {label + ':':<16}{value}")
+    echo("\n", ("Qualification checklist", "bold"))
     for c in CRITERIA:
         v = d["checklist"][c]
         word, style = {True: ("yes", "green"), False: ("no", "red"), None: ("?", "dim")}[v]
-        con.print(styled("  ", (f"{word:<7}", style), f" {c:<10} {DESCRIPTIONS[c]}"))
-    table = Table(title="Timeline", title_justify="left", header_style="bold")
-    table.add_column("When")
-    table.add_column("What")
-    table.add_column("Note")
+        echo("  ", (f"{word:<7}", style), f" {c:<10} {DESCRIPTIONS[c]}")
+    # One deal's history is read in full: What and Note wrap at spaces instead of being cut.
+    table = Table(Column("When", flexible=False), Column("What", wrap=True, min_width=16),
+                  Column("Note", wrap=True, min_width=16), title="Timeline")
     for e in events:
         extra = e.get("text") or ""
         if e.get("next_action"):
             extra += f" [next: {e['next_action']}" + (f", due {e['due']}]" if e.get("due") else "]")
         table.add_row(e["at"].replace("T", " ").rstrip("Z"), _describe(e), extra.strip())
-    con.print()
-    con.print(table)
+    echo()
+    table.write()
 
 
 def board_data(top: dict[str, list[Row]], totals: list[Row]) -> list[dict[str, Any]]:
@@ -237,32 +244,31 @@ def board_json(columns: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def board(columns: list[dict[str, Any]]) -> None:
     """A table with one column per open stage: its top deals, then count and totals."""
-    from rich.table import Table
-
-    con = console()
-    table = Table(show_lines=True, header_style="bold", expand=con.width >= 100)
+    table = Table(
+        *(Column(col["stage"].replace("_", " ").title(), wrap=True, min_width=12)
+          for col in columns),
+        lines=True, expand=terminal_width() >= 100,
+    )
+    cells: list[list[str | Styled]] = []
     for col in columns:
-        table.add_column(col["stage"].replace("_", " ").title(), overflow="fold", min_width=12)
-    cells = []
-    for col in columns:
-        parts: list[str | tuple[str, str]] = []
+        lines: list[str | Styled] = []
         for row in col["_rows"]:
             val = money_cell(row["value_minor"], row["currency"])
-            parts += ["\n"] if parts else []
-            parts += [(f"#{row['id']}", "bold"), f" {row['name']}\n  ", (val, "dim")]
+            lines += [Styled((f"#{row['id']}", "bold"), f" {row['name']}"),
+                      Styled("  ", (val, "dim"))]
         if col["count"] > len(col["_rows"]):
-            parts += ["\n", (f"+{col['count'] - len(col['_rows'])} more", "dim")]
-        cells.append(styled(*parts) if parts else styled(("(empty)", "dim")))
+            lines.append(Styled((f"+{col['count'] - len(col['_rows'])} more", "dim")))
+        cells.append(lines or [Styled(("(empty)", "dim"))])
     table.add_row(*cells)
-    table.add_row(*(styled((str(c["count"]), "bold"), f" deal{'s' if c['count'] != 1 else ''}")
+    table.add_row(*(Styled((str(c["count"]), "bold"), f" deal{'s' if c['count'] != 1 else ''}")
                     for c in columns))
-    table.add_row(*("\n".join(money_cell(v, cur) for cur, v in sorted(c["_value"].items()))
-                    or "-" for c in columns))
+    table.add_row(*([money_cell(v, cur) for cur, v in sorted(c["_value"].items())] or "-"
+                    for c in columns))
     table.add_row(*(
-        "\n".join(f"w {money_cell(v, cur)}" for cur, v in sorted(c["_weighted"].items()))
-        or "-" for c in columns
+        [f"w {money_cell(v, cur)}" for cur, v in sorted(c["_weighted"].items())] or "-"
+        for c in columns
     ))
-    con.print(table)
+    table.write()
     total: dict[str, int] = defaultdict(int)
     wtotal: dict[str, int] = defaultdict(int)
     for col in columns:
@@ -271,11 +277,9 @@ def board(columns: list[dict[str, Any]]) -> None:
         for c, v in col["_weighted"].items():
             wtotal[c] += v
     n = sum(col["count"] for col in columns)
-    con.print(
-        styled(("Open pipeline:", "bold"), f" {n} deal{'s' if n != 1 else ''}, "
-               f"{totals_cell(dict(total))}; weighted {totals_cell(dict(wtotal))}")
-    )
-    con.print(styled(("rows: deals (largest first), count, value, weighted value (w)", "dim")))
+    echo(("Open pipeline:", "bold"), f" {n} deal{'s' if n != 1 else ''}, "
+         f"{totals_cell(dict(total))}; weighted {totals_cell(dict(wtotal))}")
+    echo(("rows: deals (largest first), count, value, weighted value (w)", "dim"))
 
 
 def stages_json() -> list[dict[str, Any]]:
@@ -310,18 +314,16 @@ RULES_TEXT = (
 
 
 def stages_table() -> None:
-    from rich.table import Table
-
-    table = Table(header_style="bold")
-    for col in ("#", "Key", "Label", "Kind", "Prob", "Aliases", "May be skipped"):
-        table.add_column(col)
+    # A reference: the text columns wrap at spaces rather than lose words.
+    table = Table(*(Column(c, wrap=c in ("Label", "Aliases", "May be skipped"),
+                           flexible=c in ("Label", "Aliases", "May be skipped"))
+                    for c in ("#", "Key", "Label", "Kind", "Prob", "Aliases", "May be skipped")))
     for s in stages.PIPELINE:
         table.add_row(
             str(s.order) if s.order else "-", s.key.value, s.label, s.kind.value,
             f"{s.probability}%", ", ".join(s.aliases), s.skip or "",
         )
-    con = console()
-    con.print(table)
-    con.print(styled(("Rules", "bold")))
+    table.write()
+    echo(("Rules", "bold"))
     for line in RULES_TEXT:
-        con.print(f"  - {line}")
+        echo(f"  - {line}")

@@ -1,4 +1,4 @@
-"""Reports as JSON, CSV and Rich output (a one-screen summary with a funnel chart).
+"""Reports as JSON, CSV and terminal tables (a one-screen summary with a funnel chart).
 
 Pure rendering: the numbers come from pipectl.reports; money goes out as exact decimal strings
 per currency, rates as numbers in [0, 1] or null.
@@ -11,7 +11,8 @@ import sys
 from typing import Any
 
 from pipectl import stages
-from pipectl.views.common import console, money, money_cell, styled, totals_cell
+from pipectl.views.common import money, money_cell, totals_cell
+from pipectl.views.table import Column, Styled, Table, echo, terminal_width, width
 
 FORMULAS: dict[str, str] = {
     "deals": "each deal's status (open / won / lost) at the as-of moment, from its last move",
@@ -163,35 +164,46 @@ def _d(x: float | None) -> str:
     return "n/a" if x is None else f"{x:g} d"
 
 
-def report(r: Any, explain: bool = False) -> None:
-    from rich.table import Table
+_MONEY = ("Value", "Weighted", "Forecast", "Won")
 
-    con = console()
+
+def _figures(*headers: str, title: str, caption: str | None = None) -> Table:
+    """A table of figures: the first column is text, the others right-justified numbers.
+
+    Money columns (several currencies are never added: "12.00 EUR + 3.00 USD") wrap at spaces
+    when the table is too wide, rather than cut an amount; the others keep their width.
+    """
+    return Table(
+        Column(headers[0]),
+        *(Column(h, justify="right", flexible=h in _MONEY, wrap=h in _MONEY)
+          for h in headers[1:]),
+        title=title, caption=caption,
+    )
+
+
+def report(r: Any, explain: bool = False) -> None:
     who = f", owner {r.owner}" if r.owner else ""
-    con.print(styled(("Pipeline report", "bold"),
-                     f" as of {r.as_of}; window: {r.window.label}{who}"))
+    echo(("Pipeline report", "bold"), f" as of {r.as_of}; window: {r.window.label}{who}")
     s = r.status
     f = r.flow
-    con.print(
+    echo(
         f"Deals: {s['open']} open, {s['won']} won, {s['lost']} lost ({s['total']} in all). "
         f"In the window: {f['created']} created, {f['qualified']} qualified, "
         f"{f['won']} won, {f['lost']} lost."
     )
-    pipe = Table(title="Pipeline (open deals now)", title_justify="left", header_style="bold")
-    for col in ("Stage", "Deals", "Value", "Weighted"):
-        pipe.add_column(col, justify="left" if col == "Stage" else "right")
+    pipe = _figures("Stage", "Deals", "Value", "Weighted", title="Pipeline (open deals now)")
     for stage, m in r.pipeline.items():
         pipe.add_row(stage.value, str(m.count), totals_cell(m.value), totals_cell(m.weighted))
     t = r.pipeline_total
-    pipe.add_row(styled(("total", "bold")), str(t.count), totals_cell(t.value),
+    pipe.add_row(Styled(("total", "bold")), str(t.count), totals_cell(t.value),
                  totals_cell(t.weighted))
-    con.print(pipe)
+    pipe.write()
     cr, wr = r.close_rate, r.win_rate
-    con.print(
+    echo(
         f"Close rate: {_pct(cr.value)} ({cr.numerator} won of {cr.denominator} qualified)   "
         f"Win rate: {_pct(wr.value)} ({wr.numerator} won of {wr.denominator} decided)"
     )
-    con.print(
+    echo(
         f"Sales cycle: median {_d(r.cycle.median)}, mean {_d(r.cycle.mean)} "
         f"({r.cycle.count} deals won)"
     )
@@ -200,56 +212,62 @@ def report(r: Any, explain: bool = False) -> None:
         else f"n/a ({v.currency})"
         for v in r.velocity
     ) or "n/a"
-    con.print(f"Sales velocity: {vel}")
+    echo(f"Sales velocity: {vel}")
     funnel(r.conversion)
-    tis = Table(title="Time in stage", title_justify="left", header_style="bold")
-    for col in ("Stage", "Stays", "Median", "Now", "Median age", "Oldest"):
-        tis.add_column(col, justify="left" if col == "Stage" else "right")
+    tis = _figures("Stage", "Stays", "Median", "Now", "Median age", "Oldest",
+                   title="Time in stage")
     for x in r.time_in_stage:
         tis.add_row(x.stage.value, str(x.stays.count), _d(x.stays.median), str(x.now.count),
                     _d(x.now.median), _d(x.now.maximum))
-    con.print(tis)
+    tis.write()
     if r.lost_by_reason:
-        lost = Table(title="Lost reasons", title_justify="left", header_style="bold")
-        lost.add_column("Reason")
-        lost.add_column("Deals", justify="right")
-        lost.add_column("Value", justify="right")
+        by_stage = ", ".join(f"{g.key} {g.count}" for g in r.lost_by_stage)
+        lost = _figures("Reason", "Deals", "Value", title="Lost reasons",
+                        caption=f"Lost at: {by_stage}")
         for g in r.lost_by_reason:
             lost.add_row(g.key, str(g.count), totals_cell(g.value))
-        by_stage = ", ".join(f"{g.key} {g.count}" for g in r.lost_by_stage)
-        lost.caption = f"Lost at: {by_stage}"
-        con.print(lost)
+        lost.write()
     else:
-        con.print("Lost reasons: no deal lost in the window.")
+        echo("Lost reasons: no deal lost in the window.")
     if explain:
         explain_text(r)
 
 
-def funnel(steps: list[Any], width: int = 40) -> None:
-    """Stage conversion as a funnel: one bar per stage, as long as its share of the first."""
-    from rich.bar import Bar
-    from rich.table import Table
+_BAR_EIGHTHS = " ▏▎▍▌▋▊▉"
 
+
+def bar(value: float, top: float, cells: int) -> str:
+    """A horizontal bar ``cells`` wide at full scale (``top``), drawn to an eighth of a cell."""
+    eighths = round(cells * 8 * value / top) if top > 0 else 0
+    eighths = max(0, min(eighths, cells * 8))
+    full, part = divmod(eighths, 8)
+    return "█" * full + (_BAR_EIGHTHS[part] if part else "")
+
+
+def funnel(steps: list[Any], bar_width: int = 40) -> None:
+    """Stage conversion as a funnel: one bar per stage, as long as its share of the first."""
     counts = [steps[0].reached_from, *(s.reached_to for s in steps)] if steps else []
     line = [steps[0].from_stage, *(s.to_stage for s in steps)] if steps else []
     top = max(counts[0] if counts else 0, 1)
+    rates = ["" if i == 0 else _pct(steps[i - 1].rate.value) for i in range(len(line))]
+    # the bar takes what the other columns leave of the width, between 10 and bar_width cells
+    others = (max([width("Stage"), *(len(s.value) for s in line)])
+              + max([width("Reached"), *(len(str(n)) for n in counts)])
+              + max([width("From previous"), *(len(x) for x in rates)]))
+    cells = max(10, min(bar_width, terminal_width() - others - 2 * 4))
     table = Table(
+        Column("Stage"), Column("Reached", justify="right"), Column("", width=cells),
+        Column("From previous", justify="right"),
         title="Stage conversion (deals created in the window, furthest stage reached)",
-        title_justify="left", header_style="bold", box=None,
+        box=False,
     )
-    table.add_column("Stage")
-    table.add_column("Reached", justify="right")
-    table.add_column("", width=width)
-    table.add_column("From previous", justify="right")
-    for i, (stage, n) in enumerate(zip(line, counts, strict=True)):
-        rate = "" if i == 0 else _pct(steps[i - 1].rate.value)
-        table.add_row(stage.value, str(n), Bar(top, 0, n, width=width), rate)
-    console().print(table)
+    for stage, n, rate in zip(line, counts, rates, strict=True):
+        table.add_row(stage.value, str(n), bar(n, top, cells), rate)
+    table.write()
 
 
 def explain_text(r: Any) -> None:
-    con = console()
-    con.print(styled("\n", ("How each figure was computed", "bold")))
+    echo("\n", ("How each figure was computed", "bold"))
 
     def ids(key: str) -> str:
         shown = ", ".join(f"#{i}" for i in r.deals[key]) or "none"
@@ -282,7 +300,8 @@ def explain_text(r: Any) -> None:
         ("Lost reasons", FORMULAS["lost_reasons"], f"lost deals: {ids('lost_in_window')}"),
     ]
     for name, formula, detail in lines:
-        con.print(styled((name, "bold"), f" = {formula}\n  {detail}"), soft_wrap=False)
+        echo((name, "bold"), f" = {formula}")
+        echo(f"  {detail}")
 
 
 def _writer():
@@ -364,14 +383,9 @@ def forecast_json(items: list[Any], as_of: str, by: str, owner: str | None) -> d
 
 
 def forecast_table(items: list[Any], as_of: str) -> None:
-    from rich.table import Table
-
-    con = console()
-    table = Table(
-        title=f"Forecast versus actual (as of {as_of})", title_justify="left", header_style="bold"
-    )
-    for col in ("Period", "State", "Deals", "Forecast", "Weighted", "Won", "Slipped"):
-        table.add_column(col, justify="left" if col in ("Period", "State") else "right")
+    table = _figures("Period", "Deals", "Forecast", "Weighted", "Won", "Slipped",
+                     title=f"Forecast versus actual (as of {as_of})")
+    table.columns.insert(1, Column("State"))
     for p in items:
         table.add_row(
             p.period.label, p.state, str(p.forecast.count), totals_cell(p.forecast.value),
@@ -379,19 +393,19 @@ def forecast_table(items: list[Any], as_of: str) -> None:
             totals_cell(p.won.value) if p.won is not None else "",
             str(len(p.slipped)) if p.slipped is not None else "",
         )
-    con.print(table)
+    table.write()
     for p in items:
         if p.slipped:
             title = f"{p.period.label}: {len(p.slipped)} forecast deals slipped"
-            con.print(styled((title, "bold")))
+            echo((title, "bold"))
             for s in p.slipped[:20]:
-                con.print(
+                echo(
                     f"  #{s.id} {s.name}  {money_cell(s.value_minor, s.currency)}  "
                     f"close {s.close_date_then} -> {s.close_date_after or '-'} ({s.status_after})"
                 )
             if len(p.slipped) > 20:
-                con.print(f"  ... and {len(p.slipped) - 20} more (--json lists them all)")
-    con.print(
+                echo(f"  ... and {len(p.slipped) - 20} more (--json lists them all)")
+    echo(
         "Forecast: deals open when the period began, expected to close in it. "
         "Won: all deals won in the period."
     )
@@ -438,19 +452,19 @@ def stale_json(rows: list[Any], total: int, as_of: str) -> dict[str, Any]:
 
 
 def stale_table(rows: list[Any], total: int, as_of: str) -> None:
-    from rich.table import Table
-
-    table = Table(title=f"Stale deals (as of {as_of}), oldest first", title_justify="left",
-                  header_style="bold")
-    for col in ("ID", "Deal", "Stage", "Value", "Last event", "Idle", "Owner"):
-        table.add_column(col, justify="right" if col in ("ID", "Value", "Idle") else "left")
+    table = Table(
+        Column("ID", justify="right", flexible=False), Column("Deal"),
+        Column("Stage"), Column("Value", justify="right", flexible=False),
+        Column("Last event", flexible=False), Column("Idle", justify="right", flexible=False),
+        Column("Owner"),
+        title=f"Stale deals (as of {as_of}), oldest first",
+    )
     for r in rows:
         table.add_row(str(r.id), r.name, r.stage.value, money_cell(r.value_minor, r.currency),
                       r.last_event_at[:10], f"{r.idle_days:g} d", r.owner or "")
-    con = console()
     if rows:
-        con.print(table)
-    con.print(f"{total} stale deal{'s' if total != 1 else ''}"
+        table.write()
+    echo(f"{total} stale deal{'s' if total != 1 else ''}"
               + (f" (the oldest {len(rows)} shown; --limit 0 shows all)" if total > len(rows)
                  else ""))
 
@@ -481,22 +495,22 @@ _WHY = {  # label and style of each reason a deal is ranked where it is
 
 
 def next_table(rows: list[Any], total: int, as_of: str) -> None:
-    from rich.table import Table
-
-    table = Table(title=f"Next steps (as of {as_of}), most urgent first", title_justify="left",
-                  header_style="bold")
-    for col in ("#", "ID", "Deal", "Stage", "Value", "Why", "Next"):
-        table.add_column(col, justify="right" if col in ("#", "ID", "Value") else "left")
+    table = Table(
+        Column("#", justify="right", flexible=False), Column("ID", justify="right",
+                                                             flexible=False),
+        Column("Deal"), Column("Stage"), Column("Value", justify="right", flexible=False),
+        Column("Why"), Column("Next"),
+        title=f"Next steps (as of {as_of}), most urgent first",
+    )
     for r in rows:
         label, style = _WHY[r.why]
         if r.due and r.why in ("overdue", "due_today"):
             label += f" ({r.due})"
-        why = styled((label, style))
+        why = Styled((label, style))
         table.add_row(str(r.rank), str(r.id), r.name, r.stage.value,
                       money_cell(r.value_minor, r.currency), why, r.action)
-    con = console()
     if rows:
-        con.print(table)
-    con.print(f"{total} open deal{'s' if total != 1 else ''}"
+        table.write()
+    echo(f"{total} open deal{'s' if total != 1 else ''}"
               + (f" (the first {len(rows)} shown; --limit 0 shows all)" if total > len(rows)
                  else ""))

@@ -7,6 +7,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from pipectl.views.common import console, print_json
+from pipectl.views.table import echo
 
 
 def summary_json(s: Any) -> dict[str, Any]:
@@ -35,22 +36,21 @@ def print_summary(s: Any, as_json: bool) -> None:
     if as_json:
         print_json(summary_json(s))
         return
-    out = console()
     head = "Dry run (nothing written)" if s.dry_run else "Imported"
     preset = f", preset {s.preset}{' (detected)' if s.preset_detected else ''}" if s.preset else ""
-    out.print(f"{head}: {s.file} ({s.format}{preset}, {s.encoding or 'utf-8'})")
-    out.print(
+    echo(f"{head}: {s.file} ({s.format}{preset}, {s.encoding or 'utf-8'})")
+    echo(
         f"  {s.rows} rows: {s.added} deals added, {s.updated} updated, {s.unchanged} unchanged; "
         f"{s.events} events"
     )
     if s.history_rows:
-        out.print(f"  stage history: {s.history_rows} rows")
+        echo(f"  stage history: {s.history_rows} rows")
     if s.mapped:
-        out.print("  columns used: " + ", ".join(f"{c} -> {f}" for f, c in s.mapped.items()))
+        echo("  columns used: " + ", ".join(f"{c} -> {f}" for f, c in s.mapped.items()))
     if s.unmapped:
-        out.print(f"  columns not imported ({len(s.unmapped)}): " + ", ".join(s.unmapped))
+        echo(f"  columns not imported ({len(s.unmapped)}): " + ", ".join(s.unmapped))
     for text, n in s.warnings.items():
-        out.print(f"  note: {n} {text}")
+        echo(f"  note: {n} {text}")
 
 
 def print_errors(s: Any, as_json: bool) -> None:
@@ -96,13 +96,12 @@ def print_check(result: dict[str, Any], as_json: bool) -> None:
     if as_json:
         print_json(result)
         return
-    out = console()
     if result["ok"]:
-        out.print(
+        echo(
             f"{result['path']}: no problems found ({result['deals']} deals, "
             f"{result['events']} events; structure intact, every event belongs to a deal)"
         )
         return
-    out.print(f"{result['path']}: problems found")
+    echo(f"{result['path']}: problems found")
     for line in result["problems"]:
-        out.print(f"  - {line}")
+        echo(f"  - {line}")

@@ -1,0 +1,480 @@
+"""Tables and styled lines for the terminal, written directly (no Rich: see docs/performance.md).
+
+Every table pipectl prints goes through ``Table``; every other styled line through ``echo``.
+
+- Look: Rich's default box (heavy head ``┏━┳┓ ┃ ┡━╇┩``, light body ``│ ├─┼┤ └┴┘``), bold
+  header, italic title above, optional dim caption below, one space of padding in each cell.
+- Width: the terminal's when stdout is a terminal, else ``COLUMNS``, else 80. A table wider than
+  that shrinks its widest *flexible* columns first (then, if still needed, any column), and cuts
+  cells with "…". A cell is ONE line unless its column wraps (the board does) or it is given as
+  a list of lines. Widths are display widths: East Asian wide and full-width characters count 2,
+  combining marks and joiners 0; a cut never separates a character from its combining marks.
+- Colour: ANSI codes only when stdout is a terminal and NO_COLOR is unset or empty;
+  FORCE_COLOR (non-empty) forces them on for a non-terminal, NO_COLOR still wins.
+- Safety: users' text is never interpreted. There is no markup; control characters (ESC, CR,
+  LF, ...) and bidirectional overrides in a cell print as visible escapes such as ``\\x1b``.
+- Streaming: ``Table.write`` takes any iterable of rows. Column widths come from the first
+  ``sample`` rows (1,000 by default); later rows are written one by one at those widths (a
+  longer cell is cut with "…"), so memory does not grow with the number of rows.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import unicodedata
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from itertools import islice
+from typing import TextIO, Union
+
+Span = tuple[str, str]  # (text, style); style: space-separated names from _SGR, or ""
+
+_SGR = {"bold": "1", "dim": "2", "italic": "3", "red": "31", "green": "32", "yellow": "33"}
+ELLIPSIS = "…"
+_ZWJ = "\u200d"
+_VS16 = "\ufe0f"
+_BIDI = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+class Styled:
+    """A line made of plain pieces and (text, style) pairs; nothing in it is read as markup."""
+
+    __slots__ = ("spans",)
+
+    def __init__(self, *parts: str | Span) -> None:
+        self.spans: list[Span] = [(p, "") if isinstance(p, str) else p for p in parts]
+
+    @property
+    def plain(self) -> str:
+        return "".join(t for t, _ in self.spans)
+
+    def __repr__(self) -> str:
+        return f"Styled({self.spans!r})"
+
+
+# A cell: plain text, a styled line, or several lines (a list of either).
+Cell = Union[str, Styled, list[Union[str, Styled]]]  # noqa: UP007 (runtime alias, Python 3.11)
+
+
+# ---------------------------------------------------------------- text measuring and cutting
+
+
+def safe(text: str) -> str:
+    """``text`` with control characters and bidirectional overrides as visible escapes."""
+    if text.isprintable():
+        return text
+    out = []
+    for c in text:
+        cat = unicodedata.category(c)
+        if cat in ("Cc", "Zl", "Zp") or c in _BIDI:
+            out.append(c.encode("unicode_escape").decode("ascii"))
+        else:
+            out.append(c)
+    return "".join(out)
+
+
+def _char_width(c: str) -> int:
+    if unicodedata.combining(c) or unicodedata.category(c) in ("Mn", "Me", "Cf"):
+        return 0
+    return 2 if unicodedata.east_asian_width(c) in ("W", "F") else 1
+
+
+def clusters(text: str) -> list[tuple[str, int]]:
+    """``text`` (already safe) as (grapheme, display width) pairs.
+
+    A grapheme here is a character with the combining marks, variation selectors and joiners
+    that follow it, and whatever a zero-width joiner binds to it (emoji sequences). Its width is
+    its first character's; an emoji selector (U+FE0F) makes a narrow character wide.
+    """
+    out: list[tuple[str, int]] = []
+    join = False
+    for c in text:
+        w = _char_width(c)
+        if out and (w == 0 or join):
+            g, gw = out[-1]
+            if c == _VS16 and gw == 1:
+                gw = 2
+            out[-1] = (g + c, gw)
+            join = c == _ZWJ
+            continue
+        out.append((c, w))
+        join = False
+    return out
+
+
+def width(text: str) -> int:
+    """Display width of (safe) text in terminal cells."""
+    if text.isascii():
+        return len(text)
+    return sum(w for _, w in clusters(text))
+
+
+def cut(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` cells, ending with "…" when something was cut."""
+    if text.isascii():
+        if len(text) <= limit:
+            return text
+        return text[: limit - 1] + ELLIPSIS if limit > 0 else ""
+    parts = clusters(text)
+    if sum(w for _, w in parts) <= limit:
+        return text
+    if limit <= 0:
+        return ""
+    kept, used = [], 0
+    for g, w in parts:
+        if used + w > limit - 1:
+            break
+        kept.append(g)
+        used += w
+    return "".join(kept) + ELLIPSIS
+
+
+# ---------------------------------------------------------------- styled lines
+
+
+def color_enabled(stream: TextIO | None = None) -> bool:
+    """ANSI styles on: NO_COLOR (non-empty) wins, then FORCE_COLOR, else 'is a terminal'."""
+    if os.environ.get("NO_COLOR"):
+        return False
+    if os.environ.get("FORCE_COLOR"):
+        return True
+    stream = stream or sys.stdout
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def terminal_width(stream: TextIO | None = None) -> int:
+    """The terminal's width when ``stream`` is one, else COLUMNS, else 80 (as Rich does)."""
+    stream = stream or sys.stdout
+    try:
+        tty = stream.isatty()
+    except (AttributeError, ValueError):
+        tty = False
+    if tty:
+        return max(shutil.get_terminal_size((80, 24)).columns, 20)
+    columns = os.environ.get("COLUMNS", "")
+    return max(int(columns), 20) if columns.isdigit() else 80
+
+
+def _paint(text: str, style: str, color: bool) -> str:
+    if not color or not style or not text:
+        return text
+    codes = ";".join(_SGR[s] for s in style.split())
+    return f"\x1b[{codes}m{text}\x1b[0m"
+
+
+def _spans(cell: str | Styled) -> list[Span]:
+    if isinstance(cell, str):
+        return [(safe(cell), "")]
+    return [(safe(t), s) for t, s in cell.spans]
+
+
+def echo(*parts: str | Span, stream: TextIO | None = None) -> None:
+    """Write one styled line (pieces and (text, style) pairs, nothing read as markup).
+
+    Embedded line breaks are layout only when they are pieces of their own ("\\n"); inside data
+    they print escaped like any control character.
+    """
+    out = stream or sys.stdout
+    color = color_enabled(out)
+    chunks = []
+    for p in parts:
+        if p == "\n":
+            chunks.append("\n")
+        elif isinstance(p, str):
+            chunks.append(safe(p))
+        else:
+            chunks.append(_paint(safe(p[0]), p[1], color))
+    out.write("".join(chunks) + "\n")
+
+
+# ---------------------------------------------------------------- cells laid out
+
+
+def _line_width(spans: list[Span]) -> int:
+    return sum(width(t) for t, _ in spans)
+
+
+def _styled_clusters(spans: list[Span]) -> list[tuple[str, int, str]]:
+    return [(g, w, s) for t, s in spans for g, w in clusters(t)]
+
+
+def _join(parts: list[tuple[str, int, str]]) -> list[Span]:
+    """Consecutive clusters of one style back into spans."""
+    out: list[Span] = []
+    for g, _, s in parts:
+        if out and out[-1][1] == s:
+            out[-1] = (out[-1][0] + g, s)
+        else:
+            out.append((g, s))
+    return out
+
+
+def _cut_spans(spans: list[Span], limit: int) -> list[Span]:
+    if len(spans) == 1:
+        return [(cut(spans[0][0], limit), spans[0][1])]
+    parts = _styled_clusters(spans)
+    if sum(w for _, w, _ in parts) <= limit:
+        return spans
+    kept, used = [], 0
+    for g, w, s in parts:
+        if used + w > limit - 1:
+            break
+        kept.append((g, w, s))
+        used += w
+    if limit > 0:
+        kept.append((ELLIPSIS, 1, kept[-1][2] if kept else ""))
+    return _join(kept)
+
+
+def _wrap_spans(spans: list[Span], limit: int) -> list[list[Span]]:
+    """Word-wrap one line to ``limit`` cells at spaces; a word wider than a line is folded.
+
+    Leading spaces of the line are kept (an indent); the spaces where a line breaks are not.
+    """
+    parts = _styled_clusters(spans)
+    if sum(w for _, w, _ in parts) <= limit:
+        return [spans]
+    tokens: list[tuple[list[tuple[str, int, str]], list[tuple[str, int, str]]]] = []
+    gap: list[tuple[str, int, str]] = []
+    word: list[tuple[str, int, str]] = []
+    for p in parts:  # (spaces before, word) pairs
+        if p[0] == " ":
+            if word:
+                tokens.append((gap, word))
+                gap, word = [], []
+            gap.append(p)
+        else:
+            word.append(p)
+    if word or gap:
+        tokens.append((gap, word))
+    lines: list[list[tuple[str, int, str]]] = []
+    line: list[tuple[str, int, str]] = []
+    used = 0
+    for gap, word in tokens:
+        gw = sum(w for _, w, _ in gap)
+        ww = sum(w for _, w, _ in word)
+        if used + gw + ww <= limit and (line or not lines):
+            line += gap + word
+            used += gw + ww
+            continue
+        if line:
+            lines.append(line)
+            line, used = [], 0
+        for g, w, s in word:  # a new line; fold a word wider than the column
+            if used + w > limit and line:
+                lines.append(line)
+                line, used = [], 0
+            line.append((g, w, s))
+            used += w
+    if line or not lines:
+        lines.append(line)
+    return [_join(x) for x in lines]
+
+
+# ---------------------------------------------------------------- the table
+
+_BOX = {  # left, fill, cross, right: Rich's HEAVY_HEAD box
+    "top": ("┏", "━", "┳", "┓"),
+    "head": ("┡", "━", "╇", "┩"),
+    "mid": ("├", "─", "┼", "┤"),
+    "foot": ("└", "─", "┴", "┘"),
+}
+
+
+@dataclass
+class Column:
+    """A table column. ``flexible`` columns are cut first when the table is too wide;
+    ``wrap`` columns break long lines at spaces instead of cutting them."""
+
+    header: str
+    justify: str = "left"  # or "right"
+    flexible: bool = True
+    wrap: bool = False
+    min_width: int = 0
+    width: int | None = None  # a fixed width (a bar chart's column)
+
+
+def _lines_of(cell: Cell) -> list[list[Span]]:
+    if isinstance(cell, list):
+        return [_spans(x) for x in cell] or [[("", "")]]
+    return [_spans(cell)]
+
+
+def _fit(natural: list[int], floors: list[int], columns: Sequence[Column],
+         room: int) -> list[int]:
+    """Column widths that fit ``room`` cells: shrink the widest flexible column, one cell at a
+    time, down to its floor (header width, min_width, a wrapped column's longest word); then
+    any column, down to one cell."""
+    widths = list(natural)
+    excess = sum(widths) - room
+    phases = (
+        [(i, floors[i]) for i, c in enumerate(columns) if c.flexible and c.width is None],
+        [(i, max(c.min_width, 1)) for i, c in enumerate(columns) if c.width is None],
+    )
+    for phase in phases:
+        while excess > 0:
+            can = [i for i, floor in phase if widths[i] > floor]
+            if not can:
+                break
+            widest = max(can, key=lambda i: widths[i])
+            widths[widest] -= 1
+            excess -= 1
+    return widths
+
+
+def _justify(text: str, w: int, justify: str) -> str:
+    """Plain text cut to ``w`` cells and padded to exactly ``w``."""
+    text = cut(text, w)
+    pad = " " * (w - width(text))
+    return pad + text if justify == "right" else text + pad
+
+
+class Table:
+    """A table written straight to a stream.
+
+    ``box=False`` draws no borders (columns two spaces apart, like Rich's ``box=None``);
+    ``lines=True`` rules a line between rows (the board); ``expand`` stretches the table to the
+    full width.
+    """
+
+    def __init__(
+        self,
+        *columns: Column | str,
+        title: str | None = None,
+        caption: str | None = None,
+        box: bool = True,
+        lines: bool = False,
+        expand: bool = False,
+        sample: int = 1000,
+    ) -> None:
+        self.columns = [c if isinstance(c, Column) else Column(c) for c in columns]
+        self.title = title
+        self.caption = caption
+        self.box = box
+        self.lines = lines
+        self.expand = expand
+        self.sample = sample
+        self.rows: list[Sequence[Cell]] = []
+
+    def add_row(self, *cells: Cell) -> None:
+        self.rows.append(cells)
+
+    def write(self, rows: Iterable[Sequence[Cell]] | None = None,
+              stream: TextIO | None = None) -> int:
+        """Write the table (the rows given, else those added); returns how many rows."""
+        out = stream or sys.stdout
+        color = color_enabled(out)
+        source: Iterator[Sequence[Cell]] = iter(self.rows if rows is None else rows)
+        head = [[_lines_of(c) for c in row] for row in islice(source, self.sample)]
+        widths = self._widths(head, terminal_width(out))
+        count = 0
+        chunk: list[str] = []
+        if self.title:
+            chunk.append(_paint(safe(self.title), "italic", color))
+        chunk += self._rule("top", widths)
+        chunk += self._row([[[(c.header, "bold")]] for c in self.columns], widths, color, "┃")
+        chunk += self._rule("head", widths)
+        for row in head:
+            if count and self.lines:
+                chunk += self._rule("mid", widths)
+            chunk += self._row(row, widths, color)
+            count += 1
+        for row in source:
+            if self.lines:
+                chunk += self._rule("mid", widths)
+            chunk += self._row([_lines_of(c) for c in row], widths, color)
+            count += 1
+            if len(chunk) >= 512:
+                out.write("\n".join(chunk) + "\n")
+                chunk = []
+        chunk += self._rule("foot", widths)
+        if self.caption:
+            text = cut(safe(self.caption), sum(widths) + self._overhead())
+            pad = (sum(widths) + self._overhead() - width(text)) // 2
+            chunk.append(" " * pad + _paint(text, "dim", color))
+        out.write("\n".join(chunk) + "\n")
+        return count
+
+    # -- layout
+
+    def _overhead(self) -> int:
+        n = len(self.columns)
+        return 3 * n + 1 if self.box else 2 * n
+
+    def _widths(self, rows: list[list[list[list[Span]]]], room: int) -> list[int]:
+        natural, floors = [], []
+        for i, col in enumerate(self.columns):
+            if col.width is not None:
+                natural.append(col.width)
+                floors.append(col.width)
+                continue
+            w = max(width(col.header), col.min_width)
+            floor = w
+            for row in rows:
+                for line in row[i]:
+                    w = max(w, _line_width(line))
+                    if col.wrap:
+                        words = "".join(t for t, _ in line).split()
+                        floor = max(floor, *(width(x) for x in words)) if words else floor
+            natural.append(w)
+            floors.append(min(floor, w))
+        room -= self._overhead()
+        widths = _fit(natural, floors, self.columns, room)
+        spare = room - sum(widths)
+        if self.expand and spare > 0:
+            grow = [i for i, c in enumerate(self.columns) if c.width is None]
+            for k in range(spare):
+                widths[grow[k % len(grow)]] += 1
+        return widths
+
+    # -- drawing
+
+    def _rule(self, kind: str, widths: list[int]) -> list[str]:
+        if not self.box:
+            return []
+        left, fill, cross, right = _BOX[kind]
+        return [left + cross.join(fill * (w + 2) for w in widths) + right]
+
+    def _row(self, cells: list[list[list[Span]]], widths: list[int], color: bool,
+             bar: str = "│") -> list[str]:
+        laid: list[list[str]] = []
+        for col, w, cell in zip(self.columns, widths, cells, strict=True):
+            if len(cell) == 1 and len(cell[0]) == 1 and not cell[0][0][1]:  # plain, one line
+                text = cell[0][0][0]
+                n = len(text) if text.isascii() else width(text)
+                if n > w and col.wrap:
+                    laid.append([_justify(x[0][0] if x else "", w, col.justify)
+                                 for x in _wrap_spans(cell[0], w)])
+                    continue
+                if n > w:
+                    text = cut(text, w)
+                    n = width(text)
+                pad = " " * (w - n)
+                laid.append([pad + text if col.justify == "right" else text + pad])
+                continue
+            out_lines = []
+            for line in cell:
+                pieces = _wrap_spans(line, w) if col.wrap else [line]
+                for piece in pieces:
+                    n = _line_width(piece)
+                    if n > w:
+                        piece = _cut_spans(piece, w)
+                        n = _line_width(piece)
+                    text = "".join(_paint(t, s, color) for t, s in piece)
+                    pad = " " * (w - n)
+                    out_lines.append(pad + text if col.justify == "right" else text + pad)
+            laid.append(out_lines)
+        height = max(len(x) for x in laid)
+        if height == 1:
+            rows = [[x[0] for x in laid]]
+        else:
+            rows = [[x[k] if k < len(x) else " " * widths[i] for i, x in enumerate(laid)]
+                    for k in range(height)]
+        if self.box:
+            return [f"{bar} " + f" {bar} ".join(parts) + f" {bar}" for parts in rows]
+        return [(" " + "  ".join(parts)).rstrip() for parts in rows]
