@@ -5,7 +5,6 @@ Tables and styled lines are written by ``pipectl.views.table`` (no Rich).
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
@@ -30,11 +29,15 @@ def console(stderr: bool = False) -> Console:
 
 
 def print_json(data: Any) -> None:
+    import json  # here, not at the top: table commands do not pay for it
+
     sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
 
 
 def print_json_list(items: Iterable[Any]) -> None:
     """A JSON array written item by item, exactly as ``print_json(list(items))`` would be."""
+    import json
+
     out = sys.stdout
     first = True
     for item in items:

@@ -25,7 +25,6 @@ import shutil
 import sys
 import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from itertools import islice
 from typing import TextIO, Union
 
@@ -104,16 +103,30 @@ def clusters(text: str) -> list[tuple[str, int]]:
     return out
 
 
+# Characters met so far that are one cell wide and stand alone (no mark, joiner or selector):
+# a text made only of them measures and cuts like ASCII (set.issuperset runs in C).
+_SIMPLE: set[str] = set()
+
+
+def _simple(text: str) -> bool:
+    if text.isascii() or _SIMPLE.issuperset(text):
+        return True
+    for c in text:
+        if c not in _SIMPLE and _char_width(c) == 1 and c != _ZWJ:
+            _SIMPLE.add(c)
+    return _SIMPLE.issuperset(text)
+
+
 def width(text: str) -> int:
     """Display width of (safe) text in terminal cells."""
-    if text.isascii():
+    if _simple(text):
         return len(text)
     return sum(w for _, w in clusters(text))
 
 
 def cut(text: str, limit: int) -> str:
     """``text`` cut to ``limit`` cells, ending with "…" when something was cut."""
-    if text.isascii():
+    if _simple(text):
         if len(text) <= limit:
             return text
         return text[: limit - 1] + ELLIPSIS if limit > 0 else ""
@@ -286,17 +299,21 @@ _BOX = {  # left, fill, cross, right: Rich's HEAVY_HEAD box
 }
 
 
-@dataclass
 class Column:
     """A table column. ``flexible`` columns are cut first when the table is too wide;
-    ``wrap`` columns break long lines at spaces instead of cutting them."""
+    ``wrap`` columns break long lines at spaces instead of cutting them; ``width`` fixes the
+    width (a bar chart's column)."""
 
-    header: str
-    justify: str = "left"  # or "right"
-    flexible: bool = True
-    wrap: bool = False
-    min_width: int = 0
-    width: int | None = None  # a fixed width (a bar chart's column)
+    __slots__ = ("flexible", "header", "justify", "min_width", "width", "wrap")
+
+    def __init__(self, header: str, justify: str = "left", *, flexible: bool = True,
+                 wrap: bool = False, min_width: int = 0, width: int | None = None) -> None:
+        self.header = header
+        self.justify = justify  # "left" or "right"
+        self.flexible = flexible
+        self.wrap = wrap
+        self.min_width = min_width
+        self.width = width
 
 
 def _lines_of(cell: Cell) -> list[list[Span]]:
@@ -309,12 +326,13 @@ def _fit(natural: list[int], floors: list[int], columns: Sequence[Column],
          room: int) -> list[int]:
     """Column widths that fit ``room`` cells: shrink the widest flexible column, one cell at a
     time, down to its floor (header width, min_width, a wrapped column's longest word); then
-    any column, down to one cell."""
+    flexible columns down to three cells; only then the others (amounts, dates), down to one."""
     widths = list(natural)
     excess = sum(widths) - room
     phases = (
         [(i, floors[i]) for i, c in enumerate(columns) if c.flexible and c.width is None],
-        [(i, max(c.min_width, 1)) for i, c in enumerate(columns) if c.width is None],
+        [(i, min(floors[i], 3)) for i, c in enumerate(columns) if c.flexible and c.width is None],
+        [(i, 1) for i, c in enumerate(columns) if c.width is None],
     )
     for phase in phases:
         while excess > 0:
@@ -325,13 +343,6 @@ def _fit(natural: list[int], floors: list[int], columns: Sequence[Column],
             widths[widest] -= 1
             excess -= 1
     return widths
-
-
-def _justify(text: str, w: int, justify: str) -> str:
-    """Plain text cut to ``w`` cells and padded to exactly ``w``."""
-    text = cut(text, w)
-    pad = " " * (w - width(text))
-    return pad + text if justify == "right" else text + pad
 
 
 class Table:
@@ -370,33 +381,40 @@ class Table:
         out = stream or sys.stdout
         color = color_enabled(out)
         source: Iterator[Sequence[Cell]] = iter(self.rows if rows is None else rows)
-        head = [[_lines_of(c) for c in row] for row in islice(source, self.sample)]
+        head = list(islice(source, self.sample))
         widths = self._widths(head, terminal_width(out))
         count = 0
         chunk: list[str] = []
         if self.title:
             chunk.append(_paint(safe(self.title), "italic", color))
         chunk += self._rule("top", widths)
-        chunk += self._row([[[(c.header, "bold")]] for c in self.columns], widths, color, "┃")
+        chunk += self._row([Styled((c.header, "bold")) for c in self.columns], widths, color,
+                           "┃")
         chunk += self._rule("head", widths)
         for row in head:
             if count and self.lines:
                 chunk += self._rule("mid", widths)
             chunk += self._row(row, widths, color)
             count += 1
+        del head
+        plain = not self.lines and not any(c.wrap for c in self.columns)
+        rights = [c.justify == "right" for c in self.columns]
         for row in source:
-            if self.lines:
-                chunk += self._rule("mid", widths)
-            chunk += self._row([_lines_of(c) for c in row], widths, color)
+            if plain and (line := self._plain_row(row, widths, rights)) is not None:
+                chunk.append(line)
+            else:
+                if self.lines:
+                    chunk += self._rule("mid", widths)
+                chunk += self._row(row, widths, color)
             count += 1
             if len(chunk) >= 512:
                 out.write("\n".join(chunk) + "\n")
                 chunk = []
         chunk += self._rule("foot", widths)
         if self.caption:
-            text = cut(safe(self.caption), sum(widths) + self._overhead())
-            pad = (sum(widths) + self._overhead() - width(text)) // 2
-            chunk.append(" " * pad + _paint(text, "dim", color))
+            full = sum(widths) + self._overhead()
+            text = cut(safe(self.caption), full)
+            chunk.append(" " * ((full - width(text)) // 2) + _paint(text, "dim", color))
         out.write("\n".join(chunk) + "\n")
         return count
 
@@ -406,7 +424,8 @@ class Table:
         n = len(self.columns)
         return 3 * n + 1 if self.box else 2 * n
 
-    def _widths(self, rows: list[list[list[list[Span]]]], room: int) -> list[int]:
+    def _widths(self, rows: list[Sequence[Cell]], room: int) -> list[int]:
+        """Natural widths from ``rows`` (the header's at least), fitted to ``room``."""
         natural, floors = [], []
         for i, col in enumerate(self.columns):
             if col.width is not None:
@@ -416,7 +435,14 @@ class Table:
             w = max(width(col.header), col.min_width)
             floor = w
             for row in rows:
-                for line in row[i]:
+                cell = row[i]
+                if isinstance(cell, str):
+                    n = width(safe(cell))
+                    w = max(w, n)
+                    if col.wrap and n > floor:
+                        floor = max(floor, *(width(x) for x in safe(cell).split() or [""]))
+                    continue
+                for line in _lines_of(cell):
                     w = max(w, _line_width(line))
                     if col.wrap:
                         words = "".join(t for t, _ in line).split()
@@ -440,25 +466,48 @@ class Table:
         left, fill, cross, right = _BOX[kind]
         return [left + cross.join(fill * (w + 2) for w in widths) + right]
 
-    def _row(self, cells: list[list[list[Span]]], widths: list[int], color: bool,
+    def _plain_row(self, cells: Sequence[Cell], widths: list[int],
+                   rights: list[bool]) -> str | None:
+        """A row of one-line plain cells (the common case, kept fast); None for any other."""
+        parts = []
+        for text, w, right in zip(cells, widths, rights, strict=True):
+            if not isinstance(text, str):
+                return None
+            if not text.isprintable():
+                text = safe(text)
+            if text.isascii() or _SIMPLE.issuperset(text):
+                if len(text) > w:
+                    text = text[: w - 1] + ELLIPSIS if w > 0 else ""
+                pad = " " * (w - len(text))
+            else:
+                text = cut(text, w)
+                pad = " " * (w - width(text))
+            parts.append(pad + text if right else text + pad)
+        if self.box:
+            return "│ " + " │ ".join(parts) + " │"
+        return (" " + "  ".join(parts)).rstrip()
+
+    def _row(self, cells: Sequence[Cell], widths: list[int], color: bool,
              bar: str = "│") -> list[str]:
+        if bar == "│" and not any(c.wrap for c in self.columns):
+            line = self._plain_row(cells, widths, [c.justify == "right" for c in self.columns])
+            if line is not None:
+                return [line]
         laid: list[list[str]] = []
         for col, w, cell in zip(self.columns, widths, cells, strict=True):
-            if len(cell) == 1 and len(cell[0]) == 1 and not cell[0][0][1]:  # plain, one line
-                text = cell[0][0][0]
-                n = len(text) if text.isascii() else width(text)
-                if n > w and col.wrap:
-                    laid.append([_justify(x[0][0] if x else "", w, col.justify)
-                                 for x in _wrap_spans(cell[0], w)])
-                    continue
-                if n > w:
+            if isinstance(cell, str) and not (col.wrap and width(safe(cell)) > w):
+                text = cell if cell.isprintable() else safe(cell)  # the common case: fast
+                if _simple(text):
+                    if len(text) > w:
+                        text = text[: w - 1] + ELLIPSIS if w > 0 else ""
+                    pad = " " * (w - len(text))
+                else:
                     text = cut(text, w)
-                    n = width(text)
-                pad = " " * (w - n)
+                    pad = " " * (w - width(text))
                 laid.append([pad + text if col.justify == "right" else text + pad])
                 continue
             out_lines = []
-            for line in cell:
+            for line in _lines_of(cell):
                 pieces = _wrap_spans(line, w) if col.wrap else [line]
                 for piece in pieces:
                     n = _line_width(piece)
