@@ -8,7 +8,9 @@ that already held data.
 
 from __future__ import annotations
 
+import re
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 
 from pipectl.qualification import CRITERIA
@@ -122,7 +124,65 @@ def _migrations():  # -> sqlite_utils.Migrations, imported lazily (start-up cost
             " WHERE to_stage IS NOT NULL;",
         )
 
+    @migrations(name="0003_checks_without_in_lists")
+    def checks_without_in_lists(db) -> None:
+        # Same constraints, written so that SQLite checks them ~10x faster (see or_checks).
+        rewrite_table_sql(db.conn, {name: or_checks for name in ("deals", "events")})
+
     return migrations
+
+
+_IN_LIST = re.compile(r"\b(\w+) IN \(('[^'()]*'(?:, '[^'()]*')*)\)")
+
+
+def or_checks(sql: str) -> str:
+    """``x IN ('a', 'b')`` -> ``(x = 'a' OR x = 'b')`` in a table's SQL.
+
+    The two accept exactly the same values (NULL included: both are NULL, which a CHECK lets
+    pass). But SQLite builds an ephemeral index for a constant IN list at every execution of
+    an INSERT, ~2.7 us per list per row: the five lists of schema 1 cost ~13 us of a ~17 us
+    event-plus-deal insert, most of a bulk import. Integer lists (``IN (0, 1)``) stay.
+    """
+
+    def ors(m: re.Match[str]) -> str:
+        column, values = m.group(1), m.group(2).split(", ")
+        return "(" + " OR ".join(f"{column} = {v}" for v in values) + ")"
+
+    return _IN_LIST.sub(ors, sql)
+
+
+def rewrite_table_sql(conn: sqlite3.Connection, edits: dict[str, Callable[[str], str]]) -> bool:
+    """Change tables' constraints in place, as SQLite documents for changes that leave every
+    stored row valid (lang_altertable.html, "other kinds of table schema changes"): edit the
+    CREATE TABLE text in sqlite_schema and bump the schema version, inside the caller's
+    transaction. Only for rewrites into EQUIVALENT constraints. Returns False, changing
+    nothing, where the SQLite library forbids writing the schema (defensive mode): the old
+    text is just as correct, only slower.
+    """
+    version = conn.execute("PRAGMA schema_version").fetchone()[0]
+    conn.execute("PRAGMA writable_schema = ON")
+    try:
+        changed = False
+        for name, edit in edits.items():
+            (sql,) = conn.execute(
+                "SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = ?", (name,)
+            ).fetchone()
+            new = edit(sql)
+            if new != sql:
+                conn.execute(
+                    "UPDATE sqlite_schema SET sql = ? WHERE type = 'table' AND name = ?",
+                    (new, name),
+                )
+                changed = True
+        if changed:
+            conn.execute(f"PRAGMA schema_version = {version + 1}")
+        return changed
+    except sqlite3.DatabaseError:
+        if conn.execute("PRAGMA schema_version").fetchone()[0] != version:
+            raise
+        return False
+    finally:
+        conn.execute("PRAGMA writable_schema = OFF")
 
 
 def run_script(conn: sqlite3.Connection, script: str) -> None:
@@ -143,7 +203,7 @@ def run_script(conn: sqlite3.Connection, script: str) -> None:
 
 
 # Number of migrations above; a test checks it matches.
-VERSION = 2
+VERSION = 3
 
 
 def migrate(conn: sqlite3.Connection, path: Path | None = None) -> list[str]:
