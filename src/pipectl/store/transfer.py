@@ -25,20 +25,35 @@ EVENT_COLUMNS = (
 )
 _CHUNK = 500  # refs per SELECT ... IN (...), well under SQLite's parameter limit
 
+# Bulk writes bind "" for NULL and let SQL turn it back (NULLIF(?, '')): Python's sqlite3 binds
+# None through its adapter lookup (two failed attribute lookups per value, ~0.4 us), which made
+# None the most expensive value of a row: a 21-column event of 15 NULLs cost ~7 us to bind,
+# 1.5 us this way. pipectl stores no empty text (an empty text is NULL), so "" is free to mean
+# NULL here; ``search`` (NOT NULL, '' for nothing) is bound as it is.
+
+
+def _slot(column: str) -> str:
+    return "?" if column == "search" else "NULLIF(?, '')"
+
+
+def _blank(value: Any) -> Any:
+    return "" if value is None else value
+
+
 _INSERT_DEAL = (
     f"INSERT INTO deals ({', '.join(DEAL_COLUMNS)}, search) "
-    f"VALUES ({', '.join('?' * (len(DEAL_COLUMNS) + 1))})"
+    f"VALUES ({', '.join(_slot(c) for c in (*DEAL_COLUMNS, 'search'))})"
 )
 _UPDATE_DEAL = (
     "UPDATE deals SET "
-    + ", ".join(f"{c} = ?" for c in DEAL_COLUMNS[1:])
+    + ", ".join(f"{c} = {_slot(c)}" for c in DEAL_COLUMNS[1:])
     + ", search = ? WHERE id = ?"
 )
 
 
 def _insert_events_sql(with_id: bool) -> str:
     cols = EVENT_COLUMNS if with_id else EVENT_COLUMNS[1:]
-    return f"INSERT INTO events ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
+    return f"INSERT INTO events ({', '.join(cols)}) VALUES ({', '.join(map(_slot, cols))})"
 
 
 def next_deal_id(conn: sqlite3.Connection) -> int:
@@ -89,8 +104,8 @@ def note_texts(conn: sqlite3.Connection, deal_ids: Iterable[int]) -> dict[int, s
     return out
 
 
-_DEAL_BLANK = dict.fromkeys(DEAL_COLUMNS)
-_EVENT_BLANK = dict.fromkeys(EVENT_COLUMNS)
+_DEAL_BLANK = dict.fromkeys(DEAL_COLUMNS, "")
+_EVENT_BLANK = dict.fromkeys(EVENT_COLUMNS, "")
 _deal_values = itemgetter(*DEAL_COLUMNS)
 _event_values = itemgetter(*EVENT_COLUMNS)
 _event_values_no_id = itemgetter(*EVENT_COLUMNS[1:])
@@ -100,7 +115,7 @@ def insert_deals(conn: sqlite3.Connection, deals: list[Row]) -> None:
     if deals:
         conn.executemany(
             _INSERT_DEAL,
-            [(*_deal_values({**_DEAL_BLANK, **d}), search_text(d)) for d in deals],
+            [(*map(_blank, _deal_values({**_DEAL_BLANK, **d})), search_text(d)) for d in deals],
         )
 
 
@@ -108,7 +123,8 @@ def update_deals(conn: sqlite3.Connection, deals: list[Row]) -> None:
     if deals:
         conn.executemany(
             _UPDATE_DEAL,
-            [(*(d.get(c) for c in DEAL_COLUMNS[1:]), search_text(d), d["id"]) for d in deals],
+            [(*(_blank(d.get(c)) for c in DEAL_COLUMNS[1:]), search_text(d), d["id"])
+             for d in deals],
         )
 
 
@@ -117,7 +133,8 @@ def insert_events(conn: sqlite3.Connection, events: list[Row], *, with_id: bool 
     if events:
         values = _event_values if with_id else _event_values_no_id
         conn.executemany(
-            _insert_events_sql(with_id), [values({**_EVENT_BLANK, **e}) for e in events]
+            _insert_events_sql(with_id),
+            [tuple(map(_blank, values({**_EVENT_BLANK, **e}))) for e in events],
         )
 
 
