@@ -179,6 +179,65 @@ def parse_row(number: int, cells: list[str], ctx: RowContext) -> ImportRow | lis
         except ValueError as exc:
             bad("probability", str(exc))
     # ---- stage and status
+    facts = stage_facts(raw, number, ctx)
+    errors.extend(facts.errors)
+    final = facts.stage
+    out["stage"] = final
+    if facts.their_stage is not None:
+        out["their_stage"] = facts.their_stage
+    if facts.before_close is not None:
+        out["before_close"] = facts.before_close
+    if (
+        ctx.preset is not None
+        and ctx.preset.zero_value_lost_is_unknown
+        and final is Stage.LOST
+        and out.get("value_minor") == 0
+    ):
+        out.pop("value_minor")
+    if not stages.is_open(final) and "closed_at" not in out and moments.get("close_date"):
+        out["closed_at"] = moments["close_date"][0]  # type: ignore[index]
+    if final is Stage.LOST and "lost_reason" not in out:
+        out["lost_reason"] = facts.lost_reason
+    if "name" not in out:
+        fallback = out.get("company") or out.get("ref")
+        if fallback:
+            out["name"] = fallback
+            out["name_given"] = False
+        else:
+            errors.append((ctx.column("name") if "name" in ctx.fields else "name",
+                           "the deal has no name, company or ref"))
+    if errors:
+        return errors
+    try:
+        return ImportRow.model_validate(out)
+    except ValidationError as exc:
+        for err in exc.errors():
+            fld = str(err["loc"][0]) if err["loc"] else "row"
+            fld = {"value_minor": "value"}.get(fld, fld)
+            col = ctx.column(fld) if fld in ctx.fields else fld
+            errors.append((col, err["msg"]))
+        return errors
+
+
+@dataclass(frozen=True)
+class StageFacts:
+    """What the stage, status, won, closed and lost-at cells of a row say, together."""
+
+    stage: Stage  # where the deal is now
+    before_close: Stage | None  # the open stage a closed deal was in, when the file says
+    their_stage: str | None  # the file's own word for the stage
+    lost_reason: str  # the reason of a loss when the file gives none
+    errors: tuple[tuple[str, str], ...] = ()  # (column, reason)
+
+
+def stage_facts(raw: dict[str, str], number: int, ctx: RowContext) -> StageFacts:
+    """The stage facts of a row's cells (field -> cell). Depends on those cells only, so a bulk
+    import asks it once per distinct combination of them."""
+    errors: list[tuple[str, str]] = []
+
+    def bad(fld: str, reason: str) -> None:
+        errors.append((ctx.column(fld), reason))
+
     their = raw.get("stage", "").strip()
     stage: Stage | None = None
     if their:
@@ -186,7 +245,6 @@ def parse_row(number: int, cells: list[str], ctx: RowContext) -> ImportRow | lis
         if stage is None:
             ctx.unknown_stages.setdefault(their, number)
             stage = Stage.PROSPECTING  # reported once for the whole file
-        out["their_stage"] = their
     status: Status | None = None
     try:
         if raw.get("status", "").strip():
@@ -211,41 +269,10 @@ def parse_row(number: int, cells: list[str], ctx: RowContext) -> ImportRow | lis
     if final is None:
         bad("status" if "status" in raw else "stage", f"a {status} deal cannot be in {stage}")
         final = Stage.PROSPECTING
-    out["stage"] = final
-    if before is not None:
-        out["before_close"] = before
-    if (
-        ctx.preset is not None
-        and ctx.preset.zero_value_lost_is_unknown
-        and final is Stage.LOST
-        and out.get("value_minor") == 0
-    ):
-        out.pop("value_minor")
-    if not stages.is_open(final) and "closed_at" not in out and moments.get("close_date"):
-        out["closed_at"] = moments["close_date"][0]  # type: ignore[index]
-    if final is Stage.LOST and "lost_reason" not in out:
-        # a CRM's own word for the loss says something ("Closed: abandoned"); "Lost" does not
-        telling = their and map_stage(their, ctx) is Stage.LOST and _exact_stage(their) is None
-        out["lost_reason"] = their if telling else "no reason recorded"
-    if "name" not in out:
-        fallback = out.get("company") or out.get("ref")
-        if fallback:
-            out["name"] = fallback
-            out["name_given"] = False
-        else:
-            errors.append((ctx.column("name") if "name" in ctx.fields else "name",
-                           "the deal has no name, company or ref"))
-    if errors:
-        return errors
-    try:
-        return ImportRow.model_validate(out)
-    except ValidationError as exc:
-        for err in exc.errors():
-            fld = str(err["loc"][0]) if err["loc"] else "row"
-            fld = {"value_minor": "value"}.get(fld, fld)
-            col = ctx.column(fld) if fld in ctx.fields else fld
-            errors.append((col, err["msg"]))
-        return errors
+    # a CRM's own word for the loss says something ("Closed: abandoned"); "Lost" does not
+    telling = their and map_stage(their, ctx) is Stage.LOST and _exact_stage(their) is None
+    return StageFacts(final, before, their or None, their if telling else "no reason recorded",
+                      tuple(errors))
 
 
 def _final(
