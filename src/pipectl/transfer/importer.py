@@ -93,6 +93,10 @@ class _Rollback(Exception):
     pass
 
 
+class NotNew(Exception):
+    """A bulk import met a row that updates a deal: the file goes row by row instead."""
+
+
 def stage_map(preset: Preset | None, items: list[str]) -> dict[str, Stage]:
     from pipectl.transfer.rows import _exact_stage
 
@@ -134,11 +138,12 @@ class _Writer:
         self.flags = flags
         self.histories = histories
         self.next_id = store.next_deal_id(conn)
-        self.batch: list[ImportRow] = []
+        self.batch: list[tuple[ImportRow, int | None]] = []
         self.writing = True
+        self.only_new = False  # bulk import: a row that is not a new deal stops the writer
 
-    def add(self, row: ImportRow) -> None:
-        self.batch.append(row)
+    def add(self, row: ImportRow, deal_id: int | None = None) -> None:
+        self.batch.append((row, deal_id))
         if len(self.batch) >= BATCH:
             self.flush()
 
@@ -146,20 +151,24 @@ class _Writer:
         batch, self.batch = self.batch, []
         if not batch or not self.writing:
             return
-        known = store.deals_by_ref(self.conn, [r.ref for r in batch if r.ref])
+        known = store.deals_by_ref(self.conn, [r.ref for r, _ in batch if r.ref])
+        if self.only_new and known:
+            raise NotNew
         notes = store.note_texts(self.conn, [d["id"] for d in known.values()]) if known else {}
         state: dict[str, hist.Row] = dict(known)
         new: list[hist.Row] = []
         changed: dict[int, hist.Row] = {}
         events: list[hist.Row] = []
         new_ids: set[int] = set()
-        for row in batch:
+        for row, deal_id in batch:
             deal = state.get(row.ref) if row.ref else None
+            if deal is not None and self.only_new:
+                raise NotNew
             if deal is None:
                 deal, evs = hist.new_deal(row, self.defaults, self.flags,
                                           self.histories.get(row.ref or ""))
-                deal["id"] = self.next_id
-                self.next_id += 1
+                deal["id"] = deal_id or self.next_id
+                self.next_id = deal["id"] + 1
                 new.append(deal)
                 new_ids.add(deal["id"])
                 if row.ref:
@@ -180,6 +189,76 @@ class _Writer:
         store.update_deals(self.conn, list(changed.values()))
         store.insert_events(self.conn, events)
         self.summary.events += len(events)
+
+
+class _Feeder:
+    """One row of the file into the writer, or into the report of bad cells."""
+
+    def __init__(self, ctx: RowContext, summary: Summary, writer: _Writer) -> None:
+        self.ctx, self.summary, self.writer = ctx, summary, writer
+
+    def __call__(self, number: int, cells: list[str], deal_id: int | None = None) -> None:
+        summary = self.summary
+        parsed = parse_row(number, cells, self.ctx)
+        if isinstance(parsed, list):
+            summary.bad_rows += 1
+            summary.bad_cells += len(parsed)
+            self.writer.writing = False
+            for col, reason in parsed:
+                if len(summary.errors) < MAX_REPORTED:
+                    summary.errors.append((number, col, reason))
+        else:
+            self.writer.add(parsed, deal_id)
+
+
+def _bulk(conn: sqlite3.Connection, src: CsvSource, ctx: RowContext, defaults: hist.Defaults,
+          flags: hist.Flags, summary: Summary, writer: _Writer, now: datetime,
+          progress: Progress | None) -> _Writer:
+    """A large file into an empty database: stage it, convert the usual rows in SQL, feed
+    the others row by row (see transfer/bulk.py). Returns the writer that holds the rest."""
+    from pipectl.store import bulk as sql
+    from pipectl.transfer import bulk
+
+    def staged(n: int) -> None:
+        if progress is not None:
+            progress(src.position(), src.size)
+
+    width = len(src.header)
+    rows = bulk.stage(conn, src.rows(), ctx, width, staged)
+    summary.rows = rows.rows
+    base = writer.next_id - 1
+    the_plan = bulk.plan(conn, rows, ctx, defaults, base, now)
+    sql.savepoint(conn)
+    try:
+        deals, events, warnings = sql.convert(conn, the_plan)
+        writer.only_new = True
+        feed = _Feeder(ctx, summary, writer)
+        for n, line, cells in sql.leftover_rows(conn, rows.width):
+            feed(line, rows.cells(cells, width), base + n)
+        writer.flush()
+    except (NotNew, sqlite3.IntegrityError) as exc:
+        if isinstance(exc, sqlite3.IntegrityError) and "deals.ref" not in str(exc):
+            raise
+        # two rows with one ref: the second updates the first, which only the row-by-row
+        # path does (in file order); start again that way, from the staged rows
+        sql.rollback_to_savepoint(conn)
+        summary.added = summary.updated = summary.unchanged = summary.events = 0
+        summary.bad_rows = summary.bad_cells = 0
+        summary.errors.clear()
+        flags.counts.clear()
+        ctx.unknown_stages.clear()
+        writer = _Writer(conn, defaults, summary, flags, writer.histories)
+        feed = _Feeder(ctx, summary, writer)
+        for _, line, cells in sql.leftover_rows(conn, rows.width, every=True):
+            feed(line, rows.cells(cells, width))
+    else:
+        sql.release(conn)
+        summary.added += deals
+        summary.events += events
+        for key, count in warnings.items():
+            flags.counts[key] = flags.counts.get(key, 0) + count
+    sql.drop(conn)
+    return writer
 
 
 def _read_history(path: Path, opts: Options, defaults_currency: str) -> dict[str, list[ImportRow]]:
@@ -292,29 +371,27 @@ def run_rows(
                 bulk = src.size >= BULK_BYTES and store.is_empty(conn)
                 indexes = store.drop_indexes(conn) if bulk else []
                 writer = _Writer(conn, defaults, summary, flags, histories)
-                for n, (number, cells) in enumerate(src.rows(), 1):
-                    summary.rows += 1
-                    parsed = parse_row(number, cells, ctx)
-                    if isinstance(parsed, list):
-                        summary.bad_rows += 1
-                        summary.bad_cells += len(parsed)
-                        writer.writing = False
-                        for col, reason in parsed:
-                            if len(summary.errors) < MAX_REPORTED:
-                                summary.errors.append((number, col, reason))
-                    else:
-                        writer.add(parsed)
-                    if progress is not None and n % 1000 == 0:
-                        progress(src.position(), src.size)
+                feed = _Feeder(ctx, summary, writer)
+                if bulk and not histories:
+                    writer = _bulk(conn, src, ctx, defaults, flags, summary, writer, now,
+                                   progress)
+                else:
+                    for n, (number, cells) in enumerate(src.rows(), 1):
+                        summary.rows += 1
+                        feed(number, cells)
+                        if progress is not None and n % 1000 == 0:
+                            progress(src.position(), src.size)
                 writer.flush()
                 store.create_indexes(conn, indexes)
                 if progress is not None:
                     progress(src.size, src.size)
                 if ctx.unknown_stages:
                     raise _unknown_stages_error(ctx)
-                summary.warnings = {hist.WARNINGS[k]: v for k, v in flags.counts.items()}
                 if summary.bad_rows:
+                    # nothing is imported: no counts of what would have been
+                    summary.added = summary.updated = summary.unchanged = summary.events = 0
                     raise ImportFailed(summary)
+                summary.warnings = {hist.WARNINGS[k]: v for k, v in flags.counts.items()}
                 if opts.dry_run:
                     raise _Rollback
         except _Rollback:

@@ -1,0 +1,206 @@
+"""A large CSV into an empty database: the usual rows converted in SQL, the rest row by row.
+
+The result is the one the row-by-row path gives, event ids aside (deal ids are the rows'
+places in the file either way, events keep each deal's order): the SQL side only takes rows
+whose every cell is already in the form the row-by-row path would store unchanged, and the
+meaning of stage, status and currency cells comes from the same Python functions, asked once
+per distinct value. Whenever the two could differ (two rows with one ref), the whole file
+goes row by row. tests/store/test_bulk_import.py compares both paths on many files.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import unicodedata
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from datetime import date, datetime
+from operator import itemgetter
+
+from pipectl import stages
+from pipectl.stages import Stage
+from pipectl.store import bulk as store
+from pipectl.transfer.history import Defaults, iso
+from pipectl.transfer.rows import RowContext, stage_facts
+from pipectl.values import MAX_TEXT, currency_code, exponent, fold
+
+TEXTS = ("ref", "name", "company", "contact", "email", "phone", "owner", "source",
+         "prequalified", "lost_reason", "note")
+COMBO_FIELDS = ("stage", "status", "won", "closed", "lost_at_stage")
+CELL_FIELDS = ("ref", "name", "company", "contact", "email", "phone", "owner", "source",
+               "prequalified", "lost_reason", "note", "currency", "value", "probability",
+               "created_at", "closed_at", "updated_at", "close_date", *COMBO_FIELDS)
+
+
+@dataclass
+class Staged:
+    """The file's rows in the TEMP table: which header columns, and how many rows."""
+
+    columns: list[int]  # header index of each staged column
+    rows: int
+
+    @property
+    def width(self) -> int:
+        return len(self.columns)
+
+    def cells(self, staged: list[str], header_width: int) -> list[str]:
+        """A staged row back as the file's cells (unstaged columns empty)."""
+        out = [""] * header_width
+        for i, cell in zip(self.columns, staged, strict=True):
+            out[i] = cell
+        return out
+
+
+# A control character or tab (what clean_text refuses or replaces), or white space other
+# than " " (kept out, so that the only character ``strip`` could remove from a cell is " ").
+_ODD = re.compile(
+    r"[\x00-\x09\x0b-\x1f\x7f-\x9f\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+)
+_MOMENT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")
+_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_AMOUNT = re.compile(r"[0-9]{1,12}(?:\.[0-9]*)?")
+_PERCENT = re.compile(r"[0-9]{1,3}")
+
+
+def _real(text: str) -> bool:
+    """A time or day of the right shape is real (no 31 April, 25 o'clock) and in 1900-2999."""
+    try:
+        (datetime if len(text) > 10 else date).fromisoformat(text.removesuffix("Z"))
+    except ValueError:
+        return False
+    return "1900" <= text[:4] <= "2999"
+
+
+class RowCheck:
+    """Is a row already in pipectl's own form? Then its search text, else None.
+
+    "Own form": every text cell is what ``clean_text`` would store unchanged (and not a
+    neutralised formula), times are ``YYYY-MM-DDTHH:MM:SSZ``, the close date ``YYYY-MM-DD``,
+    the amount plain digits with at most one point, the percentage 0-100 in digits, and the
+    deal has a name, company or ref. Only such rows are converted in SQL; the others go
+    through ``parse_row``, which stores exactly these cells for such rows.
+    """
+
+    def __init__(self, ctx: RowContext) -> None:
+        f = ctx.fields
+        self.fallbacks = [(f[fld], more) for fld, more in ctx.fallbacks.items()]
+        present = [t for t in TEXTS if t in f]
+        self.texts = itemgetter(*(f[t] for t in present), 0, 0)  # 2 spare: always a tuple
+        self.n_texts = len(present)
+        self.moments = [f[m] for m in ("created_at", "closed_at", "updated_at") if m in f]
+        self.day = f.get("close_date")
+        self.amount = f.get("value")
+        self.percent = f.get("probability")
+        self.name_at = {k: f.get(k) for k in ("name", "company", "ref")}
+        self.searched = [f.get(k) for k in ("company", "contact", "email", "owner", "source",
+                                            "ref")]
+
+    def __call__(self, cells: list[str]) -> str | None:
+        if self.fallbacks:
+            cells = list(cells)
+            for i, more in self.fallbacks:
+                if not cells[i]:
+                    cells[i] = next((cells[j] for j in more if cells[j]), "")
+        texts = self.texts(cells)[: self.n_texts]
+        joined = "\n" + "\n".join(texts) + "\n"
+        if (
+            _ODD.search(joined)
+            or "\n " in joined or " \n" in joined  # a cell starts or ends with a space
+            or "\n'" in joined  # a neutralised formula: parse_row restores it
+            or joined.count("\n") != self.n_texts + 1  # a line break in a cell
+            or not (joined.isascii() or unicodedata.is_normalized("NFC", joined))
+            or (len(joined) > MAX_TEXT and any(len(t) > MAX_TEXT for t in texts))
+        ):
+            return None
+        for i in self.moments:
+            m = cells[i]
+            if m and not (_MOMENT.fullmatch(m) and _real(m)):
+                return None
+        if self.day is not None:
+            d = cells[self.day]
+            if d and not (_DAY.fullmatch(d) and _real(d)):
+                return None
+        if self.amount is not None:
+            a = cells[self.amount]
+            if a and not _AMOUNT.fullmatch(a):
+                return None
+        if self.percent is not None:
+            p = cells[self.percent]
+            if p and not (_PERCENT.fullmatch(p) and int(p) <= 100):
+                return None
+        name = next((cells[i] for i in self.name_at.values() if i is not None and cells[i]), "")
+        if not name:
+            return None
+        words = " ".join([name, *(cells[i] for i in self.searched if i is not None and cells[i])])
+        return words.lower() if words.isascii() else fold(words)
+
+
+def stage(conn: sqlite3.Connection, rows: Iterator[tuple[int, list[str]]], ctx: RowContext,
+          header_width: int, progress: Callable[[int], None] | None = None) -> Staged:
+    """Copy the cells of the fields the import reads into the TEMP table, with each row's
+    search text when it is in pipectl's own form (RowCheck)."""
+    used = sorted({*ctx.fields.values(), *(i for more in ctx.fallbacks.values() for i in more)})
+    pick = itemgetter(*used, 0, 0)  # 2 spare: always a tuple
+    width = len(used)
+    check = RowCheck(ctx)
+    last = used[-1]
+
+    def staged() -> Iterator[tuple]:
+        for n, (line, cells) in enumerate(rows, 1):
+            if len(cells) <= last:
+                cells = cells + [""] * (header_width - len(cells))
+            yield (n, line, check(cells), *pick(cells)[:width])
+            if progress is not None and n % 1000 == 0:
+                progress(n)
+
+    count = store.stage_rows(conn, width, staged())
+    return Staged(used, count)
+
+
+def plan(conn: sqlite3.Connection, staged: Staged, ctx: RowContext, defaults: Defaults,
+         base_id: int, now: datetime) -> store.Plan:
+    col = {h: k for k, h in enumerate(staged.columns)}
+    cells: dict[str, str] = {}
+    for fld in CELL_FIELDS:
+        if fld in ctx.fields:
+            cells[fld] = store.cell_expr(
+                [col[ctx.fields[fld]], *(col[i] for i in ctx.fallbacks.get(fld, []))]
+            )
+        else:
+            cells[fld] = "''"
+    combo_fields = tuple(f for f in COMBO_FIELDS if f in ctx.fields)
+    probe = replace(ctx, unknown_stages={}, seen_stages={})
+    combos: list[store.Combo] = []
+    for values in store.distinct(conn, [cells[f] for f in combo_fields] or ["''"]):
+        values = values[: len(combo_fields)]
+        if any(v[:1] == "'" for v in values):
+            continue  # a neutralised cell: the row-by-row path restores it
+        facts = stage_facts(dict(zip(combo_fields, values, strict=True)), 0, probe)
+        if facts.errors or probe.unknown_stages:
+            probe.unknown_stages.clear()
+            continue  # reported, with its row, by the row-by-row path
+        final = facts.stage
+        if final is Stage.LOST:
+            opening = facts.before_close or defaults.lost_from
+        elif not stages.is_open(final):
+            opening = facts.before_close or defaults.won_from
+        else:
+            opening = final
+        auto = (f"imported (file stage: {facts.their_stage or opening.value})"
+                if stages.is_qualified_stage(opening) else None)
+        combos.append(store.Combo(tuple(values), final, opening, auto, facts.lost_reason))
+    currencies: dict[str, tuple[str, int]] = {}
+    for (cell,) in store.distinct(conn, [cells["currency"]]):
+        if cell[:1] == "'":
+            continue
+        try:
+            code = currency_code(cell) if cell.strip() else ctx.currency
+        except Exception:
+            continue
+        currencies[cell] = (code, exponent(code))
+    return store.Plan(
+        cells=cells, combo_cells=combo_fields, combos=combos, currencies=currencies,
+        base_id=base_id, now=iso(now),
+        zero_value_lost_is_unknown=bool(ctx.preset and ctx.preset.zero_value_lost_is_unknown),
+    )
