@@ -198,3 +198,16 @@ def test_lean_start_up_prints_exactly_what_the_full_app_prints(tmp_path, args):
     full = run("from pipectl.cli import app\napp()")
     assert lean == full
     assert lean[0] or lean[1]
+
+
+def test_forecast_does_not_load_the_report_code(tmp_path):
+    """forecast needs the snapshot and the Money holder, not `report`'s code (and fractions)."""
+    db = tmp_path / "p.db"
+    created = subprocess.run(
+        [sys.executable, "-m", "pipectl", "--db", str(db), "add", "First deal", "--value", "10"],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert created.returncode == 0, created.stderr
+    modules = loaded(run_cli("--db", str(db), "forecast"))
+    assert "pipectl.reports.forecast" in modules  # the command really ran
+    assert _hits(modules, ("pipectl.reports.summary", "fractions")) == []

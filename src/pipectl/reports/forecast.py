@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from pipectl.reports import snapshot
+from pipectl.reports.money import Money
 from pipectl.reports.periods import Window, midnight
-from pipectl.reports.summary import Money
 from pipectl.values import iso, weighted_minor
 
 
@@ -56,7 +56,7 @@ def build(
 
     def snap(moment: str) -> str:
         if moment not in snaps:
-            snaps[moment] = snapshot.build(conn, moment, owner, names=True)
+            snaps[moment] = snapshot.build(conn, moment, owner, names=True, funnel=False)
         return snaps[moment]
 
     out: list[PeriodForecast] = []

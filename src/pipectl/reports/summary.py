@@ -14,6 +14,7 @@ from itertools import count, pairwise
 
 from pipectl import stages
 from pipectl.reports import snapshot
+from pipectl.reports.money import Money
 from pipectl.reports.periods import Window
 from pipectl.stages import Stage
 from pipectl.values import weighted_minor
@@ -37,16 +38,6 @@ class Ratio:
 
     def exact(self) -> Fraction | None:
         return Fraction(self.numerator, self.denominator) if self.denominator else None
-
-
-@dataclass(slots=True)
-class Money:
-    """Count, value and weighted value of some deals, per currency (minor units)."""
-
-    count: int = 0
-    without_value: int = 0
-    value: dict[str, int] = field(default_factory=dict)
-    weighted: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
