@@ -260,3 +260,19 @@ def test_an_unknown_users_home_is_a_usage_error(cli) -> None:
 def test_click_usage_errors_are_one_line_too(cli, args, message) -> None:
     err = cli(*args, code=2).stderr
     assert err.startswith("error: ") and err.count("\n") == 1 and message in err, err
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--db"], "error: Option '--db' requires an argument. (see pipectl --help)\n"),
+        (["--bogus"], "error: No such option: --bogus (see pipectl --help)\n"),
+    ],
+)
+def test_the_roots_own_usage_errors_are_one_line(args, message) -> None:
+    from typer.testing import CliRunner
+
+    from pipectl.cli import app
+
+    result = CliRunner().invoke(app, args)
+    assert (result.exit_code, result.stderr, result.stdout) == (2, message, "")

@@ -29,6 +29,21 @@ class PipectlGroup(TyperGroup):
             kwargs["commands"] = {**stand_ins, **(kwargs.get("commands") or {})}
         super().__init__(*args, **kwargs)
 
+    def make_context(self, info_name, args, parent=None, **extra):
+        """The root's own options (``pipectl --db`` with no file, ``pipectl --bogus``): one
+        ``error:`` line too, like every other error (click printed Usage/Try/Error)."""
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except Exception as exc:
+            if (
+                type(exc).__module__.startswith(("click", "typer"))
+                and hasattr(exc, "format_message")
+                and type(exc).__name__ != "NoArgsIsHelpError"  # bare `pipectl`: the help
+            ):
+                typer.echo(f"error: {exc.format_message()} (see pipectl --help)", err=True)
+                sys.exit(getattr(exc, "exit_code", 2))
+            raise
+
     def invoke(self, ctx):
         db = sys.modules.get("pipectl.store.db")
         if db is not None:  # a new command (in-process callers run several)
