@@ -247,6 +247,21 @@ def git_commit() -> str:
     return out.stdout.strip() + (" (with uncommitted changes in src/)" if dirty else "")
 
 
+def install_kind() -> str:
+    """How the timed pipectl is installed: editable (imports this work tree) or a normal
+    install (a copy in site-packages, with .pyc files made at install time), as users have it."""
+    out = subprocess.run(
+        [str(Path(run.PIPECTL).with_name("python")), "-c",
+         "import pipectl, sys; sys.stdout.write(pipectl.__file__)"],
+        capture_output=True, text=True)
+    where = Path(out.stdout.strip()) if out.returncode == 0 else None
+    if where is None:
+        return "installation unknown"
+    if run.HERE.parent / "src" in where.parents:
+        return "editable install of this work tree"
+    return f"normal install, {where.parent.parent}"
+
+
 def compare(binary: Path, crm_db: Path, reps: int, deals: int) -> str:
     pip_src = run.generated_db(deals)
     work = run.OUT / "work"
@@ -302,7 +317,8 @@ def compare(binary: Path, crm_db: Path, reps: int, deals: int) -> str:
         o.add(label, p, c)
     lines = [
         f"Machine: {run.machine()}",
-        f"pipectl commit: {git_commit()}; crm.cli: `{binary}` (working directory "
+        f"pipectl commit: {git_commit()}, run as `{run.PIPECTL}` ({install_kind()}); "
+        f"crm.cli: `{binary}` (working directory "
         f"`{os.getcwd()}`)",
         f"pipectl database: `{pip_src.name}` ({deals:,} generated deals); crm.cli database: "
         f"{describe_crm_db(crm_read)}",
@@ -329,9 +345,14 @@ def main(argv: list[str] | None = None) -> int:
                    help="(re)create --crm-db from pipectl's generated database, then measure")
     p.add_argument("--seed-only", action="store_true", help="seed, do not measure")
     p.add_argument("--reps", type=int, default=15, help="runs per command (default 15)")
+    p.add_argument("--pipectl", type=Path, default=None,
+                   help="pipectl's console script to time (default: this environment's). "
+                        "Users install pipectl with pip or pipx, not editable: see PEERS.md")
     p.add_argument("--deals", type=int, default=1000,
                    help="size of pipectl's generated database to copy and compare (default 1000)")
     args = p.parse_args(argv)
+    if args.pipectl is not None:
+        run.PIPECTL = str(args.pipectl.resolve())
     if not run.PIPECTL:
         print("pipectl is not installed in this environment", file=sys.stderr)
         return 2
