@@ -6,7 +6,7 @@ import io
 
 import pytest
 
-from pipectl.views.table import Column, Styled, Table, cut, echo, safe, width
+from pipectl.views.table import UNLIMITED, Column, Styled, Table, cut, echo, safe, width
 
 ESC = "\x1b"
 
@@ -236,11 +236,19 @@ def test_echo_styles_only_its_own_pieces(monkeypatch):
 
 @pytest.mark.parametrize(
     ("columns_env", "expected"),
-    [(None, 80), ("120", 120), ("abc", 80)],
+    [(None, UNLIMITED), ("120", 120), ("abc", UNLIMITED)],
 )
-def test_width_of_a_pipe_is_columns_else_80(monkeypatch, columns_env, expected):
+def test_width_of_a_pipe_is_columns_else_unlimited(monkeypatch, columns_env, expected):
     from pipectl.views.table import terminal_width
 
     if columns_env is not None:
         monkeypatch.setenv("COLUMNS", columns_env)
     assert terminal_width(io.StringIO()) == expected
+
+
+def test_a_pipe_without_columns_gets_whole_cells(monkeypatch):
+    monkeypatch.delenv("COLUMNS", raising=False)
+    long = "Dubois & Fils: Annual licence, renewed with the Lyon office " * 3
+    out = io.StringIO()
+    Table(Column("ID", justify="right"), Column("Deal")).write([["1", long.strip()]], out)
+    assert long.strip() in out.getvalue() and "…" not in out.getvalue()

@@ -11,7 +11,7 @@ from pipectl.qualification import CRITERIA, DESCRIPTIONS
 from pipectl.stages import Stage
 from pipectl.values import weighted_minor
 from pipectl.views.common import money, money_cell, totals_cell
-from pipectl.views.table import Column, Styled, Table, echo, terminal_width
+from pipectl.views.table import UNLIMITED, Column, Styled, Table, echo, terminal_width
 
 Row = dict[str, Any]
 
@@ -247,7 +247,7 @@ def board(columns: list[dict[str, Any]]) -> None:
     table = Table(
         *(Column(col["stage"].replace("_", " ").title(), wrap=True, min_width=12)
           for col in columns),
-        lines=True, expand=terminal_width() >= 100,
+        lines=True, expand=100 <= terminal_width() < UNLIMITED,
     )
     cells: list[list[str | Styled]] = []
     for col in columns:

@@ -4,8 +4,8 @@ Every table pipectl prints goes through ``Table``; every other styled line throu
 
 - Look: Rich's default box (heavy head ``┏━┳┓ ┃ ┡━╇┩``, light body ``│ ├─┼┤ └┴┘``), bold
   header, italic title above, optional dim caption below, one space of padding in each cell.
-- Width: the terminal's when stdout is a terminal, else ``COLUMNS``, else 80. A table wider than
-  that shrinks its widest *flexible* columns first (then, if still needed, any column), and cuts
+- Width: the terminal's when stdout is a terminal, else ``COLUMNS``, else no limit (a pipe or
+  a file gets whole cells, for grep and friends). A table wider than that shrinks its widest *flexible* columns first (then, if still needed, any column), and cuts
   cells with "…". A cell is ONE line unless its column wraps (the board does) or it is given as
   a list of lines. Widths are display widths: East Asian wide and full-width characters count 2,
   combining marks and joiners 0; a cut never separates a character from its combining marks.
@@ -87,6 +87,8 @@ def clusters(text: str) -> list[tuple[str, int]]:
     that follow it, and whatever a zero-width joiner binds to it (emoji sequences). Its width is
     its first character's; an emoji selector (U+FE0F) makes a narrow character wide.
     """
+    if _simple(text):  # one cell per character, nothing joins
+        return [(c, 1) for c in text]
     out: list[tuple[str, int]] = []
     join = False
     for c in text:
@@ -160,8 +162,12 @@ def color_enabled(stream: TextIO | None = None) -> bool:
         return False
 
 
+UNLIMITED = 1_000_000  # the width of a pipe or file when COLUMNS is not set
+
+
 def terminal_width(stream: TextIO | None = None) -> int:
-    """The terminal's width when ``stream`` is one, else COLUMNS, else 80 (as Rich does)."""
+    """The terminal's width when ``stream`` is one, else COLUMNS, else UNLIMITED: output that
+    goes to a pipe or a file keeps whole cells (Rich assumed 80 and wrapped them)."""
     stream = stream or sys.stdout
     try:
         tty = stream.isatty()
@@ -170,7 +176,7 @@ def terminal_width(stream: TextIO | None = None) -> int:
     if tty:
         return max(shutil.get_terminal_size((80, 24)).columns, 20)
     columns = os.environ.get("COLUMNS", "")
-    return max(int(columns), 20) if columns.isdigit() else 80
+    return max(int(columns), 20) if columns.isdigit() else UNLIMITED
 
 
 def _paint(text: str, style: str, color: bool) -> str:
@@ -249,9 +255,9 @@ def _wrap_spans(spans: list[Span], limit: int) -> list[list[Span]]:
 
     Leading spaces of the line are kept (an indent); the spaces where a line breaks are not.
     """
-    parts = _styled_clusters(spans)
-    if sum(w for _, w, _ in parts) <= limit:
+    if _line_width(spans) <= limit:  # the common case, measured without splitting
         return [spans]
+    parts = _styled_clusters(spans)
     tokens: list[tuple[list[tuple[str, int, str]], list[tuple[str, int, str]]]] = []
     gap: list[tuple[str, int, str]] = []
     word: list[tuple[str, int, str]] = []
