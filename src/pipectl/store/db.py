@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import stat
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -97,34 +98,9 @@ def _inspect(path: Path) -> tuple[int, int] | None:
         return None
     if not path.is_file():
         raise DatabaseError(f"{path} is not a regular file", hint=_OTHER)
-    try:
-        size = path.stat().st_size
-        with path.open("rb") as fh:
-            head = fh.read(100)
-    except OSError as exc:
-        raise DatabaseError(f"cannot read {path}: {exc.strerror or exc}") from exc
-    if size == 0:
+    head = _settled_head(path)
+    if head is None:
         return None
-    if not head.startswith(SQLITE_MAGIC):
-        raise DatabaseError(
-            f"{path} is not a pipectl database: it is {_what_is(head)}, not SQLite; "
-            "it was left untouched",
-            hint=_OTHER,
-        )
-    if len(head) < 100:
-        raise _damaged(path, f"only {size} bytes, shorter than a SQLite header")
-    page_size = int.from_bytes(head[16:18], "big")
-    page_size = 65536 if page_size == 1 else page_size
-    if page_size < 512 or page_size & (page_size - 1):
-        raise _damaged(path, f"its header gives an impossible page size, {page_size}")
-    pages_in_header = int.from_bytes(head[28:32], "big")
-    header_valid = head[24:28] == head[92:96]  # the page count is valid for this change
-    # With a -wal (or -journal) beside it, the file may lag its header for a moment (a
-    # checkpoint writes page 1 first) and SQLite itself completes it: not damage.
-    settling = any(Path(f"{path}{s}").exists() for s in ("-wal", "-journal"))
-    too_short = header_valid and size < page_size * pages_in_header and not settling
-    if size < page_size or too_short:
-        raise _damaged(path, "the file is shorter than its header says: truncated")
     app_id = int.from_bytes(head[68:72], "big")
     user_version = int.from_bytes(head[60:64], "big")
     if app_id not in (0, APPLICATION_ID):
@@ -133,6 +109,79 @@ def _inspect(path: Path) -> tuple[int, int] | None:
             hint=_OTHER,
         )
     return app_id, user_version
+
+
+# Looks at a header that disagrees with its file's size, at most, before calling it damaged.
+# A truncated file is called so at its second look (it looks the same twice); only a file that
+# keeps changing while it looks short takes all of them (66 ms of sleep in all).
+HEADER_LOOKS = 12
+
+
+def _settled_head(path: Path) -> bytes | None:
+    """The SQLite header of ``path`` once it agrees with the file's size; None for an empty file.
+
+    Another pipectl may be writing the file while it is looked at. Closing the last connection
+    checkpoints: SQLite writes page 1 (the header, with the new page count) first, then the
+    other pages, growing the file, then deletes the -wal. A look taken across that moment can
+    pair a new header with an old size, and the -wal (which excuses a short file) is already
+    gone. So a short file is only called truncated once two looks in a row see exactly the same
+    header, size and no -wal: nothing was being written between them.
+    """
+    previous: tuple[bytes, int, bool] | None = None
+    why = ""
+    for attempt in range(HEADER_LOOKS):
+        look = _look(path)
+        head, size, settling = look
+        if not head:
+            return None  # empty: new, or being created by another pipectl this very moment
+        if not head.startswith(SQLITE_MAGIC):
+            raise DatabaseError(
+                f"{path} is not a pipectl database: it is {_what_is(head)}, not SQLite; "
+                "it was left untouched",
+                hint=_OTHER,
+            )
+        if len(head) >= 100:
+            page_size = int.from_bytes(head[16:18], "big")
+            page_size = 65536 if page_size == 1 else page_size
+            if page_size < 512 or page_size & (page_size - 1):
+                raise _damaged(path, f"its header gives an impossible page size, {page_size}")
+        why = _shortfall(head, size, settling)
+        if not why:
+            return head
+        if look == previous:
+            break
+        previous = look
+        time.sleep(0.001 * attempt)
+    raise _damaged(path, why)
+
+
+def _look(path: Path) -> tuple[bytes, int, bool]:
+    """One look at the file: its first 100 bytes, then its size, then whether a -wal or
+    -journal is beside it. In that order each is at least as new as the one before it."""
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(100)
+            size = os.fstat(fh.fileno()).st_size
+    except OSError as exc:
+        raise DatabaseError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    settling = any(Path(f"{path}{s}").exists() for s in ("-wal", "-journal"))
+    return head, size, settling
+
+
+def _shortfall(head: bytes, size: int, settling: bool) -> str:
+    """Why a file is shorter than its SQLite header says ("" when it is not)."""
+    if len(head) < 100:
+        return f"only {size} bytes, shorter than a SQLite header"
+    page_size = int.from_bytes(head[16:18], "big")
+    page_size = 65536 if page_size == 1 else page_size
+    pages_in_header = int.from_bytes(head[28:32], "big")
+    header_valid = head[24:28] == head[92:96]  # the page count is valid for this change
+    # With a -wal (or -journal) beside it, the file may lag its header for a moment (a
+    # checkpoint writes page 1 first) and SQLite itself completes it: not damage.
+    too_short = header_valid and size < page_size * pages_in_header and not settling
+    if size < page_size or too_short:
+        return "the file is shorter than its header says: truncated"
+    return ""
 
 
 _OTHER = "choose another file with --db"
