@@ -6,8 +6,8 @@ Every table pipectl prints goes through ``Table``; every other styled line throu
   header, italic title above, optional dim caption below, one space of padding in each cell.
 - Width: the terminal's when stdout is a terminal, else ``COLUMNS``, else no limit (a pipe or
   a file gets whole cells, for grep and friends). A table wider than that shrinks its widest
-  *flexible* columns first (then, if still needed, any column), and cuts cells with "…". A cell is ONE line unless its column wraps (the board does) or it is given as
-  a list of lines. Widths are display widths: East Asian wide and full-width characters count 2,
+  *flexible* columns first (then, if still needed, any column), and cuts cells with "…". A
+  cell is ONE line unless its column wraps (the board does) or it is given as a list of lines. Widths are display widths: East Asian wide and full-width characters count 2,
   combining marks and joiners 0; a cut never separates a character from its combining marks.
 - Colour: ANSI codes only when stdout is a terminal and NO_COLOR is unset or empty;
   FORCE_COLOR (non-empty) forces them on for a non-terminal, NO_COLOR still wins.
