@@ -7,7 +7,8 @@ Every table pipectl prints goes through ``Table``; every other styled line throu
 - Width: the terminal's when stdout is a terminal, else ``COLUMNS``, else no limit (a pipe or
   a file gets whole cells, for grep and friends). A table wider than that shrinks its widest
   *flexible* columns first (then, if still needed, any column), and cuts cells with "…". A
-  cell is ONE line unless its column wraps (the board does) or it is given as a list of lines. Widths are display widths: East Asian wide and full-width characters count 2,
+  cell is ONE line unless its column wraps (the board does) or it is given as a list of
+  lines. Widths are display widths: East Asian wide and full-width characters count 2,
   combining marks and joiners 0; a cut never separates a character from its combining marks.
 - Colour: ANSI codes only when stdout is a terminal and NO_COLOR is unset or empty;
   FORCE_COLOR (non-empty) forces them on for a non-terminal, NO_COLOR still wins.
