@@ -233,3 +233,52 @@ def test_any_rows_same_both_ways(tmp_path: Path, monkeypatch, rows: list[dict]) 
     header = list(_CELLS)
     f = _write(tmp_path, header, [[r[h] for h in header] for r in rows])
     assert_same(f, tmp_path, monkeypatch)
+
+
+def _big(tmp_path: Path, n: int = 3000) -> Path:
+    rows = [[f"R{i}", f"Deal {i}", "Acme", "", "proposal", "", "", "", str(i), "EUR", "", "",
+             "2026-01-01T00:00:00Z", "", "", "", ""] for i in range(1, n + 1)]
+    return _write(tmp_path, EDGE_HEADER, rows, "big.csv")
+
+
+def _interrupt_at(step: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    real = getattr(bulk_sql, step)
+
+    def then_ctrl_c(*args: Any, **kwargs: Any) -> Any:
+        result = real(*args, **kwargs)
+        if step == "leftover_rows":
+            list(result)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(bulk_sql, step, then_ctrl_c)
+
+
+@pytest.mark.parametrize("step", ["stage_rows", "convert", "leftover_rows"])
+def test_ctrl_c_anywhere_in_a_bulk_import_leaves_the_database_as_it_was(
+        tmp_path: Path, monkeypatch, step: str) -> None:
+    monkeypatch.setattr(importer, "BULK_BYTES", 0)
+    conn = db.connect(tmp_path / "x.db")
+    indexes = conn.execute("SELECT name, sql FROM sqlite_schema ORDER BY name").fetchall()
+    _interrupt_at(step, monkeypatch)
+    with pytest.raises(KeyboardInterrupt):
+        importer.run(conn, _big(tmp_path), importer.Options(), NOW)
+    assert not conn.in_transaction
+    assert conn.execute("SELECT count(*) FROM deals").fetchone()[0] == 0
+    assert conn.execute("SELECT count(*) FROM events").fetchone()[0] == 0
+    assert conn.execute("SELECT name, sql FROM sqlite_schema ORDER BY name").fetchall() == indexes
+    assert conn.execute("SELECT name FROM sqlite_temp_schema").fetchall() == []
+    # and the same connection imports the file afterwards
+    monkeypatch.undo()
+    monkeypatch.setattr(importer, "BULK_BYTES", 0)
+    assert importer.run(conn, _big(tmp_path), importer.Options(), NOW).added == 3000
+
+
+def test_progress_of_a_bulk_import_reaches_the_file_size(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(importer, "BULK_BYTES", 0)
+    conn = db.connect(tmp_path / "x.db")
+    f = _big(tmp_path)
+    seen: list[tuple[int, int]] = []
+    importer.run(conn, f, importer.Options(), NOW, lambda done, total: seen.append((done, total)))
+    size = f.stat().st_size
+    assert len(seen) >= 3 and seen[-1] == (size, size)
+    assert [d for d, _ in seen] == sorted(d for d, _ in seen)
