@@ -282,3 +282,9 @@ def test_progress_of_a_bulk_import_reaches_the_file_size(tmp_path: Path, monkeyp
     size = f.stat().st_size
     assert len(seen) >= 3 and seen[-1] == (size, size)
     assert [d for d, _ in seen] == sorted(d for d, _ in seen)
+
+
+def test_a_dry_run_reports_the_same_and_writes_nothing(tmp_path: Path, monkeypatch) -> None:
+    f = _write(tmp_path, EDGE_HEADER, EDGE_ROWS)
+    summary, deals = assert_same(f, tmp_path, monkeypatch, importer.Options(dry_run=True))
+    assert summary["dry_run"] and summary["added"] == len(EDGE_ROWS) and deals == []
