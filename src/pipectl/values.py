@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 import unicodedata
 from datetime import UTC, date, datetime, timedelta
-from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 
 from pipectl.errors import UsageError
 
@@ -80,6 +79,8 @@ def parse_money(text: str, currency: str, field: str = "value") -> int:
             f"{field} {text!r} is not an amount",
             hint="write it like 12000 or 12000.50; it may not be negative",
         )
+    from decimal import Decimal, InvalidOperation  # here: reads never need it (~1 ms)
+
     try:
         amount = Decimal(raw)
     except InvalidOperation as exc:  # pragma: no cover - the regex admits only decimals
@@ -104,8 +105,12 @@ def format_money(minor: int, currency: str) -> str:
 
 
 def weighted_minor(value_x_percent: int) -> int:
-    """Sum of value x probability-percent -> minor units, rounded half-even once."""
-    return int((Decimal(value_x_percent) / 100).quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
+    """Sum of value x probability-percent -> minor units, rounded half-even once (exact
+    integer arithmetic: the same result as Decimal's ROUND_HALF_EVEN)."""
+    q, r = divmod(value_x_percent, 100)  # floor division: 0 <= r < 100, also below zero
+    if r > 50 or (r == 50 and q % 2):
+        q += 1
+    return q
 
 
 def parse_probability(value: int | str) -> int:

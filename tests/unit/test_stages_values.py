@@ -6,6 +6,8 @@ import unicodedata
 from datetime import UTC, date, datetime
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from pipectl import stages, values
 from pipectl.errors import UsageError
@@ -99,6 +101,19 @@ def test_weighted_rounds_once_half_even() -> None:
     assert values.weighted_minor(1200050 * 40) == 480020
     assert values.weighted_minor(250) == 2  # 2.5 -> 2
     assert values.weighted_minor(350) == 4  # 3.5 -> 4
+
+
+@given(st.integers(min_value=-(10**22), max_value=10**22))
+def test_weighted_is_decimal_half_even(n: int) -> None:
+    """The integer rounding gives exactly what Decimal's ROUND_HALF_EVEN gives."""
+    from decimal import ROUND_HALF_EVEN, Decimal
+
+    expected = int((Decimal(n) / 100).quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
+    assert values.weighted_minor(n) == expected
+    for near in (n * 100 + 49, n * 100 + 50, n * 100 + 51, n * 100 - 50, n * 100 + 150):
+        if abs(near) < 10**24:
+            want = (Decimal(near) / 100).quantize(Decimal(1), rounding=ROUND_HALF_EVEN)
+            assert values.weighted_minor(near) == int(want)
 
 
 @pytest.mark.parametrize(
