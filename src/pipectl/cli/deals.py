@@ -135,6 +135,8 @@ def list_(
         raise UsageError(f"--status {status!r} is not one of open, won, lost, all")
     if sort not in deals.SORTS:
         raise UsageError(f"--sort {sort!r} is not one of {', '.join(deals.SORTS)}")
+    from pipectl.views import deals as view
+
     rows = deals.iter_deals(
         connect(ctx),
         stage=stage_arg(stage),
@@ -143,16 +145,14 @@ def list_(
         search=clean_text(search, "--search") if search is not None else None,
         sort=sort,
         limit=positive_limit(limit),
+        columns=None if as_json else view.TABLE_COLUMNS,
     )
     if as_json:
         from pipectl.views.common import print_json_list
-        from pipectl.views.deals import deal_json
 
-        print_json_list(deal_json(r) for r in rows)
+        print_json_list(view.deal_json(r) for r in rows)
     else:
-        from pipectl.views.deals import deal_table
-
-        deal_table(rows)
+        view.deal_table(rows)
 
 
 def show(

