@@ -199,3 +199,82 @@ def counts(conn: sqlite3.Connection) -> tuple[int, int]:
         conn.execute("SELECT count(*) FROM deals").fetchone()[0],
         conn.execute("SELECT count(*) FROM events").fetchone()[0],
     )
+
+
+# ---------------------------------------------------------------- JSON import (streamed)
+# pipectl's JSON export is imported in batches inside one transaction. Keeping the file's ids
+# (an empty database, every id present and unique) is tried first: the primary keys catch a
+# repeated id, and the ids of deals that turned out to repeat an earlier deal's ref (so were
+# not inserted) are kept aside in a TEMP table and checked at the end. Events that carry no id
+# in that mode are numbered after all the file's events, so they wait in another TEMP table.
+
+_JSON_SCRATCH = ("import_json_later", "import_json_unkept")
+
+
+def savepoint(conn: sqlite3.Connection, name: str) -> None:
+    conn.execute(f'SAVEPOINT "{name}"')
+
+
+def rollback_to_savepoint(conn: sqlite3.Connection, name: str) -> None:
+    conn.execute(f'ROLLBACK TO "{name}"')
+    conn.execute(f'RELEASE "{name}"')
+
+
+def release_savepoint(conn: sqlite3.Connection, name: str) -> None:
+    conn.execute(f'RELEASE "{name}"')
+
+
+def stash_events(conn: sqlite3.Connection, events: list[Row]) -> None:
+    """Events without an id, kept in order for ``insert_stashed_events``."""
+    if events:
+        cols = EVENT_COLUMNS[1:]
+        conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS import_json_later ({', '.join(cols)})")
+        conn.executemany(
+            f"INSERT INTO temp.import_json_later VALUES ({', '.join('?' * len(cols))})",
+            [tuple(map(_blank, _event_values_no_id({**_EVENT_BLANK, **e}))) for e in events],
+        )
+
+
+def insert_stashed_events(conn: sqlite3.Connection) -> None:
+    """The stashed events into ``events``, in the order stashed (ids after the largest)."""
+    if _has_temp(conn, "import_json_later"):
+        cols = EVENT_COLUMNS[1:]
+        picks = ", ".join(f"NULLIF({c}, '')" for c in cols)
+        conn.execute(
+            f"INSERT INTO events ({', '.join(cols)}) "
+            f"SELECT {picks} FROM temp.import_json_later ORDER BY rowid"
+        )
+
+
+def note_unkept_ids(conn: sqlite3.Connection, deal_ids: list[int], event_ids: list[int]) -> None:
+    """Ids of the file that were not inserted (their deal updated an earlier one)."""
+    conn.execute("CREATE TEMP TABLE IF NOT EXISTS import_json_unkept (kind TEXT, id INTEGER)")
+    conn.executemany(
+        "INSERT INTO temp.import_json_unkept VALUES (?, ?)",
+        [("deal", i) for i in deal_ids] + [("event", i) for i in event_ids],
+    )
+
+
+def unkept_ids_clash(conn: sqlite3.Connection) -> bool:
+    """True if a noted id repeats another noted one or one inserted into deals or events."""
+    if not _has_temp(conn, "import_json_unkept"):
+        return False
+    return bool(conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM temp.import_json_unkept GROUP BY kind, id "
+        "HAVING count(*) > 1) "
+        "OR EXISTS (SELECT 1 FROM temp.import_json_unkept u JOIN deals d ON d.id = u.id "
+        "WHERE u.kind = 'deal') "
+        "OR EXISTS (SELECT 1 FROM temp.import_json_unkept u JOIN events e ON e.id = u.id "
+        "WHERE u.kind = 'event')"
+    ).fetchone()[0])
+
+
+def drop_json_scratch(conn: sqlite3.Connection) -> None:
+    for name in _JSON_SCRATCH:
+        conn.execute(f"DROP TABLE IF EXISTS temp.{name}")
+
+
+def _has_temp(conn: sqlite3.Connection, name: str) -> bool:
+    return conn.execute(
+        "SELECT 1 FROM sqlite_temp_master WHERE type = 'table' AND name = ?", (name,)
+    ).fetchone() is not None
