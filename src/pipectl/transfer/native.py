@@ -1,13 +1,23 @@
 """JSON import: pipectl's own export (deals with their events, ids kept in an empty database),
-and plain JSON arrays of objects (imported like CSV rows)."""
+and plain JSON arrays of objects (imported like CSV rows).
+
+Both are streamed, in memory that does not grow with the file: ``JsonReader`` reads the file a
+piece at a time and hands out one element of the top-level array, or of the export's "deals"
+array, at a time. An export's deals are validated and written in batches inside the one
+transaction; a plain array is read twice (the first pass collects the keys of every object,
+the columns of the rows, as a CSV file's header gives them).
+"""
 
 from __future__ import annotations
 
+import codecs
 import json
+import re
 import sqlite3
+from collections.abc import Iterable, Iterator
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, BinaryIO, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -17,7 +27,7 @@ from pipectl.store import transfer as store
 from pipectl.store.db import transaction
 from pipectl.transfer import history as hist
 from pipectl.transfer.rows import ImportRow
-from pipectl.values import MAX_MINOR, from_iso, parse_money
+from pipectl.values import from_iso, parse_money
 
 ISO = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$"
 DAY = r"^\d{4}-\d{2}-\d{2}$"
@@ -130,33 +140,259 @@ def _as_row(number: int, d: NativeDeal) -> ImportRow:
     )
 
 
+# ---------------------------------------------------------------- reading JSON a piece at a time
+
+_CHUNK = 1 << 20  # characters decoded at a time
+_MARGIN = 32  # a value ending this close to the end of what is read may go on after it
+_SPACE = re.compile(r"[ \t\n\r]*")
+
+
+class JsonReader:
+    """One JSON document, read from a binary file a piece at a time.
+
+    ``first()`` is the first character of the top-level value; ``value()`` decodes the value
+    that starts here (``json.JSONDecoder.raw_decode`` over a sliding buffer, which grows only
+    for an element bigger than a piece); ``array()`` hands out the elements of the array that
+    starts here one at a time, ``members()`` the keys of an object (the caller reads each
+    value); ``end()`` checks that nothing follows. The encoding is found as ``json.loads``
+    finds it for bytes (UTF-8 with or without BOM, UTF-16, UTF-32). Any problem is a
+    UsageError naming the file, with the line, column and character, as ``json.load`` gives.
+    """
+
+    def __init__(self, fh: BinaryIO, path: Path | str, chunk: int | None = None) -> None:
+        self.fh, self.path, self.chunk = fh, path, chunk or _CHUNK
+        fh.seek(0)
+        encoding = json.detect_encoding(fh.read(4))
+        fh.seek(0)
+        self._decoder = codecs.getincrementaldecoder(encoding)("surrogatepass")
+        self._decode = json.JSONDecoder().raw_decode
+        self.buf = ""
+        self.pos = 0  # the place in buf
+        self.eof = False
+        self._base = 0  # characters dropped from the front of buf
+        self._lines = 0  # newlines among them
+        self._last_nl = -1  # the place of the last of them
+
+    def _more(self, at_least: int = 0) -> bool:
+        """Append the next piece of the file, dropping what was read; False at its end."""
+        if self.eof:
+            return False
+        data = self.fh.read(max(self.chunk, at_least))
+        try:
+            text = self._decoder.decode(data, final=not data)
+        except UnicodeDecodeError as exc:
+            raise UsageError(f"{self.path} is not valid JSON ({exc})") from exc
+        self.eof = not data
+        k = self.pos
+        if k:
+            n = self.buf.count("\n", 0, k)
+            if n:
+                self._lines += n
+                self._last_nl = self._base + self.buf.rfind("\n", 0, k)
+            self._base += k
+            self.buf, self.pos = self.buf[k:] + text, 0
+        else:
+            self.buf += text
+        return True
+
+    def error(self, msg: str, pos: int | None = None) -> UsageError:
+        at = self.pos if pos is None else pos
+        line = self._lines + self.buf.count("\n", 0, at) + 1
+        nl = self.buf.rfind("\n", 0, at)
+        last = self._base + nl if nl >= 0 else self._last_nl
+        where = self._base + at
+        return UsageError(
+            f"{self.path} is not valid JSON ({msg}: line {line} column {where - last} "
+            f"(char {where}))"
+        )
+
+    def peek(self) -> str:
+        """The next character that is not white space ('' at the end), moving to it."""
+        while True:
+            self.pos = _SPACE.match(self.buf, self.pos).end()  # type: ignore[union-attr]
+            if self.pos < len(self.buf):
+                return self.buf[self.pos]
+            if not self._more():
+                return ""
+
+    def first(self) -> str:
+        c = self.peek()
+        if not c:
+            raise self.error("Expecting value")
+        return c
+
+    def value(self) -> Any:
+        self.peek()
+        while True:
+            try:
+                obj, end = self._decode(self.buf, self.pos)
+            except json.JSONDecodeError as exc:
+                # cut off by the end of the piece, not wrong: read on and decode it again
+                if not self.eof and (exc.pos >= len(self.buf) - _MARGIN
+                                     or exc.msg.startswith("Unterminated string")):
+                    self._more(len(self.buf) - self.pos)
+                    continue
+                raise self.error(exc.msg, exc.pos) from None
+            except RecursionError:
+                raise self.error("nested too deeply") from None
+            except ValueError as exc:  # e.g. an integer of more than 4300 digits
+                raise self.error(str(exc)) from None
+            if end >= len(self.buf) - _MARGIN and not self.eof:
+                self._more(len(self.buf) - self.pos)  # a number may go on in the next piece
+                continue
+            self.pos = end
+            return obj
+
+    def array(self) -> Iterator[Any]:
+        """The elements of the array that starts here, one at a time."""
+        if self.peek() != "[":
+            raise self.error("Expecting '['")
+        self.pos += 1
+        if self.peek() == "]":
+            self.pos += 1
+            return
+        while True:
+            yield self.value()
+            c = self.peek()
+            self.pos += 1
+            if c == "]":
+                return
+            if c != ",":
+                self.pos -= 1
+                raise self.error("Expecting ',' delimiter")
+
+    def members(self) -> Iterator[str]:
+        """The keys of the object that starts here; after each, the caller reads its value."""
+        if self.peek() != "{":
+            raise self.error("Expecting '{'")
+        self.pos += 1
+        c = self.peek()
+        if c == "}":
+            self.pos += 1
+            return
+        while True:
+            if c != '"':
+                raise self.error("Expecting property name enclosed in double quotes")
+            key = self.value()
+            if self.peek() != ":":
+                raise self.error("Expecting ':' delimiter")
+            self.pos += 1
+            yield key
+            c = self.peek()
+            if c == "}":
+                self.pos += 1
+                return
+            if c != ",":
+                raise self.error("Expecting ',' delimiter")
+            self.pos += 1
+            c = self.peek()
+
+    def skip(self) -> None:
+        """Read past the value that starts here (an array element by element)."""
+        if self.peek() == "[":
+            for _ in self.array():
+                pass
+        else:
+            self.value()
+
+    def end(self) -> None:
+        if self.peek():
+            raise self.error("Extra data")
+
+
+def _open(path: Path) -> BinaryIO:
+    try:
+        return path.open("rb")
+    except FileNotFoundError as exc:
+        raise UsageError(f"{path}: no such file") from exc
+
+
 def run(conn: sqlite3.Connection, path: Path, opts: Any, now: datetime):
-    from pipectl.transfer.importer import Summary
+    from pipectl.transfer.importer import Summary, run_rows
 
     summary = Summary(file=str(path), format="json", preset="pipectl", encoding="utf-8",
                       dry_run=opts.dry_run)
-    try:
-        with path.open("rb") as fh:
-            data = json.load(fh)
-    except FileNotFoundError as exc:
-        raise UsageError(f"{path}: no such file") from exc
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise UsageError(f"{path} is not valid JSON ({exc})") from exc
-    if isinstance(data, list):
-        from pipectl.transfer.importer import run_rows
+    with _open(path) as fh:
+        if JsonReader(fh, path).first() == "[":
+            return run_rows(conn, JsonRows(path, fh), opts, now, summary)
+        return _run_native(conn, _Export(path, fh), opts, now, summary)
 
-        return run_rows(conn, JsonRows(path, data), opts, now, summary)
-    if not isinstance(data, dict) or "deals" not in data or not isinstance(data["deals"], list):
-        raise UsageError(
-            f"{path} is neither a pipectl export nor a JSON array of deals",
-            hint="pipectl export --format json --events makes one",
-        )
-    version = data.get("pipectl_export", FORMAT)
-    if not isinstance(version, int) or isinstance(version, bool):
-        raise UsageError(f"{path}: 'pipectl_export' should be a format number, not {version!r}")
-    if version > FORMAT:
-        raise UsageError(f"{path} was exported by a newer pipectl", hint="upgrade pipectl")
-    return _run_native(conn, data["deals"], opts, now, summary)
+
+class _Export:
+    """pipectl's export object, its "deals" array streamed one deal at a time.
+
+    The object's other members are read on the way (the format number may come before or
+    after the deals). As with ``json.load``, a key given twice counts once, with its last
+    value: when a later "deals" turns up, ``again()`` asks for a new pass that streams it.
+    """
+
+    def __init__(self, path: Path, fh: BinaryIO) -> None:
+        self.path, self.fh = path, fh
+        self.size = path.stat().st_size
+        self.target = 1  # which "deals" member is streamed
+        self.is_object = self.is_list = False
+        self.found = 0
+        self.version: Any = FORMAT
+
+    def deals(self) -> Iterator[Any]:
+        reader = JsonReader(self.fh, self.path)
+        self.is_object = reader.first() == "{"
+        self.is_list = False
+        self.found = 0
+        self.version = FORMAT
+        if not self.is_object:
+            reader.value()
+        else:
+            for key in reader.members():
+                if key == "deals":
+                    self.found += 1
+                    self.is_list = reader.peek() == "["
+                    if self.is_list and self.found == self.target:
+                        yield from reader.array()
+                    else:
+                        reader.skip()
+                elif key == "pipectl_export":
+                    self.version = reader.value()
+                else:
+                    reader.skip()
+        reader.end()
+
+    def check(self) -> None:
+        """After a whole pass: the file is an export this pipectl reads."""
+        path, version = self.path, self.version
+        if not (self.is_object and self.found and self.is_list):
+            raise UsageError(
+                f"{path} is neither a pipectl export nor a JSON array of deals",
+                hint="pipectl export --format json --events makes one",
+            )
+        if not isinstance(version, int) or isinstance(version, bool):
+            raise UsageError(
+                f"{path}: 'pipectl_export' should be a format number, not {version!r}"
+            )
+        if version > FORMAT:
+            raise UsageError(f"{path} was exported by a newer pipectl", hint="upgrade pipectl")
+
+    def again(self) -> bool:
+        if self.found > self.target:
+            self.target = self.found
+            return True
+        return False
+
+
+class _Records:
+    """Deals already read (pipectl's CSV pair), as _run_native reads an export."""
+
+    def __init__(self, deals: list[dict[str, Any]], size: int) -> None:
+        self._deals, self.size = deals, size
+
+    def deals(self) -> Iterator[Any]:
+        return iter(self._deals)
+
+    def check(self) -> None:
+        pass
+
+    def again(self) -> bool:
+        return False
 
 
 # ---------------------------------------------------------------- pipectl's CSV pair
@@ -211,41 +447,52 @@ def run_csv(conn: sqlite3.Connection, path: Path, events_path: Path, opts: Any, 
         by_deal.setdefault(key, []).append({k: v for k, v in e.items() if v is not None})
     for d in deals:
         d["events"] = by_deal.get(d.get("id") or "", [])
-    return _run_native(conn, deals, opts, now, summary)
+    return _run_native(conn, _Records(deals, path.stat().st_size), opts, now, summary)
 
 
-def _run_native(conn: sqlite3.Connection, raw_deals: list, opts: Any, now: datetime, summary):
-    from pipectl.transfer.importer import ImportFailed, _Rollback
+SAVEPOINT = "import_json"
 
-    deals: list[NativeDeal] = []
-    for i, raw in enumerate(raw_deals, 1):
-        summary.rows += 1
-        try:
-            deal = NativeDeal.model_validate(raw)
-            _deal_row(deal)
-            for e in deal.events or []:
-                _event_row(e)
-        except ValidationError as exc:
-            summary.bad_rows += 1
-            for err in exc.errors():
-                summary.bad_cells += 1
-                if len(summary.errors) < 50:
-                    loc = ".".join(str(x) for x in err["loc"])
-                    summary.errors.append((i, loc, err["msg"]))
-            continue
-        except UsageError as exc:
-            summary.bad_rows += 1
-            summary.bad_cells += 1
-            summary.errors.append((i, "value", exc.message))
-            continue
-        deals.append(deal)
-    if summary.bad_rows:
-        raise ImportFailed(summary)
+
+def _run_native(conn: sqlite3.Connection, source: _Export | _Records, opts: Any, now: datetime,
+                summary):
+    """Validate and write the deals of ``source`` in batches, in one transaction.
+
+    The file's ids are kept when the database is empty and every deal and event has an id
+    that no other has; that is tried first and, as soon as it turns out wrong, the pass starts
+    again from a savepoint without them. Nothing is held but the current batch.
+    """
+    from pipectl.transfer.importer import BULK_BYTES, ImportFailed, _Rollback
+
     defaults = hist.Defaults(won_from=Stage.NEGOTIATION, lost_from=Stage.PROSPECTING, now=now)
-    flags = hist.Flags()
     try:
         with transaction(conn):
-            _write(conn, deals, defaults, flags, summary)
+            empty = store.is_empty(conn)
+            # a big load into an empty database: build the indexes once, at the end
+            indexes = store.drop_indexes(conn) if empty and source.size >= BULK_BYTES else []
+            keep = empty
+            while True:
+                store.savepoint(conn, SAVEPOINT)
+                flags = hist.Flags()
+                try:
+                    _Load(conn, defaults, flags, summary, keep).run(source.deals())
+                    source.check()
+                    again = source.again()
+                except _NotKept:
+                    keep, again = False, True
+                if not again:
+                    store.release_savepoint(conn, SAVEPOINT)
+                    break
+                store.rollback_to_savepoint(conn, SAVEPOINT)
+                store.drop_json_scratch(conn)
+                summary.rows = summary.added = summary.updated = summary.unchanged = 0
+                summary.events = summary.bad_rows = summary.bad_cells = 0
+                summary.errors.clear()
+            store.drop_json_scratch(conn)
+            store.create_indexes(conn, indexes)
+            if summary.bad_rows:
+                # nothing is imported: no counts of what would have been
+                summary.added = summary.updated = summary.unchanged = summary.events = 0
+                raise ImportFailed(summary)
             summary.warnings = {hist.WARNINGS[k]: v for k, v in flags.counts.items()}
             if opts.dry_run:
                 raise _Rollback
@@ -255,101 +502,203 @@ def _run_native(conn: sqlite3.Connection, raw_deals: list, opts: Any, now: datet
 
 
 FORMAT = 1
+MAX_REPORTED = 50
 
 
-def _write(conn, deals: list[NativeDeal], defaults, flags, summary) -> None:
-    ids = [d.id for d in deals]
-    event_ids = [e.id for d in deals for e in d.events or []]
-    keep = (
-        store.is_empty(conn)
-        and None not in ids and len(set(ids)) == len(ids)
-        and None not in event_ids and len(set(event_ids)) == len(event_ids)
-    )
-    known = store.deals_by_ref(conn, [d.ref for d in deals if d.ref])
-    # a deal without a ref is the same deal when its id, name and creation moment match
-    by_id = {
-        i: row for i, row in store.deals_by_id(
-            conn, [d.id for d in deals if not d.ref and d.id is not None]
-        ).items() if row["ref"] is None
-    }
-    same = {
-        d.id: by_id[d.id] for d in deals
-        if not d.ref and d.id in by_id
-        and (by_id[d.id]["created_at"], by_id[d.id]["name"]) == (d.created_at, d.name)
-    }
-    ids_known = [d["id"] for d in known.values()] + [d["id"] for d in same.values()]
-    notes = store.note_texts(conn, ids_known) if ids_known else {}
-    next_id = store.next_deal_id(conn)
-    new_rows: list[dict] = []
-    changed: dict[int, dict] = {}
-    events: list[dict] = []
-    seen: dict[str, dict] = dict(known)
-    for number, d in enumerate(deals, 1):
-        current = seen.get(d.ref) if d.ref else same.get(d.id)  # type: ignore[arg-type]
-        if current is not None:
-            evs = hist.update_deal(current, _as_row(number, d), defaults,
-                                   notes.get(current["id"], set()))
-            if evs:
-                changed.setdefault(current["id"], current)
-                summary.updated += 1
-            else:
-                summary.unchanged += 1
-            for e in evs:
-                e["deal_id"] = current["id"]
-            events.extend(evs)
-            continue
-        if d.events:
-            row = _deal_row(d)
-            evs = sorted((_event_row(e) for e in d.events),
-                         key=lambda e: (e["at"], e.get("id") or 0))
-            if not keep:
+class _NotKept(Exception):
+    """The file's ids cannot be kept after all (a deal or event without one, or one twice)."""
+
+
+Checked = tuple[int, NativeDeal, dict[str, Any], list[dict[str, Any]]]
+
+
+def _check(number: int, raw: Any, summary) -> Checked | None:
+    """A deal of the file validated, with its row and event rows; None if bad (reported)."""
+    try:
+        deal = NativeDeal.model_validate(raw)
+        return number, deal, _deal_row(deal), [_event_row(e) for e in deal.events or ()]
+    except ValidationError as exc:
+        summary.bad_rows += 1
+        for err in exc.errors():
+            summary.bad_cells += 1
+            if len(summary.errors) < MAX_REPORTED:
+                loc = ".".join(str(x) for x in err["loc"])
+                summary.errors.append((number, loc, err["msg"]))
+    except UsageError as exc:
+        summary.bad_rows += 1
+        summary.bad_cells += 1
+        if len(summary.errors) < MAX_REPORTED:
+            summary.errors.append((number, "value", exc.message))
+    return None
+
+
+class _Load:
+    """One pass over the deals: validated one by one, written a batch at a time.
+
+    A deal whose ref (or, without a ref, id, name and creation moment) is already in the
+    database, or earlier in the file, updates that deal; any other is added, with the file's
+    ids if ``keep`` (events then in the file's order of ids, those without one after them) or
+    new ones (events in file order). After a bad deal nothing more is written: the rest is
+    only checked, for the report.
+    """
+
+    def __init__(self, conn: sqlite3.Connection, defaults: hist.Defaults, flags: hist.Flags,
+                 summary, keep: bool) -> None:
+        self.conn, self.defaults, self.flags, self.summary = conn, defaults, flags, summary
+        self.keep = keep
+        self.first_new = store.next_deal_id(conn)  # deals below it were there before
+        self.next_id = self.first_new
+        self.batch: list[Checked] = []
+        self.writing = True
+        self.unkept = False
+
+    def run(self, raws: Iterable[Any]) -> None:
+        from pipectl.transfer.importer import BATCH
+
+        summary = self.summary
+        for number, raw in enumerate(raws, 1):
+            summary.rows += 1
+            checked = _check(number, raw, summary)
+            if checked is None:
+                self.writing = False
+                self.batch.clear()
+                continue
+            if not self.writing:
+                continue
+            deal = checked[1]
+            if self.keep and (deal.id is None or any(e.id is None for e in deal.events or ())):
+                raise _NotKept
+            self.batch.append(checked)
+            if len(self.batch) >= BATCH:
+                self.flush()
+        self.flush()
+        if self.keep and self.writing:
+            if self.unkept and store.unkept_ids_clash(self.conn):
+                raise _NotKept
+            store.insert_stashed_events(self.conn)
+
+    def flush(self) -> None:
+        batch, self.batch = self.batch, []
+        if not batch or not self.writing:
+            return
+        try:
+            self._write(batch)
+        except sqlite3.IntegrityError as exc:
+            if self.keep and ("deals.id" in str(exc) or "events.id" in str(exc)):
+                raise _NotKept from exc  # an id twice in the file
+            raise
+
+    def _write(self, batch: list[Checked]) -> None:
+        conn, keep, summary = self.conn, self.keep, self.summary
+        known = store.deals_by_ref(conn, [d.ref for _, d, _, _ in batch if d.ref])
+        # a deal without a ref is the same deal when its id, name and creation moment match
+        # one that was there before the import
+        by_id = {
+            i: row for i, row in store.deals_by_id(conn, [
+                d.id for _, d, _, _ in batch
+                if not d.ref and d.id is not None and d.id < self.first_new
+            ]).items() if row["ref"] is None
+        }
+        same = {
+            d.id: by_id[d.id] for _, d, _, _ in batch
+            if not d.ref and d.id in by_id
+            and (by_id[d.id]["created_at"], by_id[d.id]["name"]) == (d.created_at, d.name)
+        }
+        ids_known = [d["id"] for d in known.values()] + [d["id"] for d in same.values()]
+        notes = store.note_texts(conn, ids_known) if ids_known else {}
+        new_rows: list[dict] = []
+        changed: dict[int, dict] = {}
+        events: list[dict] = []
+        unkept_deals: list[int] = []
+        unkept_events: list[int] = []
+        seen: dict[str, dict] = dict(known)
+        for number, d, row, evs in batch:
+            current = seen.get(d.ref) if d.ref else same.get(d.id)  # type: ignore[arg-type]
+            if current is not None:
+                evs = hist.update_deal(current, _as_row(number, d), self.defaults,
+                                       notes.get(current["id"], set()))
+                if evs:
+                    changed.setdefault(current["id"], current)
+                    summary.updated += 1
+                else:
+                    summary.unchanged += 1
                 for e in evs:
-                    e.pop("id", None)
-        else:
-            row, evs = hist.new_deal(_as_row(number, d), defaults, flags)
+                    e["deal_id"] = current["id"]
+                events.extend(evs)
+                if keep:  # ids of the file that no insert checks: checked at the end
+                    unkept_deals.append(d.id)  # type: ignore[arg-type]
+                    unkept_events.extend(e.id for e in d.events or ())  # type: ignore[misc]
+                continue
+            if d.events:
+                evs = sorted(evs, key=lambda e: (e["at"], e.get("id") or 0))
+                if not keep:
+                    for e in evs:
+                        e.pop("id", None)
+            else:
+                row, evs = hist.new_deal(_as_row(number, d), self.defaults, self.flags)
+            if keep:
+                row["id"] = d.id
+            else:
+                row["id"] = self.next_id
+                self.next_id += 1
+            for e in evs:
+                e["deal_id"] = row["id"]
+            new_rows.append(row)
+            if d.ref:
+                seen[d.ref] = row
+            events.extend(evs)
+            summary.added += 1
+        store.insert_deals(conn, new_rows)
+        new_ids = {r["id"] for r in new_rows}
+        store.update_deals(conn, [r for i, r in changed.items() if i not in new_ids])
         if keep:
-            row["id"] = d.id
+            store.insert_events(conn, [e for e in events if "id" in e], with_id=True)
+            store.stash_events(conn, [e for e in events if "id" not in e])
         else:
-            row["id"] = next_id
-            next_id += 1
-        for e in evs:
-            e["deal_id"] = row["id"]
-        new_rows.append(row)
-        if d.ref:
-            seen[d.ref] = row
-        events.extend(evs)
-        summary.added += 1
-    store.insert_deals(conn, new_rows)
-    changed_rows = [r for i, r in changed.items() if i not in {n["id"] for n in new_rows}]
-    store.update_deals(conn, changed_rows)
-    if keep:
-        events.sort(key=lambda e: e.get("id", MAX_MINOR))
-    store.insert_events(conn, [e for e in events if "id" in e], with_id=True)
-    store.insert_events(conn, [e for e in events if "id" not in e])
-    summary.events += len(events)
+            store.insert_events(conn, events)
+        summary.events += len(events)
+        if unkept_deals:
+            store.note_unkept_ids(conn, unkept_deals, unkept_events)
+            self.unkept = True
 
 
 class JsonRows:
-    """A JSON array of flat objects, read like a CSV file (keys are the columns)."""
+    """A JSON array of flat objects, read like a CSV file (keys are the columns).
 
-    def __init__(self, path: Path, data: list) -> None:
-        self.path = path
-        self.size = len(data)
+    Read twice, one object at a time: the first pass checks the file and collects the keys of
+    all objects (the header, in the order they first appear), the second hands out the rows.
+    """
+
+    def __init__(self, path: Path, fh: BinaryIO) -> None:
+        self.path, self._fh = path, fh
         self.encoding = "utf-8"
         self.delimiter = None
         header: dict[str, None] = {}
-        for item in data:
-            if not isinstance(item, dict):
-                raise UsageError(f"{path}: a JSON array of deals must hold objects")
-            header.update(dict.fromkeys(item))
+        size = 0
+        objects = True
+        reader = JsonReader(fh, path)
+        for item in reader.array():
+            size += 1
+            if isinstance(item, dict):
+                header.update(dict.fromkeys(item))
+            else:
+                objects = False
+        reader.end()
+        if not objects:
+            raise UsageError(f"{path}: a JSON array of deals must hold objects")
+        # the number of objects, as before: run_rows compares it with BULK_BYTES, so an
+        # array takes the SQL bulk road (equal, event ids aside) only from 4M objects on
+        self.size = size
         self.header = list(header)
-        self._data = data
         self._done = 0
 
-    def rows(self):
-        for number, item in enumerate(self._data, 2):
+    def rows(self) -> Iterator[tuple[int, list[str]]]:
+        header = self.header
+        for number, item in enumerate(JsonReader(self._fh, self.path).array(), 2):
+            if not isinstance(item, dict):
+                raise UsageError(f"{self.path} changed while it was imported")
             self._done = number - 1
-            yield number, ["" if item.get(h) is None else _text(item.get(h)) for h in self.header]
+            yield number, ["" if item.get(h) is None else _text(item.get(h)) for h in header]
 
     def position(self) -> int:
         return self._done

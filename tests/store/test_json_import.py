@@ -1,0 +1,227 @@
+"""JSON import, streamed: batches and pieces of any size give the same database; the file's ids
+are kept exactly when the whole file allows it; bad deals, bad files and odd but valid
+documents behave as a whole-file json.load did."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pipectl.errors import UsageError
+from pipectl.models import NewDeal
+from pipectl.stages import Stage
+from pipectl.store import deals
+from pipectl.store.db import connect
+from pipectl.transfer import exporter, importer, native
+from tests.reliability.helpers import env, pipectl_exe
+
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def _dump(path: Path) -> dict[str, list[tuple]]:
+    con = sqlite3.connect(path)
+    try:
+        return {t: con.execute(f"SELECT * FROM {t} ORDER BY id").fetchall()
+                for t in ("deals", "events")}
+    finally:
+        con.close()
+
+
+def _import(db: Path, f: Path, **opts: Any) -> importer.Summary:
+    conn = connect(db)
+    try:
+        return importer.run(conn, f, importer.Options(**opts), NOW)
+    finally:
+        conn.close()
+
+
+def _deal(i: int, ref: str | None = None, events: list[dict] | None = None, **more) -> dict:
+    d: dict[str, Any] = {
+        "id": i, "ref": ref, "name": f"Deal {i} ] \"x\"", "stage": "prospecting",
+        "value": "10.00", "currency": "USD", "created_at": "2025-01-01T00:00:00Z",
+        "updated_at": "2025-01-01T00:00:00Z", **more,
+    }
+    if events is not None:
+        d["events"] = events
+    return d
+
+
+def _created(i: int) -> dict:
+    return {"id": i, "at": "2025-01-01T00:00:00Z", "kind": "created", "to_stage": "prospecting",
+            "value": "10.00", "currency": "USD"}
+
+
+def _write(tmp_path: Path, deals_: list[dict], name: str = "x.json", **head: Any) -> Path:
+    f = tmp_path / name
+    f.write_text(json.dumps({"pipectl_export": 1, **head, "deals": deals_}), encoding="utf-8")
+    return f
+
+
+def _ids(db: Path) -> tuple[list[int], list[tuple[int, int]]]:
+    d = _dump(db)
+    return [r[0] for r in d["deals"]], [(r[0], r[1]) for r in d["events"]]
+
+
+def test_tiny_batches_and_pieces_give_the_same_database(tmp_path: Path, monkeypatch) -> None:
+    src = tmp_path / "src.db"
+    conn = connect(src)
+    t = NOW
+    for i in range(30):
+        t += timedelta(hours=1)
+        deal_id = deals.add(conn, NewDeal(name=f"Zoë {i} ], \"q\" \\ {{", ref=f"R{i % 25}"
+                                          if i < 25 else None, stage=Stage.QUALIFICATION,
+                                          value_minor=i * 100, currency="EUR"), t)
+        if i % 3 == 0:
+            deals.note(conn, deal_id, "call ] back, \"soon\"", t + timedelta(minutes=5))
+        if i % 4 == 0:
+            deals.lose(conn, deal_id, t + timedelta(minutes=9), "price")
+    out = tmp_path / "all.json"
+    exporter.export(conn, out, fmt="json", status="all", events=True, raw=False, at=NOW)
+    conn.close()
+    monkeypatch.setattr(importer, "BATCH", 4)
+    monkeypatch.setattr(native, "_CHUNK", 5)
+    dst = tmp_path / "dst.db"
+    summary = _import(dst, out)
+    assert (summary.added, summary.events) == (30, len(_dump(src)["events"]))
+    assert _dump(dst) == _dump(src)
+    again = _import(dst, out)
+    assert (again.added, again.unchanged, again.events) == (0, 30, 0)
+
+
+def test_unique_ids_are_kept_and_deals_without_events_come_after(tmp_path: Path,
+                                                                 monkeypatch) -> None:
+    monkeypatch.setattr(importer, "BATCH", 1)
+    f = _write(tmp_path, [_deal(3), _deal(7, "A", [_created(40)]), _deal(5, "B", [_created(9)])])
+    _import(tmp_path / "a.db", f)
+    ids, events = _ids(tmp_path / "a.db")
+    assert ids == [3, 5, 7]
+    # deal 3 had no events: its history is made and numbered after the file's largest id
+    assert events == [(9, 5), (40, 7), (41, 3)]
+
+
+@pytest.mark.parametrize("case", ["deal id twice", "event id twice", "no deal id",
+                                  "no event id", "unused id twice", "unused event id twice"])
+def test_ids_that_cannot_all_be_kept_are_all_renumbered(tmp_path: Path, case: str) -> None:
+    a = _deal(10, "A", [_created(1)])
+    b = _deal(20, "B", [_created(2)])
+    c = _deal(30, "C", [_created(3)])
+    if case == "deal id twice":
+        c["id"] = 10
+    elif case == "event id twice":
+        c["events"][0]["id"] = 1
+    elif case == "no deal id":
+        c["id"] = None
+    elif case == "no event id":
+        del c["events"][0]["id"]
+    elif case == "unused id twice":  # B repeats A's ref: it updates A, its own id is unused
+        b["ref"], b["id"] = "A", 30
+    else:
+        b["ref"], b["events"][0]["id"] = "A", 3
+    _import(tmp_path / "a.db", _write(tmp_path, [a, b, c]))
+    ids, events = _ids(tmp_path / "a.db")
+    assert ids == ([1, 2] if case.startswith("unused") else [1, 2, 3])
+    assert [e for e, _ in events] == list(range(1, len(events) + 1))
+
+
+def test_a_repeated_ref_with_unique_ids_still_keeps_them(tmp_path: Path) -> None:
+    b = _deal(20, "A", [_created(2)], stage="meeting", prequalified_reason="met")
+    f = _write(tmp_path, [_deal(10, "A", [_created(1)]), b, _deal(30, "C", [_created(3)])])
+    summary = _import(tmp_path / "a.db", f)
+    assert (summary.added, summary.updated) == (2, 1)
+    ids, events = _ids(tmp_path / "a.db")
+    assert ids == [10, 30]
+    assert events[:2] == [(1, 10), (3, 30)] and all(d == 10 for _, d in events[2:])
+
+
+def test_bad_deals_are_reported_and_nothing_is_written(tmp_path: Path) -> None:
+    db = tmp_path / "a.db"
+    _import(db, _write(tmp_path, [_deal(1, "KEEP")], "first.json"))
+    before = _dump(db)
+    rows = [_deal(i, f"R{i}") for i in range(1, 5001)]
+    for i in range(100, 5000, 80):
+        rows[i]["value"] = "lots"
+    rows[4999]["stage"] = "nowhere"
+    with pytest.raises(importer.ImportFailed) as failed:
+        _import(db, _write(tmp_path, rows))
+    s = failed.value.summary
+    assert (s.rows, s.bad_rows, s.added, s.events) == (5000, 63, 0, 0)
+    assert len(s.errors) == 50 and s.errors[0] == (101, "value", s.errors[0][2])
+    assert _dump(db) == before
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ('{"pipectl_export": 1, "deals": [{"id": 1', "is not valid JSON"),
+    ('{"deals": [], "pipectl_export": 2}', "newer pipectl"),
+    ('{"deals": [], "pipectl_export": "1"}', "should be a format number"),
+    ('{"deals": {}}', "neither a pipectl export"),
+    ('{"deals": [], "deals": 3}', "neither a pipectl export"),
+    ('"deals"', "neither a pipectl export"),
+    ('[1, 2]', "must hold objects"),
+    ('[{"name": "A"}, 2, {"name": "B"', "is not valid JSON"),  # the worse problem first
+])
+def test_bad_files_change_nothing(tmp_path: Path, text: str, message: str) -> None:
+    db = tmp_path / "a.db"
+    _import(db, _write(tmp_path, [_deal(1, "KEEP")], "first.json"))
+    before = _dump(db)
+    f = tmp_path / "bad.json"
+    f.write_text(text)
+    with pytest.raises(UsageError, match=message):
+        _import(db, f)
+    assert _dump(db) == before
+
+
+def test_a_later_deals_key_wins_as_in_json_load(tmp_path: Path) -> None:
+    f = tmp_path / "twice.json"
+    f.write_text('{"deals": [' + json.dumps(_deal(1, "A")) + '], "pipectl_export": 1, '
+                 '"deals": [' + json.dumps(_deal(2, "B")) + "]}")
+    _import(tmp_path / "a.db", f)
+    assert [r[1] for r in _dump(tmp_path / "a.db")["deals"]] == ["B"]
+
+
+def test_array_columns_are_the_keys_of_every_object(tmp_path: Path) -> None:
+    f = tmp_path / "rows.json"
+    f.write_text(json.dumps([{"name": "A ] ,"}] * 3 + [{"name": "B", "owner": "Łukasz",
+                                                         "value": 12}]))
+    summary = _import(tmp_path / "a.db", f)
+    assert summary.added == 4
+    got = {(r[2], r[7], r[12]) for r in _dump(tmp_path / "a.db")["deals"]}
+    assert got == {("A ] ,", None, None), ("B", "Łukasz", 1200)}
+
+
+def test_truncated_file_is_one_line_exit_2(tmp_path: Path) -> None:
+    f = _write(tmp_path, [_deal(i) for i in range(1, 50)])
+    f.write_bytes(f.read_bytes()[:-500])
+    r = subprocess.run([pipectl_exe(), "import", str(f)], env=env(tmp_path / "a.db"),
+                       capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert r.returncode == 2
+    assert r.stderr.startswith("error: ") and r.stderr.count("\n") == 1
+    assert "is not valid JSON" in r.stderr and "Traceback" not in r.stderr
+
+
+@pytest.mark.slow
+def test_memory_does_not_grow_with_the_file(tmp_path: Path) -> None:
+    """30,000 deals with 6 events each (~40 MB): the whole-file json.load took ~0.5 GB."""
+    f = tmp_path / "big.json"
+    with f.open("w", encoding="utf-8") as fh:
+        fh.write('{"pipectl_export": 1, "deals": [')
+        for i in range(1, 30_001):
+            evs = [_created(i * 6)] + [
+                {"id": i * 6 + k, "at": "2025-01-02T00:00:00Z", "kind": "note",
+                 "text": f"note {k} for a deal ] with \"text\" of some length"}
+                for k in range(1, 6)]
+            fh.write(("," if i > 1 else "") + json.dumps(_deal(i, f"R{i}", evs)))
+        fh.write("]}")
+    proc = subprocess.Popen([pipectl_exe(), "import", str(f)], env=env(tmp_path / "a.db"),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            stdin=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert usage.ru_maxrss < 150_000  # KiB
+    assert _ids(tmp_path / "a.db")[0][-1] == 30_000
