@@ -61,6 +61,9 @@ _MOMENT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")
 _DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _AMOUNT = re.compile(r"[0-9]{1,12}(?:\.[0-9]*)?")
 _PERCENT = re.compile(r"[0-9]{1,3}")
+_USUAL_DAY = r"(?:19|2[0-9])[0-9][0-9]-(?:0[1-9]|1[0-2])-(?:0[1-9]|1[0-9]|2[0-8])"
+_USUAL_MOMENT = _USUAL_DAY + r"T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]Z"
+_USUAL_PERCENT = r"100|[1-9]?[0-9]"
 
 
 def _real(text: str) -> bool:
@@ -92,9 +95,23 @@ class RowCheck:
         self.day = f.get("close_date")
         self.amount = f.get("value")
         self.percent = f.get("probability")
-        self.name_at = {k: f.get(k) for k in ("name", "company", "ref")}
-        self.searched = [f.get(k) for k in ("company", "contact", "email", "owner", "source",
-                                            "ref")]
+        # the usual typed cells in one match: times and a close date on days 1-28 (any month
+        # has them), plain amounts, percentages 0-100; a row that fails it is checked cell by
+        # cell below (29-31 of a month, or a bad cell)
+        typed = [(i, _USUAL_MOMENT) for i in self.moments]
+        typed += [(i, pattern) for i, pattern in ((self.day, _USUAL_DAY),
+                                                  (self.amount, _AMOUNT.pattern),
+                                                  (self.percent, _USUAL_PERCENT))
+                  if i is not None]
+        self.typed = itemgetter(*(i for i, _ in typed), 0, 0)
+        self.n_typed = len(typed)
+        self.usual = re.compile("\x1f".join(f"(?:{p})?" for _, p in typed))
+        self.names = itemgetter(*(f[k] for k in ("name", "company", "ref") if k in f), 0, 0)
+        self.n_names = sum(k in f for k in ("name", "company", "ref"))
+        searched = [f[k] for k in ("company", "contact", "email", "owner", "source", "ref")
+                    if k in f]
+        self.searched = itemgetter(*searched, 0, 0)
+        self.n_searched = len(searched)
 
     def __call__(self, cells: list[str]) -> str | None:
         if self.fallbacks:
@@ -113,6 +130,11 @@ class RowCheck:
             or (len(joined) > MAX_TEXT and any(len(t) > MAX_TEXT for t in texts))
         ):
             return None
+        if not self.usual.fullmatch("\x1f".join(self.typed(cells)[: self.n_typed])):
+            return self.typed_cell_by_cell(cells)
+        return self.search(cells)
+
+    def typed_cell_by_cell(self, cells: list[str]) -> str | None:
         for i in self.moments:
             m = cells[i]
             if m and not (_MOMENT.fullmatch(m) and _real(m)):
@@ -129,10 +151,14 @@ class RowCheck:
             p = cells[self.percent]
             if p and not (_PERCENT.fullmatch(p) and int(p) <= 100):
                 return None
-        name = next((cells[i] for i in self.name_at.values() if i is not None and cells[i]), "")
+        return self.search(cells)
+
+    def search(self, cells: list[str]) -> str | None:
+        """The deal's search text (as store.deals.search_text makes it), None without a name."""
+        name = next(filter(None, self.names(cells)[: self.n_names]), "")
         if not name:
             return None
-        words = " ".join([name, *(cells[i] for i in self.searched if i is not None and cells[i])])
+        words = " ".join([name, *filter(None, self.searched(cells)[: self.n_searched])])
         return words.lower() if words.isascii() else fold(words)
 
 
