@@ -13,6 +13,6 @@ def main() -> int:
     try:
         from pipectl.cli import main as run
     except KeyboardInterrupt:
-        sys.stderr.write("error: interrupted\n")
+        sys.stderr.write("error: interrupted; nothing was changed\n")  # still loading
         return 130
     return run()
