@@ -686,8 +686,8 @@ class JsonRows:
         reader.end()
         if not objects:
             raise UsageError(f"{path}: a JSON array of deals must hold objects")
-        # the number of objects, as before: run_rows compares it with BULK_BYTES, so an
-        # array takes the SQL bulk road (equal, event ids aside) only from 4M objects on
+        # the number of objects, as before streaming (run_rows compares it with BULK_BYTES:
+        # an array takes the SQL bulk road from that many objects on, not bytes)
         self.size = size
         self.header = list(header)
         self._done = 0
