@@ -288,3 +288,15 @@ def test_a_dry_run_reports_the_same_and_writes_nothing(tmp_path: Path, monkeypat
     f = _write(tmp_path, EDGE_HEADER, EDGE_ROWS)
     summary, deals = assert_same(f, tmp_path, monkeypatch, importer.Options(dry_run=True))
     assert summary["dry_run"] and summary["added"] == len(EDGE_ROWS) and deals == []
+
+
+def test_a_plain_json_array_same_both_ways(tmp_path: Path, monkeypatch, converted) -> None:
+    import json
+
+    items = [{h: (int(v) if h == "probability" and v.isdigit() else v) for h, v in
+              zip(EDGE_HEADER, row, strict=True) if v != ""} for row in EDGE_ROWS]
+    f = tmp_path / "deals.json"
+    f.write_text(json.dumps(items, ensure_ascii=False), encoding="utf-8")
+    summary, deals = assert_same(f, tmp_path, monkeypatch)
+    assert summary["added"] == len(EDGE_ROWS) == len(deals)
+    assert converted == [12]  # took the bulk road, the odd rows row by row

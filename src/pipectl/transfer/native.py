@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import codecs
 import json
+import os
 import re
 import sqlite3
 from collections.abc import Iterable, Iterator
@@ -686,22 +687,23 @@ class JsonRows:
         reader.end()
         if not objects:
             raise UsageError(f"{path}: a JSON array of deals must hold objects")
-        # the number of objects, as before streaming (run_rows compares it with BULK_BYTES:
-        # an array takes the SQL bulk road from that many objects on, not bytes)
-        self.size = size
+        self.count = size
+        self.size = os.fstat(fh.fileno()).st_size  # bytes, as CsvSource's (BULK_BYTES, progress)
         self.header = list(header)
-        self._done = 0
 
     def rows(self) -> Iterator[tuple[int, list[str]]]:
         header = self.header
         for number, item in enumerate(JsonReader(self._fh, self.path).array(), 2):
             if not isinstance(item, dict):
                 raise UsageError(f"{self.path} changed while it was imported")
-            self._done = number - 1
             yield number, ["" if item.get(h) is None else _text(item.get(h)) for h in header]
 
     def position(self) -> int:
-        return self._done
+        """Bytes read so far (by whole chunks of the reader)."""
+        try:
+            return min(self._fh.tell(), self.size)
+        except (OSError, ValueError):
+            return 0
 
     def close(self) -> None:
         pass
