@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,17 +20,9 @@ from pipectl.store import deals
 from pipectl.store.db import connect
 from pipectl.transfer import exporter, importer, native
 from tests.reliability.helpers import env, pipectl_exe
+from tests.store.test_roundtrip import _dump
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
-
-
-def _dump(path: Path) -> dict[str, list[tuple]]:
-    con = sqlite3.connect(path)
-    try:
-        return {t: con.execute(f"SELECT * FROM {t} ORDER BY id").fetchall()
-                for t in ("deals", "events")}
-    finally:
-        con.close()
 
 
 def _import(db: Path, f: Path, **opts: Any) -> importer.Summary:

@@ -120,6 +120,18 @@ def _simple(text: str) -> bool:
     return _SIMPLE.issuperset(text)
 
 
+def _fitted(text: str, w: int, right: bool) -> str:
+    """A one-line cell (already made safe) cut to ``w`` cells with "…" and padded to ``w``."""
+    if _simple(text):  # one cell per character: lengths are widths
+        if len(text) > w:
+            text = text[: w - 1] + ELLIPSIS if w > 0 else ""
+        pad = " " * (w - len(text))
+    else:
+        text = cut(text, w)
+        pad = " " * (w - width(text))
+    return pad + text if right else text + pad
+
+
 def width(text: str) -> int:
     """Display width of (safe) text in terminal cells."""
     if _simple(text):
@@ -480,16 +492,7 @@ class Table:
         for text, w, right in zip(cells, widths, rights, strict=True):
             if not isinstance(text, str):
                 return None
-            if not text.isprintable():
-                text = safe(text)
-            if text.isascii() or _SIMPLE.issuperset(text):
-                if len(text) > w:
-                    text = text[: w - 1] + ELLIPSIS if w > 0 else ""
-                pad = " " * (w - len(text))
-            else:
-                text = cut(text, w)
-                pad = " " * (w - width(text))
-            parts.append(pad + text if right else text + pad)
+            parts.append(_fitted(text if text.isprintable() else safe(text), w, right))
         if self.box:
             return "│ " + " │ ".join(parts) + " │"
         return (" " + "  ".join(parts)).rstrip()
@@ -504,14 +507,7 @@ class Table:
         for col, w, cell in zip(self.columns, widths, cells, strict=True):
             if isinstance(cell, str) and not (col.wrap and width(safe(cell)) > w):
                 text = cell if cell.isprintable() else safe(cell)  # the common case: fast
-                if _simple(text):
-                    if len(text) > w:
-                        text = text[: w - 1] + ELLIPSIS if w > 0 else ""
-                    pad = " " * (w - len(text))
-                else:
-                    text = cut(text, w)
-                    pad = " " * (w - width(text))
-                laid.append([pad + text if col.justify == "right" else text + pad])
+                laid.append([_fitted(text, w, col.justify == "right")])
                 continue
             out_lines = []
             for line in _lines_of(cell):
