@@ -3,6 +3,7 @@ ref in batches (never one SELECT per row), streaming reads for export, database 
 
 from __future__ import annotations
 
+import itertools
 import sqlite3
 from collections.abc import Iterable, Iterator
 from operator import itemgetter
@@ -278,3 +279,46 @@ def _has_temp(conn: sqlite3.Connection, name: str) -> bool:
     return conn.execute(
         "SELECT 1 FROM sqlite_temp_master WHERE type = 'table' AND name = ?", (name,)
     ).fetchone() is not None
+
+
+# ---------------------------------------------------------------- CSV pair import (streamed)
+# pipectl's CSV export of deals and its event log (--history) are two files. The events wait in
+# a TEMP table keyed by their deal's id as the file spells it, in file order, and are read back
+# for a batch of deals at a time. The key is an integer for a plain number (the export writes
+# events in deal order, so its rows then go in at the end of the table's b-tree) and the text
+# otherwise; the two never compare equal, so it matches exactly what the text matches.
+
+_CSV_EVENTS = "import_csv_events"
+
+
+def stash_csv_events(conn: sqlite3.Connection, columns: tuple[str, ...],
+                     rows: Iterable[tuple[Any, ...]]) -> int:
+    """Rows (key, one text per column, '' for none) into a TEMP table; returns how many."""
+    number = itertools.count(1)
+    conn.execute(
+        f"CREATE TEMP TABLE {_CSV_EVENTS} (deal_key NOT NULL, seq INTEGER NOT NULL, "
+        + "".join(f'"{c}" TEXT NOT NULL, ' for c in columns)
+        + "PRIMARY KEY (deal_key, seq)) WITHOUT ROWID"
+    )
+    slots = ", ".join("?" * (len(columns) + 2))
+    conn.executemany(f"INSERT INTO temp.{_CSV_EVENTS} VALUES ({slots})",
+                     ((row[0], next(number), *row[1:]) for row in rows))
+    return next(number) - 1
+
+
+def stashed_csv_events(conn: sqlite3.Connection, keys: Iterable[Any]) -> Iterator[tuple]:
+    """(key, number, texts...) of the stashed events of these keys: by key, then file order."""
+    wanted = list(dict.fromkeys(keys))
+    cur = conn.cursor()
+    cur.row_factory = None
+    for i in range(0, len(wanted), _CHUNK):
+        part = wanted[i: i + _CHUNK]
+        yield from cur.execute(
+            f"SELECT * FROM temp.{_CSV_EVENTS} WHERE deal_key IN ({', '.join('?' * len(part))}) "
+            "ORDER BY deal_key, seq",
+            part,
+        )
+
+
+def drop_csv_events(conn: sqlite3.Connection) -> None:
+    conn.execute(f"DROP TABLE IF EXISTS temp.{_CSV_EVENTS}")

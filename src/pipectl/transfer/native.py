@@ -1,11 +1,14 @@
 """JSON import: pipectl's own export (deals with their events, ids kept in an empty database),
-and plain JSON arrays of objects (imported like CSV rows).
+and plain JSON arrays of objects (imported like CSV rows); pipectl's CSV pair (deals.csv
+--history events.csv), imported as its JSON export is.
 
 Both are streamed, in memory that does not grow with the file: ``JsonReader`` reads the file a
 piece at a time and hands out one element of the top-level array, or of the export's "deals"
 array, at a time. An export's deals are validated and written in batches inside the one
 transaction; a plain array is read twice (the first pass collects the keys of every object,
-the columns of the rows, as a CSV file's header gives them).
+the columns of the rows, as a CSV file's header gives them). The CSV pair's event log is put
+in a TEMP table first, then its deals are streamed as an export's are, a batch at a time, each
+batch with its events read back from that table.
 """
 
 from __future__ import annotations
@@ -373,26 +376,16 @@ class _Export:
         if version > FORMAT:
             raise UsageError(f"{path} was exported by a newer pipectl", hint="upgrade pipectl")
 
+    def prepare(self, conn: sqlite3.Connection) -> None:
+        pass
+
+    def finish(self, conn: sqlite3.Connection) -> None:
+        pass
+
     def again(self) -> bool:
         if self.found > self.target:
             self.target = self.found
             return True
-        return False
-
-
-class _Records:
-    """Deals already read (pipectl's CSV pair), as _run_native reads an export."""
-
-    def __init__(self, deals: list[dict[str, Any]], size: int) -> None:
-        self._deals, self.size = deals, size
-
-    def deals(self) -> Iterator[Any]:
-        return iter(self._deals)
-
-    def check(self) -> None:
-        pass
-
-    def again(self) -> bool:
         return False
 
 
@@ -407,54 +400,128 @@ def is_native_csv(header: list[str]) -> bool:
     return tuple(header) == DEAL_CSV
 
 
-def _csv_records(path: Path, opts: Any, columns: tuple[str, ...]) -> list[dict[str, Any]]:
-    from pipectl.transfer.parsing import CsvSource, restore
+_CRITERIA = ("location", "budget", "authority", "need")
+
+
+def _open_csv(path: Path, opts: Any, columns: tuple[str, ...]):
+    from pipectl.transfer.parsing import CsvSource
 
     src = CsvSource(path, opts.encoding)
-    try:
-        if tuple(src.header) != columns:
-            raise UsageError(
-                f"{path} is not a pipectl CSV export of the expected kind",
-                hint="pipectl export -o deals.csv and pipectl export --events -o events.csv",
-            )
-        out = []
-        for _, cells in src.rows():
-            rec: dict[str, Any] = {}
-            for col, cell in zip(columns, cells, strict=False):
-                text = restore(cell)
-                rec[col] = None if text == "" else _BOOLS.get(text, text) if col in (
-                    "location", "budget", "authority", "need") else text
-            out.append(rec)
-        return out
-    finally:
+    if tuple(src.header) != columns:
         src.close()
+        raise UsageError(
+            f"{path} is not a pipectl CSV export of the expected kind",
+            hint="pipectl export -o deals.csv and pipectl export --events -o events.csv",
+        )
+    return src
+
+
+def _csv_records(src: Any, columns: tuple[str, ...]) -> Iterator[dict[str, Any]]:
+    """The rows of a pipectl CSV export as records: None for an empty cell, booleans for the
+    checklist; a short row lacks its last keys."""
+    from pipectl.transfer.parsing import restore
+
+    for _, cells in src.rows():
+        rec: dict[str, Any] = {}
+        for col, cell in zip(columns, cells, strict=False):
+            text = restore(cell)
+            rec[col] = None if text == "" else _BOOLS.get(text, text) if col in _CRITERIA \
+                else text
+        yield rec
+
+
+def _key(deal_id: str | None) -> int | str:
+    """A deal id as the events' TEMP table keys it (a plain number as an integer)."""
+    text = deal_id or ""
+    if text.isascii() and text.isdigit() and len(text) < 19 and (text[0] != "0" or text == "0"):
+        return int(text)
+    return text
+
+
+class _CsvPair:
+    """pipectl's CSV pair, as _run_native reads an export: the events file is first put in a
+    TEMP table (``prepare``, inside the import's transaction), then the deals file is streamed
+    a batch at a time, each batch's deals with their events read back from that table."""
+
+    def __init__(self, path: Path, events_path: Path, opts: Any, summary) -> None:
+        from pipectl.transfer.exporter import EVENT_CSV
+
+        self.path, self.events_path, self.opts, self.summary = path, events_path, opts, summary
+        self.size = path.stat().st_size
+        self.columns = EVENT_CSV[2:]  # deal_id and deal_ref are the deal's
+        self.conn: sqlite3.Connection | None = None
+
+    def prepare(self, conn: sqlite3.Connection) -> None:
+        from pipectl.transfer.exporter import EVENT_CSV
+        from pipectl.transfer.parsing import restore
+
+        self.conn = conn
+        width = len(EVENT_CSV)
+        src = _open_csv(self.events_path, self.opts, EVENT_CSV)
+        try:
+            def rows() -> Iterator[tuple[Any, ...]]:
+                for _, cells in src.rows():
+                    texts = [restore(c) for c in cells[:width]]
+                    texts += [""] * (width - len(texts))
+                    yield (_key(texts[0]), *texts[2:])
+
+            self.summary.history_rows += store.stash_csv_events(conn, self.columns, rows())
+        finally:
+            src.close()
+
+    def finish(self, conn: sqlite3.Connection) -> None:
+        store.drop_csv_events(conn)
+
+    def deals(self) -> Iterator[Any]:
+        from pipectl.transfer.exporter import DEAL_CSV
+        from pipectl.transfer.importer import BATCH
+
+        src = _open_csv(self.path, self.opts, DEAL_CSV)
+        try:
+            batch: list[dict[str, Any]] = []
+            for rec in _csv_records(src, DEAL_CSV):
+                batch.append(rec)
+                if len(batch) >= BATCH:
+                    yield from self._with_events(batch)
+                    batch = []
+            yield from self._with_events(batch)
+        finally:
+            src.close()
+
+    def _with_events(self, batch: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        assert self.conn is not None
+        columns = self.columns
+        keys = [_key(d.get("id")) for d in batch]
+        by_key: dict[int | str, list[dict[str, Any]]] = {}
+        for row in store.stashed_csv_events(self.conn, keys):
+            by_key.setdefault(row[0], []).append({
+                col: _BOOLS.get(text, text) if col in _CRITERIA else text
+                for col, text in zip(columns, row[2:], strict=True) if text != ""
+            })
+        for d, key in zip(batch, keys, strict=True):
+            d["events"] = by_key.get(key, [])
+            yield d
+
+    def check(self) -> None:
+        pass
+
+    def again(self) -> bool:
+        return False
 
 
 def run_csv(conn: sqlite3.Connection, path: Path, events_path: Path, opts: Any, now: datetime):
     """pipectl's CSV export of deals with its CSV event log (--history): exact, like JSON."""
-    from pipectl.transfer.exporter import DEAL_CSV, EVENT_CSV
     from pipectl.transfer.importer import Summary
 
     summary = Summary(file=str(path), format="csv", preset="pipectl", encoding="utf-8",
                       dry_run=opts.dry_run)
-    deals = _csv_records(path, opts, DEAL_CSV)
-    by_deal: dict[str, list[dict[str, Any]]] = {}
-    for e in _csv_records(events_path, opts, EVENT_CSV):
-        summary.history_rows += 1
-        key = e.pop("deal_id") or ""
-        e.pop("deal_ref", None)
-        if e.get("kind") == "value" and e.get("value") is None:
-            e["value"] = None
-        by_deal.setdefault(key, []).append({k: v for k, v in e.items() if v is not None})
-    for d in deals:
-        d["events"] = by_deal.get(d.get("id") or "", [])
-    return _run_native(conn, _Records(deals, path.stat().st_size), opts, now, summary)
+    return _run_native(conn, _CsvPair(path, events_path, opts, summary), opts, now, summary)
 
 
 SAVEPOINT = "import_json"
 
 
-def _run_native(conn: sqlite3.Connection, source: _Export | _Records, opts: Any, now: datetime,
+def _run_native(conn: sqlite3.Connection, source: _Export | _CsvPair, opts: Any, now: datetime,
                 summary):
     """Validate and write the deals of ``source`` in batches, in one transaction.
 
@@ -467,6 +534,7 @@ def _run_native(conn: sqlite3.Connection, source: _Export | _Records, opts: Any,
     defaults = hist.Defaults(won_from=Stage.NEGOTIATION, lost_from=Stage.PROSPECTING, now=now)
     try:
         with transaction(conn):
+            source.prepare(conn)
             empty = store.is_empty(conn)
             # a big load into an empty database: build the indexes once, at the end
             indexes = store.drop_indexes(conn) if empty and source.size >= BULK_BYTES else []
@@ -489,6 +557,7 @@ def _run_native(conn: sqlite3.Connection, source: _Export | _Records, opts: Any,
                 summary.events = summary.bad_rows = summary.bad_cells = 0
                 summary.errors.clear()
             store.drop_json_scratch(conn)
+            source.finish(conn)
             store.create_indexes(conn, indexes)
             if summary.bad_rows:
                 # nothing is imported: no counts of what would have been

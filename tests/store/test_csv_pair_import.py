@@ -1,0 +1,262 @@
+"""pipectl's CSV pair (deals.csv --history events.csv), streamed: the events wait in a TEMP
+table, the deals are read a batch at a time. Any order of the events file gives the database an
+export of them gave; events of a deal the deals file lacks are counted and left out; a bad row
+in either file is reported and nothing is written; an interruption changes nothing."""
+
+from __future__ import annotations
+
+import csv
+import os
+import random
+import sqlite3
+import subprocess
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pipectl.models import NewDeal
+from pipectl.stages import Stage
+from pipectl.store import deals
+from pipectl.store import transfer as store
+from pipectl.store.db import connect
+from pipectl.transfer import exporter, importer, native
+from tests.reliability.helpers import env, pipectl_exe
+from tests.store.test_roundtrip import _dump
+
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def _pair(tmp_path: Path, n: int = 24) -> tuple[Path, Path, Path]:
+    """A database of n deals with notes, losses and a second deal of some refs; its CSV pair."""
+    src = tmp_path / "src.db"
+    conn = connect(src)
+    t = NOW
+    for i in range(n):
+        t += timedelta(hours=1)
+        deal_id = deals.add(conn, NewDeal(name=f"Zoë {i}, \"q\"", ref=f"R{i}" if i % 5 else None,
+                                          stage=Stage.QUALIFICATION, value_minor=i * 100,
+                                          currency="EUR"), t)
+        if i % 3 == 0:
+            deals.note(conn, deal_id, "=call back", t + timedelta(minutes=5))
+        if i % 4 == 0:
+            deals.lose(conn, deal_id, t + timedelta(minutes=9), "price")
+    deals_csv, events_csv = tmp_path / "deals.csv", tmp_path / "events.csv"
+    exporter.export(conn, deals_csv, fmt="csv", status="all", events=False, raw=False, at=NOW)
+    exporter.export(conn, events_csv, fmt="csv", status="all", events=True, raw=False, at=NOW)
+    conn.close()
+    return src, deals_csv, events_csv
+
+
+def _import(db: Path, deals_csv: Path, events_csv: Path, **opts: Any) -> importer.Summary:
+    conn = connect(db)
+    try:
+        return importer.run(conn, deals_csv, importer.Options(history=events_csv, **opts), NOW)
+    finally:
+        conn.close()
+
+
+def _rows(f: Path) -> list[list[str]]:
+    with f.open(newline="", encoding="utf-8-sig") as fh:
+        return list(csv.reader(fh))
+
+
+def _write(f: Path, rows: list[list[str]]) -> Path:
+    with f.open("w", newline="", encoding="utf-8") as fh:
+        csv.writer(fh).writerows(rows)
+    return f
+
+
+def _temp_tables(db: Path) -> list[str]:
+    conn = connect(db)
+    try:
+        return [r[0] for r in conn.execute("SELECT name FROM sqlite_temp_master")]
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("batch", [1, 4, 2000])
+def test_the_pair_restores_the_database_in_batches_of_any_size(tmp_path: Path, monkeypatch,
+                                                              batch: int) -> None:
+    monkeypatch.setattr(importer, "BATCH", batch)
+    src, deals_csv, events_csv = _pair(tmp_path)
+    dst = tmp_path / "dst.db"
+    summary = _import(dst, deals_csv, events_csv)
+    n_events = len(_dump(src)["events"])
+    assert (summary.added, summary.events, summary.history_rows) == (24, n_events, n_events)
+    assert _dump(dst) == _dump(src)
+    again = _import(dst, deals_csv, events_csv)
+    assert (again.added, again.unchanged, again.events) == (0, 24, 0)
+
+
+def test_events_in_another_order_than_the_deals(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(importer, "BATCH", 3)
+    src, deals_csv, events_csv = _pair(tmp_path)
+    head, *events = _rows(events_csv)
+    random.Random(7).shuffle(events)
+    shuffled = _write(tmp_path / "shuffled.csv", [head, *events])
+    # the deals backwards too: each batch asks for deals spread over the whole events file
+    head_d, *rows_d = _rows(deals_csv)
+    backwards = _write(tmp_path / "backwards.csv", [head_d, *reversed(rows_d)])
+    _import(tmp_path / "a.db", deals_csv, shuffled)
+    assert _dump(tmp_path / "a.db") == _dump(src)
+    _import(tmp_path / "b.db", backwards, shuffled)
+    assert _dump(tmp_path / "b.db") == _dump(src)
+
+
+def test_events_of_a_deal_not_in_the_deals_file_are_counted_and_left_out(tmp_path: Path) -> None:
+    src, deals_csv, events_csv = _pair(tmp_path)
+    head, *events = _rows(events_csv)
+    # deal 999 is nowhere; "07" is not deal 7 (ids match as the files spell them); even a bad
+    # row of such a deal is never read
+    stray = [["999", "", "5000", "2025-01-01T00:00:00Z", "note", *[""] * 9, "lost", *[""] * 6],
+             ["07", "", "5001", "2025-01-01T00:00:00Z", "note", *[""] * 9, "lost", *[""] * 6],
+             ["998", "", "x", "not a time", "nonsense"]]
+    more = _write(tmp_path / "more.csv", [head, *events[:5], *stray, *events[5:]])
+    summary = _import(tmp_path / "a.db", deals_csv, more)
+    assert summary.history_rows == len(events) + 3
+    assert summary.events == len(events)
+    assert _dump(tmp_path / "a.db") == _dump(src)
+
+
+@pytest.mark.parametrize("which", ["deals", "events"])
+def test_a_bad_row_in_either_file_is_reported_and_nothing_is_written(tmp_path: Path, which: str,
+                                                                     monkeypatch) -> None:
+    monkeypatch.setattr(importer, "BATCH", 4)
+    _, deals_csv, events_csv = _pair(tmp_path)
+    db = tmp_path / "a.db"
+    conn = connect(db)
+    deals.add(conn, NewDeal(name="Before", ref="KEEP", stage=Stage.PROSPECTING), NOW)
+    conn.close()
+    before = _dump(db)
+    if which == "deals":
+        head, *rows = _rows(deals_csv)
+        rows[9][head.index("value")] = "lots"
+        deals_csv = _write(tmp_path / "bad.csv", [head, *rows])
+        expected = (10, "value", "value 'lots' is not an amount")  # the 10th deal
+    else:
+        head, *rows = _rows(events_csv)
+        deal_of = rows[-1][0]
+        first = next(i for i, r in enumerate(rows) if r[0] == deal_of)
+        rows[-1][head.index("at")] = "yesterday"
+        events_csv = _write(tmp_path / "bad.csv", [head, *rows])
+        # reported at the deal it belongs to (its place in the deals file), as in JSON
+        number = next(i for i, r in enumerate(_rows(deals_csv)) if r[0] == deal_of)
+        expected = (number, f"events.{len(rows) - 1 - first}.at", "")
+    with pytest.raises(importer.ImportFailed) as failed:
+        _import(db, deals_csv, events_csv)
+    s = failed.value.summary
+    assert (s.rows, s.bad_rows, s.bad_cells, s.added, s.events) == (24, 1, 1, 0, 0)
+    assert len(s.errors) == 1
+    number, loc, msg = s.errors[0]
+    assert (number, loc) == expected[:2] and expected[2] in msg
+    assert _dump(db) == before
+    assert _temp_tables(db) == []
+
+
+@pytest.mark.parametrize("where", ["reading events", "writing deals"])
+def test_ctrl_c_midway_leaves_the_database_as_it_was(tmp_path: Path, monkeypatch,
+                                                     where: str) -> None:
+    monkeypatch.setattr(importer, "BATCH", 2)
+    _, deals_csv, events_csv = _pair(tmp_path)
+    db = tmp_path / "a.db"
+    conn = connect(db)
+    deals.add(conn, NewDeal(name="Before", ref="KEEP", stage=Stage.PROSPECTING), NOW)
+    conn.close()
+    before = _dump(db)
+    calls = 0
+
+    def interrupted(real):
+        def call(*args: Any, **kwargs: Any) -> Any:
+            nonlocal calls
+            calls += 1
+            if calls == 5:
+                raise KeyboardInterrupt
+            return real(*args, **kwargs)
+        return call
+
+    if where == "reading events":
+        monkeypatch.setattr(native, "_key", interrupted(native._key))
+    else:
+        monkeypatch.setattr(store, "insert_events", interrupted(store.insert_events))
+    conn = connect(db)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            importer.run(conn, deals_csv, importer.Options(history=events_csv), NOW)
+        # the same connection goes on: no transaction left open, no TEMP table left behind
+        assert not conn.in_transaction
+        assert conn.execute("SELECT count(*) FROM sqlite_temp_master").fetchone()[0] == 0
+    finally:
+        conn.close()
+    assert calls == 5
+    assert _dump(db) == before
+
+
+def test_a_dry_run_writes_nothing_and_leaves_no_temp_table(tmp_path: Path) -> None:
+    src, deals_csv, events_csv = _pair(tmp_path)
+    db = tmp_path / "a.db"
+    conn = connect(db)
+    try:
+        summary = importer.run(conn, deals_csv,
+                               importer.Options(history=events_csv, dry_run=True), NOW)
+        assert conn.execute("SELECT count(*) FROM sqlite_temp_master").fetchone()[0] == 0
+    finally:
+        conn.close()
+    assert (summary.added, summary.events) == (24, len(_dump(src)["events"]))
+    assert _dump(db) == {k: [] for k in _dump(db)}
+
+
+def test_a_deal_id_twice_gives_both_deals_its_events(tmp_path: Path) -> None:
+    """The file's ids cannot be kept then: the deals are renumbered, each with the events."""
+    _, deals_csv, events_csv = _pair(tmp_path, 3)
+    head, *rows = _rows(deals_csv)
+    copy = [*rows[1][:1], "R-COPY", *rows[1][2:]]
+    summary = _import(tmp_path / "a.db", _write(tmp_path / "twice.csv", [head, *rows, copy]),
+                      events_csv)
+    assert summary.added == 4
+    got = _dump(tmp_path / "a.db")["events"]
+    of = {d: [(e[2], e[3]) for e in got if e[1] == d] for d in (2, 4)}
+    assert of[2] == of[4] and of[2]
+
+
+def test_the_events_key_matches_the_ids_as_spelt() -> None:
+    assert [native._key(t) for t in ("12", "0", None, "", "012", "1e3", "٣", "9" * 19)] == [
+        12, 0, "", "", "012", "1e3", "٣", "9" * 19]
+
+
+@pytest.mark.slow
+def test_memory_does_not_grow_with_the_pair(tmp_path: Path) -> None:
+    """30,000 deals with 6 events each (22 MB of CSV): read whole, it took 280 MB; now ~80 MB."""
+    deals_csv, events_csv = tmp_path / "deals.csv", tmp_path / "events.csv"
+    head_d = list(exporter.DEAL_CSV)
+    with deals_csv.open("w", newline="", encoding="utf-8") as fd, \
+            events_csv.open("w", newline="", encoding="utf-8") as fe:
+        wd, we = csv.writer(fd), csv.writer(fe)
+        wd.writerow(head_d)
+        we.writerow(exporter.EVENT_CSV)
+        for i in range(1, 30_001):
+            d = dict.fromkeys(head_d, "")
+            d.update(id=i, ref=f"R{i}", name=f"Deal {i}", stage="prospecting", value="10.00",
+                     currency="USD", created_at="2025-01-01T00:00:00Z",
+                     updated_at="2025-01-02T00:00:00Z")
+            wd.writerow(d.values())
+            we.writerow([i, f"R{i}", i * 6, "2025-01-01T00:00:00Z", "created", "", "prospecting",
+                         "10.00", "USD", *[""] * 12])
+            for k in range(1, 6):
+                we.writerow([i, f"R{i}", i * 6 + k, "2025-01-02T00:00:00Z", "note",
+                             *[""] * 10, f"note {k} for a deal, with \"text\" of some length",
+                             *[""] * 5])
+    proc = subprocess.Popen([pipectl_exe(), "import", str(deals_csv), "--history",
+                             str(events_csv)], env=env(tmp_path / "a.db"),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            stdin=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0, proc.stderr.read() if proc.stderr else ""
+    assert usage.ru_maxrss < 150_000  # KiB
+    con = sqlite3.connect(tmp_path / "a.db")
+    try:
+        assert con.execute("SELECT count(*), max(id) FROM events").fetchone() == (180_000,
+                                                                                   180_005)
+    finally:
+        con.close()
