@@ -121,3 +121,24 @@ class Holder:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+_PEAK = (
+    "import os, subprocess, sys\n"
+    "p = subprocess.Popen(sys.argv[1:], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)\n"
+    "_, status, usage = os.wait4(p.pid, 0)\n"
+    "print(os.waitstatus_to_exitcode(status), usage.ru_maxrss)\n"
+)
+
+
+def peak_rss(args: list[str], environ: dict[str, str]) -> tuple[int, int]:
+    """(exit code, peak resident KiB) of a command, started by a small Python process.
+
+    Not by the test process itself: Linux counts in a child's ru_maxrss the memory of the
+    process it was forked (vforked) from, up to its exec, so a child of a pytest process that
+    has grown to 400 MB "peaks" at 400 MB whatever it does. The small starter is ~10 MB.
+    """
+    out = subprocess.run([sys.executable, "-c", _PEAK, *args], env=environ,
+                         capture_output=True, text=True, check=True, stdin=subprocess.DEVNULL)
+    code, kib = out.stdout.split()
+    return int(code), int(kib)

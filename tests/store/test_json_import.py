@@ -5,7 +5,6 @@ documents behave as a whole-file json.load did."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,7 +18,7 @@ from pipectl.stages import Stage
 from pipectl.store import deals
 from pipectl.store.db import connect
 from pipectl.transfer import exporter, importer, native
-from tests.reliability.helpers import env, pipectl_exe
+from tests.reliability.helpers import env, peak_rss, pipectl_exe
 from tests.store.test_roundtrip import _dump
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -209,10 +208,7 @@ def test_memory_does_not_grow_with_the_file(tmp_path: Path) -> None:
                 for k in range(1, 6)]
             fh.write(("," if i > 1 else "") + json.dumps(_deal(i, f"R{i}", evs)))
         fh.write("]}")
-    proc = subprocess.Popen([pipectl_exe(), "import", str(f)], env=env(tmp_path / "a.db"),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            stdin=subprocess.DEVNULL)
-    _, status, usage = os.wait4(proc.pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0
-    assert usage.ru_maxrss < 150_000  # KiB
+    code, kib = peak_rss([pipectl_exe(), "import", str(f)], env(tmp_path / "a.db"))
+    assert code == 0
+    assert kib < 150_000
     assert _ids(tmp_path / "a.db")[0][-1] == 30_000
