@@ -424,7 +424,7 @@ def _csv_records(src: Any, columns: tuple[str, ...]) -> Iterator[dict[str, Any]]
     for _, cells in src.rows():
         rec: dict[str, Any] = {}
         for col, cell in zip(columns, cells, strict=False):
-            text = restore(cell)
+            text = restore(cell) if cell[:1] == "'" else cell
             rec[col] = None if text == "" else _BOOLS.get(text, text) if col in _CRITERIA \
                 else text
         yield rec
@@ -461,7 +461,8 @@ class _CsvPair:
         try:
             def rows() -> Iterator[tuple[Any, ...]]:
                 for _, cells in src.rows():
-                    texts = [restore(c) for c in cells[:width]]
+                    # restore() changes only a cell that starts with an apostrophe
+                    texts = [restore(c) if c[:1] == "'" else c for c in cells[:width]]
                     texts += [""] * (width - len(texts))
                     yield (_key(texts[0]), *texts[2:])
 
