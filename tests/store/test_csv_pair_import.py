@@ -6,10 +6,8 @@ in either file is reported and nothing is written; an interruption changes nothi
 from __future__ import annotations
 
 import csv
-import os
 import random
 import sqlite3
-import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -22,7 +20,7 @@ from pipectl.store import deals
 from pipectl.store import transfer as store
 from pipectl.store.db import connect
 from pipectl.transfer import exporter, importer, native
-from tests.reliability.helpers import env, pipectl_exe
+from tests.reliability.helpers import env, peak_rss, pipectl_exe
 from tests.store.test_roundtrip import _dump
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -247,13 +245,10 @@ def test_memory_does_not_grow_with_the_pair(tmp_path: Path) -> None:
                 we.writerow([i, f"R{i}", i * 6 + k, "2025-01-02T00:00:00Z", "note",
                              *[""] * 10, f"note {k} for a deal, with \"text\" of some length",
                              *[""] * 5])
-    proc = subprocess.Popen([pipectl_exe(), "import", str(deals_csv), "--history",
-                             str(events_csv)], env=env(tmp_path / "a.db"),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            stdin=subprocess.DEVNULL)
-    _, status, usage = os.wait4(proc.pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0, proc.stderr.read() if proc.stderr else ""
-    assert usage.ru_maxrss < 150_000  # KiB
+    code, kib = peak_rss([pipectl_exe(), "import", str(deals_csv), "--history",
+                          str(events_csv)], env(tmp_path / "a.db"))
+    assert code == 0
+    assert kib < 150_000
     con = sqlite3.connect(tmp_path / "a.db")
     try:
         assert con.execute("SELECT count(*), max(id) FROM events").fetchone() == (180_000,
