@@ -222,19 +222,6 @@ def leftover_rows(conn: sqlite3.Connection, width: int,
         yield row[0], row[1], list(row[2:])
 
 
-def savepoint(conn: sqlite3.Connection) -> None:
-    conn.execute("SAVEPOINT import_bulk")
-
-
-def rollback_to_savepoint(conn: sqlite3.Connection) -> None:
-    conn.execute("ROLLBACK TO import_bulk")
-    conn.execute("RELEASE import_bulk")
-
-
-def release(conn: sqlite3.Connection) -> None:
-    conn.execute("RELEASE import_bulk")
-
-
 def drop(conn: sqlite3.Connection) -> None:
     for name in ("import_fast", "import_combo", "import_currency", "import_raw"):
         conn.execute(f"DROP TABLE IF EXISTS temp.{name}")

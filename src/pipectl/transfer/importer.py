@@ -78,6 +78,13 @@ class Summary:
     dry_run: bool = False
 
 
+    def restart(self) -> None:
+        """Forget the counts of an attempt that was undone (the file is read again)."""
+        self.added = self.updated = self.unchanged = self.events = 0
+        self.bad_rows = self.bad_cells = 0
+        self.errors.clear()
+
+
 class ImportFailed(PipectlError):
     """Bad rows: nothing was written; the summary holds the report."""
 
@@ -92,6 +99,17 @@ class ImportFailed(PipectlError):
 
 class _Rollback(Exception):
     pass
+
+
+def finish(summary: Summary, flags: hist.Flags, dry_run: bool) -> None:
+    """The end of an import, inside its transaction: bad rows fail it (reporting no counts of
+    what would have been added); else its warnings are told, and a dry run rolls back."""
+    if summary.bad_rows:
+        summary.added = summary.updated = summary.unchanged = summary.events = 0
+        raise ImportFailed(summary)
+    summary.warnings = {hist.WARNINGS[k]: v for k, v in flags.counts.items()}
+    if dry_run:
+        raise _Rollback
 
 
 class NotNew(Exception):
@@ -229,7 +247,7 @@ def _bulk(conn: sqlite3.Connection, src: CsvSource, ctx: RowContext, defaults: h
     summary.rows = rows.rows
     base = writer.next_id - 1
     the_plan = bulk.plan(conn, rows, ctx, defaults, base, now)
-    sql.savepoint(conn)
+    store.savepoint(conn, "import_bulk")
     try:
         deals, events, warnings = sql.convert(conn, the_plan)
         writer.only_new = True
@@ -242,10 +260,8 @@ def _bulk(conn: sqlite3.Connection, src: CsvSource, ctx: RowContext, defaults: h
             raise
         # two rows with one ref: the second updates the first, which only the row-by-row
         # path does (in file order); start again that way, from the staged rows
-        sql.rollback_to_savepoint(conn)
-        summary.added = summary.updated = summary.unchanged = summary.events = 0
-        summary.bad_rows = summary.bad_cells = 0
-        summary.errors.clear()
+        store.rollback_to_savepoint(conn, "import_bulk")
+        summary.restart()
         flags.counts.clear()
         ctx.unknown_stages.clear()
         writer = _Writer(conn, defaults, summary, flags, writer.histories)
@@ -253,7 +269,7 @@ def _bulk(conn: sqlite3.Connection, src: CsvSource, ctx: RowContext, defaults: h
         for _, line, cells in sql.leftover_rows(conn, rows.width, every=True):
             feed(line, rows.cells(cells, width))
     else:
-        sql.release(conn)
+        store.release_savepoint(conn, "import_bulk")
         summary.added += deals
         summary.events += events
         for key, count in warnings.items():
@@ -388,13 +404,7 @@ def run_rows(
                     progress(src.size, src.size)
                 if ctx.unknown_stages:
                     raise _unknown_stages_error(ctx)
-                if summary.bad_rows:
-                    # nothing is imported: no counts of what would have been
-                    summary.added = summary.updated = summary.unchanged = summary.events = 0
-                    raise ImportFailed(summary)
-                summary.warnings = {hist.WARNINGS[k]: v for k, v in flags.counts.items()}
-                if opts.dry_run:
-                    raise _Rollback
+                finish(summary, flags, opts.dry_run)
         except _Rollback:
             pass
         return summary

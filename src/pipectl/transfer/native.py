@@ -530,7 +530,7 @@ def _run_native(conn: sqlite3.Connection, source: _Export | _CsvPair, opts: Any,
     that no other has; that is tried first and, as soon as it turns out wrong, the pass starts
     again from a savepoint without them. Nothing is held but the current batch.
     """
-    from pipectl.transfer.importer import BULK_BYTES, ImportFailed, _Rollback
+    from pipectl.transfer.importer import BULK_BYTES, _Rollback, finish
 
     defaults = hist.Defaults(won_from=Stage.NEGOTIATION, lost_from=Stage.PROSPECTING, now=now)
     try:
@@ -554,19 +554,12 @@ def _run_native(conn: sqlite3.Connection, source: _Export | _CsvPair, opts: Any,
                     break
                 store.rollback_to_savepoint(conn, SAVEPOINT)
                 store.drop_json_scratch(conn)
-                summary.rows = summary.added = summary.updated = summary.unchanged = 0
-                summary.events = summary.bad_rows = summary.bad_cells = 0
-                summary.errors.clear()
+                summary.rows = 0
+                summary.restart()
             store.drop_json_scratch(conn)
             source.finish(conn)
             store.create_indexes(conn, indexes)
-            if summary.bad_rows:
-                # nothing is imported: no counts of what would have been
-                summary.added = summary.updated = summary.unchanged = summary.events = 0
-                raise ImportFailed(summary)
-            summary.warnings = {hist.WARNINGS[k]: v for k, v in flags.counts.items()}
-            if opts.dry_run:
-                raise _Rollback
+            finish(summary, flags, opts.dry_run)
     except _Rollback:
         pass
     return summary
