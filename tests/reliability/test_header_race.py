@@ -80,7 +80,6 @@ def _notes(conn) -> int:
 def test_a_checkpoint_landing_between_size_and_header_is_not_damage(states, monkeypatch):
     """The failure seen: the size was taken before another process's checkpoint, the header
     after it, and by then the -wal was gone. The file was whole all along."""
-    from pipectl.store.db import connect
 
     db, _, after = states
     real_open = pathlib.Path.open
@@ -93,20 +92,13 @@ def test_a_checkpoint_landing_between_size_and_header_is_not_damage(states, monk
         return real_open(self, mode, *args, **kwargs)
 
     monkeypatch.setattr(pathlib.Path, "open", open_during_a_checkpoint)
-    conn = connect(db)
-    try:
-        assert checkpoints, "the checkpoint was not replayed: pipectl no longer reads so"
-        assert _notes(conn) == 20
-        assert conn.execute("PRAGMA quick_check").fetchone()[0] == "ok"
-    finally:
-        conn.close()
+    _opens_whole(db, checkpoints, "the checkpoint was not replayed: pipectl no longer reads so")
 
 
 def test_a_checkpoint_ending_between_size_and_wal_is_not_damage(states, monkeypatch):
     """The other order: the header and the size are taken while the checkpoint is half done
     (the file still short, its -wal beside it), and the -wal is looked for just after the
     checkpoint finished and deleted it."""
-    from pipectl.store.db import connect
 
     db, before, after = states
     page_size = int.from_bytes(after[16:18], "big")
@@ -125,9 +117,17 @@ def test_a_checkpoint_ending_between_size_and_wal_is_not_damage(states, monkeypa
         return real_exists(self, *args, **kwargs)
 
     monkeypatch.setattr(pathlib.Path, "exists", exists_as_the_checkpoint_ends)
+    _opens_whole(db, finished, "the end of the checkpoint was not replayed")
+
+
+def _opens_whole(db: Path, replayed: list, what: str) -> None:
+    """pipectl opens ``db`` during the replayed moment (``replayed`` filled), with all 20 notes
+    and no damage."""
+    from pipectl.store.db import connect
+
     conn = connect(db)
     try:
-        assert finished, "the end of the checkpoint was not replayed"
+        assert replayed, what
         assert _notes(conn) == 20
         assert conn.execute("PRAGMA quick_check").fetchone()[0] == "ok"
     finally:

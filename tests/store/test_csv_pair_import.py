@@ -118,16 +118,21 @@ def test_events_of_a_deal_not_in_the_deals_file_are_counted_and_left_out(tmp_pat
     assert _dump(tmp_path / "a.db") == _dump(src)
 
 
+def _db_with_one_deal(tmp_path: Path) -> tuple[Path, Any]:
+    """A database that already holds a deal, and its contents."""
+    db = tmp_path / "a.db"
+    conn = connect(db)
+    deals.add(conn, NewDeal(name="Before", ref="KEEP", stage=Stage.PROSPECTING), NOW)
+    conn.close()
+    return db, _dump(db)
+
+
 @pytest.mark.parametrize("which", ["deals", "events"])
 def test_a_bad_row_in_either_file_is_reported_and_nothing_is_written(tmp_path: Path, which: str,
                                                                      monkeypatch) -> None:
     monkeypatch.setattr(importer, "BATCH", 4)
     _, deals_csv, events_csv = _pair(tmp_path)
-    db = tmp_path / "a.db"
-    conn = connect(db)
-    deals.add(conn, NewDeal(name="Before", ref="KEEP", stage=Stage.PROSPECTING), NOW)
-    conn.close()
-    before = _dump(db)
+    db, before = _db_with_one_deal(tmp_path)
     if which == "deals":
         head, *rows = _rows(deals_csv)
         rows[9][head.index("value")] = "lots"
@@ -158,11 +163,7 @@ def test_ctrl_c_midway_leaves_the_database_as_it_was(tmp_path: Path, monkeypatch
                                                      where: str) -> None:
     monkeypatch.setattr(importer, "BATCH", 2)
     _, deals_csv, events_csv = _pair(tmp_path)
-    db = tmp_path / "a.db"
-    conn = connect(db)
-    deals.add(conn, NewDeal(name="Before", ref="KEEP", stage=Stage.PROSPECTING), NOW)
-    conn.close()
-    before = _dump(db)
+    db, before = _db_with_one_deal(tmp_path)
     calls = 0
 
     def interrupted(real):
