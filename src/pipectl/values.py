@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 
 from pipectl.errors import UsageError
 
@@ -162,7 +162,3 @@ def iso(moment: datetime) -> str:
 def from_iso(text: str) -> datetime:
     return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
 
-
-def days_between(start: str, end: str) -> float:
-    delta: timedelta = from_iso(end) - from_iso(start)
-    return delta.total_seconds() / 86400

@@ -46,11 +46,6 @@ def default_probability_sql(column: str) -> str:
     return f"(CASE {column} {whens} END)"
 
 
-def _last(condition: str) -> str:
-    """The id of the deal's latest event matching ``condition`` (see the module docstring)."""
-    return f"max(CASE WHEN {condition} THEN id END)"
-
-
 def _id(key: str) -> str:
     return f"a.{key}"
 

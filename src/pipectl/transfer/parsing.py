@@ -11,7 +11,7 @@ import csv
 import io
 import re
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
 
@@ -283,10 +283,6 @@ def _check(moment: datetime) -> datetime:
     if not 1900 <= moment.year <= 2999:
         raise ValueError("year out of range")
     return moment
-
-
-def to_date(moment: datetime) -> date:
-    return moment.date()
 
 
 # ---------------------------------------------------------------- amounts
