@@ -17,7 +17,7 @@ from pipectl.models import NewDeal
 from pipectl.stages import Stage
 from pipectl.store import deals
 from pipectl.store.db import connect
-from pipectl.transfer import exporter, importer, native
+from pipectl.transfer import exporter, importer, json_reader
 from tests.reliability.helpers import env, peak_rss, pipectl_exe
 from tests.store.test_roundtrip import _dump
 
@@ -76,7 +76,7 @@ def test_tiny_batches_and_pieces_give_the_same_database(tmp_path: Path, monkeypa
     exporter.export(conn, out, fmt="json", status="all", events=True, raw=False, at=NOW)
     conn.close()
     monkeypatch.setattr(importer, "BATCH", 4)
-    monkeypatch.setattr(native, "_CHUNK", 5)
+    monkeypatch.setattr(json_reader, "_CHUNK", 5)
     dst = tmp_path / "dst.db"
     summary = _import(dst, out)
     assert (summary.added, summary.events) == (30, len(_dump(src)["events"]))

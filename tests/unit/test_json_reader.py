@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from pipectl.errors import UsageError
-from pipectl.transfer.native import JsonReader
+from pipectl.transfer.json_reader import JsonReader
 
 TRICKY = [
     {"name": "a ] b", "company": "x, y", "note": 'say "hi" ] [ { } ,'},
