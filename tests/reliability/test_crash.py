@@ -86,47 +86,68 @@ def _crash_trials(tmp_path: Path, rows: int, kills: int, interrupts: int, seed: 
     assert len(complete) > len(before) + rows
 
     rng = random.Random(seed)
-    outcomes = []
+    aim = duration  # where the import's end is expected; shrinks if an import proves quicker
+    landed = []
     plan = [signal.SIGKILL] * kills + [signal.SIGINT] * interrupts
     for k, sig in enumerate(plan):
-        db = tmp_path / f"trial{k}.db"
-        shutil.copyfile(base, db)
-        proc, t0 = _start(db, data)
-        delay = rng.uniform(0.05, 0.85) * duration
-        time.sleep(max(0.0, delay - (time.monotonic() - t0)))
-        proc.send_signal(sig)
-        _, err = proc.communicate(timeout=300)
-        assert "Traceback" not in err, err
-        if sig == signal.SIGKILL:
-            assert proc.returncode == -signal.SIGKILL or proc.returncode == 0, proc.returncode
-        elif proc.returncode == -signal.SIGINT:
-            # the signal beat Python's start-up or came during its shutdown: the process died
-            # of it silently (a shell shows 130); the checks below still apply
-            assert err == "", err
-        else:
-            assert proc.returncode in (130, 0), (proc.returncode, err)
-            if proc.returncode == 130:
-                lines = err.strip().splitlines()
-                assert lines and lines[-1].startswith("error: interrupted"), err
-        assert integrity(db) == "ok", f"trial {k} ({sig.name} at {delay:.2f}s)"
-        image = _image(db)
-        what = f"trial {k} ({sig.name} at {delay:.2f}s, exit {proc.returncode})"
-        if image == before:
-            assert proc.returncode != 0, f"{what}: said it imported, imported nothing"
-            if proc.returncode == 130:
-                assert "nothing was changed" in err, err
-            outcomes.append("before")
-        else:  # the signal came after the commit: all of it, never part of it
-            assert image == complete, f"{what}: a partial import"
-            if proc.returncode == 130:
-                assert "interrupted after the change was saved" in err, err
-            outcomes.append("complete")
-        if k == 0:  # and pipectl works on it afterwards
-            r = run(db, "list", "--status", "all", "--limit", "1")
-            assert r.returncode == 0, r.stderr
-        for suffix in ("-wal", "-shm"):
-            Path(f"{db}{suffix}").unlink(missing_ok=True)
-    assert outcomes.count("before") >= len(plan) - 1, outcomes  # the signals landed mid-import
+        # A signal meant for mid-import can come too late when this run is quicker than the
+        # reference (a loaded machine made the reference slow). That outcome is checked like
+        # any other, then the trial is repeated aimed earlier, so every planned signal is
+        # eventually sent while the import is still at work.
+        for attempt in range(_ATTEMPTS):
+            outcome = _trial(tmp_path / f"trial{k}.{attempt}.db", base, data, sig,
+                             rng.uniform(0.05, 0.85) * aim, before, complete,
+                             check_after=(k == 0 and attempt == 0))
+            if outcome == "before":
+                break
+            aim *= 0.5
+        landed.append(outcome)
+    assert landed.count("before") == len(plan), landed  # the signals landed mid-import
+
+
+_ATTEMPTS = 5
+
+
+def _trial(db: Path, base: Path, data: Path, sig: signal.Signals, delay: float,
+           before: list[str], complete: list[str], check_after: bool) -> str:
+    """One import sent `sig` after `delay` seconds. Returns "before" (the database is exactly
+    as before) or "complete" (the signal came after the commit: all of the import)."""
+    shutil.copyfile(base, db)
+    proc, t0 = _start(db, data)
+    time.sleep(max(0.0, delay - (time.monotonic() - t0)))
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=300)
+    assert "Traceback" not in err, err
+    if sig == signal.SIGKILL:
+        assert proc.returncode == -signal.SIGKILL or proc.returncode == 0, proc.returncode
+    elif proc.returncode == -signal.SIGINT:
+        # the signal beat Python's start-up or came during its shutdown: the process died
+        # of it silently (a shell shows 130); the checks below still apply
+        assert err == "", err
+    else:
+        assert proc.returncode in (130, 0), (proc.returncode, err)
+        if proc.returncode == 130:
+            lines = err.strip().splitlines()
+            assert lines and lines[-1].startswith("error: interrupted"), err
+    what = f"{db.name} ({sig.name} at {delay:.2f}s, exit {proc.returncode})"
+    assert integrity(db) == "ok", what
+    image = _image(db)
+    if image == before:
+        assert proc.returncode != 0, f"{what}: said it imported, imported nothing"
+        if proc.returncode == 130:
+            assert "nothing was changed" in err, err
+        outcome = "before"
+    else:  # the signal came after the commit: all of it, never part of it
+        assert image == complete, f"{what}: a partial import"
+        if proc.returncode == 130:
+            assert "interrupted after the change was saved" in err, err
+        outcome = "complete"
+    if check_after:  # and pipectl works on it afterwards
+        r = run(db, "list", "--status", "all", "--limit", "1")
+        assert r.returncode == 0, r.stderr
+    for suffix in ("-wal", "-shm"):
+        Path(f"{db}{suffix}").unlink(missing_ok=True)
+    return outcome
 
 
 def test_import_killed_or_interrupted_leaves_the_database_as_before(tmp_path):
