@@ -62,10 +62,19 @@ def _base(tmp_path: Path) -> Path:
     return db
 
 
+def _default_sigint() -> None:
+    """Ctrl-C as a terminal delivers it. A test run started in the background of a shell
+    without job control (`pytest &`, some CI runners) has SIGINT ignored, and its children
+    inherit that: Python then installs no KeyboardInterrupt handler and the import (rightly)
+    runs to its end, which is not what these tests are about."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _start(db: Path, data: Path) -> tuple[subprocess.Popen, float]:
     proc = subprocess.Popen(
         [pipectl_exe(), "import", str(data)], env=env(db, PIPECTL_NOW=NOW),
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL,
+        preexec_fn=_default_sigint,
     )
     return proc, time.monotonic()
 
