@@ -1,10 +1,12 @@
-"""The bulk import (a large CSV into an empty database: rows converted in SQL) writes exactly
-what the row-by-row import writes: same deals, same events in the same order per deal, same
-summary. Every test imports one file both ways and compares.
+"""The bulk import (a large CSV: rows converted in SQL) writes exactly what the row-by-row
+import writes: same deals, same events in the same order per deal, same summary. Every test
+imports one file both ways and compares, into an empty database or one that already holds
+deals (some of them named by the file's refs).
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import importlib.util
 import io
@@ -18,19 +20,27 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from pipectl.errors import PipectlError
 from pipectl.store import bulk as bulk_sql
 from pipectl.store import db
 from pipectl.transfer import importer
 from tests.cli.test_import_real import PIPEDRIVE_STAGES
 
 NOW = datetime(2026, 11, 27, 12, 0, 0, tzinfo=UTC)
+SEEDED = datetime(2026, 10, 1, 9, 0, 0, tzinfo=UTC)  # when the deals already there came in
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def _import(path: Path, db_file: Path, bulk: bool, opts: importer.Options,
-            monkeypatch: pytest.MonkeyPatch) -> tuple[Any, sqlite3.Connection]:
-    monkeypatch.setattr(importer, "BULK_BYTES", 0 if bulk else 10**15)
+            monkeypatch: pytest.MonkeyPatch,
+            seed: Path | None = None) -> tuple[Any, sqlite3.Connection]:
     conn = db.connect(db_file)
+    if seed is not None:  # the deals already there: written the same (row by row) both times
+        monkeypatch.setattr(importer, "BULK_BYTES", 10**15)
+        # a bad seed file writes nothing, both times
+        with contextlib.suppress(importer.ImportFailed, PipectlError):
+            importer.run(conn, seed, importer.Options(), SEEDED)
+    monkeypatch.setattr(importer, "BULK_BYTES", 0 if bulk else 10**15)
     try:
         summary: Any = vars(importer.run(conn, path, opts, NOW))
     except importer.ImportFailed as exc:
@@ -47,13 +57,15 @@ def _dump(conn: sqlite3.Connection) -> tuple[list[tuple], list[tuple]]:
 
 
 def assert_same(path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                opts: importer.Options | None = None) -> tuple[Any, list[tuple]]:
-    """Import ``path`` both ways; the databases and summaries must be equal."""
+                opts: importer.Options | None = None,
+                seed: Path | None = None) -> tuple[Any, list[tuple]]:
+    """Import ``path`` both ways (into a database holding the deals of ``seed``, if given);
+    the databases and summaries must be equal."""
     opts = opts or importer.Options()
     for f in tmp_path.glob("both-*.db*"):
         f.unlink()
-    slow, slow_conn = _import(path, tmp_path / "both-slow.db", False, opts, monkeypatch)
-    fast, fast_conn = _import(path, tmp_path / "both-fast.db", True, opts, monkeypatch)
+    slow, slow_conn = _import(path, tmp_path / "both-slow.db", False, opts, monkeypatch, seed)
+    fast, fast_conn = _import(path, tmp_path / "both-fast.db", True, opts, monkeypatch, seed)
     try:
         assert fast == slow
         slow_deals, slow_events = _dump(slow_conn)
@@ -72,8 +84,8 @@ def converted(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
     left: list[int] = []
     real = bulk_sql.leftover_rows
 
-    def counting(conn: sqlite3.Connection, width: int, every: bool = False):
-        rows = list(real(conn, width, every))
+    def counting(*args: Any, **kwargs: Any):
+        rows = list(real(*args, **kwargs))
         left.append(len(rows))
         return iter(rows)
 
@@ -184,6 +196,58 @@ def test_duplicate_refs_fall_back_to_row_by_row(tmp_path: Path, monkeypatch, con
     assert converted[-1] == 3  # started again, all rows row by row
 
 
+def test_into_a_database_with_deals_rows_naming_them_update_them(
+        tmp_path: Path, monkeypatch, converted) -> None:
+    """Rows whose ref names a deal already there update it, row by row; the other rows make
+    new deals through SQL, numbered on from the deals already there, in file order."""
+    seed = _write(tmp_path, EDGE_HEADER, [
+        ["A1", "Acme renewal", "Acme", "Bob", "qualification", "", "", "", "1000", "EUR", "",
+         "", "2025-11-01T10:00:00Z", "", "", "first call", ""],
+        ["A4", "Lost one", "X", "", "meeting", "", "", "", "5", "USD", "", "", "", "", "", "",
+         "warm"],
+        ["Z9", "Not in the file", "", "", "", "", "", "", "", "", "", "", "", "", "", "", ""],
+        ["", "No ref", "Zażółć", "", "", "", "", "", "", "", "", "", "", "", "", "", ""],
+    ], "seed.csv")
+    summary, deals = assert_same(_write(tmp_path, EDGE_HEADER, EDGE_ROWS), tmp_path,
+                                 monkeypatch, seed=seed)
+    assert (summary["added"], summary["updated"]) == (len(EDGE_ROWS) - 2, 2)
+    assert converted == [14]  # A1 and A4 (they update) and B1-B12 went row by row
+    assert [d[0] for d in deals] == list(range(1, len(EDGE_ROWS) + 3))  # no gaps
+    by_ref = {d[1]: d for d in deals}
+    assert by_ref["A1"][0] == 1 and by_ref["A2"][0] == 5  # A2: the first new row
+
+
+def test_importing_the_same_file_again_changes_nothing(tmp_path: Path, monkeypatch,
+                                                       converted) -> None:
+    f = _write(tmp_path, EDGE_HEADER, EDGE_ROWS[:8])
+    summary, _deals = assert_same(f, tmp_path, monkeypatch, seed=f)
+    # the seven rows with a ref change nothing; the row without one is a new deal again
+    assert (summary["unchanged"], summary["updated"]) == (7, 0)
+    assert (summary["added"], summary["events"]) == (1, 1)
+    assert converted == [7]
+
+
+def test_a_ref_that_names_a_deal_only_once_cleaned_falls_back(tmp_path: Path, monkeypatch,
+                                                              converted) -> None:
+    seed = _write(tmp_path, EDGE_HEADER, [EDGE_ROWS[0]], "seed.csv")
+    padded = [" A1", *EDGE_ROWS[0][1:4], "won", *EDGE_ROWS[0][5:]]
+    f = _write(tmp_path, EDGE_HEADER, [*EDGE_ROWS[1:8], padded])
+    summary, _deals = assert_same(f, tmp_path, monkeypatch, seed=seed)
+    assert (summary["added"], summary["updated"]) == (7, 1)
+    assert converted[-1] == 8  # started again, all rows row by row
+
+
+def test_a_second_file_into_a_database_with_deals_goes_through_sql(
+        tmp_path: Path, monkeypatch, converted) -> None:
+    seed = _big(tmp_path, 50)
+    rows = [[f"S{i}", f"Second {i}", "Beta", "", "meeting", "", "", "", str(i), "PLN", "", "",
+             "2026-03-01T00:00:00Z", "", "", "", "kept"] for i in range(1, 301)]
+    summary, deals = assert_same(_write(tmp_path, EDGE_HEADER, rows), tmp_path, monkeypatch,
+                                 seed=seed)
+    assert summary["added"] == 300 and len(deals) == 350
+    assert converted == [0]
+
+
 @pytest.mark.parametrize("name, preset, extra", [
     ("maven_crm/sales_pipeline.csv", None, []),
     ("hubspot/hubspot-crm-exports-all-deals-2023-04-03.masked.csv", None, []),
@@ -233,6 +297,18 @@ def test_any_rows_same_both_ways(tmp_path: Path, monkeypatch, rows: list[dict]) 
     header = list(_CELLS)
     f = _write(tmp_path, header, [[r[h] for h in header] for r in rows])
     assert_same(f, tmp_path, monkeypatch)
+
+
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.fixed_dictionaries(_CELLS), min_size=1, max_size=6),
+       st.lists(st.fixed_dictionaries(_CELLS), min_size=1, max_size=12))
+def test_any_rows_into_a_database_with_deals_same_both_ways(
+        tmp_path: Path, monkeypatch, there: list[dict], rows: list[dict]) -> None:
+    header = list(_CELLS)
+    seed = _write(tmp_path, header, [[r[h] for h in header] for r in there], "seed.csv")
+    f = _write(tmp_path, header, [[r[h] for h in header] for r in rows])
+    assert_same(f, tmp_path, monkeypatch, seed=seed)
 
 
 def _big(tmp_path: Path, n: int = 3000) -> Path:

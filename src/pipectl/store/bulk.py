@@ -66,9 +66,39 @@ class Plan:
     combo_cells: tuple[str, ...]  # fields whose cells together make a Combo
     combos: list[Combo]
     currencies: dict[str, tuple[str, int]]  # currency cell -> (code, exponent)
-    base_id: int  # deal id = base_id + n
+    base_id: int  # deal id = base_id + n (renumbered: from temp.import_ids)
+    renumbered: bool  # some rows update deals already there (see number_rows)
     now: str  # ISO moment of "no time known"
     zero_value_lost_is_unknown: bool
+
+
+def number_rows(conn: sqlite3.Connection, ref: str, base: int) -> bool:
+    """Into a database that already holds deals: a staged row whose ref cell names one of
+    them updates it (row by row, in file order); the other rows are new deals, numbered
+    base + 1, base + 2, ... in file order, as the row-by-row path numbers them. The numbers go
+    to temp.import_ids (n -> deal id, NULL for a row that updates). Returns False, writing
+    nothing, when no row names a deal already there: then deal id = base + n."""
+    conn.execute("DROP TABLE IF EXISTS temp.import_ids")
+    if ref == "''" or conn.execute("SELECT 1 FROM deals LIMIT 1").fetchone() is None:
+        return False
+    known = f"EXISTS (SELECT 1 FROM deals d WHERE d.ref = {ref})"
+    if conn.execute(f"SELECT 1 FROM {RAW} r WHERE {known} LIMIT 1").fetchone() is None:
+        return False
+    conn.execute("CREATE TABLE temp.import_ids (n INTEGER PRIMARY KEY, id INTEGER)")
+    conn.execute(
+        f"""INSERT INTO temp.import_ids (n, id)
+        SELECT n, CASE WHEN known THEN NULL
+                       ELSE {int(base)} + sum(NOT known) OVER (ORDER BY n) END
+        FROM (SELECT r.n, {known} AS known FROM {RAW} r)"""
+    )
+    return True
+
+
+def _deal_id(plan: Plan) -> str:
+    """The deal id of staged row r (NULL: the row updates a deal already there)."""
+    if plan.renumbered:
+        return "(SELECT i.id FROM temp.import_ids i WHERE i.n = r.n)"
+    return f"r.n + {int(plan.base_id)}"
 
 
 def cell_expr(columns: Sequence[int]) -> str:
@@ -116,6 +146,9 @@ def convert(conn: sqlite3.Connection, plan: Plan) -> tuple[int, int, dict[str, i
         f"m.k{i} = {c[f]}" for i, f in enumerate(plan.combo_cells)
     ) or "1"
     ok = ["r.search IS NOT NULL"]
+    deal_id = _deal_id(plan)
+    if plan.renumbered:  # a row that updates a deal already there goes row by row
+        ok.append(f"{deal_id} IS NOT NULL")
     if c["value"] != "''":  # no more decimals than the currency has
         x = c["value"]
         ok.append(f"(instr({x}, '.') = 0 OR length({x}) - instr({x}, '.') <= k.exp)")
@@ -129,14 +162,15 @@ def convert(conn: sqlite3.Connection, plan: Plan) -> tuple[int, int, dict[str, i
         value = f"CASE WHEN m.final = 'lost' THEN nullif({value}, 0) ELSE {value} END"
     conn.execute(
         """CREATE TABLE temp.import_fast (
-            n INTEGER PRIMARY KEY, ref TEXT, name TEXT, company TEXT, contact TEXT, email TEXT,
-            phone TEXT, owner TEXT, source TEXT, note TEXT, reason TEXT, lost_reason TEXT,
+            n INTEGER PRIMARY KEY, id INTEGER NOT NULL, ref TEXT, name TEXT, company TEXT,
+            contact TEXT, email TEXT, phone TEXT, owner TEXT, source TEXT, note TEXT,
+            reason TEXT, lost_reason TEXT,
             final TEXT, opening TEXT, value_minor INTEGER, currency TEXT, probability INTEGER,
             close_date TEXT, created TEXT, closed TEXT, no_created INTEGER, search TEXT)"""
     )
     conn.execute(
         f"""INSERT INTO temp.import_fast
-        SELECT r.n, nullif({c['ref']}, ''),
+        SELECT r.n, {deal_id}, nullif({c['ref']}, ''),
             coalesce(nullif({c['name']}, ''), nullif({c['company']}, ''), {c['ref']}),
             nullif({c['company']}, ''), nullif({c['contact']}, ''), nullif({c['email']}, ''),
             nullif({c['phone']}, ''), nullif({c['owner']}, ''), nullif({c['source']}, ''),
@@ -159,7 +193,6 @@ def convert(conn: sqlite3.Connection, plan: Plan) -> tuple[int, int, dict[str, i
         ORDER BY r.n""",
         (plan.now,),
     )
-    base = plan.base_id
     # a closed deal closes at its close time, else when it was created; it is created no later
     # than it closes
     x = "coalesce(closed, created)"
@@ -170,7 +203,7 @@ def convert(conn: sqlite3.Connection, plan: Plan) -> tuple[int, int, dict[str, i
         f"""INSERT INTO deals (id, ref, name, company, contact, email, phone, owner, source,
             stage, lost_at_stage, lost_reason, value_minor, currency, probability, close_date,
             qualified_at, prequalified_reason, created_at, updated_at, closed_at, search)
-        SELECT n + {base}, ref, name, company, contact, email, phone, owner, source,
+        SELECT id, ref, name, company, contact, email, phone, owner, source,
             final, CASE final WHEN 'lost' THEN opening END, lost_reason, value_minor,
             currency, probability, close_date,
             CASE WHEN reason IS NOT NULL OR opening IN ({qualified}) THEN {at0}
@@ -185,19 +218,19 @@ def convert(conn: sqlite3.Connection, plan: Plan) -> tuple[int, int, dict[str, i
     for sql in (
         f"""INSERT INTO events (deal_id, at, kind, to_stage, value_minor, currency, close_date,
             probability, reason)
-        SELECT n + {base}, {at0}, 'created', opening, value_minor, currency, close_date,
+        SELECT id, {at0}, 'created', opening, value_minor, currency, close_date,
             probability, reason FROM temp.import_fast ORDER BY n""",
         f"""INSERT INTO events (deal_id, at, kind, text)
-        SELECT n + {base}, {at0}, 'note', note FROM temp.import_fast
+        SELECT id, {at0}, 'note', note FROM temp.import_fast
         WHERE note IS NOT NULL ORDER BY n""",
         f"""INSERT INTO events (deal_id, at, kind, from_stage, to_stage)
-        SELECT n + {base}, {x}, 'stage', opening, 'won' FROM temp.import_fast
+        SELECT id, {x}, 'stage', opening, 'won' FROM temp.import_fast
         WHERE final IN {_WON} ORDER BY n""",
         f"""INSERT INTO events (deal_id, at, kind, from_stage, to_stage)
-        SELECT n + {base}, {x}, 'stage', 'won', 'post_purchase' FROM temp.import_fast
+        SELECT id, {x}, 'stage', 'won', 'post_purchase' FROM temp.import_fast
         WHERE final = 'post_purchase' ORDER BY n""",
         f"""INSERT INTO events (deal_id, at, kind, from_stage, to_stage, reason)
-        SELECT n + {base}, {x}, 'lost', opening, 'lost', lost_reason FROM temp.import_fast
+        SELECT id, {x}, 'lost', opening, 'lost', lost_reason FROM temp.import_fast
         WHERE final = 'lost' ORDER BY n""",
     ):
         conn.execute(sql)
@@ -213,15 +246,18 @@ def convert(conn: sqlite3.Connection, plan: Plan) -> tuple[int, int, dict[str, i
     return deals, events, warnings
 
 
-def leftover_rows(conn: sqlite3.Connection, width: int,
-                  every: bool = False) -> Iterator[tuple[int, int, list[str]]]:
-    """(n, line, cells) of the staged rows not converted (``every``: all of them), in order."""
+def leftover_rows(conn: sqlite3.Connection, width: int, plan: Plan,
+                  every: bool = False) -> Iterator[tuple[int | None, int, list[str]]]:
+    """(deal id, line, cells) of the staged rows not converted (``every``: all of them), in
+    order; the deal id is None for a row that updates a deal already there."""
     cols = ", ".join(f"c{i}" for i in range(width))
     where = "" if every else "WHERE n NOT IN (SELECT n FROM temp.import_fast)"
-    for row in conn.execute(f"SELECT n, line, {cols} FROM {RAW} r {where} ORDER BY n"):
+    for row in conn.execute(
+        f"SELECT {_deal_id(plan)}, line, {cols} FROM {RAW} r {where} ORDER BY n"
+    ):
         yield row[0], row[1], list(row[2:])
 
 
 def drop(conn: sqlite3.Connection) -> None:
-    for name in ("import_fast", "import_combo", "import_currency", "import_raw"):
+    for name in ("import_fast", "import_combo", "import_currency", "import_ids", "import_raw"):
         conn.execute(f"DROP TABLE IF EXISTS temp.{name}")

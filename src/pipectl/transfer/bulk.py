@@ -1,10 +1,11 @@
-"""A large CSV into an empty database: the usual rows converted in SQL, the rest row by row.
+"""A large CSV: the usual rows that make new deals converted in SQL, the rest row by row.
 
-The result is the one the row-by-row path gives, event ids aside (deal ids are the rows'
-places in the file either way, events keep each deal's order): the SQL side only takes rows
+The result is the one the row-by-row path gives, event ids aside (new deals are numbered in
+file order either way, events keep each deal's order): the SQL side only takes rows
 whose every cell is already in the form the row-by-row path would store unchanged, and the
 meaning of stage, status and currency cells comes from the same Python functions, asked once
-per distinct value. Whenever the two could differ (two rows with one ref), the whole file
+per distinct value. A row whose ref names a deal already in the database updates it row by
+row, in file order. Whenever the two could differ (two rows with one new ref), the whole file
 goes row by row. tests/store/test_bulk_import.py compares both paths on many files.
 """
 
@@ -227,6 +228,7 @@ def plan(conn: sqlite3.Connection, staged: Staged, ctx: RowContext, defaults: De
         currencies[cell] = (code, exponent(code))
     return store.Plan(
         cells=cells, combo_cells=combo_fields, combos=combos, currencies=currencies,
-        base_id=base_id, now=iso(now),
+        base_id=base_id, renumbered=store.number_rows(conn, cells["ref"], base_id),
+        now=iso(now),
         zero_value_lost_is_unknown=bool(ctx.preset and ctx.preset.zero_value_lost_is_unknown),
     )

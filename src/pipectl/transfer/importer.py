@@ -34,9 +34,9 @@ from pipectl.transfer.parsing import CsvSource
 from pipectl.transfer.rows import ImportRow, RowContext, parse_row
 
 BATCH = 2000
-BULK_BYTES = 1_000_000  # from this file size on (~5,000 rows), an import into an empty database
-# drops and rebuilds the secondary indexes (inside its transaction), and a CSV takes the bulk
-# road (transfer/bulk.py)
+BULK_BYTES = 1_000_000  # from this file size on (~5,000 rows), a CSV takes the bulk road
+# (transfer/bulk.py), and an import into an empty database drops and rebuilds the secondary
+# indexes (inside its transaction)
 MAX_REPORTED = 50  # bad cells listed in the report; all are counted
 
 Progress = Callable[[int, int], None]  # (bytes read, file size)
@@ -113,7 +113,9 @@ def finish(summary: Summary, flags: hist.Flags, dry_run: bool) -> None:
 
 
 class NotNew(Exception):
-    """A bulk import met a row that updates a deal: the file goes row by row instead."""
+    """A bulk import met a row that is not what the SQL side took it for (it updates a deal
+    this import made, or a deal it expected to update is not there): the file goes row by row
+    instead."""
 
 
 def stage_map(preset: Preset | None, items: list[str]) -> dict[str, Stage]:
@@ -159,7 +161,10 @@ class _Writer:
         self.next_id = store.next_deal_id(conn)
         self.batch: list[tuple[ImportRow, int | None]] = []
         self.writing = True
-        self.only_new = False  # bulk import: a row that is not a new deal stops the writer
+        # bulk import: each row comes with its deal id when the SQL side found it new, None
+        # when it updates a deal already there; a row that turns out otherwise (it names a
+        # deal this import made, or none) stops the writer: the file goes row by row
+        self.bulk = False
 
     def add(self, row: ImportRow, deal_id: int | None = None) -> None:
         self.batch.append((row, deal_id))
@@ -171,8 +176,6 @@ class _Writer:
         if not batch or not self.writing:
             return
         known = store.deals_by_ref(self.conn, [r.ref for r, _ in batch if r.ref])
-        if self.only_new and known:
-            raise NotNew
         notes = store.note_texts(self.conn, [d["id"] for d in known.values()]) if known else {}
         state: dict[str, hist.Row] = dict(known)
         new: list[hist.Row] = []
@@ -181,7 +184,7 @@ class _Writer:
         new_ids: set[int] = set()
         for row, deal_id in batch:
             deal = state.get(row.ref) if row.ref else None
-            if deal is not None and self.only_new:
+            if self.bulk and (deal is None) != (deal_id is not None):
                 raise NotNew
             if deal is None:
                 deal, evs = hist.new_deal(row, self.defaults, self.flags,
@@ -233,8 +236,9 @@ class _Feeder:
 def _bulk(conn: sqlite3.Connection, src: CsvSource, ctx: RowContext, defaults: hist.Defaults,
           flags: hist.Flags, summary: Summary, writer: _Writer, now: datetime,
           progress: Progress | None) -> _Writer:
-    """A large file into an empty database: stage it, convert the usual rows in SQL, feed
-    the others row by row (see transfer/bulk.py). Returns the writer that holds the rest."""
+    """A large file: stage it, convert the usual rows that make new deals in SQL, feed the
+    others (and the rows that update deals already there) row by row (see transfer/bulk.py).
+    Returns the writer that holds the rest."""
     from pipectl.store import bulk as sql
     from pipectl.transfer import bulk
 
@@ -250,23 +254,24 @@ def _bulk(conn: sqlite3.Connection, src: CsvSource, ctx: RowContext, defaults: h
     store.savepoint(conn, "import_bulk")
     try:
         deals, events, warnings = sql.convert(conn, the_plan)
-        writer.only_new = True
+        writer.bulk = True
         feed = _Feeder(ctx, summary, writer)
-        for n, line, cells in sql.leftover_rows(conn, rows.width):
-            feed(line, rows.cells(cells, width), base + n)
+        for deal_id, line, cells in sql.leftover_rows(conn, rows.width, the_plan):
+            feed(line, rows.cells(cells, width), deal_id)
         writer.flush()
     except (NotNew, sqlite3.IntegrityError) as exc:
         if isinstance(exc, sqlite3.IntegrityError) and "deals.ref" not in str(exc):
             raise
-        # two rows with one ref: the second updates the first, which only the row-by-row
-        # path does (in file order); start again that way, from the staged rows
+        # two rows with one new ref (the second updates the first), or a row whose ref only
+        # matches once cleaned: only the row-by-row path does these (in file order); start
+        # again that way, from the staged rows
         store.rollback_to_savepoint(conn, "import_bulk")
         summary.restart()
         flags.counts.clear()
         ctx.unknown_stages.clear()
         writer = _Writer(conn, defaults, summary, flags, writer.histories)
         feed = _Feeder(ctx, summary, writer)
-        for _, line, cells in sql.leftover_rows(conn, rows.width, every=True):
+        for _, line, cells in sql.leftover_rows(conn, rows.width, the_plan, every=True):
             feed(line, rows.cells(cells, width))
     else:
         store.release_savepoint(conn, "import_bulk")
@@ -384,9 +389,9 @@ def run_rows(
         flags = hist.Flags()
         try:
             with transaction(conn):
+                bulk = src.size >= BULK_BYTES
                 # a big load into an empty database: build the indexes once, at the end
-                bulk = src.size >= BULK_BYTES and store.is_empty(conn)
-                indexes = store.drop_indexes(conn) if bulk else []
+                indexes = store.drop_indexes(conn) if bulk and store.is_empty(conn) else []
                 writer = _Writer(conn, defaults, summary, flags, histories)
                 feed = _Feeder(ctx, summary, writer)
                 if bulk and not histories:
