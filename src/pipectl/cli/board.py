@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from pipectl.cli.common import JSON_HELP, connect
+from pipectl.cli.common import JSON_HELP, check_owner, connect, owner_arg
 
 
 def board(
@@ -29,7 +29,10 @@ def board(
     from pipectl.views import deals as view
 
     per_stage = positive_limit(limit) or None
-    columns = view.board_data(*deals.board(connect(ctx), owner=owner, per_stage=per_stage))
+    owner = owner_arg(owner)
+    conn = connect(ctx)
+    check_owner(conn, owner)
+    columns = view.board_data(*deals.board(conn, owner=owner, per_stage=per_stage))
     if as_json:
         from pipectl.views.common import print_json
 

@@ -72,6 +72,48 @@ def moment(at: str | None) -> datetime:
     return when
 
 
+def owner_arg(text: str | None) -> str | None:
+    """The --owner of a command that reads, cleaned and NFC-normalised as stored names are (a
+    name typed in decomposed form still matches). Checked before the database is opened."""
+    if text is None:
+        return None
+    from pipectl.values import clean_text
+
+    return clean_text(text, "--owner", required=True)
+
+
+def check_owner(conn: sqlite3.Connection, owner: str | None) -> None:
+    """When no deal has this owner, a note on stderr names the owners it may have meant; the
+    command's own output is unchanged (an empty list, a report of zeros)."""
+    if owner is None:
+        return
+    from pipectl.store import deals
+
+    if not deals.has_owner(conn, owner):
+        from pipectl.views.common import note
+
+        note(_no_such_owner(owner, deals.owners(conn)))
+
+
+def _no_such_owner(owner: str, known: list[str]) -> str:
+    from pipectl.values import fold
+
+    said = f"no deal is owned by {owner!r}"
+    if not known:
+        return f"{said}; no deal has an owner yet"
+    same = [k for k in known if fold(k) == fold(owner)]
+    if not same:
+        import difflib
+
+        by_fold = {fold(k): k for k in known}
+        same = [by_fold[m] for m in difflib.get_close_matches(fold(owner), by_fold, n=3)]
+    if same:
+        meant = " or ".join(map(repr, same))
+        return f"{said} (--owner matches a name exactly); did you mean {meant}?"
+    shown = ", ".join(known[:8]) + (f" and {len(known) - 8} more" if len(known) > 8 else "")
+    return f"{said}; owners: {shown}"
+
+
 def stage_arg(text: str | None):  # -> Stage | None
     if text is None:
         return None

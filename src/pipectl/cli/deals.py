@@ -6,7 +6,16 @@ import sys
 
 import typer
 
-from pipectl.cli.common import AT_HELP, JSON_HELP, connect, moment, positive_limit, stage_arg
+from pipectl.cli.common import (
+    AT_HELP,
+    JSON_HELP,
+    check_owner,
+    connect,
+    moment,
+    owner_arg,
+    positive_limit,
+    stage_arg,
+)
 from pipectl.errors import UsageError
 
 
@@ -137,12 +146,17 @@ def list_(
         raise UsageError(f"--sort {sort!r} is not one of {', '.join(deals.SORTS)}")
     from pipectl.views import deals as view
 
+    owner = owner_arg(owner)
+    search = clean_text(search, "--search") if search is not None else None
+    the_stage = stage_arg(stage)
+    conn = connect(ctx)
+    check_owner(conn, owner)
     rows = deals.iter_deals(
-        connect(ctx),
-        stage=stage_arg(stage),
+        conn,
+        stage=the_stage,
         status=status,
-        owner=clean_text(owner, "--owner") if owner is not None else None,
-        search=clean_text(search, "--search") if search is not None else None,
+        owner=owner,
+        search=search,
         sort=sort,
         limit=positive_limit(limit),
         columns=None if as_json else view.TABLE_COLUMNS,

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import typer
 
-from pipectl.cli.common import JSON_HELP, connect, now, positive_limit
+from pipectl.cli.common import (
+    JSON_HELP,
+    check_owner,
+    connect,
+    now,
+    owner_arg,
+    positive_limit,
+)
 from pipectl.errors import UsageError
 
 AS_OF_HELP = (
@@ -27,14 +34,6 @@ def _date(text: str | None, field: str):
     from pipectl.values import parse_date
 
     return parse_date(text, field)
-
-
-def _owner(text: str | None) -> str | None:
-    if text is None:
-        return None
-    from pipectl.values import clean_text
-
-    return clean_text(text, "--owner", required=True)
 
 
 def _format(as_json: bool, as_csv: bool) -> str:
@@ -101,7 +100,10 @@ def report(
         window = periods.period(units[0], day)
     else:
         window = periods.window(_date(from_, "--from"), _date(to, "--to"))
-    data = summary.build(connect(ctx), moment, window, _owner(owner), explain=explain)
+    owner = owner_arg(owner)
+    conn = connect(ctx)
+    check_owner(conn, owner)
+    data = summary.build(conn, moment, window, owner, explain=explain)
     from pipectl.views import reports as view
 
     if fmt == "json":
@@ -170,13 +172,16 @@ def forecast(
     chosen = periods.periods(unit, first, last)
     if len(chosen) > 120:
         raise UsageError(f"{len(chosen)} periods is too many (at most 120)")
-    items = fc.build(connect(ctx), moment, chosen, _owner(owner))
+    owner = owner_arg(owner)
+    conn = connect(ctx)
+    check_owner(conn, owner)
+    items = fc.build(conn, moment, chosen, owner)
     from pipectl.views import reports as view
 
     if fmt == "json":
         from pipectl.views.common import print_json
 
-        print_json(view.forecast_json(items, moment, unit, _owner(owner)))
+        print_json(view.forecast_json(items, moment, unit, owner))
     elif fmt == "csv":
         view.forecast_csv(items)
     else:
@@ -234,8 +239,11 @@ def stale(
         else:
             default = n
     moment = _as_of(as_of)
-    rows, total = actions.stale(connect(ctx), moment, actions.thresholds(default, per_stage),
-                                _owner(owner), limit=most)
+    owner = owner_arg(owner)
+    conn = connect(ctx)
+    check_owner(conn, owner)
+    rows, total = actions.stale(conn, moment, actions.thresholds(default, per_stage), owner,
+                                limit=most)
     from pipectl.views import reports as view
 
     if as_json:
@@ -270,7 +278,10 @@ def next_(
 
     most = positive_limit(limit) or None
     moment = _as_of(as_of)
-    rows, total = actions.next_steps(connect(ctx), moment, _owner(owner), limit=most)
+    owner = owner_arg(owner)
+    conn = connect(ctx)
+    check_owner(conn, owner)
+    rows, total = actions.next_steps(conn, moment, owner, limit=most)
     from pipectl.views import reports as view
 
     if as_json:

@@ -153,6 +153,23 @@ _STAGE_PROBABILITY_SQL = "CASE stage " + " ".join(
 ) + " END"
 
 
+def has_owner(conn: sqlite3.Connection, owner: str) -> bool:
+    """Does any deal (open or closed) have this owner? One seek of the deals_owner index."""
+    found = conn.execute("SELECT 1 FROM deals WHERE owner = ? LIMIT 1", [owner]).fetchone()
+    return found is not None
+
+
+def owners(conn: sqlite3.Connection, most: int = 500) -> list[str]:
+    """The distinct owners in order (at most ``most``): one seek of the deals_owner index
+    each, so a million deals cost no more than a handful of owners do."""
+    out: list[str] = []
+    found = conn.execute("SELECT min(owner) FROM deals").fetchone()[0]
+    while found is not None and len(out) < most:
+        out.append(found)
+        found = conn.execute("SELECT min(owner) FROM deals WHERE owner > ?", [found]).fetchone()[0]
+    return out
+
+
 def board(
     conn: sqlite3.Connection, owner: str | None = None, per_stage: int | None = 8
 ) -> tuple[dict[str, list[Row]], list[Row]]:

@@ -28,6 +28,11 @@ def console(stderr: bool = False) -> Console:
     )
 
 
+def note(text: str) -> None:
+    """A one-line remark on stderr, beside a command's output (which it never changes)."""
+    sys.stderr.write(f"note: {text}\n")
+
+
 def print_json(data: Any) -> None:
     import json  # here, not at the top: table commands do not pay for it
 
