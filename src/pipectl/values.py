@@ -71,14 +71,26 @@ def exponent(currency: str) -> int:
     return _EXPONENTS.get(currency, 2)
 
 
+# digits, or digits grouped by three with one separator throughout (',' '_' or ' '); then the
+# decimals after a point. A comma is never a decimal point: '12,50' and '1.500,00' are refused,
+# not read as 1,250 and 1.5.
+_AMOUNT = re.compile(
+    r"\+?(?:\d+|\d{1,3}(?:,\d{3})+|\d{1,3}(?:_\d{3})+|\d{1,3}(?: \d{3})+)(?:\.\d*)?|\+?\.\d+"
+)
+
+
 def parse_money(text: str, currency: str, field: str = "value") -> int:
-    """'12000.50' in EUR -> 1200050. Accepts thousands separators ',' and '_'."""
-    raw = text.strip().replace(",", "").replace("_", "").replace(" ", "")
-    if not re.fullmatch(r"\+?\d+(\.\d*)?|\+?\.\d+", raw):
+    """'12000.50' in EUR -> 1200050. Accepts thousands separators (',', '_' or ' ', in
+    groups of three: '1,234.50'); the decimal separator is the point."""
+    raw = text.strip()
+    if not _AMOUNT.fullmatch(raw):
+        comma = "," in raw
         raise UsageError(
-            f"{field} {text!r} is not an amount",
+            f"{field} {text!r} is not an amount"
+            + (" (a comma only groups thousands, as in 1,234.50)" if comma else ""),
             hint="write it like 12000 or 12000.50; it may not be negative",
         )
+    raw = raw.replace(",", "").replace("_", "").replace(" ", "")
     from decimal import Decimal, InvalidOperation  # here: reads never need it (~1 ms)
 
     try:

@@ -67,6 +67,7 @@ def test_checklist() -> None:
         ("12000.50", "EUR", 1200050), ("12000", "USD", 1200000), ("1,234.50", "USD", 123450),
         ("0", "EUR", 0), (".5", "EUR", 50), ("100000.0", "USD", 10000000),
         ("25000000", "VND", 25000000), ("1.234", "KWD", 1234), ("1_000", "JPY", 1000),
+        ("1,234,567", "JPY", 1234567), ("1 234.5", "EUR", 123450), ("999,000.00", "EUR", 99900000),
     ],
 )
 def test_parse_money(text, currency, minor) -> None:
@@ -81,6 +82,11 @@ def test_parse_money(text, currency, minor) -> None:
         ("1e5", "EUR", "not an amount"), ("1.001", "EUR", "more than 2 decimals"),
         ("1.5", "JPY", "more than 0 decimals"), ("9" * 30, "EUR", "too large"),
         ("", "EUR", "not an amount"),
+        # a comma is never a decimal point: refused, not read as 1,250 or 1.5 or 15
+        ("12,50", "EUR", "comma only groups thousands"), ("1,5", "EUR", "comma only groups"),
+        ("1.500,00", "PLN", "comma only groups"), ("1,2,3", "EUR", "comma only groups"),
+        ("1,2345", "EUR", "comma only groups"), ("1,000_000", "EUR", "comma only groups"),
+        ("12 50", "EUR", "not an amount"), ("1_00", "EUR", "not an amount"),
     ],
 )
 def test_parse_money_refuses(text, currency, message) -> None:
