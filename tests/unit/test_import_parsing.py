@@ -88,6 +88,14 @@ def test_flags_and_percentages() -> None:
         parse_percent("140")
 
 
+@pytest.mark.parametrize("cell", ["inf", "Infinity", "-inf", "nan", "NaN", "1e400", "1e2",
+                                  "-5", ".5", "40.5", "4O", "٤٠", "0x10", "1_0"])
+def test_a_percentage_is_plain_digits(cell: str) -> None:
+    """float() took 'inf' and '1e400' and overflowed on them: an internal error."""
+    with pytest.raises(ValueError, match="percentage"):
+        parse_percent(cell)
+
+
 @pytest.mark.parametrize(
     ("cell", "safe"),
     [

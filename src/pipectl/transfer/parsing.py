@@ -320,10 +320,13 @@ def parse_percent(text: str) -> int | None:
     raw = text.strip().rstrip("%").strip()
     if not raw:
         return None
-    try:
-        value = float(raw)
-    except ValueError as exc:
-        raise ValueError(f"{text!r} is not a percentage") from exc
-    if value != int(value) or not 0 <= value <= 100:
+    # plain digits only: float() would take 'inf', 'nan', '1e400' and overflow on them
+    m = _PERCENT.fullmatch(raw)
+    if m is None:
+        raise ValueError(f"{text!r} is not a percentage")
+    if (m.group(2) or "").strip("0") or not 0 <= int(m.group(1)) <= 100:
         raise ValueError(f"{text!r} is not a whole percentage from 0 to 100")
-    return int(value)
+    return int(m.group(1))
+
+
+_PERCENT = re.compile(r"([0-9]+)(?:\.([0-9]*))?")
