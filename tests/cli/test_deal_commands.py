@@ -111,6 +111,7 @@ def test_list_json_filters(cli) -> None:
     assert [d["id"] for d in cli.json("list", "--stage", "prop")] == [2]
     assert [d["id"] for d in cli.json("list", "--owner", "Anna")] == [2]
     assert cli.json("list", "--limit", "1", "--sort", "value")[0]["id"] == 1
+    assert [d["id"] for d in cli.json("list", "--limit", "0")] == [1, 2]  # 0: all, as elsewhere
     table = cli("list").stdout
     assert "Nguyễn Văn An" in table and "2 deals" in table
 
@@ -267,6 +268,11 @@ def test_click_usage_errors_are_one_line_too(cli, args, message) -> None:
     [
         (["--db"], "error: Option '--db' requires an argument. (see pipectl --help)\n"),
         (["--bogus"], "error: No such option: --bogus (see pipectl --help)\n"),
+        # `--db "$UNSET"` must not quietly mean the user's real pipeline
+        (["--db", "", "list"], "error: --db is empty (give a file, or leave --db out for your "
+                               "default pipeline)\n"),
+        (["--db", "  ", "add", "X"], "error: --db is empty (give a file, or leave --db out for "
+                                     "your default pipeline)\n"),
     ],
 )
 def test_the_roots_own_usage_errors_are_one_line(args, message) -> None:

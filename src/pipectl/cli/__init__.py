@@ -155,6 +155,10 @@ def root(
     ),
 ) -> None:
     """Track deals through your sales pipeline, from the terminal."""
+    if db is not None and not db.strip():  # `--db "$UNSET"` must not mean the real pipeline
+        raise UsageError(
+            "--db is empty", hint="give a file, or leave --db out for your default pipeline"
+        )
     ctx.obj = {"db": db}
 
 

@@ -125,7 +125,7 @@ def list_(
         None, "--search", "-q", help="Text in name, company, contact, email, owner, source or ref."
     ),
     sort: str = typer.Option("stage", "--sort", help="stage, value, close, age or updated."),
-    limit: int = typer.Option(None, "--limit", "-n", help="At most this many deals."),
+    limit: int = typer.Option(None, "--limit", "-n", help="At most this many deals (0: all)."),
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """List deals (open ones by default) as a table.
@@ -158,7 +158,7 @@ def list_(
         owner=owner,
         search=search,
         sort=sort,
-        limit=positive_limit(limit),
+        limit=positive_limit(limit) or None,
         columns=None if as_json else view.TABLE_COLUMNS,
     )
     if as_json:
