@@ -141,6 +141,18 @@ def test_board_json(cli) -> None:
     assert "Open pipeline: 3 deals" in cli("board").stdout
 
 
+def test_board_total_weighted_is_rounded_once_as_in_report(cli) -> None:
+    """Three 0.05 deals at 10 % and one at 20 %: 0.015 + 0.01 = 0.025 -> 0.02 (half to even),
+    not 0.02 + 0.01 = 0.03 from the rounded stage figures."""
+    for name in ("a", "b", "c"):
+        cli("add", name, "--value", "0.05", "--at", "2026-03-01")
+    cli("add", "d", "--value", "0.05", "--stage", "qualification", "--at", "2026-03-01")
+    assert cli.json("report")["pipeline"]["weighted_value"] == {"USD": "0.02"}
+    assert [c["weighted_value"] for c in cli.json("board")][:2] == [{"USD": "0.02"},
+                                                                   {"USD": "0.01"}]
+    assert "Open pipeline: 4 deals, 0.20 USD; weighted 0.02 USD" in cli("board").stdout
+
+
 def test_stages(cli) -> None:
     data = cli.json("stages")
     assert [s["key"] for s in data["stages"]] == [

@@ -220,11 +220,13 @@ def board_data(top: dict[str, list[Row]], totals: list[Row]) -> list[dict[str, A
     count: dict[str, int] = defaultdict(int)
     value: dict[str, dict[str, int]] = defaultdict(dict)
     weighted: dict[str, dict[str, int]] = defaultdict(dict)
+    exact: dict[str, dict[str, int]] = defaultdict(dict)  # value x percent, not yet rounded
     for t in totals:
         count[t["stage"]] += t["count"]
         if t["value"] is not None:
             value[t["stage"]][t["currency"]] = t["value"]
             weighted[t["stage"]][t["currency"]] = weighted_minor(t["value_x_percent"])
+            exact[t["stage"]][t["currency"]] = t["value_x_percent"]
     columns = []
     for stage in stages.OPEN_STAGES:
         key = stage.value
@@ -239,6 +241,7 @@ def board_data(top: dict[str, list[Row]], totals: list[Row]) -> list[dict[str, A
             "_rows": deals,
             "_value": value[key],
             "_weighted": weighted[key],
+            "_exact": exact[key],
         })
     return columns
 
@@ -275,15 +278,17 @@ def board(columns: list[dict[str, Any]]) -> None:
     ))
     table.write()
     total: dict[str, int] = defaultdict(int)
-    wtotal: dict[str, int] = defaultdict(int)
+    exact: dict[str, int] = defaultdict(int)
     for col in columns:
         for c, v in col["_value"].items():
             total[c] += v
-        for c, v in col["_weighted"].items():
-            wtotal[c] += v
+        for c, v in col["_exact"].items():
+            exact[c] += v
+    # the total is rounded once, as `report` rounds it, not summed from rounded stage figures
+    wtotal = {c: weighted_minor(v) for c, v in exact.items()}
     n = sum(col["count"] for col in columns)
     echo(("Open pipeline:", "bold"), f" {n} deal{'s' if n != 1 else ''}, "
-         f"{totals_cell(dict(total))}; weighted {totals_cell(dict(wtotal))}")
+         f"{totals_cell(dict(total))}; weighted {totals_cell(wtotal)}")
     echo(("rows: deals (largest first), count, value, weighted value (w)", "dim"))
 
 
