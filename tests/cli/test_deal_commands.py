@@ -294,3 +294,20 @@ def test_the_roots_own_usage_errors_are_one_line(args, message) -> None:
 
     result = CliRunner().invoke(app, args)
     assert (result.exit_code, result.stderr, result.stdout) == (2, message, "")
+
+
+def test_show_reads_the_next_step_as_next_does(cli) -> None:
+    """A step logged before the deal's latest move counts as done (docs/metrics.md, `next`):
+    `show` says what the stage calls for then, as `next` does, not the stale step."""
+    cli("add", "E", "--at", "2026-11-20")
+    assert "Next:           Make first contact" in cli("show", "1").stdout
+    cli("note", "1", "x", "--next", "old step", "--due", "2026-11-22", "--at", "2026-11-21")
+    assert "Next:           old step (due 2026-11-22)\n" in cli("show", "1").stdout
+    cli("advance", "1", "--at", "2026-11-22")
+    shown = cli("show", "1").stdout
+    action = cli.json("next")["deals"][0]["action"]
+    assert f"Next:           {action} (what lead qualification calls for; the step logged " \
+           "before the move counts as done)\n" in shown
+    assert "old step" not in shown.split("Timeline")[0]
+    cli("lose", "1", "--reason", "no budget", "--at", "2026-11-23")
+    assert "Next:" not in cli("show", "1").stdout  # a closed deal needs nothing

@@ -173,6 +173,22 @@ def _describe(event: Row) -> str:
     return kind
 
 
+def _next_step(row: Row, events: list[Row]) -> str | None:
+    """The deal's next step as `pipectl next` reads it (docs/metrics.md): the latest logged
+    one while it was logged in the current stage; a step logged before the deal's latest move
+    counts as done, and an open deal then needs what its stage calls for."""
+    logged = [e for e in events if e["kind"] == "note" and ("next_action" in e or "due" in e)]
+    entered = max((e["at"] for e in events if "to_stage" in e), default="")
+    if logged and logged[-1]["at"] >= entered:
+        step, due = logged[-1].get("next_action"), logged[-1].get("due")
+        return f"{step or 'Do what is due'} (due {due})" if due else step
+    if row["stage"] not in {s.value for s in stages.OPEN_STAGES}:
+        return None
+    info = stages.info(Stage(row["stage"]))
+    done = "; the step logged before the move counts as done" if logged else ""
+    return f"{info.action} (what {info.label.lower()} calls for{done})"
+
+
 def show(row: Row, events: list[Row]) -> None:
     d = deal_json(row)
     echo((f"#{d['id']} {d['name']}", "bold"), f"  {_stage_text(row)} ({d['status']})")
@@ -188,8 +204,7 @@ def show(row: Row, events: list[Row]) -> None:
         ("Qualified", d["qualified_at"] or "no"),
         ("Pre-qualified", d["prequalified_reason"]),
         ("Lost reason", d["lost_reason"]),
-        ("Next", f"{d['next_action'] or ''} (due {d['next_due']})" if d["next_due"]
-         else d["next_action"]),
+        ("Next", _next_step(row, events)),
         ("Created", d["created_at"]), ("Updated", d["updated_at"]), ("Closed", d["closed_at"]),
     ]
     for label, value in facts:
