@@ -116,7 +116,10 @@ def plan_advance(
                 f"deal {state.id} is won; a won deal only moves on to post_purchase",
                 hint=f"pipectl advance {state.id} --to post_purchase",
             )
-        raise MoveRefused(f"deal {state.id} is in post_purchase, the last stage")
+        raise MoveRefused(
+            f"deal {state.id} is won and in post_purchase, the last stage; a won deal does not "
+            "move back"
+        )
     if target is Stage.POST_PURCHASE:
         raise MoveRefused(
             f"deal {state.id} must be won before post_purchase",

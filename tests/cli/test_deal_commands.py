@@ -311,3 +311,17 @@ def test_show_reads_the_next_step_as_next_does(cli) -> None:
     assert "old step" not in shown.split("Timeline")[0]
     cli("lose", "1", "--reason", "no budget", "--at", "2026-11-23")
     assert "Next:" not in cli("show", "1").stdout  # a closed deal needs nothing
+
+
+def test_show_header_says_the_status_once(cli) -> None:
+    cli("add", "Open one", "--at", "2026-03-01")
+    cli("add", "Lost one", "--at", "2026-03-01")
+    cli("lose", "2", "--reason", "price", "--at", "2026-03-02")
+    assert cli("show", "1").stdout.splitlines()[0] == "#1 Open one  prospecting (open)"
+    assert cli("show", "2").stdout.splitlines()[0] == "#2 Lost one  lost (at prospecting)"
+
+
+def test_report_pipeline_title_names_its_moment(cli) -> None:
+    cli("add", "A", "--at", "2026-03-01")
+    out = cli("report", "--as-of", "2026-06-30").stdout
+    assert "Pipeline (open deals as of 2026-06-30T00:00:00Z)" in out, out

@@ -98,7 +98,7 @@ ADVANCE_TABLE = [
     (S.WON, {}, S.WON, None, "refused: already in won"),
     (S.WON, {}, S.LOST, None, "refused: lost with its own command"),
     # post_purchase: terminal
-    *[(S.POST_PURCHASE, {}, to, None, "refused: last stage")
+    *[(S.POST_PURCHASE, {}, to, None, "refused: last stage; a won deal does not move back")
       for to in S if to not in (S.POST_PURCHASE, S.LOST)],
     (S.POST_PURCHASE, {}, S.POST_PURCHASE, None, "refused: already in post_purchase"),
     (S.POST_PURCHASE, {}, S.LOST, None, "refused: lost with its own command"),

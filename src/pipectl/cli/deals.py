@@ -81,7 +81,7 @@ def add(
         parse_probability,
     )
 
-    cur = currency_code(currency) if currency else DEFAULT_CURRENCY
+    cur = currency_code(currency) if currency is not None else DEFAULT_CURRENCY
     new = NewDeal(
         name=_text(name, "name", required=True) or "",
         stage=stage_arg(stage) or Stage.PROSPECTING,
@@ -360,24 +360,30 @@ def edit(
             texts[field] = _text(given, field, required=field == "name")
     conn = connect(ctx)
     row = deals.get(conn, deal_id)
-    cur = currency_code(currency) if currency else None
+    cur = currency_code(currency) if currency is not None else None
     if cur and cur != row["currency"] and value is None and row["value_minor"] is not None:
         raise UsageError("changing the currency needs the value in it too", hint="add --value")
     change = DealEdit(
         texts=texts,
-        value_minor=parse_money(value, cur or row["currency"]) if value else None,
+        value_minor=parse_money(value, cur or row["currency"]) if value and value.strip() else None,
         currency=cur,
         clear_value=value is not None and not value.strip(),
-        close_date=parse_date(close, "--close") if close else None,
+        close_date=parse_date(close, "--close") if close and close.strip() else None,
         clear_close=close is not None and not close.strip(),
-        probability=parse_probability(probability) if probability else None,
+        probability=(
+            parse_probability(probability) if probability and probability.strip() else None
+        ),
         clear_probability=probability is not None and not probability.strip(),
     )
     if change.is_empty():
         raise UsageError("nothing to change", hint="see pipectl edit --help")
     with transaction(conn):
         changed = deals.edit(conn, deal_id, change, moment(at))
-    _done(f"Deal {deal_id}: " + (f"changed {', '.join(changed)}" if changed else "no change"))
+    said = [_FIELD_WORDS.get(f, f) for f in changed]
+    _done(f"Deal {deal_id}: " + (f"changed {', '.join(said)}" if said else "no change"))
+
+
+_FIELD_WORDS = {"value_minor": "value", "close_date": "expected close"}  # as the user says them
 
 
 def note(

@@ -28,6 +28,11 @@ def console(stderr: bool = False) -> Console:
     )
 
 
+def count(n: int, noun: str) -> str:
+    """'1 deal', '2 deals' (nouns whose plural takes an s)."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def note(text: str) -> None:
     """A one-line remark on stderr, beside a command's output (which it never changes)."""
     sys.stderr.write(f"note: {text}\n")

@@ -10,7 +10,7 @@ from pipectl import stages
 from pipectl.qualification import CRITERIA, DESCRIPTIONS
 from pipectl.stages import Stage
 from pipectl.values import weighted_minor
-from pipectl.views.common import money, money_cell, totals_cell
+from pipectl.views.common import count, money, money_cell, totals_cell
 from pipectl.views.table import UNLIMITED, Column, Styled, Table, echo, terminal_width
 
 Row = dict[str, Any]
@@ -118,7 +118,7 @@ def deal_table(rows: Iterable[Row], title: str | None = None) -> None:
     cells = _deal_cells(rows)
     first = next(cells, None)
     n = 0 if first is None else table.write(_chain(first, cells))
-    echo(f"{n} deal{'s' if n != 1 else ''}")
+    echo(count(n, "deal"))
 
 
 def _chain(first: Any, rest: Iterator[Any]) -> Iterator[Any]:
@@ -191,7 +191,9 @@ def _next_step(row: Row, events: list[Row]) -> str | None:
 
 def show(row: Row, events: list[Row]) -> None:
     d = deal_json(row)
-    echo((f"#{d['id']} {d['name']}", "bold"), f"  {_stage_text(row)} ({d['status']})")
+    stage_text = _stage_text(row)  # a lost deal's text says it already
+    said = stage_text if stage_text.startswith(d["status"]) else f"{stage_text} ({d['status']})"
+    echo((f"#{d['id']} {d['name']}", "bold"), f"  {said}")
     facts = [
         ("Company", d["company"]), ("Contact", d["contact"]), ("Email", d["email"]),
         ("Phone", d["phone"]), ("Owner", d["owner"]), ("Source", d["source"]),
@@ -232,12 +234,12 @@ def board_data(top: dict[str, list[Row]], totals: list[Row]) -> list[dict[str, A
 
     ``top`` and ``totals`` are what ``store.deals.board`` returns.
     """
-    count: dict[str, int] = defaultdict(int)
+    counts: dict[str, int] = defaultdict(int)
     value: dict[str, dict[str, int]] = defaultdict(dict)
     weighted: dict[str, dict[str, int]] = defaultdict(dict)
     exact: dict[str, dict[str, int]] = defaultdict(dict)  # value x percent, not yet rounded
     for t in totals:
-        count[t["stage"]] += t["count"]
+        counts[t["stage"]] += t["count"]
         if t["value"] is not None:
             value[t["stage"]][t["currency"]] = t["value"]
             weighted[t["stage"]][t["currency"]] = weighted_minor(t["value_x_percent"])
@@ -249,7 +251,7 @@ def board_data(top: dict[str, list[Row]], totals: list[Row]) -> list[dict[str, A
         columns.append({
             "stage": key,
             "label": stages.info(stage).label,
-            "count": count[key],
+            "count": counts[key],
             "value": {c: money(v, c) for c, v in sorted(value[key].items())},
             "weighted_value": {c: money(v, c) for c, v in sorted(weighted[key].items())},
             "deals": [row["id"] for row in deals],
@@ -302,7 +304,7 @@ def board(columns: list[dict[str, Any]]) -> None:
     # the total is rounded once, as `report` rounds it, not summed from rounded stage figures
     wtotal = {c: weighted_minor(v) for c, v in exact.items()}
     n = sum(col["count"] for col in columns)
-    echo(("Open pipeline:", "bold"), f" {n} deal{'s' if n != 1 else ''}, "
+    echo(("Open pipeline:", "bold"), f" {count(n, 'deal')}, "
          f"{totals_cell(dict(total))}; weighted {totals_cell(wtotal)}")
     echo(("rows: deals (largest first), count, value, weighted value (w)", "dim"))
 

@@ -11,7 +11,7 @@ import sys
 from typing import Any
 
 from pipectl import stages
-from pipectl.views.common import money, money_cell, totals_cell
+from pipectl.views.common import count, money, money_cell, totals_cell
 from pipectl.views.table import Column, Styled, Table, echo, terminal_width, width
 
 FORMULAS: dict[str, str] = {
@@ -191,7 +191,8 @@ def report(r: Any, explain: bool = False) -> None:
         f"In the window: {f['created']} created, {f['qualified']} qualified, "
         f"{f['won']} won, {f['lost']} lost."
     )
-    pipe = _figures("Stage", "Deals", "Value", "Weighted", title="Pipeline (open deals now)")
+    pipe = _figures("Stage", "Deals", "Value", "Weighted",
+                    title=f"Pipeline (open deals as of {r.as_of})")
     for stage, m in r.pipeline.items():
         pipe.add_row(stage.value, str(m.count), totals_cell(m.value), totals_cell(m.weighted))
     t = r.pipeline_total
@@ -205,7 +206,7 @@ def report(r: Any, explain: bool = False) -> None:
     )
     echo(
         f"Sales cycle: median {_d(r.cycle.median)}, mean {_d(r.cycle.mean)} "
-        f"({r.cycle.count} deals won)"
+        f"({count(r.cycle.count, 'deal')} won)"
     )
     vel = "; ".join(
         f"{money_cell(v.per_day, v.currency)}/day" if v.per_day is not None
@@ -464,7 +465,7 @@ def stale_table(rows: list[Any], total: int, as_of: str) -> None:
                       r.last_event_at[:10], f"{r.idle_days:g} d", r.owner or "")
     if rows:
         table.write()
-    echo(f"{total} stale deal{'s' if total != 1 else ''}"
+    echo(f"{count(total, 'stale deal')}"
               + (f" (the oldest {len(rows)} shown; --limit 0 shows all)" if total > len(rows)
                  else ""))
 
@@ -511,6 +512,6 @@ def next_table(rows: list[Any], total: int, as_of: str) -> None:
                       money_cell(r.value_minor, r.currency), why, r.action)
     if rows:
         table.write()
-    echo(f"{total} open deal{'s' if total != 1 else ''}"
+    echo(f"{count(total, 'open deal')}"
               + (f" (the first {len(rows)} shown; --limit 0 shows all)" if total > len(rows)
                  else ""))

@@ -6,7 +6,7 @@ import sys
 from contextlib import contextmanager
 from typing import Any
 
-from pipectl.views.common import console, print_json
+from pipectl.views.common import console, count, print_json
 from pipectl.views.table import echo
 
 
@@ -40,8 +40,8 @@ def print_summary(s: Any, as_json: bool) -> None:
     preset = f", preset {s.preset}{' (detected)' if s.preset_detected else ''}" if s.preset else ""
     echo(f"{head}: {s.file} ({s.format}{preset}, {s.encoding or 'utf-8'})")
     echo(
-        f"  {s.rows} rows: {s.added} deals added, {s.updated} updated, {s.unchanged} unchanged; "
-        f"{s.events} events"
+        f"  {count(s.rows, 'row')}: {count(s.added, 'deal')} added, {s.updated} updated, "
+        f"{s.unchanged} unchanged; {count(s.events, 'event')}"
     )
     if s.history_rows:
         echo(f"  stage history: {s.history_rows} rows")
