@@ -263,3 +263,52 @@ def test_pipedrive_won_and_lost_times_both_feed_closed_at(cli, tmp_path) -> None
     assert deals["A"]["closed_at"] == "2024-02-01T10:00:00Z"
     assert (deals["B"]["closed_at"], deals["B"]["lost_at_stage"]) == (
         "2024-03-01T10:00:00Z", "qualification")
+
+
+FUTURE = (
+    "name,created_at,stage,status,closed_at,close_date\n"
+    "Fut,2030-01-01,prospecting,,,\n"
+    "FutWon,2026-01-01,negotiation,won,2029-05-05,\n"
+    "AliasWon,2026-01-01,Closed Won,,,2026-12-01\n"
+)
+
+
+def test_a_time_in_the_future_is_a_bad_cell(cli, db_path: Path, tmp_path: Path,
+                                            monkeypatch) -> None:
+    """A file's times are facts: after now (beyond the 5 minutes --at allows) they are bad
+    cells, and nothing is written (a deal created in 2030 locked every later write)."""
+    monkeypatch.setenv("PIPECTL_NOW", "2026-11-27T10:00:00Z")
+    result = cli("import", str(_write(tmp_path, FUTURE)), code=1)
+    assert "row 2, column 'created_at': 2030-01-01 is in the future" in result.stderr
+    assert "row 3, column 'closed_at': 2029-05-05 is in the future" in result.stderr
+    assert "2 bad rows" in result.stderr and _count(db_path) == 0
+
+
+def test_a_closed_deal_with_a_close_date_ahead_closes_now(cli, tmp_path: Path,
+                                                          monkeypatch) -> None:
+    """HubSpot's "Closed won" with its close date ahead: won at the import time (not in the
+    future, where reports would count it open), with a warning; the deal stays writable."""
+    monkeypatch.setenv("PIPECTL_NOW", "2026-11-27T10:00:00Z")
+    f = _write(tmp_path, "\n".join(FUTURE.splitlines()[::3]) + "\n")  # header and AliasWon
+    out = cli.json("import", str(f))
+    assert out["added"] == 1
+    assert out["warnings"] == [{"count": 1, "text": "won or lost deals whose only close time "
+                                "was an expected close date still to come: closed at the "
+                                "import time"}]
+    (deal,) = cli.json("list", "--status", "won")
+    assert (deal["closed_at"], deal["close_date"]) == ("2026-11-27T10:00:00Z", "2026-12-01")
+    assert cli.json("report")["deals"]["won"] == 1
+    cli("note", str(deal["id"]), "kick-off booked")
+
+
+def test_a_stage_history_row_in_the_future_is_refused(cli, db_path: Path, tmp_path: Path,
+                                                      monkeypatch) -> None:
+    monkeypatch.setenv("PIPECTL_NOW", "2026-11-27T10:00:00Z")
+    opp = _write(tmp_path, "Id,Name,StageName,IsWon,IsClosed,CreatedDate\n"
+                           "O1,Deal,Prospecting,false,false,2026-01-01T00:00:00Z\n", "opp.csv")
+    hist = _write(tmp_path, "OpportunityId,CreatedDate,StageName\n"
+                            "O1,2026-01-01T00:00:00Z,Prospecting\n"
+                            "O1,2031-02-03T00:00:00Z,Qualification\n", "hist.csv")
+    result = cli("import", str(opp), "--preset", "salesforce", "--history", str(hist), code=2)
+    assert "row 3, column 'CreatedDate': 2031-02-03T00:00:00Z is in the future" in result.stderr
+    assert _count(db_path) == 0

@@ -188,6 +188,53 @@ def test_bad_or_odd_rows_same_both_ways(tmp_path: Path, monkeypatch, row, why) -
     assert_same(f, tmp_path, monkeypatch)
 
 
+# NOW is 2026-11-27T12:00:00Z: times up to 5 minutes after it are accepted (as --at accepts
+# them), later ones are bad cells; a closed deal with only a close date still to come is closed
+# at NOW (never before its creation)
+FUTURE_ROWS = [
+    ["F1", "Won, close date ahead", "", "", "Closed Won", "", "", "", "10", "", "",
+     "2026-12-01", "2026-01-01T00:00:00Z", "", "", "", ""],
+    ["F2", "Lost, close date ahead", "", "", "", "lost", "proposal", "", "", "", "",
+     "2027-03-01", "", "", "", "", ""],
+    ["F3", "Created a minute from now", "", "", "won", "", "", "", "", "", "", "2026-12-24",
+     "2026-11-27T12:01:00Z", "", "", "", ""],
+    ["F4", "Closed 4 minutes from now", "", "", "won", "", "", "", "", "", "", "",
+     "2026-01-01T00:00:00Z", "2026-11-27T12:04:00Z", "", "", ""],
+    ["F5", "Open, close date ahead", "", "", "proposal", "", "", "", "", "", "", "2027-01-01",
+     "2026-11-27T12:00:00Z", "", "2026-11-27T12:05:00Z", "", ""],
+    ["F6", "Won today", "", "", "won", "", "", "", "", "", "", "2026-11-27",
+     "2026-01-01T00:00:00Z", "", "", "", ""],
+]
+
+
+def test_future_close_dates_same_both_ways(tmp_path: Path, monkeypatch, converted) -> None:
+    f = _write(tmp_path, EDGE_HEADER, [*EDGE_ROWS[:8], *FUTURE_ROWS])
+    summary, deals = assert_same(f, tmp_path, monkeypatch)
+    assert summary["warnings"][importer.hist.WARNINGS["closed_now"]] == 3  # F1-F3
+    assert converted == [5]  # F1-F5 (a time after NOW) went row by row, F6 through SQL
+    closed = {d[1]: d[-2] for d in deals}  # closed_at (the column before search)
+    assert closed["F1"] == closed["F2"] == "2026-11-27T12:00:00Z"
+    assert closed["F3"] == "2026-11-27T12:01:00Z"  # not before its creation
+    assert closed["F4"] == "2026-11-27T12:04:00Z"
+    assert closed["F5"] is None
+    assert closed["F6"] == "2026-11-27T00:00:00Z"
+
+
+@pytest.mark.parametrize("column, cell", [
+    ("created_at", "2030-01-01T00:00:00Z"),
+    ("closed_at", "2026-11-27T12:05:01Z"),
+    ("updated_at", "2029-05-05T00:00:00Z"),
+])
+def test_a_time_after_now_is_a_bad_cell_both_ways(tmp_path: Path, monkeypatch, column,
+                                                  cell) -> None:
+    row = ["G1", "Later", "", "", "won", "", "", "", "", "", "", "", "", "", "", "", ""]
+    row[EDGE_HEADER.index(column)] = cell
+    f = _write(tmp_path, EDGE_HEADER, [*EDGE_ROWS[:8], row])
+    summary, deals = assert_same(f, tmp_path, monkeypatch)
+    assert summary[0] == "failed" and deals == []
+    assert summary[1]["errors"] == [(10, column, f"{cell} is in the future")]
+
+
 def test_duplicate_refs_fall_back_to_row_by_row(tmp_path: Path, monkeypatch, converted) -> None:
     rows = [EDGE_ROWS[0], EDGE_ROWS[1], [*EDGE_ROWS[0][:1], "Again", *EDGE_ROWS[0][2:]]]
     f = _write(tmp_path, EDGE_HEADER, rows)
@@ -278,13 +325,15 @@ _CELLS = {
     "currency": st.sampled_from(["", "EUR", "jpy", "KWD", "EU"]),
     "probability": st.sampled_from(["", "0", "40", "100", "101", "40%", "4.0"]),
     "close_date": st.sampled_from(["", "2026-02-28", "2026-02-29", "2024-02-29", "2/3/2026",
-                                   "2026-13-01"]),
+                                   "2026-13-01", "2026-12-01", "2026-11-27"]),
     "created_at": st.sampled_from(["", "2026-01-01T00:00:00Z", "2026-01-31T23:59:59Z",
                                    "2026-04-31T00:00:00Z", "2026-01-01 10:00",
-                                   "1899-12-31T00:00:00Z"]),
+                                   "1899-12-31T00:00:00Z", "2030-01-01T00:00:00Z",
+                                   "2026-11-27T12:03:00Z"]),
     "closed_at": st.sampled_from(["", "2026-01-15T00:00:00Z", "2025-12-01T00:00:00Z",
-                                  "2026-01-01T24:00:00Z"]),
-    "updated_at": st.sampled_from(["", "2026-03-01T00:00:00Z"]),
+                                  "2026-01-01T24:00:00Z", "2026-11-27T12:05:00Z",
+                                  "2026-11-27T12:06:00Z"]),
+    "updated_at": st.sampled_from(["", "2026-03-01T00:00:00Z", "2029-01-01T00:00:00Z"]),
     "note": st.sampled_from(["", "called", "line\nbreak", "Ghi chú"]),
     "prequalified_reason": st.sampled_from(["", "referral"]),
 }

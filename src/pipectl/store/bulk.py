@@ -157,6 +157,14 @@ def convert(conn: sqlite3.Connection, plan: Plan) -> tuple[int, int, dict[str, i
         f"coalesce(nullif({c['closed_at']}, ''), CASE WHEN {c['close_date']} <> '' "
         f"THEN {c['close_date']} || 'T00:00:00Z' END)"
     )
+    # a time after now (a bad cell, or one within the few minutes allowed), and a closed deal
+    # whose close time would be a close date still to come (closed at now, with a warning) go
+    # row by row; the cells are in pipectl's own form, so they compare as text
+    now = "'" + plan.now.replace("'", "''") + "'"
+    for fld in ("created_at", "closed_at", "updated_at"):
+        if c[fld] != "''":
+            ok.append(f"{c[fld]} <= {now}")
+    ok.append(f"(NOT {closed} OR coalesce({closed_at}, '') <= {now})")
     value = _minor(c["value"]) if c["value"] != "''" else "NULL"
     if plan.zero_value_lost_is_unknown:
         value = f"CASE WHEN m.final = 'lost' THEN nullif({value}, 0) ELSE {value} END"

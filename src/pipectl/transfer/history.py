@@ -73,6 +73,8 @@ WARNINGS = {
     "no_closed": "won or lost deals had no close time: closed at their last known time",
     "closed_before_created": "deals closed before the file says they were created: "
     "created at their close time",
+    "closed_now": "won or lost deals whose only close time was an expected close date still "
+    "to come: closed at the import time",
 }
 
 
@@ -245,6 +247,8 @@ def new_deal(
             if x is None:
                 x = created
                 flags.add("no_closed")
+            elif row.closed_now:
+                flags.add("closed_now")
             if x < created:
                 flags.add("closed_before_created")
             opening = _opening(final, defaults, row.before_close)
@@ -269,8 +273,9 @@ def new_deal(
             if x is None:
                 known = [t for t, _ in states if t is not None]
                 x = max(known) if known else created
-                if row.closed_at is None:
-                    flags.add("no_closed")
+                flags.add("no_closed")
+            elif row.closed_now:
+                flags.add("closed_now")
             if x < created:
                 flags.add("closed_before_created")
             for i, (t, s) in enumerate(states):
@@ -327,7 +332,7 @@ def new_deal(
 
 
 def update_deal(
-    deal: Row, row: ImportRow, defaults: Defaults, notes: set[str]
+    deal: Row, row: ImportRow, defaults: Defaults, notes: set[str], flags: Flags | None = None
 ) -> list[Row]:
     """Events for what ``row`` changes in ``deal`` (applied to ``deal`` in place)."""
     last = deal["updated_at"]
@@ -351,6 +356,8 @@ def update_deal(
     closing = not stages.is_open(cur.stage) and stages.kind(cur.stage) != stages.kind(prev.stage)
     if closing and row.closed_at is not None:
         stage_at = max(iso(row.closed_at), last)
+        if row.closed_now and flags is not None:
+            flags.add("closed_now")
     changes = moves(prev, cur, at, defaults)
     for e in changes:
         if e["kind"] in ("stage", "lost", "reopened"):

@@ -197,7 +197,8 @@ class _Writer:
                     state[row.ref] = deal
                 self.summary.added += 1
             else:
-                evs = hist.update_deal(deal, row, self.defaults, notes.get(deal["id"], set()))
+                evs = hist.update_deal(deal, row, self.defaults, notes.get(deal["id"], set()),
+                                       self.flags)
                 if evs:
                     if deal["id"] not in new_ids:
                         changed[deal["id"]] = deal
@@ -283,7 +284,8 @@ def _bulk(conn: sqlite3.Connection, src: CsvSource, ctx: RowContext, defaults: h
     return writer
 
 
-def _read_history(path: Path, opts: Options, defaults_currency: str) -> dict[str, list[ImportRow]]:
+def _read_history(path: Path, opts: Options, defaults_currency: str,
+                  now: datetime) -> dict[str, list[ImportRow]]:
     """A stage-history file (Salesforce OpportunityHistory): ref -> its rows."""
     src = CsvSource(path, opts.encoding)
     try:
@@ -295,7 +297,7 @@ def _read_history(path: Path, opts: Options, defaults_currency: str) -> dict[str
             )
         fields, _ = resolve_columns(src.header, preset, [])
         ctx = RowContext(fields, src.header, preset, stage_map(preset, opts.stage_maps),
-                         defaults_currency, opts.dayfirst)
+                         defaults_currency, opts.dayfirst, now=now)
         out: dict[str, list[ImportRow]] = {}
         errors: list[tuple[int, str, str]] = []
         for number, cells in src.rows():
@@ -376,13 +378,13 @@ def run_rows(
                 hint='map one, e.g. --map "Deal Title=name"',
             )
         ctx = RowContext(fields, src.header, preset, stage_map(preset, opts.stage_maps),
-                         opts.currency, opts.dayfirst)
+                         opts.currency, opts.dayfirst, now=now)
         ctx.fallbacks = fallbacks(src.header, preset, fields, summary.unmapped)
         for fld, more in ctx.fallbacks.items():
             summary.mapped[fld] = ", ".join([summary.mapped[fld], *(src.header[i] for i in more)])
         histories: dict[str, list[ImportRow]] = {}
         if opts.history is not None:
-            histories = _read_history(opts.history, opts, opts.currency)
+            histories = _read_history(opts.history, opts, opts.currency, now)
             summary.history_rows = sum(len(v) for v in histories.values())
         p = preset or PRESETS["pipectl"]
         defaults = hist.Defaults(won_from=p.won_from, lost_from=p.lost_from, now=now)

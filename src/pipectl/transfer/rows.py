@@ -7,7 +7,7 @@ with it (column and reason), so that the report names every bad cell of every ba
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -19,6 +19,8 @@ from pipectl.transfer.fields import TEXT_FIELDS, Preset, norm
 from pipectl.values import MAX_TEXT, clean_text, currency_code
 
 Status = Literal["open", "won", "lost"]
+FUTURE_SLACK = timedelta(minutes=5)  # a time stated as a fact may be this far after now (as
+# ``--at`` may: clocks differ a little)
 
 
 class ImportRow(BaseModel):
@@ -49,6 +51,7 @@ class ImportRow(BaseModel):
     lost_reason: str | None = None
     note: str | None = None
     prequalified: str | None = None
+    closed_now: bool = False  # closed at the import's now: the close date is still to come
 
     @property
     def status(self) -> Status:
@@ -69,6 +72,7 @@ class RowContext:
     seen_stages: dict[str, Stage | None] = field(default_factory=dict)  # cache of map_stage
     text_fields: tuple[str, ...] = ()
     fallbacks: dict[str, list[int]] = field(default_factory=dict)  # field -> more columns
+    now: datetime | None = None  # the import's moment: facts after it (and the slack) are bad
 
     def __post_init__(self) -> None:
         self.text_fields = tuple(
@@ -163,9 +167,12 @@ def parse_row(number: int, cells: list[str], ctx: RowContext) -> ImportRow | lis
                 moments[fld] = parsing.parse_when(raw[fld], dayfirst=ctx.dayfirst)
             except ValueError as exc:
                 bad(fld, str(exc))
+    latest = ctx.now + FUTURE_SLACK if ctx.now is not None else None
     for fld in ("created_at", "closed_at", "updated_at"):
         if moments.get(fld):
             out[fld] = moments[fld][0]  # type: ignore[index]
+            if latest is not None and moments[fld][0] > latest:  # type: ignore[index]
+                bad(fld, f"{raw[fld].strip()} is in the future")
     if moments.get("close_date"):
         out["close_date"] = moments["close_date"][0].date()  # type: ignore[index]
     if "value" in raw:
@@ -195,7 +202,12 @@ def parse_row(number: int, cells: list[str], ctx: RowContext) -> ImportRow | lis
     ):
         out.pop("value_minor")
     if not stages.is_open(final) and "closed_at" not in out and moments.get("close_date"):
-        out["closed_at"] = moments["close_date"][0]  # type: ignore[index]
+        closed = moments["close_date"][0]  # type: ignore[index]
+        if ctx.now is not None and closed > ctx.now:
+            # an expected close date still to come: the deal is closed, so it closed by now
+            closed = max(ctx.now, out.get("created_at") or ctx.now)  # type: ignore[type-var]
+            out["closed_now"] = True
+        out["closed_at"] = closed
     if final is Stage.LOST and "lost_reason" not in out:
         out["lost_reason"] = facts.lost_reason
     if "name" not in out:
