@@ -154,3 +154,26 @@ def test_encodings_utf8_bom_and_cp1252(tmp_path: Path) -> None:
 )
 def test_delimiter_sniffing(head: str, delimiter: str) -> None:
     assert sniff_delimiter(head + "\n1,2,3\n") == delimiter
+
+
+@pytest.mark.parametrize(("codec", "bom", "found"), [
+    ("utf-16-le", "\ufeff", "utf-16"),  # Excel's "Unicode text" and "CSV UTF-16"
+    ("utf-16-be", "\ufeff", "utf-16"),
+    ("utf-32-le", "\ufeff", "utf-32"),
+    ("utf-8", "\ufeff", "utf-8-sig"),
+    ("utf-8", "", "utf-8-sig"),
+])
+def test_a_byte_order_mark_names_the_encoding(tmp_path: Path, codec: str, bom: str,
+                                              found: str) -> None:
+    """A UTF-16 file was read as a legacy code page: 'no column gives the deals a name'."""
+
+    f = tmp_path / "deals.csv"
+    f.write_bytes((bom + "name\tvalue\r\nNguyễn Văn An\t1200.50\r\nŁukasz\t9\r\n").encode(codec))
+    assert detect_encoding(f) == found
+    src = CsvSource(f, None)
+    try:
+        assert src.header == ["name", "value"]
+        assert [cells for _, cells in src.rows()] == [["Nguyễn Văn An", "1200.50"],
+                                                      ["Łukasz", "9"]]
+    finally:
+        src.close()

@@ -52,7 +52,8 @@ SAMPLE = 1 << 20  # bytes looked at to detect an encoding or a delimiter
 
 
 def detect_encoding(path: Path) -> str:
-    """'utf-8-sig' for UTF-8 (with or without BOM), else the likeliest legacy encoding.
+    """'utf-8-sig' for UTF-8 (with or without BOM), 'utf-16' or 'utf-32' for a file that starts
+    with their byte-order mark, else the likeliest legacy encoding.
 
     The whole file is checked as UTF-8 in chunks (fast, constant memory): a file whose first
     megabyte is ASCII but whose last row holds a cp1252 'é' is still caught. For a file that is
@@ -60,6 +61,14 @@ def detect_encoding(path: Path) -> str:
     normalizer's guess among them) and the one that yields whole words in one script wins;
     ties go to cp1252, the most common.
     """
+    with path.open("rb") as fh:
+        head = fh.read(4)
+    # UTF-16 (Excel's "Unicode text" and "CSV UTF-16") and UTF-32 start with their byte-order
+    # mark, which the codec reads and drops
+    if head.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
+        return "utf-32"
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
     decoder = codecs.getincrementaldecoder("utf-8")()
     with path.open("rb") as fh:
         while True:
