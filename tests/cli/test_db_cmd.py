@@ -19,9 +19,9 @@ def test_backup_is_a_consistent_copy_and_never_overwrites(cli, tmp_path: Path) -
         assert con.execute("SELECT name FROM deals").fetchall() == [("Acme",)]
     finally:
         con.close()
-    again = cli("db", "backup", str(target), code=1)
+    again = cli("db", "backup", str(target), code=2)  # as export -o: the FILE given is wrong
     assert "never overwrites" in again.stderr
-    missing = cli("db", "backup", str(tmp_path / "nope" / "x.db"), code=1)
+    missing = cli("db", "backup", str(tmp_path / "nope" / "x.db"), code=2)
     assert "does not exist" in missing.stderr
 
 

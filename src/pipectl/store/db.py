@@ -387,7 +387,7 @@ def snapshot(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
 
 def backup(conn: sqlite3.Connection, target: Path | str) -> Path:
     """A consistent copy (SQLite's online backup), safe while others write."""
-    return copy_into(conn, new_file(target, DatabaseError))
+    return copy_into(conn, new_file(target))  # an existing or unreachable FILE: exit 2, as export
 
 
 def copy_into(source: sqlite3.Connection, target: Path) -> Path:
