@@ -24,6 +24,7 @@ from tests.reliability.helpers import env, peak_rss, pipectl_exe
 from tests.store.test_roundtrip import _dump
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
+IMPORTED = datetime(2026, 3, 1, tzinfo=UTC)  # the import's moment: after the histories
 
 
 def _pair(tmp_path: Path, n: int = 24) -> tuple[Path, Path, Path]:
@@ -50,7 +51,7 @@ def _pair(tmp_path: Path, n: int = 24) -> tuple[Path, Path, Path]:
 def _import(db: Path, deals_csv: Path, events_csv: Path, **opts: Any) -> importer.Summary:
     conn = connect(db)
     try:
-        return importer.run(conn, deals_csv, importer.Options(history=events_csv, **opts), NOW)
+        return importer.run(conn, deals_csv, importer.Options(history=events_csv, **opts), IMPORTED)
     finally:
         conn.close()
 
@@ -182,7 +183,7 @@ def test_ctrl_c_midway_leaves_the_database_as_it_was(tmp_path: Path, monkeypatch
     conn = connect(db)
     try:
         with pytest.raises(KeyboardInterrupt):
-            importer.run(conn, deals_csv, importer.Options(history=events_csv), NOW)
+            importer.run(conn, deals_csv, importer.Options(history=events_csv), IMPORTED)
         # the same connection goes on: no transaction left open, no TEMP table left behind
         assert not conn.in_transaction
         assert conn.execute("SELECT count(*) FROM sqlite_temp_master").fetchone()[0] == 0
@@ -198,7 +199,7 @@ def test_a_dry_run_writes_nothing_and_leaves_no_temp_table(tmp_path: Path) -> No
     conn = connect(db)
     try:
         summary = importer.run(conn, deals_csv,
-                               importer.Options(history=events_csv, dry_run=True), NOW)
+                               importer.Options(history=events_csv, dry_run=True), IMPORTED)
         assert conn.execute("SELECT count(*) FROM sqlite_temp_master").fetchone()[0] == 0
     finally:
         conn.close()

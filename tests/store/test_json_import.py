@@ -22,12 +22,13 @@ from tests.reliability.helpers import env, peak_rss, pipectl_exe
 from tests.store.test_roundtrip import _dump
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
+IMPORTED = datetime(2026, 3, 1, tzinfo=UTC)  # the import's moment: after the histories
 
 
 def _import(db: Path, f: Path, **opts: Any) -> importer.Summary:
     conn = connect(db)
     try:
-        return importer.run(conn, f, importer.Options(**opts), NOW)
+        return importer.run(conn, f, importer.Options(**opts), IMPORTED)
     finally:
         conn.close()
 
@@ -121,7 +122,8 @@ def test_ids_that_cannot_all_be_kept_are_all_renumbered(tmp_path: Path, case: st
 
 
 def test_a_repeated_ref_with_unique_ids_still_keeps_them(tmp_path: Path) -> None:
-    b = _deal(20, "A", [_created(2)], stage="meeting", prequalified_reason="met")
+    b = _deal(20, "A", [{**_created(2), "to_stage": "meeting", "reason": "met"}],
+              stage="meeting", prequalified_reason="met", qualified_at="2025-01-01T00:00:00Z")
     f = _write(tmp_path, [_deal(10, "A", [_created(1)]), b, _deal(30, "C", [_created(3)])])
     summary = _import(tmp_path / "a.db", f)
     assert (summary.added, summary.updated) == (2, 1)
@@ -144,6 +146,93 @@ def test_bad_deals_are_reported_and_nothing_is_written(tmp_path: Path) -> None:
     assert (s.rows, s.bad_rows, s.added, s.events) == (5000, 63, 0, 0)
     assert len(s.errors) == 50 and s.errors[0] == (101, "value", s.errors[0][2])
     assert _dump(db) == before
+
+
+def _won(i: int) -> dict:
+    """A deal created in negotiation (pre-qualified) and won, its fields as its events make."""
+    evs = [{**_created(2 * i), "to_stage": "negotiation", "reason": "met"},
+           {"id": 2 * i + 1, "at": "2025-02-01T00:00:00Z", "kind": "stage",
+            "from_stage": "negotiation", "to_stage": "won"}]
+    return _deal(i, f"W{i}", evs, stage="won", prequalified_reason="met",
+                 qualified_at="2025-01-01T00:00:00Z", updated_at="2025-02-01T00:00:00Z",
+                 closed_at="2025-02-01T00:00:00Z")
+
+
+def _event(i: int, **change: Any) -> Any:
+    def edit(d: dict) -> None:
+        d["events"][i].update(change)
+    return edit
+
+
+def _top(**change: Any) -> Any:
+    def edit(d: dict) -> None:
+        d.update(change)
+    return edit
+
+
+def _drop_events(**change: Any) -> Any:
+    def edit(d: dict) -> None:
+        del d["events"]
+        d.update(change)
+    return edit
+
+
+@pytest.mark.parametrize(("edit", "column", "reason"), [
+    (_event(0, at="2026-13-45T99:00:00Z"), "events.0.at",
+     "'2026-13-45T99:00:00Z' is not a real moment"),
+    (_event(1, at="2030-01-01T00:00:00Z"), "events.1.at", "2030-01-01T00:00:00Z is in the future"),
+    (_event(1, close_date="2025-02-30"), "events.1.close_date", "'2025-02-30' is not a real date"),
+    (_drop_events(created_at="2026-13-45T99:00:00Z"), "created_at",
+     "'2026-13-45T99:00:00Z' is not a real moment"),
+    (_drop_events(closed_at="2031-01-01T00:00:00Z"), "closed_at",
+     "2031-01-01T00:00:00Z is in the future"),
+    (_top(currency="JPY"), "currency", "'JPY' is not what its events make of it ('USD')"),
+    (_top(value="12.00"), "value", "'12.00' is not what its events make of it ('10.00')"),
+    (_top(stage="proposal", closed_at=None), "stage",
+     "'proposal' is not what its events make of it ('won')"),
+    (_top(closed_at="2025-03-01T00:00:00Z"), "closed_at", "'2025-03-01T00:00:00Z' is not"),
+    (_event(1, kind="edit", field="name", old="Deal 2 ] \"x\"", new="X"), "name",
+     "'Deal 2 ] \"x\"' is not what its events make of it ('X')"),
+    (_event(1, kind="lost", to_stage="lost"), "lost_at_stage", "None is not what"),
+    (_event(1, from_stage="proposal"), "events.1.from_stage",
+     "'proposal' is not the stage the deal was in ('negotiation')"),
+    (_event(1, kind="reopened"), "events.1.kind", "a deal leaves 'lost' by a 'reopened' event"),
+    (_event(1, to_stage="lost"), "events.1.to_stage", "a 'stage' event cannot go to 'lost'"),
+    (_event(0, kind="note"), "events.0.kind", "a deal's first event, and only that one, is"),
+    (_event(1, kind="edit", field="stage", old="negotiation", new="won"), "events.1.field",
+     "'stage' is not a text field of a deal"),
+    (lambda d: d["events"].extend([
+        {"id": 90, "at": "2025-02-02T00:00:00Z", "kind": "edit", "field": "name",
+         "old": d["name"], "new": "X"},
+        {"id": 91, "at": "2025-02-03T00:00:00Z", "kind": "edit", "field": "name", "old": "Y",
+         "new": d["name"]}]), "events.3.old", "'Y' is not the deal's name then ('X')"),
+])
+def test_a_deal_whose_events_are_bad_or_disagree_with_it_is_a_bad_row(
+        tmp_path: Path, edit: Any, column: str, reason: str) -> None:
+    """An event's time is a real moment, not in the future; the events make a history pipectl
+    could have written; the deal's fields are the ones its events make. Otherwise the deal is a
+    bad row and nothing is written (a time like 2026-13-45T99:00:00Z was stored as it was and
+    locked the deal; a currency of JPY over USD events split list from reports)."""
+    db = tmp_path / "a.db"
+    good = _write(tmp_path, [_won(1), _won(2)], "good.json")
+    _import(tmp_path / "b.db", good)  # the deals as they are import
+    bad = _won(2)
+    edit(bad)
+    with pytest.raises(importer.ImportFailed) as failed:
+        _import(db, _write(tmp_path, [_won(1), bad]))
+    s = failed.value.summary
+    assert (s.bad_rows, s.added) == (1, 0)
+    assert any((n, col) == (2, column) and why.startswith(reason)
+               for n, col, why in s.errors), s.errors
+    assert _dump(db) == {"deals": [], "events": []}
+
+
+def test_events_listed_out_of_time_order_are_stored_in_time_order(tmp_path: Path) -> None:
+    d = _won(1)
+    d["events"].reverse()
+    _import(tmp_path / "a.db", _write(tmp_path, [d]))
+    _import(tmp_path / "b.db", _write(tmp_path, [_won(1)], "b.json"))
+    assert _dump(tmp_path / "a.db") == _dump(tmp_path / "b.db")
 
 
 @pytest.mark.parametrize(("text", "message"), [
@@ -206,7 +295,8 @@ def test_memory_does_not_grow_with_the_file(tmp_path: Path) -> None:
                 {"id": i * 6 + k, "at": "2025-01-02T00:00:00Z", "kind": "note",
                  "text": f"note {k} for a deal ] with \"text\" of some length"}
                 for k in range(1, 6)]
-            fh.write(("," if i > 1 else "") + json.dumps(_deal(i, f"R{i}", evs)))
+            fh.write(("," if i > 1 else "") + json.dumps(
+                _deal(i, f"R{i}", evs, updated_at="2025-01-02T00:00:00Z")))
         fh.write("]}")
     code, kib = peak_rss([pipectl_exe(), "import", str(f)], env(tmp_path / "a.db"))
     assert code == 0

@@ -29,8 +29,8 @@ from pipectl.store import transfer as store
 from pipectl.store.db import transaction
 from pipectl.transfer import history as hist
 from pipectl.transfer.json_reader import JsonReader
-from pipectl.transfer.rows import ImportRow
-from pipectl.values import from_iso, parse_money
+from pipectl.transfer.rows import FUTURE_SLACK, ImportRow
+from pipectl.values import format_money, from_iso, parse_money
 
 ISO = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$"
 DAY = r"^\d{4}-\d{2}-\d{2}$"
@@ -415,11 +415,23 @@ class _NotKept(Exception):
 Checked = tuple[int, NativeDeal, dict[str, Any], list[dict[str, Any]]]
 
 
-def _check(number: int, raw: Any, summary) -> Checked | None:
+def _check(number: int, raw: Any, summary, now: datetime) -> Checked | None:
     """A deal of the file validated, with its row and event rows; None if bad (reported)."""
     try:
         deal = NativeDeal.model_validate(raw)
-        return number, deal, _deal_row(deal), [_event_row(e) for e in deal.events or ()]
+        problems = _times(deal, now)
+        if not problems:
+            row, evs = _deal_row(deal), [_event_row(e) for e in deal.events or ()]
+            if evs:
+                evs = sorted(evs, key=lambda e: (e["at"], e.get("id") or 0))
+                problems = _history(deal, row, evs)
+        if not problems:
+            return number, deal, row, evs
+        summary.bad_rows += 1
+        for loc, reason in problems:
+            summary.bad_cells += 1
+            if len(summary.errors) < MAX_REPORTED:
+                summary.errors.append((number, loc, reason))
     except ValidationError as exc:
         summary.bad_rows += 1
         for err in exc.errors():
@@ -433,6 +445,116 @@ def _check(number: int, raw: Any, summary) -> Checked | None:
         if len(summary.errors) < MAX_REPORTED:
             summary.errors.append((number, "value", exc.message))
     return None
+
+
+_MOMENTS = ("created_at", "updated_at", "closed_at", "qualified_at")
+_DAYS = ("close_date", "next_due")
+
+
+def _times(d: NativeDeal, now: datetime) -> list[tuple[str, str]]:
+    """The deal's and its events' times: real moments (days), none of them in the future.
+    [(where, what is wrong), ...]"""
+    latest = now + FUTURE_SLACK
+    out: list[tuple[str, str]] = []
+
+    def moment(where: str, text: str | None) -> None:
+        if text is None:
+            return
+        try:
+            when = from_iso(text)
+        except ValueError:
+            out.append((where, f"{text!r} is not a real moment"))
+            return
+        if when > latest:
+            out.append((where, f"{text} is in the future"))
+
+    def day(where: str, text: str | None) -> None:
+        if text is None:
+            return
+        try:
+            date.fromisoformat(text)
+        except ValueError:
+            out.append((where, f"{text!r} is not a real date"))
+
+    for f in _MOMENTS:
+        moment(f, getattr(d, f))
+    for f in _DAYS:
+        day(f, getattr(d, f))
+    for i, e in enumerate(d.events or ()):
+        moment(f"events.{i}.at", e.at)
+        day(f"events.{i}.close_date", e.close_date)
+        day(f"events.{i}.due", e.due)
+    return out
+
+
+# the deal's fields that its events make (the texts start from what the first edit of each
+# found, or the deal's own when never edited)
+_PROJECTED = ("stage", "lost_at_stage", "lost_reason", "value_minor", "currency", "probability",
+              "close_date", "qualified_at", "prequalified_reason", *hist.CRITERIA,
+              "next_action", "next_due", "created_at", "updated_at", "closed_at",
+              *hist.DEAL_TEXTS)
+
+
+def _history(d: NativeDeal, row: dict[str, Any], evs: list[dict[str, Any]]
+             ) -> list[tuple[str, str]]:
+    """The events, in the order they are stored (time, then id: the file may list them in
+    any order), make a history pipectl could have written, and the deal's fields are what they
+    make of it; else [(where, what is wrong), ...] (where: the event as the file numbers it)."""
+    index = {id(e): i for i, e in enumerate(evs)}
+    out: list[tuple[str, str]] = []
+    deal = hist.blank_deal()
+    for f in hist.DEAL_TEXTS:  # each text as it was before its first edit
+        first = next((e for e in evs if e["kind"] == "edit" and e.get("field") == f), None)
+        deal[f] = first.get("old") if first is not None else row[f]
+    for n, e in enumerate(evs):
+        where = f"events.{index[id(e)]}"
+        kind = e["kind"]
+        if (kind == "created") != (n == 0):
+            out.append((f"{where}.kind", "a deal's first event, and only that one, is "
+                        f"'created' (this one is {kind!r})"))
+            break
+        to, src = e.get("to_stage"), e.get("from_stage")
+        if kind in ("created", "stage", "lost", "reopened") and to is None:
+            out.append((f"{where}.to_stage", f"a {kind!r} event needs its stage"))
+            break
+        if kind in ("stage", "lost", "reopened") and src != deal["stage"]:
+            out.append((f"{where}.from_stage", f"{src!r} is not the stage the deal was in "
+                        f"({deal['stage']!r})"))
+            break
+        lost = Stage.LOST.value
+        if (kind == "lost") != (to == lost) and to is not None:
+            out.append((f"{where}.to_stage", f"a {kind!r} event cannot go to {to!r}"))
+            break
+        if (kind == "reopened") != (src == lost) and kind in ("stage", "reopened"):
+            out.append((f"{where}.kind", f"a deal leaves {lost!r} by a 'reopened' event "
+                        f"(this one is {kind!r}, from {src!r})"))
+            break
+        if kind == "edit":
+            fld = e.get("field")
+            if fld not in hist.DEAL_TEXTS:
+                out.append((f"{where}.field", f"{fld!r} is not a text field of a deal"))
+                break
+            if e.get("old") != deal[fld]:
+                out.append((f"{where}.old", f"{e.get('old')!r} is not the deal's {fld} "
+                            f"then ({deal[fld]!r})"))
+                break
+            if fld == "name" and not e.get("new"):
+                out.append((f"{where}.new", "a deal's name may not be empty"))
+                break
+        hist.project(deal, e)
+    if out:
+        return out
+    for f in _PROJECTED:
+        given, made = row[f], deal[f]
+        if f == "value_minor":  # as written: the same digits in another currency are told
+            f, given = "value", d.value  # by the currency
+            made = None if made is None else format_money(made, deal["currency"] or d.currency)
+        elif f in hist.CRITERIA:
+            given, made = getattr(d, f), None if made is None else bool(made)
+        if given != made:
+            out.append((f, f"{given!r} is not what its events make of it ({made!r}); a "
+                        "deal's fields follow from its events"))
+    return out
 
 
 class _Load:
@@ -461,7 +583,7 @@ class _Load:
         summary = self.summary
         for number, raw in enumerate(raws, 1):
             summary.rows += 1
-            checked = _check(number, raw, summary)
+            checked = _check(number, raw, summary, self.defaults.now)
             if checked is None:
                 self.writing = False
                 self.batch.clear()
@@ -532,8 +654,7 @@ class _Load:
                     unkept_deals.append(d.id)  # type: ignore[arg-type]
                     unkept_events.extend(e.id for e in d.events or ())  # type: ignore[misc]
                 continue
-            if d.events:
-                evs = sorted(evs, key=lambda e: (e["at"], e.get("id") or 0))
+            if d.events:  # sorted by _check
                 if not keep:
                     for e in evs:
                         e.pop("id", None)
