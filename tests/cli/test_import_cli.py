@@ -312,3 +312,27 @@ def test_a_stage_history_row_in_the_future_is_refused(cli, db_path: Path, tmp_pa
     result = cli("import", str(opp), "--preset", "salesforce", "--history", str(hist), code=2)
     assert "row 3, column 'CreatedDate': 2031-02-03T00:00:00Z is in the future" in result.stderr
     assert _count(db_path) == 0
+
+
+def test_pipectl_deals_csv_alone_says_what_it_leaves_out(cli, tmp_path: Path,
+                                                         monkeypatch) -> None:
+    """docs/import-export.md: deals.csv without --history brings the row's fields back, not
+    the checklist, next step, qualified_at or ids; the summary lists those columns."""
+    monkeypatch.setenv("PIPECTL_NOW", "2026-11-27T10:00:00Z")
+    cli("add", "Acme", "--company", "AcmeCo", "--value", "100", "--at", "2026-11-01")
+    cli("qualify", "1", "--location", "--budget", "--authority", "--need", "--at", "2026-11-02")
+    cli("advance", "1", "--at", "2026-11-05")
+    cli("advance", "1", "--at", "2026-11-10")
+    cli("note", "1", "call", "--next", "send deck", "--due", "2026-12-01", "--at", "2026-11-11")
+    f = tmp_path / "deals.csv"
+    cli("export", "-o", str(f))
+    other = type(cli)(tmp_path / "other.db")
+    out = other.json("import", str(f))
+    assert out["unmapped"] == ["id", "qualified_at", "location", "budget", "authority", "need",
+                               "next_action", "next_due"]
+    (deal,) = other.json("list", "--status", "all")
+    shown = other.json("show", str(deal["id"]))
+    assert (shown["stage"], shown["value"], shown["company"]) == ("meeting", "100.00", "AcmeCo")
+    assert shown["qualified_at"] == shown["created_at"] == "2026-11-01T00:00:00Z"
+    assert shown["prequalified_reason"] == "imported (file stage: meeting)"
+    assert shown["next_action"] is None and set(shown["checklist"].values()) == {None}

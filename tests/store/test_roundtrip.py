@@ -3,7 +3,8 @@
 Histories are made by the daily store functions (add, advance, lose, reopen, qualify, edit,
 note) with awkward texts (formula-like cells, accents, quotes); the JSON export with events is
 imported into a fresh database and both tables must match row for row. The CSV export of deals
-must bring back every deal's fields the same way.
+alone must bring back the fields a CSV row carries (FIELDS; see docs/import-export.md for those
+it does not).
 """
 
 from __future__ import annotations
