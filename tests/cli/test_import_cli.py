@@ -218,7 +218,8 @@ def test_summary_in_words(cli, tmp_path: Path) -> None:
     f = _write(tmp_path, SHEET + "x,1,Proposal,,,,\n")
     out = cli("import", str(f), *MAPS).stdout
     assert "4 rows: 4 deals added" in out
-    assert "1 deals had no creation time" in out
+    assert "1 deal had no creation time: created at the import time (or at its close " \
+        "time)" in out
 
 
 def test_a_modification_time_before_creation_never_moves_the_creation(cli, tmp_path) -> None:
@@ -292,7 +293,7 @@ def test_a_closed_deal_with_a_close_date_ahead_closes_now(cli, tmp_path: Path,
     f = _write(tmp_path, "\n".join(FUTURE.splitlines()[::3]) + "\n")  # header and AliasWon
     out = cli.json("import", str(f))
     assert out["added"] == 1
-    assert out["warnings"] == [{"count": 1, "text": "won or lost deals whose only close time "
+    assert out["warnings"] == [{"count": 1, "text": "won or lost deal whose only close time "
                                 "was an expected close date still to come: closed at the "
                                 "import time"}]
     (deal,) = cli.json("list", "--status", "won")
@@ -336,3 +337,19 @@ def test_pipectl_deals_csv_alone_says_what_it_leaves_out(cli, tmp_path: Path,
     assert shown["qualified_at"] == shown["created_at"] == "2026-11-01T00:00:00Z"
     assert shown["prequalified_reason"] == "imported (file stage: meeting)"
     assert shown["next_action"] is None and set(shown["checklist"].values()) == {None}
+
+
+def test_json_bad_rows_are_told_in_pipectl_words(cli, tmp_path: Path) -> None:
+    """A plain array's first object is row 1 (it was row 2, as if it had a header line);
+    pydantic's 'Field required' is 'missing'; one bad row is '1 bad row'."""
+    arr = tmp_path / "deals.json"
+    arr.write_text('[{"name": "A"}, {"name": "B", "value": "12,50"}]', encoding="utf-8")
+    err = cli("import", str(arr), code=1).stderr
+    assert err.startswith("1 bad row of 2 in ")
+    assert "  row 2, column 'value': '12,50' is not an amount" in err
+    partial = tmp_path / "partial.json"
+    partial.write_text('{"format": "pipectl", "deals": [{"id": 1, "name": "A"}]}',
+                       encoding="utf-8")
+    err = cli("import", str(partial), code=1).stderr
+    assert "  row 1, column 'stage': missing\n" in err
+    assert "Field required" not in err

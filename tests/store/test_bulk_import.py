@@ -210,7 +210,7 @@ FUTURE_ROWS = [
 def test_future_close_dates_same_both_ways(tmp_path: Path, monkeypatch, converted) -> None:
     f = _write(tmp_path, EDGE_HEADER, [*EDGE_ROWS[:8], *FUTURE_ROWS])
     summary, deals = assert_same(f, tmp_path, monkeypatch)
-    assert summary["warnings"][importer.hist.WARNINGS["closed_now"]] == 3  # F1-F3
+    assert summary["warnings"][importer.hist.WARNINGS["closed_now"][1]] == 3  # F1-F3
     assert converted == [5]  # F1-F5 (a time after NOW) went row by row, F6 through SQL
     closed = {d[1]: d[-2] for d in deals}  # closed_at (the column before search)
     assert closed["F1"] == closed["F2"] == "2026-11-27T12:00:00Z"

@@ -67,15 +67,27 @@ class Flags:
         self.counts[key] = self.counts.get(key, 0) + 1
 
 
-WARNINGS = {
-    "no_created": "deals had no creation time: created at the import time "
-    "(or at their close time)",
-    "no_closed": "won or lost deals had no close time: closed at their last known time",
-    "closed_before_created": "deals closed before the file says they were created: "
-    "created at their close time",
-    "closed_now": "won or lost deals whose only close time was an expected close date still "
-    "to come: closed at the import time",
+WARNINGS = {  # key -> (one deal, several deals)
+    "no_created": ("deal had no creation time: created at the import time (or at its close time)",
+                   "deals had no creation time: created at the import time "
+                   "(or at their close time)"),
+    "no_closed": ("won or lost deal had no close time: closed at its last known time",
+                  "won or lost deals had no close time: closed at their last known time"),
+    "closed_before_created": ("deal closed before the file says it was created: created at its "
+                              "close time",
+                              "deals closed before the file says they were created: "
+                              "created at their close time"),
+    "closed_now": ("won or lost deal whose only close time was an expected close date still to "
+                   "come: closed at the import time",
+                   "won or lost deals whose only close time was an expected close date still "
+                   "to come: closed at the import time"),
 }
+
+
+def warning_text(key: str, n: int) -> str:
+    """What the import summary says after the count ``n`` ("1 deal had", "2 deals had")."""
+    one, several = WARNINGS[key]
+    return one if n == 1 else several
 
 
 # ---------------------------------------------------------------- projection

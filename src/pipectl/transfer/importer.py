@@ -107,7 +107,7 @@ def finish(summary: Summary, flags: hist.Flags, dry_run: bool) -> None:
     if summary.bad_rows:
         summary.added = summary.updated = summary.unchanged = summary.events = 0
         raise ImportFailed(summary)
-    summary.warnings = {hist.WARNINGS[k]: v for k, v in flags.counts.items()}
+    summary.warnings = {hist.warning_text(k, v): v for k, v in flags.counts.items()}
     if dry_run:
         raise _Rollback
 

@@ -29,7 +29,7 @@ from pipectl.store import transfer as store
 from pipectl.store.db import transaction
 from pipectl.transfer import history as hist
 from pipectl.transfer.json_reader import JsonReader
-from pipectl.transfer.rows import FUTURE_SLACK, ImportRow
+from pipectl.transfer.rows import FUTURE_SLACK, ImportRow, pydantic_reason
 from pipectl.values import format_money, from_iso, parse_money
 
 ISO = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$"
@@ -438,7 +438,7 @@ def _check(number: int, raw: Any, summary, now: datetime) -> Checked | None:
             summary.bad_cells += 1
             if len(summary.errors) < MAX_REPORTED:
                 loc = ".".join(str(x) for x in err["loc"])
-                summary.errors.append((number, loc, err["msg"]))
+                summary.errors.append((number, loc, pydantic_reason(err)))
     except UsageError as exc:
         summary.bad_rows += 1
         summary.bad_cells += 1
@@ -716,7 +716,8 @@ class JsonRows:
 
     def rows(self) -> Iterator[tuple[int, list[str]]]:
         header = self.header
-        for number, item in enumerate(JsonReader(self._fh, self.path).array(), 2):
+        # "row N" of a bad-row report is the array's Nth object (as for pipectl's export)
+        for number, item in enumerate(JsonReader(self._fh, self.path).array(), 1):
             if not isinstance(item, dict):
                 raise UsageError(f"{self.path} changed while it was imported")
             yield number, ["" if item.get(h) is None else _text(item.get(h)) for h in header]

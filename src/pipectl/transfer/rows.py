@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -227,8 +227,17 @@ def parse_row(number: int, cells: list[str], ctx: RowContext) -> ImportRow | lis
             fld = str(err["loc"][0]) if err["loc"] else "row"
             fld = {"value_minor": "value"}.get(fld, fld)
             col = ctx.column(fld) if fld in ctx.fields else fld
-            errors.append((col, err["msg"]))
+            errors.append((col, pydantic_reason(err)))
         return errors
+
+
+def pydantic_reason(err: Any) -> str:
+    """A validation error's reason in pipectl's words (pydantic's 'Field required' and
+    'Value error, ...' are its own)."""
+    if err["type"] == "missing":
+        return "missing"
+    msg = str(err["msg"])
+    return msg.removeprefix("Value error, ")
 
 
 @dataclass(frozen=True)

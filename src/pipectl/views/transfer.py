@@ -59,7 +59,7 @@ def print_errors(s: Any, as_json: bool) -> None:
         print_json(summary_json(s))
         return
     err = sys.stderr
-    err.write(f"{s.bad_rows} bad row(s) of {s.rows} in {s.file}:\n")
+    err.write(f"{count(s.bad_rows, 'bad row')} of {s.rows} in {s.file}:\n")
     for row, col, reason in s.errors:
         err.write(f"  row {row}, column {col!r}: {reason}\n")
     if s.bad_cells > len(s.errors):
