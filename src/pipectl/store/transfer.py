@@ -205,11 +205,10 @@ def counts(conn: sqlite3.Connection) -> tuple[int, int]:
 # ---------------------------------------------------------------- JSON import (streamed)
 # pipectl's JSON export is imported in batches inside one transaction. Keeping the file's ids
 # (an empty database, every id present and unique) is tried first: the primary keys catch a
-# repeated id, and the ids of deals that turned out to repeat an earlier deal's ref (so were
-# not inserted) are kept aside in a TEMP table and checked at the end. Events that carry no id
-# in that mode are numbered after all the file's events, so they wait in another TEMP table.
+# repeated id (a ref can repeat none: each is once in a file). Events that carry no id in
+# that mode are numbered after all the file's events, so they wait in a TEMP table.
 
-_JSON_SCRATCH = ("import_json_later", "import_json_unkept")
+_JSON_SCRATCH = ("import_json_later",)
 
 
 def savepoint(conn: sqlite3.Connection, name: str) -> None:
@@ -245,29 +244,6 @@ def insert_stashed_events(conn: sqlite3.Connection) -> None:
             f"INSERT INTO events ({', '.join(cols)}) "
             f"SELECT {picks} FROM temp.import_json_later ORDER BY rowid"
         )
-
-
-def note_unkept_ids(conn: sqlite3.Connection, deal_ids: list[int], event_ids: list[int]) -> None:
-    """Ids of the file that were not inserted (their deal updated an earlier one)."""
-    conn.execute("CREATE TEMP TABLE IF NOT EXISTS import_json_unkept (kind TEXT, id INTEGER)")
-    conn.executemany(
-        "INSERT INTO temp.import_json_unkept VALUES (?, ?)",
-        [("deal", i) for i in deal_ids] + [("event", i) for i in event_ids],
-    )
-
-
-def unkept_ids_clash(conn: sqlite3.Connection) -> bool:
-    """True if a noted id repeats another noted one or one inserted into deals or events."""
-    if not _has_temp(conn, "import_json_unkept"):
-        return False
-    return bool(conn.execute(
-        "SELECT EXISTS (SELECT 1 FROM temp.import_json_unkept GROUP BY kind, id "
-        "HAVING count(*) > 1) "
-        "OR EXISTS (SELECT 1 FROM temp.import_json_unkept u JOIN deals d ON d.id = u.id "
-        "WHERE u.kind = 'deal') "
-        "OR EXISTS (SELECT 1 FROM temp.import_json_unkept u JOIN events e ON e.id = u.id "
-        "WHERE u.kind = 'event')"
-    ).fetchone()[0])
 
 
 def drop_json_scratch(conn: sqlite3.Connection) -> None:

@@ -19,9 +19,9 @@ import sqlite3
 from collections.abc import Iterable, Iterator
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, BinaryIO, Literal
+from typing import Annotated, Any, BinaryIO, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from pipectl.errors import UsageError
 from pipectl.stages import Stage
@@ -29,12 +29,37 @@ from pipectl.store import transfer as store
 from pipectl.store.db import transaction
 from pipectl.transfer import history as hist
 from pipectl.transfer.json_reader import JsonReader
-from pipectl.transfer.rows import FUTURE_SLACK, ImportRow, pydantic_reason
-from pipectl.values import format_money, from_iso, parse_money
+from pipectl.transfer.rows import FUTURE_SLACK, ImportRow, error_place, pydantic_reason
+from pipectl.values import clean_text, format_money, from_iso, parse_money
 
 ISO = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$"
 DAY = r"^\d{4}-\d{2}-\d{2}$"
-Text = str | None
+
+
+def _clean(value: str | None, multiline: bool) -> str | None:
+    """A text of the file as pipectl stores texts (what the CSV import and the commands do):
+    NFC, no surrounding space; a control character is refused."""
+    if value is None:
+        return None
+    try:
+        return clean_text(value, "it", multiline=multiline) or None
+    except UsageError as exc:
+        raise ValueError(exc.message) from None
+
+
+Text = Annotated[str | None, AfterValidator(lambda v: _clean(v, multiline=False))]
+LongText = Annotated[str | None, AfterValidator(lambda v: _clean(v, multiline=True))]  # a note
+
+
+def _name(value: str) -> str:
+    cleaned = _clean(value, multiline=False)
+    if not cleaned:
+        raise ValueError("a deal needs a name")
+    return cleaned
+
+
+Name = Annotated[str, AfterValidator(_name)]
+DbId = Annotated[int | None, Field(default=None, ge=1, le=2**63 - 1)]  # SQLite's INTEGER
 Kinds = Literal["created", "stage", "lost", "reopened", "checklist", "value", "close_date",
                 "probability", "edit", "note"]
 
@@ -42,7 +67,7 @@ Kinds = Literal["created", "stage", "lost", "reopened", "checklist", "value", "c
 class NativeEvent(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    id: int | None = Field(default=None, ge=1)
+    id: DbId = None
     at: str = Field(pattern=ISO)
     kind: Kinds
     from_stage: Stage | None = None
@@ -56,7 +81,7 @@ class NativeEvent(BaseModel):
     authority: bool | None = None
     need: bool | None = None
     reason: Text = None
-    text: Text = None
+    text: LongText = None
     next_action: Text = None
     due: str | None = Field(default=None, pattern=DAY)
     field: Text = None
@@ -67,9 +92,9 @@ class NativeEvent(BaseModel):
 class NativeDeal(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    id: int | None = Field(default=None, ge=1)
+    id: DbId = None
     ref: Text = None
-    name: str = Field(min_length=1)
+    name: Name
     company: Text = None
     contact: Text = None
     email: Text = None
@@ -437,8 +462,7 @@ def _check(number: int, raw: Any, summary, now: datetime) -> Checked | None:
         for err in exc.errors():
             summary.bad_cells += 1
             if len(summary.errors) < MAX_REPORTED:
-                loc = ".".join(str(x) for x in err["loc"])
-                summary.errors.append((number, loc, pydantic_reason(err)))
+                summary.errors.append((number, error_place(err["loc"]), pydantic_reason(err)))
     except UsageError as exc:
         summary.bad_rows += 1
         summary.bad_cells += 1
@@ -561,7 +585,8 @@ class _Load:
     """One pass over the deals: validated one by one, written a batch at a time.
 
     A deal whose ref (or, without a ref, id, name and creation moment) is already in the
-    database, or earlier in the file, updates that deal; any other is added, with the file's
+    database updates that deal (a ref twice in the file is a bad row); any other is added,
+    with the file's
     ids if ``keep`` (events then in the file's order of ids, those without one after them) or
     new ones (events in file order). After a bad deal nothing more is written: the rest is
     only checked, for the report.
@@ -575,7 +600,7 @@ class _Load:
         self.next_id = self.first_new
         self.batch: list[Checked] = []
         self.writing = True
-        self.unkept = False
+        self.refs: dict[str, int] = {}  # ref -> its row: each ref once in a file
 
     def run(self, raws: Iterable[Any]) -> None:
         from pipectl.transfer.importer import BATCH
@@ -584,6 +609,18 @@ class _Load:
         for number, raw in enumerate(raws, 1):
             summary.rows += 1
             checked = _check(number, raw, summary, self.defaults.now)
+            if checked is not None and checked[1].ref:
+                ref = checked[1].ref
+                if ref in self.refs:  # an export never holds two deals with one ref
+                    summary.bad_rows += 1
+                    summary.bad_cells += 1
+                    if len(summary.errors) < MAX_REPORTED:
+                        summary.errors.append((number, "ref", (
+                            f"{ref!r} is also the ref of row {self.refs[ref]}; "
+                            "a pipectl export never holds two deals with one ref")))
+                    checked = None
+                else:
+                    self.refs[ref] = number
             if checked is None:
                 self.writing = False
                 self.batch.clear()
@@ -598,8 +635,6 @@ class _Load:
                 self.flush()
         self.flush()
         if self.keep and self.writing:
-            if self.unkept and store.unkept_ids_clash(self.conn):
-                raise _NotKept
             store.insert_stashed_events(self.conn)
 
     def flush(self) -> None:
@@ -634,12 +669,12 @@ class _Load:
         new_rows: list[dict] = []
         changed: dict[int, dict] = {}
         events: list[dict] = []
-        unkept_deals: list[int] = []
-        unkept_events: list[int] = []
         seen: dict[str, dict] = dict(known)
         for number, d, row, evs in batch:
             current = seen.get(d.ref) if d.ref else same.get(d.id)  # type: ignore[arg-type]
             if current is not None:
+                if keep:  # not in an empty database, whose file holds each ref once
+                    raise _NotKept
                 evs = hist.update_deal(current, _as_row(number, d), self.defaults,
                                        notes.get(current["id"], set()))
                 if evs:
@@ -650,9 +685,6 @@ class _Load:
                 for e in evs:
                     e["deal_id"] = current["id"]
                 events.extend(evs)
-                if keep:  # ids of the file that no insert checks: checked at the end
-                    unkept_deals.append(d.id)  # type: ignore[arg-type]
-                    unkept_events.extend(e.id for e in d.events or ())  # type: ignore[misc]
                 continue
             if d.events:  # sorted by _check
                 if not keep:
@@ -681,9 +713,6 @@ class _Load:
         else:
             store.insert_events(conn, events)
         summary.events += len(events)
-        if unkept_deals:
-            store.note_unkept_ids(conn, unkept_deals, unkept_events)
-            self.unkept = True
 
 
 class JsonRows:

@@ -231,13 +231,40 @@ def parse_row(number: int, cells: list[str], ctx: RowContext) -> ImportRow | lis
         return errors
 
 
+_FORMS = {  # what a pattern asks for, in words
+    r"^[A-Z]{3}$": "three capital letters, e.g. EUR",
+    r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$": "a UTC moment, YYYY-MM-DDTHH:MM:SSZ",
+    r"^\d{4}-\d{2}-\d{2}$": "a date, YYYY-MM-DD",
+}
+_REASONS = {  # pydantic error type -> pipectl's words
+    "missing": "missing",
+    "string_type": "should be text, in quotes",
+    "int_type": "should be a whole number", "int_parsing": "should be a whole number",
+    "int_from_float": "should be a whole number",
+    "bool_type": "should be true or false", "bool_parsing": "should be true or false",
+    "extra_forbidden": "is not a field of pipectl's export",
+    "model_type": "should be a JSON object", "dict_type": "should be a JSON object",
+    "model_attributes_type": "should be a JSON object",
+    "list_type": "should be a JSON array",
+}
+
+
 def pydantic_reason(err: Any) -> str:
-    """A validation error's reason in pipectl's words (pydantic's 'Field required' and
-    'Value error, ...' are its own)."""
-    if err["type"] == "missing":
-        return "missing"
-    msg = str(err["msg"])
-    return msg.removeprefix("Value error, ")
+    """A validation error's reason in pipectl's words, not pydantic's ('Field required',
+    'Input should be ...', 'Value error, ...', its patterns and class names)."""
+    kind = err["type"]
+    if kind in _REASONS:
+        return _REASONS[kind]
+    if kind == "string_pattern_mismatch":
+        pattern = (err.get("ctx") or {}).get("pattern", "")
+        return f"{err.get('input')!r} is not {_FORMS.get(pattern, 'in the form pipectl writes')}"
+    msg = str(err["msg"]).removeprefix("Value error, ")
+    return msg.replace("Input should be", "should be", 1)
+
+
+def error_place(loc: Any) -> str:
+    """Where in a deal of pipectl's export a validation error is ('events.0.at'), or 'deal'."""
+    return ".".join(str(x) for x in loc) or "deal"
 
 
 @dataclass(frozen=True)
