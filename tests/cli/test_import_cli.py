@@ -218,8 +218,8 @@ def test_summary_in_words(cli, tmp_path: Path) -> None:
     f = _write(tmp_path, SHEET + "x,1,Proposal,,,,\n")
     out = cli("import", str(f), *MAPS).stdout
     assert "4 rows: 4 deals added" in out
-    assert "1 deal had no creation time: created at the import time (or at its close " \
-        "time)" in out
+    assert "1 deal had no creation time: created at its close time, else its last update, " \
+        "else the import time" in out
 
 
 def test_a_modification_time_before_creation_never_moves_the_creation(cli, tmp_path) -> None:

@@ -68,9 +68,10 @@ class Flags:
 
 
 WARNINGS = {  # key -> (one deal, several deals)
-    "no_created": ("deal had no creation time: created at the import time (or at its close time)",
-                   "deals had no creation time: created at the import time "
-                   "(or at their close time)"),
+    "no_created": ("deal had no creation time: created at its close time, else its last "
+                   "update, else the import time",
+                   "deals had no creation time: created at their close time, else their last "
+                   "update, else the import time"),
     "no_closed": ("won or lost deal had no close time: closed at its last known time",
                   "won or lost deals had no close time: closed at their last known time"),
     "closed_before_created": ("deal closed before the file says it was created: created at its "

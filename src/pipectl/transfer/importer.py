@@ -107,7 +107,10 @@ def finish(summary: Summary, flags: hist.Flags, dry_run: bool) -> None:
     if summary.bad_rows:
         summary.added = summary.updated = summary.unchanged = summary.events = 0
         raise ImportFailed(summary)
-    summary.warnings = {hist.warning_text(k, v): v for k, v in flags.counts.items()}
+    summary.warnings = {  # in one order whichever road counted them
+        hist.warning_text(k, flags.counts[k]): flags.counts[k]
+        for k in hist.WARNINGS if flags.counts.get(k)
+    }
     if dry_run:
         raise _Rollback
 
