@@ -22,7 +22,7 @@ def board(
 
     Example:
 
-      pipectl board --owner Anna
+      pipectl board --owner "Anna Kowalska"
     """
     from pipectl.cli.common import positive_limit
     from pipectl.store import deals

@@ -132,9 +132,9 @@ def list_(
 
     Examples:
 
-      pipectl list --stage proposal --owner Anna
+      pipectl list --stage proposal --owner "Anna Kowalska"
 
-      pipectl list --status all --search nguyen --sort value --limit 20
+      pipectl list --status all --search nguyễn --sort value --limit 20
     """
     from pipectl.store import deals
     from pipectl.values import clean_text

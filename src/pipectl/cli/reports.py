@@ -77,7 +77,7 @@ def report(
 
       pipectl report
 
-      pipectl report --month --in 2026-11-01 --owner Anna
+      pipectl report --month --in 2026-11-01 --owner "Anna Kowalska"
 
       pipectl report --from 2026-01-01 --to 2026-07-01 --as-of 2026-06-30 --json
 
@@ -146,7 +146,7 @@ def forecast(
 
       pipectl forecast --by quarter --from 2026-01-01 --to 2026-12-31 --json
 
-      pipectl forecast --owner Anna --csv
+      pipectl forecast --owner "Anna Kowalska" --csv
     """
     from pipectl.reports import forecast as fc
     from pipectl.reports import periods
@@ -270,7 +270,7 @@ def next_(
 
     Examples:
 
-      pipectl next --owner Anna
+      pipectl next --owner "Anna Kowalska"
 
       pipectl next --limit 0 --json
     """
