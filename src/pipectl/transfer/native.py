@@ -586,10 +586,9 @@ class _Load:
 
     A deal whose ref (or, without a ref, id, name and creation moment) is already in the
     database updates that deal (a ref twice in the file is a bad row); any other is added,
-    with the file's
-    ids if ``keep`` (events then in the file's order of ids, those without one after them) or
-    new ones (events in file order). After a bad deal nothing more is written: the rest is
-    only checked, for the report.
+    with the file's ids if ``keep`` (events then in the file's order of ids, those without one
+    after them) or new ones (events in file order). After a bad deal nothing more is written:
+    the rest is only checked, for the report.
     """
 
     def __init__(self, conn: sqlite3.Connection, defaults: hist.Defaults, flags: hist.Flags,
