@@ -26,6 +26,7 @@ _EXPONENTS: dict[str, int] = {
 }
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
 # ---------------------------------------------------------------- text
@@ -38,6 +39,8 @@ def clean_text(value: str, field: str, *, required: bool = False, multiline: boo
         text = text.replace("\t", " ").replace("\n", " ").replace("\r", " ")
     if _CONTROL.search(text):
         raise UsageError(f"{field} contains a control character")
+    if _SURROGATE.search(text):  # half of a UTF-16 pair: no text can hold it (nor can UTF-8)
+        raise UsageError(f"{field} contains a character that is not text (a lone surrogate)")
     if required and not text:
         raise UsageError(f"{field} may not be empty")
     if len(text) > MAX_TEXT:

@@ -245,8 +245,8 @@ def test_memory_does_not_grow_with_the_pair(tmp_path: Path) -> None:
                          "10.00", "USD", *[""] * 12])
             for k in range(1, 6):
                 we.writerow([i, f"R{i}", i * 6 + k, "2025-01-02T00:00:00Z", "note",
-                             *[""] * 10, f"note {k} for a deal, with \"text\" of some length",
-                             *[""] * 5])
+                             *[""] * 11, f"note {k} for a deal, with \"text\" of some length",
+                             *[""] * 5])  # the text in 'text' (it was in 'reason')
     code, kib = peak_rss([pipectl_exe(), "import", str(deals_csv), "--history",
                           str(events_csv)], env(tmp_path / "a.db"))
     assert code == 0

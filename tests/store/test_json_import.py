@@ -145,7 +145,8 @@ def test_texts_are_stored_as_pipectl_stores_them(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("change", "column", "reason"), [
-    ({"id": 2**70}, "id", "should be less than or equal to 9223372036854775807"),
+    ({"id": 2**70}, "id", "should be less than or equal to 9007199254740992"),
+    ({"id": 2**63 - 1}, "id", "should be less than or equal to 9007199254740992"),
     ({"value": 18500}, "value", "should be text, in quotes"),
     ({"currency": "usd"}, "currency", "'usd' is not three capital letters, e.g. EUR"),
     ({"bogus": 1}, "bogus", "is not a field of pipectl's export"),
@@ -231,16 +232,32 @@ def _drop_events(**change: Any) -> Any:
     (_top(stage="proposal", closed_at=None), "stage",
      "'proposal' is not what its events make of it ('won')"),
     (_top(closed_at="2025-03-01T00:00:00Z"), "closed_at", "'2025-03-01T00:00:00Z' is not"),
-    (_event(1, kind="edit", field="name", old="Deal 2 ] \"x\"", new="X"), "name",
+    (_event(1, kind="edit", field="name", old="Deal 2 ] \"x\"", new="X", from_stage=None,
+            to_stage=None), "name",
      "'Deal 2 ] \"x\"' is not what its events make of it ('X')"),
-    (_event(1, kind="lost", to_stage="lost"), "lost_at_stage", "None is not what"),
+    (_event(1, kind="lost", to_stage="lost", reason="r"), "lost_at_stage", "None is not what"),
     (_event(1, from_stage="proposal"), "events.1.from_stage",
      "'proposal' is not the stage the deal was in ('negotiation')"),
     (_event(1, kind="reopened"), "events.1.kind", "a deal leaves 'lost' by a 'reopened' event"),
     (_event(1, to_stage="lost"), "events.1.to_stage", "a 'stage' event cannot go to 'lost'"),
-    (_event(0, kind="note"), "events.0.kind", "a deal's first event, and only that one, is"),
-    (_event(1, kind="edit", field="stage", old="negotiation", new="won"), "events.1.field",
+    (_event(0, kind="note", text="hi", to_stage=None, currency=None, value=None, reason=None),
+     "events.0.kind", "a deal's first event, and only that one, is"),
+    (_event(1, kind="edit", field="stage", old="negotiation", new="won", from_stage=None,
+            to_stage=None), "events.1.field",
      "'stage' is not a text field of a deal"),
+    # each kind of event carries the fields the commands give it, no other (a note with a
+    # stage hit a CHECK constraint; a value without currency or a loss without reason crashed
+    # report)
+    (_event(1, kind="note", text="hi", from_stage=None), "events.1.to_stage",
+     "a 'note' event has no to_stage"),
+    (_event(1, kind="lost", to_stage="lost"), "events.1.reason", "a 'lost' event needs its reason"),
+    (_event(1, kind="value", value="12.00", from_stage=None, to_stage=None), "events.1.currency",
+     "a 'value' event needs its currency"),
+    (_event(1, kind="edit", field="name", old="a", new="b", due="2026-01-01", from_stage=None,
+            to_stage=None), "events.1.due", "a 'edit' event has no due"),
+    (lambda d: d["events"].append({"id": 90, "at": "2025-03-01T00:00:00Z", "kind": "lost",
+                                   "from_stage": "won", "to_stage": "lost", "reason": "r"}),
+     "events.2.from_stage", "a deal is lost from an open stage, not 'won'"),
     (lambda d: d["events"].extend([
         {"id": 90, "at": "2025-02-02T00:00:00Z", "kind": "edit", "field": "name",
          "old": d["name"], "new": "X"},
@@ -342,3 +359,42 @@ def test_memory_does_not_grow_with_the_file(tmp_path: Path) -> None:
     assert code == 0
     assert kib < 150_000
     assert _ids(tmp_path / "a.db")[0][-1] == 30_000
+
+
+def test_kept_ids_must_follow_the_events_times(tmp_path: Path) -> None:
+    """Reports read a deal's history in id order: a file whose event ids go against their
+    times is given new ids in time order (kept, its deal said qualification while reports
+    said prospecting)."""
+    evs = [{**_created(2), "at": "2025-01-01T00:00:00Z"},
+           {"id": 1, "at": "2025-01-05T00:00:00Z", "kind": "stage", "from_stage": "prospecting",
+            "to_stage": "qualification"}]
+    f = _write(tmp_path, [_deal(1, "A", evs, stage="qualification",
+                                updated_at="2025-01-05T00:00:00Z")])
+    _import(tmp_path / "a.db", f)
+    d = _dump(tmp_path / "a.db")
+    assert [(e[0], e[3]) for e in d["events"]] == [(1, "created"), (2, "stage")]
+
+
+def test_a_deal_without_ref_renamed_since_is_still_the_deal(tmp_path: Path) -> None:
+    """Importing an export again after a rename added the deal again, each time."""
+    db = tmp_path / "a.db"
+    f = _write(tmp_path, [_deal(1, None, [_created(1)])])
+    _import(db, f)
+    conn = connect(db)
+    try:
+        conn.execute("UPDATE deals SET name = 'Renamed' WHERE id = 1")
+    finally:
+        conn.close()
+    again = _import(db, f)
+    assert (again.added, again.updated + again.unchanged) == (0, 1)
+    assert [r[0] for r in _dump(db)["deals"]] == [1]
+
+
+def test_a_lone_surrogate_is_a_bad_cell(tmp_path: Path) -> None:
+    f = tmp_path / "x.json"
+    f.write_text(json.dumps({"pipectl_export": 1, "deals": [_deal(1, name="Acme \ud800")]}),
+                 encoding="utf-8")
+    with pytest.raises(importer.ImportFailed) as failed:
+        _import(tmp_path / "a.db", f)
+    assert failed.value.summary.errors == [
+        (1, "name", "it contains a character that is not text (a lone surrogate)")]

@@ -18,11 +18,13 @@ import os
 import sqlite3
 from collections.abc import Iterable, Iterator
 from datetime import date, datetime
+from itertools import pairwise
 from pathlib import Path
 from typing import Annotated, Any, BinaryIO, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
+from pipectl import stages
 from pipectl.errors import UsageError
 from pipectl.stages import Stage
 from pipectl.store import transfer as store
@@ -59,7 +61,9 @@ def _name(value: str) -> str:
 
 
 Name = Annotated[str, AfterValidator(_name)]
-DbId = Annotated[int | None, Field(default=None, ge=1, le=2**63 - 1)]  # SQLite's INTEGER
+# an id is a whole number JSON readers hold exactly (2**53), far below SQLite's limit, so the
+# next new deal's id (the largest + 1) always fits
+DbId = Annotated[int | None, Field(default=None, ge=1, le=2**53)]
 Kinds = Literal["created", "stage", "lost", "reopened", "checklist", "value", "close_date",
                 "probability", "edit", "note"]
 
@@ -519,13 +523,43 @@ _PROJECTED = ("stage", "lost_at_stage", "lost_reason", "value_minor", "currency"
               *hist.DEAL_TEXTS)
 
 
+# the fields each kind of event carries (beyond id, at, kind), as pipectl's commands and its
+# import write them: (required, also allowed)
+_STAGES = ("from_stage", "to_stage")
+_EVENT_FIELDS: dict[str, tuple[set[str], set[str]]] = {
+    "created": ({"to_stage", "currency"}, {"value", "close_date", "probability", "reason"}),
+    "stage": (set(_STAGES), {"reason", "text"}),
+    "lost": ({*_STAGES, "reason"}, {"text"}),
+    "reopened": (set(_STAGES), {"reason", "text"}),
+    "checklist": (set(), {*hist.CRITERIA, "text"}),
+    "note": ({"text"}, {"next_action", "due"}),
+    "value": ({"currency"}, {"value"}),
+    "close_date": (set(), {"close_date"}),
+    "probability": (set(), {"probability"}),
+    "edit": ({"field"}, {"old", "new"}),
+}
+_CARRIED = sorted({f for need, may in _EVENT_FIELDS.values() for f in need | may})
+
+
+def _shape(e: NativeEvent) -> list[tuple[str, str]]:
+    """[(field, what is wrong)] when the event carries a field its kind never has, or lacks
+    one it always has."""
+    need, may = _EVENT_FIELDS[e.kind]
+    given = {f for f in _CARRIED if getattr(e, f) is not None}
+    out = [(f, f"a {e.kind!r} event has no {f}") for f in sorted(given - need - may)]
+    out += [(f, f"a {e.kind!r} event needs its {f}") for f in sorted(need - given)]
+    return out
+
+
 def _history(d: NativeDeal, row: dict[str, Any], evs: list[dict[str, Any]]
              ) -> list[tuple[str, str]]:
     """The events, in the order they are stored (time, then id: the file may list them in
     any order), make a history pipectl could have written, and the deal's fields are what they
     make of it; else [(where, what is wrong), ...] (where: the event as the file numbers it)."""
     index = {id(e): i for i, e in enumerate(evs)}
-    out: list[tuple[str, str]] = []
+    out = [(f"events.{i}.{f}", why) for i, e in enumerate(d.events or ()) for f, why in _shape(e)]
+    if out:
+        return out
     deal = hist.blank_deal()
     for f in hist.DEAL_TEXTS:  # each text as it was before its first edit
         first = next((e for e in evs if e["kind"] == "edit" and e.get("field") == f), None)
@@ -546,6 +580,9 @@ def _history(d: NativeDeal, row: dict[str, Any], evs: list[dict[str, Any]]
                         f"({deal['stage']!r})"))
             break
         lost = Stage.LOST.value
+        if kind == "lost" and not stages.is_open(Stage(src)):
+            out.append((f"{where}.from_stage", f"a deal is lost from an open stage, not {src!r}"))
+            break
         if (kind == "lost") != (to == lost) and to is not None:
             out.append((f"{where}.to_stage", f"a {kind!r} event cannot go to {to!r}"))
             break
@@ -581,10 +618,16 @@ def _history(d: NativeDeal, row: dict[str, Any], evs: list[dict[str, Any]]
     return out
 
 
+def _ids_in_time_order(evs: list[dict[str, Any]]) -> bool:
+    """Reports read a deal's history in id order: kept ids must follow the times."""
+    ids = [e.get("id") for e in evs]
+    return all(a is not None and b is not None and a < b for a, b in pairwise(ids))
+
+
 class _Load:
     """One pass over the deals: validated one by one, written a batch at a time.
 
-    A deal whose ref (or, without a ref, id, name and creation moment) is already in the
+    A deal whose ref (or, without a ref, id and creation moment) is already in the
     database updates that deal (a ref twice in the file is a bad row); any other is added,
     with the file's ids if ``keep`` (events then in the file's order of ids, those without one
     after them) or new ones (events in file order). After a bad deal nothing more is written:
@@ -627,8 +670,9 @@ class _Load:
             if not self.writing:
                 continue
             deal = checked[1]
-            if self.keep and (deal.id is None or any(e.id is None for e in deal.events or ())):
-                raise _NotKept
+            if self.keep and (deal.id is None or any(e.id is None for e in deal.events or ())
+                              or not _ids_in_time_order(checked[3])):
+                raise _NotKept  # new ids, given in time order, as the commands give them
             self.batch.append(checked)
             if len(self.batch) >= BATCH:
                 self.flush()
@@ -650,8 +694,8 @@ class _Load:
     def _write(self, batch: list[Checked]) -> None:
         conn, keep, summary = self.conn, self.keep, self.summary
         known = store.deals_by_ref(conn, [d.ref for _, d, _, _ in batch if d.ref])
-        # a deal without a ref is the same deal when its id, name and creation moment match
-        # one that was there before the import
+        # a deal without a ref is the same deal when its id and creation moment match one
+        # that was there before the import (renamed since or not)
         by_id = {
             i: row for i, row in store.deals_by_id(conn, [
                 d.id for _, d, _, _ in batch
@@ -661,7 +705,7 @@ class _Load:
         same = {
             d.id: by_id[d.id] for _, d, _, _ in batch
             if not d.ref and d.id in by_id
-            and (by_id[d.id]["created_at"], by_id[d.id]["name"]) == (d.created_at, d.name)
+            and by_id[d.id]["created_at"] == d.created_at  # a rename is still the deal
         }
         ids_known = [d["id"] for d in known.values()] + [d["id"] for d in same.values()]
         notes = store.note_texts(conn, ids_known) if ids_known else {}
