@@ -104,21 +104,6 @@ def test_events_in_another_order_than_the_deals(tmp_path: Path, monkeypatch) -> 
     assert _dump(tmp_path / "b.db") == _dump(src)
 
 
-def test_events_of_a_deal_not_in_the_deals_file_are_counted_and_left_out(tmp_path: Path) -> None:
-    src, deals_csv, events_csv = _pair(tmp_path)
-    head, *events = _rows(events_csv)
-    # deal 999 is nowhere; "07" is not deal 7 (ids match as the files spell them); even a bad
-    # row of such a deal is never read
-    stray = [["999", "", "5000", "2025-01-01T00:00:00Z", "note", *[""] * 9, "lost", *[""] * 6],
-             ["07", "", "5001", "2025-01-01T00:00:00Z", "note", *[""] * 9, "lost", *[""] * 6],
-             ["998", "", "x", "not a time", "nonsense"]]
-    more = _write(tmp_path / "more.csv", [head, *events[:5], *stray, *events[5:]])
-    summary = _import(tmp_path / "a.db", deals_csv, more)
-    assert summary.history_rows == len(events) + 3
-    assert summary.events == len(events)
-    assert _dump(tmp_path / "a.db") == _dump(src)
-
-
 def _db_with_one_deal(tmp_path: Path) -> tuple[Path, Any]:
     """A database that already holds a deal, and its contents."""
     db = tmp_path / "a.db"
@@ -207,19 +192,6 @@ def test_a_dry_run_writes_nothing_and_leaves_no_temp_table(tmp_path: Path) -> No
     assert _dump(db) == {k: [] for k in _dump(db)}
 
 
-def test_a_deal_id_twice_gives_both_deals_its_events(tmp_path: Path) -> None:
-    """The file's ids cannot be kept then: the deals are renumbered, each with the events."""
-    _, deals_csv, events_csv = _pair(tmp_path, 3)
-    head, *rows = _rows(deals_csv)
-    copy = [*rows[1][:1], "R-COPY", *rows[1][2:]]
-    summary = _import(tmp_path / "a.db", _write(tmp_path / "twice.csv", [head, *rows, copy]),
-                      events_csv)
-    assert summary.added == 4
-    got = _dump(tmp_path / "a.db")["events"]
-    of = {d: [(e[2], e[3]) for e in got if e[1] == d] for d in (2, 4)}
-    assert of[2] == of[4] and of[2]
-
-
 def test_the_events_key_matches_the_ids_as_spelt() -> None:
     assert [native._key(t) for t in ("12", "0", None, "", "012", "1e3", "٣", "9" * 19)] == [
         12, 0, "", "", "012", "1e3", "٣", "9" * 19]
@@ -257,3 +229,29 @@ def test_memory_does_not_grow_with_the_pair(tmp_path: Path) -> None:
                                                                                    180_005)
     finally:
         con.close()
+
+
+def test_events_of_no_deal_or_of_a_deal_twice_refuse_the_pair(tmp_path: Path) -> None:
+    """The deals of one --status with the events of all: the other deals' events were dropped
+    without a word; a deal id twice in deals.csv gave both rows its events."""
+    from pipectl.errors import UsageError
+
+    conn = connect(tmp_path / "src.db")
+    try:
+        for name in ("Kept", "Other"):
+            deals.add(conn, NewDeal(name=name, stage=Stage.PROSPECTING), NOW)
+        deals.lose(conn, 2, NOW + timedelta(hours=1), "price")
+        only_open, events = tmp_path / "open.csv", tmp_path / "events.csv"
+        exporter.export(conn, only_open, fmt="csv", status="open", events=False, raw=False,
+                        at=NOW)
+        exporter.export(conn, events, fmt="csv", status="all", events=True, raw=False, at=NOW)
+    finally:
+        conn.close()
+    with pytest.raises(UsageError, match="holds 2 events of no deal in"):
+        _import(tmp_path / "a.db", only_open, events)
+    rows = _rows(only_open)
+    twice = _write(tmp_path / "twice.csv", [rows[0], rows[1], rows[1]])
+    with pytest.raises(UsageError, match="deal id 1 is there twice"):
+        _import(tmp_path / "b.db", twice, events)
+    for db in ("a.db", "b.db"):
+        assert _dump(tmp_path / db)["deals"] == []

@@ -345,6 +345,8 @@ class _CsvPair:
         from pipectl.transfer.exporter import DEAL_CSV
         from pipectl.transfer.importer import BATCH
 
+        self.used, self.twice = 0, None  # events handed to deals; a deal id met again
+        self.seen: set[int | str] = set()
         src = _open_csv(self.path, self.opts, DEAL_CSV)
         try:
             batch: list[dict[str, Any]] = []
@@ -369,10 +371,28 @@ class _CsvPair:
             })
         for d, key in zip(batch, keys, strict=True):
             d["events"] = by_key.get(key, [])
+            if key in self.seen and d["events"] and self.twice is None:
+                self.twice = d.get("id")
+            self.seen.add(key)
+            self.used += len(d["events"])
             yield d
 
     def check(self) -> None:
-        pass
+        """Every event of the log belongs to exactly one deal of the deals file: none dropped
+        unseen, none given to two deals."""
+        if self.twice is not None:
+            raise UsageError(
+                f"{self.path}: deal id {self.twice} is there twice, and its events would go to "
+                "both; nothing was imported",
+                hint="import a deals file and the event log exported together",
+            )
+        left = self.summary.history_rows - self.used
+        if left:
+            raise UsageError(
+                f"{self.events_path} holds {left} event{'s' if left != 1 else ''} of no deal "
+                f"in {self.path}; nothing was imported",
+                hint="export both files with the same --status, or with none",
+            )
 
     def again(self) -> bool:
         return False
