@@ -138,6 +138,30 @@ def is_qualified_stage(stage: Stage) -> bool:
     return INFO[stage].order >= INFO[FIRST_QUALIFIED].order
 
 
+@dataclass(frozen=True, slots=True)
+class NextStep:
+    action: str
+    logged: bool  # logged with pipectl note --next (else what the stage calls for)
+    due: str | None
+    superseded: bool  # a step was logged, before the deal's latest move: it counts as done
+
+
+def next_step(stage: Stage, events: list[dict]) -> NextStep | None:
+    """What a deal needs next, from its events in time order (dicts without None values):
+    the latest logged next step while it was logged in the current stage; else, for an open
+    deal, what its stage calls for. docs/metrics.md ("pipectl next"); reports/actions.py
+    applies the same rule in SQL to every open deal."""
+    logged = [e for e in events if e["kind"] == "note" and ("next_action" in e or "due" in e)]
+    entered = max((e["at"] for e in events if "to_stage" in e), default="")
+    if logged and logged[-1]["at"] >= entered:
+        last = logged[-1]
+        return NextStep(last.get("next_action") or "Do what is due", True, last.get("due"),
+                        False)
+    if not is_open(stage):
+        return None
+    return NextStep(info(stage).action, False, None, bool(logged))
+
+
 def _fold(text: str) -> str:
     text = unicodedata.normalize("NFC", text).casefold().strip()
     return " ".join(text.replace("_", " ").replace("-", " ").split())

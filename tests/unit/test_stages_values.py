@@ -180,3 +180,26 @@ def test_streamed_json_list_is_byte_identical(items, capsys) -> None:
 
     print_json_list(iter(items))
     assert capsys.readouterr().out == json.dumps(items, ensure_ascii=False, indent=2) + "\n"
+
+
+_CREATED = {"at": "2026-01-01T00:00:00Z", "kind": "created", "to_stage": "prospecting"}
+_STEP = {"at": "2026-01-02T00:00:00Z", "kind": "note", "text": "x", "next_action": "call",
+         "due": "2026-01-05"}
+_MOVE = {"at": "2026-01-03T00:00:00Z", "kind": "stage", "from_stage": "prospecting",
+         "to_stage": "qualification"}
+
+
+@pytest.mark.parametrize(("stage", "events", "expected"), [
+    ("prospecting", [_CREATED], (stages.info(S.PROSPECTING).action, False, None, False)),
+    ("prospecting", [_CREATED, _STEP], ("call", True, "2026-01-05", False)),
+    # a step logged before the latest move counts as done: the stage's action again
+    ("qualification", [_CREATED, _STEP, _MOVE],
+     (stages.info(S.QUALIFICATION).action, False, None, True)),
+    ("qualification", [_CREATED, _MOVE, {**_STEP, "at": "2026-01-04T00:00:00Z"}],
+     ("call", True, "2026-01-05", False)),
+    ("won", [_CREATED], None),  # a closed deal needs nothing
+])
+def test_next_step(stage: str, events: list[dict], expected) -> None:
+    step = stages.next_step(S(stage), events)
+    got = None if step is None else (step.action, step.logged, step.due, step.superseded)
+    assert got == expected

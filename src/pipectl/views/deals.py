@@ -174,19 +174,14 @@ def _describe(event: Row) -> str:
 
 
 def _next_step(row: Row, events: list[Row]) -> str | None:
-    """The deal's next step as `pipectl next` reads it (docs/metrics.md): the latest logged
-    one while it was logged in the current stage; a step logged before the deal's latest move
-    counts as done, and an open deal then needs what its stage calls for."""
-    logged = [e for e in events if e["kind"] == "note" and ("next_action" in e or "due" in e)]
-    entered = max((e["at"] for e in events if "to_stage" in e), default="")
-    if logged and logged[-1]["at"] >= entered:
-        step, due = logged[-1].get("next_action"), logged[-1].get("due")
-        return f"{step or 'Do what is due'} (due {due})" if due else step
-    if row["stage"] not in {s.value for s in stages.OPEN_STAGES}:
+    """The deal's next step as `pipectl next` reads it (stages.next_step)."""
+    step = stages.next_step(Stage(row["stage"]), events)
+    if step is None:
         return None
-    info = stages.info(Stage(row["stage"]))
-    done = "; the step logged before the move counts as done" if logged else ""
-    return f"{info.action} (what {info.label.lower()} calls for{done})"
+    if step.logged:
+        return f"{step.action} (due {step.due})" if step.due else step.action
+    done = "; the step logged before the move counts as done" if step.superseded else ""
+    return f"{step.action} (what {stages.info(Stage(row['stage'])).label.lower()} calls for{done})"
 
 
 def show(row: Row, events: list[Row]) -> None:
