@@ -123,15 +123,16 @@ def test_a_bad_row_in_either_file_is_reported_and_nothing_is_written(tmp_path: P
         head, *rows = _rows(deals_csv)
         rows[9][head.index("value")] = "lots"
         deals_csv = _write(tmp_path / "bad.csv", [head, *rows])
-        expected = (10, "value", "value 'lots' is not an amount")  # the 10th deal
+        # the 10th deal: row 11 of the file, the header being row 1 (as any CSV's report says)
+        expected = (11, "value", "value 'lots' is not an amount")
     else:
         head, *rows = _rows(events_csv)
         deal_of = rows[-1][0]
         first = next(i for i, r in enumerate(rows) if r[0] == deal_of)
         rows[-1][head.index("at")] = "yesterday"
         events_csv = _write(tmp_path / "bad.csv", [head, *rows])
-        # reported at the deal it belongs to (its place in the deals file), as in JSON
-        number = next(i for i, r in enumerate(_rows(deals_csv)) if r[0] == deal_of)
+        # reported at the deal it belongs to (its row in the deals file, the header row 1)
+        number = next(i for i, r in enumerate(_rows(deals_csv), 1) if r[0] == deal_of)
         expected = (number, f"events.{len(rows) - 1 - first}.at", "")
     with pytest.raises(importer.ImportFailed) as failed:
         _import(db, deals_csv, events_csv)

@@ -206,7 +206,7 @@ class _Export:
         self.found = 0
         self.version: Any = FORMAT
 
-    def deals(self) -> Iterator[Any]:
+    def deals(self) -> Iterator[tuple[int, Any]]:
         reader = JsonReader(self.fh, self.path)
         self.is_object = reader.first() == "{"
         self.is_list = False
@@ -220,7 +220,7 @@ class _Export:
                     self.found += 1
                     self.is_list = reader.peek() == "["
                     if self.is_list and self.found == self.target:
-                        yield from reader.array()
+                        yield from enumerate(reader.array(), 1)  # "row N": the Nth deal
                     else:
                         reader.skip()
                 elif key == "pipectl_export":
@@ -284,18 +284,19 @@ def _open_csv(path: Path, opts: Any, columns: tuple[str, ...]):
     return src
 
 
-def _csv_records(src: Any, columns: tuple[str, ...]) -> Iterator[dict[str, Any]]:
-    """The rows of a pipectl CSV export as records: None for an empty cell, booleans for the
-    checklist; a short row lacks its last keys."""
+def _csv_records(src: Any, columns: tuple[str, ...]) -> Iterator[tuple[int, dict[str, Any]]]:
+    """The rows of a pipectl CSV export as (row number, record): None for an empty cell,
+    booleans for the checklist; a short row lacks its last keys. The header is row 1, as in a
+    spreadsheet and in the bad-row report of any CSV."""
     from pipectl.transfer.parsing import restore
 
-    for _, cells in src.rows():
+    for number, cells in src.rows():
         rec: dict[str, Any] = {}
         for col, cell in zip(columns, cells, strict=False):
             text = restore(cell) if cell[:1] == "'" else cell
             rec[col] = None if text == "" else _BOOLS.get(text, text) if col in _CRITERIA \
                 else text
-        yield rec
+        yield number, rec
 
 
 def _key(deal_id: str | None) -> int | str:
@@ -341,7 +342,7 @@ class _CsvPair:
     def finish(self, conn: sqlite3.Connection) -> None:
         store.drop_csv_events(conn)
 
-    def deals(self) -> Iterator[Any]:
+    def deals(self) -> Iterator[tuple[int, Any]]:
         from pipectl.transfer.exporter import DEAL_CSV
         from pipectl.transfer.importer import BATCH
 
@@ -349,7 +350,7 @@ class _CsvPair:
         self.seen: set[int | str] = set()
         src = _open_csv(self.path, self.opts, DEAL_CSV)
         try:
-            batch: list[dict[str, Any]] = []
+            batch: list[tuple[int, dict[str, Any]]] = []
             for rec in _csv_records(src, DEAL_CSV):
                 batch.append(rec)
                 if len(batch) >= BATCH:
@@ -359,23 +360,24 @@ class _CsvPair:
         finally:
             src.close()
 
-    def _with_events(self, batch: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    def _with_events(self, batch: list[tuple[int, dict[str, Any]]]
+                     ) -> Iterator[tuple[int, dict[str, Any]]]:
         assert self.conn is not None
         columns = self.columns
-        keys = [_key(d.get("id")) for d in batch]
+        keys = [_key(d.get("id")) for _, d in batch]
         by_key: dict[int | str, list[dict[str, Any]]] = {}
         for row in store.stashed_csv_events(self.conn, keys):
             by_key.setdefault(row[0], []).append({
                 col: _BOOLS.get(text, text) if col in _CRITERIA else text
                 for col, text in zip(columns, row[2:], strict=True) if text != ""
             })
-        for d, key in zip(batch, keys, strict=True):
+        for (number, d), key in zip(batch, keys, strict=True):
             d["events"] = by_key.get(key, [])
             if key in self.seen and d["events"] and self.twice is None:
                 self.twice = d.get("id")
             self.seen.add(key)
             self.used += len(d["events"])
-            yield d
+            yield number, d
 
     def check(self) -> None:
         """Every event of the log belongs to exactly one deal of the deals file: none dropped
@@ -664,11 +666,11 @@ class _Load:
         self.writing = True
         self.refs: dict[str, int] = {}  # ref -> its row: each ref once in a file
 
-    def run(self, raws: Iterable[Any]) -> None:
+    def run(self, raws: Iterable[tuple[int, Any]]) -> None:
         from pipectl.transfer.importer import BATCH
 
         summary = self.summary
-        for number, raw in enumerate(raws, 1):
+        for number, raw in raws:
             summary.rows += 1
             checked = _check(number, raw, summary, self.defaults.now)
             if checked is not None and checked[1].ref:
