@@ -138,6 +138,9 @@ def is_qualified_stage(stage: Stage) -> bool:
     return INFO[stage].order >= INFO[FIRST_QUALIFIED].order
 
 
+DUE_ONLY = "Do what is due"  # the action of a next step logged with a due date alone
+
+
 @dataclass(frozen=True, slots=True)
 class NextStep:
     action: str
@@ -155,7 +158,7 @@ def next_step(stage: Stage, events: list[dict]) -> NextStep | None:
     entered = max((e["at"] for e in events if "to_stage" in e), default="")
     if logged and logged[-1]["at"] >= entered:
         last = logged[-1]
-        return NextStep(last.get("next_action") or "Do what is due", True, last.get("due"),
+        return NextStep(last.get("next_action") or DUE_ONLY, True, last.get("due"),
                         False)
     if not is_open(stage):
         return None

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 from pipectl.errors import UsageError
 
@@ -24,6 +24,10 @@ _EXPONENTS: dict[str, int] = {
     "BHD": 3, "IQD": 3, "JOD": 3, "KWD": 3, "LYD": 3, "OMR": 3, "TND": 3,
     "CLF": 4, "UYW": 4,
 }
+
+# how far after now a moment stated as a fact may lie (--at, an import's times): clocks
+# differ a little; anything later is in the future
+FUTURE_SLACK = timedelta(minutes=5)
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
 _SURROGATE = re.compile(r"[\ud800-\udfff]")

@@ -59,12 +59,10 @@ def moment(at: str | None) -> datetime:
     current = now()
     if at is None:
         return current
-    from datetime import timedelta
-
-    from pipectl.values import iso, parse_moment
+    from pipectl.values import FUTURE_SLACK, iso, parse_moment
 
     when = parse_moment(at)
-    if when > current + timedelta(minutes=5):
+    if when > current + FUTURE_SLACK:
         raise UsageError(
             f"--at {at!r} ({iso(when)}) is in the future",
             hint="record things when they happen; plan the future with --close or --next/--due",

@@ -128,8 +128,8 @@ def next_steps(
             FROM s
         )
         SELECT id, name, owner, stage, value_minor, currency, close_date,
-               CASE WHEN logged THEN coalesce(logged_action, 'Do what is due') ELSE {stage_action}
-               END AS action,
+               CASE WHEN logged THEN coalesce(logged_action, '{stages.DUE_ONLY}')
+                    ELSE {stage_action} END AS action,
                CASE WHEN logged THEN 'logged' ELSE 'stage' END AS source,
                CASE WHEN logged THEN logged_due END AS due,
                tier, round(idle, 2), count(*) OVER () AS total

@@ -31,8 +31,8 @@ from pipectl.store import transfer as store
 from pipectl.store.db import transaction
 from pipectl.transfer import history as hist
 from pipectl.transfer.json_reader import JsonReader
-from pipectl.transfer.rows import FUTURE_SLACK, ImportRow, error_place, pydantic_reason
-from pipectl.values import clean_text, format_money, from_iso, parse_money
+from pipectl.transfer.rows import ImportRow, error_place, pydantic_reason
+from pipectl.values import FUTURE_SLACK, clean_text, format_money, from_iso, parse_money
 
 ISO = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$"
 DAY = r"^\d{4}-\d{2}-\d{2}$"

@@ -7,7 +7,7 @@ with it (column and reason), so that the report names every bad cell of every ba
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -16,11 +16,9 @@ from pipectl import stages
 from pipectl.stages import Stage
 from pipectl.transfer import parsing
 from pipectl.transfer.fields import TEXT_FIELDS, Preset, norm
-from pipectl.values import MAX_TEXT, clean_text, currency_code
+from pipectl.values import FUTURE_SLACK, MAX_TEXT, clean_text, currency_code
 
 Status = Literal["open", "won", "lost"]
-FUTURE_SLACK = timedelta(minutes=5)  # a time stated as a fact may be this far after now (as
-# ``--at`` may: clocks differ a little)
 
 
 class ImportRow(BaseModel):
