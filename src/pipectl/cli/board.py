@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from pipectl.cli.common import JSON_HELP, check_owner, connect, owner_arg
+from pipectl.cli.common import JSON_HELP, connect_for_owner
 
 
 def board(
@@ -29,9 +29,7 @@ def board(
     from pipectl.views import deals as view
 
     per_stage = positive_limit(limit) or None
-    owner = owner_arg(owner)
-    conn = connect(ctx)
-    check_owner(conn, owner)
+    conn, owner = connect_for_owner(ctx, owner)
     columns = view.board_data(*deals.board(conn, owner=owner, per_stage=per_stage))
     if as_json:
         from pipectl.views.common import print_json

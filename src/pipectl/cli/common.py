@@ -80,17 +80,21 @@ def owner_arg(text: str | None) -> str | None:
     return clean_text(text, "--owner", required=True)
 
 
-def check_owner(conn: sqlite3.Connection, owner: str | None) -> None:
-    """When no deal has this owner, a note on stderr names the owners it may have meant; the
-    command's own output is unchanged (an empty list, a report of zeros)."""
-    if owner is None:
-        return
-    from pipectl.store import deals
+def connect_for_owner(ctx: typer.Context, text: str | None
+                      ) -> tuple[sqlite3.Connection, str | None]:
+    """The connection of a command that reads, and its --owner (owner_arg, checked before the
+    database is opened). When no deal has that owner, a note on stderr names the owners it
+    may have meant; the command's own output is unchanged (an empty list, a report of zeros)."""
+    owner = owner_arg(text)
+    conn = connect(ctx)
+    if owner is not None:
+        from pipectl.store import deals
 
-    if not deals.has_owner(conn, owner):
-        from pipectl.views.common import note
+        if not deals.has_owner(conn, owner):
+            from pipectl.views.common import note
 
-        note(_no_such_owner(owner, deals.owners(conn)))
+            note(_no_such_owner(owner, deals.owners(conn)))
+    return conn, owner
 
 
 def _no_such_owner(owner: str, known: list[str]) -> str:

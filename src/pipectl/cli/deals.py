@@ -9,10 +9,9 @@ import typer
 from pipectl.cli.common import (
     AT_HELP,
     JSON_HELP,
-    check_owner,
     connect,
+    connect_for_owner,
     moment,
-    owner_arg,
     positive_limit,
     stage_arg,
 )
@@ -146,11 +145,9 @@ def list_(
         raise UsageError(f"--sort {sort!r} is not one of {', '.join(deals.SORTS)}")
     from pipectl.views import deals as view
 
-    owner = owner_arg(owner)
     search = clean_text(search, "--search") if search is not None else None
     the_stage = stage_arg(stage)
-    conn = connect(ctx)
-    check_owner(conn, owner)
+    conn, owner = connect_for_owner(ctx, owner)
     rows = deals.iter_deals(
         conn,
         stage=the_stage,

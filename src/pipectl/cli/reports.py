@@ -6,10 +6,8 @@ import typer
 
 from pipectl.cli.common import (
     JSON_HELP,
-    check_owner,
-    connect,
+    connect_for_owner,
     now,
-    owner_arg,
     positive_limit,
 )
 from pipectl.errors import UsageError
@@ -100,9 +98,7 @@ def report(
         window = periods.period(units[0], day)
     else:
         window = periods.window(_date(from_, "--from"), _date(to, "--to"))
-    owner = owner_arg(owner)
-    conn = connect(ctx)
-    check_owner(conn, owner)
+    conn, owner = connect_for_owner(ctx, owner)
     data = summary.build(conn, moment, window, owner, explain=explain)
     from pipectl.views import reports as view
 
@@ -172,9 +168,7 @@ def forecast(
     chosen = periods.periods(unit, first, last)
     if len(chosen) > 120:
         raise UsageError(f"{len(chosen)} periods is too many (at most 120)")
-    owner = owner_arg(owner)
-    conn = connect(ctx)
-    check_owner(conn, owner)
+    conn, owner = connect_for_owner(ctx, owner)
     items = fc.build(conn, moment, chosen, owner)
     from pipectl.views import reports as view
 
@@ -239,9 +233,7 @@ def stale(
         else:
             default = n
     moment = _as_of(as_of)
-    owner = owner_arg(owner)
-    conn = connect(ctx)
-    check_owner(conn, owner)
+    conn, owner = connect_for_owner(ctx, owner)
     rows, total = actions.stale(conn, moment, actions.thresholds(default, per_stage), owner,
                                 limit=most)
     from pipectl.views import reports as view
@@ -278,9 +270,7 @@ def next_(
 
     most = positive_limit(limit) or None
     moment = _as_of(as_of)
-    owner = owner_arg(owner)
-    conn = connect(ctx)
-    check_owner(conn, owner)
+    conn, owner = connect_for_owner(ctx, owner)
     rows, total = actions.next_steps(conn, moment, owner, limit=most)
     from pipectl.views import reports as view
 
