@@ -319,6 +319,7 @@ class _CsvPair:
         self.size = path.stat().st_size
         self.columns = EVENT_CSV[2:]  # deal_id and deal_ref are the deal's
         self.conn: sqlite3.Connection | None = None
+        self._count_events()
 
     def prepare(self, conn: sqlite3.Connection) -> None:
         from pipectl.transfer.exporter import EVENT_CSV
@@ -346,8 +347,7 @@ class _CsvPair:
         from pipectl.transfer.exporter import DEAL_CSV
         from pipectl.transfer.importer import BATCH
 
-        self.used, self.twice = 0, None  # events handed to deals; a deal id met again
-        self.seen: set[int | str] = set()
+        self._count_events()
         src = _open_csv(self.path, self.opts, DEAL_CSV)
         try:
             batch: list[tuple[int, dict[str, Any]]] = []
@@ -378,6 +378,12 @@ class _CsvPair:
             self.seen.add(key)
             self.used += len(d["events"])
             yield number, d
+
+    def _count_events(self) -> None:
+        """A new pass: no event handed to a deal yet (check() compares)."""
+        self.used = 0  # events handed to deals
+        self.twice: Any = None  # a deal id met again, with events
+        self.seen: set[int | str] = set()
 
     def check(self) -> None:
         """Every event of the log belongs to exactly one deal of the deals file: none dropped
