@@ -177,3 +177,19 @@ def test_a_byte_order_mark_names_the_encoding(tmp_path: Path, codec: str, bom: s
                                                       ["Łukasz", "9"]]
     finally:
         src.close()
+
+
+def test_a_row_with_more_cells_than_the_header_is_refused(tmp_path: Path) -> None:
+    """'A,12,50' under 'name,value' was read as value 12 (the 50 dropped, silently)."""
+    from pipectl.errors import UsageError
+
+    f = tmp_path / "deals.csv"
+    f.write_text("name,value\nA,12,\nB,12,50\n", encoding="utf-8")  # an empty extra is fine
+    src = CsvSource(f, None)
+    try:
+        rows = src.rows()
+        assert next(rows) == (2, ["A", "12", ""])
+        with pytest.raises(UsageError, match="row 3 has 3 cells for the header's 2 columns"):
+            next(rows)
+    finally:
+        src.close()

@@ -199,11 +199,14 @@ class CsvSource:
     def rows(self) -> Iterator[tuple[int, list[str]]]:
         """(row number, cells); the header is row 1, as in a spreadsheet."""
         number = 1
+        width = len(self.header)
         try:
             for cells in self._reader:
                 number += 1
                 if not cells or (len(cells) == 1 and not cells[0].strip()):
                     continue
+                if len(cells) > width and any(c.strip() for c in cells[width:]):
+                    self._too_many(number, cells, width)
                 yield number, cells
         except UnicodeDecodeError as exc:
             raise UsageError(
@@ -214,6 +217,17 @@ class CsvSource:
             raise UsageError(
                 f"{self.path}: row {number + 1} cannot be read as CSV ({exc})"
             ) from exc
+
+    def _too_many(self, number: int, cells: list[str], width: int) -> None:
+        """A row with more cells than the header has columns: some cell holds the delimiter
+        unquoted (a decimal comma: 12,50 read as 12 and 50). Dropping the cells beyond the
+        header would misread the row silently."""
+        raise UsageError(
+            f"{self.path}: row {number} has {len(cells)} cells for the header's {width} "
+            f"columns (an unquoted {self.delimiter!r} inside a cell, as in 12,50?); "
+            "nothing was imported",
+            hint="quote that cell, or give the header a name for every column",
+        )
 
     def position(self) -> int:
         try:
