@@ -10,8 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 
-from pipectl.stages import Stage
-
 # Descriptive fields that `edit` may change, in display order.
 TEXT_FIELDS: tuple[str, ...] = ("name", "company", "contact", "email", "phone", "owner", "source")
 
@@ -19,7 +17,8 @@ TEXT_FIELDS: tuple[str, ...] = ("name", "company", "contact", "email", "phone", 
 @dataclass(frozen=True, slots=True)
 class NewDeal:
     name: str
-    stage: Stage = Stage.PROSPECTING
+    stage: str | None = None  # a stage name of its pipeline (None: the pipeline's first stage)
+    pipeline: str | None = None  # the pipeline's name (None: the default pipeline)
     currency: str = "USD"
     value_minor: int | None = None
     company: str | None = None

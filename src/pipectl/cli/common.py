@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import os
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -45,29 +44,23 @@ def connect(ctx: typer.Context) -> sqlite3.Connection:
 
 
 def now() -> datetime:
-    """The current moment (PIPECTL_NOW overrides it, for demos and tests)."""
-    fixed = os.environ.get("PIPECTL_NOW")
-    if fixed:
-        from pipectl.values import parse_moment
+    """The current moment (the services' clock: PIPECTL_NOW overrides it)."""
+    from pipectl.services import clock
 
-        return parse_moment(fixed, "PIPECTL_NOW")
-    return datetime.now(UTC).replace(microsecond=0)
+    return clock.now()
 
 
 def moment(at: str | None) -> datetime:
     """The moment a write happened: now, or --at (which may not lie in the future)."""
-    current = now()
-    if at is None:
-        return current
-    from pipectl.values import FUTURE_SLACK, iso, parse_moment
+    from pipectl.services import clock
 
-    when = parse_moment(at)
-    if when > current + FUTURE_SLACK:
-        raise UsageError(
-            f"--at {at!r} ({iso(when)}) is in the future",
-            hint="record things when they happen; plan the future with --close or --next/--due",
-        )
-    return when
+    return clock.moment(at)
+
+
+def at_arg(at: str | None) -> datetime | None:
+    """--at checked before the database is opened; None (now) is read by the service, under
+    the write lock, so that it is never earlier than an event another process just wrote."""
+    return None if at is None else moment(at)
 
 
 def owner_arg(text: str | None) -> str | None:
@@ -114,14 +107,6 @@ def _no_such_owner(owner: str, known: list[str]) -> str:
         return f"{said} (--owner matches a name exactly); did you mean {meant}?"
     shown = ", ".join(known[:8]) + (f" and {len(known) - 8} more" if len(known) > 8 else "")
     return f"{said}; owners: {shown}"
-
-
-def stage_arg(text: str | None):  # -> Stage | None
-    if text is None:
-        return None
-    from pipectl.stages import parse_stage
-
-    return parse_stage(text)
 
 
 def positive_limit(limit: int | None) -> int | None:

@@ -10,10 +10,9 @@ from pipectl.cli.common import (
     AT_HELP,
     JSON_HELP,
     connect,
+    at_arg,
     connect_for_owner,
-    moment,
     positive_limit,
-    stage_arg,
 )
 from pipectl.errors import UsageError
 
@@ -51,7 +50,13 @@ def add(
     probability: int = typer.Option(
         None, "--probability", "-p", help="Its own win probability in percent (else the stage's)."
     ),
-    stage: str = typer.Option(None, "--stage", "-s", help="Start stage. Default: prospecting."),
+    stage: str = typer.Option(
+        None, "--stage", "-s", help="Start stage. Default: the pipeline's first stage."
+    ),
+    pipeline: str = typer.Option(
+        None, "--pipeline", envvar="PIPECTL_PIPELINE",
+        help="The pipeline it goes into. Default: the default pipeline.",
+    ),
     prequalified: str = typer.Option(
         None, "--prequalified", metavar="REASON",
         help="Mark it pre-qualified (needed to start in meeting or later).",
@@ -70,8 +75,7 @@ def add(
       pipectl add "Nguyễn Văn An" --stage meeting --prequalified "referred by a customer"
     """
     from pipectl.models import NewDeal
-    from pipectl.stages import Stage
-    from pipectl.store import deals
+    from pipectl.services import deals
     from pipectl.values import (
         DEFAULT_CURRENCY,
         currency_code,
@@ -83,7 +87,8 @@ def add(
     cur = currency_code(currency) if currency is not None else DEFAULT_CURRENCY
     new = NewDeal(
         name=_text(name, "name", required=True) or "",
-        stage=stage_arg(stage) or Stage.PROSPECTING,
+        stage=stage,
+        pipeline=_text(pipeline, "--pipeline"),
         currency=cur,
         value_minor=parse_money(value, cur) if value is not None else None,
         company=_text(company, "company"),
@@ -99,18 +104,20 @@ def add(
     )
     if prequalified is not None and not new.prequalified:
         raise UsageError("--prequalified needs a reason")
-    at_ = moment(at)
+    at_ = at_arg(at)
     conn = connect(ctx)
-    deal_id = deals.add(conn, new, at_)
+    deal_id, the_pipeline, first = deals.add(conn, new, at_)
     if as_json:
         from pipectl.views.common import print_json
         from pipectl.views.deals import deal_json
 
-        print_json(deal_json(deals.get(conn, deal_id)))
+        row, _, in_pipeline = deals.get(conn, deal_id)
+        print_json(deal_json(row, in_pipeline))
     elif quiet:
         typer.echo(deal_id)
     else:
-        _done(f"Added deal {deal_id}: {new.name} ({new.stage.value})")
+        where = f" in {the_pipeline.name}" if new.pipeline else ""
+        _done(f"Added deal {deal_id}: {new.name} ({first}){where}")
 
 
 def list_(
@@ -125,6 +132,10 @@ def list_(
     ),
     sort: str = typer.Option("stage", "--sort", help="stage, value, close, age or updated."),
     limit: int = typer.Option(None, "--limit", "-n", help="At most this many deals (0: all)."),
+    pipeline: str = typer.Option(
+        None, "--pipeline", envvar="PIPECTL_PIPELINE",
+        help="Only this pipeline's deals. Default: every pipeline (--stage: the default one).",
+    ),
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """List deals (open ones by default) as a table.
@@ -145,12 +156,17 @@ def list_(
         raise UsageError(f"--sort {sort!r} is not one of {', '.join(deals.SORTS)}")
     from pipectl.views import deals as view
 
+    from pipectl.store import pipelines
+
     search = clean_text(search, "--search") if search is not None else None
-    the_stage = stage_arg(stage)
     conn, owner = connect_for_owner(ctx, owner)
+    the_pipeline = None
+    if pipeline is not None or stage is not None:
+        the_pipeline = pipelines.by_name(conn, _text(pipeline, "--pipeline"))
     rows = deals.iter_deals(
         conn,
-        stage=the_stage,
+        pipeline_id=the_pipeline.id if the_pipeline else None,
+        stage=the_pipeline.parse_stage(stage) if the_pipeline and stage is not None else None,
         status=status,
         owner=owner,
         search=search,
@@ -177,20 +193,19 @@ def show(
 
       pipectl show 12
     """
-    from pipectl.store import deals
+    from pipectl.services import deals
 
     conn = connect(ctx)
-    row = deals.get(conn, deal_id)
-    events = deals.events(conn, deal_id)
+    row, events, pipeline = deals.get(conn, deal_id)
     if as_json:
         from pipectl.views.common import print_json
         from pipectl.views.deals import deal_json, event_json
 
-        print_json({**deal_json(row), "events": [event_json(e) for e in events]})
+        print_json({**deal_json(row, pipeline), "events": [event_json(e) for e in events]})
     else:
         from pipectl.views.deals import show as render
 
-        render(row, events)
+        render(row, events, pipeline)
 
 
 def advance(
@@ -219,14 +234,12 @@ def advance(
 
       pipectl advance 12 --to meeting --note "they reopened the price"
     """
-    from pipectl.store import deals
-    from pipectl.store.db import transaction
+    from pipectl.services import deals
 
-    target = stage_arg(to)
     reason = _text(prequalified, "--prequalified")
+    when = at_arg(at)
     conn = connect(ctx)
-    with transaction(conn):  # "now" is read under the write lock (see store.db.transaction)
-        move = deals.advance(conn, deal_id, moment(at), target, reason, _text(note, "note"))
+    move = deals.advance(conn, deal_id, to, reason, _text(note, "note"), when).move
     what = {"back": "moved back", "skip": "skipped ahead"}.get(move.direction.value, "advanced")
     _done(f"Deal {deal_id} {what}: {move.from_stage} -> {move.to_stage}")
 
@@ -234,6 +247,13 @@ def advance(
 def qualify(
     ctx: typer.Context,
     deal_id: int = typer.Argument(..., metavar="ID", help="The deal's id."),
+    met: list[str] = typer.Argument(
+        None, metavar="[CRITERION]...", show_default=False,
+        help="Criteria of the deal's pipeline that are met.",
+    ),
+    unmet: list[str] = typer.Option(
+        None, "--not", metavar="CRITERION", help="A criterion checked and not met (repeatable)."
+    ),
     location: bool = typer.Option(None, "--location/--no-location", help="Somewhere we sell to."),
     budget: bool = typer.Option(None, "--budget/--no-budget", help="They can pay for it."),
     authority: bool = typer.Option(
@@ -243,36 +263,49 @@ def qualify(
     note: str = typer.Option(None, "--note", "-n", help="A note kept with the change."),
     at: str = typer.Option(None, "--at", help=AT_HELP),
 ) -> None:
-    """Record the qualification checklist: location, budget, authority, need.
+    """Record the qualification checklist of a deal's pipeline.
+
+    Name the criteria that are met; --not CRITERION records one checked and not met. The
+    default pipeline's criteria (location, budget, authority, need) also have flags of their
+    own.
 
     Examples:
 
-      pipectl qualify 12 --location --budget
+      pipectl qualify 12 location budget
 
-      pipectl qualify 12 --authority --need --note "CFO signs; pain is manual invoicing"
+      pipectl qualify 12 authority need --note "CFO signs; pain is manual invoicing"
+
+      pipectl qualify 12 --budget --no-authority
     """
-    from pipectl.store import deals
-    from pipectl.store.db import transaction
+    from pipectl.services import deals
 
-    changes = {
-        k: v for k, v in
-        {"location": location, "budget": budget, "authority": authority, "need": need}.items()
-        if v is not None
-    }
+    changes: dict[str, bool] = {}
+    for given, value in [*((m, True) for m in met or []), *((u, False) for u in unmet or [])]:
+        name = (_text(given, "criterion", required=True) or "").casefold()
+        if changes.get(name, value) is not value:
+            raise UsageError(f"{name} is given as met and as not met")
+        changes[name] = value
+    flags = {"location": location, "budget": budget, "authority": authority, "need": need}
+    for name, value in flags.items():
+        if value is not None:
+            if changes.get(name, value) is not value:
+                raise UsageError(f"{name} is given as met and as not met")
+            changes[name] = value
     if not changes and note is None:
         raise UsageError(
             "nothing to record",
-            hint="give --location, --budget, --authority or --need (or their --no- forms)",
+            hint="name the criteria that are met, or --not CRITERION (pipectl show ID lists them)",
         )
+    when = at_arg(at)
     conn = connect(ctx)
-    with transaction(conn):
-        after, changed = deals.qualify(conn, deal_id, changes, moment(at), _text(note, "note"))
-    marks = ", ".join(f"{k} {'yes' if v else 'no'}" for k, v in changed.items()) or "no change"
+    done = deals.qualify(conn, deal_id, changes, _text(note, "note"), when)
+    marks = ", ".join(f"{k} {'yes' if v else 'no'}" for k, v in done.changed.items()) \
+        or "no change"
     line = f"Deal {deal_id} checklist: {marks}."
-    if after.passes():
+    if done.checklist.passes():
         line += f" It passes: pipectl advance {deal_id}"
     else:
-        line += f" Missing: {', '.join(after.missing())}"
+        line += f" Missing: {', '.join(done.checklist.missing())}"
     _done(line)
 
 
@@ -288,13 +321,12 @@ def lose(
 
       pipectl lose 12 --reason "chose a competitor on price"
     """
-    from pipectl.store import deals
-    from pipectl.store.db import transaction
+    from pipectl.services import deals
 
     text = _text(reason, "--reason", required=True) or ""
+    when = at_arg(at)
     conn = connect(ctx)
-    with transaction(conn):
-        move = deals.lose(conn, deal_id, moment(at), text)
+    move = deals.lose(conn, deal_id, text, when).move
     _done(f"Deal {deal_id} lost at {move.from_stage}: {text}")
 
 
@@ -309,12 +341,11 @@ def reopen(
 
       pipectl reopen 12
     """
-    from pipectl.store import deals
-    from pipectl.store.db import transaction
+    from pipectl.services import deals
 
+    when = at_arg(at)
     conn = connect(ctx)
-    with transaction(conn):
-        move = deals.reopen(conn, deal_id, moment(at))
+    move = deals.reopen(conn, deal_id, when).move
     _done(f"Deal {deal_id} reopened in {move.to_stage}")
 
 
@@ -345,8 +376,8 @@ def edit(
       pipectl edit 12 --owner "Łukasz" --probability 70
     """
     from pipectl.models import DealEdit
-    from pipectl.store import deals
-    from pipectl.store.db import transaction
+    from pipectl.services import deals
+    from pipectl.store import deals as store
     from pipectl.values import currency_code, parse_date, parse_money, parse_probability
 
     texts = {}
@@ -355,8 +386,9 @@ def edit(
                          ("source", source)):
         if given is not None:
             texts[field] = _text(given, field, required=field == "name")
+    when = at_arg(at)
     conn = connect(ctx)
-    row = deals.get(conn, deal_id)
+    row = store.get(conn, deal_id)
     cur = currency_code(currency) if currency is not None else None
     if cur and cur != row["currency"] and value is None and row["value_minor"] is not None:
         raise UsageError("changing the currency needs the value in it too", hint="add --value")
@@ -374,8 +406,7 @@ def edit(
     )
     if change.is_empty():
         raise UsageError("nothing to change", hint="see pipectl edit --help")
-    with transaction(conn):
-        changed = deals.edit(conn, deal_id, change, moment(at))
+    changed = deals.edit(conn, deal_id, change, when)
     said = [_FIELD_WORDS.get(f, f) for f in changed]
     _done(f"Deal {deal_id}: " + (f"changed {', '.join(said)}" if said else "no change"))
 
@@ -397,8 +428,7 @@ def note(
 
       pipectl note 12 "Call with their CFO" --next "send revised quote" --due 2026-12-02
     """
-    from pipectl.store import deals
-    from pipectl.store.db import transaction
+    from pipectl.services import deals
     from pipectl.values import parse_date
 
     body = _text(text, "note", required=True) or ""
@@ -406,9 +436,9 @@ def note(
     due_date = parse_date(due, "--due").isoformat() if due else None
     if due_date and not action:
         raise UsageError("--due needs --next: what is due?")
+    when = at_arg(at)
     conn = connect(ctx)
-    with transaction(conn):
-        deals.note(conn, deal_id, body, moment(at), action, due_date)
+    deals.note(conn, deal_id, body, action, due_date, when)
     _done(f"Noted on deal {deal_id}" + (f"; next: {action}" if action else ""))
 
 
@@ -425,10 +455,11 @@ def rm(
 
       pipectl rm 12 --yes
     """
-    from pipectl.store import deals
+    from pipectl.services import deals
+    from pipectl.store import deals as store
 
     conn = connect(ctx)
-    row = deals.get(conn, deal_id)
+    row = store.get(conn, deal_id)
     if not yes:
         if not _interactive():
             raise UsageError("rm needs confirmation and there is no terminal", hint="add --yes")

@@ -1,41 +1,60 @@
 """Reads and writes of deals and their events.
 
 ``events`` is the append-only history; ``deals`` holds each deal's current state, kept in step
-with its events inside the same transaction (so list and board need no replay). Every write
-function here is one ``BEGIN IMMEDIATE`` transaction; the rules decide, this module records.
+with its events inside the same transaction (so list and board need no replay): the state is
+what ``domain.projection`` makes of the events. The services (``pipectl.services``) hold the
+transaction and decide; this module only records and queries.
 """
 
 from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from pipectl import stages
-from pipectl.errors import MoveRefused, NotFound, UsageError
-from pipectl.qualification import CRITERIA, Checklist
-from pipectl.stages import Stage
-from pipectl.store.db import transaction
-from pipectl.values import fold, iso
+from pipectl.domain.pipeline import LOST
+from pipectl.errors import NotFound
+from pipectl.values import fold
 
 if TYPE_CHECKING:
-    # The rules and the command models are imported by the writes that use them, so reads
-    # (list, show, board, reports) do not pay for them at start-up (docs/performance.md).
-    from pipectl.models import DealEdit, NewDeal
-    from pipectl.rules import DealState, Move
+    from pipectl.domain.pipeline import Pipeline
 
 Row = dict[str, Any]
 
 SEARCHED = ("name", "company", "contact", "email", "owner", "source", "ref")
 
-_STAGE_ORDER_SQL = "CASE stage " + " ".join(
-    f"WHEN '{s.key}' THEN {s.order or 99}" for s in stages.PIPELINE
-) + " END"
-
 
 def search_text(values: dict[str, Any]) -> str:
     return fold(" ".join(str(values[k]) for k in SEARCHED if values.get(k)))
+
+
+def stage_case(pipelines: dict[int, Pipeline], what: str, column: str = "stage",
+               pipeline_column: str = "pipeline_id", default: str = "NULL") -> str:
+    """SQL: a property of the stage named in ``column`` ("order", "probability", "status" or
+    "qualified"), from the pipelines' definitions (data, never names written here)."""
+
+    def value(p: Pipeline, key: str) -> str:
+        s = p.stage(key)
+        if what == "order":
+            return str(s.order)
+        if what == "probability":
+            return str(s.probability)
+        if what == "qualified":
+            return "1" if p.is_qualified_stage(key) else "0"
+        return f"'{s.status.value}'"
+
+    def one(p: Pipeline) -> str:
+        whens = " ".join(f"WHEN {_quote(s.key)} THEN {value(p, s.key)}" for s in p.stages)
+        return f"CASE {column} {whens} ELSE {default} END"
+
+    if len(pipelines) == 1:
+        return f"({one(next(iter(pipelines.values())))})"
+    whens = " ".join(f"WHEN {pid} THEN {one(p)}" for pid, p in sorted(pipelines.items()))
+    return f"(CASE {pipeline_column} {whens} ELSE {default} END)"
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
 
 
 # ---------------------------------------------------------------- reads
@@ -50,10 +69,6 @@ def get(conn: sqlite3.Connection, deal_id: int) -> Row:
     return dict(row)
 
 
-def checklist_of(row: Row) -> Checklist:
-    return Checklist(**{c: None if row[c] is None else bool(row[c]) for c in CRITERIA})
-
-
 def last_event_at(conn: sqlite3.Connection, deal_id: int) -> str:
     row = conn.execute(
         "SELECT max(at) FROM events WHERE deal_id = ?", (deal_id,)
@@ -61,35 +76,27 @@ def last_event_at(conn: sqlite3.Connection, deal_id: int) -> str:
     return row[0] or "0000-00-00T00:00:00Z"
 
 
-def state_of(conn: sqlite3.Connection, row: Row) -> DealState:
-    from pipectl.rules import DealState
-
-    return DealState(
-        id=row["id"],
-        stage=Stage(row["stage"]),
-        last_event_at=last_event_at(conn, row["id"]),
-        qualified=row["qualified_at"] is not None,
-        prequalified=row["prequalified_reason"] is not None,
-        lost_at=Stage(row["lost_at_stage"]) if row["lost_at_stage"] else None,
-        checklist=checklist_of(row),
-    )
-
-
 def events(conn: sqlite3.Connection, deal_id: int) -> list[Row]:
     cur = conn.execute("SELECT * FROM events WHERE deal_id = ? ORDER BY at, id", (deal_id,))
     return [{k: v for k, v in dict(r).items() if v is not None} for r in cur]
 
 
+# A deal's status from its row, whatever its pipeline: the projection keeps closed_at set
+# exactly while a deal is won or lost.
+STATUS_SQL = {
+    "open": "closed_at IS NULL",
+    "won": f"closed_at IS NOT NULL AND stage <> '{LOST}'",
+    "lost": f"stage = '{LOST}'",
+    "all": "1",
+}
+
+
 def status_condition(status: str) -> str:
-    kinds = {"open": stages.Kind.OPEN, "won": stages.Kind.WON, "lost": stages.Kind.LOST}
-    if status == "all":
-        return "1"
-    wanted = [s.key for s in stages.PIPELINE if s.kind is kinds[status]]
-    return "stage IN (" + ", ".join(f"'{s}'" for s in wanted) + ")"
+    return STATUS_SQL[status]
 
 
 SORTS = {
-    "stage": f"{_STAGE_ORDER_SQL}, value_minor IS NULL, value_minor DESC, id",
+    "stage": "{order}, value_minor IS NULL, value_minor DESC, id",
     "value": "value_minor IS NULL, value_minor DESC, id",
     "close": "close_date IS NULL, close_date, id",
     "age": "created_at, id",
@@ -105,23 +112,30 @@ def list_deals(conn: sqlite3.Connection, **filters: Any) -> list[Row]:
 def iter_deals(
     conn: sqlite3.Connection,
     *,
-    stage: Stage | None = None,
+    stage: str | None = None,
     status: str = "open",
     owner: str | None = None,
     search: str | None = None,
     sort: str = "stage",
     limit: int | None = None,
     columns: tuple[str, ...] | None = None,
+    pipeline_id: int | None = None,
 ) -> Iterator[Row]:
     """Deals one at a time (memory stays flat for any number of them).
 
-    ``columns``: only these columns of ``deals`` (names from the code, never from the user);
-    all by default. The list table reads 10 of 30 (1,000 deals: ~3 ms instead of ~6 ms).
+    ``stage`` is a key of the pipeline ``pipeline_id`` (given with it). ``columns``: only these
+    columns of ``deals`` (names from the code, never from the user); all by default. The list
+    table reads 10 of 30 (1,000 deals: ~3 ms instead of ~6 ms).
     """
+    from pipectl.store import pipelines
+
     where, params = [], []
+    if pipeline_id is not None:
+        where.append("pipeline_id = ?")
+        params.append(pipeline_id)
     if stage is not None:
         where.append("stage = ?")
-        params.append(stage.value)
+        params.append(stage)
     else:
         where.append(status_condition(status))
     if owner is not None:
@@ -131,7 +145,13 @@ def iter_deals(
         where.append("instr(search, ?) > 0")
         params.append(fold(search))
     selected = ", ".join(columns) if columns else "*"
-    sql = f"SELECT {selected} FROM deals WHERE {' AND '.join(where)} ORDER BY {SORTS[sort]}"
+    order = SORTS[sort]
+    if "{order}" in order:
+        known = pipelines.all_in_force(conn)
+        if pipeline_id is not None:
+            known = {pipeline_id: known[pipeline_id]}
+        order = order.format(order="pipeline_id, " + stage_case(known, "order", default="99"))
+    sql = f"SELECT {selected} FROM deals WHERE {' AND '.join(where)} ORDER BY {order}"
     if limit is not None:
         sql += " LIMIT ?"
         params.append(limit)
@@ -146,11 +166,6 @@ def _dicts(conn: sqlite3.Connection, sql: str, params: list) -> Iterator[Row]:
     cur.execute(sql, params)
     names = [d[0] for d in cur.description]
     return (dict(zip(names, r, strict=True)) for r in cur)
-
-
-_STAGE_PROBABILITY_SQL = "CASE stage " + " ".join(
-    f"WHEN '{s.key}' THEN {s.probability}" for s in stages.PIPELINE
-) + " END"
 
 
 def has_owner(conn: sqlite3.Connection, owner: str) -> bool:
@@ -171,30 +186,35 @@ def owners(conn: sqlite3.Connection, most: int = 500) -> list[str]:
 
 
 def board(
-    conn: sqlite3.Connection, owner: str | None = None, per_stage: int | None = 8
+    conn: sqlite3.Connection, pipeline: Pipeline, owner: str | None = None,
+    per_stage: int | None = 8,
 ) -> tuple[dict[str, list[Row]], list[Row]]:
-    """The open pipeline for the board, aggregated in SQL.
+    """The open deals of one pipeline for the board, aggregated in SQL.
 
     Returns the largest deals of each open stage (at most ``per_stage``; None for all) and one
     row per (stage, currency) with ``count``, ``value`` (sum of known values) and
     ``value_x_percent`` (sum of value x probability in percent: the deal's own, else its
     stage's), so memory stays flat however large the pipeline.
     """
+    assert pipeline.id is not None
     mine = " AND owner = ?" if owner is not None else ""
-    params = [owner] if owner is not None else []
+    params: list[Any] = [pipeline.id, *([owner] if owner is not None else [])]
+    probability = stage_case({pipeline.id: pipeline}, "probability")
     totals = [dict(r) for r in conn.execute(
         "SELECT stage, currency, count(*) AS count, sum(value_minor) AS value, "
-        f"sum(value_minor * coalesce(probability, {_STAGE_PROBABILITY_SQL})) AS value_x_percent "
-        f"FROM deals WHERE {status_condition('open')}{mine} GROUP BY stage, currency",
+        f"sum(value_minor * coalesce(probability, {probability})) AS value_x_percent "
+        f"FROM deals WHERE pipeline_id = ? AND {status_condition('open')}{mine} "
+        "GROUP BY stage, currency",
         params,
     )]
     limit = f" LIMIT {int(per_stage)}" if per_stage else ""
     top = {
-        stage.value: [dict(r) for r in conn.execute(
-            f"SELECT * FROM deals WHERE stage = ?{mine} ORDER BY {SORTS['value']}{limit}",
-            [stage.value, *params],
+        key: [dict(r) for r in conn.execute(
+            f"SELECT * FROM deals WHERE pipeline_id = ? AND stage = ?{mine} "
+            f"ORDER BY {SORTS['value']}{limit}",
+            [pipeline.id, key, *params[1:]],
         )]
-        for stage in stages.OPEN_STAGES
+        for key in pipeline.open_keys
     }
     return top, totals
 
@@ -213,56 +233,34 @@ def checkpoint(conn: sqlite3.Connection) -> None:
 
 
 def counts_by_status(conn: sqlite3.Connection) -> dict[str, int]:
-    out = {"open": 0, "won": 0, "lost": 0}
-    for row in conn.execute("SELECT stage, count(*) FROM deals GROUP BY stage"):
-        out[stages.kind(Stage(row[0])).value] += row[1]
-    return out
+    row = conn.execute(
+        f"SELECT sum({STATUS_SQL['open']}), sum({STATUS_SQL['won']}), sum({STATUS_SQL['lost']})"
+        " FROM deals"
+    ).fetchone()
+    return {"open": row[0] or 0, "won": row[1] or 0, "lost": row[2] or 0}
 
 
 # ---------------------------------------------------------------- writes
+# The caller (a service) holds the transaction and has decided what happens; these only record.
 
 
-def _event(conn: sqlite3.Connection, deal_id: int, at: str, kind: str, **cols: Any) -> int:
-    cols = {k: v for k, v in cols.items() if v is not None}
-    names = ", ".join(["deal_id", "at", "kind", *cols])
-    marks = ", ".join("?" * (3 + len(cols)))
+def insert_event(conn: sqlite3.Connection, deal_id: int, event: Row) -> int:
+    cols = {k: v for k, v in event.items() if v is not None and k not in ("id", "deal_id")}
+    names = ", ".join(["deal_id", *cols])
+    marks = ", ".join("?" * (1 + len(cols)))
     cur = conn.execute(
-        f"INSERT INTO events ({names}) VALUES ({marks})", (deal_id, at, kind, *cols.values())
+        f"INSERT INTO events ({names}) VALUES ({marks})", (deal_id, *cols.values())
     )
     return int(cur.lastrowid or 0)
 
 
-def _update(conn: sqlite3.Connection, deal_id: int, changes: dict[str, Any]) -> None:
-    sets = ", ".join(f"{k} = ?" for k in changes)
-    conn.execute(f"UPDATE deals SET {sets} WHERE id = ?", (*changes.values(), deal_id))
+def ref_exists(conn: sqlite3.Connection, ref: str) -> bool:
+    return conn.execute("SELECT 1 FROM deals WHERE ref = ?", (ref,)).fetchone() is not None
 
 
-def insert_deal(conn: sqlite3.Connection, new: NewDeal, at: datetime) -> int:
-    """Insert a new deal and its 'created' event. The caller holds the transaction."""
-    from pipectl import rules
-
-    qualified = rules.plan_create(new.stage, new.prequalified)
-    when = iso(at)
-    values: dict[str, Any] = {
-        "ref": new.ref,
-        "name": new.name,
-        "company": new.company,
-        "contact": new.contact,
-        "email": new.email,
-        "phone": new.phone,
-        "owner": new.owner,
-        "source": new.source,
-        "stage": new.stage.value,
-        "value_minor": new.value_minor,
-        "currency": new.currency,
-        "probability": new.probability,
-        "close_date": new.close_date.isoformat() if new.close_date else None,
-        "qualified_at": when if qualified else None,
-        "prequalified_reason": new.prequalified,
-        "created_at": when,
-        "updated_at": when,
-        "closed_at": when if not stages.is_open(new.stage) else None,
-    }
+def insert_deal(conn: sqlite3.Connection, deal: Row, events: list[Row]) -> int:
+    """A new deal (``deal``: its projected state, without id) and its first events."""
+    values = {k: v for k, v in deal.items() if k != "id"}
     values["search"] = search_text(values)
     names = ", ".join(values)
     cur = conn.execute(
@@ -270,208 +268,23 @@ def insert_deal(conn: sqlite3.Connection, new: NewDeal, at: datetime) -> int:
         tuple(values.values()),
     )
     deal_id = int(cur.lastrowid or 0)
-    _event(
-        conn, deal_id, when, "created",
-        to_stage=new.stage.value,
-        value_minor=new.value_minor,
-        currency=new.currency,
-        close_date=values["close_date"],
-        probability=new.probability,
-        reason=new.prequalified,
-    )
-    if new.note:
-        _event(conn, deal_id, when, "note", text=new.note)
+    for event in events:
+        insert_event(conn, deal_id, event)
     return deal_id
 
 
-def add(conn: sqlite3.Connection, new: NewDeal, at: datetime) -> int:
-    with transaction(conn):
-        if new.ref is not None and conn.execute(
-            "SELECT 1 FROM deals WHERE ref = ?", (new.ref,)
-        ).fetchone():
-            raise MoveRefused(f"a deal with ref {new.ref!r} exists already")
-        return insert_deal(conn, new, at)
+def record(conn: sqlite3.Connection, before: Row, after: Row, events: list[Row]) -> list[int]:
+    """Append a deal's new events and store its new state (the columns that changed)."""
+    ids = [insert_event(conn, before["id"], e) for e in events]
+    changes = {k: v for k, v in after.items() if k in before and before[k] != v}
+    if any(k in SEARCHED for k in changes):
+        changes["search"] = search_text(after)
+    if changes:
+        sets = ", ".join(f"{k} = ?" for k in changes)
+        conn.execute(f"UPDATE deals SET {sets} WHERE id = ?", (*changes.values(), before["id"]))
+    return ids
 
 
-def apply_move(
-    conn: sqlite3.Connection, deal_id: int, move: Move, at: datetime, note: str | None = None
-) -> None:
-    """Record a move the rules allowed: its event, and the deal's new current state."""
-    from pipectl import rules
-
-    when = iso(at)
-    kind = {"lost": "lost", "reopen": "reopened"}.get(move.direction.value, "stage")
-    _event(
-        conn, deal_id, when, kind,
-        from_stage=move.from_stage.value,
-        to_stage=move.to_stage.value,
-        reason=move.reason or move.prequalified,
-        text=note,
-    )
-    changes: dict[str, Any] = {"stage": move.to_stage.value, "updated_at": when}
-    if move.direction is rules.Direction.LOST:
-        changes |= {"lost_at_stage": move.from_stage.value, "lost_reason": move.reason}
-        changes["closed_at"] = when
-    elif move.direction is rules.Direction.REOPEN:
-        changes |= {"lost_at_stage": None, "lost_reason": None, "closed_at": None}
-    elif move.to_stage is Stage.WON:
-        changes["closed_at"] = when
-    elif stages.is_open(move.to_stage):
-        changes["closed_at"] = None
-    if move.qualifies:
-        changes["qualified_at"] = when
-    if move.prequalified:
-        changes["prequalified_reason"] = move.prequalified
-    _update(conn, deal_id, changes)
-
-
-def advance(
-    conn: sqlite3.Connection,
-    deal_id: int,
-    at: datetime,
-    to: Stage | None = None,
-    prequalified: str | None = None,
-    note: str | None = None,
-) -> Move:
-    from pipectl import rules
-
-    with transaction(conn):
-        state = state_of(conn, get(conn, deal_id))
-        move = rules.plan_advance(state, at, to, prequalified)
-        apply_move(conn, deal_id, move, at, note)
-    return move
-
-
-def lose(conn: sqlite3.Connection, deal_id: int, at: datetime, reason: str) -> Move:
-    from pipectl import rules
-
-    with transaction(conn):
-        state = state_of(conn, get(conn, deal_id))
-        move = rules.plan_lose(state, at, reason)
-        apply_move(conn, deal_id, move, at)
-    return move
-
-
-def reopen(conn: sqlite3.Connection, deal_id: int, at: datetime) -> Move:
-    from pipectl import rules
-
-    with transaction(conn):
-        state = state_of(conn, get(conn, deal_id))
-        move = rules.plan_reopen(state, at)
-        apply_move(conn, deal_id, move, at)
-    return move
-
-
-def qualify(
-    conn: sqlite3.Connection,
-    deal_id: int,
-    changes: dict[str, bool],
-    at: datetime,
-    note: str | None = None,
-) -> tuple[Checklist, dict[str, bool | None]]:
-    """Record checklist changes. Returns the new checklist and what actually changed.
-
-    A criterion can be set to met (True) or not met (False); once assessed it is never
-    "unknown" again (a checklist event's NULL column means "unchanged").
-    """
-    from pipectl import rules
-
-    if any(not isinstance(v, bool) for v in changes.values()):
-        raise UsageError("a checklist criterion is recorded as met or not met")
-    with transaction(conn):
-        row = get(conn, deal_id)
-        state = state_of(conn, row)
-        rules.check_time(state, at)
-        after = state.checklist.apply(changes)
-        changed = state.checklist.diff(after)
-        if changed:
-            when = iso(at)
-            flags = {k: None if v is None else int(v) for k, v in changed.items()}
-            _event(conn, deal_id, when, "checklist", text=note, **flags)
-            _update(conn, deal_id, {**flags, "updated_at": when})
-        elif note:
-            _event(conn, deal_id, iso(at), "note", text=note)
-            _update(conn, deal_id, {"updated_at": iso(at)})
-    return after, changed
-
-
-def edit(conn: sqlite3.Connection, deal_id: int, change: DealEdit, at: datetime) -> list[str]:
-    """Apply an edit; value, close-date and probability changes are their own events.
-
-    Returns the names of the fields that changed (empty when nothing did).
-    """
-    from pipectl import rules
-    from pipectl.models import TEXT_FIELDS
-
-    with transaction(conn):
-        row = get(conn, deal_id)
-        rules.check_time(state_of(conn, row), at)
-        when = iso(at)
-        updates: dict[str, Any] = {}
-        for field, new in change.texts.items():
-            if field not in TEXT_FIELDS:
-                raise UsageError(f"{field} cannot be edited")
-            if field == "name" and not new:
-                raise UsageError("name may not be empty")
-            if new != row[field]:
-                _event(conn, deal_id, when, "edit", field=field, old=row[field], new=new)
-                updates[field] = new
-        value, currency = row["value_minor"], row["currency"]
-        if change.clear_value:
-            value = None
-        elif change.value_minor is not None:
-            value = change.value_minor
-        if change.currency:
-            currency = change.currency
-        if (value, currency) != (row["value_minor"], row["currency"]):
-            _event(conn, deal_id, when, "value", value_minor=value, currency=currency)
-            if value != row["value_minor"]:
-                updates["value_minor"] = value
-            if currency != row["currency"]:
-                updates["currency"] = currency
-        if change.clear_close or change.close_date:
-            close = None if change.clear_close else change.close_date.isoformat()  # type: ignore[union-attr]
-            if close != row["close_date"]:
-                _event(conn, deal_id, when, "close_date", close_date=close)
-                updates["close_date"] = close
-        if change.clear_probability or change.probability is not None:
-            prob = None if change.clear_probability else change.probability
-            if prob != row["probability"]:
-                _event(conn, deal_id, when, "probability", probability=prob)
-                updates["probability"] = prob
-        if updates:
-            merged = {**row, **updates}
-            updates["search"] = search_text(merged)
-            updates["updated_at"] = when
-            _update(conn, deal_id, updates)
-    return [k for k in updates if k not in ("search", "updated_at")]
-
-
-def note(
-    conn: sqlite3.Connection,
-    deal_id: int,
-    text: str,
-    at: datetime,
-    next_action: str | None = None,
-    due: str | None = None,
-) -> int:
-    from pipectl import rules
-
-    with transaction(conn):
-        rules.check_time(state_of(conn, get(conn, deal_id)), at)
-        when = iso(at)
-        event_id = _event(conn, deal_id, when, "note", text=text, next_action=next_action, due=due)
-        changes: dict[str, Any] = {"updated_at": when}
-        if next_action is not None or due is not None:
-            changes |= {"next_action": next_action, "next_due": due}
-        _update(conn, deal_id, changes)
-    return event_id
-
-
-def remove(conn: sqlite3.Connection, deal_id: int) -> Row:
+def remove(conn: sqlite3.Connection, deal_id: int) -> None:
     """Delete a deal and its history for good (the only way an event disappears)."""
-    with transaction(conn):
-        row = get(conn, deal_id)
-        conn.execute("DELETE FROM deals WHERE id = ?", (deal_id,))
-    return row
-
+    conn.execute("DELETE FROM deals WHERE id = ?", (deal_id,))

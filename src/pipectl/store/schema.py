@@ -13,8 +13,14 @@ import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
-from pipectl.qualification import CRITERIA
-from pipectl.stages import OPEN_STAGES, Stage
+# The checklist columns of schemas 1-3 (the default pipeline's criteria); from schema 4 on a
+# deal's checklist is one JSON object (``domain.checklist``), whatever its pipeline's criteria.
+_V1_CRITERIA = ("location", "budget", "authority", "need")
+# The stage keys of schemas 1-3, whose CHECK constraints listed them; from schema 4 on a stage
+# is valid when its pipeline has it (a foreign key to stage_keys).
+_V1_STAGES = ("prospecting", "qualification", "meeting", "proposal", "negotiation", "won",
+              "post_purchase", "lost")
+_V1_OPEN = _V1_STAGES[:5]
 
 EVENT_KINDS = (
     "created",  # the deal was logged (carries stage, value, currency, close date, probability)
@@ -27,12 +33,14 @@ EVENT_KINDS = (
     "probability",  # the deal's own probability set or cleared
     "edit",  # a descriptive field changed (field, old, new)
     "note",  # an activity, optionally with the next action and its due date
+    "pipeline",  # moved into another pipeline (pipeline_id, to_stage: where it landed)
 )
+MOVE_KINDS = ("created", "stage", "lost", "reopened", "pipeline")  # events that carry to_stage
 
-_stages = ", ".join(f"'{s}'" for s in Stage)
-_open = ", ".join(f"'{s}'" for s in OPEN_STAGES)
-_kinds = ", ".join(f"'{k}'" for k in EVENT_KINDS)
-_flags = "\n".join(f"    {c} INTEGER CHECK ({c} IN (0, 1))," for c in CRITERIA)
+_stages = ", ".join(f"'{s}'" for s in _V1_STAGES)
+_open = ", ".join(f"'{s}'" for s in _V1_OPEN)
+_kinds = ", ".join(f"'{k}'" for k in EVENT_KINDS[:-1])
+_flags = "\n".join(f"    {c} INTEGER CHECK ({c} IN (0, 1))," for c in _V1_CRITERIA)
 _ISO = "GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0-9]:[0-9][0-9]Z'"
 _DATE = "GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]'"
 
@@ -104,6 +112,187 @@ BEGIN SELECT RAISE(ABORT, 'pipectl events are append-only'); END;
 """
 
 
+_CHECKS = "\n".join(f"    {c} INTEGER," for c in _V1_CRITERIA)
+
+# Schema 4: pipelines are data. A deal belongs to a pipeline; its stage is valid when that
+# pipeline has it (stage_keys), not when a list of names written here says so. Definitions are
+# versioned (pipeline_versions), never overwritten. The checklist is one JSON object.
+SCHEMA_V4 = f"""
+CREATE TABLE pipelines (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE CHECK (length(trim(name)) > 0),
+    is_default INTEGER NOT NULL DEFAULT 0 CHECK (is_default IN (0, 1)),
+    created_at TEXT NOT NULL CHECK (created_at {_ISO}),
+    removed_at TEXT CHECK (removed_at {_ISO})
+) STRICT;
+CREATE UNIQUE INDEX pipelines_one_default ON pipelines (is_default) WHERE is_default = 1;
+
+CREATE TABLE pipeline_versions (
+    pipeline_id INTEGER NOT NULL REFERENCES pipelines(id),
+    version INTEGER NOT NULL CHECK (version >= 1),
+    at TEXT NOT NULL CHECK (at {_ISO}),
+    definition TEXT NOT NULL,
+    PRIMARY KEY (pipeline_id, version)
+) STRICT;
+
+-- Every stage key a pipeline has ever had, and 'lost', the state every pipeline has: rows are
+-- never deleted (events keep naming a stage a later version removed).
+CREATE TABLE stage_keys (
+    pipeline_id INTEGER NOT NULL REFERENCES pipelines(id),
+    key TEXT NOT NULL,
+    PRIMARY KEY (pipeline_id, key)
+) STRICT, WITHOUT ROWID;
+
+-- A stage map given to an import, remembered per pipeline and source (a preset or a file's
+-- columns), so that the next export of the same CRM imports with no flags.
+CREATE TABLE stage_maps (
+    pipeline_id INTEGER NOT NULL REFERENCES pipelines(id),
+    source TEXT NOT NULL,
+    name TEXT NOT NULL,
+    key TEXT NOT NULL,
+    PRIMARY KEY (pipeline_id, source, name),
+    FOREIGN KEY (pipeline_id, key) REFERENCES stage_keys (pipeline_id, key)
+) STRICT;
+
+CREATE TABLE deals_v4 (
+    id INTEGER PRIMARY KEY,
+    ref TEXT UNIQUE,
+    name TEXT NOT NULL CHECK (length(trim(name)) > 0),
+    company TEXT,
+    contact TEXT,
+    email TEXT,
+    phone TEXT,
+    owner TEXT,
+    source TEXT,
+    pipeline_id INTEGER NOT NULL,
+    stage TEXT NOT NULL,
+    lost_at_stage TEXT,
+    lost_reason TEXT,
+    value_minor INTEGER CHECK (value_minor >= 0),
+    currency TEXT NOT NULL CHECK (length(currency) = 3 AND currency = upper(currency)),
+    probability INTEGER CHECK (probability BETWEEN 0 AND 100),
+    close_date TEXT CHECK (close_date {_DATE}),
+    qualified_at TEXT CHECK (qualified_at {_ISO}),
+    prequalified_reason TEXT,
+    checklist TEXT,
+    next_action TEXT,
+    next_due TEXT CHECK (next_due {_DATE}),
+    created_at TEXT NOT NULL CHECK (created_at {_ISO}),
+    updated_at TEXT NOT NULL CHECK (updated_at {_ISO}),
+    closed_at TEXT CHECK (closed_at {_ISO}),
+    search TEXT NOT NULL DEFAULT '',
+    CHECK ((stage = 'lost') = (lost_at_stage IS NOT NULL)),
+    FOREIGN KEY (pipeline_id, stage) REFERENCES stage_keys (pipeline_id, key),
+    FOREIGN KEY (pipeline_id, lost_at_stage) REFERENCES stage_keys (pipeline_id, key)
+) STRICT;
+
+CREATE TABLE events_v4 (
+    id INTEGER PRIMARY KEY,
+    deal_id INTEGER NOT NULL REFERENCES deals_v4(id) ON DELETE CASCADE,
+    at TEXT NOT NULL CHECK (at {_ISO}),
+    kind TEXT NOT NULL CHECK ({" OR ".join(f"kind = '{k}'" for k in EVENT_KINDS)}),
+    pipeline_id INTEGER,
+    from_stage TEXT,
+    to_stage TEXT,
+    value_minor INTEGER CHECK (value_minor >= 0),
+    currency TEXT CHECK (length(currency) = 3),
+    close_date TEXT CHECK (close_date {_DATE}),
+    probability INTEGER CHECK (probability BETWEEN 0 AND 100),
+    checks TEXT,
+    reason TEXT,
+    text TEXT,
+    next_action TEXT,
+    due TEXT CHECK (due {_DATE}),
+    field TEXT,
+    old TEXT,
+    new TEXT,
+    CHECK (({" OR ".join(f"kind = '{k}'" for k in MOVE_KINDS)}) = (to_stage IS NOT NULL)),
+    CHECK ((to_stage IS NULL) = (pipeline_id IS NULL)),
+    FOREIGN KEY (pipeline_id, to_stage) REFERENCES stage_keys (pipeline_id, key)
+) STRICT;
+"""
+
+INDEXES_V4 = """
+CREATE INDEX events_deal ON events (deal_id, at, id);
+CREATE INDEX events_kind_at ON events (kind, at);
+CREATE INDEX events_moves ON events (deal_id, at, to_stage, pipeline_id)
+    WHERE to_stage IS NOT NULL;
+CREATE INDEX deals_stage_owner ON deals (pipeline_id, stage, owner);
+CREATE INDEX deals_owner ON deals (owner);
+CREATE INDEX deals_close ON deals (close_date);
+CREATE INDEX deals_updated ON deals (updated_at);
+
+-- History is append-only: an event is never changed, and disappears only with its deal (rm).
+CREATE TRIGGER events_no_update BEFORE UPDATE ON events
+BEGIN SELECT RAISE(ABORT, 'pipectl events are append-only'); END;
+CREATE TRIGGER events_no_delete BEFORE DELETE ON events
+WHEN EXISTS (SELECT 1 FROM deals WHERE id = OLD.deal_id)
+BEGIN SELECT RAISE(ABORT, 'pipectl events are append-only'); END;
+"""
+
+
+def _json_marks(prefix: str = "") -> str:
+    """SQL: the four checklist columns of schema 1-3 as the JSON object domain.checklist
+    writes (criteria in order, NULL when none is assessed)."""
+    parts = " || ".join(
+        f"coalesce('\"{c}\":' || CASE {prefix}{c} WHEN 1 THEN 'true' ELSE 'false' END || ',', '')"
+        for c in _V1_CRITERIA
+    )
+    return f"nullif('{{' || rtrim({parts}, ',') || '}}', '{{}}')"
+
+
+def _to_v4(conn: sqlite3.Connection) -> None:
+    """Rebuild deals and events in the schema-4 shape, every row kept: all deals into the
+    default pipeline (id 1), the four checklist columns into one JSON object. Runs inside the
+    migration's transaction; foreign keys stay on (the new tables are filled, then the old ones
+    dropped, children first, and the new ones renamed into place)."""
+    from pipectl.domain import pipeline_file
+    from pipectl.domain.pipeline import DEFAULT, LOST
+
+    run_script(conn, SCHEMA_V4)
+    now = conn.execute("SELECT strftime('%Y-%m-%dT%H:%M:%SZ', 'now')").fetchone()[0]
+    first = conn.execute("SELECT min(at) FROM events").fetchone()[0] or now
+    since = min(first, now)
+    conn.execute(
+        "INSERT INTO pipelines (id, name, is_default, created_at) VALUES (1, ?, 1, ?)",
+        (DEFAULT.name, since),
+    )
+    conn.execute(
+        "INSERT INTO pipeline_versions (pipeline_id, version, at, definition) VALUES (1, 1, ?, ?)",
+        (since, pipeline_file.to_json(DEFAULT)),
+    )
+    conn.executemany(
+        "INSERT INTO stage_keys (pipeline_id, key) VALUES (1, ?)",
+        [(k,) for k in (*DEFAULT.keys, LOST)],
+    )
+    deal_cols = ("id, ref, name, company, contact, email, phone, owner, source, {p}stage, "
+                 "lost_at_stage, lost_reason, value_minor, currency, probability, close_date, "
+                 "qualified_at, prequalified_reason, {c}next_action, next_due, created_at, "
+                 "updated_at, closed_at, search")
+    conn.execute(
+        f"INSERT INTO deals_v4 ({deal_cols.format(p='pipeline_id, ', c='checklist, ')}) "
+        f"SELECT {deal_cols.format(p='1, ', c=_json_marks() + ', ')} FROM deals ORDER BY id"
+    )
+    event_cols = ("id, deal_id, at, kind, {p}from_stage, to_stage, value_minor, currency, "
+                  "close_date, probability, {c}reason, text, next_action, due, field, old, new")
+    conn.execute(
+        f"INSERT INTO events_v4 ({event_cols.format(p='pipeline_id, ', c='checks, ')}) "
+        "SELECT "
+        + event_cols.format(
+            p="CASE WHEN to_stage IS NOT NULL THEN 1 END, ", c=_json_marks() + ", "
+        )
+        + " FROM events ORDER BY id"
+    )
+    conn.execute("DROP TABLE events")
+    conn.execute("DROP TABLE deals")
+    conn.execute("ALTER TABLE deals_v4 RENAME TO deals")
+    conn.execute("ALTER TABLE events_v4 RENAME TO events")
+    run_script(conn, INDEXES_V4)
+    bad = conn.execute("PRAGMA foreign_key_check").fetchall()
+    if bad:  # pragma: no cover - every stage of schemas 1-3 is a default stage
+        raise sqlite3.IntegrityError(f"schema 4: {len(bad)} rows name no known stage")
+
+
 def _migrations():  # -> sqlite_utils.Migrations, imported lazily (start-up cost)
     from sqlite_utils import Migrations
 
@@ -128,6 +317,10 @@ def _migrations():  # -> sqlite_utils.Migrations, imported lazily (start-up cost
     def checks_without_in_lists(db) -> None:
         # Same constraints, written so that SQLite checks them ~10x faster (see or_checks).
         rewrite_table_sql(db.conn, {name: or_checks for name in ("deals", "events")})
+
+    @migrations(name="0004_pipelines")
+    def pipelines(db) -> None:
+        _to_v4(db.conn)
 
     return migrations
 
@@ -203,7 +396,7 @@ def run_script(conn: sqlite3.Connection, script: str) -> None:
 
 
 # Number of migrations above; a test checks it matches.
-VERSION = 3
+VERSION = 4
 
 
 def migrate(conn: sqlite3.Connection, path: Path | None = None) -> list[str]:

@@ -6,9 +6,8 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from pipectl import stages
-from pipectl.qualification import CRITERIA, DESCRIPTIONS
-from pipectl.stages import Stage
+from pipectl.domain.checklist import decode
+from pipectl.domain.pipeline import LOST, Pipeline
 from pipectl.values import weighted_minor
 from pipectl.views.common import count, money, money_cell, totals_cell
 from pipectl.views.table import UNLIMITED, Column, Styled, Table, echo, terminal_width
@@ -16,19 +15,31 @@ from pipectl.views.table import UNLIMITED, Column, Styled, Table, echo, terminal
 Row = dict[str, Any]
 
 
-def probability(row: Row) -> int:
+Pipelines = dict[int, Pipeline]
+
+
+def probability(row: Row, pipeline: Pipeline) -> int:
     """The deal's own probability, else its stage's default."""
     if row["probability"] is not None:
         return int(row["probability"])
-    return stages.info(Stage(row["stage"])).probability
+    return pipeline.stage(row["stage"]).probability
 
 
-def deal_json(row: Row) -> dict[str, Any]:
-    stage = Stage(row["stage"])
+def checklist(row: Row, pipeline: Pipeline) -> dict[str, bool | None]:
+    """The pipeline's criteria with the deal's marks (None: not assessed), then any marks of
+    criteria the pipeline no longer has."""
+    marks = decode(row["checklist"])
+    out: dict[str, bool | None] = {c: marks.get(c) for c in pipeline.checklist}
+    out.update({c: v for c, v in marks.items() if c not in out})
+    return out
+
+
+def deal_json(row: Row, pipeline: Pipeline) -> dict[str, Any]:
+    stage = row["stage"]
     cur = row["currency"]
-    prob = probability(row)
+    prob = probability(row, pipeline)
     weighted = None
-    if row["value_minor"] is not None and stages.is_open(stage):
+    if row["value_minor"] is not None and pipeline.is_open(stage):
         weighted = money(weighted_minor(row["value_minor"] * prob), cur)
     return {
         "id": row["id"],
@@ -40,9 +51,10 @@ def deal_json(row: Row) -> dict[str, Any]:
         "phone": row["phone"],
         "owner": row["owner"],
         "source": row["source"],
-        "stage": stage.value,
-        "stage_label": stages.info(stage).label,
-        "status": stages.kind(stage).value,
+        "pipeline": pipeline.name,
+        "stage": stage,
+        "stage_label": pipeline.stage(stage).label,
+        "status": pipeline.status(stage).value,
         "lost_at_stage": row["lost_at_stage"],
         "lost_reason": row["lost_reason"],
         "value": money(row["value_minor"], cur),
@@ -54,7 +66,7 @@ def deal_json(row: Row) -> dict[str, Any]:
         "qualified": row["qualified_at"] is not None,
         "qualified_at": row["qualified_at"],
         "prequalified_reason": row["prequalified_reason"],
-        "checklist": {c: None if row[c] is None else bool(row[c]) for c in CRITERIA},
+        "checklist": checklist(row, pipeline),
         "next_action": row["next_action"],
         "next_due": row["next_due"],
         "created_at": row["created_at"],
@@ -66,9 +78,11 @@ def deal_json(row: Row) -> dict[str, Any]:
 def event_json(event: Row) -> dict[str, Any]:
     out: dict[str, Any] = {"id": event["id"], "at": event["at"], "kind": event["kind"]}
     for key, val in event.items():
-        if key in ("id", "at", "kind", "deal_id", "value_minor"):
+        if key in ("id", "at", "kind", "deal_id", "value_minor", "pipeline_id", "checks"):
             continue
-        out[key] = bool(val) if key in CRITERIA else val
+        out[key] = val
+    if "checks" in event:
+        out["checklist"] = decode(event["checks"])
     if "value_minor" in event:
         out["value"] = money(event["value_minor"], event["currency"])
     elif event["kind"] == "value":
@@ -77,18 +91,17 @@ def event_json(event: Row) -> dict[str, Any]:
 
 
 def _stage_text(row: Row) -> str:
-    stage = Stage(row["stage"])
-    if stage is Stage.LOST:
-        return f"lost (at {row['lost_at_stage']})"
-    return stage.value
+    if row["stage"] == LOST:
+        return f"{LOST} (at {row['lost_at_stage']})"
+    return str(row["stage"])
 
 
 # The columns of ``deals`` that deal_table reads (list asks the store for these only).
-TABLE_COLUMNS = ("id", "name", "company", "stage", "lost_at_stage", "value_minor", "currency",
-                 "probability", "close_date", "owner")
+TABLE_COLUMNS = ("id", "name", "company", "pipeline_id", "stage", "lost_at_stage", "value_minor",
+                 "currency", "probability", "close_date", "owner")
 
 
-def _deal_cells(rows: Iterable[Row]) -> Iterator[tuple[str, ...]]:
+def _deal_cells(rows: Iterable[Row], pipelines: Pipelines) -> Iterator[tuple[str, ...]]:
     for row in rows:
         yield (
             str(row["id"]),
@@ -96,13 +109,13 @@ def _deal_cells(rows: Iterable[Row]) -> Iterator[tuple[str, ...]]:
             row["company"] or "",
             _stage_text(row),
             money_cell(row["value_minor"], row["currency"]),
-            f"{probability(row)}%",
+            f"{probability(row, pipelines[row['pipeline_id']])}%",
             row["close_date"] or "",
             row["owner"] or "",
         )
 
 
-def deal_table(rows: Iterable[Row], title: str | None = None) -> None:
+def deal_table(rows: Iterable[Row], pipelines: Pipelines, title: str | None = None) -> None:
     """One deal per line, written as the rows come (any number of them)."""
     table = Table(
         Column("ID", justify="right", flexible=False),
@@ -115,7 +128,7 @@ def deal_table(rows: Iterable[Row], title: str | None = None) -> None:
         Column("Owner"),
         title=title,
     )
-    cells = _deal_cells(rows)
+    cells = _deal_cells(rows, pipelines)
     first = next(cells, None)
     n = 0 if first is None else table.write(_chain(first, cells))
     echo(count(n, "deal"))
@@ -126,7 +139,7 @@ def _chain(first: Any, rest: Iterator[Any]) -> Iterator[Any]:
     yield from rest
 
 
-def _describe(event: Row) -> str:
+def _describe(event: Row, pipeline: Pipeline) -> str:
     kind = event["kind"]
     if kind == "created":
         text = f"created in {event['to_stage']}"
@@ -138,10 +151,10 @@ def _describe(event: Row) -> str:
             text += f", close {event['close_date']}"
         return text
     if kind == "stage":
-        a, b = Stage(event["from_stage"]), Stage(event["to_stage"])
-        verb = "moved back" if stages.order(b) < stages.order(a) else "advanced"
-        if stages.order(b) - stages.order(a) > 1:
-            verb = "skipped ahead"
+        a, b = event["from_stage"], event["to_stage"]
+        known = pipeline.has(a) and pipeline.has(b)
+        step = pipeline.order(b) - pipeline.order(a) if known else 1
+        verb = "moved back" if step < 0 else "skipped ahead" if step > 1 else "advanced"
         text = f"{verb}: {a} -> {b}"
         if event.get("reason"):
             text += f" (pre-qualified: {event['reason']})"
@@ -150,13 +163,12 @@ def _describe(event: Row) -> str:
         return f"lost at {event['from_stage']}: {event.get('reason', '')}"
     if kind == "reopened":
         return f"reopened in {event['to_stage']}"
+    if kind == "pipeline":
+        return f"moved to pipeline {event.get('new')}: {event['from_stage']} -> " \
+            f"{event['to_stage']}"
     if kind == "checklist":
-        parts = [
-            f"{c} {'yes' if event[c] else 'no'}" if c in event else f"{c} unknown"
-            for c in CRITERIA
-            if c in event
-        ]
-        return "checklist: " + ", ".join(parts)
+        marks = decode(event.get("checks"))
+        return "checklist: " + ", ".join(f"{c} {'yes' if v else 'no'}" for c, v in marks.items())
     if kind == "value":
         if event.get("value_minor") is None:
             return "value cleared"
@@ -173,26 +185,29 @@ def _describe(event: Row) -> str:
     return kind
 
 
-def _next_step(row: Row, events: list[Row]) -> str | None:
-    """The deal's next step as `pipectl next` reads it (stages.next_step)."""
-    step = stages.next_step(Stage(row["stage"]), events)
+def _next_step(row: Row, events: list[Row], pipeline: Pipeline) -> str | None:
+    """The deal's next step as `pipectl next` reads it (rules.next_step)."""
+    from pipectl.domain.rules import next_step
+
+    step = next_step(pipeline, row["stage"], events)
     if step is None:
         return None
     if step.logged:
         return f"{step.action} (due {step.due})" if step.due else step.action
     done = "; the step logged before the move counts as done" if step.superseded else ""
-    return f"{step.action} (what {stages.info(Stage(row['stage'])).label.lower()} calls for{done})"
+    label = pipeline.stage(row["stage"]).label.lower()
+    return f"{step.action} (what {label} calls for{done})" if step.action else None
 
 
-def show(row: Row, events: list[Row]) -> None:
-    d = deal_json(row)
+def show(row: Row, events: list[Row], pipeline: Pipeline) -> None:
+    d = deal_json(row, pipeline)
     stage_text = _stage_text(row)  # a lost deal's text says it already
     said = stage_text if stage_text.startswith(d["status"]) else f"{stage_text} ({d['status']})"
     echo((f"#{d['id']} {d['name']}", "bold"), f"  {said}")
     facts = [
         ("Company", d["company"]), ("Contact", d["contact"]), ("Email", d["email"]),
         ("Phone", d["phone"]), ("Owner", d["owner"]), ("Source", d["source"]),
-        ("Ref", d["ref"]),
+        ("Ref", d["ref"]), ("Pipeline", pipeline.name),
         ("Value", money_cell(row["value_minor"], row["currency"])),
         ("Probability", f"{d['probability']}%" + ("" if d["probability_is_own"] else " (stage)")),
         ("Weighted", money_cell(weighted_minor(row["value_minor"] * d["probability"]),
@@ -201,17 +216,19 @@ def show(row: Row, events: list[Row]) -> None:
         ("Qualified", d["qualified_at"] or "no"),
         ("Pre-qualified", d["prequalified_reason"]),
         ("Lost reason", d["lost_reason"]),
-        ("Next", _next_step(row, events)),
+        ("Next", _next_step(row, events, pipeline)),
         ("Created", d["created_at"]), ("Updated", d["updated_at"]), ("Closed", d["closed_at"]),
     ]
     for label, value in facts:
         if value:
             echo(f"  {label + ':':<16}{value}")
-    echo("\n", ("Qualification checklist", "bold"))
-    for c in CRITERIA:
-        v = d["checklist"][c]
+    if d["checklist"]:
+        echo("\n", ("Qualification checklist", "bold"))
+    width = max((len(c) for c in d["checklist"]), default=0)
+    for c, v in d["checklist"].items():
         word, style = {True: ("yes", "green"), False: ("no", "red"), None: ("?", "dim")}[v]
-        echo("  ", (f"{word:<7}", style), f" {c:<10} {DESCRIPTIONS[c]}")
+        echo("  ", (f"{word:<7}", style), f" {c:<{max(width, 9)}} {pipeline.description(c)}"
+             .rstrip())
     # One deal's history is read in full: What and Note wrap at spaces instead of being cut.
     table = Table(Column("When", flexible=False), Column("What", wrap=True, min_width=16),
                   Column("Note", wrap=True, min_width=16), title="Timeline")
@@ -219,12 +236,14 @@ def show(row: Row, events: list[Row]) -> None:
         extra = e.get("text") or ""
         if e.get("next_action"):
             extra += f" [next: {e['next_action']}" + (f", due {e['due']}]" if e.get("due") else "]")
-        table.add_row(e["at"].replace("T", " ").rstrip("Z"), _describe(e), extra.strip())
+        table.add_row(e["at"].replace("T", " ").rstrip("Z"), _describe(e, pipeline),
+                      extra.strip())
     echo()
     table.write()
 
 
-def board_data(top: dict[str, list[Row]], totals: list[Row]) -> list[dict[str, Any]]:
+def board_data(top: dict[str, list[Row]], totals: list[Row], pipeline: Pipeline
+               ) -> list[dict[str, Any]]:
     """Per open stage: its largest deals, count, and value and weighted value per currency.
 
     ``top`` and ``totals`` are what ``store.deals.board`` returns.
@@ -240,12 +259,11 @@ def board_data(top: dict[str, list[Row]], totals: list[Row]) -> list[dict[str, A
             weighted[t["stage"]][t["currency"]] = weighted_minor(t["value_x_percent"])
             exact[t["stage"]][t["currency"]] = t["value_x_percent"]
     columns = []
-    for stage in stages.OPEN_STAGES:
-        key = stage.value
+    for key in pipeline.open_keys:
         deals = top.get(key, [])
         columns.append({
             "stage": key,
-            "label": stages.info(stage).label,
+            "label": pipeline.stage(key).label,
             "count": counts[key],
             "value": {c: money(v, c) for c, v in sorted(value[key].items())},
             "weighted_value": {c: money(v, c) for c, v in sorted(weighted[key].items())},
@@ -304,48 +322,41 @@ def board(columns: list[dict[str, Any]]) -> None:
     echo(("rows: deals (largest first), count, value, weighted value (w)", "dim"))
 
 
-def stages_json() -> list[dict[str, Any]]:
+def stages_json(pipeline: Pipeline) -> list[dict[str, Any]]:
     return [
         {
-            "key": s.key.value,
+            "key": s.key,
             "order": s.order or None,
             "label": s.label,
-            "kind": s.kind.value,
+            "kind": s.status.value,
+            "stage_kind": s.kind,
             "probability": s.probability,
+            "rot_days": s.rot if s.kind == "open" else None,
+            "gate": s.gate,
             "aliases": list(s.aliases),
             "meaning": s.meaning,
             "leaves_when": s.leaves_when,
             "may_be_skipped": s.skip or None,
             "next_step": s.action,
         }
-        for s in stages.PIPELINE
+        for s in pipeline.stages
     ]
 
 
-RULES_TEXT = (
-    "A new deal starts in prospecting; starting in meeting or later needs --prequalified REASON.",
-    "advance moves one stage forward; --to STAGE moves further only where a skip is allowed.",
-    "Leaving qualification forward needs the checklist to pass: location, budget, authority, need.",
-    "A pre-qualified deal may go from prospecting straight to meeting.",
-    "proposal may go straight to won (negotiation skipped); no other stage may be skipped.",
-    "Moving back to an earlier open stage is allowed and recorded.",
-    "lose works from any open stage and needs --reason;"
-    " reopen returns to the stage it was lost at.",
-    "post_purchase follows only won. Events are appended, never rewritten.",
-)
+def stages_table(pipeline: Pipeline) -> None:
+    from pipectl.domain.rules import describe
 
-
-def stages_table() -> None:
     # A reference: the text columns wrap at spaces rather than lose words.
     table = Table(*(Column(c, wrap=c in ("Label", "Aliases", "May be skipped"),
                            flexible=c in ("Label", "Aliases", "May be skipped"))
-                    for c in ("#", "Key", "Label", "Kind", "Prob", "Aliases", "May be skipped")))
-    for s in stages.PIPELINE:
+                    for c in ("#", "Key", "Label", "Kind", "Prob", "Aliases", "May be skipped")),
+                  title=f"Pipeline {pipeline.name}")
+    for s in pipeline.stages:
         table.add_row(
-            str(s.order) if s.order else "-", s.key.value, s.label, s.kind.value,
+            str(s.order) if s.order else "-", s.key, s.label, s.status.value,
             f"{s.probability}%", ", ".join(s.aliases), s.skip or "",
         )
     table.write()
     echo(("Rules", "bold"))
-    for line in RULES_TEXT:
+    for line in describe(pipeline):
         echo(f"  - {line}")

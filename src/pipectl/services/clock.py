@@ -1,0 +1,36 @@
+"""The clock of every use case: now, or a moment the user gave (never in the future)."""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime
+
+from pipectl.errors import UsageError
+
+
+def now() -> datetime:
+    """The current moment (PIPECTL_NOW overrides it, for demos and tests)."""
+    fixed = os.environ.get("PIPECTL_NOW")
+    if fixed:
+        from pipectl.values import parse_moment
+
+        return parse_moment(fixed, "PIPECTL_NOW")
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+def moment(at: str | datetime | None) -> datetime:
+    """When a write happened: now, or ``at`` (text as --at takes it, or a datetime), which may
+    not lie in the future."""
+    current = now()
+    if at is None:
+        return current
+    from pipectl.values import FUTURE_SLACK, iso, parse_moment
+
+    when = parse_moment(at) if isinstance(at, str) else at
+    if when > current + FUTURE_SLACK:
+        shown = at if isinstance(at, str) else iso(at)
+        raise UsageError(
+            f"--at {shown!r} ({iso(when)}) is in the future",
+            hint="record things when they happen; plan the future with --close or --next/--due",
+        )
+    return when

@@ -1,0 +1,311 @@
+"""The daily commands' work: add, advance, qualify, lose, reopen, edit, note, move, remove.
+
+Each function is one transaction: the clock is read under the write lock (so "now" is never
+earlier than an event another process committed while we waited), the deal and its pipeline
+are loaded, the domain rules decide, and the events are appended with the deal's new state as
+``domain.projection`` makes it.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from pipectl.domain import projection
+from pipectl.domain.checklist import Checklist, decode
+from pipectl.domain.pipeline import Pipeline
+from pipectl.domain.rules import DealState, Direction, Move
+from pipectl.errors import MoveRefused, UsageError
+from pipectl.models import TEXT_FIELDS, DealEdit, NewDeal
+from pipectl.services import clock
+from pipectl.store import deals as store
+from pipectl.store import pipelines as pipeline_store
+from pipectl.store.db import transaction
+from pipectl.values import iso
+
+Row = dict[str, Any]
+When = str | datetime | None
+
+
+@dataclass(frozen=True)
+class Moved:
+    """What a move did, for the caller to tell."""
+
+    deal_id: int
+    move: Move
+    pipeline: Pipeline
+
+
+def state_of(conn: sqlite3.Connection, row: Row, pipeline: Pipeline) -> DealState:
+    return DealState(
+        id=row["id"],
+        stage=row["stage"],
+        last_event_at=store.last_event_at(conn, row["id"]),
+        qualified=row["qualified_at"] is not None,
+        prequalified=row["prequalified_reason"] is not None,
+        lost_at=row["lost_at_stage"],
+        checklist=Checklist.of(pipeline.checklist, decode(row["checklist"])),
+    )
+
+
+def _loaded(conn: sqlite3.Connection, deal_id: int) -> tuple[Row, Pipeline, DealState]:
+    row = store.get(conn, deal_id)
+    pipeline = pipeline_store.of_deal(conn, row)
+    return row, pipeline, state_of(conn, row, pipeline)
+
+
+def _record(conn: sqlite3.Connection, row: Row, events: list[Row],
+            pipelines: dict[int, Pipeline]) -> list[int]:
+    def pipeline(pid: int) -> Pipeline:
+        if pid not in pipelines:
+            pipelines[pid] = pipeline_store.load(conn, pid)
+        return pipelines[pid]
+
+    after = dict(row)
+    for event in events:
+        projection.apply(after, event, pipeline)
+    return store.record(conn, row, after, events)
+
+
+# ---------------------------------------------------------------- use cases
+
+
+def add(conn: sqlite3.Connection, new: NewDeal, at: When = None) -> tuple[int, Pipeline, str]:
+    """A new deal and its 'created' event. Returns its id, its pipeline and its stage."""
+    from pipectl.domain import rules
+
+    with transaction(conn):
+        when = clock.moment(at)
+        pipeline = pipeline_store.by_name(conn, new.pipeline)
+        stage = pipeline.parse_stage(new.stage) if new.stage else pipeline.first
+        qualified = rules.plan_create(pipeline, stage, new.prequalified)
+        if new.ref is not None and store.ref_exists(conn, new.ref):
+            raise MoveRefused(f"a deal with ref {new.ref!r} exists already")
+        stamp = iso(when)
+        created = {
+            "at": stamp, "kind": "created", "pipeline_id": pipeline.id, "to_stage": stage,
+            "value_minor": new.value_minor, "currency": new.currency,
+            "close_date": new.close_date.isoformat() if new.close_date else None,
+            "probability": new.probability, "reason": new.prequalified,
+        }
+        events = [created]
+        if new.note:
+            events.append({"at": stamp, "kind": "note", "text": new.note})
+        deal = projection.blank_deal()
+        deal.update({k: getattr(new, k) for k in TEXT_FIELDS}, ref=new.ref,
+                    currency=new.currency)
+        for event in events:
+            projection.apply(deal, event, {pipeline.id: pipeline})  # type: ignore[dict-item]
+        assert (deal["qualified_at"] is not None) == qualified
+        deal_id = store.insert_deal(conn, deal, events)
+    return deal_id, pipeline, stage
+
+
+def _move_event(move: Move, pipeline: Pipeline, stamp: str, note: str | None) -> Row:
+    kind = {Direction.LOST: "lost", Direction.REOPEN: "reopened",
+            Direction.PIPELINE: "pipeline"}.get(move.direction, "stage")
+    return {
+        "at": stamp, "kind": kind, "pipeline_id": pipeline.id, "from_stage": move.from_stage,
+        "to_stage": move.to_stage, "reason": move.reason or move.prequalified, "text": note,
+    }
+
+
+def advance(
+    conn: sqlite3.Connection,
+    deal_id: int,
+    to: str | None = None,
+    prequalified: str | None = None,
+    note: str | None = None,
+    at: When = None,
+) -> Moved:
+    """One stage forward, or to ``to`` (a stage name of the deal's pipeline) where the rules
+    allow."""
+    from pipectl.domain import rules
+
+    with transaction(conn):
+        when = clock.moment(at)
+        row, pipeline, state = _loaded(conn, deal_id)
+        target = pipeline.parse_stage(to) if to is not None else None
+        move = rules.plan_advance(pipeline, state, when, target, prequalified)
+        _record(conn, row, [_move_event(move, pipeline, iso(when), note)],
+                {pipeline.id: pipeline})  # type: ignore[dict-item]
+    return Moved(deal_id, move, pipeline)
+
+
+def lose(conn: sqlite3.Connection, deal_id: int, reason: str, at: When = None) -> Moved:
+    from pipectl.domain import rules
+
+    with transaction(conn):
+        when = clock.moment(at)
+        row, pipeline, state = _loaded(conn, deal_id)
+        move = rules.plan_lose(pipeline, state, when, reason)
+        _record(conn, row, [_move_event(move, pipeline, iso(when), None)],
+                {pipeline.id: pipeline})  # type: ignore[dict-item]
+    return Moved(deal_id, move, pipeline)
+
+
+def reopen(conn: sqlite3.Connection, deal_id: int, at: When = None) -> Moved:
+    from pipectl.domain import rules
+
+    with transaction(conn):
+        when = clock.moment(at)
+        row, pipeline, state = _loaded(conn, deal_id)
+        move = rules.plan_reopen(pipeline, state, when)
+        _record(conn, row, [_move_event(move, pipeline, iso(when), None)],
+                {pipeline.id: pipeline})  # type: ignore[dict-item]
+    return Moved(deal_id, move, pipeline)
+
+
+def move_to(
+    conn: sqlite3.Connection, deal_id: int, pipeline_name: str, stage: str | None = None,
+    note: str | None = None, at: When = None,
+) -> Moved:
+    """Into another pipeline, as an event: the deal's history stays where it happened."""
+    from pipectl.domain import rules
+
+    with transaction(conn):
+        when = clock.moment(at)
+        row, source, state = _loaded(conn, deal_id)
+        target = pipeline_store.by_name(conn, pipeline_name)
+        key = target.parse_stage(stage) if stage is not None else None
+        move = rules.plan_switch(source, target, state, when, key)
+        event = _move_event(move, target, iso(when), note)
+        event["old"] = source.name
+        event["new"] = target.name
+        _record(conn, row, [event], {source.id: source, target.id: target})  # type: ignore[dict-item]
+    return Moved(deal_id, move, target)
+
+
+@dataclass(frozen=True)
+class Qualified:
+    checklist: Checklist
+    changed: dict[str, bool | None]
+    pipeline: Pipeline
+
+
+def qualify(
+    conn: sqlite3.Connection, deal_id: int, changes: dict[str, bool], note: str | None = None,
+    at: When = None,
+) -> Qualified:
+    """Record checklist marks (criteria of the deal's pipeline, met or not met).
+
+    Once assessed a criterion is never "unknown" again.
+    """
+    from pipectl.domain import rules
+    from pipectl.domain.checklist import encode
+
+    if any(not isinstance(v, bool) for v in changes.values()):
+        raise UsageError("a checklist criterion is recorded as met or not met")
+    with transaction(conn):
+        when = clock.moment(at)
+        row, pipeline, state = _loaded(conn, deal_id)
+        unknown = [c for c in changes if c not in pipeline.checklist]
+        if unknown:
+            known = ", ".join(pipeline.checklist) or "none"
+            raise UsageError(
+                f"pipeline {pipeline.name!r} has no criterion {unknown[0]!r}",
+                hint=f"its checklist: {known}",
+            )
+        rules.check_time(state, when)
+        after = state.checklist.apply(changes)
+        changed = state.checklist.diff(after)
+        stamp = iso(when)
+        if changed:
+            event = {"at": stamp, "kind": "checklist", "text": note,
+                     "checks": encode(changed)}
+            _record(conn, row, [event], {pipeline.id: pipeline})  # type: ignore[dict-item]
+        elif note:
+            _record(conn, row, [{"at": stamp, "kind": "note", "text": note}],
+                    {pipeline.id: pipeline})  # type: ignore[dict-item]
+    return Qualified(after, changed, pipeline)
+
+
+def edit(conn: sqlite3.Connection, deal_id: int, change: DealEdit, at: When = None) -> list[str]:
+    """Apply an edit; value, close-date and probability changes are their own events.
+
+    Returns the names of the fields that changed (empty when nothing did).
+    """
+    from pipectl.domain import rules
+
+    with transaction(conn):
+        when = clock.moment(at)
+        row, pipeline, state = _loaded(conn, deal_id)
+        rules.check_time(state, when)
+        stamp = iso(when)
+        events: list[Row] = []
+        changed: list[str] = []
+        for field, new in change.texts.items():
+            if field not in TEXT_FIELDS:
+                raise UsageError(f"{field} cannot be edited")
+            if field == "name" and not new:
+                raise UsageError("name may not be empty")
+            if new != row[field]:
+                events.append({"at": stamp, "kind": "edit", "field": field, "old": row[field],
+                               "new": new})
+                changed.append(field)
+        value, currency = row["value_minor"], row["currency"]
+        if change.clear_value:
+            value = None
+        elif change.value_minor is not None:
+            value = change.value_minor
+        if change.currency:
+            currency = change.currency
+        if (value, currency) != (row["value_minor"], row["currency"]):
+            events.append({"at": stamp, "kind": "value", "value_minor": value,
+                           "currency": currency})
+            if value != row["value_minor"]:
+                changed.append("value_minor")
+            if currency != row["currency"]:
+                changed.append("currency")
+        if change.clear_close or change.close_date:
+            close = None if change.clear_close else change.close_date.isoformat()  # type: ignore[union-attr]
+            if close != row["close_date"]:
+                events.append({"at": stamp, "kind": "close_date", "close_date": close})
+                changed.append("close_date")
+        if change.clear_probability or change.probability is not None:
+            prob = None if change.clear_probability else change.probability
+            if prob != row["probability"]:
+                events.append({"at": stamp, "kind": "probability", "probability": prob})
+                changed.append("probability")
+        if events:
+            _record(conn, row, events, {pipeline.id: pipeline})  # type: ignore[dict-item]
+    return changed
+
+
+def note(
+    conn: sqlite3.Connection,
+    deal_id: int,
+    text: str,
+    next_action: str | None = None,
+    due: str | None = None,
+    at: When = None,
+) -> int:
+    from pipectl.domain import rules
+
+    with transaction(conn):
+        when = clock.moment(at)
+        row, pipeline, state = _loaded(conn, deal_id)
+        rules.check_time(state, when)
+        event = {"at": iso(when), "kind": "note", "text": text, "next_action": next_action,
+                 "due": due}
+        (event_id,) = _record(conn, row, [event], {pipeline.id: pipeline})  # type: ignore[dict-item]
+    return event_id
+
+
+def remove(conn: sqlite3.Connection, deal_id: int) -> Row:
+    """Delete a deal and its history for good (the only way an event disappears)."""
+    with transaction(conn):
+        row = store.get(conn, deal_id)
+        store.remove(conn, deal_id)
+    return row
+
+
+def get(conn: sqlite3.Connection, deal_id: int) -> tuple[Row, list[Row], Pipeline]:
+    """A deal, its events oldest first, and its pipeline (one read transaction)."""
+    from pipectl.store.db import snapshot
+
+    with snapshot(conn):
+        row = store.get(conn, deal_id)
+        return row, store.events(conn, deal_id), pipeline_store.of_deal(conn, row)
