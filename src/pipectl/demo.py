@@ -12,11 +12,13 @@ import sqlite3
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
-from pipectl.errors import DatabaseError, MoveRefused
+from pipectl.domain.pipeline import LOST, Pipeline
+from pipectl.errors import DatabaseError
 from pipectl.models import NewDeal
 from pipectl.paths import expand
-from pipectl.stages import Stage
-from pipectl.store import db, deals
+from pipectl.services import deals
+from pipectl.store import db
+from pipectl.store import deals as store
 
 PEOPLE = (
     ("Nguyễn Thị Mai", "Công ty Sao Mai"), ("Trần Văn Hùng", "Hùng Phát Logistics"),
@@ -49,7 +51,7 @@ def _is_demo(path: Path) -> bool:
     except DatabaseError:
         return False
     try:
-        count = deals.count_outside_ref_prefix(conn, "demo-")
+        count = store.count_outside_ref_prefix(conn, "demo-")
     except sqlite3.Error:
         return False
     finally:
@@ -71,7 +73,7 @@ def build(path: Path, now: datetime, seed: int = 7, count: int = 40) -> int:
     conn = db.connect(tmp)
     try:
         _populate(conn, now, random.Random(seed), count)
-        deals.checkpoint(conn)
+        store.checkpoint(conn)
     finally:
         conn.close()
     for suffix in ("-wal", "-shm"):
@@ -80,13 +82,29 @@ def build(path: Path, now: datetime, seed: int = 7, count: int = 40) -> int:
     return count
 
 
+# The demo's second pipeline (the example of docs/pipelines.md): a services agency's retainers.
+AGENCY_TOML = """\
+name = "Agency retainers"
+checklist = ["budget", "authority", "need"]
+stages = [
+  { key = "lead", label = "New lead", probability = 5, rot_days = 7, action = "Call within a day" },
+  { key = "discovery", label = "Discovery call", probability = 20, gate = "checklist" },
+  { key = "pitch", label = "Pitch", probability = 50, skippable = true },
+  { key = "signed", label = "Signed", kind = "won" },
+  { key = "live", label = "Live", kind = "after_won" },
+]
+"""
+AGENCY_PRODUCTS = ("Monthly SEO retainer", "Content retainer", "Paid social retainer")
+
+
 def _populate(conn: sqlite3.Connection, now: datetime, rng: random.Random, count: int) -> None:
+    from pipectl.services import pipelines as pipeline_service
+
     for i in range(count):
         person, company = PEOPLE[i % len(PEOPLE)]
         product = PRODUCTS[rng.randrange(len(PRODUCTS))]
         currency = "EUR" if rng.random() < 0.4 else "USD"
         start = now - timedelta(days=rng.randint(20, 200), hours=rng.randint(0, 9))
-        t = start
         prequal = PREQUAL_REASONS[i % 2] if rng.random() < 0.15 else None
         value = rng.choice((4_500, 8_000, 12_000, 18_500, 25_000, 40_000, 75_000)) * 100
         new = NewDeal(
@@ -99,80 +117,105 @@ def _populate(conn: sqlite3.Connection, now: datetime, rng: random.Random, count
             currency=currency,
             value_minor=value,
             close_date=(start + timedelta(days=rng.randint(45, 150))).date(),
-            stage=Stage.MEETING if prequal and rng.random() < 0.5 else Stage.PROSPECTING,
+            stage="meeting" if prequal and rng.random() < 0.5 else None,
             prequalified=prequal,
             ref=f"demo-{i + 1}",
             probability=rng.choice((None, None, None, 25, 70)),
         )
-        deal_id = deals.add(conn, new, t)
-        fate = rng.random()
-        target = rng.choice((1, 2, 3, 4, 4, 5, 5, 6, 6, 6, 7, 7))
+        _deal(conn, new, start, now, rng)
+    first = now - timedelta(days=210)
+    pipeline_service.apply(conn, AGENCY_TOML, at=first)
+    for i in range(max(1, count // 4)):
+        person, company = PEOPLE[(i * 7 + 3) % len(PEOPLE)]
+        start = now - timedelta(days=rng.randint(10, 180), hours=rng.randint(0, 9))
+        new = NewDeal(
+            name=f"{company}: {AGENCY_PRODUCTS[i % len(AGENCY_PRODUCTS)]}",
+            contact=person, company=company, owner=OWNERS[(i + 1) % len(OWNERS)],
+            source=SOURCES[rng.randrange(len(SOURCES))], currency="EUR",
+            value_minor=rng.choice((1_500, 2_500, 4_000, 6_000)) * 100,
+            close_date=(start + timedelta(days=rng.randint(20, 90))).date(),
+            pipeline="Agency retainers", ref=f"demo-a{i + 1}",
+        )
+        _deal(conn, new, start, now, rng)
 
-        def step(days_lo: int = 3, days_hi: int = 16) -> datetime | None:
-            nonlocal t
-            t = t + timedelta(days=rng.randint(days_lo, days_hi), hours=rng.randint(0, 6))
-            return t if t < now else None
 
-        _walk(conn, deal_id, rng, target, fate, step)
+def _deal(conn: sqlite3.Connection, new: NewDeal, start: datetime, now: datetime,
+          rng: random.Random) -> None:
+    t = start
+    deal_id, pipeline, _ = deals.add(conn, new, t)
+    fate = rng.random()
+    last = len(pipeline.line)
+    target = rng.choice((1, 2, 3, 4, 4, 5, 5, 6, 6, 6, 7, 7)) * last // 7
+
+    def step(days_lo: int = 3, days_hi: int = 16) -> datetime | None:
+        nonlocal t
+        t = t + timedelta(days=rng.randint(days_lo, days_hi), hours=rng.randint(0, 6))
+        return t if t < now else None
+
+    _walk(conn, deal_id, pipeline, rng, target, fate, step)
 
 
-def _walk(conn, deal_id: int, rng: random.Random, target: int, fate: float, step) -> None:
-    """Move one deal along the line towards ``target`` (a stage order), with incidents."""
+def _walk(conn, deal_id: int, pipeline: Pipeline, rng: random.Random, target: int, fate: float,
+          step) -> None:
+    """Move one deal along its pipeline towards ``target`` (a stage order), with incidents."""
     moved_back = False
+    won = pipeline.order(pipeline.won_key)
     while True:
-        row = deals.get(conn, deal_id)
-        stage = Stage(row["stage"])
-        if stage in (Stage.POST_PURCHASE, Stage.LOST) or (stage is Stage.WON and target < 7):
+        row = store.get(conn, deal_id)
+        stage = row["stage"]
+        order = pipeline.order(stage) if stage != LOST else 0
+        if stage == LOST or order == len(pipeline.line) or (order == won and target <= won):
             return
         when = step()
         if when is None:
             return
-        if stage is Stage.WON:
-            deals.advance(conn, deal_id, when)  # onboarding starts
+        if order == won:
+            deals.advance(conn, deal_id, at=when)  # onboarding starts
             return
         if rng.random() < 0.25:
             deals.note(conn, deal_id, rng.choice(
                 ("Call went well", "Sent follow-up email", "They asked for references",
-                 "Intro call; pain is manual reporting")), when,
+                 "Intro call; pain is manual reporting")),
                 next_action=rng.choice(("send case study", "book demo", "chase decision")),
-                due=(when + timedelta(days=rng.randint(-5, 10))).date().isoformat())
+                due=(when + timedelta(days=rng.randint(-5, 10))).date().isoformat(), at=when)
             continue
-        order = {Stage.PROSPECTING: 1, Stage.QUALIFICATION: 2, Stage.MEETING: 3,
-                 Stage.PROPOSAL: 4, Stage.NEGOTIATION: 5}[stage]
         if fate < 0.3 and order >= max(1, target - 2):
-            deals.lose(conn, deal_id, when, LOSS_REASONS[rng.randrange(len(LOSS_REASONS))])
+            deals.lose(conn, deal_id, LOSS_REASONS[rng.randrange(len(LOSS_REASONS))], at=when)
             if rng.random() < 0.3 and (later := step(5, 20)):
-                deals.reopen(conn, deal_id, later)
+                deals.reopen(conn, deal_id, at=later)
                 fate = 1.0
             continue
         if order >= target:
             return
-        if stage is Stage.QUALIFICATION:
-            deals.qualify(conn, deal_id, {"location": True, "budget": True}, when)
+        here = pipeline.stage(stage)
+        if here.gate:
+            half = len(pipeline.checklist) // 2
+            deals.qualify(conn, deal_id, dict.fromkeys(pipeline.checklist[:half], True), at=when)
             when = step(1, 5)
             if when is None:
                 return
-            deals.qualify(conn, deal_id, {"authority": True, "need": True}, when,
-                          note="decision maker confirmed")
+            deals.qualify(conn, deal_id, dict.fromkeys(pipeline.checklist[half:], True),
+                          note="decision maker confirmed", at=when)
             when = step(1, 4)
             if when is None:
                 return
-        if stage is Stage.PROPOSAL and not moved_back and rng.random() < 0.15:
-            deals.advance(conn, deal_id, when, Stage.MEETING, note="they reopened the price")
+        # the stage two before won, when the one between may be skipped ("proposal")
+        before_skip = order == won - 2 and pipeline.line[won - 2].skippable
+        if before_skip and not moved_back and rng.random() < 0.15 and order > 1 \
+                and not pipeline.line[order - 2].gate:
+            deals.advance(conn, deal_id, pipeline.line[order - 2].key,
+                          note="they reopened the price", at=when)
             moved_back = True
             continue
         to = None
-        if stage is Stage.PROPOSAL and target >= 6 and rng.random() < 0.4:
-            to = Stage.WON  # small deal: contract just sent
-        if stage is Stage.PROPOSAL and rng.random() < 0.3:
-            deals.edit(conn, deal_id, _value_change(row, rng), when)
+        if before_skip and target >= won and rng.random() < 0.4:
+            to = pipeline.won_key  # small deal: contract just sent
+        if before_skip and rng.random() < 0.3:
+            deals.edit(conn, deal_id, _value_change(row, rng), at=when)
             when = step(1, 3)
             if when is None:
                 return
-        try:
-            deals.advance(conn, deal_id, when, to)
-        except MoveRefused:  # pragma: no cover - the walk only asks for allowed moves
-            raise
+        deals.advance(conn, deal_id, to, at=when)
 
 
 def _value_change(row: dict, rng: random.Random):

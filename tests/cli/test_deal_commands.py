@@ -14,6 +14,7 @@ CREATED = {
     "phone": "+84 24 1234 5678",
     "owner": "Łukasz",
     "source": "referral",
+    "pipeline": "default",
     "stage": "prospecting",
     "stage_label": "Prospecting",
     "status": "open",
@@ -76,8 +77,8 @@ def test_show_json_has_the_timeline(cli) -> None:
          "currency": "EUR", "close_date": "2026-12-15", "value": "12000.50"},
         {"id": 2, "at": "2026-03-02T00:00:00Z", "kind": "stage", "from_stage": "prospecting",
          "to_stage": "qualification"},
-        {"id": 3, "at": "2026-03-03T00:00:00Z", "kind": "checklist", "location": True,
-         "budget": True, "authority": True, "need": True, "text": "CFO signs"},
+        {"id": 3, "at": "2026-03-03T00:00:00Z", "kind": "checklist", "text": "CFO signs",
+         "checklist": {"location": True, "budget": True, "authority": True, "need": True}},
         {"id": 4, "at": "2026-03-04T00:00:00Z", "kind": "stage", "from_stage": "qualification",
          "to_stage": "meeting", "text": "demo booked"},
         {"id": 5, "at": "2026-03-05T00:00:00Z", "kind": "value", "currency": "EUR",
@@ -213,7 +214,7 @@ def test_refused_move_says_what_to_do(cli) -> None:
     err = cli("advance", "1", code=1).stderr
     assert err == (
         "error: deal 1 cannot leave qualification: the checklist is missing authority, need "
-        "(record them with: pipectl qualify 1 --authority --need)\n"
+        "(record them with: pipectl qualify 1 authority need)\n"
     )
 
 

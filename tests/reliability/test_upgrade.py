@@ -29,12 +29,21 @@ def _rows(path: Path, table: str) -> list[dict]:
         con.close()
 
 
+CRITERIA = ("location", "budget", "authority", "need")  # the checklist columns of schemas 1-3
+CHECKLIST = {"deals": "checklist", "events": "checks"}  # their one JSON column from schema 4
+
+
 def _assert_nothing_lost(path: Path) -> None:
     for table in ("deals", "events"):
         now = {r["id"]: r for r in _rows(path, table)}
         assert len(now) == len(EXPECTED[table]), table
         for old in EXPECTED[table]:
-            new = now[old["id"]]
+            new = dict(now[old["id"]])
+            if CHECKLIST[table] in new:  # schema 4: the four columns are one JSON object
+                marks = json.loads(new.pop(CHECKLIST[table]) or "{}")
+                assert list(marks) == [c for c in CRITERIA if old[c] is not None]
+                new.update({c: None if c not in marks else int(marks[c]) for c in CRITERIA})
+                assert new["pipeline_id"] == (1 if table == "deals" or old["to_stage"] else None)
             # every schema-1 column keeps its value; later schemas may only add columns
             assert {k: new.get(k, "<column gone>") for k in old} == old, (table, old["id"])
 

@@ -10,21 +10,41 @@ from datetime import UTC, datetime
 
 import pytest
 
-from pipectl import rules
+from enum import StrEnum
+
+from pipectl.domain import rules
+from pipectl.domain.checklist import Checklist
+from pipectl.domain.pipeline import DEFAULT, DEFAULT_CHECKLIST
+from pipectl.domain.rules import DealState
 from pipectl.errors import MoveRefused
-from pipectl.qualification import Checklist
-from pipectl.rules import DealState
-from pipectl.stages import Stage as S
+
+
+class S(StrEnum):
+    """The default pipeline's stage keys, and lost."""
+
+    PROSPECTING = "prospecting"
+    QUALIFICATION = "qualification"
+    MEETING = "meeting"
+    PROPOSAL = "proposal"
+    NEGOTIATION = "negotiation"
+    WON = "won"
+    POST_PURCHASE = "post_purchase"
+    LOST = "lost"
+
+
+def test_the_stage_keys_here_are_the_default_pipelines() -> None:
+    assert [*DEFAULT.keys, "lost"] == [s.value for s in S]
 
 T0 = "2026-03-01T09:00:00Z"
 LATER = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
-PASSING = Checklist(True, True, True, True)
-PARTIAL = Checklist(location=True, budget=True, authority=False)
+PASSING = Checklist.of(DEFAULT_CHECKLIST, dict.fromkeys(DEFAULT_CHECKLIST, True))
+PARTIAL = Checklist.of(DEFAULT_CHECKLIST, {"location": True, "budget": True, "authority": False})
 
 QUALIFIED_STAGES = {S.MEETING, S.PROPOSAL, S.NEGOTIATION, S.WON, S.POST_PURCHASE}
 
 
 def state(stage: S, **kw) -> DealState:
+    kw.setdefault("checklist", Checklist.of(DEFAULT_CHECKLIST))
     kw.setdefault("qualified", stage in QUALIFIED_STAGES)
     if stage is S.LOST:
         kw.setdefault("lost_at", S.PROPOSAL)
@@ -53,7 +73,7 @@ ADVANCE_TABLE = [
     (S.QUALIFICATION, {}, S.MEETING, None,
      "refused: checklist is missing location, budget, authority, need"),
     (S.QUALIFICATION, {"checklist": PARTIAL}, S.MEETING, None,
-     "refused: pipectl qualify 7 --authority --need"),
+     "refused: pipectl qualify 7 authority need"),
     (S.QUALIFICATION, {"checklist": PASSING}, S.MEETING, None, "forward"),
     (S.QUALIFICATION, {}, S.MEETING, "verified on LinkedIn", "forward"),
     (S.QUALIFICATION, {"prequalified": True}, S.MEETING, None, "forward"),
@@ -117,10 +137,10 @@ def test_advance_table(here, overrides, to, prequal, expected) -> None:
     s = state(here, **overrides)
     if expected.startswith("refused: "):
         with pytest.raises(MoveRefused) as info:
-            rules.plan_advance(s, LATER, to, prequal)
+            rules.plan_advance(DEFAULT, s, LATER, to, prequal)
         assert expected.removeprefix("refused: ") in str(info.value)
     else:
-        move = rules.plan_advance(s, LATER, to, prequal)
+        move = rules.plan_advance(DEFAULT, s, LATER, to, prequal)
         assert (move.from_stage, move.to_stage, move.direction.value) == (here, to, expected)
 
 
@@ -151,9 +171,9 @@ def test_plain_advance(here, overrides, prequal, expected) -> None:
     s = state(here, **overrides)
     if isinstance(expected, str) and expected not in set(S):
         with pytest.raises(MoveRefused, match=expected):
-            rules.plan_advance(s, LATER, None, prequal)
+            rules.plan_advance(DEFAULT, s, LATER, None, prequal)
     else:
-        assert rules.plan_advance(s, LATER, None, prequal).to_stage is expected
+        assert rules.plan_advance(DEFAULT, s, LATER, None, prequal).to_stage == expected
 
 
 @pytest.mark.parametrize(
@@ -168,13 +188,13 @@ def test_plain_advance(here, overrides, prequal, expected) -> None:
     ],
 )
 def test_when_a_deal_becomes_qualified(here, overrides, to, prequal, qualifies) -> None:
-    move = rules.plan_advance(state(here, **overrides), LATER, to, prequal)
+    move = rules.plan_advance(DEFAULT, state(here, **overrides), LATER, to, prequal)
     assert move.qualifies is qualifies
 
 
 def test_skip_records_the_skipped_stages() -> None:
-    assert rules.plan_advance(state(S.PROPOSAL), LATER, S.WON).skipped == (S.NEGOTIATION,)
-    move = rules.plan_advance(state(S.PROSPECTING), LATER, S.MEETING, "knows us")
+    assert rules.plan_advance(DEFAULT, state(S.PROPOSAL), LATER, S.WON).skipped == (S.NEGOTIATION,)
+    move = rules.plan_advance(DEFAULT, state(S.PROSPECTING), LATER, S.MEETING, "knows us")
     assert move.skipped == (S.QUALIFICATION,)
     assert move.prequalified == "knows us"
 
@@ -193,28 +213,28 @@ def test_lose_table(here, expected) -> None:
     s = state(here)
     if expected.startswith("refused: "):
         with pytest.raises(MoveRefused, match=expected.removeprefix("refused: ")):
-            rules.plan_lose(s, LATER, "price")
+            rules.plan_lose(DEFAULT, s, LATER, "price")
     else:
-        move = rules.plan_lose(s, LATER, "price")
+        move = rules.plan_lose(DEFAULT, s, LATER, "price")
         assert (move.from_stage, move.to_stage, move.reason) == (here, S.LOST, "price")
 
 
 def test_lose_needs_a_reason() -> None:
     with pytest.raises(MoveRefused, match="needs a reason"):
-        rules.plan_lose(state(S.MEETING), LATER, "  ")
+        rules.plan_lose(DEFAULT, state(S.MEETING), LATER, "  ")
 
 
 @pytest.mark.parametrize("lost_at", [S.PROSPECTING, S.QUALIFICATION, S.MEETING, S.PROPOSAL,
                                      S.NEGOTIATION])
 def test_reopen_returns_to_the_stage_it_was_lost_at(lost_at) -> None:
-    move = rules.plan_reopen(state(S.LOST, lost_at=lost_at), LATER)
+    move = rules.plan_reopen(DEFAULT, state(S.LOST, lost_at=lost_at), LATER)
     assert (move.from_stage, move.to_stage, move.direction.value) == (S.LOST, lost_at, "reopen")
 
 
 @pytest.mark.parametrize("here", [s for s in S if s is not S.LOST])
 def test_reopen_refused_unless_lost(here) -> None:
     with pytest.raises(MoveRefused, match="only a lost deal can be reopened"):
-        rules.plan_reopen(state(here), LATER)
+        rules.plan_reopen(DEFAULT, state(here), LATER)
 
 
 CREATE_TABLE = [
@@ -241,22 +261,22 @@ CREATE_TABLE = [
 def test_create_table(stage, prequal, expected) -> None:
     if isinstance(expected, str):
         with pytest.raises(MoveRefused, match=expected.removeprefix("refused: ")):
-            rules.plan_create(stage, prequal)
+            rules.plan_create(DEFAULT, stage, prequal)
     else:
-        assert rules.plan_create(stage, prequal) is expected
+        assert rules.plan_create(DEFAULT, stage, prequal) is expected
 
 
 @pytest.mark.parametrize(
     "call",
     [
-        lambda s, t: rules.plan_advance(s, t),
-        lambda s, t: rules.plan_lose(s, t, "price"),
-        lambda s, t: rules.plan_reopen(s, t),
+        lambda s, t: rules.plan_advance(DEFAULT, s, t),
+        lambda s, t: rules.plan_lose(DEFAULT, s, t, "price"),
+        lambda s, t: rules.plan_reopen(DEFAULT, s, t),
     ],
 )
 def test_no_event_before_the_previous_one(call) -> None:
     s = DealState(id=7, stage=S.MEETING, last_event_at=T0, qualified=True, lost_at=S.MEETING)
-    if call.__code__.co_names[-1] == "plan_reopen":
+    if "plan_reopen" in call.__code__.co_names:
         s = DealState(id=7, stage=S.LOST, last_event_at=T0, lost_at=S.MEETING)
     with pytest.raises(MoveRefused, match="before its latest event"):
         call(s, datetime(2026, 2, 28, tzinfo=UTC))

@@ -9,10 +9,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pipectl import stages, values
+from pipectl import values
+from pipectl.domain.checklist import Checklist, qualify_command
+from pipectl.domain.pipeline import DEFAULT, DEFAULT_CHECKLIST
+from pipectl.domain.rules import next_step
 from pipectl.errors import UsageError
-from pipectl.qualification import Checklist, qualify_command
-from pipectl.stages import Stage as S
+from tests.unit.test_rules import S
 
 
 @pytest.mark.parametrize(
@@ -28,7 +30,7 @@ from pipectl.stages import Stage as S
     ],
 )
 def test_parse_stage(text, stage) -> None:
-    assert stages.parse_stage(text) is stage
+    assert DEFAULT.parse_stage(text) == stage
 
 
 @pytest.mark.parametrize(("text", "message"), [
@@ -36,27 +38,33 @@ def test_parse_stage(text, stage) -> None:
 ])
 def test_parse_stage_refuses(text, message) -> None:
     with pytest.raises(UsageError, match=message):
-        stages.parse_stage(text)
+        DEFAULT.parse_stage(text)
 
 
 def test_the_stage_table() -> None:
-    assert stages.LINE == (S.PROSPECTING, S.QUALIFICATION, S.MEETING, S.PROPOSAL,
-                           S.NEGOTIATION, S.WON, S.POST_PURCHASE)
-    assert stages.LINE[:5] == stages.OPEN_STAGES
-    probs = {s.key: s.probability for s in stages.PIPELINE}
+    assert DEFAULT.keys == (S.PROSPECTING, S.QUALIFICATION, S.MEETING, S.PROPOSAL,
+                            S.NEGOTIATION, S.WON, S.POST_PURCHASE)
+    assert DEFAULT.keys[:5] == DEFAULT.open_keys
+    probs = {s.key: s.probability for s in DEFAULT.stages}
     assert probs == {S.PROSPECTING: 10, S.QUALIFICATION: 20, S.MEETING: 40, S.PROPOSAL: 60,
                      S.NEGOTIATION: 80, S.WON: 100, S.POST_PURCHASE: 100, S.LOST: 0}
-    assert [s.kind.value for s in stages.PIPELINE] == ["open"] * 5 + ["won", "won", "lost"]
+    assert [s.status.value for s in DEFAULT.stages] == ["open"] * 5 + ["won", "won", "lost"]
+    assert DEFAULT.gate is not None and DEFAULT.gate.key == S.QUALIFICATION
+    assert [s.key for s in DEFAULT.line if s.skippable] == [S.NEGOTIATION]
 
 
 def test_checklist() -> None:
-    c = Checklist()
+    c = Checklist.of(DEFAULT_CHECKLIST)
     assert not c.passes() and c.missing() == ["location", "budget", "authority", "need"]
     c2 = c.apply({"location": True, "budget": False})
     assert c2.missing() == ["budget", "authority", "need"]
     assert c.diff(c2) == {"location": True, "budget": False}
-    assert Checklist(True, True, True, True).passes()
-    assert qualify_command(3, ["budget", "need"]) == "pipectl qualify 3 --budget --need"
+    assert Checklist.of(DEFAULT_CHECKLIST, dict.fromkeys(DEFAULT_CHECKLIST, True)).passes()
+    assert qualify_command(3, ["budget", "need"]) == "pipectl qualify 3 budget need"
+    assert c2.to_json() == '{"location":true,"budget":false}'
+    # marks of a criterion the pipeline no longer has are kept, and do not count
+    other = Checklist.of(("need",), {"need": True, "colour": False})
+    assert other.passes() and other.items() == {"need": True}
     with pytest.raises(ValueError, match="unknown"):
         c.apply({"colour": True})
 
@@ -190,16 +198,16 @@ _MOVE = {"at": "2026-01-03T00:00:00Z", "kind": "stage", "from_stage": "prospecti
 
 
 @pytest.mark.parametrize(("stage", "events", "expected"), [
-    ("prospecting", [_CREATED], (stages.info(S.PROSPECTING).action, False, None, False)),
+    ("prospecting", [_CREATED], (DEFAULT.stage(S.PROSPECTING).action, False, None, False)),
     ("prospecting", [_CREATED, _STEP], ("call", True, "2026-01-05", False)),
     # a step logged before the latest move counts as done: the stage's action again
     ("qualification", [_CREATED, _STEP, _MOVE],
-     (stages.info(S.QUALIFICATION).action, False, None, True)),
+     (DEFAULT.stage(S.QUALIFICATION).action, False, None, True)),
     ("qualification", [_CREATED, _MOVE, {**_STEP, "at": "2026-01-04T00:00:00Z"}],
      ("call", True, "2026-01-05", False)),
     ("won", [_CREATED], None),  # a closed deal needs nothing
 ])
 def test_next_step(stage: str, events: list[dict], expected) -> None:
-    step = stages.next_step(S(stage), events)
+    step = next_step(DEFAULT, stage, events)
     got = None if step is None else (step.action, step.logged, step.due, step.superseded)
     assert got == expected

@@ -164,9 +164,9 @@ def root(
 
 def _register() -> None:
     """Each command group registers its commands (their bodies import what they need)."""
-    from pipectl.cli import board, dbcmd, deals, reports, transfer
+    from pipectl.cli import board, dbcmd, deals, pipelines, reports, transfer
 
-    for module in (deals, board, reports, transfer, dbcmd):
+    for module in (deals, board, reports, transfer, pipelines, dbcmd):
         module.register(app)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from typing import Annotated
 
 import typer
 
@@ -177,9 +178,10 @@ def list_(
     if as_json:
         from pipectl.views.common import print_json_list
 
-        print_json_list(view.deal_json(r) for r in rows)
+        known = pipelines.all_in_force(conn)
+        print_json_list(view.deal_json(r, known[r["pipeline_id"]]) for r in rows)
     else:
-        view.deal_table(rows)
+        view.deal_table(rows, pipelines.all_in_force(conn))
 
 
 def show(
@@ -442,6 +444,39 @@ def note(
     _done(f"Noted on deal {deal_id}" + (f"; next: {action}" if action else ""))
 
 
+def move(
+    ctx: typer.Context,
+    deal_id: Annotated[int, typer.Argument(metavar="ID", help="The deal's id.")],
+    pipeline: Annotated[str, typer.Option(
+        "--pipeline", help="The pipeline it moves into.", show_default=False)],
+    stage: Annotated[str | None, typer.Option(
+        "--stage", "-s",
+        help="Its stage there. Default: the first stage (a won deal: the won stage).")] = None,
+    note: Annotated[str | None, typer.Option(
+        "--note", "-n", help="A note kept with the move.")] = None,
+    at: Annotated[str | None, typer.Option("--at", help=AT_HELP)] = None,
+) -> None:
+    """Move a deal into another pipeline, as an event (its history stays as it happened).
+
+    A lost deal stays lost (--stage names the open stage it died at there); a won deal lands
+    on a won stage.
+
+    Examples:
+
+      pipectl move 12 --pipeline "Agency retainers"
+
+      pipectl move 12 --pipeline "Agency retainers" --stage pitch --note "a retainer after all"
+    """
+    from pipectl.services import deals
+
+    target = _text(pipeline, "--pipeline", required=True) or ""
+    when = at_arg(at)
+    conn = connect(ctx)
+    done = deals.move_to(conn, deal_id, target, stage, _text(note, "note"), when)
+    _done(f"Deal {deal_id} moved to pipeline {done.pipeline.name}: "
+          f"{done.move.from_stage} -> {done.move.to_stage}")
+
+
 def rm(
     ctx: typer.Context,
     deal_id: int = typer.Argument(..., metavar="ID", help="The deal's id."),
@@ -479,4 +514,5 @@ def register(app: typer.Typer) -> None:
     app.command()(reopen)
     app.command()(edit)
     app.command()(note)
+    app.command()(move)
     app.command()(rm)

@@ -55,7 +55,7 @@ CHANGE_KINDS = (
 
 def default_label(key: str) -> str:
     """The label of a stage that names none: its key with spaces, capitalised."""
-    text = key.replace("_", " ")
+    text = key.replace("_", " ").strip()
     return text[:1].upper() + text[1:]
 
 
@@ -277,8 +277,7 @@ class _Reader:
                 self.problem(pos.line_of("label"), f"{who}: label is empty")
             elif label:
                 draft.names.append(("label", label, pos.line_of("label")))
-        elif key:
-            draft.names.append(("label", label, pos.line))
+        # (a default label folds to the key: the key stands for it in the collision checks)
 
         probability = 0 if draft.kind in ("open", None) else 100
         if "probability" in raw:
@@ -410,10 +409,11 @@ class _Reader:
 
         opens = [d for d in drafts if d.kind == "open"]
         wons = [d for d in drafts if d.kind == "won"]
-        if not opens:
+        known = all(d.kind for d in drafts)  # else the stage of an unknown kind may be either
+        if not opens and known:
             self.problem(stages_line, "no open stage: a pipeline needs at least one open stage "
                                       "before its won stage")
-        if not wons:
+        if not wons and known:
             self.problem(stages_line, 'no won stage: one stage needs kind = "won"')
         for d in wons[1:]:
             self.problem(d.pos.line_of("kind"), f"{d.who}: a second won stage ({wons[0].who} "

@@ -153,16 +153,15 @@ def set_default(conn: sqlite3.Connection, pipeline_id: int) -> None:
     conn.execute("UPDATE pipelines SET is_default = 1 WHERE id = ?", (pipeline_id,))
 
 
-def deals_in_stage(conn: sqlite3.Connection, pipeline_id: int) -> dict[str, int]:
-    """How many deals sit in each stage of a pipeline now (lost ones by the stage they died
-    at)."""
-    out: dict[str, int] = {}
-    for stage, n in conn.execute(
-        "SELECT coalesce(lost_at_stage, stage), count(*) FROM deals WHERE pipeline_id = ? "
-        "GROUP BY 1", (pipeline_id,)
-    ):
-        out[stage] = n
-    return out
+def deals_in_stage(conn: sqlite3.Connection, pipeline_id: int, include_lost: bool = True
+                   ) -> dict[str, int]:
+    """How many deals sit in each stage of a pipeline now (with ``include_lost``, lost ones
+    under 'lost')."""
+    lost = "" if include_lost else f" AND stage <> '{LOST}'"
+    return {stage: n for stage, n in conn.execute(
+        f"SELECT stage, count(*) FROM deals WHERE pipeline_id = ?{lost} GROUP BY 1",
+        (pipeline_id,),
+    )}
 
 
 def has_history(conn: sqlite3.Connection, pipeline_id: int) -> bool:
