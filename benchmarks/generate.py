@@ -434,7 +434,8 @@ def write(path: Path | None, csv_path: Path | None, n: int, seed: int, end: str,
             conn.execute(f"DROP INDEX {name}")
         cols = ", ".join(EVENT_COLS)
         conn.execute(f"CREATE TEMP TABLE gen_events (seq INTEGER PRIMARY KEY, {cols})")
-        deal_sql = (f"INSERT INTO deals ({', '.join(DEAL_COLS)}) "
+        conn.execute(f"CREATE TEMP TABLE gen_deals ({', '.join(DEAL_COLS)})")
+        deal_sql = (f"INSERT INTO gen_deals ({', '.join(DEAL_COLS)}) "
                     f"VALUES ({', '.join('?' * len(DEAL_COLS))})")
         event_sql = (f"INSERT INTO gen_events ({cols}) "
                      f"VALUES ({', '.join('?' * len(EVENT_COLS))})")
@@ -460,10 +461,21 @@ def write(path: Path | None, csv_path: Path | None, n: int, seed: int, end: str,
                 stats["events"] += len(event_rows)
                 deal_rows, event_rows, csv_rows = [], [], []
         if conn is not None:
-            cols = ", ".join(EVENT_COLS)
+            # Into schema 4: every deal in the default pipeline (id 1), the four checklist
+            # columns as one JSON object, as the migration from schema 3 writes them.
+            from pipectl.store.schema import _json_marks
+
+            plain = [c for c in DEAL_COLS if c not in CRITERIA]
             conn.execute(
-                f"INSERT INTO events ({cols}) SELECT {cols} FROM gen_events ORDER BY at, seq")
+                f"INSERT INTO deals ({', '.join(plain)}, pipeline_id, checklist) "
+                f"SELECT {', '.join(plain)}, 1, {_json_marks()} FROM gen_deals ORDER BY id")
+            plain = [c for c in EVENT_COLS if c not in CRITERIA]
+            conn.execute(
+                f"INSERT INTO events ({', '.join(plain)}, pipeline_id, checks) "
+                f"SELECT {', '.join(plain)}, CASE WHEN to_stage IS NOT NULL THEN 1 END, "
+                f"{_json_marks()} FROM gen_events ORDER BY at, seq")
             conn.execute("DROP TABLE gen_events")
+            conn.execute("DROP TABLE gen_deals")
             for sql in index_sql:
                 conn.execute(sql)
             conn.execute("COMMIT")
@@ -490,9 +502,9 @@ def verify(path: Path, sample: int, seed: int) -> int:
     """
     import tempfile
 
+    from pipectl.domain.checklist import decode
     from pipectl.models import DealEdit, NewDeal
-    from pipectl.stages import Stage
-    from pipectl.store import deals as store
+    from pipectl.services import deals as store
     from pipectl.store.db import connect
     from pipectl.values import from_iso
 
@@ -514,7 +526,7 @@ def verify(path: Path, sample: int, seed: int) -> int:
                     owner = e["old"]
                     break
             new = NewDeal(
-                name=row["name"], stage=Stage(first["to_stage"]), currency=first["currency"],
+                name=row["name"], stage=first["to_stage"], currency=first["currency"],
                 value_minor=first["value_minor"], company=row["company"],
                 contact=row["contact"], email=row["email"], phone=row["phone"], owner=owner,
                 source=row["source"],
@@ -522,21 +534,20 @@ def verify(path: Path, sample: int, seed: int) -> int:
                 else None,
                 probability=first["probability"], prequalified=first["reason"], ref=row["ref"],
             )
-            new_id = store.add(dst, new, from_iso(first["at"]))
+            new_id = store.add(dst, new, from_iso(first["at"]))[0]
             for e in evs[1:]:
                 at = from_iso(e["at"])
                 kind = e["kind"]
                 if kind == "stage":
-                    store.advance(dst, new_id, at, Stage(e["to_stage"]), e["reason"], e["text"])
+                    store.advance(dst, new_id, e["to_stage"], e["reason"], e["text"], at)
                 elif kind == "lost":
-                    store.lose(dst, new_id, at, e["reason"])
+                    store.lose(dst, new_id, e["reason"], at)
                 elif kind == "reopened":
                     store.reopen(dst, new_id, at)
                 elif kind == "checklist":
-                    changes = {c: bool(e[c]) for c in CRITERIA if e[c] is not None}
-                    store.qualify(dst, new_id, changes, at, e["text"])
+                    store.qualify(dst, new_id, decode(e["checks"]), e["text"], at)
                 elif kind == "note":
-                    store.note(dst, new_id, e["text"], at, e["next_action"], e["due"])
+                    store.note(dst, new_id, e["text"], e["next_action"], e["due"], at)
                 elif kind == "value":
                     store.edit(dst, new_id, DealEdit(value_minor=e["value_minor"],
                                                      currency=e["currency"]), at)

@@ -72,7 +72,7 @@ def build(path: Path, now: datetime, seed: int = 7, count: int = 40) -> int:
         Path(str(tmp) + suffix).unlink(missing_ok=True)
     conn = db.connect(tmp)
     try:
-        _populate(conn, now, random.Random(seed), count)
+        count = _populate(conn, now, random.Random(seed), count)
         store.checkpoint(conn)
     finally:
         conn.close()
@@ -97,7 +97,9 @@ stages = [
 AGENCY_PRODUCTS = ("Monthly SEO retainer", "Content retainer", "Paid social retainer")
 
 
-def _populate(conn: sqlite3.Connection, now: datetime, rng: random.Random, count: int) -> None:
+def _populate(conn: sqlite3.Connection, now: datetime, rng: random.Random, count: int) -> int:
+    """``count`` deals in the default pipeline, a quarter as many in a second one. Returns
+    the number of deals."""
     from pipectl.services import pipelines as pipeline_service
 
     for i in range(count):
@@ -125,7 +127,8 @@ def _populate(conn: sqlite3.Connection, now: datetime, rng: random.Random, count
         _deal(conn, new, start, now, rng)
     first = now - timedelta(days=210)
     pipeline_service.apply(conn, AGENCY_TOML, at=first)
-    for i in range(max(1, count // 4)):
+    extra = max(1, count // 4)
+    for i in range(extra):
         person, company = PEOPLE[(i * 7 + 3) % len(PEOPLE)]
         start = now - timedelta(days=rng.randint(10, 180), hours=rng.randint(0, 9))
         new = NewDeal(
@@ -137,6 +140,7 @@ def _populate(conn: sqlite3.Connection, now: datetime, rng: random.Random, count
             pipeline="Agency retainers", ref=f"demo-a{i + 1}",
         )
         _deal(conn, new, start, now, rng)
+    return count + extra
 
 
 def _deal(conn: sqlite3.Connection, new: NewDeal, start: datetime, now: datetime,

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipectl import stages
-from pipectl.stages import Stage
+from pipectl.domain.pipeline import DEFAULT
 
 
 @pytest.fixture
@@ -71,7 +70,13 @@ def test_forecast_table_and_csv(november):
 
 
 def _empty(stage: str) -> dict:
-    return {"stage": stage, "count": 0, "without_value": 0, "value": {}, "weighted_value": {}}
+    return {"pipeline": "default", "stage": stage, "count": 0, "without_value": 0, "value": {},
+            "weighted_value": {}}
+
+
+def _step(a: str, b: str, reached_from: int, reached_to: int, rate: float) -> dict:
+    return {"pipeline": "default", "from": a, "to": b, "reached_from": reached_from,
+            "reached_to": reached_to, "rate": rate}
 
 
 def test_report_json_exact(november):
@@ -88,35 +93,30 @@ def test_report_json_exact(november):
             "stages": [
                 _empty("prospecting"), _empty("qualification"), _empty("meeting"),
                 _empty("proposal"),
-                {"stage": "negotiation", "count": 3, "without_value": 0,
+                {"pipeline": "default", "stage": "negotiation", "count": 3, "without_value": 0,
                  "value": {"USD": "150000.00"}, "weighted_value": {"USD": "120000.00"}},
             ],
         },
         "close_rate": {"rate": 0.25, "won": 1, "qualified": 4},
         "win_rate": {"rate": 1.0, "won": 1, "lost": 0},
         "conversion": [
-            {"from": "prospecting", "to": "qualification", "reached_from": 4, "reached_to": 4,
-             "rate": 1.0},
-            {"from": "qualification", "to": "meeting", "reached_from": 4, "reached_to": 4,
-             "rate": 1.0},
-            {"from": "meeting", "to": "proposal", "reached_from": 4, "reached_to": 4,
-             "rate": 1.0},
-            {"from": "proposal", "to": "negotiation", "reached_from": 4, "reached_to": 4,
-             "rate": 1.0},
-            {"from": "negotiation", "to": "won", "reached_from": 4, "reached_to": 1,
-             "rate": 0.25},
-            {"from": "won", "to": "post_purchase", "reached_from": 1, "reached_to": 0,
-             "rate": 0.0},
+            _step("prospecting", "qualification", 4, 4, 1.0),
+            _step("qualification", "meeting", 4, 4, 1.0),
+            _step("meeting", "proposal", 4, 4, 1.0),
+            _step("proposal", "negotiation", 4, 4, 1.0),
+            _step("negotiation", "won", 4, 1, 0.25),
+            _step("won", "post_purchase", 1, 0, 0.0),
         ],
         # 2025-10-01 -> 2025-11-14: 44 days
         "sales_cycle": {"count": 1, "median_days": 44.0, "mean_days": 44.0},
         "time_in_stage": [
-            *({"stage": s, "completed_stays": 0, "median_days": None, "now": 0,
-               "now_median_age_days": None, "now_oldest_age_days": None}
+            *({"pipeline": "default", "stage": s, "completed_stays": 0, "median_days": None,
+               "now": 0, "now_median_age_days": None, "now_oldest_age_days": None}
               for s in ("prospecting", "qualification", "meeting", "proposal")),
             # three deals there since 10-01: 65 days on 12-05
-            {"stage": "negotiation", "completed_stays": 1, "median_days": 44.0, "now": 3,
-             "now_median_age_days": 65.0, "now_oldest_age_days": 65.0},
+            {"pipeline": "default", "stage": "negotiation", "completed_stays": 1,
+             "median_days": 44.0, "now": 3, "now_median_age_days": 65.0,
+             "now_oldest_age_days": 65.0},
         ],
         # 3 open x 1/1 x 50,000.00 / 44 days = 3,409.0909...
         "velocity": {"USD": {"per_day": "3409.09", "open_deals": 3, "win_rate": 1.0,
@@ -193,7 +193,7 @@ def test_stale_and_next_json(november):
     assert "2 stale deals (the oldest 1 shown" in november(
         "stale", "--as-of", "2025-12-05", "--limit", "1").stdout
     nxt = november.json("next", "--as-of", "2025-12-05")
-    action = stages.info(Stage.NEGOTIATION).action
+    action = DEFAULT.stage("negotiation").action
     assert nxt == {
         "as_of": "2025-12-05T00:00:00Z",
         "total": 3,

@@ -65,13 +65,14 @@ def test_demo_does_not_touch_the_users_database(env, tmp_path: Path) -> None:
     run("--db", str(mine), "add", "My only deal", env=env)
     before = mine.read_bytes()
     out = run("--db", str(mine), "demo", env=env).stdout
-    assert "Open pipeline:" in out and "Demo database with 40 deals" in out
+    assert "Open pipeline:" in out and "Demo database with 50 deals" in out
     demo = tmp_path / "data" / "pipectl" / "demo.db"
     assert demo.is_file()
     assert mine.read_bytes() == before
     deals = json.loads(run("--db", str(demo), "list", "--status", "all", "--json",
                            env=env).stdout)
-    assert len(deals) == 40
+    assert len(deals) == 50  # 40 in the default pipeline, 10 in "Agency retainers"
+    assert {d["pipeline"] for d in deals} == {"default", "Agency retainers"}
     assert {d["status"] for d in deals} == {"open", "won", "lost"}
     assert {d["currency"] for d in deals} == {"EUR", "USD"}
     assert any("ễ" in d["contact"] for d in deals) and any("ł" in d["contact"] for d in deals)

@@ -26,7 +26,7 @@ from pipectl.errors import DatabaseError
 
 
 def _grow(db: Path, notes: int) -> None:
-    from pipectl.store import deals
+    from pipectl.services import deals
     from pipectl.store.db import connect
     from tests.conftest import at
 
@@ -41,8 +41,7 @@ def states(tmp_path) -> tuple[Path, bytes, bytes]:
     """A pipectl file as it was before another process's commits, and as its checkpoint
     leaves it: several pages longer, with the new page count in its header."""
     from pipectl.models import NewDeal
-    from pipectl.stages import Stage
-    from pipectl.store import deals
+    from pipectl.services import deals
     from pipectl.store.db import connect
     from tests.conftest import at
 
@@ -50,7 +49,7 @@ def states(tmp_path) -> tuple[Path, bytes, bytes]:
     conn = connect(db)
     deals.add(
         conn,
-        NewDeal(name="Łukasz Żółć", stage=Stage.PROSPECTING, currency="EUR", value_minor=100),
+        NewDeal(name="Łukasz Żółć", currency="EUR", value_minor=100),
         at("2026-01-05"),
     )
     conn.close()
@@ -186,7 +185,7 @@ def test_a_file_that_keeps_changing_while_short_is_refused_in_bounded_time(state
 
 def _writer(db: str, rounds: int, out) -> None:
     from pipectl.errors import PipectlError
-    from pipectl.store import deals
+    from pipectl.services import deals
     from pipectl.store.db import connect
     from tests.conftest import at
 

@@ -30,8 +30,7 @@ COMMANDS = (("list", "--status", "all"), ("add", "Nguyễn Văn An", "--value", 
 def pipectl_db(tmp_path_factory) -> Path:
     """A pipectl database with 400 deals and their events (several pages of each table)."""
     from pipectl.models import NewDeal
-    from pipectl.stages import Stage
-    from pipectl.store import deals
+    from pipectl.services import deals
     from pipectl.store.db import connect
     from tests.conftest import at
 
@@ -40,7 +39,7 @@ def pipectl_db(tmp_path_factory) -> Path:
     conn.execute("PRAGMA synchronous = OFF")
     for i in range(1, 401):
         new = NewDeal(
-            name=f"Deal {i} Łukasz Nguyễn", stage=Stage.PROSPECTING, currency="EUR",
+            name=f"Deal {i} Łukasz Nguyễn", currency="EUR",
             value_minor=i * 1000, company=f"Company {i}", note=f"first note {i}",
         )
         deals.add(conn, new, at("2026-01-05"))

@@ -139,3 +139,38 @@ def test_upgrade_mechanism_with_a_synthetic_next_migration(tmp_path, monkeypatch
     assert int.from_bytes(first.read_bytes()[60:64], "big") == 1
     assert integrity(first) == "ok"
     _assert_nothing_lost(first)
+
+
+def test_schema_3_database_upgrades_to_pipelines_with_nothing_lost(tmp_path, cli):
+    """tests/fixtures/schema_v3.db: the same steps as schema_v1.db, written by the last
+    pipectl of schema 3 (commit 586a045, before pipelines were data). It upgrades to the
+    default pipeline with every deal, event and checklist mark, after a backup."""
+    from pipectl.store.db import connect
+
+    fixture = FIXTURES / "schema_v3.db"
+    db = tmp_path / "v3.db"
+    shutil.copyfile(fixture, db)
+    assert int.from_bytes(db.read_bytes()[60:64], "big") == 3
+    connect(db).close()
+    _assert_nothing_lost(db)
+    backup = tmp_path / "v3.db.schema3.bak"
+    assert backup.is_file() and integrity(backup) == "ok"
+    assert int.from_bytes(backup.read_bytes()[60:64], "big") == 3
+    con = sqlite3.connect(db)
+    assert con.execute("PRAGMA foreign_key_check").fetchall() == []
+    assert con.execute("SELECT name, is_default FROM pipelines").fetchall() == [("default", 1)]
+    con.close()
+    cli.db = db
+    shown = cli.json("show", "1")
+    assert shown["pipeline"] == "default" and shown["stage"] == "won"
+    assert shown["checklist"] == {"location": True, "budget": True, "authority": True,
+                                  "need": True}
+    assert cli.json("show", "3")["checklist"] == {"location": True, "budget": True,
+                                                  "authority": None, "need": None}
+    # the upgraded file takes a pipeline of its own and moves a deal into it
+    toml = tmp_path / "two.toml"
+    toml.write_text('name = "Two"\nstages = [\n  { key = "open", probability = 50 },\n'
+                    '  { key = "done", kind = "won" },\n]\n')
+    cli("pipeline", "apply", str(toml))
+    cli("move", "4", "--pipeline", "Two")
+    assert cli.json("show", "4")["stage"] == "open"

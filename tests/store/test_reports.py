@@ -26,56 +26,86 @@ from datetime import date
 
 import pytest
 
+from pipectl.domain.pipeline import DEFAULT
 from pipectl.models import DealEdit, NewDeal
 from pipectl.reports import actions, forecast, periods, summary
-from pipectl.stages import Stage
-from pipectl.store import deals
+from pipectl.services import deals as svc
+from pipectl.store.pipelines import all_in_force
 from pipectl.views.reports import forecast_json, report_json
 from tests.conftest import at
 
 ALL = {"location": True, "budget": True, "authority": True, "need": True}
 
 
+class _Deals:
+    """The services' deal commands, each at an explicit moment (the scenario's shorthand)."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def add(self, new: NewDeal, when) -> int:
+        return svc.add(self.conn, new, at=when)[0]
+
+    def advance(self, deal_id: int, when, to: str | None = None,
+                prequalified: str | None = None) -> None:
+        svc.advance(self.conn, deal_id, to=to, prequalified=prequalified, at=when)
+
+    def qualify(self, deal_id: int, changes: dict, when) -> None:
+        svc.qualify(self.conn, deal_id, changes, at=when)
+
+    def lose(self, deal_id: int, when, reason: str) -> None:
+        svc.lose(self.conn, deal_id, reason, at=when)
+
+    def reopen(self, deal_id: int, when) -> None:
+        svc.reopen(self.conn, deal_id, at=when)
+
+    def edit(self, deal_id: int, change: DealEdit, when) -> None:
+        svc.edit(self.conn, deal_id, change, at=when)
+
+    def note(self, deal_id: int, text: str, when, next_action=None, due=None) -> None:
+        svc.note(self.conn, deal_id, text, next_action, due, at=when)
+
+
 def build(conn: sqlite3.Connection) -> None:
-    d = deals
-    d1 = d.add(conn, NewDeal("Alpha", currency="USD", value_minor=1_000_000, owner="Anna"),
+    d = _Deals(conn)
+    d1 = d.add(NewDeal("Alpha", currency="USD", value_minor=1_000_000, owner="Anna"),
                at("2026-01-01"))
-    d2 = d.add(conn, NewDeal("Beta", currency="EUR", value_minor=2_000_000, owner="Ben"),
+    d2 = d.add(NewDeal("Beta", currency="EUR", value_minor=2_000_000, owner="Ben"),
                at("2026-01-02"))
-    d3 = d.add(conn, NewDeal("Gamma", currency="USD", value_minor=500_000, owner="Anna"),
+    d3 = d.add(NewDeal("Gamma", currency="USD", value_minor=500_000, owner="Anna"),
                at("2026-01-03"))
-    d.advance(conn, d1, at("2026-01-05"))
-    d.qualify(conn, d1, ALL, at("2026-01-06"))
-    d.advance(conn, d3, at("2026-01-08"))
-    d.advance(conn, d1, at("2026-01-10"))
-    d.advance(conn, d2, at("2026-01-12"), to=Stage.MEETING, prequalified="known customer")
-    d.lose(conn, d3, at("2026-01-18"), "no budget")
-    d.advance(conn, d1, at("2026-01-20"))
-    d.advance(conn, d2, at("2026-01-22"))
-    d4 = d.add(conn, NewDeal("Delta", currency="USD", value_minor=800_000, owner="Anna",
-                             close_date=date(2026, 5, 31)), at("2026-02-01"))
-    d.advance(conn, d1, at("2026-02-01"), to=Stage.WON)
-    d.advance(conn, d2, at("2026-02-01"), to=Stage.MEETING)
-    d.advance(conn, d4, at("2026-02-05"))
-    d.qualify(conn, d4, ALL, at("2026-02-06"))
-    d.advance(conn, d4, at("2026-02-10"))
-    d.advance(conn, d2, at("2026-02-11"))
-    d.edit(conn, d2, DealEdit(value_minor=2_500_000), at("2026-02-15"))
-    d.lose(conn, d4, at("2026-02-20"), "price")
-    d.advance(conn, d2, at("2026-02-21"))
-    d.reopen(conn, d4, at("2026-03-01"))
-    d5 = d.add(conn, NewDeal("Epsilon", stage=Stage.NEGOTIATION, currency="EUR",
-                             value_minor=4_000_000, probability=50, owner="Ben",
-                             close_date=date(2026, 7, 31), prequalified="referral"),
+    d.advance(d1, at("2026-01-05"))
+    d.qualify(d1, ALL, at("2026-01-06"))
+    d.advance(d3, at("2026-01-08"))
+    d.advance(d1, at("2026-01-10"))
+    d.advance(d2, at("2026-01-12"), to="meeting", prequalified="known customer")
+    d.lose(d3, at("2026-01-18"), "no budget")
+    d.advance(d1, at("2026-01-20"))
+    d.advance(d2, at("2026-01-22"))
+    d4 = d.add(NewDeal("Delta", currency="USD", value_minor=800_000, owner="Anna",
+                       close_date=date(2026, 5, 31)), at("2026-02-01"))
+    d.advance(d1, at("2026-02-01"), to="won")
+    d.advance(d2, at("2026-02-01"), to="meeting")
+    d.advance(d4, at("2026-02-05"))
+    d.qualify(d4, ALL, at("2026-02-06"))
+    d.advance(d4, at("2026-02-10"))
+    d.advance(d2, at("2026-02-11"))
+    d.edit(d2, DealEdit(value_minor=2_500_000), at("2026-02-15"))
+    d.lose(d4, at("2026-02-20"), "price")
+    d.advance(d2, at("2026-02-21"))
+    d.reopen(d4, at("2026-03-01"))
+    d5 = d.add(NewDeal("Epsilon", stage="negotiation", currency="EUR",
+                       value_minor=4_000_000, probability=50, owner="Ben",
+                       close_date=date(2026, 7, 31), prequalified="referral"),
                at("2026-03-01"))
-    d.advance(conn, d2, at("2026-03-03"), to=Stage.WON)
-    d.advance(conn, d4, at("2026-03-10"))
-    d6 = d.add(conn, NewDeal("Zeta", currency="USD", value_minor=1_200_000), at("2026-04-01"))
-    d.lose(conn, d6, at("2026-04-10"), "price")
-    d7 = d.add(conn, NewDeal("Eta", currency="USD", owner="Anna"), at("2026-05-01"))
-    d.edit(conn, d4, DealEdit(close_date=date(2026, 7, 15)), at("2026-05-10"))
-    d.note(conn, d7, "left a voicemail", at("2026-06-25"), "call back", "2026-06-28")
-    d8 = d.add(conn, NewDeal("Theta", currency="USD", value_minor=100_000), at("2026-07-05"))
+    d.advance(d2, at("2026-03-03"), to="won")
+    d.advance(d4, at("2026-03-10"))
+    d6 = d.add(NewDeal("Zeta", currency="USD", value_minor=1_200_000), at("2026-04-01"))
+    d.lose(d6, at("2026-04-10"), "price")
+    d7 = d.add(NewDeal("Eta", currency="USD", owner="Anna"), at("2026-05-01"))
+    d.edit(d4, DealEdit(close_date=date(2026, 7, 15)), at("2026-05-10"))
+    d.note(d7, "left a voicemail", at("2026-06-25"), "call back", "2026-06-28")
+    d8 = d.add(NewDeal("Theta", currency="USD", value_minor=100_000), at("2026-07-05"))
     assert (d1, d2, d3, d4, d5, d6, d7, d8) == (1, 2, 3, 4, 5, 6, 7, 8)
 
 
@@ -113,14 +143,15 @@ def test_close_rate_and_win_rate(scenario):
 
 def test_pipeline_and_weighted_value(scenario):
     r = _report(scenario)
-    p = r.pipeline
-    assert (p[Stage.PROSPECTING].count, p[Stage.PROSPECTING].without_value) == (1, 1)  # D7
-    assert p[Stage.PROSPECTING].value == {}
-    assert p[Stage.QUALIFICATION].count == 0 and p[Stage.MEETING].count == 0
-    assert p[Stage.PROPOSAL].value == {"USD": 800_000}  # D4, 60 % by stage
-    assert p[Stage.PROPOSAL].weighted == {"USD": 480_000}
-    assert p[Stage.NEGOTIATION].value == {"EUR": 4_000_000}  # D5, its own 50 %
-    assert p[Stage.NEGOTIATION].weighted == {"EUR": 2_000_000}
+    p = r.stage_money
+    prospecting = p("default", "prospecting")
+    assert (prospecting.count, prospecting.without_value) == (1, 1)  # D7
+    assert p("default", "prospecting").value == {}
+    assert p("default", "qualification").count == 0 and p("default", "meeting").count == 0
+    assert p("default", "proposal").value == {"USD": 800_000}  # D4, 60 % by stage
+    assert p("default", "proposal").weighted == {"USD": 480_000}
+    assert p("default", "negotiation").value == {"EUR": 4_000_000}  # D5, its own 50 %
+    assert p("default", "negotiation").weighted == {"EUR": 2_000_000}
     t = r.pipeline_total
     assert (t.count, t.without_value) == (3, 1)
     assert t.value == {"USD": 800_000, "EUR": 4_000_000}
@@ -131,7 +162,7 @@ def test_stage_conversion_uses_furthest_stage_reached(scenario):
     r = _report(scenario)
     # reached: D1 won(6; negotiation skipped counts), D2 won(6), D3 qualification(2),
     # D4 proposal(4), D5 negotiation(5), D6 prospecting(1), D7 prospecting(1)
-    got = [(s.from_stage.value, s.reached_from, s.reached_to, s.rate.value) for s in r.conversion]
+    got = [(s.from_stage, s.reached_from, s.reached_to, s.rate.value) for s in r.conversion]
     assert got == [
         ("prospecting", 7, 5, 0.7143),
         ("qualification", 5, 4, 0.8),
@@ -151,7 +182,7 @@ def test_sales_cycle_median_and_mean(scenario):
 def test_time_in_stage(scenario):
     r = _report(scenario)
     got = {
-        t.stage.value: (t.stays.count, t.stays.median, t.now.count, t.now.median, t.now.maximum)
+        t.stage: (t.stays.count, t.stays.median, t.now.count, t.now.median, t.now.maximum)
         for t in r.time_in_stage
     }
     assert got == {
@@ -201,7 +232,7 @@ def test_window_february(scenario):
     # D4 prospecting 4; D4 qualification 5; meeting: D2 10 (02-01 to 02-11), D4 10 (lost
     # 02-20); proposal: D1 12 (left 02-01), D2 10 (left 02-01, moved back), D2 10 (02-11 to
     # 02-21); D2's negotiation stay ended 03-03, after the window.
-    stays = {t.stage.value: (t.stays.count, t.stays.median) for t in r.time_in_stage}
+    stays = {t.stage: (t.stays.count, t.stays.median) for t in r.time_in_stage}
     assert stays == {"prospecting": (1, 4.0), "qualification": (1, 5.0), "meeting": (2, 10.0),
                      "proposal": (3, 10.0), "negotiation": (0, None)}
 
@@ -218,13 +249,13 @@ def test_empty_window_gives_null_rates_not_zero(scenario):
 def test_as_of_reconstructs_stage_value_and_close_date(scenario):
     r = _report(scenario, as_of="2026-02-15T12:00:00Z")
     assert r.status == {"open": 2, "won": 1, "lost": 1, "total": 4}  # D2 D4 open; D1; D3
-    assert r.pipeline[Stage.MEETING].value == {"USD": 800_000}  # D4 not yet lost
-    assert r.pipeline[Stage.PROPOSAL].value == {"EUR": 2_500_000}  # D2 after 02-15 00:00
+    assert r.stage_money("default", "meeting").value == {"USD": 800_000}  # D4 not yet lost
+    assert r.stage_money("default", "proposal").value == {"EUR": 2_500_000}  # D2 after 02-15 00:00
     before = _report(scenario, as_of="2026-02-14T23:59:59Z")
-    assert before.pipeline[Stage.PROPOSAL].value == {"EUR": 2_000_000}
-    assert before.pipeline[Stage.PROPOSAL].weighted == {"EUR": 1_200_000}
+    assert before.stage_money("default", "proposal").value == {"EUR": 2_000_000}
+    assert before.stage_money("default", "proposal").weighted == {"EUR": 1_200_000}
     lost = _report(scenario, as_of="2026-02-25")
-    assert lost.status["lost"] == 2 and lost.pipeline[Stage.MEETING].count == 0  # D4 lost
+    assert lost.status["lost"] == 2 and lost.stage_money("default", "meeting").count == 0  # D4 lost
     assert [g.key for g in lost.lost_by_reason] == ["no budget", "price"]
 
 
@@ -255,13 +286,16 @@ def test_forecast_close_date_change_and_slip(scenario):
 
 
 def test_stale_oldest_first_with_stage_threshold(scenario):
-    rows, total = actions.stale(scenario, AS_OF, actions.thresholds(14))
+    pipes = all_in_force(scenario, AS_OF)
+    rows, total = actions.stale(scenario, AS_OF)  # each stage's rot days: 14 by default
+    assert ([r.id for r in rows], total) == ([5, 4], 2)
+    rows, total = actions.stale(scenario, AS_OF, actions.thresholds(pipes, 14))
     assert total == 2
     # D5 idle since 03-01 (121 days), D4 since 05-10 (51); D7 had a note on 06-25 (5 days)
     assert [(r.id, r.idle_days) for r in rows] == [(5, 121.0), (4, 51.0)]
-    rows, _ = actions.stale(scenario, AS_OF, actions.thresholds(14, {Stage.PROPOSAL: 60}))
+    rows, _ = actions.stale(scenario, AS_OF, actions.thresholds(pipes, 14, {(1, "proposal"): 60}))
     assert [r.id for r in rows] == [5]
-    rows, total = actions.stale(scenario, AS_OF, actions.thresholds(0), limit=1)
+    rows, total = actions.stale(scenario, AS_OF, actions.thresholds(pipes, 0), limit=1)
     assert ([r.id for r in rows], total) == ([5], 3)  # D5, then D4 and D7 (idle 5 days)
 
 
@@ -274,7 +308,7 @@ def test_next_ranking(scenario):
         (3, 4, "stale", "stage", None),  # idle 51 days
     ]
     assert rows[0].action == "call back"
-    assert rows[1].action == stages_action(Stage.NEGOTIATION)
+    assert rows[1].action == DEFAULT.stage("negotiation").action
     # On 05-12, D4 (edited 05-10) is not stale; the rest are ranked by value, no value last.
     soon, _ = actions.next_steps(scenario, "2026-05-12T00:00:00Z")
     assert [(r.id, r.why) for r in soon] == [(5, "stale"), (4, "open"), (7, "open")]
@@ -283,12 +317,6 @@ def test_next_ranking(scenario):
     top, total = actions.next_steps(scenario, "2026-05-12T00:00:00Z", limit=1)
     assert ([r.id for r in top], total) == ([5], 3)
     assert [(r.id, r.why) for r in soon] == [(5, "stale"), (4, "closing"), (7, "open")]
-
-
-def stages_action(stage: Stage) -> str:
-    from pipectl import stages
-
-    return stages.info(stage).action
 
 
 def test_report_json_shape_is_stable(scenario):

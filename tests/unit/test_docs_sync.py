@@ -19,10 +19,10 @@ def test_cli_reference_matches_help() -> None:
 
 def test_stage_guide_matches_the_stage_table() -> None:
     """Every stage's key, label and default probability in docs/stages.md is the code's."""
-    from pipectl.stages import PIPELINE
+    from pipectl.domain.pipeline import DEFAULT
 
     text = (DOCS / "stages.md").read_text(encoding="utf-8")
-    for s in PIPELINE:
+    for s in DEFAULT.stages:
         row = re.search(rf"^\| *{s.order or '-'} *\| *`{s.key}` *\| *{re.escape(s.label)} *\|"
                         rf" *{s.probability} ?% *\|", text, re.M)
         assert row, f"docs/stages.md has no row for {s.key} ({s.label}, {s.probability} %)"

@@ -17,6 +17,22 @@ AS_OF_HELP = (
     "or an ISO datetime); later events are ignored. Default: now."
 )
 OWNER_HELP = "Only this owner's deals."
+PIPELINE_HELP = (
+    "Only the deals in this pipeline (as of the as-of moment). Default: every pipeline "
+    "(totals span them; stages are listed per pipeline)."
+)
+
+
+def _pipeline_option() -> typer.models.OptionInfo:
+    return typer.Option(None, "--pipeline", envvar="PIPECTL_PIPELINE", metavar="NAME",
+                        help=PIPELINE_HELP)
+
+
+def _pipeline(name: str | None) -> str | None:
+    """--pipeline as given (NFC, trimmed; empty means every pipeline)."""
+    from pipectl.values import optional_text
+
+    return optional_text(name, "--pipeline")
 CSV_HELP = "Print CSV (one figure per row) instead of a table."
 
 
@@ -55,6 +71,7 @@ def report(
     ),
     as_of: str = typer.Option(None, "--as-of", metavar="DATE", help=AS_OF_HELP),
     owner: str = typer.Option(None, "--owner", "-o", help=OWNER_HELP),
+    pipeline: str = _pipeline_option(),
     explain: bool = typer.Option(
         False, "--explain", help="Show how each figure was computed and from which deals."
     ),
@@ -69,7 +86,9 @@ def report(
     Flows (qualified, won, lost, cycle, conversion, lost reasons) count what happened in the
     window [--from, --to), all time by default; the pipeline, time in stage and velocity's open
     deals are the state at the as-of moment. Every figure is computed from the deals' event
-    history (docs/metrics.md gives each formula).
+    history (docs/metrics.md gives each formula), with the pipelines as defined at the as-of
+    moment. Counts and money span every pipeline unless --pipeline names one; stages are
+    listed per pipeline, and close and win rate are also given per pipeline.
 
     Examples:
 
@@ -80,6 +99,8 @@ def report(
       pipectl report --from 2026-01-01 --to 2026-07-01 --as-of 2026-06-30 --json
 
       pipectl report --quarter --explain
+
+      pipectl report --pipeline Partners --month
     """
     from pipectl.reports import periods, summary
 
@@ -98,8 +119,9 @@ def report(
         window = periods.period(units[0], day)
     else:
         window = periods.window(_date(from_, "--from"), _date(to, "--to"))
+    name = _pipeline(pipeline)
     conn, owner = connect_for_owner(ctx, owner)
-    data = summary.build(conn, moment, window, owner, explain=explain)
+    data = summary.build(conn, moment, window, owner, explain=explain, pipeline=name)
     from pipectl.views import reports as view
 
     if fmt == "json":
@@ -125,6 +147,7 @@ def forecast(
     ),
     as_of: str = typer.Option(None, "--as-of", metavar="DATE", help=AS_OF_HELP),
     owner: str = typer.Option(None, "--owner", "-o", help=OWNER_HELP),
+    pipeline: str = _pipeline_option(),
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
     as_csv: bool = typer.Option(False, "--csv", help=CSV_HELP),
 ) -> None:
@@ -134,7 +157,8 @@ def forecast(
     whose expected close date lay in the period (count, value, weighted value, per currency).
     Periods not yet begun are forecast from the pipeline as of now. For periods that are over,
     the value actually won in them (every deal won in the period) and the forecast deals that
-    slipped (not won in the period).
+    slipped (not won in the period). Weighted values use the deals' own probabilities, else
+    their stages' as the pipelines were defined when the period began.
 
     Examples:
 
@@ -168,18 +192,19 @@ def forecast(
     chosen = periods.periods(unit, first, last)
     if len(chosen) > 120:
         raise UsageError(f"{len(chosen)} periods is too many (at most 120)")
+    name = _pipeline(pipeline)
     conn, owner = connect_for_owner(ctx, owner)
-    items = fc.build(conn, moment, chosen, owner)
+    items = fc.build(conn, moment, chosen, owner, pipeline=name)
     from pipectl.views import reports as view
 
     if fmt == "json":
         from pipectl.views.common import print_json
 
-        print_json(view.forecast_json(items, moment, unit, owner))
+        print_json(view.forecast_json(items, moment, unit, owner, name))
     elif fmt == "csv":
         view.forecast_csv(items)
     else:
-        view.forecast_table(items, moment)
+        view.forecast_table(items, moment, name)
 
 
 def _one_day():
@@ -192,17 +217,20 @@ def stale(
     ctx: typer.Context,
     days: list[str] = typer.Option(
         None, "--days", metavar="N|STAGE=N",
-        help="Idle threshold in days (default 14); STAGE=N sets one stage's (repeatable).",
+        help="Idle threshold in days for every stage (default: each stage's rot days, 14 "
+        "unless its pipeline says otherwise); STAGE=N sets one stage's (repeatable).",
     ),
     limit: int = typer.Option(50, "--limit", "-n", help="At most this many deals (0: all)."),
     as_of: str = typer.Option(None, "--as-of", metavar="DATE", help=AS_OF_HELP),
     owner: str = typer.Option(None, "--owner", "-o", help=OWNER_HELP),
+    pipeline: str = _pipeline_option(),
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """Open deals idle for longer than a threshold, oldest first.
 
-    An event is any move, note, edit, checklist or value change. The threshold is 14 days
-    unless --days says otherwise, per stage if wanted.
+    An event is any move, note, edit, checklist or value change. The threshold is each stage's
+    rot days (14 unless the pipeline's definition sets rot_days) unless --days says
+    otherwise, per stage if wanted.
 
     Examples:
 
@@ -211,10 +239,11 @@ def stale(
       pipectl stale --days 7 --days negotiation=3 --json
     """
     from pipectl.reports import actions
+    from pipectl.reports.scope import scope
 
     most = positive_limit(limit) or None
-    default = actions.DEFAULT_STALE_DAYS
-    per_stage = {}
+    default = None
+    wanted: list[tuple[str, str, int]] = []  # (as given, stage name, days)
     for item in days or []:
         key, sep, value = item.partition("=")
         number = value if sep else key
@@ -223,27 +252,46 @@ def stale(
         except ValueError as exc:
             raise UsageError(f"--days {item!r} is not a number of days or STAGE=N") from exc
         if sep:
-            from pipectl.cli.common import stage_arg
-            from pipectl.stages import is_open
-
-            stage = stage_arg(key)
-            if not is_open(stage):
-                raise UsageError(f"--days {item!r}: {stage} is not an open stage")
-            per_stage[stage] = n
+            wanted.append((item, key, n))
         else:
             default = n
+    name = _pipeline(pipeline)
     moment = _as_of(as_of)
     conn, owner = connect_for_owner(ctx, owner)
-    rows, total = actions.stale(conn, moment, actions.thresholds(default, per_stage), owner,
-                                limit=most)
+    sc = scope(conn, moment, name)
+    per_stage = {}
+    for item, key, n in wanted:
+        for pid, stage in _open_stage(sc, item, key):
+            per_stage[(pid, stage)] = n
+    rows, total = actions.stale(conn, moment, actions.thresholds(sc, default, per_stage), owner,
+                                limit=most, sc=sc)
     from pipectl.views import reports as view
 
     if as_json:
         from pipectl.views.common import print_json
 
-        print_json(view.stale_json(rows, total, moment))
+        print_json(view.stale_json(rows, total, moment, sc.several))
     else:
-        view.stale_table(rows, total, moment)
+        view.stale_table(rows, total, moment, sc.several)
+
+
+def _open_stage(sc, item: str, text: str) -> list[tuple[int, str]]:
+    """The open stage ``text`` names (key, label, alias or prefix) in each pipeline covered
+    that has it: [(pipeline id, stage key)]."""
+    found: list[tuple[int, str]] = []
+    errors: list[UsageError] = []
+    for p in sc.shown:
+        try:
+            stage = p.parse_stage(text)
+        except UsageError as exc:
+            errors.append(exc)
+            continue
+        if not p.is_open(stage):
+            raise UsageError(f"--days {item!r}: {stage} is not an open stage")
+        found.append((p.id, stage))
+    if not found:
+        raise errors[0] if errors else UsageError(f"--days {item!r}: no pipeline to apply it to")
+    return found
 
 
 def next_(
@@ -251,13 +299,15 @@ def next_(
     owner: str = typer.Option(None, "--owner", "-o", help=OWNER_HELP),
     limit: int = typer.Option(20, "--limit", "-n", help="At most this many deals (0: all)."),
     as_of: str = typer.Option(None, "--as-of", metavar="DATE", help=AS_OF_HELP),
+    pipeline: str = _pipeline_option(),
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """What each open deal needs next, most urgent first.
 
     The deal's logged next action (pipectl note --next) if one was logged since it entered its
-    stage, otherwise what its stage calls for. Ranked: overdue next action, due today, stale
-    (no event for 14 days), expected close within 14 days, then the rest; larger value first
+    stage, otherwise what its stage calls for (the action of its pipeline's definition).
+    Ranked: overdue next action, due today, stale (no event for longer than its stage's rot
+    days, 14 by default), expected close within 14 days, then the rest; larger value first
     within each tier.
 
     Examples:
@@ -267,19 +317,22 @@ def next_(
       pipectl next --limit 0 --json
     """
     from pipectl.reports import actions
+    from pipectl.reports.scope import scope
 
     most = positive_limit(limit) or None
+    name = _pipeline(pipeline)
     moment = _as_of(as_of)
     conn, owner = connect_for_owner(ctx, owner)
-    rows, total = actions.next_steps(conn, moment, owner, limit=most)
+    sc = scope(conn, moment, name)
+    rows, total = actions.next_steps(conn, moment, owner, limit=most, sc=sc)
     from pipectl.views import reports as view
 
     if as_json:
         from pipectl.views.common import print_json
 
-        print_json(view.next_json(rows, total, moment))
+        print_json(view.next_json(rows, total, moment, sc.several))
     else:
-        view.next_table(rows, total, moment)
+        view.next_table(rows, total, moment, sc.several)
 
 
 def register(app: typer.Typer) -> None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from pipectl.domain.checklist import decode, encode
+from pipectl.domain.checklist import Checklist, decode
 from pipectl.domain.pipeline import LOST, Pipeline
 
 Row = dict[str, Any]
@@ -95,8 +95,10 @@ def apply(deal: Row, event: Row, pipelines: Pipelines) -> Row:
     elif kind == "probability":
         deal["probability"] = get("probability")
     elif kind == "checklist":
+        # stored in the order of the pipeline's criteria (then any it no longer has)
         marks = {**decode(deal.get("checklist")), **decode(get("checks"))}
-        deal["checklist"] = encode(marks)
+        criteria = _pipeline(pipelines, int(deal["pipeline_id"])).checklist
+        deal["checklist"] = Checklist.of(criteria, marks).to_json()
     elif kind == "edit":
         deal[event["field"]] = get("new")
     elif kind == "note" and (get("next_action") is not None or get("due") is not None):

@@ -4,28 +4,38 @@
 
 1. an overdue logged next action (due before today), most overdue first;
 2. a logged next action due today;
-3. stale: no event for longer than the stale threshold, longest idle first;
+3. stale: no event for longer than the stale threshold (the stage's rot days), longest idle
+   first;
 4. expected close date within ``near_days`` (or already past), soonest first;
 5. everything else.
 
 Within a tier, larger value first (amounts compared as written, whatever the currency), then
 id. A logged next action (from ``pipectl note --next``) counts when it was logged since the
-deal entered its current stage; otherwise the deal needs what its stage calls for
-(``stages.PIPELINE[*].action``).
+deal entered its current stage; otherwise the deal needs what its stage calls for (its
+``action`` in the pipeline's definition in force at the as-of moment): the rule of
+``domain.rules.next_step``, in SQL.
+
+``stale`` lists the open deals idle for longer than their stage's threshold: its rot days
+(``rot_days`` of the definition, 14 by default) unless ``--days`` says otherwise.
 """
 
 from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from pipectl import stages
+from pipectl.domain.rules import DUE_ONLY
 from pipectl.errors import UsageError
 from pipectl.reports import snapshot
-from pipectl.stages import Stage
+from pipectl.reports.scope import Scope
 
-DEFAULT_STALE_DAYS = 14
+if TYPE_CHECKING:
+    from pipectl.domain.pipeline import Pipeline, StageDef
+
 DEFAULT_NEAR_DAYS = 14
+
+Limits = dict[int, dict[str, int]]  # pipeline id -> open stage -> days
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,7 +43,8 @@ class StaleDeal:
     id: int
     name: str
     owner: str | None
-    stage: Stage
+    pipeline: str  # the name of the deal's pipeline (as defined at the as-of moment)
+    stage: str
     value_minor: int | None
     currency: str
     last_event_at: str
@@ -47,7 +58,8 @@ class NextStep:
     id: int
     name: str
     owner: str | None
-    stage: Stage
+    pipeline: str
+    stage: str
     value_minor: int | None
     currency: str
     close_date: str | None
@@ -58,34 +70,81 @@ class NextStep:
     idle_days: float
 
 
-def thresholds(default: int, per_stage: dict[Stage, int] | None = None) -> dict[Stage, int]:
-    if default < 0 or any(v < 0 for v in (per_stage or {}).values()):
+def thresholds(
+    pipelines: dict[int, Pipeline] | Scope,
+    default: int | None = None,
+    per_stage: dict[tuple[int, str], int] | None = None,
+) -> Limits:
+    """The stale threshold of every open stage: ``per_stage`` (pipeline id, stage key) first,
+    else ``default`` (``--days N``), else the stage's own rot days (14 unless its pipeline
+    says otherwise)."""
+    if isinstance(pipelines, Scope):
+        pipelines = pipelines.pipelines
+    given = per_stage or {}
+    if (default is not None and default < 0) or any(v < 0 for v in given.values()):
         raise UsageError("--days may not be negative")
-    return {s: (per_stage or {}).get(s, default) for s in stages.OPEN_STAGES}
+    return {
+        pid: {
+            s.key: given.get((pid, s.key), s.rot if default is None else default)
+            for s in p.line if s.kind == "open"
+        }
+        for pid, p in pipelines.items()
+    }
 
 
-def _threshold_sql(limits: dict[Stage, int]) -> str:
-    return "(CASE stage " + " ".join(f"WHEN '{s}' THEN {d}" for s, d in limits.items()) + " END)"
+def _threshold_sql(limits: Limits, pipelines: dict[int, Pipeline], column: str = "stage",
+                   pipeline_column: str = "pipeline_id") -> str:
+    """SQL: the threshold of the stage in ``column`` (NULL for a stage without one)."""
+    defs = {pid: p for pid, p in pipelines.items() if pid in limits}
+
+    def days(p: Pipeline, s: StageDef) -> str | None:
+        mine = limits[p.id]  # type: ignore[index]
+        return str(int(mine[s.key])) if s.key in mine else None
+
+    return snapshot.per_stage(defs, days, column, pipeline_column)
+
+
+def _names_sql(sc: Scope) -> str:
+    """SQL: the name of the deal's pipeline (as defined at the as-of moment)."""
+    if not sc.split:
+        only = next(iter(sc.in_sql.values()))
+        return snapshot.quote(only.name)
+    whens = " ".join(f"WHEN {pid} THEN {snapshot.quote(p.name)}"
+                     for pid, p in sorted(sc.pipelines.items()))
+    return f"(CASE pipeline_id {whens} END)"
 
 
 def stale(
     conn: sqlite3.Connection,
     as_of: str,
-    limits: dict[Stage, int],
+    limits: Limits | None = None,
     owner: str | None = None,
     limit: int | None = None,
+    sc: Scope | None = None,
 ) -> tuple[list[StaleDeal], int]:
-    """The stale deals, oldest first (at most ``limit``), and how many there are in all."""
-    t = snapshot.build(conn, as_of, owner, activity=True, names=True)
+    """The stale deals, oldest first (at most ``limit``), and how many there are in all.
+
+    ``limits``: ``thresholds(...)`` (default: each stage's rot days); ``sc``: the pipelines
+    (``reports.scope``; default: all of them, as in force at ``as_of``)."""
+    if sc is None:
+        from pipectl.reports.scope import scope
+
+        sc = scope(conn, as_of)
+    if limits is None:
+        limits = thresholds(sc.pipelines)
+    t = snapshot.build(conn, as_of, owner, activity=True, names=True, pipelines=sc.pipelines,
+                       pipeline_id=sc.pipeline_id)
+    threshold = _threshold_sql(limits, sc.in_sql)
     try:
         rows = conn.execute(
-            f"""SELECT id, name, owner, stage, value_minor, currency, last_event_at,
+            f"""SELECT id, name, owner, {_names_sql(sc)}, stage, value_minor, currency,
+                       last_event_at,
                        round(julianday(:as_of) - julianday(last_event_at), 2) AS idle,
-                       {_threshold_sql(limits)} AS limit_days,
+                       {threshold} AS limit_days,
                        count(*) OVER () AS total
                 FROM {t}
                 WHERE status = 'open'
-                  AND julianday(:as_of) - julianday(last_event_at) > {_threshold_sql(limits)}
+                  AND julianday(:as_of) - julianday(last_event_at) > {threshold}
                 ORDER BY last_event_at, id
                 LIMIT :limit""",
             {"as_of": as_of, "limit": -1 if limit is None else limit},
@@ -93,28 +152,40 @@ def stale(
     finally:
         snapshot.drop(conn, t)
     total = rows[0][-1] if rows else 0
-    return [StaleDeal(r[0], r[1], r[2], Stage(r[3]), *r[4:-1]) for r in rows], total
+    return [StaleDeal(*r[:-1]) for r in rows], total
 
 
 def next_steps(
     conn: sqlite3.Connection,
     as_of: str,
     owner: str | None = None,
-    stale_days: int = DEFAULT_STALE_DAYS,
+    stale_days: int | None = None,
     near_days: int = DEFAULT_NEAR_DAYS,
     limit: int | None = None,
+    sc: Scope | None = None,
 ) -> tuple[list[NextStep], int]:
-    """The open deals, most urgent first (at most ``limit``), and how many there are in all."""
-    t = snapshot.build(conn, as_of, owner, activity=True, names=True)
-    stage_action = "(CASE s.stage " + " ".join(
-        f"WHEN '{i.key}' THEN '{i.action.replace(chr(39), chr(39) * 2)}'" for i in stages.PIPELINE
-    ) + " END)"
+    """The open deals, most urgent first (at most ``limit``), and how many there are in all.
+
+    A deal is stale after ``stale_days`` without an event (default: its stage's rot days)."""
+    if sc is None:
+        from pipectl.reports.scope import scope
+
+        sc = scope(conn, as_of)
+    t = snapshot.build(conn, as_of, owner, activity=True, names=True, pipelines=sc.pipelines,
+                       pipeline_id=sc.pipeline_id)
+    defs = sc.in_sql
+    # What the stage calls for: the same rule as domain.rules.next_step, for every open deal.
+    stage_action = snapshot.per_stage(
+        defs, lambda p, s: snapshot.quote(s.action), "stage", "pipeline_id")
+    stale_after = _threshold_sql(thresholds(defs, stale_days), defs, "s.stage",
+                                 "s.pipeline_id")
     sql = f"""
         WITH s AS (
             SELECT s.*,
                    CASE WHEN n.id IS NOT NULL AND n.at >= s.entered_at THEN 1 ELSE 0 END AS logged,
                    n.next_action AS logged_action, n.due AS logged_due,
-                   julianday(:as_of) - julianday(s.last_event_at) AS idle
+                   julianday(:as_of) - julianday(s.last_event_at) AS idle,
+                   {stale_after} AS stale_after
             FROM {t} s LEFT JOIN events n ON n.id = s.next_event
             WHERE s.status = 'open'
         ),
@@ -122,13 +193,13 @@ def next_steps(
             SELECT s.*,
                    CASE WHEN logged AND logged_due < :today THEN 0
                         WHEN logged AND logged_due = :today THEN 1
-                        WHEN idle > :stale THEN 2
+                        WHEN idle > stale_after THEN 2
                         WHEN close_date IS NOT NULL AND close_date <= :near THEN 3
                         ELSE 4 END AS tier
             FROM s
         )
-        SELECT id, name, owner, stage, value_minor, currency, close_date,
-               CASE WHEN logged THEN coalesce(logged_action, '{stages.DUE_ONLY}')
+        SELECT id, name, owner, {_names_sql(sc)}, stage, value_minor, currency, close_date,
+               CASE WHEN logged THEN coalesce(logged_action, {snapshot.quote(DUE_ONLY)})
                     ELSE {stage_action} END AS action,
                CASE WHEN logged THEN 'logged' ELSE 'stage' END AS source,
                CASE WHEN logged THEN logged_due END AS due,
@@ -143,7 +214,7 @@ def next_steps(
     from datetime import date, timedelta
 
     near = (date.fromisoformat(today) + timedelta(days=near_days)).isoformat()
-    params = {"as_of": as_of, "today": today, "stale": stale_days, "near": near}
+    params = {"as_of": as_of, "today": today, "near": near}
     sql += " LIMIT :limit"
     params["limit"] = -1 if limit is None else limit
     try:
@@ -152,8 +223,7 @@ def next_steps(
         snapshot.drop(conn, t)
     why = ("overdue", "due_today", "stale", "closing", "open")
     steps = [
-        NextStep(i, r[0], r[1], r[2], Stage(r[3]), r[4], r[5], r[6], r[7], r[8], r[9],
-                 why[r[10]], r[11])
+        NextStep(i, *r[:11], why[r[11]], r[12])
         for i, r in enumerate(rows, 1)
     ]
     return steps, rows[0][-1] if rows else 0

@@ -5,7 +5,8 @@ are over, what was actually won in them and which forecast deals slipped.
 forecast of a period that has begun is read from the snapshot just before its first moment
 (every event strictly before ``start``); a period still in the future is forecast from the
 pipeline as of the as-of moment. A deal is in a period's forecast when it was open in that
-snapshot and its expected close date (as of then) lies in the period.
+snapshot and its expected close date (as of then) lies in the period. Its weight is its own
+probability as of then, else its stage's in its pipeline's definition in force then.
 """
 
 from __future__ import annotations
@@ -50,15 +51,27 @@ def _before(day) -> str:
 
 
 def build(
-    conn: sqlite3.Connection, as_of: str, periods: list[Window], owner: str | None = None
+    conn: sqlite3.Connection, as_of: str, periods: list[Window], owner: str | None = None,
+    pipeline: str | None = None,
 ) -> list[PeriodForecast]:
-    snaps: dict[str, str] = {}
+    """``pipeline``: only the deals in the pipeline of that name: in it when the period began
+    (forecast) or when they were won (actual). A forecast deal that moved into another
+    pipeline and was won there in the period did not slip."""
+    from pipectl.store import pipelines as store
 
-    def snap(moment: str) -> str:
+    only = None if pipeline is None else store.by_name(conn, pipeline, as_of).id
+    snaps: dict[str, tuple[str, dict]] = {}
+
+    def snap(moment: str) -> tuple[str, dict]:
+        """The snapshot at ``moment`` and the pipelines' definitions in force then."""
         if moment not in snaps:
-            snaps[moment] = snapshot.build(conn, moment, owner, names=True, funnel=False)
+            defs = store.all_in_force(conn, moment)
+            table = snapshot.build(conn, moment, owner, names=True, funnel=False,
+                                   pipelines=defs)
+            snaps[moment] = (table, {only: defs[only]} if only is not None else defs)
         return snaps[moment]
 
+    mine = "" if only is None else " AND pipeline_id = :pid"
     out: list[PeriodForecast] = []
     try:
         for period in periods:
@@ -70,34 +83,42 @@ def build(
             else:
                 state = "future"
             moment = _before(period.start) if state != "future" else as_of
-            t = snap(moment)
-            params = {"ps": period.start.isoformat(), "pe": period.end.isoformat()}
-            in_forecast = "status = 'open' AND close_date >= :ps AND close_date < :pe"
-            fc, fc_ids = _money(conn, t, in_forecast, params)
+            t, defs = snap(moment)
+            params = {"ps": period.start.isoformat(), "pe": period.end.isoformat(), "pid": only}
+            in_forecast = "status = 'open' AND close_date >= :ps AND close_date < :pe" + mine
+            fc, fc_ids = _money(conn, t, in_forecast, params, defs)
             item = PeriodForecast(period, state, moment, fc, fc_ids)
             if state != "future":
                 end_moment = _before(period.end) if state == "over" else as_of
-                e = snap(end_moment)
-                won_in = "status = 'won' AND won_at >= :s AND won_at < :e"
-                p2 = {"s": start, "e": end}
+                e, _ = snap(end_moment)
+                won_any = "status = 'won' AND won_at >= :s AND won_at < :e"
+                won_in = won_any + mine
+                p2 = {"s": start, "e": end, "pid": only}
                 item.won, item.won_ids = _money(conn, e, won_in, p2, weighted=False)
                 item.won_forecast, _ = _money(
                     conn, e, f"{won_in} AND id IN (SELECT id FROM {t} WHERE {in_forecast})",
                     {**p2, **params}, weighted=False,
                 )
                 if state == "over":
-                    item.slipped = _slipped(conn, t, e, in_forecast, won_in, {**p2, **params})
+                    item.slipped = _slipped(conn, t, e, in_forecast, won_any, {**p2, **params})
             out.append(item)
     finally:
-        for table in snaps.values():
+        for table, _ in snaps.values():
             snapshot.drop(conn, table)
     return out
 
 
 def _money(
-    conn: sqlite3.Connection, t: str, where: str, params: dict, weighted: bool = True
+    conn: sqlite3.Connection, t: str, where: str, params: dict, defs: dict | None = None,
+    weighted: bool = True,
 ) -> tuple[Money, list[int]]:
-    prob = f"coalesce(probability, {snapshot.default_probability_sql('stage')})"
+    """Count, value and (with ``defs``, the definitions of the snapshot's moment) weighted
+    value of the deals of ``t`` that match ``where``, per currency."""
+    weighted = weighted and defs is not None
+    prob = "NULL"
+    if defs is not None and weighted:
+        default = snapshot.stage_case(defs, "probability", "stage", "pipeline_id")
+        prob = f"coalesce(probability, {default})"
     m = Money()
     for cur, n, value, raw, none in conn.execute(
         f"SELECT currency, count(*), sum(value_minor), sum(value_minor * {prob}),"
@@ -109,7 +130,7 @@ def _money(
         if value is not None:
             m.value[cur] = value
             if weighted:
-                m.weighted[cur] = weighted_minor(raw)
+                m.weighted[cur] = weighted_minor(raw or 0)
     ids = [r[0] for r in conn.execute(f"SELECT id FROM {t} WHERE {where} ORDER BY id", params)]
     return m, ids
 

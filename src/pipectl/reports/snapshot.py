@@ -1,17 +1,31 @@
 """The pipeline as it stood at a moment, reconstructed from ``events`` alone.
 
 ``build(conn, as_of)`` fills a TEMP table with one row per deal that existed at ``as_of``: its
-stage, value, currency, close date and probability as of then (the latest event of each kind at
-or before ``as_of``; the ``created`` event carries the initial ones), when it became qualified,
-was won or lost, the furthest stage it had reached, and its last event. Nothing later than
-``as_of`` is read. One pass over ``events`` (GROUP BY deal) finds, per deal, the id of the last
-event of each kind, then those events are read by primary key. The reports aggregate this table
-in SQL.
+pipeline, stage, value, currency, close date and probability as of then (the latest event of
+each kind at or before ``as_of``; the ``created`` event carries the initial ones), when it
+became qualified, was won or lost, the furthest stage it had reached, and its last event.
+Nothing later than ``as_of`` is read. One pass over ``events`` (GROUP BY deal) finds, per deal,
+the id of the last event of each kind, then those events are read by primary key. The reports
+aggregate this table in SQL.
+
+What a stage means (open, won or lost; its place on the line; whether it lies beyond the
+qualification gate) comes from the pipelines' definitions in force at ``as_of``
+(``store.pipelines.all_in_force``), written into the SQL as literal CASE expressions over the
+stage key. With one pipeline in the database (every database before pipelines could be added)
+they are the same expressions as a hand-written query's, over ``to_stage`` alone; with several
+they first switch on the event's ``pipeline_id``. A deal's pipeline as of the moment is the one
+of its latest move.
 
 "Last" is the largest id: a deal's events are appended in time order (``rules.check_time``
 refuses an event dated before the deal's latest one, and an import must write each deal's
 history oldest first), so within one deal id order is time order. This keeps the pass cheap
 (comparing ``at || id`` strings costs ~0.2 s per event kind at 100,000 deals).
+
+A deal that moved into another pipeline (an event of kind ``pipeline``) is rare; the one pass
+cannot see which of its moves belong to its pipeline of the moment, so its furthest stage and
+its qualification are read again, with a subquery over its own events. Moving a lost deal
+keeps it lost (the event's ``to_stage`` is the stage it died at, in the new pipeline): its
+loss is read from its latest ``lost`` event.
 
 The ``deals`` table (the current-state projection) is used only for the name and the owner.
 """
@@ -19,44 +33,88 @@ The ``deals`` table (the current-state projection) is used only for the name and
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable, Iterable
 from itertools import count
+from typing import TYPE_CHECKING
 
-from pipectl import stages
-from pipectl.stages import Kind
+from pipectl.domain.pipeline import LOST
 
-MOVE_KINDS = "('created', 'stage', 'lost', 'reopened')"
-OPEN = "(" + ", ".join(f"'{s}'" for s in stages.OPEN_STAGES) + ")"
-WON = "(" + ", ".join(f"'{s.key}'" for s in stages.PIPELINE if s.kind is Kind.WON) + ")"
-QUALIFIED = "(" + ", ".join(f"'{s}'" for s in stages.LINE if stages.is_qualified_stage(s)) + ")"
+if TYPE_CHECKING:
+    from pipectl.domain.pipeline import Pipeline, StageDef
 
-
-def order_sql(column: str) -> str:
-    """The stage's position on the line (lost and NULL: 0)."""
-    whens = " ".join(f"WHEN '{s.key}' THEN {s.order}" for s in stages.PIPELINE)
-    return f"(CASE {column} {whens} ELSE 0 END)"
+Pipelines = dict[int, "Pipeline"]
 
 
-def kind_sql(column: str) -> str:
-    whens = " ".join(f"WHEN '{s.key}' THEN '{s.kind.value}'" for s in stages.PIPELINE)
-    return f"(CASE {column} {whens} END)"
+# ---------------------------------------------------------------- SQL from the definitions
 
 
-def default_probability_sql(column: str) -> str:
-    whens = " ".join(f"WHEN '{s.key}' THEN {s.probability}" for s in stages.PIPELINE)
-    return f"(CASE {column} {whens} END)"
+def quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
 
 
-def _id(key: str) -> str:
-    return f"a.{key}"
+def stage_case(pipelines: Pipelines, what: str, column: str, pipeline_column: str,
+               default: str = "NULL") -> str:
+    """A property of the stage in ``column`` ("order", "probability", "status" or
+    "qualified"): ``store.deals.stage_case`` (pipeline_id switched on only when there are
+    several pipelines)."""
+    from pipectl.store.deals import stage_case as case
+
+    return case(pipelines, what, column=column, pipeline_column=pipeline_column,
+                default=default)
 
 
-SNAPSHOT_SQL = f"""
+def per_stage(pipelines: Pipelines, value: Callable[[Pipeline, StageDef], str | None],
+              column: str, pipeline_column: str, default: str = "NULL") -> str:
+    """SQL: ``value(pipeline, stage)`` (an SQL literal, or None for ``default``) of the stage
+    named in ``column``, over every stage of the pipelines (the lost state included)."""
+
+    def one(p: Pipeline) -> str:
+        whens = " ".join(f"WHEN {quote(s.key)} THEN {v}" for s in p.stages
+                         if (v := value(p, s)) is not None)
+        return f"CASE {column} {whens} ELSE {default} END" if whens else default
+
+    if len(pipelines) == 1:
+        return f"({one(next(iter(pipelines.values())))})"
+    whens = " ".join(f"WHEN {pid} THEN {one(p)}" for pid, p in sorted(pipelines.items()))
+    return f"(CASE {pipeline_column} {whens} ELSE {default} END)"
+
+
+def member(pipelines: Pipelines, keys: Callable[[Pipeline], Iterable[str]], column: str,
+           pipeline_column: str) -> str:
+    """SQL: 1 when the stage in ``column`` is one of ``keys(its pipeline)``, else 0 (an IN list
+    for one pipeline: what a hand-written query would say)."""
+
+    def one(p: Pipeline) -> str:
+        wanted = list(keys(p))
+        return f"{column} IN ({', '.join(map(quote, wanted))})" if wanted else "0"
+
+    if len(pipelines) == 1:
+        return f"({one(next(iter(pipelines.values())))})"
+    whens = " ".join(f"WHEN {pid} THEN {one(p)}" for pid, p in sorted(pipelines.items()))
+    return f"(CASE {pipeline_column} {whens} ELSE 0 END)"
+
+
+def won_keys(p: Pipeline) -> tuple[str, ...]:
+    return p.won_keys
+
+
+def open_keys(p: Pipeline) -> tuple[str, ...]:
+    return p.open_keys
+
+
+def qualified_keys(p: Pipeline) -> tuple[str, ...]:
+    return tuple(s.key for s in p.line if p.is_qualified_stage(s.key))
+
+
+# ---------------------------------------------------------------- the snapshot
+
+SNAPSHOT_SQL = """
 WITH m AS (
     SELECT
         deal_id,
         min(id) AS k_created,
         max(id) AS k_stage,
-        min(CASE WHEN to_stage IN {WON} THEN at END) AS won_at{{funnel_aggregates}}
+        min(CASE WHEN {won_move} THEN at END) AS won_at{funnel_aggregates}
     FROM events INDEXED BY events_moves
     WHERE to_stage IS NOT NULL AND at <= :as_of
     GROUP BY deal_id
@@ -73,38 +131,102 @@ ch AS (
 )
 SELECT
     m.deal_id AS id,
-    {{deal_columns}}
+    {deal_columns}
     cr.at AS created_at,
-    s.to_stage AS stage,
-    {kind_sql("s.to_stage")} AS status,
+    s.pipeline_id AS pipeline_id,
+    {stage} AS stage,
+    {status} AS status,
     s.at AS entered_at,
-    CASE WHEN s.to_stage = 'lost' THEN s.from_stage END AS lost_stage,
-    CASE WHEN s.to_stage = 'lost' THEN s.reason END AS lost_reason,
-    CASE WHEN s.to_stage = 'lost' THEN s.at
-         WHEN s.to_stage IN {WON} THEN m.won_at END AS decided_at,
-    CASE WHEN s.to_stage IN {WON} THEN m.won_at END AS won_at,{{funnel_columns}}
+    {lost_stage} AS lost_stage,
+    {lost_reason} AS lost_reason,
+    {decided_at} AS decided_at,
+    CASE WHEN {won_now} THEN m.won_at END AS won_at,{funnel_columns}
     CASE WHEN ch.k_value IS NULL THEN cr.value_minor ELSE v.value_minor END AS value_minor,
     CASE WHEN ch.k_value IS NULL THEN cr.currency ELSE v.currency END AS currency,
     CASE WHEN ch.k_close IS NULL THEN cr.close_date ELSE c.close_date END AS close_date,
     CASE WHEN ch.k_prob IS NULL THEN cr.probability ELSE p.probability END AS probability
 FROM m
-{{deal_join}}
+{deal_join}
 JOIN events cr ON cr.id = m.k_created
 JOIN events s ON s.id = m.k_stage
 LEFT JOIN ch ON ch.deal_id = m.deal_id
 LEFT JOIN events v ON v.id = ch.k_value
 LEFT JOIN events c ON c.id = ch.k_close
-LEFT JOIN events p ON p.id = ch.k_prob
+LEFT JOIN events p ON p.id = ch.k_prob{lost_join}
+{where}
 """
 
-# When each deal became qualified and the furthest stage it reached: the report's funnel and
-# close rate need them; the forecast does not (two CASEs per move less: ~25 % of a snapshot).
-FUNNEL_AGGREGATES = f""",
-        min(CASE WHEN to_stage IN {QUALIFIED} THEN at END) AS qualified_at,
-        max({order_sql("to_stage")}) AS reached"""
-FUNNEL_COLUMNS = """
-    CASE WHEN cr.reason IS NOT NULL THEN cr.at ELSE m.qualified_at END AS qualified_at,
-    m.reached AS reached,"""
+# A lost deal moved into another pipeline: still lost, at the stage its latest move names.
+_MOVED_LOST = f"(s.kind = 'pipeline' AND s.from_stage = '{LOST}')"
+_LOST_JOIN = f"""
+LEFT JOIN events l ON l.id = CASE WHEN {_MOVED_LOST} THEN (
+    SELECT max(x.id) FROM events x INDEXED BY events_moves
+    WHERE x.deal_id = m.deal_id AND x.to_stage IS NOT NULL AND x.to_stage = '{LOST}'
+      AND x.at <= :as_of) END"""
+
+
+def _sql(pipelines: Pipelines, funnel: bool) -> dict[str, str]:
+    """The parts of SNAPSHOT_SQL that depend on the pipelines' definitions."""
+    several = len(pipelines) > 1
+    won_move = member(pipelines, won_keys, "to_stage", "pipeline_id")
+    won_now = member(pipelines, won_keys, "s.to_stage", "s.pipeline_id")
+    status = stage_case(pipelines, "status", "s.to_stage", "s.pipeline_id")
+    lost = f"s.to_stage = '{LOST}'"
+    parts = {
+        "won_move": won_move,
+        "won_now": won_now,
+        "stage": "s.to_stage",
+        "status": status,
+        "lost_stage": f"CASE WHEN {lost} THEN s.from_stage END",
+        "lost_reason": f"CASE WHEN {lost} THEN s.reason END",
+        "decided_at": f"CASE WHEN {lost} THEN s.at WHEN {won_now} THEN m.won_at END",
+        "lost_join": "",
+        "funnel_aggregates": "",
+        "funnel_columns": "",
+    }
+    if several:
+        moved = _MOVED_LOST
+        parts.update(
+            stage=f"CASE WHEN {moved} THEN '{LOST}' ELSE s.to_stage END",
+            status=f"CASE WHEN {moved} THEN '{LOST}' ELSE {status} END",
+            lost_stage=f"CASE WHEN {lost} THEN s.from_stage WHEN {moved} THEN s.to_stage END",
+            lost_reason=f"CASE WHEN {lost} THEN s.reason WHEN {moved} THEN l.reason END",
+            decided_at=f"CASE WHEN {lost} THEN s.at WHEN {moved} THEN l.at "
+            f"WHEN {won_now} THEN m.won_at END",
+            lost_join=_LOST_JOIN,
+        )
+    if funnel:
+        qualified = member(pipelines, qualified_keys, "to_stage", "pipeline_id")
+        order = stage_case(pipelines, "order", "to_stage", "pipeline_id", default="0")
+        parts["funnel_aggregates"] = (
+            f",\n        min(CASE WHEN {qualified} THEN at END) AS qualified_at,"
+            f"\n        max({order}) AS reached"
+        )
+        qualified_at = "m.qualified_at"
+        reached = "m.reached"
+        if several:
+            parts["funnel_aggregates"] += (
+                ",\n        min(pipeline_id) AS p_lo, max(pipeline_id) AS p_hi")
+            x_qualified = member(pipelines, qualified_keys, "x.to_stage", "x.pipeline_id")
+            x_order = stage_case(pipelines, "order", "x.to_stage", "x.pipeline_id", default="0")
+            # Moved between pipelines: qualified by its first move into a stage beyond its
+            # pipeline's gate (a lost deal being moved is not); reached: the furthest stage of
+            # its pipeline of the moment among its moves in that pipeline.
+            qualified_at = f"""CASE WHEN m.p_lo = m.p_hi THEN m.qualified_at ELSE (
+            SELECT min(x.at) FROM events x INDEXED BY events_deal
+            WHERE x.deal_id = m.deal_id AND x.at <= :as_of AND x.to_stage IS NOT NULL
+              AND {x_qualified}
+              AND NOT (x.kind = 'pipeline' AND x.from_stage = '{LOST}')) END"""
+            reached = f"""CASE WHEN m.p_lo = m.p_hi THEN m.reached ELSE (
+            SELECT max({x_order}) FROM events x INDEXED BY events_moves
+            WHERE x.deal_id = m.deal_id AND x.to_stage IS NOT NULL AND x.at <= :as_of
+              AND x.pipeline_id = s.pipeline_id) END"""
+        parts["funnel_columns"] = (
+            f"\n    CASE WHEN cr.reason IS NOT NULL THEN cr.at ELSE {qualified_at} END"
+            f" AS qualified_at,\n    {reached} AS reached,"
+        )
+    return parts
+
 
 # Added to a snapshot for `stale` and `next` only: each deal's latest event (any kind) and its
 # latest logged next action, as of the moment.
@@ -132,29 +254,36 @@ def build(
     activity: bool = False,
     names: bool = False,
     funnel: bool = True,
+    pipelines: Pipelines | None = None,
+    pipeline_id: int | None = None,
 ) -> str:
     """Create a TEMP table with the snapshot at ``as_of`` (ISO UTC); returns its name.
 
     The table lives in the connection's temp schema (never in the database file) until
-    ``drop`` or the connection closes. ``activity`` adds ``last_event_at`` and
-    ``next_event`` (the id of the latest note with a next action) to the open deals;
-    ``names`` adds each deal's ``name`` and ``owner`` (from ``deals``); ``funnel=False``
-    leaves out ``qualified_at`` and ``reached``.
+    ``drop`` or the connection closes. ``pipelines``: every pipeline's definition in force at
+    ``as_of`` (read when not given). ``pipeline_id`` keeps only the deals in that pipeline as
+    of the moment. ``activity`` adds ``last_event_at`` and ``next_event`` (the id of the latest
+    note with a next action) to the open deals; ``names`` adds each deal's ``name`` and
+    ``owner`` (from ``deals``); ``funnel=False`` leaves out ``qualified_at`` and ``reached``.
     """
+    if pipelines is None:
+        from pipectl.store.pipelines import all_in_force
+
+        pipelines = all_in_force(conn, as_of)
     table = f"snap_{next(_names)}"
     # Scratch tables go to a temp file (the OS caches it): as fast as in memory, and the
     # process stays small (1M deals: 92 MB against 560 MB; docs/performance.md, issue 6).
     conn.execute("PRAGMA temp_store = FILE")
     conn.execute("PRAGMA cache_size = -16384")  # KiB: 16 MiB for this connection
-    params = {"as_of": as_of, "owner": owner}
+    params = {"as_of": as_of, "owner": owner, "pipeline_id": pipeline_id}
     join = "JOIN deals d ON d.id = m.deal_id" if names or owner is not None else ""
     if owner is not None:
         join += " AND d.owner = :owner"
     sql = SNAPSHOT_SQL.format(
         deal_columns="d.name AS name, d.owner AS owner," if names else "",
         deal_join=join,
-        funnel_aggregates=FUNNEL_AGGREGATES if funnel else "",
-        funnel_columns=FUNNEL_COLUMNS if funnel else "",
+        where="WHERE s.pipeline_id = :pipeline_id" if pipeline_id is not None else "",
+        **_sql(pipelines, funnel),
     )
     conn.execute(f"CREATE TEMP TABLE {table} AS {sql}", params)
     conn.execute(f"CREATE UNIQUE INDEX temp.{table}_id ON {table} (id)")

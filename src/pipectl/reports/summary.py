@@ -3,6 +3,11 @@
 Each figure is an aggregate over the snapshot table (``snapshot.build``) or, for time in
 stage, over the deals' moves; Python only combines a handful of aggregates (a ratio, a
 velocity) with exact integer arithmetic. See docs/metrics.md for each formula.
+
+Counts and money span every pipeline the report covers (``reports.scope``); the stage-keyed
+figures (pipeline per stage, stage conversion, time in stage, lost by stage) are per pipeline,
+each pipeline's stages in its own order, and close rate and win rate are given per pipeline
+too when there are several.
 """
 
 from __future__ import annotations
@@ -11,13 +16,16 @@ import sqlite3
 from dataclasses import dataclass, field
 from fractions import Fraction
 from itertools import count, pairwise
+from typing import TYPE_CHECKING
 
-from pipectl import stages
 from pipectl.reports import snapshot
 from pipectl.reports.money import Money
 from pipectl.reports.periods import Window
-from pipectl.stages import Stage
+from pipectl.reports.scope import Scope, open_set
 from pipectl.values import weighted_minor
+
+if TYPE_CHECKING:
+    from pipectl.domain.pipeline import Pipeline
 
 _tables = count(1)
 EXPLAIN_IDS = 20  # deal ids listed per figure by --explain (with the full count)
@@ -42,8 +50,9 @@ class Ratio:
 
 @dataclass(frozen=True, slots=True)
 class Step:
-    from_stage: Stage
-    to_stage: Stage
+    pipeline: Pipeline
+    from_stage: str
+    to_stage: str
     reached_from: int
     reached_to: int
 
@@ -66,10 +75,25 @@ NO_DAYS = Days(0, None, None, None)
 
 
 @dataclass(frozen=True, slots=True)
+class StageMoney:
+    pipeline: Pipeline
+    stage: str
+    money: Money
+
+
+@dataclass(frozen=True, slots=True)
 class StageTime:
-    stage: Stage
+    pipeline: Pipeline
+    stage: str
     stays: Days  # completed stays that ended in the window
     now: Days  # deals sitting in the stage at the as-of moment (their age in it)
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineRates:
+    pipeline: Pipeline
+    close_rate: Ratio
+    win_rate: Ratio
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,9 +115,10 @@ class Velocity:
 
 @dataclass(slots=True)
 class LostGroup:
-    key: str
+    key: str  # the reason, or the stage lost at
     count: int = 0
     value: dict[str, int] = field(default_factory=dict)
+    pipeline: Pipeline | None = None  # by stage: the stage's pipeline
 
 
 @dataclass(slots=True)
@@ -103,7 +128,7 @@ class Report:
     owner: str | None
     status: dict[str, int]
     flow: dict[str, int]
-    pipeline: dict[Stage, Money]
+    pipeline: list[StageMoney]  # per open stage of each pipeline covered
     pipeline_total: Money
     close_rate: Ratio
     win_rate: Ratio
@@ -113,8 +138,20 @@ class Report:
     velocity: list[Velocity]
     lost_by_reason: list[LostGroup]
     lost_by_stage: list[LostGroup]
+    pipelines: tuple[Pipeline, ...] = ()  # the pipelines covered, in the order shown
+    only: Pipeline | None = None  # --pipeline
+    by_pipeline: list[PipelineRates] | None = None  # close and win rate, when several
     deals: dict[str, list[int]] | None = None  # --explain: the deals behind each figure
     deal_counts: dict[str, int] | None = None
+
+    @property
+    def several(self) -> bool:
+        return len(self.pipelines) > 1
+
+    def stage_money(self, pipeline: str, stage: str) -> Money:
+        """The open deals of one stage (a pipeline's name and a stage key)."""
+        return next(s.money for s in self.pipeline
+                    if s.pipeline.name == pipeline and s.stage == stage)
 
 
 def _round(x: Fraction) -> int:
@@ -169,13 +206,21 @@ def build(
     window: Window,
     owner: str | None = None,
     explain: bool = False,
+    pipeline: str | None = None,
 ) -> Report:
-    p = {"ws": window.start_iso(), "we": window.end_iso(), "as_of": as_of}
-    stays = _InBackground(conn, p, owner)  # starts now, on the other core
+    """The report as of ``as_of`` over ``window``; ``pipeline``: only that pipeline's deals
+    (a name; UsageError when there is none so named)."""
+    from pipectl.reports.scope import scope as scope_of
+
+    sc = scope_of(conn, as_of, pipeline)
+    p = {"ws": window.start_iso(), "we": window.end_iso(), "as_of": as_of,
+         "pipeline_id": sc.pipeline_id}
+    stays = _InBackground(conn, p, owner, sc)  # starts now, on the other core
     try:
-        table = snapshot.build(conn, as_of, owner)
+        table = snapshot.build(conn, as_of, owner, pipelines=sc.pipelines,
+                               pipeline_id=sc.pipeline_id)
         try:
-            return _report(conn, table, p, window, owner, explain, stays)
+            return _report(conn, table, p, window, owner, explain, stays, sc)
         finally:
             snapshot.drop(conn, table)
     finally:
@@ -185,61 +230,87 @@ def build(
 
 def _report(
     conn: sqlite3.Connection, t: str, p: dict, window: Window, owner: str | None,
-    explain: bool, stays: _InBackground,
+    explain: bool, stays: _InBackground, sc: Scope,
 ) -> Report:
     as_of = p["as_of"]
     q = conn.execute
+    several, split = sc.several, sc.split
+    shown = sc.shown
+    defs = sc.in_sql
 
     won_in = f"(status = 'won' AND {_in('won_at')})"
     lost_in = f"(status = 'lost' AND {_in('decided_at')})"
     qualified_in = _in("qualified_at")
     created_in = _in("created_at")
-    line = list(stages.LINE)
-    # One pass for the counts: status, flows, close rate, conversion and the cycle total.
-    reached_sums = ", ".join(
-        f"sum({created_in} AND reached >= {stages.order(s)})" for s in line
+    # One pass for the counts: status, flows, close rate, conversion and the cycle total (per
+    # pipeline when there are several). reached is the order of the furthest stage of the
+    # deal's pipeline it reached: reached(S) counts the deals with reached >= order(S).
+    longest = max((len(x.line) for x in shown), default=0)
+    reached_sums = "".join(
+        f", sum({created_in} AND reached >= {k})" for k in range(1, longest + 1)
     )
-    row = q(
-        f"""SELECT count(*), sum(status = 'open'), sum(status = 'won'), sum(status = 'lost'),
+    rows = q(
+        f"""SELECT {"pipeline_id" if split else "NULL"},
+                   count(*), sum(status = 'open'), sum(status = 'won'), sum(status = 'lost'),
                    sum({created_in}), sum({qualified_in}),
                    sum({qualified_in} AND status = 'won'), sum({won_in}), sum({lost_in}),
                    sum(CASE WHEN {won_in}
-                       THEN round((julianday(won_at) - julianday(created_at)) * 86400) END),
+                       THEN round((julianday(won_at) - julianday(created_at)) * 86400) END)
                    {reached_sums}
-            FROM {t}""",
+            FROM {t}{" GROUP BY pipeline_id" if split else ""}""",
         p,
-    ).fetchone()
-    row = [v or 0 for v in row]
+    ).fetchall()
+    per: dict[int | None, list[int]] = {r[0]: [v or 0 for v in r[1:]] for r in rows}
+    row = [sum(col) for col in zip(*per.values(), strict=True)] if per else [0] * (10 + longest)
     status = {"open": row[1], "won": row[2], "lost": row[3], "total": row[0]}
     flow = {"created": row[4], "qualified": row[5], "won": row[7], "lost": row[8]}
     close_rate = Ratio(row[6], row[5])
     win_rate = Ratio(row[7], row[7] + row[8])
     cycle_seconds = int(row[9])
-    reached = row[10:]
-    conversion = [
-        Step(a, b, reached[i], reached[i + 1]) for i, (a, b) in enumerate(pairwise(line))
-    ]
+    conversion: list[Step] = []
+    for x in shown:
+        counts = per.get(x.id if split else None, [0] * (10 + longest))
+        reached = counts[10:]
+        conversion += [
+            Step(x, a.key, b.key, reached[i], reached[i + 1])
+            for i, (a, b) in enumerate(pairwise(x.line))
+        ]
+    by_pipeline = None
+    if several:
+        by_pipeline = []
+        for x in shown:
+            c = per.get(x.id, [0] * (10 + longest))
+            by_pipeline.append(PipelineRates(x, Ratio(c[6], c[5]), Ratio(c[7], c[7] + c[8])))
 
     # Pipeline: open deals at the as-of moment, per stage and currency.
-    prob = f"coalesce(probability, {snapshot.default_probability_sql('stage')})"
-    pipeline = {s: Money() for s in stages.OPEN_STAGES}
+    default = snapshot.stage_case(defs, "probability", "stage", "pipeline_id")
+    prob = f"coalesce(probability, {default})"
+    pipeline = {(x.id, key): StageMoney(x, key, Money()) for x in shown for key in x.open_keys}
     total = Money()
     raw_total: dict[str, int] = {}
-    for stage, cur, n, value, weighted, none in q(
-        f"""SELECT stage, currency, count(*), sum(value_minor), sum(value_minor * {prob}),
-                   sum(value_minor IS NULL)
-            FROM {t} WHERE status = 'open' GROUP BY stage, currency"""
+    pid = "pipeline_id" if split else "NULL"
+    for pipeline_id, stage, cur, n, value, weighted, none in q(
+        f"""SELECT {pid}, stage, currency, count(*), sum(value_minor),
+                   sum(value_minor * {prob}), sum(value_minor IS NULL)
+            FROM {t} WHERE status = 'open' GROUP BY {pid}, stage, currency"""
     ):
-        m = pipeline[Stage(stage)]
-        m.count += n
         total.count += n
-        m.without_value += none
         total.without_value += none
         if value is not None:
-            m.value[cur] = m.value.get(cur, 0) + value
-            m.weighted[cur] = weighted_minor(weighted)
             total.value[cur] = total.value.get(cur, 0) + value
-            raw_total[cur] = raw_total.get(cur, 0) + weighted
+            if weighted is not None:
+                raw_total[cur] = raw_total.get(cur, 0) + weighted
+        if not split:
+            pipeline_id = shown[0].id if shown else None
+        entry = pipeline.get((pipeline_id, stage))
+        if entry is None:  # a stage its pipeline no longer has, or a removed pipeline
+            continue
+        m = entry.money
+        m.count += n
+        m.without_value += none
+        if value is not None:
+            m.value[cur] = m.value.get(cur, 0) + value
+            m.weighted[cur] = weighted_minor(weighted or 0)
     total.weighted = {c: weighted_minor(v) for c, v in raw_total.items()}
 
     # Sales cycle: creation to win, deals won in the window.
@@ -249,7 +320,7 @@ def _report(
     )
     cycle = _durations(conn, cycle_src, p, grouped=False).get(None, NO_DAYS)
 
-    time_in_stage = _time_in_stage(conn, t, p, stays.result())
+    time_in_stage = _time_in_stage(conn, t, p, stays.result(), sc)
 
     # Sales velocity, per currency.
     by_cur = q(
@@ -267,13 +338,14 @@ def _report(
         for cur in sorted(set(open_by_cur) | set(won_by_cur))
     ]
 
-    lost_by_reason, lost_by_stage = _lost(q, t, p, lost_in)
+    lost_by_reason, lost_by_stage = _lost(q, t, p, lost_in, sc)
 
     report = Report(
         as_of=as_of, window=window, owner=owner, status=status, flow=flow,
-        pipeline=pipeline, pipeline_total=total, close_rate=close_rate, win_rate=win_rate,
-        conversion=conversion, cycle=cycle, time_in_stage=time_in_stage, velocity=velocity,
-        lost_by_reason=lost_by_reason, lost_by_stage=lost_by_stage,
+        pipeline=list(pipeline.values()), pipeline_total=total, close_rate=close_rate,
+        win_rate=win_rate, conversion=conversion, cycle=cycle, time_in_stage=time_in_stage,
+        velocity=velocity, lost_by_reason=lost_by_reason, lost_by_stage=lost_by_stage,
+        pipelines=shown, only=sc.only, by_pipeline=by_pipeline,
     )
     if explain:
         conditions = {
@@ -284,8 +356,11 @@ def _report(
             "won_in_window": won_in,
             "lost_in_window": lost_in,
         }
-        for s in stages.OPEN_STAGES:
-            conditions[f"open_{s}"] = f"status = 'open' AND stage = '{s}'"
+        for x in shown:
+            for key in x.open_keys:
+                mine = f" AND pipeline_id = {int(x.id or 0)}" if split else ""
+                conditions[open_set(several, x, key)] = (
+                    f"status = 'open' AND stage = {snapshot.quote(key)}{mine}")
         report.deals, report.deal_counts = {}, {}
         for key, cond in conditions.items():
             report.deals[key] = _ids(q, t, cond, p)
@@ -297,23 +372,45 @@ def _ids(q, t: str, cond: str, p: dict) -> list[int]:
     return [r[0] for r in q(f"SELECT id FROM {t} WHERE {cond} ORDER BY id LIMIT {EXPLAIN_IDS}", p)]
 
 
-def _stays(conn: sqlite3.Connection, p: dict, owner: str | None) -> dict[str | None, Days]:
-    """Completed stays per open stage that ended in the window.
+def _group(sc: Scope, stage: str, pipeline: str) -> str:
+    """SQL: the group of a stage in the duration passes (its key, with its pipeline when the
+    report covers several)."""
+    return f"({pipeline} || ':' || {stage})" if len(sc.pipelines) > 1 else stage
 
-    A stay runs from a move into the stage to the deal's next move (forward, back, lost or
-    won); a deal's moves follow each other in id order (see pipectl.reports.snapshot).
+
+def _group_key(sc: Scope, pipeline: Pipeline, stage: str) -> str:
+    return f"{pipeline.id}:{stage}" if len(sc.pipelines) > 1 else stage
+
+
+def _stays(conn: sqlite3.Connection, p: dict, owner: str | None,
+           sc: Scope) -> dict[str | None, Days]:
+    """Completed stays per open stage (of each pipeline) that ended in the window.
+
+    A stay runs from a move into the stage to the deal's next move (forward, back, lost, won
+    or into another pipeline); a deal's moves follow each other in id order (see
+    pipectl.reports.snapshot). A stay is in the stage of the pipeline its move names; with
+    --pipeline, only the stays in that pipeline of the deals in it as of the moment count.
     """
     only = "AND e.deal_id IN (SELECT id FROM deals WHERE owner = :owner)" if owner else ""
+    defs = sc.pipelines
+    mine = ""
+    latest = ""
+    if sc.pipeline_id is not None and len(defs) > 1:
+        latest = (", last_value(e.pipeline_id) OVER (PARTITION BY e.deal_id ORDER BY e.id "
+                  "ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) AS now_pid")
+        mine = "AND pid = :pipeline_id AND now_pid = :pipeline_id"
     moves = f"""
-        SELECT e.to_stage AS stage, julianday(e.at) AS j,
+        SELECT e.to_stage AS stage, e.pipeline_id AS pid, julianday(e.at) AS j,
                lead(julianday(e.at)) OVER (PARTITION BY e.deal_id ORDER BY e.id) AS left_j
+               {latest}
         FROM events e INDEXED BY events_moves
         WHERE e.to_stage IS NOT NULL AND e.at <= :as_of {only}
     """
+    is_open = snapshot.member(defs, snapshot.open_keys, "stage", "pid")
     # The window's ends as Julian days (an unbounded end is not a date: no limit there).
     stays_src = f"""
-        SELECT stage AS grp, (left_j - j) * 86400 AS s FROM ({moves})
-        WHERE left_j IS NOT NULL AND stage IN {snapshot.OPEN}
+        SELECT {_group(sc, "stage", "pid")} AS grp, (left_j - j) * 86400 AS s FROM ({moves})
+        WHERE left_j IS NOT NULL AND {is_open} {mine}
           AND left_j >= coalesce(julianday(:ws), 0) AND left_j < coalesce(julianday(:we), 1e12)
     """
     return _durations(conn, stays_src, {**p, "owner": owner}, grouped=True)
@@ -327,10 +424,11 @@ class _InBackground:
     runs it inline at ``result()``.
     """
 
-    def __init__(self, conn: sqlite3.Connection, p: dict, owner: str | None) -> None:
+    def __init__(self, conn: sqlite3.Connection, p: dict, owner: str | None,
+                 sc: Scope) -> None:
         import threading
 
-        self.conn, self.p, self.owner = conn, p, owner
+        self.conn, self.p, self.owner, self.sc = conn, p, owner, sc
         self.value: dict[str | None, Days] | None = None
         self.error: BaseException | None = None
         self.thread: threading.Thread | None = None
@@ -347,7 +445,7 @@ class _InBackground:
             try:
                 other.execute("PRAGMA temp_store = FILE")
                 other.execute("PRAGMA cache_size = -16384")
-                self.value = _stays(other, self.p, self.owner)
+                self.value = _stays(other, self.p, self.owner, self.sc)
             finally:
                 other.close()
         except BaseException as exc:  # re-raised in the caller's thread by result()
@@ -355,7 +453,7 @@ class _InBackground:
 
     def result(self) -> dict[str | None, Days]:
         if self.thread is None:
-            return _stays(self.conn, self.p, self.owner)
+            return _stays(self.conn, self.p, self.owner, self.sc)
         self.thread.join()
         if self.error is not None:
             raise self.error
@@ -364,16 +462,21 @@ class _InBackground:
 
 
 def _time_in_stage(
-    conn: sqlite3.Connection, t: str, p: dict, stays: dict[str | None, Days]
+    conn: sqlite3.Connection, t: str, p: dict, stays: dict[str | None, Days], sc: Scope
 ) -> list[StageTime]:
     """Completed stays per open stage, and the deals sitting in it at the as-of moment."""
     now_src = f"""
-        SELECT stage AS grp, (julianday(:as_of) - julianday(entered_at)) * 86400 AS s
+        SELECT {_group(sc, "stage", "pipeline_id")} AS grp,
+               (julianday(:as_of) - julianday(entered_at)) * 86400 AS s
         FROM {t} WHERE status = 'open'
     """
     now = _durations(conn, now_src, p, grouped=True)
-    return [StageTime(s, stays.get(s.value, NO_DAYS), now.get(s.value, NO_DAYS))
-            for s in stages.OPEN_STAGES]
+    out = []
+    for x in sc.shown:
+        for key in x.open_keys:
+            g = _group_key(sc, x, key)
+            out.append(StageTime(x, key, stays.get(g, NO_DAYS), now.get(g, NO_DAYS)))
+    return out
 
 
 def _velocity(
@@ -397,20 +500,34 @@ def _velocity(
     )
 
 
-def _lost(q, t: str, p: dict, lost_in: str) -> tuple[list[LostGroup], list[LostGroup]]:
+def _lost(
+    q, t: str, p: dict, lost_in: str, sc: Scope
+) -> tuple[list[LostGroup], list[LostGroup]]:
     """Deals lost in the window, per reason and per stage lost at (one grouped pass)."""
     reasons: dict[str, LostGroup] = {}
-    at_stage: dict[str, LostGroup] = {}
-    for reason, stage, cur, n, value in q(
-        f"SELECT lost_reason, lost_stage, currency, count(*), sum(value_minor) FROM {t}"
-        f" WHERE {lost_in} GROUP BY lost_reason, lost_stage, currency",
+    at_stage: dict[tuple[int | None, str], LostGroup] = {}
+    pid = "pipeline_id" if sc.split else "NULL"
+    for reason, pipeline_id, stage, cur, n, value in q(
+        f"SELECT lost_reason, {pid}, lost_stage, currency, count(*), sum(value_minor) FROM {t}"
+        f" WHERE {lost_in} GROUP BY lost_reason, {pid}, lost_stage, currency",
         p,
     ):
-        for groups, key in ((reasons, reason), (at_stage, stage)):
-            g = groups.setdefault(key, LostGroup(key))
+        if not sc.split:
+            pipeline_id = sc.shown[0].id if sc.shown else None
+        pipeline = sc.pipeline(pipeline_id) if pipeline_id is not None else None
+        for g in (reasons.setdefault(reason, LostGroup(reason)),
+                  at_stage.setdefault((pipeline_id, stage), LostGroup(stage, pipeline=pipeline))):
             g.count += n
             if value is not None:
                 g.value[cur] = g.value.get(cur, 0) + value
     by_reason = sorted(reasons.values(), key=lambda g: (-g.count, g.key))
-    by_stage = sorted(at_stage.values(), key=lambda g: stages.order(Stage(g.key)))
+    place = {x.id: i for i, x in enumerate(sc.shown)}
+
+    def where(item: tuple[tuple[int | None, str], LostGroup]) -> tuple[int, int, str]:
+        (pipeline_id, stage), g = item
+        x = g.pipeline
+        order = x.order(stage) if x is not None and x.has(stage) else 1_000
+        return (place.get(pipeline_id, len(place)), order, stage)
+
+    by_stage = [g for _, g in sorted(at_stage.items(), key=where)]
     return by_reason, by_stage

@@ -6,9 +6,12 @@ history, bind ~50 values). A bulk import loads the cells as they are into a TEMP
 each row's search text when the caller found the row already in pipectl's own form (see
 transfer/bulk.py's RowCheck), and converts those rows by INSERT ... SELECT. The cells whose
 meaning needs pipectl's Python rules (stage names, statuses, currencies) are few distinct
-values: the caller maps each once and hands the results in as small tables. The other rows
-stay in the TEMP table for the caller's row-by-row path (``leftover_rows``).
-tests/store/test_bulk_import.py proves the two paths write the same.
+values: the caller maps each once and hands the results in as small tables (with what each
+stage means in the target pipeline: no stage name is written here). The other rows stay in the
+TEMP table for the caller's row-by-row path (``leftover_rows``).
+tests/store/test_bulk_import.py proves the two paths write the same, and
+tests/store/test_projection_property.py that this SQL writes what ``domain.projection`` makes
+of the events it writes.
 """
 
 from __future__ import annotations
@@ -18,12 +21,10 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pipectl import stages
-from pipectl.stages import Stage
+from pipectl.domain.pipeline import LOST
+from pipectl.store.transfer import taken
 
 RAW = "temp.import_raw"
-_CLOSED = "('won', 'post_purchase', 'lost')"
-_WON = "('won', 'post_purchase')"
 
 def stage_rows(conn: sqlite3.Connection, width: int, rows: Iterable[Sequence[Any]]) -> int:
     """Load (n, line, search, cell 0 .. cell width-1) rows into the TEMP table.
@@ -42,27 +43,36 @@ def stage_rows(conn: sqlite3.Connection, width: int, rows: Iterable[Sequence[Any
     return conn.total_changes - before
 
 
-def distinct(conn: sqlite3.Connection, exprs: Sequence[str]) -> list[tuple[str, ...]]:
-    """The distinct combinations of these cell expressions over the staged rows."""
-    return [tuple(x) for x in conn.execute(f"SELECT DISTINCT {', '.join(exprs)} FROM {RAW} r")]
+Columns = Sequence[int]  # a field's staged columns: its own, then those it falls back on
+
+
+def distinct(conn: sqlite3.Connection, fields: Sequence[Columns]) -> list[tuple[str, ...]]:
+    """The distinct combinations of these fields' cells over the staged rows."""
+    exprs = ", ".join(cell_expr(c) for c in fields) or "''"
+    return [tuple(x) for x in conn.execute(f"SELECT DISTINCT {exprs} FROM {RAW} r")]
 
 
 @dataclass(frozen=True)
 class Combo:
-    """What one combination of stage-related cells means (computed by the caller)."""
+    """What one combination of stage-related cells means in the target pipeline (computed by
+    the caller from the pipeline's definition)."""
 
     cells: tuple[str, ...]  # the cells, in the order of Plan.combo_cells
-    final: Stage
-    opening: Stage  # the open stage the deal is created in
+    final: str  # the stage the deal is in (a key of the pipeline, or lost)
+    opening: str  # the open stage the deal is created in
     auto_reason: str | None  # created event's reason when the file gives none
     lost_reason: str  # a lost deal's reason when the file gives none
+    closed: bool  # final is not open: won, after won, or lost
+    won: bool  # final is the won stage or an after-won one
+    after_won: bool  # final is an after-won stage (reached through the won stage)
+    qualified: bool  # the opening stage is past the qualification gate
 
 
 @dataclass(frozen=True)
 class Plan:
-    """How to read the staged cells: field -> SQL expression over the staged columns."""
+    """How to read the staged cells, and where the deals go."""
 
-    cells: dict[str, str]  # field -> expression ('' when the file has no such column)
+    columns: dict[str, Columns]  # field -> its staged columns (a field absent: no column)
     combo_cells: tuple[str, ...]  # fields whose cells together make a Combo
     combos: list[Combo]
     currencies: dict[str, tuple[str, int]]  # currency cell -> (code, exponent)
@@ -70,15 +80,28 @@ class Plan:
     renumbered: bool  # some rows update deals already there (see number_rows)
     now: str  # ISO moment of "no time known"
     zero_value_lost_is_unknown: bool
+    pipeline_id: int  # the pipeline every deal goes into
+    won_key: str  # its won stage
+
+    def cells(self) -> dict[str, str]:
+        """field -> SQL expression of its cell ('' when the file has no such column)."""
+        return {f: cell_expr(self.columns.get(f, ())) for f in CELL_FIELDS}
 
 
-def number_rows(conn: sqlite3.Connection, ref: str, base: int) -> bool:
+CELL_FIELDS = ("ref", "name", "company", "contact", "email", "phone", "owner", "source",
+               "prequalified", "lost_reason", "note", "currency", "value", "probability",
+               "created_at", "closed_at", "updated_at", "close_date", "stage", "status", "won",
+               "closed", "lost_at_stage")
+
+
+def number_rows(conn: sqlite3.Connection, ref_columns: Columns, base: int) -> bool:
     """Into a database that already holds deals: a staged row whose ref cell names one of
     them updates it (row by row, in file order); the other rows are new deals, numbered
     base + 1, base + 2, ... in file order, as the row-by-row path numbers them. The numbers go
     to temp.import_ids (n -> deal id, NULL for a row that updates). Returns False, writing
     nothing, when no row names a deal already there: then deal id = base + n."""
     conn.execute("DROP TABLE IF EXISTS temp.import_ids")
+    ref = cell_expr(ref_columns)
     if ref == "''" or conn.execute("SELECT 1 FROM deals LIMIT 1").fetchone() is None:
         return False
     known = f"EXISTS (SELECT 1 FROM deals d WHERE d.ref = {ref})"
@@ -120,23 +143,36 @@ def _minor(x: str) -> str:
 def convert(conn: sqlite3.Connection, plan: Plan) -> tuple[int, int, dict[str, int]]:
     """Write the deals and events of every staged row in pipectl's own form.
 
-    Returns (deals written, events written, warning counts). Raises sqlite3.IntegrityError
+    Returns (deals written, events written, warning counts). Raises ``Taken`` ("deals.ref")
     when two rows share a ref (the caller then takes the row-by-row path for the file).
     """
-    c = plan.cells
+    try:
+        return _convert(conn, plan)
+    except sqlite3.IntegrityError as exc:
+        found = taken(exc)
+        if found is None:
+            raise
+        raise found from exc
+
+
+def _convert(conn: sqlite3.Connection, plan: Plan) -> tuple[int, int, dict[str, int]]:
+    c = plan.cells()
     conn.execute("DROP TABLE IF EXISTS temp.import_combo")
     conn.execute("DROP TABLE IF EXISTS temp.import_currency")
     conn.execute("DROP TABLE IF EXISTS temp.import_fast")
-    keys = ", ".join(f"k{i} TEXT NOT NULL" for i in range(len(plan.combo_cells)))
+    n_keys = len(plan.combo_cells)
+    keys = ", ".join(f"k{i} TEXT NOT NULL" for i in range(n_keys))
     conn.execute(
         f"CREATE TABLE temp.import_combo ({keys}{', ' if keys else ''}final TEXT NOT NULL, "
         "opening TEXT NOT NULL, auto_reason TEXT, lost_reason TEXT NOT NULL, "
-        f"PRIMARY KEY ({', '.join(f'k{i}' for i in range(len(plan.combo_cells))) or 'final'}))"
+        "closed INTEGER NOT NULL, won INTEGER NOT NULL, after_won INTEGER NOT NULL, "
+        "qualified INTEGER NOT NULL, "
+        f"PRIMARY KEY ({', '.join(f'k{i}' for i in range(n_keys)) or 'final'}))"
     )
     conn.executemany(
-        f"INSERT INTO temp.import_combo VALUES ({', '.join('?' * (len(plan.combo_cells) + 4))})",
-        [(*m.cells, m.final.value, m.opening.value, m.auto_reason, m.lost_reason)
-         for m in plan.combos],
+        f"INSERT INTO temp.import_combo VALUES ({', '.join('?' * (n_keys + 8))})",
+        [(*m.cells, m.final, m.opening, m.auto_reason, m.lost_reason, m.closed, m.won,
+          m.after_won, m.qualified) for m in plan.combos],
     )
     conn.execute("CREATE TABLE temp.import_currency (cell TEXT PRIMARY KEY, code TEXT NOT NULL, "
                  "exp INTEGER NOT NULL)")
@@ -152,7 +188,6 @@ def convert(conn: sqlite3.Connection, plan: Plan) -> tuple[int, int, dict[str, i
     if c["value"] != "''":  # no more decimals than the currency has
         x = c["value"]
         ok.append(f"(instr({x}, '.') = 0 OR length({x}) - instr({x}, '.') <= k.exp)")
-    closed = f"m.final IN {_CLOSED}"
     closed_at = (
         f"coalesce(nullif({c['closed_at']}, ''), CASE WHEN {c['close_date']} <> '' "
         f"THEN {c['close_date']} || 'T00:00:00Z' END)"
@@ -160,21 +195,23 @@ def convert(conn: sqlite3.Connection, plan: Plan) -> tuple[int, int, dict[str, i
     # a time after now (a bad cell, or one within the few minutes allowed), and a closed deal
     # whose close time would be a close date still to come (closed at now, with a warning) go
     # row by row; the cells are in pipectl's own form, so they compare as text
-    now = "'" + plan.now.replace("'", "''") + "'"
+    now = _text(plan.now)
+    lost = _text(LOST)
     for fld in ("created_at", "closed_at", "updated_at"):
         if c[fld] != "''":
             ok.append(f"{c[fld]} <= {now}")
-    ok.append(f"(NOT {closed} OR coalesce({closed_at}, '') <= {now})")
+    ok.append(f"(NOT m.closed OR coalesce({closed_at}, '') <= {now})")
     value = _minor(c["value"]) if c["value"] != "''" else "NULL"
     if plan.zero_value_lost_is_unknown:
-        value = f"CASE WHEN m.final = 'lost' THEN nullif({value}, 0) ELSE {value} END"
+        value = f"CASE WHEN m.final = {lost} THEN nullif({value}, 0) ELSE {value} END"
     conn.execute(
         """CREATE TABLE temp.import_fast (
             n INTEGER PRIMARY KEY, id INTEGER NOT NULL, ref TEXT, name TEXT, company TEXT,
             contact TEXT, email TEXT, phone TEXT, owner TEXT, source TEXT, note TEXT,
             reason TEXT, lost_reason TEXT,
-            final TEXT, opening TEXT, value_minor INTEGER, currency TEXT, probability INTEGER,
-            close_date TEXT, created TEXT, closed TEXT, no_created INTEGER, search TEXT)"""
+            final TEXT, opening TEXT, closed INTEGER, won INTEGER, after_won INTEGER,
+            qualified INTEGER, value_minor INTEGER, currency TEXT, probability INTEGER,
+            close_date TEXT, created TEXT, closed_at TEXT, no_created INTEGER, search TEXT)"""
     )
     conn.execute(
         f"""INSERT INTO temp.import_fast
@@ -184,15 +221,15 @@ def convert(conn: sqlite3.Connection, plan: Plan) -> tuple[int, int, dict[str, i
             nullif({c['phone']}, ''), nullif({c['owner']}, ''), nullif({c['source']}, ''),
             nullif({c['note']}, ''),
             coalesce(nullif({c['prequalified']}, ''), m.auto_reason),
-            CASE WHEN m.final = 'lost'
+            CASE WHEN m.final = {lost}
                 THEN coalesce(nullif({c['lost_reason']}, ''), m.lost_reason) END,
-            m.final, m.opening, {value}, k.code,
+            m.final, m.opening, m.closed, m.won, m.after_won, m.qualified, {value}, k.code,
             CAST(nullif({c['probability']}, '') AS INTEGER),
             nullif({c['close_date']}, ''),
             coalesce(nullif({c['created_at']}, ''),
-                     CASE WHEN {closed} THEN {closed_at} END,
+                     CASE WHEN m.closed THEN {closed_at} END,
                      nullif({c['updated_at']}, ''), ?),
-            CASE WHEN {closed} THEN {closed_at} END,
+            CASE WHEN m.closed THEN {closed_at} END,
             {c['created_at']} = '', r.search
         FROM {RAW} r
         JOIN temp.import_combo m ON {combo_on}
@@ -203,55 +240,61 @@ def convert(conn: sqlite3.Connection, plan: Plan) -> tuple[int, int, dict[str, i
     )
     # a closed deal closes at its close time, else when it was created; it is created no later
     # than it closes
-    x = "coalesce(closed, created)"
-    at0 = f"CASE WHEN final IN {_CLOSED} THEN min(created, {x}) ELSE created END"
-    qualified = ", ".join(f"'{s}'" for s in Stage if stages.is_qualified_stage(s))
+    x = "coalesce(closed_at, created)"
+    at0 = f"CASE WHEN closed THEN min(created, {x}) ELSE created END"
+    pid, won = int(plan.pipeline_id), _text(plan.won_key)
     before = conn.total_changes
     conn.execute(
         f"""INSERT INTO deals (id, ref, name, company, contact, email, phone, owner, source,
-            stage, lost_at_stage, lost_reason, value_minor, currency, probability, close_date,
-            qualified_at, prequalified_reason, created_at, updated_at, closed_at, search)
+            pipeline_id, stage, lost_at_stage, lost_reason, value_minor, currency, probability,
+            close_date, qualified_at, prequalified_reason, created_at, updated_at, closed_at,
+            search)
         SELECT id, ref, name, company, contact, email, phone, owner, source,
-            final, CASE final WHEN 'lost' THEN opening END, lost_reason, value_minor,
+            {pid}, final, CASE WHEN final = {lost} THEN opening END, lost_reason, value_minor,
             currency, probability, close_date,
-            CASE WHEN reason IS NOT NULL OR opening IN ({qualified}) THEN {at0}
-                 WHEN final IN {_WON} THEN {x} END,
-            reason, {at0}, CASE WHEN final IN {_CLOSED} THEN {x} ELSE created END,
-            CASE WHEN final IN {_CLOSED} THEN {x} END, search
+            CASE WHEN reason IS NOT NULL OR qualified THEN {at0}
+                 WHEN won THEN {x} END,
+            reason, {at0}, CASE WHEN closed THEN {x} ELSE created END,
+            CASE WHEN closed THEN {x} END, search
         FROM temp.import_fast ORDER BY n"""
     )
     deals = conn.total_changes - before
     before = conn.total_changes
     # one kind at a time, in the order a deal's events happen: ids keep each deal's order
     for sql in (
-        f"""INSERT INTO events (deal_id, at, kind, to_stage, value_minor, currency, close_date,
-            probability, reason)
-        SELECT id, {at0}, 'created', opening, value_minor, currency, close_date,
+        f"""INSERT INTO events (deal_id, at, kind, pipeline_id, to_stage, value_minor, currency,
+            close_date, probability, reason)
+        SELECT id, {at0}, 'created', {pid}, opening, value_minor, currency, close_date,
             probability, reason FROM temp.import_fast ORDER BY n""",
         f"""INSERT INTO events (deal_id, at, kind, text)
         SELECT id, {at0}, 'note', note FROM temp.import_fast
         WHERE note IS NOT NULL ORDER BY n""",
-        f"""INSERT INTO events (deal_id, at, kind, from_stage, to_stage)
-        SELECT id, {x}, 'stage', opening, 'won' FROM temp.import_fast
-        WHERE final IN {_WON} ORDER BY n""",
-        f"""INSERT INTO events (deal_id, at, kind, from_stage, to_stage)
-        SELECT id, {x}, 'stage', 'won', 'post_purchase' FROM temp.import_fast
-        WHERE final = 'post_purchase' ORDER BY n""",
-        f"""INSERT INTO events (deal_id, at, kind, from_stage, to_stage, reason)
-        SELECT id, {x}, 'lost', opening, 'lost', lost_reason FROM temp.import_fast
-        WHERE final = 'lost' ORDER BY n""",
+        f"""INSERT INTO events (deal_id, at, kind, pipeline_id, from_stage, to_stage)
+        SELECT id, {x}, 'stage', {pid}, opening, {won} FROM temp.import_fast
+        WHERE won ORDER BY n""",
+        f"""INSERT INTO events (deal_id, at, kind, pipeline_id, from_stage, to_stage)
+        SELECT id, {x}, 'stage', {pid}, {won}, final FROM temp.import_fast
+        WHERE after_won ORDER BY n""",
+        f"""INSERT INTO events (deal_id, at, kind, pipeline_id, from_stage, to_stage, reason)
+        SELECT id, {x}, 'lost', {pid}, opening, {lost}, lost_reason FROM temp.import_fast
+        WHERE final = {lost} ORDER BY n""",
     ):
         conn.execute(sql)
     events = conn.total_changes - before
     (no_created, no_closed, closed_before) = conn.execute(
-        f"""SELECT coalesce(sum(no_created), 0),
-            coalesce(sum(final IN {_CLOSED} AND closed IS NULL), 0),
-            coalesce(sum(final IN {_CLOSED} AND closed < created), 0)
+        """SELECT coalesce(sum(no_created), 0),
+            coalesce(sum(closed AND closed_at IS NULL), 0),
+            coalesce(sum(closed AND closed_at < created), 0)
         FROM temp.import_fast"""
     ).fetchone()
     warnings = {k: v for k, v in (("no_created", no_created), ("no_closed", no_closed),
                                    ("closed_before_created", closed_before)) if v}
     return deals, events, warnings
+
+
+def _text(value: str) -> str:
+    """A text as an SQL literal."""
+    return "'" + value.replace("'", "''") + "'"
 
 
 def leftover_rows(conn: sqlite3.Connection, width: int, plan: Plan,

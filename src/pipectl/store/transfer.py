@@ -1,5 +1,10 @@
 """All SQL of import and export: bulk inserts inside the caller's one transaction, reads by
-ref in batches (never one SELECT per row), streaming reads for export, database checks."""
+ref in batches (never one SELECT per row), streaming reads for export, the stage maps an import
+remembers, database checks.
+
+A write that meets a value already taken (a deal's ref or id, an event's id) raises ``Taken``,
+which names what was taken: the callers decide by it, never by SQLite's message.
+"""
 
 from __future__ import annotations
 
@@ -14,15 +19,15 @@ from pipectl.store.deals import search_text, status_condition
 Row = dict[str, Any]
 
 DEAL_COLUMNS = (
-    "id", "ref", "name", "company", "contact", "email", "phone", "owner", "source", "stage",
-    "lost_at_stage", "lost_reason", "value_minor", "currency", "probability", "close_date",
-    "qualified_at", "prequalified_reason", "location", "budget", "authority", "need",
+    "id", "ref", "name", "company", "contact", "email", "phone", "owner", "source",
+    "pipeline_id", "stage", "lost_at_stage", "lost_reason", "value_minor", "currency",
+    "probability", "close_date", "qualified_at", "prequalified_reason", "checklist",
     "next_action", "next_due", "created_at", "updated_at", "closed_at",
 )
 EVENT_COLUMNS = (
-    "id", "deal_id", "at", "kind", "from_stage", "to_stage", "value_minor", "currency",
-    "close_date", "probability", "location", "budget", "authority", "need", "reason", "text",
-    "next_action", "due", "field", "old", "new",
+    "id", "deal_id", "at", "kind", "pipeline_id", "from_stage", "to_stage", "value_minor",
+    "currency", "close_date", "probability", "checks", "reason", "text", "next_action", "due",
+    "field", "old", "new",
 )
 _CHUNK = 500  # refs per SELECT ... IN (...), well under SQLite's parameter limit
 
@@ -31,6 +36,40 @@ _CHUNK = 500  # refs per SELECT ... IN (...), well under SQLite's parameter limi
 # None the most expensive value of a row: a 21-column event of 15 NULLs cost ~7 us to bind,
 # 1.5 us this way. pipectl stores no empty text (an empty text is NULL), so "" is free to mean
 # NULL here; ``search`` (NOT NULL, '' for nothing) is bound as it is.
+
+
+class Taken(Exception):
+    """A value a row needs unique is in its table already: ``what`` is "deals.ref", "deals.id"
+    or "events.id"."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(f"{what} is taken")
+        self.what = what
+
+
+def taken(exc: sqlite3.IntegrityError) -> Taken | None:
+    """The Taken a UNIQUE or PRIMARY KEY failure means, else None (another constraint)."""
+    text = str(exc)
+    for what in ("deals.ref", "deals.id", "events.id"):
+        if text == f"UNIQUE constraint failed: {what}":
+            return Taken(what)
+    return None
+
+
+def _unique(run):  # decorator: an IntegrityError of a taken value -> Taken
+    from functools import wraps
+
+    @wraps(run)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return run(*args, **kwargs)
+        except sqlite3.IntegrityError as exc:
+            found = taken(exc)
+            if found is None:
+                raise
+            raise found from exc
+
+    return call
 
 
 def _slot(column: str) -> str:
@@ -112,6 +151,7 @@ _event_values = itemgetter(*EVENT_COLUMNS)
 _event_values_no_id = itemgetter(*EVENT_COLUMNS[1:])
 
 
+@_unique
 def insert_deals(conn: sqlite3.Connection, deals: list[Row]) -> None:
     if deals:
         conn.executemany(
@@ -129,6 +169,7 @@ def update_deals(conn: sqlite3.Connection, deals: list[Row]) -> None:
         )
 
 
+@_unique
 def insert_events(conn: sqlite3.Connection, events: list[Row], *, with_id: bool = False) -> None:
     """Events in the order given (each carries its deal_id)."""
     if events:
@@ -158,6 +199,32 @@ def drop_indexes(conn: sqlite3.Connection) -> list[tuple[str, str]]:
 def create_indexes(conn: sqlite3.Connection, indexes: list[tuple[str, str]]) -> None:
     for _, sql in indexes:
         conn.execute(sql)
+
+
+# ---------------------------------------------------------------- pipelines and stage maps
+
+
+def pipeline_names(conn: sqlite3.Connection) -> dict[int, str]:
+    """Every pipeline's name by id (removed ones too: their deals' history names them)."""
+    return {int(i): n for i, n in conn.execute("SELECT id, name FROM pipelines ORDER BY id")}
+
+
+def saved_stage_map(conn: sqlite3.Connection, pipeline_id: int, source: str) -> dict[str, str]:
+    """The stage map remembered for this pipeline and source: their name -> stage key."""
+    return dict(conn.execute(
+        "SELECT name, key FROM stage_maps WHERE pipeline_id = ? AND source = ? ORDER BY name",
+        (pipeline_id, source),
+    ).fetchall())
+
+
+def save_stage_map(conn: sqlite3.Connection, pipeline_id: int, source: str,
+                   pairs: dict[str, str]) -> None:
+    """Remember (or change) these names' stages for this pipeline and source."""
+    conn.executemany(
+        "INSERT INTO stage_maps (pipeline_id, source, name, key) VALUES (?, ?, ?, ?) "
+        "ON CONFLICT (pipeline_id, source, name) DO UPDATE SET key = excluded.key",
+        [(pipeline_id, source, name, key) for name, key in pairs.items()],
+    )
 
 
 # ---------------------------------------------------------------- export reads
@@ -235,6 +302,7 @@ def stash_events(conn: sqlite3.Connection, events: list[Row]) -> None:
         )
 
 
+@_unique
 def insert_stashed_events(conn: sqlite3.Connection) -> None:
     """The stashed events into ``events``, in the order stashed (ids after the largest)."""
     if _has_temp(conn, "import_json_later"):

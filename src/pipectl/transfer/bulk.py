@@ -19,8 +19,7 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime
 from operator import itemgetter
 
-from pipectl import stages
-from pipectl.stages import Stage
+from pipectl.domain.pipeline import LOST
 from pipectl.store import bulk as store
 from pipectl.transfer.history import Defaults, iso
 from pipectl.transfer.rows import RowContext, stage_facts
@@ -29,9 +28,6 @@ from pipectl.values import MAX_TEXT, currency_code, exponent, fold
 TEXTS = ("ref", "name", "company", "contact", "email", "phone", "owner", "source",
          "prequalified", "lost_reason", "note")
 COMBO_FIELDS = ("stage", "status", "won", "closed", "lost_at_stage")
-CELL_FIELDS = ("ref", "name", "company", "contact", "email", "phone", "owner", "source",
-               "prequalified", "lost_reason", "note", "currency", "value", "probability",
-               "created_at", "closed_at", "updated_at", "close_date", *COMBO_FIELDS)
 
 
 @dataclass
@@ -187,19 +183,19 @@ def stage(conn: sqlite3.Connection, rows: Iterator[tuple[int, list[str]]], ctx: 
 
 def plan(conn: sqlite3.Connection, staged: Staged, ctx: RowContext, defaults: Defaults,
          base_id: int, now: datetime) -> store.Plan:
+    """What the staged cells mean: each field's staged columns, what each distinct combination
+    of stage cells and each currency cell means (asked of the row-by-row path's own functions,
+    and of the target pipeline), and where the new deals are numbered from."""
+    p = defaults.pipeline
     col = {h: k for k, h in enumerate(staged.columns)}
-    cells: dict[str, str] = {}
-    for fld in CELL_FIELDS:
-        if fld in ctx.fields:
-            cells[fld] = store.cell_expr(
-                [col[ctx.fields[fld]], *(col[i] for i in ctx.fallbacks.get(fld, []))]
-            )
-        else:
-            cells[fld] = "''"
+    columns = {
+        fld: [col[i], *(col[j] for j in ctx.fallbacks.get(fld, []))]
+        for fld, i in ctx.fields.items() if fld in store.CELL_FIELDS
+    }
     combo_fields = tuple(f for f in COMBO_FIELDS if f in ctx.fields)
-    probe = replace(ctx, unknown_stages={}, seen_stages={})
+    probe = replace(ctx, unknown_stages={})
     combos: list[store.Combo] = []
-    for values in store.distinct(conn, [cells[f] for f in combo_fields] or ["''"]):
+    for values in store.distinct(conn, [columns[f] for f in combo_fields]):
         values = values[: len(combo_fields)]
         if any(v[:1] == "'" for v in values):
             continue  # a neutralised cell: the row-by-row path restores it
@@ -208,17 +204,21 @@ def plan(conn: sqlite3.Connection, staged: Staged, ctx: RowContext, defaults: De
             probe.unknown_stages.clear()
             continue  # reported, with its row, by the row-by-row path
         final = facts.stage
-        if final is Stage.LOST:
+        if final == LOST:
             opening = facts.before_close or defaults.lost_from
-        elif not stages.is_open(final):
+        elif not p.is_open(final):
             opening = facts.before_close or defaults.won_from
         else:
             opening = final
-        auto = (f"imported (file stage: {facts.their_stage or opening.value})"
-                if stages.is_qualified_stage(opening) else None)
-        combos.append(store.Combo(tuple(values), final, opening, auto, facts.lost_reason))
+        qualified = p.is_qualified_stage(opening)
+        auto = f"imported (file stage: {facts.their_stage or opening})" if qualified else None
+        won = final != LOST and p.is_won(final)
+        combos.append(store.Combo(
+            tuple(values), final, opening, auto, facts.lost_reason, closed=not p.is_open(final),
+            won=won, after_won=won and final != p.won_key, qualified=qualified,
+        ))
     currencies: dict[str, tuple[str, int]] = {}
-    for (cell,) in store.distinct(conn, [cells["currency"]]):
+    for (cell,) in store.distinct(conn, [columns.get("currency", [])]):
         if cell[:1] == "'":
             continue
         try:
@@ -227,8 +227,9 @@ def plan(conn: sqlite3.Connection, staged: Staged, ctx: RowContext, defaults: De
             continue
         currencies[cell] = (code, exponent(code))
     return store.Plan(
-        cells=cells, combo_cells=combo_fields, combos=combos, currencies=currencies,
-        base_id=base_id, renumbered=store.number_rows(conn, cells["ref"], base_id),
+        columns=columns, combo_cells=combo_fields, combos=combos, currencies=currencies,
+        base_id=base_id, renumbered=store.number_rows(conn, columns.get("ref", []), base_id),
         now=iso(now),
         zero_value_lost_is_unknown=bool(ctx.preset and ctx.preset.zero_value_lost_is_unknown),
+        pipeline_id=defaults.pipeline_id, won_key=p.won_key,
     )

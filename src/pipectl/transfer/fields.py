@@ -1,7 +1,11 @@
 """The fields a column can feed, and the presets for the CRMs users come from.
 
-A preset maps the CRM's column names to fields and its stage names to pipectl stages, and says
-what a closed deal looked like before it closed when the file does not tell.
+A preset maps the CRM's column names to fields and its stage names to the stages of pipectl's
+default pipeline (``domain.pipeline.DEFAULT``), and says what a closed deal looked like before it
+closed when the file does not tell. These maps are the only place outside the domain that names
+stage keys: they say what a CRM's stages mean in the default pipeline. For any other pipeline
+only their won and lost entries count (every pipeline has a won stage and the lost state); the
+file's stage names are otherwise looked up in the target pipeline (``transfer.stage_map``).
 """
 
 from __future__ import annotations
@@ -10,7 +14,6 @@ import unicodedata
 from dataclasses import dataclass, field, replace
 
 from pipectl.errors import UsageError
-from pipectl.stages import Stage
 
 # field -> what it means (docs/import-export.md lists the same)
 FIELDS: dict[str, str] = {
@@ -52,10 +55,13 @@ def norm(name: str) -> str:
 class Preset:
     name: str
     columns: dict[str, str]  # their column -> field
-    stages: dict[str, Stage] = field(default_factory=dict)  # their stage -> pipectl stage
+    # their stage -> a stage key of the default pipeline (or "lost"), in the CRM's own order
+    stages: dict[str, str] = field(default_factory=dict)
     signature: tuple[str, ...] = ()  # columns that identify the CRM's export
-    won_from: Stage = Stage.NEGOTIATION  # stage a won deal was in, when the file does not say
-    lost_from: Stage = Stage.PROSPECTING  # stage a lost deal died at, when the file does not say
+    # the stage (of the default pipeline) a won deal was in, and a lost deal died at, when the
+    # file does not say; None: the target pipeline's last open stage, and its first stage
+    won_from: str | None = None
+    lost_from: str | None = None
     zero_value_lost_is_unknown: bool = False  # a lost row's value 0 means "not recorded"
     history: bool = False  # a file of stage changes (Salesforce OpportunityHistory)
     note: str = ""
@@ -74,14 +80,14 @@ PRESETS: dict[str, Preset] = {
             "close_value": "value",
         },
         {
-            "prospecting": Stage.PROSPECTING,
-            "engaging": Stage.MEETING,
-            "won": Stage.WON,
-            "lost": Stage.LOST,
+            "prospecting": "prospecting",
+            "engaging": "meeting",
+            "won": "won",
+            "lost": "lost",
         },
         signature=("opportunity_id", "deal_stage"),
-        won_from=Stage.MEETING,
-        lost_from=Stage.MEETING,
+        won_from="meeting",
+        lost_from="meeting",
         zero_value_lost_is_unknown=True,
         note="Maven's Engaging is pipectl's meeting; won and lost deals were engaging first.",
     ),
@@ -103,21 +109,21 @@ PRESETS: dict[str, Preset] = {
             "currency": "currency",
         },
         {
-            "appointment scheduled": Stage.MEETING,
-            "qualified to buy": Stage.QUALIFICATION,
-            "presentation scheduled": Stage.MEETING,
-            "decision maker bought-in": Stage.PROPOSAL,
-            "contract sent": Stage.NEGOTIATION,
-            "closed won": Stage.WON,
-            "closed lost": Stage.LOST,
-            "opportunity identified": Stage.PROSPECTING,
-            "on hold / future opportunity": Stage.PROSPECTING,
-            "awaiting event": Stage.MEETING,
-            "awaiting outcome": Stage.PROPOSAL,
-            "awaiting procurement": Stage.NEGOTIATION,
-            "closed: won": Stage.WON,
-            "closed: lost": Stage.LOST,
-            "closed: abandoned": Stage.LOST,
+            "appointment scheduled": "meeting",
+            "qualified to buy": "qualification",
+            "presentation scheduled": "meeting",
+            "decision maker bought-in": "proposal",
+            "contract sent": "negotiation",
+            "closed won": "won",
+            "closed lost": "lost",
+            "opportunity identified": "prospecting",
+            "on hold / future opportunity": "prospecting",
+            "awaiting event": "meeting",
+            "awaiting outcome": "proposal",
+            "awaiting procurement": "negotiation",
+            "closed: won": "won",
+            "closed: lost": "lost",
+            "closed: abandoned": "lost",
         },
         signature=("record id", "deal stage"),
     ),
@@ -169,16 +175,16 @@ PRESETS: dict[str, Preset] = {
             "description": "note",
         },
         {
-            "prospecting": Stage.PROSPECTING,
-            "qualification": Stage.QUALIFICATION,
-            "needs analysis": Stage.MEETING,
-            "value proposition": Stage.MEETING,
-            "id. decision makers": Stage.MEETING,
-            "perception analysis": Stage.MEETING,
-            "proposal/price quote": Stage.PROPOSAL,
-            "negotiation/review": Stage.NEGOTIATION,
-            "closed won": Stage.WON,
-            "closed lost": Stage.LOST,
+            "prospecting": "prospecting",
+            "qualification": "qualification",
+            "needs analysis": "meeting",
+            "value proposition": "meeting",
+            "id. decision makers": "meeting",
+            "perception analysis": "meeting",
+            "proposal/price quote": "proposal",
+            "negotiation/review": "negotiation",
+            "closed won": "won",
+            "closed lost": "lost",
         },
         signature=("stagename", "iswon"),
     ),

@@ -10,8 +10,9 @@ not ask the interactive rules; but the history it writes must read right in ever
 - a stage history (Salesforce's OpportunityHistory) becomes one event per change;
 - re-importing a deal appends events for what changed, never rewrites one.
 
-Event times never go backwards. The deals row is computed by ``project`` from the events, the
-same way the daily commands keep it, so that the two always agree.
+Event times never go backwards. Every stage fact comes from the pipeline the deal goes into
+(``Defaults.pipeline``); every move event names it. The deals row is what
+``domain.projection`` makes of the events, as for the daily commands, so the two always agree.
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from typing import Any
 
-from pipectl import stages
-from pipectl.stages import Stage
+from pipectl.domain import projection
+from pipectl.domain.pipeline import LOST, Pipeline
 from pipectl.transfer.rows import ImportRow
 from pipectl.values import iso as _slow_iso
 
@@ -33,16 +34,16 @@ def iso(moment: datetime) -> str:
     return _slow_iso(moment)
 
 Row = dict[str, Any]
-DEAL_TEXTS = ("name", "company", "contact", "email", "phone", "owner", "source")
-CRITERIA = ("location", "budget", "authority", "need")
+DEAL_TEXTS = projection.DEAL_TEXTS
+MOVES = ("created", "stage", "lost", "reopened", "pipeline")  # the events that carry a stage
 
 
 @dataclass(slots=True)
 class Snap:
     """A deal's state at one moment, as far as a file tells it (None = not said)."""
 
-    stage: Stage
-    lost_at: Stage | None = None
+    stage: str
+    lost_at: str | None = None
     reason: str | None = None
     value_minor: int | None = None
     currency: str | None = None
@@ -52,9 +53,19 @@ class Snap:
 
 @dataclass
 class Defaults:
-    won_from: Stage
-    lost_from: Stage
+    pipeline: Pipeline  # where the deals go: every stage below is one of its keys
+    won_from: str  # the open stage a won deal was in, when the file does not say
+    lost_from: str  # the open stage a lost deal died at, when the file does not say
     now: datetime
+
+    @property
+    def pipelines(self) -> dict[int, Pipeline]:
+        return {self.pipeline_id: self.pipeline}
+
+    @property
+    def pipeline_id(self) -> int:
+        assert self.pipeline.id is not None
+        return self.pipeline.id
 
 
 class Flags:
@@ -95,64 +106,14 @@ def warning_text(key: str, n: int) -> str:
 
 
 def blank_deal() -> Row:
-    deal: Row = dict.fromkeys(
-        (
-            "id", "ref", *DEAL_TEXTS, "stage", "lost_at_stage", "lost_reason", "value_minor",
-            "currency", "probability", "close_date", "qualified_at", "prequalified_reason",
-            *CRITERIA, "next_action", "next_due", "created_at", "updated_at", "closed_at",
-        )
-    )
-    return deal
+    return projection.blank_deal()
 
 
-def project(deal: Row, event: Row) -> None:
-    """Apply one event to a deal's current state, as store/deals.py does for daily commands."""
-    at, kind = event["at"], event["kind"]
-    deal["updated_at"] = at
-    if kind == "created":
-        to = Stage(event["to_stage"])
-        deal.update(
-            stage=to.value, created_at=at, value_minor=event.get("value_minor"),
-            currency=event.get("currency") or deal.get("currency"),
-            close_date=event.get("close_date"), probability=event.get("probability"),
-            prequalified_reason=event.get("reason"),
-            closed_at=None if stages.is_open(to) else at,
-            qualified_at=at if (event.get("reason") or stages.is_qualified_stage(to)) else None,
-        )
-    elif kind in ("stage", "reopened"):
-        to = Stage(event["to_stage"])
-        deal["stage"] = to.value
-        if kind == "reopened":
-            deal.update(lost_at_stage=None, lost_reason=None, closed_at=None)
-        elif to is Stage.WON:
-            deal["closed_at"] = at
-        elif stages.is_open(to):
-            deal["closed_at"] = None
-        if deal.get("qualified_at") is None and stages.is_qualified_stage(to):
-            deal["qualified_at"] = at
-        if event.get("reason") and kind == "stage":
-            deal["prequalified_reason"] = event["reason"]
-    elif kind == "lost":
-        deal.update(
-            stage=Stage.LOST.value, lost_at_stage=event["from_stage"],
-            lost_reason=event.get("reason"), closed_at=at,
-        )
-    elif kind == "value":
-        deal["value_minor"] = event.get("value_minor")
-        deal["currency"] = event.get("currency") or deal["currency"]
-    elif kind == "close_date":
-        deal["close_date"] = event.get("close_date")
-    elif kind == "probability":
-        deal["probability"] = event.get("probability")
-    elif kind == "checklist":
-        for c in CRITERIA:
-            if c in event:
-                deal[c] = event[c]
-    elif kind == "edit":
-        deal[event["field"]] = event.get("new")
-    elif kind == "note" and (event.get("next_action") is not None or event.get("due") is not None):
-        deal["next_action"] = event.get("next_action")
-        deal["next_due"] = event.get("due")
+def project(deal: Row, events: list[Row], defaults: Defaults) -> None:
+    """Apply events to a deal's state (in place), as the daily commands do."""
+    pipelines = defaults.pipelines
+    for event in events:
+        projection.apply(deal, event, pipelines)
 
 
 # ---------------------------------------------------------------- snapshots and moves
@@ -160,7 +121,7 @@ def project(deal: Row, event: Row) -> None:
 
 def snap_of(row: ImportRow, defaults: Defaults) -> Snap:
     lost_at = None
-    if row.stage is Stage.LOST:
+    if row.stage == LOST:
         lost_at = row.before_close or defaults.lost_from
     return Snap(
         stage=row.stage, lost_at=lost_at, reason=row.lost_reason, value_minor=row.value_minor,
@@ -171,8 +132,8 @@ def snap_of(row: ImportRow, defaults: Defaults) -> Snap:
 
 def snap_of_deal(deal: Row) -> Snap:
     return Snap(
-        stage=Stage(deal["stage"]),
-        lost_at=Stage(deal["lost_at_stage"]) if deal.get("lost_at_stage") else None,
+        stage=deal["stage"],
+        lost_at=deal.get("lost_at_stage"),
         reason=deal.get("lost_reason"),
         value_minor=deal.get("value_minor"),
         currency=deal.get("currency"),
@@ -181,11 +142,11 @@ def snap_of_deal(deal: Row) -> Snap:
     )
 
 
-def _opening(first: Snap, defaults: Defaults, before: Stage | None) -> Snap:
+def _opening(first: Snap, defaults: Defaults, before: str | None) -> Snap:
     """The open stage a deal first seen closed was created in."""
-    if first.stage is Stage.LOST:
+    if first.stage == LOST:
         return replace(first, stage=first.lost_at or defaults.lost_from, lost_at=None, reason=None)
-    if not stages.is_open(first.stage):
+    if not defaults.pipeline.is_open(first.stage):
         return replace(first, stage=before or defaults.won_from)
     return first
 
@@ -203,28 +164,30 @@ def moves(prev: Snap, cur: Snap, at: str, defaults: Defaults) -> list[Row]:
     if cur.probability is not None and cur.probability != prev.probability:
         out.append({"at": at, "kind": "probability", "probability": cur.probability})
     a, b = prev.stage, cur.stage
-    if a is b:
+    if a == b:
         return out
+    p, pid = defaults.pipeline, defaults.pipeline_id
 
-    def step(x: Stage, y: Stage) -> None:
-        if y is Stage.POST_PURCHASE and x is not Stage.WON:
-            step(x, Stage.WON)
-            x = Stage.WON
-        out.append({"at": at, "kind": "stage", "from_stage": x.value, "to_stage": y.value})
+    def step(x: str, y: str) -> None:
+        if p.is_open(x) and p.stage(y).kind == "after_won":  # won on the way
+            step(x, p.won_key)
+            x = p.won_key
+        out.append({"at": at, "kind": "stage", "pipeline_id": pid, "from_stage": x,
+                    "to_stage": y})
 
-    if b is Stage.LOST:
-        died_at = cur.lost_at or (a if stages.is_open(a) else defaults.lost_from)
-        if died_at is not a:
+    if b == LOST:
+        died_at = cur.lost_at or (a if p.is_open(a) else defaults.lost_from)
+        if died_at != a:
             step(a, died_at)
-        out.append({"at": at, "kind": "lost", "from_stage": died_at.value,
-                    "to_stage": Stage.LOST.value, "reason": cur.reason or "no reason recorded"})
+        out.append({"at": at, "kind": "lost", "pipeline_id": pid, "from_stage": died_at,
+                    "to_stage": LOST, "reason": cur.reason or "no reason recorded"})
         return out
-    if a is Stage.LOST:
+    if a == LOST:
         back = prev.lost_at or defaults.lost_from
-        out.append({"at": at, "kind": "reopened", "from_stage": Stage.LOST.value,
-                    "to_stage": back.value})
+        out.append({"at": at, "kind": "reopened", "pipeline_id": pid, "from_stage": LOST,
+                    "to_stage": back})
         a = back
-    if a is not b:
+    if a != b:
         step(a, b)
     return out
 
@@ -239,8 +202,9 @@ def new_deal(
     history: list[ImportRow] | None = None,
 ) -> tuple[Row, list[Row]]:
     """The deals row and the events of a deal the database does not have yet."""
+    p = defaults.pipeline
     final = snap_of(row, defaults)
-    closed = not stages.is_open(row.stage)
+    closed = not p.is_open(row.stage)
     created = row.created_at
     # the states the file tells of, in time order: (moment or None, snapshot)
     states: list[tuple[datetime | None, Snap]] = []
@@ -278,9 +242,9 @@ def new_deal(
             states.insert(0, (states[0][0], opening))
         # when the deal closed: the first state from which it stays closed (final kind)
         if closed:
-            kind = stages.kind(row.stage)
+            kind = p.status(row.stage)
             k = len(states) - 1
-            while k > 0 and stages.kind(states[k - 1][1].stage) is kind:
+            while k > 0 and p.status(states[k - 1][1].stage) is kind:
                 k -= 1
             x = row.closed_at
             if x is None:
@@ -309,11 +273,11 @@ def new_deal(
             prev_t = t
     at0, s0 = fixed[0]
     reason = row.prequalified
-    if reason is None and stages.is_qualified_stage(s0.stage):
-        reason = f"imported (file stage: {row.their_stage or s0.stage.value})"
+    if reason is None and p.is_qualified_stage(s0.stage):
+        reason = f"imported (file stage: {row.their_stage or s0.stage})"
     currency = s0.currency or row.currency
     events: list[Row] = [{
-        "at": at0, "kind": "created", "to_stage": s0.stage.value,
+        "at": at0, "kind": "created", "pipeline_id": defaults.pipeline_id, "to_stage": s0.stage,
         "value_minor": s0.value_minor, "currency": currency,
         "close_date": s0.close_date.isoformat() if s0.close_date else None,
         "probability": s0.probability, "reason": reason,
@@ -327,7 +291,7 @@ def new_deal(
             s.currency = prev.currency
         events.extend(moves(prev, s, at, defaults))
         prev = Snap(
-            stage=s.stage, lost_at=s.lost_at if s.stage is Stage.LOST else None,
+            stage=s.stage, lost_at=s.lost_at if s.stage == LOST else None,
             reason=s.reason, value_minor=s.value_minor if s.value_minor is not None
             else prev.value_minor, currency=s.currency,
             close_date=s.close_date or prev.close_date,
@@ -336,8 +300,7 @@ def new_deal(
     deal = blank_deal()
     deal.update({k: getattr(row, k) for k in ("ref", *DEAL_TEXTS)})
     deal["currency"] = currency
-    for e in events:
-        project(deal, e)
+    project(deal, events, defaults)
     return deal, [{k: v for k, v in e.items() if v is not None} for e in events]
 
 
@@ -359,27 +322,27 @@ def update_deal(
                 continue  # a name made up from the company or ref never replaces the deal's
             events.append({"at": at, "kind": "edit", "field": fld, "old": deal.get(fld),
                            "new": new})
+    p = defaults.pipeline
     prev = snap_of_deal(deal)
     cur = snap_of(row, defaults)
-    if cur.stage is Stage.LOST and prev.stage is Stage.LOST:
+    if cur.stage == LOST and prev.stage == LOST:
         cur = replace(cur, lost_at=prev.lost_at)
-    elif cur.stage is Stage.LOST and stages.is_open(prev.stage) and row.before_close is None:
+    elif cur.stage == LOST and p.is_open(prev.stage) and row.before_close is None:
         cur = replace(cur, lost_at=prev.stage)
     stage_at = at
-    closing = not stages.is_open(cur.stage) and stages.kind(cur.stage) != stages.kind(prev.stage)
+    closing = not p.is_open(cur.stage) and p.status(cur.stage) != p.status(prev.stage)
     if closing and row.closed_at is not None:
         stage_at = max(iso(row.closed_at), last)
         if row.closed_now and flags is not None:
             flags.add("closed_now")
     changes = moves(prev, cur, at, defaults)
     for e in changes:
-        if e["kind"] in ("stage", "lost", "reopened"):
+        if e["kind"] in MOVES:
             e["at"] = stage_at
     events.extend(changes)
     if row.note and row.note not in notes:
         events.append({"at": at, "kind": "note", "text": row.note})
     events.sort(key=lambda e: e["at"])  # stable: same-moment events keep their order
     out = [{k: v for k, v in e.items() if v is not None or k in ("old", "new")} for e in events]
-    for e in out:
-        project(deal, e)
+    project(deal, out, defaults)
     return [{k: v for k, v in e.items() if v is not None} for e in out]

@@ -1,5 +1,10 @@
 """The import: read a file row by row, validate, build histories, write in one transaction.
 
+Which road a file takes is decided here: pipectl's own export (JSON, or the CSV pair of deals
+and event log) goes to ``transfer.native``; any other CSV file or JSON array of objects is read
+row by row here (a large one through the bulk road, ``transfer.bulk``). Every road writes into
+one pipeline per deal, and reads stage names through it (``transfer.target``).
+
 Rows are streamed and written in batches (executemany) inside ONE transaction: a Ctrl-C, a kill
 or a bad row leaves the database as it was. Refs are looked up once per batch, not per row.
 """
@@ -7,133 +12,39 @@ or a bad row leaves the database as it was. Refs are looked up once per batch, n
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from pipectl import stages
-from pipectl.errors import PipectlError, UsageError
-from pipectl.stages import Stage
+from pipectl.errors import UsageError
 from pipectl.store import transfer as store
 from pipectl.store.db import transaction
+from pipectl.transfer import common
 from pipectl.transfer import history as hist
+from pipectl.transfer import target as targets
+from pipectl.transfer.common import (
+    ImportFailed,
+    Options,
+    Progress,
+    Rollback,
+    Summary,
+    finish,
+)
 from pipectl.transfer.fields import (
     FIELDS,
-    PRESETS,
     Preset,
     detect,
     fallbacks,
     get_preset,
-    norm,
     parse_pairs,
     resolve_columns,
 )
-from pipectl.transfer.parsing import CsvSource
+from pipectl.transfer.parsing import CsvSource, restore
 from pipectl.transfer.rows import ImportRow, RowContext, parse_row
+from pipectl.transfer.stage_map import StageMap, source_key, stage_list
 
-BATCH = 2000
-BULK_BYTES = 1_000_000  # from this file size on (~5,000 rows), a CSV takes the bulk road
-# (transfer/bulk.py), and an import into an empty database drops and rebuilds the secondary
-# indexes (inside its transaction)
-MAX_REPORTED = 50  # bad cells listed in the report; all are counted
-
-Progress = Callable[[int, int], None]  # (bytes read, file size)
-
-
-@dataclass
-class Options:
-    fmt: str | None = None  # csv | json (else from the file name)
-    preset: str | None = None
-    maps: list[str] = field(default_factory=list)
-    stage_maps: list[str] = field(default_factory=list)
-    currency: str = "USD"
-    encoding: str | None = None
-    dayfirst: bool = False
-    dry_run: bool = False
-    history: Path | None = None
-
-
-@dataclass
-class Summary:
-    file: str
-    format: str = "csv"
-    preset: str | None = None
-    preset_detected: bool = False
-    encoding: str | None = None
-    delimiter: str | None = None
-    rows: int = 0
-    added: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    events: int = 0
-    history_rows: int = 0
-    mapped: dict[str, str] = field(default_factory=dict)  # field -> column
-    unmapped: list[str] = field(default_factory=list)
-    warnings: dict[str, int] = field(default_factory=dict)
-    errors: list[tuple[int, str, str]] = field(default_factory=list)
-    bad_rows: int = 0
-    bad_cells: int = 0
-    dry_run: bool = False
-
-
-    def restart(self) -> None:
-        """Forget the counts of an attempt that was undone (the file is read again)."""
-        self.added = self.updated = self.unchanged = self.events = 0
-        self.bad_rows = self.bad_cells = 0
-        self.errors.clear()
-
-
-class ImportFailed(PipectlError):
-    """Bad rows: nothing was written; the summary holds the report."""
-
-    def __init__(self, summary: Summary) -> None:
-        n = summary.bad_rows
-        super().__init__(
-            f"{n} bad row{'s' if n != 1 else ''} in {summary.file}; nothing was imported",
-            hint="the report above gives row, column and reason of each",
-        )
-        self.summary = summary
-
-
-class _Rollback(Exception):
-    pass
-
-
-def finish(summary: Summary, flags: hist.Flags, dry_run: bool) -> None:
-    """The end of an import, inside its transaction: bad rows fail it (reporting no counts of
-    what would have been added); else its warnings are told, and a dry run rolls back."""
-    if summary.bad_rows:
-        summary.added = summary.updated = summary.unchanged = summary.events = 0
-        raise ImportFailed(summary)
-    summary.warnings = {  # in one order whichever road counted them
-        hist.warning_text(k, flags.counts[k]): flags.counts[k]
-        for k in hist.WARNINGS if flags.counts.get(k)
-    }
-    if dry_run:
-        raise _Rollback
-
-
-class NotNew(Exception):
-    """A bulk import met a row that is not what the SQL side took it for (it updates a deal
-    this import made, or a deal it expected to update is not there): the file goes row by row
-    instead."""
-
-
-def stage_map(preset: Preset | None, items: list[str]) -> dict[str, Stage]:
-    from pipectl.transfer.rows import _exact_stage
-
-    out: dict[str, Stage] = dict(preset.stages) if preset else {}
-    for theirs, ours in parse_pairs(items, "--stage-map"):
-        stage = _exact_stage(ours)
-        if stage is None:
-            raise UsageError(
-                f"--stage-map {theirs}={ours}: unknown stage {ours!r}",
-                hint=f"use one of: {', '.join(Stage)}",
-            )
-        out[norm(theirs)] = stage
-    return out
+__all__ = ["FIELDS", "ImportFailed", "Options", "Summary", "run"]
 
 
 def _unknown_stages_error(ctx: RowContext) -> UsageError:
@@ -143,24 +54,33 @@ def _unknown_stages_error(ctx: RowContext) -> UsageError:
     shown = ", ".join(f"{n!r} (row {ctx.unknown_stages[n]})" for n in names[:8])
     more = f" and {len(names) - 8} more" if len(names) > 8 else ""
     flags = " ".join(f'--stage-map "{n}=STAGE"' for n in names[:3])
+    p = ctx.pipeline
     return UsageError(
         f"unknown stage{'s' if len(names) > 1 else ''} in column {col!r}: {shown}{more}; "
         "nothing was imported",
         hint=f'map {"each" if len(names) > 1 else "it"}, e.g. {flags or first} '
-        f"(STAGE is one of: {', '.join(Stage)})",
+        f"(STAGE is one of pipeline {p.name!r}: {stage_list(p)})",
     )
+
+
+class NotNew(Exception):
+    """A bulk import met a row that is not what the SQL side took it for (it updates a deal
+    this import made, or a deal it expected to update is not there): the file goes row by row
+    instead."""
 
 
 class _Writer:
     """Collects a batch of rows and writes it: new deals, changed deals, their events."""
 
     def __init__(self, conn: sqlite3.Connection, defaults: hist.Defaults, summary: Summary,
-                 flags: hist.Flags, histories: dict[str, list[ImportRow]]) -> None:
+                 flags: hist.Flags, histories: dict[str, list[ImportRow]],
+                 ref_column: str = "ref") -> None:
         self.conn = conn
         self.defaults = defaults
         self.summary = summary
         self.flags = flags
         self.histories = histories
+        self.ref_column = ref_column
         self.next_id = store.next_deal_id(conn)
         self.batch: list[tuple[ImportRow, int | None]] = []
         self.writing = True
@@ -171,14 +91,32 @@ class _Writer:
 
     def add(self, row: ImportRow, deal_id: int | None = None) -> None:
         self.batch.append((row, deal_id))
-        if len(self.batch) >= BATCH:
+        if len(self.batch) >= common.BATCH:
             self.flush()
+
+    def _elsewhere(self, batch: list[tuple[ImportRow, int | None]],
+                   known: dict[str, hist.Row]) -> None:
+        """A ref of a deal in another pipeline is a bad row: an import writes into one."""
+        pid = self.defaults.pipeline_id
+        names: dict[int, str] | None = None
+        for row, _ in batch:
+            deal = known.get(row.ref or "")
+            if deal is not None and deal["pipeline_id"] != pid:
+                names = names or store.pipeline_names(self.conn)
+                self.summary.bad(row.row, [(self.ref_column, (
+                    f"{row.ref!r} is the ref of deal {deal['id']}, in pipeline "
+                    f"{names.get(deal['pipeline_id'])!r}; this import goes into "
+                    f"{self.defaults.pipeline.name!r}"))])
+                self.writing = False
 
     def flush(self) -> None:
         batch, self.batch = self.batch, []
-        if not batch or not self.writing:
+        if not batch:
             return
         known = store.deals_by_ref(self.conn, [r.ref for r, _ in batch if r.ref])
+        self._elsewhere(batch, known)
+        if not self.writing:
+            return
         notes = store.note_texts(self.conn, [d["id"] for d in known.values()]) if known else {}
         state: dict[str, hist.Row] = dict(known)
         new: list[hist.Row] = []
@@ -224,15 +162,10 @@ class _Feeder:
         self.ctx, self.summary, self.writer = ctx, summary, writer
 
     def __call__(self, number: int, cells: list[str], deal_id: int | None = None) -> None:
-        summary = self.summary
         parsed = parse_row(number, cells, self.ctx)
         if isinstance(parsed, list):
-            summary.bad_rows += 1
-            summary.bad_cells += len(parsed)
+            self.summary.bad(number, parsed)
             self.writer.writing = False
-            for col, reason in parsed:
-                if len(summary.errors) < MAX_REPORTED:
-                    summary.errors.append((number, col, reason))
         else:
             self.writer.add(parsed, deal_id)
 
@@ -263,8 +196,8 @@ def _bulk(conn: sqlite3.Connection, src: CsvSource, ctx: RowContext, defaults: h
         for deal_id, line, cells in sql.leftover_rows(conn, rows.width, the_plan):
             feed(line, rows.cells(cells, width), deal_id)
         writer.flush()
-    except (NotNew, sqlite3.IntegrityError) as exc:
-        if isinstance(exc, sqlite3.IntegrityError) and "deals.ref" not in str(exc):
+    except (NotNew, store.Taken) as exc:
+        if isinstance(exc, store.Taken) and exc.what != "deals.ref":
             raise
         # two rows with one new ref (the second updates the first), or a row whose ref only
         # matches once cleaned: only the row-by-row path does these (in file order); start
@@ -273,7 +206,7 @@ def _bulk(conn: sqlite3.Connection, src: CsvSource, ctx: RowContext, defaults: h
         summary.restart()
         flags.counts.clear()
         ctx.unknown_stages.clear()
-        writer = _Writer(conn, defaults, summary, flags, writer.histories)
+        writer = _Writer(conn, defaults, summary, flags, writer.histories, writer.ref_column)
         feed = _Feeder(ctx, summary, writer)
         for _, line, cells in sql.leftover_rows(conn, rows.width, the_plan, every=True):
             feed(line, rows.cells(cells, width))
@@ -287,20 +220,28 @@ def _bulk(conn: sqlite3.Connection, src: CsvSource, ctx: RowContext, defaults: h
     return writer
 
 
-def _read_history(path: Path, opts: Options, defaults_currency: str,
-                  now: datetime) -> dict[str, list[ImportRow]]:
-    """A stage-history file (Salesforce OpportunityHistory): ref -> its rows."""
+def _history_source(path: Path, opts: Options) -> tuple[CsvSource, Preset, dict[str, int]]:
+    """A stage-history file (Salesforce OpportunityHistory), open, with its preset and
+    columns."""
     src = CsvSource(path, opts.encoding)
+    preset = detect(src.header)
+    if preset is None or not preset.history:
+        src.close()
+        raise UsageError(
+            f"{path} is not a stage-history file",
+            hint="--history takes a Salesforce OpportunityHistory export",
+        )
+    fields, _ = resolve_columns(src.header, preset, [])
+    return src, preset, fields
+
+
+def _read_history(path: Path, opts: Options, stages: StageMap,
+                  now: datetime) -> dict[str, list[ImportRow]]:
+    """A stage-history file: ref -> its rows."""
+    src, preset, fields = _history_source(path, opts)
     try:
-        preset = detect(src.header)
-        if preset is None or not preset.history:
-            raise UsageError(
-                f"{path} is not a stage-history file",
-                hint="--history takes a Salesforce OpportunityHistory export",
-            )
-        fields, _ = resolve_columns(src.header, preset, [])
-        ctx = RowContext(fields, src.header, preset, stage_map(preset, opts.stage_maps),
-                         defaults_currency, opts.dayfirst, now=now)
+        ctx = RowContext(fields, src.header, preset, stages, opts.currency, opts.dayfirst,
+                         now=now)
         out: dict[str, list[ImportRow]] = {}
         errors: list[tuple[int, str, str]] = []
         for number, cells in src.rows():
@@ -320,6 +261,35 @@ def _read_history(path: Path, opts: Options, defaults_currency: str,
         src.close()
 
 
+def _stage_cells(rows: Iterable[tuple[int, list[str]]], columns: list[int]) -> Iterator[str]:
+    """The stage names of rows (in these columns, the first non-empty one of each group)."""
+    for _, cells in rows:
+        for i in columns:
+            cell = cells[i] if i < len(cells) else ""
+            if cell:
+                yield restore(cell) if cell[:1] == "'" else cell
+
+
+def _file_stages(src: Any, fields: dict[str, int], more: dict[str, list[int]],
+                 opts: Options) -> list[str]:
+    """Every stage name of the file (and of its --history file), in file order: what
+    --create-pipeline makes the pipeline of. Reads the file once more."""
+    names: list[str] = []
+    for fld in ("stage", "lost_at_stage"):
+        if fld in fields:
+            src.again()
+            names += _stage_cells(src.rows(), [fields[fld], *more.get(fld, [])])
+    src.again()
+    if opts.history is not None:
+        hsrc, _, hfields = _history_source(opts.history, opts)
+        try:
+            if "stage" in hfields:
+                names += _stage_cells(hsrc.rows(), [hfields["stage"]])
+        finally:
+            hsrc.close()
+    return names
+
+
 def run(
     conn: sqlite3.Connection,
     path: Path,
@@ -328,22 +298,28 @@ def run(
     progress: Progress | None = None,
 ) -> Summary:
     """Import ``path``; returns the summary. Raises ImportFailed (bad rows: nothing written),
-    UsageError (bad file, unknown stage, bad --map) or a database error."""
+    UsageError (bad file, unknown stage or pipeline, bad --map) or a database error."""
     fmt = (opts.fmt or ("json" if path.suffix.lower() == ".json" else "csv")).lower()
     if fmt not in ("csv", "json"):
         raise UsageError(f"--format {opts.fmt!r} is not csv or json")
-    if fmt == "json":
-        from pipectl.transfer import native
+    from pipectl.transfer import native
 
-        return native.run(conn, path, opts, now)
+    if fmt == "json":
+        from pipectl.transfer.json_reader import JsonReader
+        from pipectl.transfer.json_rows import JsonRows
+
+        with native.open_file(path) as fh:
+            if JsonReader(fh, path).first() != "[":
+                return native.run_json(conn, path, fh, opts, now)
+            summary = Summary(file=str(path), format="json", encoding="utf-8",
+                              dry_run=opts.dry_run)
+            return run_rows(conn, JsonRows(path, fh), opts, now, summary, progress)
     summary = Summary(file=str(path), format="csv", dry_run=opts.dry_run)
     src = CsvSource(path, opts.encoding)
-    if opts.history is not None and not opts.maps and opts.preset in (None, "pipectl"):
-        from pipectl.transfer import native
-
-        if native.is_native_csv(src.header):
-            src.close()
-            return native.run_csv(conn, path, opts.history, opts, now)
+    if opts.history is not None and not opts.maps and opts.preset in (None, "pipectl") \
+            and native.is_native_csv(src.header):
+        src.close()
+        return native.run_csv(conn, path, opts.history, opts, now)
     return run_rows(conn, src, opts, now, summary, progress)
 
 
@@ -380,46 +356,59 @@ def run_rows(
                 f"{path}: no column gives the deals a name, company or ref",
                 hint='map one, e.g. --map "Deal Title=name"',
             )
-        ctx = RowContext(fields, src.header, preset, stage_map(preset, opts.stage_maps),
-                         opts.currency, opts.dayfirst, now=now)
-        ctx.fallbacks = fallbacks(src.header, preset, fields, summary.unmapped)
-        for fld, more in ctx.fallbacks.items():
-            summary.mapped[fld] = ", ".join([summary.mapped[fld], *(src.header[i] for i in more)])
-        histories: dict[str, list[ImportRow]] = {}
-        if opts.history is not None:
-            histories = _read_history(opts.history, opts, opts.currency, now)
-            summary.history_rows = sum(len(v) for v in histories.values())
-        p = preset or PRESETS["pipectl"]
-        defaults = hist.Defaults(won_from=p.won_from, lost_from=p.lost_from, now=now)
-        flags = hist.Flags()
+        more = fallbacks(src.header, preset, fields, summary.unmapped)
+        for fld, cols in more.items():
+            summary.mapped[fld] = ", ".join([summary.mapped[fld], *(src.header[i] for i in cols)])
+        source = source_key(preset, src.header)
         try:
             with transaction(conn):
-                bulk = src.size >= BULK_BYTES
-                # a big load into an empty database: build the indexes once, at the end
-                indexes = store.drop_indexes(conn) if bulk and store.is_empty(conn) else []
-                writer = _Writer(conn, defaults, summary, flags, histories)
-                feed = _Feeder(ctx, summary, writer)
-                if bulk and not histories:
-                    writer = _bulk(conn, src, ctx, defaults, flags, summary, writer, now,
-                                   progress)
-                else:
-                    for n, (number, cells) in enumerate(src.rows(), 1):
-                        summary.rows += 1
-                        feed(number, cells)
-                        if progress is not None and n % 1000 == 0:
-                            progress(src.position(), src.size)
-                writer.flush()
-                store.create_indexes(conn, indexes)
-                if progress is not None:
-                    progress(src.size, src.size)
+                target = targets.pipeline(
+                    conn, opts, summary, now, preset,
+                    lambda: (_file_stages(src, fields, more, opts), ()),
+                )
+                stages = targets.stage_map(conn, target, preset, source, opts)
+                ctx = RowContext(fields, src.header, preset, stages, opts.currency,
+                                 opts.dayfirst, now=now)
+                ctx.fallbacks = more
+                histories: dict[str, list[ImportRow]] = {}
+                if opts.history is not None:
+                    histories = _read_history(opts.history, opts, stages, now)
+                    summary.history_rows = sum(len(v) for v in histories.values())
+                defaults = hist.Defaults(target, stages.won_from, stages.lost_from, now)
+                flags = _rows(conn, src, ctx, defaults, histories, summary, now, progress)
                 if ctx.unknown_stages:
                     raise _unknown_stages_error(ctx)
-                finish(summary, flags, opts.dry_run)
-        except _Rollback:
+                targets.remember(conn, stages, source, summary)
+                finish(summary, flags.counts, opts.dry_run)
+        except Rollback:
             pass
         return summary
     finally:
         src.close()
 
 
-__all__ = ["FIELDS", "ImportFailed", "Options", "Summary", "run", "stages"]
+def _rows(conn: sqlite3.Connection, src: Any, ctx: RowContext, defaults: hist.Defaults,
+          histories: dict[str, list[ImportRow]], summary: Summary, now: datetime,
+          progress: Progress | None) -> hist.Flags:
+    """Every row of the file into the database (the bulk road for a large file); returns the
+    counts of the adjustments made."""
+    flags = hist.Flags()
+    bulk = src.size >= common.BULK_BYTES
+    # a big load into an empty database: build the indexes once, at the end
+    indexes = store.drop_indexes(conn) if bulk and store.is_empty(conn) else []
+    ref_column = ctx.column("ref") if "ref" in ctx.fields else "ref"
+    writer = _Writer(conn, defaults, summary, flags, histories, ref_column)
+    feed = _Feeder(ctx, summary, writer)
+    if bulk and not histories:
+        writer = _bulk(conn, src, ctx, defaults, flags, summary, writer, now, progress)
+    else:
+        for n, (number, cells) in enumerate(src.rows(), 1):
+            summary.rows += 1
+            feed(number, cells)
+            if progress is not None and n % 1000 == 0:
+                progress(src.position(), src.size)
+    writer.flush()
+    store.create_indexes(conn, indexes)
+    if progress is not None:
+        progress(src.size, src.size)
+    return flags

@@ -180,9 +180,7 @@ class CsvSource:
                 f"{path} is not valid {self.encoding}", hint="name its encoding with --encoding"
             ) from exc
         self.delimiter = sniff_delimiter(head)
-        self._text.seek(0)
-        self._reader = csv.reader(self._text, delimiter=self.delimiter, quotechar='"',
-                                  doublequote=True, skipinitialspace=False, strict=False)
+        self._start()
         try:
             header = next(self._reader)
         except StopIteration as exc:
@@ -195,6 +193,16 @@ class CsvSource:
         if not any(self.header):
             self.close()
             raise UsageError(f"{path}: the first row (the header) is empty")
+
+    def _start(self) -> None:
+        self._text.seek(0)
+        self._reader = csv.reader(self._text, delimiter=self.delimiter, quotechar='"',
+                                  doublequote=True, skipinitialspace=False, strict=False)
+
+    def again(self) -> None:
+        """Read the rows once more from the first (``rows`` then starts over)."""
+        self._start()
+        next(self._reader)  # the header, read and checked already
 
     def rows(self) -> Iterator[tuple[int, list[str]]]:
         """(row number, cells); the header is row 1, as in a spreadsheet."""

@@ -12,10 +12,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from pipectl import stages
-from pipectl.stages import Stage
+from pipectl.domain.pipeline import LOST, Pipeline
 from pipectl.transfer import parsing
-from pipectl.transfer.fields import TEXT_FIELDS, Preset, norm
+from pipectl.transfer.fields import TEXT_FIELDS, Preset
+from pipectl.transfer.stage_map import StageMap
 from pipectl.values import FUTURE_SLACK, MAX_TEXT, clean_text, currency_code
 
 Status = Literal["open", "won", "lost"]
@@ -39,9 +39,9 @@ class ImportRow(BaseModel):
     value_minor: int | None = Field(default=None, ge=0)
     currency: str = Field(pattern=r"^[A-Z]{3}$")
     probability: int | None = Field(default=None, ge=0, le=100)
-    stage: Stage  # where the deal is now (won/lost included)
+    stage: str  # where the deal is now (won/lost included): a key of the target pipeline
     their_stage: str | None = None  # the file's own word for it
-    before_close: Stage | None = None  # open stage a closed deal was in, when the file says
+    before_close: str | None = None  # open stage a closed deal was in, when the file says
     created_at: datetime | None = None
     closed_at: datetime | None = None
     updated_at: datetime | None = None
@@ -51,10 +51,6 @@ class ImportRow(BaseModel):
     prequalified: str | None = None
     closed_now: bool = False  # closed at the import's now: the close date is still to come
 
-    @property
-    def status(self) -> Status:
-        return stages.kind(self.stage).value  # type: ignore[return-value]
-
 
 @dataclass
 class RowContext:
@@ -63,11 +59,10 @@ class RowContext:
     fields: dict[str, int]  # field -> column index
     header: list[str]
     preset: Preset | None
-    stage_map: dict[str, Stage]  # norm(their stage) -> stage (user's --stage-map first)
+    stages: StageMap  # their stage -> a stage of the target pipeline
     currency: str
     dayfirst: bool = False
     unknown_stages: dict[str, int] = field(default_factory=dict)  # their stage -> first row
-    seen_stages: dict[str, Stage | None] = field(default_factory=dict)  # cache of map_stage
     text_fields: tuple[str, ...] = ()
     fallbacks: dict[str, list[int]] = field(default_factory=dict)  # field -> more columns
     now: datetime | None = None  # the import's moment: facts after it (and the slack) are bad
@@ -80,30 +75,13 @@ class RowContext:
     def column(self, fld: str) -> str:
         return self.header[self.fields[fld]]
 
-
-_EXACT_STAGES: dict[str, Stage] = {}
-
-
-def _exact_stage(text: str) -> Stage | None:
-    """pipectl's own stage names (key, label, alias), exactly: no prefixes."""
-    if not _EXACT_STAGES:
-        for s in stages.PIPELINE:
-            for name in (s.key.value, s.label, *s.aliases):
-                _EXACT_STAGES[norm(name.replace("_", " "))] = s.key
-                _EXACT_STAGES[norm(name)] = s.key
-    return _EXACT_STAGES.get(norm(text))
+    @property
+    def pipeline(self) -> Pipeline:
+        return self.stages.pipeline
 
 
-def map_stage(text: str, ctx: RowContext) -> Stage | None:
-    try:
-        return ctx.seen_stages[text]
-    except KeyError:
-        pass
-    key = norm(text)
-    stage = ctx.stage_map[key] if key in ctx.stage_map else _exact_stage(text)
-    if len(ctx.seen_stages) < 10000:
-        ctx.seen_stages[text] = stage
-    return stage
+def map_stage(text: str, ctx: RowContext) -> str | None:
+    return ctx.stages.key(text)
 
 
 def _status(text: str) -> Status | None:
@@ -195,18 +173,18 @@ def parse_row(number: int, cells: list[str], ctx: RowContext) -> ImportRow | lis
     if (
         ctx.preset is not None
         and ctx.preset.zero_value_lost_is_unknown
-        and final is Stage.LOST
+        and final == LOST
         and out.get("value_minor") == 0
     ):
         out.pop("value_minor")
-    if not stages.is_open(final) and "closed_at" not in out and moments.get("close_date"):
+    if not ctx.pipeline.is_open(final) and "closed_at" not in out and moments.get("close_date"):
         closed = moments["close_date"][0]  # type: ignore[index]
         if ctx.now is not None and closed > ctx.now:
             # an expected close date still to come: the deal is closed, so it closed by now
             closed = max(ctx.now, out.get("created_at") or ctx.now)  # type: ignore[type-var]
             out["closed_now"] = True
         out["closed_at"] = closed
-    if final is Stage.LOST and "lost_reason" not in out:
+    if final == LOST and "lost_reason" not in out:
         out["lost_reason"] = facts.lost_reason
     if "name" not in out:
         fallback = out.get("company") or out.get("ref")
@@ -269,8 +247,8 @@ def error_place(loc: Any) -> str:
 class StageFacts:
     """What the stage, status, won, closed and lost-at cells of a row say, together."""
 
-    stage: Stage  # where the deal is now
-    before_close: Stage | None  # the open stage a closed deal was in, when the file says
+    stage: str  # where the deal is now
+    before_close: str | None  # the open stage a closed deal was in, when the file says
     their_stage: str | None  # the file's own word for the stage
     lost_reason: str  # the reason of a loss when the file gives none
     errors: tuple[tuple[str, str], ...] = ()  # (column, reason)
@@ -280,17 +258,18 @@ def stage_facts(raw: dict[str, str], number: int, ctx: RowContext) -> StageFacts
     """The stage facts of a row's cells (field -> cell). Depends on those cells only, so a bulk
     import asks it once per distinct combination of them."""
     errors: list[tuple[str, str]] = []
+    p = ctx.pipeline
 
     def bad(fld: str, reason: str) -> None:
         errors.append((ctx.column(fld), reason))
 
     their = raw.get("stage", "").strip()
-    stage: Stage | None = None
+    stage: str | None = None
     if their:
         stage = map_stage(their, ctx)
         if stage is None:
             ctx.unknown_stages.setdefault(their, number)
-            stage = Stage.PROSPECTING  # reported once for the whole file
+            stage = p.first  # reported once for the whole file
     status: Status | None = None
     try:
         if raw.get("status", "").strip():
@@ -306,44 +285,44 @@ def stage_facts(raw: dict[str, str], number: int, ctx: RowContext) -> StageFacts
                 status = "open"
     except ValueError as exc:
         bad("status" if "status" in raw else "won", str(exc))
-    lost_at: Stage | None = None
+    lost_at: str | None = None
     if raw.get("lost_at_stage", "").strip():
         lost_at = map_stage(raw["lost_at_stage"], ctx)
-        if lost_at is None or not stages.is_open(lost_at):
+        if lost_at is None or not p.is_open(lost_at):
             bad("lost_at_stage", f"{raw['lost_at_stage']!r} is not an open stage")
-    final, before = _final(stage, status, lost_at)
+    final, before = _final(p, stage, status, lost_at)
     if final is None:
         bad("status" if "status" in raw else "stage", f"a {status} deal cannot be in {stage}")
-        final = Stage.PROSPECTING
+        final = p.first
     # a CRM's own word for the loss says something ("Closed: abandoned"); "Lost" does not
-    telling = their and map_stage(their, ctx) is Stage.LOST and _exact_stage(their) is None
+    telling = their and map_stage(their, ctx) == LOST and not ctx.stages.own_name(their)
     return StageFacts(final, before, their or None, their if telling else "no reason recorded",
                       tuple(errors))
 
 
 def _final(
-    stage: Stage | None, status: Status | None, lost_at: Stage | None
-) -> tuple[Stage | None, Stage | None]:
+    p: Pipeline, stage: str | None, status: Status | None, lost_at: str | None
+) -> tuple[str | None, str | None]:
     """(where the deal is now, the open stage it was in before closing if known)."""
     if status is None:
         if stage is None:
-            return Stage.PROSPECTING, None
-        if stage is Stage.LOST:
-            return Stage.LOST, lost_at
+            return p.first, None
+        if stage == LOST:
+            return LOST, lost_at
         return stage, None
     if status == "open":
         if stage is None:
-            return Stage.PROSPECTING, None
-        return (stage, None) if stages.is_open(stage) else (None, None)
+            return p.first, None
+        return (stage, None) if p.is_open(stage) else (None, None)
     if status == "won":
-        if stage in (Stage.WON, Stage.POST_PURCHASE):
-            return stage, None
-        if stage is Stage.LOST:
+        if stage == LOST:
             return None, None
-        return Stage.WON, stage
+        if stage is not None and p.is_won(stage):
+            return stage, None
+        return p.won_key, stage
     # lost
-    if stage is None or stage is Stage.LOST:
-        return Stage.LOST, lost_at
-    if not stages.is_open(stage):
+    if stage is None or stage == LOST:
+        return LOST, lost_at
+    if not p.is_open(stage):
         return None, None
-    return Stage.LOST, stage
+    return LOST, stage

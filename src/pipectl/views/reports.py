@@ -10,7 +10,6 @@ import csv
 import sys
 from typing import Any
 
-from pipectl import stages
 from pipectl.views.common import count, money, money_cell, totals_cell
 from pipectl.views.table import Column, Styled, Table, echo, terminal_width, width
 
@@ -60,31 +59,44 @@ def _window(w: Any) -> dict[str, Any]:
 # ---------------------------------------------------------------- report
 
 
+def _close_rate(x: Any) -> dict[str, Any]:
+    return {"rate": x.value, "won": x.numerator, "qualified": x.denominator}
+
+
+def _win_rate(x: Any) -> dict[str, Any]:
+    return {"rate": x.value, "won": x.numerator, "lost": x.denominator - x.numerator}
+
+
 def report_json(r: Any) -> dict[str, Any]:
+    """The report as JSON (docs/metrics.md). Stage entries name their pipeline; with several
+    pipelines, close and win rate have a ``by_pipeline`` list; with --pipeline, its name is
+    ``pipeline_name`` (``pipeline`` is the pipeline's value)."""
+    close_rate = _close_rate(r.close_rate)
+    win_rate = _win_rate(r.win_rate)
+    if r.by_pipeline is not None:
+        close_rate["by_pipeline"] = [
+            {"pipeline": x.pipeline.name, **_close_rate(x.close_rate)} for x in r.by_pipeline]
+        win_rate["by_pipeline"] = [
+            {"pipeline": x.pipeline.name, **_win_rate(x.win_rate)} for x in r.by_pipeline]
     out: dict[str, Any] = {
         "as_of": r.as_of,
         "window": _window(r.window),
         "owner": r.owner,
+        **({"pipeline_name": r.only.name} if r.only is not None else {}),
         "deals": dict(r.status),
         "flow": dict(r.flow),
         "pipeline": {
             **_money_json(r.pipeline_total),
-            "stages": [{"stage": s.value, **_money_json(m)} for s, m in r.pipeline.items()],
+            "stages": [{"pipeline": s.pipeline.name, "stage": s.stage, **_money_json(s.money)}
+                       for s in r.pipeline],
         },
-        "close_rate": {
-            "rate": r.close_rate.value,
-            "won": r.close_rate.numerator,
-            "qualified": r.close_rate.denominator,
-        },
-        "win_rate": {
-            "rate": r.win_rate.value,
-            "won": r.win_rate.numerator,
-            "lost": r.win_rate.denominator - r.win_rate.numerator,
-        },
+        "close_rate": close_rate,
+        "win_rate": win_rate,
         "conversion": [
             {
-                "from": s.from_stage.value,
-                "to": s.to_stage.value,
+                "pipeline": s.pipeline.name,
+                "from": s.from_stage,
+                "to": s.to_stage,
                 "reached_from": s.reached_from,
                 "reached_to": s.reached_to,
                 "rate": s.rate.value,
@@ -94,7 +106,8 @@ def report_json(r: Any) -> dict[str, Any]:
         "sales_cycle": _days(r.cycle),
         "time_in_stage": [
             {
-                "stage": t.stage.value,
+                "pipeline": t.pipeline.name,
+                "stage": t.stage,
                 "completed_stays": t.stays.count,
                 "median_days": t.stays.median,
                 "now": t.now.count,
@@ -120,7 +133,8 @@ def report_json(r: Any) -> dict[str, Any]:
                 for g in r.lost_by_reason
             ],
             "by_stage": [
-                {"stage": g.key, "count": g.count, "value": _money_map(g.value)}
+                {"pipeline": g.pipeline.name if g.pipeline else None, "stage": g.key,
+                 "count": g.count, "value": _money_map(g.value)}
                 for g in r.lost_by_stage
             ],
         },
@@ -181,9 +195,22 @@ def _figures(*headers: str, title: str, caption: str | None = None) -> Table:
     )
 
 
+def _stage_rows(table: Table, several: bool) -> Table:
+    """With several pipelines, a first column names each row's pipeline."""
+    if several:
+        table.columns.insert(0, Column("Pipeline"))
+    return table
+
+
+def _in_pipeline(several: bool, pipeline: Any) -> list[str]:
+    return [pipeline.name if pipeline is not None else ""] if several else []
+
+
 def report(r: Any, explain: bool = False) -> None:
     who = f", owner {r.owner}" if r.owner else ""
-    echo(("Pipeline report", "bold"), f" as of {r.as_of}; window: {r.window.label}{who}")
+    which = f"Pipeline report: {r.only.name}" if r.only is not None else "Pipeline report"
+    echo((which, "bold"), f" as of {r.as_of}; window: {r.window.label}{who}")
+    several = r.several
     s = r.status
     f = r.flow
     echo(
@@ -191,19 +218,19 @@ def report(r: Any, explain: bool = False) -> None:
         f"In the window: {f['created']} created, {f['qualified']} qualified, "
         f"{f['won']} won, {f['lost']} lost."
     )
-    pipe = _figures("Stage", "Deals", "Value", "Weighted",
-                    title=f"Pipeline (open deals as of {r.as_of})")
-    for stage, m in r.pipeline.items():
-        pipe.add_row(stage.value, str(m.count), totals_cell(m.value), totals_cell(m.weighted))
+    pipe = _stage_rows(_figures("Stage", "Deals", "Value", "Weighted",
+                                title=f"Pipeline (open deals as of {r.as_of})"), several)
+    for x in r.pipeline:
+        m = x.money
+        pipe.add_row(*_in_pipeline(several, x.pipeline), x.stage, str(m.count),
+                     totals_cell(m.value), totals_cell(m.weighted))
     t = r.pipeline_total
-    pipe.add_row(Styled(("total", "bold")), str(t.count), totals_cell(t.value),
-                 totals_cell(t.weighted))
+    pipe.add_row(*([""] if several else []), Styled(("total", "bold")), str(t.count),
+                 totals_cell(t.value), totals_cell(t.weighted))
     pipe.write()
-    cr, wr = r.close_rate, r.win_rate
-    echo(
-        f"Close rate: {_pct(cr.value)} ({cr.numerator} won of {cr.denominator} qualified)   "
-        f"Win rate: {_pct(wr.value)} ({wr.numerator} won of {wr.denominator} decided)"
-    )
+    echo(_rates(r.close_rate, r.win_rate))
+    for x in r.by_pipeline or []:
+        echo(f"  {x.pipeline.name}: {_rates(x.close_rate, x.win_rate)}")
     echo(
         f"Sales cycle: median {_d(r.cycle.median)}, mean {_d(r.cycle.mean)} "
         f"({count(r.cycle.count, 'deal')} won)"
@@ -214,15 +241,18 @@ def report(r: Any, explain: bool = False) -> None:
         for v in r.velocity
     ) or "n/a"
     echo(f"Sales velocity: {vel}")
-    funnel(r.conversion)
-    tis = _figures("Stage", "Stays", "Median", "Now", "Median age", "Oldest",
-                   title="Time in stage")
+    for pipeline in r.pipelines:
+        funnel([s for s in r.conversion if s.pipeline is pipeline],
+               pipeline.name if several else None)
+    tis = _stage_rows(_figures("Stage", "Stays", "Median", "Now", "Median age", "Oldest",
+                               title="Time in stage"), several)
     for x in r.time_in_stage:
-        tis.add_row(x.stage.value, str(x.stays.count), _d(x.stays.median), str(x.now.count),
-                    _d(x.now.median), _d(x.now.maximum))
+        tis.add_row(*_in_pipeline(several, x.pipeline), x.stage, str(x.stays.count),
+                    _d(x.stays.median), str(x.now.count), _d(x.now.median), _d(x.now.maximum))
     tis.write()
     if r.lost_by_reason:
-        by_stage = ", ".join(f"{g.key} {g.count}" for g in r.lost_by_stage)
+        by_stage = ", ".join(f"{_stage_name(several, g.pipeline, g.key)} {g.count}"
+                             for g in r.lost_by_stage)
         lost = _figures("Reason", "Deals", "Value", title="Lost reasons",
                         caption=f"Lost at: {by_stage}")
         for g in r.lost_by_reason:
@@ -232,6 +262,18 @@ def report(r: Any, explain: bool = False) -> None:
         echo("Lost reasons: no deal lost in the window.")
     if explain:
         explain_text(r)
+
+
+def _rates(cr: Any, wr: Any) -> str:
+    return (f"Close rate: {_pct(cr.value)} ({cr.numerator} won of {cr.denominator} qualified)"
+            f"   Win rate: {_pct(wr.value)} ({wr.numerator} won of {wr.denominator} decided)")
+
+
+def _stage_name(several: bool, pipeline: Any, stage: str) -> str:
+    """A stage as the text names it: with several pipelines, "pipeline/stage"."""
+    if several and pipeline is not None:
+        return f"{pipeline.name}/{stage}"
+    return stage
 
 
 _BAR_EIGHTHS = " ▏▎▍▌▋▊▉"
@@ -245,30 +287,35 @@ def bar(value: float, top: float, cells: int) -> str:
     return "█" * full + (_BAR_EIGHTHS[part] if part else "")
 
 
-def funnel(steps: list[Any], bar_width: int = 40) -> None:
-    """Stage conversion as a funnel: one bar per stage, as long as its share of the first."""
+def funnel(steps: list[Any], pipeline: str | None = None, bar_width: int = 40) -> None:
+    """Stage conversion as a funnel: one bar per stage, as long as its share of the first.
+    ``pipeline``: the name the title gives (when the report covers several)."""
     counts = [steps[0].reached_from, *(s.reached_to for s in steps)] if steps else []
     line = [steps[0].from_stage, *(s.to_stage for s in steps)] if steps else []
     top = max(counts[0] if counts else 0, 1)
     rates = ["" if i == 0 else _pct(steps[i - 1].rate.value) for i in range(len(line))]
     # the bar takes what the other columns leave of the width, between 10 and bar_width cells
-    others = (max([width("Stage"), *(len(s.value) for s in line)])
+    others = (max([width("Stage"), *(width(s) for s in line)])
               + max([width("Reached"), *(len(str(n)) for n in counts)])
               + max([width("From previous"), *(len(x) for x in rates)]))
     cells = max(10, min(bar_width, terminal_width() - others - 2 * 4))
     table = Table(
         Column("Stage"), Column("Reached", justify="right"), Column("", width=cells),
         Column("From previous", justify="right"),
-        title="Stage conversion (deals created in the window, furthest stage reached)",
+        title=f"Stage conversion{f' in {pipeline}' if pipeline else ''} "
+        "(deals created in the window, furthest stage reached)",
         box=False,
     )
     for stage, n, rate in zip(line, counts, rates, strict=True):
-        table.add_row(stage.value, str(n), bar(n, top, cells), rate)
+        table.add_row(stage, str(n), bar(n, top, cells), rate)
     table.write()
 
 
 def explain_text(r: Any) -> None:
+    from pipectl.reports.scope import open_set
+
     echo("\n", ("How each figure was computed", "bold"))
+    several = r.several
 
     def ids(key: str) -> str:
         shown = ", ".join(f"#{i}" for i in r.deals[key]) or "none"
@@ -286,11 +333,13 @@ def explain_text(r: Any) -> None:
          f"{wr.numerator} / {wr.denominator} = {_pct(wr.value)}; won: "
          f"{ids('won_in_window')}; lost: {ids('lost_in_window')}"),
         ("Stage conversion", FORMULAS["conversion"],
-         "; ".join(f"{s.to_stage}: {s.reached_to}/{s.reached_from}" for s in r.conversion)
+         "; ".join(f"{_stage_name(several, s.pipeline, s.to_stage)}: "
+                   f"{s.reached_to}/{s.reached_from}" for s in r.conversion)
          + f"; deals: {ids('created_in_window')}"),
         ("Sales cycle", FORMULAS["sales_cycle"], f"won deals: {ids('won_in_window')}"),
         ("Time in stage", FORMULAS["time_in_stage"],
-         "; ".join(f"{s}: {ids('open_' + s.value)}" for s in stages.OPEN_STAGES)),
+         "; ".join(f"{_stage_name(several, t.pipeline, t.stage)}: "
+                   f"{ids(open_set(several, t.pipeline, t.stage))}" for t in r.time_in_stage)),
         ("Sales velocity", FORMULAS["velocity"],
          "; ".join(
              f"{v.currency}: {v.open_deals} x {_pct(v.win_rate.value)} x "
@@ -310,35 +359,49 @@ def _writer():
 
 
 def report_csv(r: Any) -> None:
-    """One figure per row: metric, stage, currency, value (a tidy table for spreadsheets)."""
-    w = _writer()
-    w.writerow(["metric", "stage", "currency", "value"])
+    """One figure per row: metric, stage, currency, value (a tidy table for spreadsheets).
+
+    With several pipelines a fifth column, ``pipeline``, names the pipeline of each
+    per-stage row and of each pipeline's close and win rate (empty for the totals)."""
+    several = r.several
+    out = _writer()
+
+    def row(metric: str, stage: str, currency: str, value: Any, pipeline: Any = None) -> None:
+        cells = [metric, stage, currency, value]
+        if several:
+            cells.append(pipeline.name if pipeline is not None else "")
+        out.writerow(cells)
+
+    out.writerow(["metric", "stage", "currency", "value", *(["pipeline"] if several else [])])
     for k, v in r.status.items():
-        w.writerow(["deals_" + k, "", "", v])
+        row("deals_" + k, "", "", v)
     for k, v in r.flow.items():
-        w.writerow([f"{k}_in_window", "", "", v])
-    for stage, m in [*r.pipeline.items(), ("total", r.pipeline_total)]:
-        name = stage if isinstance(stage, str) else stage.value
-        w.writerow(["pipeline_deals", name, "", m.count])
+        row(f"{k}_in_window", "", "", v)
+    for pipeline, name, m in [*((x.pipeline, x.stage, x.money) for x in r.pipeline),
+                              (None, "total", r.pipeline_total)]:
+        row("pipeline_deals", name, "", m.count, pipeline)
         for cur, v in sorted(m.value.items()):
-            w.writerow(["pipeline_value", name, cur, money(v, cur)])
+            row("pipeline_value", name, cur, money(v, cur), pipeline)
         for cur, v in sorted(m.weighted.items()):
-            w.writerow(["weighted_value", name, cur, money(v, cur)])
-    w.writerow(["close_rate", "", "", _num(r.close_rate.value)])
-    w.writerow(["win_rate", "", "", _num(r.win_rate.value)])
+            row("weighted_value", name, cur, money(v, cur), pipeline)
+    row("close_rate", "", "", _num(r.close_rate.value))
+    row("win_rate", "", "", _num(r.win_rate.value))
+    for x in r.by_pipeline or []:
+        row("close_rate", "", "", _num(x.close_rate.value), x.pipeline)
+        row("win_rate", "", "", _num(x.win_rate.value), x.pipeline)
     for s in r.conversion:
-        w.writerow(["conversion", f"{s.from_stage}>{s.to_stage}", "", _num(s.rate.value)])
-    w.writerow(["sales_cycle_median_days", "", "", _num(r.cycle.median)])
-    w.writerow(["sales_cycle_mean_days", "", "", _num(r.cycle.mean)])
+        row("conversion", f"{s.from_stage}>{s.to_stage}", "", _num(s.rate.value), s.pipeline)
+    row("sales_cycle_median_days", "", "", _num(r.cycle.median))
+    row("sales_cycle_mean_days", "", "", _num(r.cycle.mean))
     for t in r.time_in_stage:
-        w.writerow(["time_in_stage_median_days", t.stage.value, "", _num(t.stays.median)])
-        w.writerow(["deals_in_stage_now", t.stage.value, "", t.now.count])
+        row("time_in_stage_median_days", t.stage, "", _num(t.stays.median), t.pipeline)
+        row("deals_in_stage_now", t.stage, "", t.now.count, t.pipeline)
     for v in r.velocity:
-        w.writerow(["velocity_per_day", "", v.currency, _num(money(v.per_day, v.currency))])
+        row("velocity_per_day", "", v.currency, _num(money(v.per_day, v.currency)))
     for g in r.lost_by_reason:
-        w.writerow([f"lost_reason:{g.key}", "", "", g.count])
+        row(f"lost_reason:{g.key}", "", "", g.count)
     for g in r.lost_by_stage:
-        w.writerow(["lost_at_stage", g.key, "", g.count])
+        row("lost_at_stage", g.key, "", g.count, g.pipeline)
 
 
 def _num(x: Any) -> str:
@@ -348,7 +411,9 @@ def _num(x: Any) -> str:
 # ---------------------------------------------------------------- forecast
 
 
-def forecast_json(items: list[Any], as_of: str, by: str, owner: str | None) -> dict[str, Any]:
+def forecast_json(items: list[Any], as_of: str, by: str, owner: str | None,
+                  pipeline: str | None = None) -> dict[str, Any]:
+    """``pipeline``: the name given to --pipeline (``pipeline_name``, only then)."""
     periods = []
     for p in items:
         actual = None
@@ -380,12 +445,14 @@ def forecast_json(items: list[Any], as_of: str, by: str, owner: str | None) -> d
                 for s in p.slipped
             ],
         })
-    return {"as_of": as_of, "by": by, "owner": owner, "periods": periods}
+    only = {"pipeline_name": pipeline} if pipeline is not None else {}
+    return {"as_of": as_of, "by": by, "owner": owner, **only, "periods": periods}
 
 
-def forecast_table(items: list[Any], as_of: str) -> None:
+def forecast_table(items: list[Any], as_of: str, pipeline: str | None = None) -> None:
+    which = f", pipeline {pipeline}" if pipeline is not None else ""
     table = _figures("Period", "Deals", "Forecast", "Weighted", "Won", "Slipped",
-                     title=f"Forecast versus actual (as of {as_of})")
+                     title=f"Forecast versus actual (as of {as_of}{which})")
     table.columns.insert(1, Column("State"))
     for p in items:
         table.add_row(
@@ -436,23 +503,33 @@ def forecast_csv(items: list[Any]) -> None:
 # ---------------------------------------------------------------- stale and next
 
 
-def stale_json(rows: list[Any], total: int, as_of: str) -> dict[str, Any]:
+def _pipeline_key(r: Any, several: bool) -> dict[str, Any]:
+    return {"pipeline": r.pipeline} if several else {}
+
+
+def stale_json(rows: list[Any], total: int, as_of: str, several: bool = False
+               ) -> dict[str, Any]:
+    """``several``: the deals may be in several pipelines (each deal names its own)."""
     return {
         "as_of": as_of,
         "total": total,
         "deals": [
             {
-                "id": r.id, "name": r.name, "owner": r.owner, "stage": r.stage.value,
-                "value": money(r.value_minor, r.currency), "currency": r.currency,
-                "last_event_at": r.last_event_at, "idle_days": r.idle_days,
-                "threshold_days": r.threshold_days,
+                "id": r.id, "name": r.name, "owner": r.owner, **_pipeline_key(r, several),
+                "stage": r.stage, "value": money(r.value_minor, r.currency),
+                "currency": r.currency, "last_event_at": r.last_event_at,
+                "idle_days": r.idle_days, "threshold_days": r.threshold_days,
             }
             for r in rows
         ],
     }
 
 
-def stale_table(rows: list[Any], total: int, as_of: str) -> None:
+def _stage_cell(r: Any, several: bool) -> str:
+    return f"{r.pipeline}/{r.stage}" if several else r.stage
+
+
+def stale_table(rows: list[Any], total: int, as_of: str, several: bool = False) -> None:
     table = Table(
         Column("ID", justify="right", flexible=False), Column("Deal"),
         Column("Stage"), Column("Value", justify="right", flexible=False),
@@ -461,8 +538,9 @@ def stale_table(rows: list[Any], total: int, as_of: str) -> None:
         title=f"Stale deals (as of {as_of}), oldest first",
     )
     for r in rows:
-        table.add_row(str(r.id), r.name, r.stage.value, money_cell(r.value_minor, r.currency),
-                      r.last_event_at[:10], f"{r.idle_days:g} d", r.owner or "")
+        table.add_row(str(r.id), r.name, _stage_cell(r, several),
+                      money_cell(r.value_minor, r.currency), r.last_event_at[:10],
+                      f"{r.idle_days:g} d", r.owner or "")
     if rows:
         table.write()
     echo(f"{count(total, 'stale deal')}"
@@ -470,14 +548,16 @@ def stale_table(rows: list[Any], total: int, as_of: str) -> None:
                  else ""))
 
 
-def next_json(rows: list[Any], total: int, as_of: str) -> dict[str, Any]:
+def next_json(rows: list[Any], total: int, as_of: str, several: bool = False
+              ) -> dict[str, Any]:
     return {
         "as_of": as_of,
         "total": total,
         "deals": [
             {
                 "rank": r.rank, "id": r.id, "name": r.name, "owner": r.owner,
-                "stage": r.stage.value, "value": money(r.value_minor, r.currency),
+                **_pipeline_key(r, several), "stage": r.stage,
+                "value": money(r.value_minor, r.currency),
                 "currency": r.currency, "close_date": r.close_date, "action": r.action,
                 "source": r.source, "due": r.due, "why": r.why, "idle_days": r.idle_days,
             }
@@ -495,7 +575,7 @@ _WHY = {  # label and style of each reason a deal is ranked where it is
 }
 
 
-def next_table(rows: list[Any], total: int, as_of: str) -> None:
+def next_table(rows: list[Any], total: int, as_of: str, several: bool = False) -> None:
     table = Table(
         Column("#", justify="right", flexible=False), Column("ID", justify="right",
                                                              flexible=False),
@@ -508,7 +588,7 @@ def next_table(rows: list[Any], total: int, as_of: str) -> None:
         if r.due and r.why in ("overdue", "due_today"):
             label += f" ({r.due})"
         why = Styled((label, style))
-        table.add_row(str(r.rank), str(r.id), r.name, r.stage.value,
+        table.add_row(str(r.rank), str(r.id), r.name, _stage_cell(r, several),
                       money_cell(r.value_minor, r.currency), why, r.action)
     if rows:
         table.write()

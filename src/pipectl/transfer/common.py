@@ -1,0 +1,113 @@
+"""What every road of an import shares: its options, its summary, how it fails or rolls back, and
+its limits. The roads (``importer`` for CSV and plain JSON rows, ``native`` for pipectl's own
+export) import this module and never each other's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pipectl.errors import PipectlError, UsageError
+
+BATCH = 2000  # rows validated, then written, at a time
+BULK_BYTES = 1_000_000  # from this file size on (~5,000 rows), a CSV takes the bulk road
+# (transfer/bulk.py), and an import into an empty database drops and rebuilds the secondary
+# indexes (inside its transaction)
+MAX_REPORTED = 50  # bad cells listed in the report; all are counted
+
+Progress = Callable[[int, int], None]  # (bytes read, file size)
+
+
+@dataclass
+class Options:
+    fmt: str | None = None  # csv | json (else from the file name)
+    preset: str | None = None
+    maps: list[str] = field(default_factory=list)
+    stage_maps: list[str] = field(default_factory=list)
+    currency: str = "USD"
+    encoding: str | None = None
+    dayfirst: bool = False
+    dry_run: bool = False
+    history: Path | None = None
+    pipeline: str | None = None  # the pipeline the deals go into (None: the default one)
+    create_pipeline: str | None = None  # make this pipeline from the file's stages, into it
+
+    def __post_init__(self) -> None:
+        if self.pipeline is not None and self.create_pipeline is not None:
+            raise UsageError(
+                "--pipeline and --create-pipeline both name where the deals go",
+                hint="give one of them",
+            )
+
+
+@dataclass
+class Summary:
+    file: str
+    format: str = "csv"
+    preset: str | None = None
+    preset_detected: bool = False
+    encoding: str | None = None
+    delimiter: str | None = None
+    pipeline: str | None = None  # the pipeline the deals went into (None: each deal's own)
+    pipeline_created: bool = False
+    stage_map_saved: int = 0  # --stage-map entries remembered for the next import
+    rows: int = 0
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    events: int = 0
+    history_rows: int = 0
+    mapped: dict[str, str] = field(default_factory=dict)  # field -> column
+    unmapped: list[str] = field(default_factory=list)
+    warnings: dict[str, int] = field(default_factory=dict)
+    errors: list[tuple[int, str, str]] = field(default_factory=list)
+    bad_rows: int = 0
+    bad_cells: int = 0
+    dry_run: bool = False
+
+    def restart(self) -> None:
+        """Forget the counts of an attempt that was undone (the file is read again)."""
+        self.added = self.updated = self.unchanged = self.events = 0
+        self.bad_rows = self.bad_cells = 0
+        self.errors.clear()
+
+    def bad(self, row: int, problems: list[tuple[str, str]]) -> None:
+        """One bad row and what is wrong with it: [(column, reason), ...]."""
+        self.bad_rows += 1
+        self.bad_cells += len(problems)
+        for column, reason in problems:
+            if len(self.errors) < MAX_REPORTED:
+                self.errors.append((row, column, reason))
+
+
+class ImportFailed(PipectlError):
+    """Bad rows: nothing was written; the summary holds the report."""
+
+    def __init__(self, summary: Summary) -> None:
+        n = summary.bad_rows
+        super().__init__(
+            f"{n} bad row{'s' if n != 1 else ''} in {summary.file}; nothing was imported",
+            hint="the report above gives row, column and reason of each",
+        )
+        self.summary = summary
+
+
+class Rollback(Exception):
+    """A dry run's end: undo everything, report as if written."""
+
+
+def finish(summary: Summary, counts: dict[str, int], dry_run: bool) -> None:
+    """The end of an import, inside its transaction: bad rows fail it (reporting no counts of
+    what would have been added); else its warnings are told, and a dry run rolls back."""
+    from pipectl.transfer.history import WARNINGS, warning_text
+
+    if summary.bad_rows:
+        summary.added = summary.updated = summary.unchanged = summary.events = 0
+        raise ImportFailed(summary)
+    summary.warnings = {  # in one order whichever road counted them
+        warning_text(k, counts[k]): counts[k] for k in WARNINGS if counts.get(k)
+    }
+    if dry_run:
+        raise Rollback

@@ -1,0 +1,200 @@
+"""pipectl pipeline apply|list|show|export|default|rm, add --pipeline, move: end to end through
+the CLI on a temp database, asserting exact output and JSON."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+AGENCY = """\
+name = "Agency retainers"
+checklist = ["budget", "authority", "need"]   # this pipeline's qualification criteria
+stages = [
+  { key = "lead",      label = "New lead",       probability = 5,  rot_days = 7, action = "Call within a day" },
+  { key = "discovery", label = "Discovery call", probability = 20, gate = "checklist" },
+  { key = "pitch",     label = "Pitch",          probability = 50, skippable = true },
+  { key = "signed",    label = "Signed",         kind = "won" },
+  { key = "live",      label = "Live",           kind = "after_won" },
+]
+"""  # noqa: E501 - the example of docs/pipelines.md, as a user lays it out
+
+
+@pytest.fixture
+def agency(tmp_path: Path, cli) -> Path:
+    path = tmp_path / "agency.toml"
+    path.write_text(AGENCY)
+    cli("pipeline", "apply", str(path))
+    return path
+
+
+def test_a_new_database_has_the_default_pipeline(cli) -> None:
+    rows = cli.json("pipeline", "list")
+    assert [(r["name"], r["default"], r["deals"], r["version"]) for r in rows] == [
+        ("default", True, 0, 1)]
+    shown = cli.json("pipeline", "show")
+    assert [s["key"] for s in shown["stages"]] == [
+        "prospecting", "qualification", "meeting", "proposal", "negotiation", "won",
+        "post_purchase", "lost"]
+    assert [c["criterion"] for c in shown["checklist"]] == [
+        "location", "budget", "authority", "need"]
+
+
+def test_apply_creates_then_a_custom_pipeline_works_end_to_end(cli, agency) -> None:
+    out = cli("add", "Retainer A", "--pipeline", "agency retainers", "--value", "2500",
+              "--currency", "EUR").stdout
+    assert out == "Added deal 1: Retainer A (lead) in Agency retainers\n"
+    assert cli("advance", "1").stdout == "Deal 1 advanced: lead -> discovery\n"
+    err = cli("advance", "1", code=1).stderr
+    assert err == ("error: deal 1 cannot leave discovery: the checklist is missing budget, "
+                   "authority, need (record them with: pipectl qualify 1 budget authority "
+                   "need)\n")
+    cli("qualify", "1", "budget", "authority", "need")
+    assert cli("advance", "1", "--to", "signed").stdout == (
+        "Deal 1 skipped ahead: discovery -> signed\n")
+    shown = cli.json("show", "1")
+    assert (shown["pipeline"], shown["stage"], shown["status"]) == (
+        "Agency retainers", "signed", "won")
+    assert shown["checklist"] == {"budget": True, "authority": True, "need": True}
+    # a criterion of another pipeline is refused, with this one's
+    cli("add", "B", "--pipeline", "Agency retainers")
+    err = cli("qualify", "2", "location", code=2).stderr
+    assert err == ("error: pipeline 'Agency retainers' has no criterion 'location' (its "
+                   "checklist: budget, authority, need)\n")
+    # stage names are the deal's pipeline's
+    assert "unknown stage 'proposal'" in cli("advance", "2", "--to", "proposal", code=2).stderr
+
+
+def test_pipeline_from_the_environment(cli, agency, monkeypatch) -> None:
+    monkeypatch.setenv("PIPECTL_PIPELINE", "Agency retainers")
+    cli("add", "Env deal")
+    assert cli.json("show", "1")["pipeline"] == "Agency retainers"
+    assert [d["id"] for d in cli.json("list")] == [1]
+    monkeypatch.delenv("PIPECTL_PIPELINE")
+    cli("add", "Default deal")
+    assert [d["id"] for d in cli.json("list", "--pipeline", "default")] == [2]
+    assert [d["id"] for d in cli.json("list")] == [1, 2] or [d["id"] for d in cli.json(
+        "list")] == [2, 1]
+
+
+def test_export_round_trips_exactly(cli, agency, tmp_path) -> None:
+    text = cli("pipeline", "export", "Agency retainers").stdout
+    again = tmp_path / "again.toml"
+    again.write_text(text)
+    assert cli("pipeline", "apply", str(again)).stdout == (
+        "Pipeline 'Agency retainers' is unchanged\n")
+    assert cli("pipeline", "export", "Agency retainers").stdout == text
+    default = cli("pipeline", "export").stdout
+    (tmp_path / "d.toml").write_text(default)
+    assert "unchanged" in cli("pipeline", "apply", str(tmp_path / "d.toml")).stdout
+
+
+def test_a_change_is_shown_first_and_versioned(cli, agency, tmp_path) -> None:
+    changed = AGENCY.replace("probability = 50", "probability = 60").replace(
+        '"Discovery call"', '"Discovery"')
+    path = tmp_path / "v2.toml"
+    path.write_text(changed)
+    dry = cli("pipeline", "apply", str(path), "--dry-run").stdout
+    assert dry == ("  stage 'discovery': label 'Discovery call' -> 'Discovery'\n"
+                   "  stage 'pitch': probability 50% -> 60%\n"
+                   "Dry run: pipeline 'Agency retainers' unchanged\n")
+    assert cli.json("pipeline", "show", "Agency retainers")["version"] == 1
+    out = cli("pipeline", "apply", str(path)).stdout
+    assert out.endswith("Pipeline 'Agency retainers' is now version 2\n")
+    shown = cli.json("pipeline", "show", "Agency retainers")
+    assert shown["version"] == 2 and [v["version"] for v in shown["versions"]] == [1, 2]
+
+
+def test_a_change_that_strands_deals_is_refused_until_moved(cli, agency, tmp_path) -> None:
+    for name in ("A", "B"):
+        cli("add", name, "--pipeline", "Agency retainers", "--stage", "pitch",
+            "--prequalified", "known")
+    cli("lose", "2", "--reason", "price")
+    without = AGENCY.replace(
+        '  { key = "pitch",     label = "Pitch",          probability = 50, skippable = true },\n',
+        '  { key = "proposal", probability = 60 },\n')
+    path = tmp_path / "v2.toml"
+    path.write_text(without)
+    err = cli("pipeline", "apply", str(path), code=1).stderr
+    assert err == ("error: 1 deal sits in pitch, which the new definition of 'Agency "
+                   "retainers' drops; nothing was changed (move them with --move pitch=STAGE "
+                   "(a stage of the new definition))\n")
+    assert cli.json("pipeline", "show", "Agency retainers")["version"] == 1
+    bad = cli("pipeline", "apply", str(path), "--move", "pitch=signed", code=2).stderr
+    assert "pitch is open and signed is won" in bad
+    out = cli("pipeline", "apply", str(path), "--move", "pitch=proposal").stdout
+    assert "  moved 1 deal out of pitch\n" in out
+    shown = cli.json("show", "1")
+    assert shown["stage"] == "proposal"
+    assert shown["events"][-1]["kind"] == "stage"
+    assert shown["events"][-1]["from_stage"] == "pitch"
+    # the lost deal keeps its history; reopening it says where to go
+    err = cli("reopen", "2", code=1).stderr
+    assert "no longer has as an open stage" in err
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ('name = "X"\nstages = [\n  { key = "a", probability = 10 },\n]\n',
+     "x.toml:2: no won stage"),
+    ('name = "X"\nstages = [\n  { key = "a", probability = 101 },\n'
+     '  { key = "w", kind = "won" },\n]\n', "x.toml:3:"),
+    ('name = "X"\nstages = [\n  { key = "a", probability = 1, gate = "checklist" },\n'
+     '  { key = "w", kind = "won" },\n]\n', "x.toml:3:"),
+    ('name = "X"\ncolour = 1\nstages = [\n  { key = "a", probability = 1 },\n'
+     '  { key = "w", kind = "won" },\n]\n', "x.toml:2: unknown key 'colour'"),
+    ('name = "X"\nstages = [\n  { key = "a", probability = 1 },\n  { key = "a", '
+     'probability = 2 },\n  { key = "w", kind = "won" },\n]\n', "x.toml:4:"),
+])
+def test_bad_definitions_say_the_line(cli, tmp_path, text, message) -> None:
+    path = tmp_path / "x.toml"
+    path.write_text(text)
+    err = cli("pipeline", "apply", str(path), code=2).stderr
+    assert err.startswith("error: ") and message in err
+    assert [r["name"] for r in cli.json("pipeline", "list")] == ["default"]
+
+
+def test_default_and_rm(cli, agency) -> None:
+    assert cli("pipeline", "default", "agency-retainers").stdout == (
+        "Default pipeline: Agency retainers\n")
+    cli("add", "Goes to the new default")
+    assert cli.json("show", "1")["pipeline"] == "Agency retainers"
+    err = cli("pipeline", "rm", "Agency retainers", code=1).stderr
+    assert "is the default pipeline" in err
+    cli("pipeline", "default", "default")
+    err = cli("pipeline", "rm", "Agency retainers", code=1).stderr
+    assert "still holds 1 deal" in err
+    cli("move", "1", "--pipeline", "default")
+    assert cli("pipeline", "rm", "Agency retainers").stdout == (
+        "Removed (kept for its history) pipeline 'Agency retainers'\n")
+    assert [r["name"] for r in cli.json("pipeline", "list")] == ["default"]
+    assert cli.json("show", "1")["events"][-1]["kind"] == "pipeline"
+    assert "no pipeline named" in cli("pipeline", "show", "Agency retainers", code=2).stderr
+
+
+def test_an_empty_pipeline_is_deleted(cli, agency) -> None:
+    assert cli("pipeline", "rm", "Agency retainers").stdout == (
+        "Removed pipeline 'Agency retainers'\n")
+
+
+def test_move_between_pipelines_is_an_event(cli, agency) -> None:
+    cli("add", "Mover", "--value", "100")
+    cli("advance", "1")
+    out = cli("move", "1", "--pipeline", "Agency retainers", "--stage", "discovery",
+              "--note", "a retainer after all").stdout
+    assert out == "Deal 1 moved to pipeline Agency retainers: qualification -> discovery\n"
+    shown = cli.json("show", "1")
+    assert (shown["pipeline"], shown["stage"]) == ("Agency retainers", "discovery")
+    last = shown["events"][-1]
+    assert (last["kind"], last["old"], last["new"], last["text"]) == (
+        "pipeline", "default", "Agency retainers", "a retainer after all")
+    assert [e["kind"] for e in shown["events"]] == ["created", "stage", "pipeline"]
+    err = cli("move", "1", "--pipeline", "Agency retainers", code=1).stderr
+    assert "is in pipeline 'Agency retainers' already" in err
+    assert "no pipeline named" in cli("move", "1", "--pipeline", "Nope", code=2).stderr
+
+
+def test_stages_of_a_custom_pipeline_in_show_text(cli, agency) -> None:
+    out = cli("pipeline", "show", "Agency retainers").stdout
+    assert "Leaving discovery forward needs the checklist to pass: budget, authority, need." \
+        in out
+    assert "live follows only signed." in out
