@@ -22,14 +22,19 @@ D8 Theta    USD 1,000   created 07-05 (after the usual as-of moment 06-30: must 
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import replace
 from datetime import date
 
 import pytest
 
-from pipectl.domain.pipeline import DEFAULT
+from pipectl.domain.pipeline import DEFAULT, Pipeline, StageDef
+from pipectl.errors import UsageError
 from pipectl.models import DealEdit, NewDeal
 from pipectl.reports import actions, forecast, periods, summary
+from pipectl.reports.scope import scope
 from pipectl.services import deals as svc
+from pipectl.store import pipelines as pipeline_store
+from pipectl.store.db import transaction
 from pipectl.store.pipelines import all_in_force
 from pipectl.views.reports import forecast_json, report_json
 from tests.conftest import at
@@ -339,3 +344,288 @@ def test_explain_lists_the_deals(scenario):
     assert r.deals["lost_in_window"] == [3, 6]
     assert r.deals["open_proposal"] == [4]
     assert r.deal_counts["open"] == 3
+
+
+# ---------------------------------------------------------------- several pipelines
+#
+# The default pipeline and "Partners", four stages of its own: intro (20 %, stale after 7
+# days) -> pilot (the gate: its checklist is "fit") -> contract (may be skipped) -> signed (won).
+#
+# default   A1 USD 10,000  created 01-01 prospecting; lost there 01-10 ("price").
+#           A2 USD 20,000  created 01-02 in meeting, pre-qualified; proposal 01-05; won 01-20.
+#           A3 EUR  8,000  created 01-10 in qualification; open.
+# Partners  P1 USD 30,000  created 01-03 intro; pilot 01-06; fit 01-07; contract 01-08 (SQL);
+#                          signed 01-15 (won).
+#           P2 EUR 40,000  created 01-04 intro; pilot 01-09; fit 01-10; contract 01-11 (SQL);
+#                          lost there 01-12 ("timing").
+#           P3 USD  5,000  created 01-05 intro, close 2026-02-20; note 01-22; open.
+#           P4 USD  1,000  created 01-06 intro; lost there 01-07 ("no fit").
+# moved     M1 USD  2,000  created 01-11 in default's prospecting; moved into Partners' pilot
+#                          01-13; note 01-22; open.
+
+PARTNERS = Pipeline.of("Partners", [
+    StageDef("intro", "Introduction", probability=20, rot_days=7,
+             action="Book the introduction call."),
+    StageDef("pilot", "Pilot", probability=50, gate=True, action="Run the pilot."),
+    StageDef("contract", "Contract", probability=75, skippable=True,
+             action="Agree the partner contract."),
+    StageDef("signed", "Signed", kind="won", probability=100),
+], ("fit",))
+TWO_AS_OF = "2026-02-01T00:00:00Z"
+
+
+def build_two(conn: sqlite3.Connection) -> int:
+    """The scenario above; returns the id of the Partners pipeline."""
+    with transaction(conn):
+        partners = pipeline_store.create(conn, PARTNERS, "2026-01-01T00:00:00Z")
+    d = _Deals(conn)
+
+    def new(name: str, cur: str, value: int, pipeline: str | None = None, **kw) -> NewDeal:
+        return NewDeal(name, currency=cur, value_minor=value * 100, pipeline=pipeline, **kw)
+
+    a1 = d.add(new("A1", "USD", 10_000), at("2026-01-01"))
+    a2 = d.add(new("A2", "USD", 20_000, stage="meeting", prequalified="known"),
+               at("2026-01-02"))
+    p1 = d.add(new("P1", "USD", 30_000, "Partners"), at("2026-01-03"))
+    p2 = d.add(new("P2", "EUR", 40_000, "Partners"), at("2026-01-04"))
+    p3 = d.add(new("P3", "USD", 5_000, "Partners", close_date=date(2026, 2, 20)),
+               at("2026-01-05"))
+    d.advance(a2, at("2026-01-05"))
+    p4 = d.add(new("P4", "USD", 1_000, "Partners"), at("2026-01-06"))
+    d.advance(p1, at("2026-01-06"))
+    d.qualify(p1, {"fit": True}, at("2026-01-07"))
+    d.lose(p4, at("2026-01-07"), "no fit")
+    d.advance(p1, at("2026-01-08"))
+    d.advance(p2, at("2026-01-09"))
+    d.lose(a1, at("2026-01-10"), "price")
+    a3 = d.add(new("A3", "EUR", 8_000, stage="qualification"), at("2026-01-10"))
+    d.qualify(p2, {"fit": True}, at("2026-01-10"))
+    d.advance(p2, at("2026-01-11"))
+    m1 = d.add(new("M1", "USD", 2_000), at("2026-01-11"))
+    d.lose(p2, at("2026-01-12"), "timing")
+    svc.move_to(conn, m1, "Partners", "pilot", at=at("2026-01-13"))
+    d.advance(p1, at("2026-01-15"), to="signed")
+    d.advance(a2, at("2026-01-20"), to="won")
+    d.note(p3, "sent the deck", at("2026-01-22"))
+    d.note(m1, "pilot started", at("2026-01-22"))
+    assert (a1, a2, p1, p2, p3, p4, a3, m1) == (1, 2, 3, 4, 5, 6, 7, 8)
+    return partners
+
+
+@pytest.fixture
+def two(conn: sqlite3.Connection) -> sqlite3.Connection:
+    build_two(conn)
+    return conn
+
+
+def test_money_and_counts_span_the_pipelines(two):
+    r = _report(two, as_of=TWO_AS_OF)
+    assert [x.name for x in r.pipelines] == ["default", "Partners"]
+    assert r.status == {"open": 3, "won": 2, "lost": 3, "total": 8}  # open A3, P3, M1
+    assert r.flow == {"created": 8, "qualified": 3, "won": 2, "lost": 3}
+    t = r.pipeline_total
+    assert (t.count, t.value) == (3, {"USD": 700_000, "EUR": 800_000})
+    # P3 5,000 x 20 % + M1 2,000 x 50 % (Partners); A3 8,000 x 20 % (default's qualification)
+    assert t.weighted == {"USD": 200_000, "EUR": 160_000}
+    got = [(s.pipeline.name, s.stage, s.money.count, s.money.value, s.money.weighted)
+           for s in r.pipeline if s.money.count]
+    assert got == [
+        ("default", "qualification", 1, {"EUR": 800_000}, {"EUR": 160_000}),
+        ("Partners", "intro", 1, {"USD": 500_000}, {"USD": 100_000}),
+        ("Partners", "pilot", 1, {"USD": 200_000}, {"USD": 100_000}),  # M1, moved there
+    ]
+    assert [(s.pipeline.name, s.stage) for s in r.pipeline] == [
+        *(("default", k) for k in DEFAULT.open_keys),
+        ("Partners", "intro"), ("Partners", "pilot"), ("Partners", "contract")]
+
+
+def test_funnel_and_conversion_per_pipeline(two):
+    r = _report(two, as_of=TWO_AS_OF)
+    got = [(s.pipeline.name, s.from_stage, s.to_stage, s.reached_from, s.reached_to,
+            s.rate.value) for s in r.conversion]
+    assert got == [
+        # A1 prospecting, A3 qualification, A2 won (meeting, proposal, then won: negotiation
+        # skipped counts as passed). M1 is in Partners now: it counts there.
+        ("default", "prospecting", "qualification", 3, 2, 0.6667),
+        ("default", "qualification", "meeting", 2, 1, 0.5),
+        ("default", "meeting", "proposal", 1, 1, 1.0),
+        ("default", "proposal", "negotiation", 1, 1, 1.0),
+        ("default", "negotiation", "won", 1, 1, 1.0),
+        ("default", "won", "post_purchase", 1, 0, 0.0),
+        # P1 signed, P2 contract (lost there), P3 and P4 intro, M1 pilot (moved in there:
+        # intro counts as passed)
+        ("Partners", "intro", "pilot", 5, 3, 0.6),
+        ("Partners", "pilot", "contract", 3, 2, 0.6667),
+        ("Partners", "contract", "signed", 2, 1, 0.5),
+    ]
+    # close rate: A2 of A2; P1 of P1, P2. Win rate: A2 of A2, A1; P1 of P1, P2, P4.
+    assert (r.close_rate.numerator, r.close_rate.denominator) == (2, 3)
+    assert (r.win_rate.numerator, r.win_rate.denominator) == (2, 5)
+    assert [(x.pipeline.name, x.close_rate.value, x.win_rate.value) for x in r.by_pipeline] == [
+        ("default", 1.0, 0.5), ("Partners", 0.5, 0.3333)]
+    assert [(g.pipeline.name, g.key, g.count, g.value) for g in r.lost_by_stage] == [
+        ("default", "prospecting", 1, {"USD": 1_000_000}),
+        ("Partners", "intro", 1, {"USD": 100_000}),
+        ("Partners", "contract", 1, {"EUR": 4_000_000}),
+    ]
+
+
+def test_time_in_stage_per_pipeline(two):
+    r = _report(two, as_of=TWO_AS_OF)
+    got = {(t.pipeline.name, t.stage): (t.stays.count, t.stays.median, t.now.count,
+                                         t.now.median) for t in r.time_in_stage}
+    # A1 9 days (lost); not M1's 2 days: it is in Partners now, and takes its stays along
+    assert got["default", "prospecting"] == (1, 9.0, 0, None)
+    assert got["default", "qualification"] == (0, None, 1, 22.0)  # A3 since 01-10
+    assert got["Partners", "intro"] == (3, 3.0, 1, 27.0)  # P1 3, P2 5, P4 1; P3 since 01-05
+    assert got["Partners", "pilot"] == (2, 2.0, 1, 19.0)  # P1 2, P2 2; M1 since 01-13
+    assert got["Partners", "contract"] == (2, 4.0, 0, None)  # P1 7, P2 1
+
+
+def test_pipeline_option_restricts_every_figure(two):
+    r = summary.build(two, TWO_AS_OF, periods.window(None, None), pipeline="partners")
+    assert r.only is not None and r.only.name == "Partners" and r.by_pipeline is None
+    assert r.status == {"open": 2, "won": 1, "lost": 2, "total": 5}
+    assert r.flow == {"created": 5, "qualified": 2, "won": 1, "lost": 2}
+    assert r.pipeline_total.value == {"USD": 700_000}
+    assert [(s.from_stage, s.rate.value) for s in r.conversion] == [
+        ("intro", 0.6), ("pilot", 0.6667), ("contract", 0.5)]
+    assert [(t.stage, t.stays.count, t.now.count) for t in r.time_in_stage] == [
+        ("intro", 3, 1), ("pilot", 2, 1), ("contract", 2, 0)]
+    out = report_json(r)
+    assert out["pipeline_name"] == "Partners"
+    assert "by_pipeline" not in out["close_rate"]
+    default = summary.build(two, TWO_AS_OF, periods.window(None, None), pipeline="default")
+    assert default.status == {"open": 1, "won": 1, "lost": 1, "total": 3}
+    # prospecting: A1's stay. M1's was in default, but M1 is in Partners now: per-pipeline
+    # figures count the deals in the pipeline as of the moment.
+    assert default.time_in_stage[0].stays.count == 1
+    with pytest.raises(UsageError, match="no pipeline named 'Nope'"):
+        summary.build(two, TWO_AS_OF, periods.window(None, None), pipeline="Nope")
+
+
+def test_each_pipelines_section_is_what_the_pipeline_option_shows(two):
+    for as_of in ("2026-01-12T12:00:00Z", TWO_AS_OF):
+        whole = report_json(_report(two, as_of=as_of))
+        for name in ("default", "Partners"):
+            alone = report_json(summary.build(two, as_of, periods.window(None, None),
+                                              pipeline=name))
+            for section in ("conversion", "time_in_stage"):
+                assert [x for x in whole[section] if x["pipeline"] == name] == alone[section]
+            assert [x for x in whole["pipeline"]["stages"] if x["pipeline"] == name] == (
+                alone["pipeline"]["stages"])
+            assert [x for x in whole["lost_reasons"]["by_stage"] if x["pipeline"] == name] == (
+                alone["lost_reasons"]["by_stage"])
+            mine = next(x for x in whole["close_rate"]["by_pipeline"] if x["pipeline"] == name)
+            assert {**alone["close_rate"], "pipeline": name} == mine
+
+
+def test_report_json_of_several_pipelines(two):
+    out = report_json(_report(two, as_of=TWO_AS_OF))
+    assert "pipeline_name" not in out
+    assert out["pipeline"]["value"] == {"EUR": "8000.00", "USD": "7000.00"}
+    assert out["pipeline"]["stages"][-2] == {
+        "pipeline": "Partners", "stage": "pilot", "count": 1, "without_value": 0,
+        "value": {"USD": "2000.00"}, "weighted_value": {"USD": "1000.00"}}
+    assert out["close_rate"] == {"rate": 0.6667, "won": 2, "qualified": 3, "by_pipeline": [
+        {"pipeline": "default", "rate": 1.0, "won": 1, "qualified": 1},
+        {"pipeline": "Partners", "rate": 0.5, "won": 1, "qualified": 2}]}
+    assert out["win_rate"]["by_pipeline"] == [
+        {"pipeline": "default", "rate": 0.5, "won": 1, "lost": 1},
+        {"pipeline": "Partners", "rate": 0.3333, "won": 1, "lost": 2}]
+    assert out["conversion"][6] == {"pipeline": "Partners", "from": "intro", "to": "pilot",
+                                    "reached_from": 5, "reached_to": 3, "rate": 0.6}
+    assert out["lost_reasons"]["by_stage"][2] == {
+        "pipeline": "Partners", "stage": "contract", "count": 1, "value": {"EUR": "40000.00"}}
+
+
+def test_explain_names_each_pipelines_stages(two):
+    r = _report(two, as_of=TWO_AS_OF, explain=True)
+    assert r.deals["open_Partners:intro"] == [5]
+    assert r.deals["open_Partners:pilot"] == [8]
+    assert r.deals["open_default:qualification"] == [7]
+
+
+def test_the_snapshot_as_of_before_the_move(two):
+    r = _report(two, as_of="2026-01-12T12:00:00Z")  # M1 still in default's prospecting
+    assert r.stage_money("default", "prospecting").value == {"USD": 200_000}
+    assert r.stage_money("Partners", "pilot").count == 0
+
+
+def test_a_new_probability_counts_from_its_version_on(two):
+    partners = pipeline_store.find_id(two, "Partners")
+    assert partners is not None
+    line = [replace(s, probability=30) if s.key == "intro" else s for s in PARTNERS.line]
+    with transaction(two):
+        pipeline_store.add_version(two, partners, Pipeline.of("Partners", line, ("fit",)),
+                                   "2026-02-10T00:00:00Z")
+    before = _report(two, as_of="2026-02-05")
+    after = _report(two, as_of="2026-02-15")
+    # P3: 5,000 USD in intro, 20 % before the new version, 30 % from 02-10 on
+    assert before.stage_money("Partners", "intro").weighted == {"USD": 100_000}
+    assert after.stage_money("Partners", "intro").weighted == {"USD": 150_000}
+    assert after.pipeline_total.weighted == {"USD": 250_000, "EUR": 160_000}
+    # The forecast of February (P3 closes 02-20) is the pipeline as it stood when February
+    # began: the 20 % of the definition in force then, even when read on 02-15.
+    (feb,) = forecast.build(two, "2026-02-15T00:00:00Z",
+                            periods.periods("month", date(2026, 2, 1), date(2026, 2, 1)))
+    assert (feb.state, feb.forecast_ids, feb.forecast.weighted) == (
+        "current", [5], {"USD": 100_000})
+    (feb,) = forecast.build(two, "2026-02-15T00:00:00Z",
+                            periods.periods("month", date(2026, 2, 1), date(2026, 2, 1)),
+                            pipeline="default")
+    assert feb.forecast_ids == []
+
+
+def test_a_renamed_stage_keeps_its_history(two):
+    partners = pipeline_store.find_id(two, "Partners")
+    assert partners is not None
+    line = [replace(s, label="Trial run") if s.key == "pilot" else s for s in PARTNERS.line]
+    with transaction(two):
+        pipeline_store.add_version(two, partners, Pipeline.of("Partners", line, ("fit",)),
+                                   "2026-01-25T00:00:00Z")
+    r = _report(two, as_of=TWO_AS_OF)
+    assert r.pipelines[1].stage("pilot").label == "Trial run"
+    tis = {(t.pipeline.name, t.stage): (t.stays.count, t.now.count) for t in r.time_in_stage}
+    assert tis["Partners", "pilot"] == (2, 1)
+    assert [(s.from_stage, s.reached_from, s.reached_to) for s in r.conversion][6:] == [
+        ("intro", 5, 3), ("pilot", 3, 2), ("contract", 2, 1)]
+
+
+def test_stale_uses_each_stages_rot_days(two):
+    rows, total = actions.stale(two, TWO_AS_OF)
+    # A3 idle 22 days (qualification: 14); P3 idle 10 days (intro: 7). M1 idle 10 days in
+    # pilot (14): not stale.
+    assert [(r.id, r.pipeline, r.stage, r.idle_days, r.threshold_days) for r in rows] == [
+        (7, "default", "qualification", 22.0, 14), (5, "Partners", "intro", 10.0, 7)]
+    assert total == 2
+    pipes = all_in_force(two, TWO_AS_OF)
+    rows, _ = actions.stale(two, TWO_AS_OF, actions.thresholds(pipes, 5))  # --days 5
+    assert [r.id for r in rows] == [7, 5, 8]
+    rows, _ = actions.stale(two, TWO_AS_OF, actions.thresholds(pipes, None, {(2, "intro"): 12}))
+    assert [r.id for r in rows] == [7]
+
+
+def test_next_uses_each_pipelines_actions(two):
+    rows, total = actions.next_steps(two, TWO_AS_OF)
+    assert total == 3
+    got = [(r.id, r.pipeline, r.stage, r.why, r.action) for r in rows]
+    assert got == [
+        (7, "default", "qualification", "stale", DEFAULT.stage("qualification").action),
+        (5, "Partners", "intro", "stale", "Book the introduction call."),
+        (8, "Partners", "pilot", "open", "Run the pilot."),
+    ]
+    rows, total = actions.next_steps(two, TWO_AS_OF, sc=scope(two, TWO_AS_OF, "Partners"))
+    assert ([r.id for r in rows], total) == ([5, 8], 2)
+
+
+def test_one_pipeline_sql_does_not_switch_on_the_pipeline():
+    """With one pipeline the snapshot's CASEs are over the stage alone (as fast as before
+    pipelines); with several they switch on pipeline_id first."""
+    from pipectl.reports.snapshot import _sql
+
+    one = _sql({1: DEFAULT}, funnel=True)
+    assert "pipeline_id" not in one["funnel_aggregates"] + one["won_move"] + one["status"]
+    assert one["won_move"] == "(to_stage IN ('won', 'post_purchase'))"
+    two = _sql({1: DEFAULT, 2: replace(PARTNERS, id=2)}, funnel=True)
+    assert two["won_move"].startswith("(CASE pipeline_id WHEN 1 THEN to_stage IN ('won'")

@@ -7,7 +7,7 @@ use them, so `pipectl --help` and `pipectl --version` stay fast (see docs/perfor
 from __future__ import annotations
 
 import sys
-from typing import ClassVar
+from typing import Annotated, ClassVar
 
 import typer
 from typer.core import TyperCommand, TyperGroup
@@ -62,8 +62,13 @@ class PipectlGroup(TyperGroup):
             if module.startswith(("click", "typer")):
                 if hasattr(exc, "format_message"):  # a bad option or argument: one line too
                     sub = ctx.invoked_subcommand
-                    where = (exc.ctx.command_path if getattr(exc, "ctx", None)
-                             else f"pipectl {sub}" if sub else "pipectl")
+                    where = (
+                        exc.ctx.command_path
+                        if getattr(exc, "ctx", None)
+                        else f"pipectl {sub}"
+                        if sub
+                        else "pipectl"
+                    )
                     typer.echo(f"error: {exc.format_message()} (see {where} --help)", err=True)
                     ctx.exit(exc.exit_code)
                 raise  # Exit and Abort: click's job
@@ -78,10 +83,14 @@ class PipectlGroup(TyperGroup):
             if isinstance(exc, ValueError) and "null byte" in str(exc):  # only from Python callers
                 _fail(ctx, UsageError("a file name may not contain a NUL character"))
             # A bug: still one line and no traceback (the transaction was rolled back).
-            _fail(ctx, PipectlError(
-                f"internal error ({type(exc).__name__}: {_short(str(exc))}); nothing was changed",
-                hint="please report this bug with the command you ran",
-            ))
+            _fail(
+                ctx,
+                PipectlError(
+                    f"internal error ({type(exc).__name__}: {_short(str(exc))}); "
+                    "nothing was changed",
+                    hint="please report this bug with the command you ran",
+                ),
+            )
 
 
 def _interrupted(ctx: typer.Context) -> None:
@@ -126,7 +135,7 @@ app = typer.Typer(
     name="pipectl",
     help="Track deals through your sales pipeline, from the terminal.\n\n"
     "Examples:\n\n"
-    "  pipectl add \"Acme renewal\" --company Acme --value 12000 --currency EUR\n\n"
+    '  pipectl add "Acme renewal" --company Acme --value 12000 --currency EUR\n\n'
     "  pipectl advance 1\n\n"
     "  pipectl board",
     no_args_is_help=True,
@@ -146,13 +155,21 @@ def _version(value: bool) -> None:
 @app.callback()
 def root(
     ctx: typer.Context,
-    db: str = typer.Option(
-        None, "--db", envvar="PIPECTL_DB", metavar="PATH",
-        help="Database file. Default: pipeline.db in the user data directory.",
-    ),
-    version: bool = typer.Option(
-        False, "--version", callback=_version, is_eager=True, help="Show the version and exit."
-    ),
+    db: Annotated[
+        str | None,
+        typer.Option(
+            "--db",
+            envvar="PIPECTL_DB",
+            metavar="PATH",
+            help="Database file. Default: pipeline.db in the user data directory.",
+        ),
+    ] = None,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Show the version and exit."
+        ),
+    ] = False,
 ) -> None:
     """Track deals through your sales pipeline, from the terminal."""
     if db is not None and not db.strip():  # `--db "$UNSET"` must not mean the real pipeline

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -31,7 +32,9 @@ def path_(ctx: typer.Context) -> None:
 @db_app.command()
 def backup(
     ctx: typer.Context,
-    file: Path = typer.Argument(..., metavar="FILE", help="Where to write the copy (new file)."),
+    file: Annotated[
+        Path, typer.Argument(metavar="FILE", help="Where to write the copy (new file).")
+    ],
 ) -> None:
     """Write a consistent copy of the database to FILE, safe while others write.
 
@@ -52,7 +55,7 @@ def backup(
 @db_app.command()
 def check(
     ctx: typer.Context,
-    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+    as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
 ) -> None:
     """Check the database: its structure (integrity) and that every event belongs to a deal.
 

@@ -10,8 +10,8 @@ import typer
 from pipectl.cli.common import (
     AT_HELP,
     JSON_HELP,
-    connect,
     at_arg,
+    connect,
     connect_for_owner,
     positive_limit,
 )
@@ -36,36 +36,63 @@ def _done(message: str) -> None:
 
 def add(
     ctx: typer.Context,
-    name: str = typer.Argument(..., help="The deal's name, e.g. the prospect or opportunity."),
-    company: str = typer.Option(None, "--company", "-c", help="The prospect's company."),
-    contact: str = typer.Option(None, "--contact", help="The person you deal with."),
-    email: str = typer.Option(None, "--email", help="The contact's email."),
-    phone: str = typer.Option(None, "--phone", help="The contact's phone."),
-    value: str = typer.Option(None, "--value", "-v", help="Expected value, e.g. 12000.50."),
-    currency: str = typer.Option(
-        None, "--currency", envvar="PIPECTL_CURRENCY", help="ISO 4217 code. Default: USD."
-    ),
-    owner: str = typer.Option(None, "--owner", "-o", help="The salesperson who owns it."),
-    source: str = typer.Option(None, "--source", help="Where the lead came from."),
-    close: str = typer.Option(None, "--close", help="Expected close date, YYYY-MM-DD."),
-    probability: int = typer.Option(
-        None, "--probability", "-p", help="Its own win probability in percent (else the stage's)."
-    ),
-    stage: str = typer.Option(
-        None, "--stage", "-s", help="Start stage. Default: the pipeline's first stage."
-    ),
-    pipeline: str = typer.Option(
-        None, "--pipeline", envvar="PIPECTL_PIPELINE",
-        help="The pipeline it goes into. Default: the default pipeline.",
-    ),
-    prequalified: str = typer.Option(
-        None, "--prequalified", metavar="REASON",
-        help="Mark it pre-qualified (needed to start in meeting or later).",
-    ),
-    note: str = typer.Option(None, "--note", "-n", help="A first note."),
-    at: str = typer.Option(None, "--at", help=AT_HELP),
-    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the new deal's id."),
+    name: Annotated[str, typer.Argument(help="The deal's name, e.g. the prospect or opportunity.")],
+    company: Annotated[
+        str | None, typer.Option("--company", "-c", help="The prospect's company.")
+    ] = None,
+    contact: Annotated[
+        str | None, typer.Option("--contact", help="The person you deal with.")
+    ] = None,
+    email: Annotated[str | None, typer.Option("--email", help="The contact's email.")] = None,
+    phone: Annotated[str | None, typer.Option("--phone", help="The contact's phone.")] = None,
+    value: Annotated[
+        str | None, typer.Option("--value", "-v", help="Expected value, e.g. 12000.50.")
+    ] = None,
+    currency: Annotated[
+        str | None,
+        typer.Option("--currency", envvar="PIPECTL_CURRENCY", help="ISO 4217 code. Default: USD."),
+    ] = None,
+    owner: Annotated[
+        str | None, typer.Option("--owner", "-o", help="The salesperson who owns it.")
+    ] = None,
+    source: Annotated[
+        str | None, typer.Option("--source", help="Where the lead came from.")
+    ] = None,
+    close: Annotated[
+        str | None, typer.Option("--close", help="Expected close date, YYYY-MM-DD.")
+    ] = None,
+    probability: Annotated[
+        int | None,
+        typer.Option(
+            "--probability", "-p", help="Its own win probability in percent (else the stage's)."
+        ),
+    ] = None,
+    stage: Annotated[
+        str | None,
+        typer.Option("--stage", "-s", help="Start stage. Default: the pipeline's first stage."),
+    ] = None,
+    pipeline: Annotated[
+        str | None,
+        typer.Option(
+            "--pipeline",
+            envvar="PIPECTL_PIPELINE",
+            help="The pipeline it goes into. Default: the default pipeline.",
+        ),
+    ] = None,
+    prequalified: Annotated[
+        str | None,
+        typer.Option(
+            "--prequalified",
+            metavar="REASON",
+            help="Mark it pre-qualified (needed to start in meeting or later).",
+        ),
+    ] = None,
+    note: Annotated[str | None, typer.Option("--note", "-n", help="A first note.")] = None,
+    at: Annotated[str | None, typer.Option("--at", help=AT_HELP)] = None,
+    as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="Print only the new deal's id.")
+    ] = False,
 ) -> None:
     """Log a prospect as a new deal and print its id.
 
@@ -123,21 +150,36 @@ def add(
 
 def list_(
     ctx: typer.Context,
-    stage: str = typer.Option(None, "--stage", "-s", help="Only deals in this stage."),
-    status: str = typer.Option(
-        "open", "--status", help="open, won, lost or all.", case_sensitive=False
-    ),
-    owner: str = typer.Option(None, "--owner", "-o", help="Only this owner's deals."),
-    search: str = typer.Option(
-        None, "--search", "-q", help="Text in name, company, contact, email, owner, source or ref."
-    ),
-    sort: str = typer.Option("stage", "--sort", help="stage, value, close, age or updated."),
-    limit: int = typer.Option(None, "--limit", "-n", help="At most this many deals (0: all)."),
-    pipeline: str = typer.Option(
-        None, "--pipeline", envvar="PIPECTL_PIPELINE",
-        help="Only this pipeline's deals. Default: every pipeline (--stage: the default one).",
-    ),
-    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+    stage: Annotated[
+        str | None, typer.Option("--stage", "-s", help="Only deals in this stage.")
+    ] = None,
+    status: Annotated[
+        str, typer.Option("--status", help="open, won, lost or all.", case_sensitive=False)
+    ] = "open",
+    owner: Annotated[
+        str | None, typer.Option("--owner", "-o", help="Only this owner's deals.")
+    ] = None,
+    search: Annotated[
+        str | None,
+        typer.Option(
+            "--search", "-q", help="Text in name, company, contact, email, owner, source or ref."
+        ),
+    ] = None,
+    sort: Annotated[
+        str, typer.Option("--sort", help="stage, value, close, age or updated.")
+    ] = "stage",
+    limit: Annotated[
+        int | None, typer.Option("--limit", "-n", help="At most this many deals (0: all).")
+    ] = None,
+    pipeline: Annotated[
+        str | None,
+        typer.Option(
+            "--pipeline",
+            envvar="PIPECTL_PIPELINE",
+            help="Only this pipeline's deals. Default: every pipeline (--stage: the default one).",
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
 ) -> None:
     """List deals (open ones by default) as a table.
 
@@ -155,9 +197,8 @@ def list_(
         raise UsageError(f"--status {status!r} is not one of open, won, lost, all")
     if sort not in deals.SORTS:
         raise UsageError(f"--sort {sort!r} is not one of {', '.join(deals.SORTS)}")
-    from pipectl.views import deals as view
-
     from pipectl.store import pipelines
+    from pipectl.views import deals as view
 
     search = clean_text(search, "--search") if search is not None else None
     conn, owner = connect_for_owner(ctx, owner)
@@ -186,8 +227,8 @@ def list_(
 
 def show(
     ctx: typer.Context,
-    deal_id: int = typer.Argument(..., metavar="ID", help="The deal's id."),
-    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+    deal_id: Annotated[int, typer.Argument(metavar="ID", help="The deal's id.")],
+    as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
 ) -> None:
     """Show a deal, its qualification checklist and the timeline of its events.
 
@@ -212,14 +253,22 @@ def show(
 
 def advance(
     ctx: typer.Context,
-    deal_id: int = typer.Argument(..., metavar="ID", help="The deal's id."),
-    to: str = typer.Option(None, "--to", "-t", help="Target stage (a skip or a move back)."),
-    prequalified: str = typer.Option(
-        None, "--prequalified", metavar="REASON",
-        help="Skip qualification: why the deal is already qualified.",
-    ),
-    note: str = typer.Option(None, "--note", "-n", help="A note kept with the move."),
-    at: str = typer.Option(None, "--at", help=AT_HELP),
+    deal_id: Annotated[int, typer.Argument(metavar="ID", help="The deal's id.")],
+    to: Annotated[
+        str | None, typer.Option("--to", "-t", help="Target stage (a skip or a move back).")
+    ] = None,
+    prequalified: Annotated[
+        str | None,
+        typer.Option(
+            "--prequalified",
+            metavar="REASON",
+            help="Skip qualification: why the deal is already qualified.",
+        ),
+    ] = None,
+    note: Annotated[
+        str | None, typer.Option("--note", "-n", help="A note kept with the move.")
+    ] = None,
+    at: Annotated[str | None, typer.Option("--at", help=AT_HELP)] = None,
 ) -> None:
     """Move a deal one stage forward, or to --to STAGE where the rules allow.
 
@@ -248,22 +297,38 @@ def advance(
 
 def qualify(
     ctx: typer.Context,
-    deal_id: int = typer.Argument(..., metavar="ID", help="The deal's id."),
-    met: list[str] = typer.Argument(
-        None, metavar="[CRITERION]...", show_default=False,
-        help="Criteria of the deal's pipeline that are met.",
-    ),
-    unmet: list[str] = typer.Option(
-        None, "--not", metavar="CRITERION", help="A criterion checked and not met (repeatable)."
-    ),
-    location: bool = typer.Option(None, "--location/--no-location", help="Somewhere we sell to."),
-    budget: bool = typer.Option(None, "--budget/--no-budget", help="They can pay for it."),
-    authority: bool = typer.Option(
-        None, "--authority/--no-authority", help="We talk to someone who decides."
-    ),
-    need: bool = typer.Option(None, "--need/--no-need", help="Our product fits a real need."),
-    note: str = typer.Option(None, "--note", "-n", help="A note kept with the change."),
-    at: str = typer.Option(None, "--at", help=AT_HELP),
+    deal_id: Annotated[int, typer.Argument(metavar="ID", help="The deal's id.")],
+    met: Annotated[
+        list[str] | None,
+        typer.Argument(
+            metavar="[CRITERION]...",
+            show_default=False,
+            help="Criteria of the deal's pipeline that are met.",
+        ),
+    ] = None,
+    unmet: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--not", metavar="CRITERION", help="A criterion checked and not met (repeatable)."
+        ),
+    ] = None,
+    location: Annotated[
+        bool | None, typer.Option("--location/--no-location", help="Somewhere we sell to.")
+    ] = None,
+    budget: Annotated[
+        bool | None, typer.Option("--budget/--no-budget", help="They can pay for it.")
+    ] = None,
+    authority: Annotated[
+        bool | None,
+        typer.Option("--authority/--no-authority", help="We talk to someone who decides."),
+    ] = None,
+    need: Annotated[
+        bool | None, typer.Option("--need/--no-need", help="Our product fits a real need.")
+    ] = None,
+    note: Annotated[
+        str | None, typer.Option("--note", "-n", help="A note kept with the change.")
+    ] = None,
+    at: Annotated[str | None, typer.Option("--at", help=AT_HELP)] = None,
 ) -> None:
     """Record the qualification checklist of a deal's pipeline.
 
@@ -301,8 +366,7 @@ def qualify(
     when = at_arg(at)
     conn = connect(ctx)
     done = deals.qualify(conn, deal_id, changes, _text(note, "note"), when)
-    marks = ", ".join(f"{k} {'yes' if v else 'no'}" for k, v in done.changed.items()) \
-        or "no change"
+    marks = ", ".join(f"{k} {'yes' if v else 'no'}" for k, v in done.changed.items()) or "no change"
     line = f"Deal {deal_id} checklist: {marks}."
     if done.checklist.passes():
         line += f" It passes: pipectl advance {deal_id}"
@@ -313,9 +377,9 @@ def qualify(
 
 def lose(
     ctx: typer.Context,
-    deal_id: int = typer.Argument(..., metavar="ID", help="The deal's id."),
-    reason: str = typer.Option(..., "--reason", "-r", help="Why it was lost (required)."),
-    at: str = typer.Option(None, "--at", help=AT_HELP),
+    deal_id: Annotated[int, typer.Argument(metavar="ID", help="The deal's id.")],
+    reason: Annotated[str, typer.Option("--reason", "-r", help="Why it was lost (required).")],
+    at: Annotated[str | None, typer.Option("--at", help=AT_HELP)] = None,
 ) -> None:
     """Close an open deal as lost, with a reason.
 
@@ -334,8 +398,8 @@ def lose(
 
 def reopen(
     ctx: typer.Context,
-    deal_id: int = typer.Argument(..., metavar="ID", help="The deal's id."),
-    at: str = typer.Option(None, "--at", help=AT_HELP),
+    deal_id: Annotated[int, typer.Argument(metavar="ID", help="The deal's id.")],
+    at: Annotated[str | None, typer.Option("--at", help=AT_HELP)] = None,
 ) -> None:
     """Reopen a lost deal in the stage it was lost at.
 
@@ -353,21 +417,32 @@ def reopen(
 
 def edit(
     ctx: typer.Context,
-    deal_id: int = typer.Argument(..., metavar="ID", help="The deal's id."),
-    name: str = typer.Option(None, "--name", help="New name."),
-    company: str = typer.Option(None, "--company", help="New company ('' clears)."),
-    contact: str = typer.Option(None, "--contact", help="New contact ('' clears)."),
-    email: str = typer.Option(None, "--email", help="New email ('' clears)."),
-    phone: str = typer.Option(None, "--phone", help="New phone ('' clears)."),
-    owner: str = typer.Option(None, "--owner", help="New owner ('' clears)."),
-    source: str = typer.Option(None, "--source", help="New source ('' clears)."),
-    value: str = typer.Option(None, "--value", help="New value ('' clears)."),
-    currency: str = typer.Option(None, "--currency", help="New currency (with --value)."),
-    close: str = typer.Option(None, "--close", help="New expected close date ('' clears)."),
-    probability: str = typer.Option(
-        None, "--probability", help="Own win probability in percent ('' returns to the stage's)."
-    ),
-    at: str = typer.Option(None, "--at", help=AT_HELP),
+    deal_id: Annotated[int, typer.Argument(metavar="ID", help="The deal's id.")],
+    name: Annotated[str | None, typer.Option("--name", help="New name.")] = None,
+    company: Annotated[
+        str | None, typer.Option("--company", help="New company ('' clears).")
+    ] = None,
+    contact: Annotated[
+        str | None, typer.Option("--contact", help="New contact ('' clears).")
+    ] = None,
+    email: Annotated[str | None, typer.Option("--email", help="New email ('' clears).")] = None,
+    phone: Annotated[str | None, typer.Option("--phone", help="New phone ('' clears).")] = None,
+    owner: Annotated[str | None, typer.Option("--owner", help="New owner ('' clears).")] = None,
+    source: Annotated[str | None, typer.Option("--source", help="New source ('' clears).")] = None,
+    value: Annotated[str | None, typer.Option("--value", help="New value ('' clears).")] = None,
+    currency: Annotated[
+        str | None, typer.Option("--currency", help="New currency (with --value).")
+    ] = None,
+    close: Annotated[
+        str | None, typer.Option("--close", help="New expected close date ('' clears).")
+    ] = None,
+    probability: Annotated[
+        str | None,
+        typer.Option(
+            "--probability", help="Own win probability in percent ('' returns to the stage's)."
+        ),
+    ] = None,
+    at: Annotated[str | None, typer.Option("--at", help=AT_HELP)] = None,
 ) -> None:
     """Change a deal's details. Value, close-date and probability changes are kept as events.
 
@@ -383,9 +458,15 @@ def edit(
     from pipectl.values import currency_code, parse_date, parse_money, parse_probability
 
     texts = {}
-    for field, given in (("name", name), ("company", company), ("contact", contact),
-                         ("email", email), ("phone", phone), ("owner", owner),
-                         ("source", source)):
+    for field, given in (
+        ("name", name),
+        ("company", company),
+        ("contact", contact),
+        ("email", email),
+        ("phone", phone),
+        ("owner", owner),
+        ("source", source),
+    ):
         if given is not None:
             texts[field] = _text(given, field, required=field == "name")
     when = at_arg(at)
@@ -418,11 +499,15 @@ _FIELD_WORDS = {"value_minor": "value", "close_date": "expected close"}  # as th
 
 def note(
     ctx: typer.Context,
-    deal_id: int = typer.Argument(..., metavar="ID", help="The deal's id."),
-    text: str = typer.Argument(..., help="What happened: a call, a meeting, an email."),
-    next_action: str = typer.Option(None, "--next", help="The next step to take."),
-    due: str = typer.Option(None, "--due", help="When the next step is due, YYYY-MM-DD."),
-    at: str = typer.Option(None, "--at", help=AT_HELP),
+    deal_id: Annotated[int, typer.Argument(metavar="ID", help="The deal's id.")],
+    text: Annotated[str, typer.Argument(help="What happened: a call, a meeting, an email.")],
+    next_action: Annotated[
+        str | None, typer.Option("--next", help="The next step to take.")
+    ] = None,
+    due: Annotated[
+        str | None, typer.Option("--due", help="When the next step is due, YYYY-MM-DD.")
+    ] = None,
+    at: Annotated[str | None, typer.Option("--at", help=AT_HELP)] = None,
 ) -> None:
     """Log an activity on a deal, optionally with the next step and its due date.
 
@@ -447,13 +532,20 @@ def note(
 def move(
     ctx: typer.Context,
     deal_id: Annotated[int, typer.Argument(metavar="ID", help="The deal's id.")],
-    pipeline: Annotated[str, typer.Option(
-        "--pipeline", help="The pipeline it moves into.", show_default=False)],
-    stage: Annotated[str | None, typer.Option(
-        "--stage", "-s",
-        help="Its stage there. Default: the first stage (a won deal: the won stage).")] = None,
-    note: Annotated[str | None, typer.Option(
-        "--note", "-n", help="A note kept with the move.")] = None,
+    pipeline: Annotated[
+        str, typer.Option("--pipeline", help="The pipeline it moves into.", show_default=False)
+    ],
+    stage: Annotated[
+        str | None,
+        typer.Option(
+            "--stage",
+            "-s",
+            help="Its stage there. Default: the first stage (a won deal: the won stage).",
+        ),
+    ] = None,
+    note: Annotated[
+        str | None, typer.Option("--note", "-n", help="A note kept with the move.")
+    ] = None,
     at: Annotated[str | None, typer.Option("--at", help=AT_HELP)] = None,
 ) -> None:
     """Move a deal into another pipeline, as an event (its history stays as it happened).
@@ -473,14 +565,16 @@ def move(
     when = at_arg(at)
     conn = connect(ctx)
     done = deals.move_to(conn, deal_id, target, stage, _text(note, "note"), when)
-    _done(f"Deal {deal_id} moved to pipeline {done.pipeline.name}: "
-          f"{done.move.from_stage} -> {done.move.to_stage}")
+    _done(
+        f"Deal {deal_id} moved to pipeline {done.pipeline.name}: "
+        f"{done.move.from_stage} -> {done.move.to_stage}"
+    )
 
 
 def rm(
     ctx: typer.Context,
-    deal_id: int = typer.Argument(..., metavar="ID", help="The deal's id."),
-    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
+    deal_id: Annotated[int, typer.Argument(metavar="ID", help="The deal's id.")],
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
 ) -> None:
     """Delete a deal and its whole history, for good. Asks first unless --yes.
 

@@ -289,8 +289,12 @@ def _open_stage(sc, item: str, text: str) -> list[tuple[int, str]]:
         if not p.is_open(stage):
             raise UsageError(f"--days {item!r}: {stage} is not an open stage")
         found.append((p.id, stage))
+    if not found and len(errors) == 1:
+        raise errors[0]
     if not found:
-        raise errors[0] if errors else UsageError(f"--days {item!r}: no pipeline to apply it to")
+        have = "; ".join(f"{p.name}: {', '.join(p.open_keys)}" for p in sc.shown)
+        raise UsageError(f"--days {item!r}: no pipeline has an open stage {text!r}",
+                         hint=f"open stages of {have}")
     return found
 
 

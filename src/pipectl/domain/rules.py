@@ -264,8 +264,10 @@ def describe(pipeline: Pipeline) -> list[str]:
             out.append(f"A pre-qualified deal may go from {before} straight to {after}.")
     skippable = [s for s in pipeline.line if s.skippable]
     if skippable:
-        said = ", ".join(s.key for s in skippable)
-        out.append(f"{said} may be skipped; no other stage may be skipped.")
+        said = "; ".join(
+            f"{pipeline.line[s.order - 2].key if s.order > 1 else 'a new deal'} may go straight "
+            f"to {pipeline.line[s.order].key} ({s.key} skipped)" for s in skippable)
+        out.append(f"{said}; no other stage may be skipped.")
     else:
         out.append("No stage may be skipped" + (" but by pre-qualification." if gate else "."))
     out.append("Moving back to an earlier open stage is allowed and recorded.")

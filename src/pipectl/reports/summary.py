@@ -388,17 +388,20 @@ def _stays(conn: sqlite3.Connection, p: dict, owner: str | None,
 
     A stay runs from a move into the stage to the deal's next move (forward, back, lost, won
     or into another pipeline); a deal's moves follow each other in id order (see
-    pipectl.reports.snapshot). A stay is in the stage of the pipeline its move names; with
-    --pipeline, only the stays in that pipeline of the deals in it as of the moment count.
+    pipectl.reports.snapshot). Like every per-pipeline figure, a pipeline's stays are those of
+    the deals in it as of the moment (a deal that moved out of it took its stays along: they
+    count nowhere), so that its section is what --pipeline shows.
     """
     only = "AND e.deal_id IN (SELECT id FROM deals WHERE owner = :owner)" if owner else ""
     defs = sc.pipelines
     mine = ""
     latest = ""
-    if sc.pipeline_id is not None and len(defs) > 1:
+    if len(defs) > 1:
         latest = (", last_value(e.pipeline_id) OVER (PARTITION BY e.deal_id ORDER BY e.id "
                   "ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) AS now_pid")
-        mine = "AND pid = :pipeline_id AND now_pid = :pipeline_id"
+        mine = "AND pid = now_pid"
+        if sc.pipeline_id is not None:
+            mine += " AND pid = :pipeline_id"
     moves = f"""
         SELECT e.to_stage AS stage, e.pipeline_id AS pid, julianday(e.at) AS j,
                lead(julianday(e.at)) OVER (PARTITION BY e.deal_id ORDER BY e.id) AS left_j

@@ -253,11 +253,14 @@ def report(r: Any, explain: bool = False) -> None:
     if r.lost_by_reason:
         by_stage = ", ".join(f"{_stage_name(several, g.pipeline, g.key)} {g.count}"
                              for g in r.lost_by_stage)
+        # with several pipelines the line is longer than the table: a line of its own
         lost = _figures("Reason", "Deals", "Value", title="Lost reasons",
-                        caption=f"Lost at: {by_stage}")
+                        caption=None if several else f"Lost at: {by_stage}")
         for g in r.lost_by_reason:
             lost.add_row(g.key, str(g.count), totals_cell(g.value))
         lost.write()
+        if several:
+            echo(f"Lost at: {by_stage}")
     else:
         echo("Lost reasons: no deal lost in the window.")
     if explain:
