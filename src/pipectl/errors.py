@@ -12,15 +12,21 @@ class PipectlError(Exception):
 
     exit_code = 1
 
-    def __init__(self, message: str, hint: str | None = None) -> None:
+    def __init__(self, message: str, hint: str | None = None, more: tuple[str, ...] = ()) -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint
+        self.more = tuple(more)  # further problems, one line each (a file's every mistake)
+
+    def lines(self) -> list[str]:
+        """One line per problem; the hint goes with the last."""
+        out = [self.message, *self.more]
+        if self.hint:
+            out[-1] = f"{out[-1]} ({self.hint})"
+        return out
 
     def __str__(self) -> str:
-        if self.hint:
-            return f"{self.message} ({self.hint})"
-        return self.message
+        return "\n".join(self.lines())
 
 
 class UsageError(PipectlError):

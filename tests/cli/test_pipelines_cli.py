@@ -122,15 +122,25 @@ def test_a_change_that_strands_deals_is_refused_until_moved(cli, agency, tmp_pat
     assert cli.json("pipeline", "show", "Agency retainers")["version"] == 1
     bad = cli("pipeline", "apply", str(path), "--move", "pitch=signed", code=2).stderr
     assert "pitch is open and signed is won" in bad
+    dry = cli("pipeline", "apply", str(path), "--dry-run").stdout
+    assert "  1 deal in pitch: refused without --move pitch=STAGE\n" in dry
+    dry = cli("pipeline", "apply", str(path), "--dry-run", "--move", "pitch=proposal").stdout
+    assert "  would move 1 deal from pitch to proposal\n" in dry
     out = cli("pipeline", "apply", str(path), "--move", "pitch=proposal").stdout
-    assert "  moved 1 deal out of pitch\n" in out
+    assert "  moved 1 deal from pitch to proposal\n" in out
     shown = cli.json("show", "1")
     assert shown["stage"] == "proposal"
     assert shown["events"][-1]["kind"] == "stage"
     assert shown["events"][-1]["from_stage"] == "pitch"
-    # the lost deal keeps its history; reopening it says where to go
+    # the lost deal keeps its history; reopening it says where to go, and --stage does it
     err = cli("reopen", "2", code=1).stderr
-    assert "no longer has as an open stage" in err
+    assert err == ("error: deal 2 was lost at pitch, which pipeline 'Agency retainers' no "
+                   "longer has as an open stage (reopen it in another: pipectl reopen 2 "
+                   "--stage STAGE)\n")
+    cli("lose", "1", "--reason", "went quiet")
+    assert "only where the stage it was lost at" in cli(
+        "reopen", "1", "--stage", "lead", code=1).stderr
+    assert cli("reopen", "2", "--stage", "proposal").stdout == "Deal 2 reopened in proposal\n"
 
 
 @pytest.mark.parametrize(("text", "message"), [
@@ -150,7 +160,18 @@ def test_bad_definitions_say_the_line(cli, tmp_path, text, message) -> None:
     path.write_text(text)
     err = cli("pipeline", "apply", str(path), code=2).stderr
     assert err.startswith("error: ") and message in err
+    assert all(line.startswith(f"error: {path}:") for line in err.splitlines())
     assert [r["name"] for r in cli.json("pipeline", "list")] == ["default"]
+
+
+def test_every_problem_of_a_file_is_its_own_line(cli, tmp_path) -> None:
+    path = tmp_path / "x.toml"
+    path.write_text('name = "X"\ncolour = 1\nstages = [\n  { key = "a", probability = 101 },\n'
+                    ']\n')
+    err = cli("pipeline", "apply", str(path), code=2).stderr.splitlines()
+    assert len(err) == 3
+    assert [line.removeprefix(f"error: {path}:").split(":")[0] for line in err] == [
+        "2", "3", "4"]
 
 
 def test_default_and_rm(cli, agency) -> None:
@@ -198,3 +219,14 @@ def test_stages_of_a_custom_pipeline_in_show_text(cli, agency) -> None:
     assert "Leaving discovery forward needs the checklist to pass: budget, authority, need." \
         in out
     assert "live follows only signed." in out
+
+
+def test_move_beyond_the_gate_needs_qualification(cli, agency) -> None:
+    cli("add", "Cold", "--value", "10")
+    err = cli("move", "1", "--pipeline", "Agency retainers", "--stage", "pitch", code=1).stderr
+    assert err == ("error: deal 1 is not qualified: it may land in pitch, beyond discovery, "
+                   'only if it is pre-qualified (add --prequalified "REASON")\n')
+    cli("move", "1", "--pipeline", "Agency retainers", "--stage", "pitch",
+        "--prequalified", "met the founder")
+    shown = cli.json("show", "1")
+    assert shown["qualified"] and shown["prequalified_reason"] == "met the founder"

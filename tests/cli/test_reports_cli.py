@@ -255,3 +255,111 @@ def test_forecast_by_quarter_counts_only_what_was_known_when_it_began(november):
     assert q4["forecast"]["count"] == 0 and q4["slipped"] == []
     assert q4["actual"]["value"] == {"USD": "50000.00"}
     assert q4["actual"]["from_forecast"]["count"] == 0
+
+
+# ---------------------------------------------------------------- several pipelines
+
+
+@pytest.fixture
+def two(cli):
+    """tests/store/test_reports.py's scenario of two pipelines (default and Partners)."""
+    from pipectl.store.db import connect
+    from tests.store.test_reports import build_two
+
+    conn = connect(cli.db)
+    try:
+        build_two(conn)
+    finally:
+        conn.close()
+    return cli
+
+
+def test_report_pipeline_option(two):
+    whole = two.json("report", "--as-of", "2026-02-01")
+    assert whole["pipeline"]["value"] == {"EUR": "8000.00", "USD": "7000.00"}
+    assert [(s["pipeline"], s["stage"]) for s in whole["pipeline"]["stages"]][-3:] == [
+        ("Partners", "intro"), ("Partners", "pilot"), ("Partners", "contract")]
+    assert [x["pipeline"] for x in whole["win_rate"]["by_pipeline"]] == ["default", "Partners"]
+    alone = two.json("report", "--as-of", "2026-02-01", "--pipeline", "Partners")
+    assert alone["pipeline_name"] == "Partners"
+    assert alone["deals"] == {"open": 2, "won": 1, "lost": 2, "total": 5}
+    assert [(c["from"], c["rate"]) for c in alone["conversion"]] == [
+        ("intro", 0.6), ("pilot", 0.6667), ("contract", 0.5)]
+    assert "by_pipeline" not in alone["close_rate"]
+    out = two("report", "--as-of", "2026-02-01").stdout
+    assert "Stage conversion in Partners" in out and "Stage conversion in default" in out
+    assert "  Partners: Close rate: 50.0% (1 won of 2 qualified)" in out
+    assert "Lost at: default/prospecting 1, Partners/intro 1, Partners/contract 1" in out
+    rows = two("report", "--as-of", "2026-02-01", "--csv").stdout.splitlines()
+    assert rows[0] == "metric,stage,currency,value,pipeline"
+    assert "conversion,intro>pilot,,0.6,Partners" in rows
+    assert "pipeline_value,total,USD,7000.00," in rows
+
+
+def test_pipeline_from_the_environment(two, monkeypatch):
+    monkeypatch.setenv("PIPECTL_PIPELINE", "partners")
+    assert two.json("report", "--as-of", "2026-02-01")["pipeline_name"] == "Partners"
+    assert [c["stage"] for c in two.json("board")] == ["intro", "pilot", "contract"]
+    assert [d["id"] for d in two.json("next", "--as-of", "2026-02-01")["deals"]] == [5, 8]
+
+
+def test_board_shows_one_pipeline(two):
+    assert [c["stage"] for c in two.json("board")] == [
+        "prospecting", "qualification", "meeting", "proposal", "negotiation"]
+    board = two.json("board", "--pipeline", "Partners")
+    assert [(c["stage"], c["count"], c["deals"]) for c in board] == [
+        ("intro", 1, [5]), ("pilot", 1, [8]), ("contract", 0, [])]
+    assert two("board", "--pipeline", "Partners").stdout.startswith("Pipeline: Partners\n")
+    assert two("board").stdout.startswith("Pipeline: default\n")
+    stages = two.json("stages", "--pipeline", "Partners")
+    assert stages["pipeline"] == "Partners"
+    assert [s["key"] for s in stages["stages"]] == ["intro", "pilot", "contract", "signed", "lost"]
+
+
+def test_board_of_a_single_pipeline_database_has_no_title(cli):
+    cli("add", "A", "--value", "100", "--at", "2026-03-01")
+    assert not cli("board").stdout.startswith("Pipeline")
+
+
+def test_stale_and_next_of_several_pipelines(two):
+    out = two.json("stale", "--as-of", "2026-02-01")
+    assert [(d["id"], d["pipeline"], d["stage"], d["threshold_days"]) for d in out["deals"]] == [
+        (7, "default", "qualification", 14), (5, "Partners", "intro", 7)]
+    # --days N: every stage's threshold; STAGE=N: that stage, in whichever pipeline has it
+    assert [d["id"] for d in two.json("stale", "--as-of", "2026-02-01", "--days", "5",
+                                      "--days", "intro=12")["deals"]] == [7, 8]
+    alone = two.json("stale", "--as-of", "2026-02-01", "--pipeline", "Partners")
+    assert [d["id"] for d in alone["deals"]] == [5] and "pipeline" not in alone["deals"][0]
+    nxt = two.json("next", "--as-of", "2026-02-01")
+    assert [(d["id"], d["pipeline"], d["action"]) for d in nxt["deals"]][1:] == [
+        (5, "Partners", "Book the introduction call."), (8, "Partners", "Run the pilot.")]
+    assert "Partners/intro" in two("next", "--as-of", "2026-02-01").stdout
+
+
+def test_forecast_pipeline_option(two):
+    out = two.json("forecast", "--from", "2026-02-01", "--to", "2026-02-01",
+                   "--as-of", "2026-02-15", "--pipeline", "Partners")
+    assert out["pipeline_name"] == "Partners"
+    assert out["periods"][0]["forecast"]["deals"] == [5]
+    other = two.json("forecast", "--from", "2026-01-01", "--to", "2026-01-01",
+                     "--as-of", "2026-02-15", "--pipeline", "default")
+    assert other["periods"][0]["actual"]["deals"] == [2]  # A2, won 01-20 (P1 is Partners')
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["report", "--pipeline", "Nope"], "no pipeline named 'Nope'"),
+        (["forecast", "--pipeline", "Nope"], "no pipeline named 'Nope'"),
+        (["stale", "--pipeline", "Nope"], "no pipeline named 'Nope'"),
+        (["next", "--pipeline", "Nope"], "no pipeline named 'Nope'"),
+        (["board", "--pipeline", "Nope"], "no pipeline named 'Nope'"),
+        (["stale", "--days", "signed=3"], "signed is not an open stage"),
+        (["stale", "--days", "banana=3"], "no pipeline has an open stage 'banana'"),
+        (["stale", "--days", "banana=3", "--pipeline", "Partners"], "unknown stage 'banana'"),
+    ],
+)
+def test_bad_pipeline_input_is_one_line_exit_2(two, args, message):
+    err = two(*args, code=2).stderr
+    assert message in err
+    assert err.count("\n") == 1 and "Traceback" not in err

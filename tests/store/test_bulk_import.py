@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from pipectl.errors import PipectlError
 from pipectl.store import bulk as bulk_sql
 from pipectl.store import db
-from pipectl.transfer import importer
+from pipectl.transfer import common, importer
 from tests.cli.test_import_real import PIPEDRIVE_STAGES
 
 NOW = datetime(2026, 11, 27, 12, 0, 0, tzinfo=UTC)
@@ -36,11 +36,11 @@ def _import(path: Path, db_file: Path, bulk: bool, opts: importer.Options,
             seed: Path | None = None) -> tuple[Any, sqlite3.Connection]:
     conn = db.connect(db_file)
     if seed is not None:  # the deals already there: written the same (row by row) both times
-        monkeypatch.setattr(importer, "BULK_BYTES", 10**15)
+        monkeypatch.setattr(common, "BULK_BYTES", 10**15)
         # a bad seed file writes nothing, both times
         with contextlib.suppress(importer.ImportFailed, PipectlError):
             importer.run(conn, seed, importer.Options(), SEEDED)
-    monkeypatch.setattr(importer, "BULK_BYTES", 0 if bulk else 10**15)
+    monkeypatch.setattr(common, "BULK_BYTES", 0 if bulk else 10**15)
     try:
         summary: Any = vars(importer.run(conn, path, opts, NOW))
     except importer.ImportFailed as exc:
@@ -381,7 +381,7 @@ def _interrupt_at(step: str, monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.mark.parametrize("step", ["stage_rows", "convert", "leftover_rows"])
 def test_ctrl_c_anywhere_in_a_bulk_import_leaves_the_database_as_it_was(
         tmp_path: Path, monkeypatch, step: str) -> None:
-    monkeypatch.setattr(importer, "BULK_BYTES", 0)
+    monkeypatch.setattr(common, "BULK_BYTES", 0)
     conn = db.connect(tmp_path / "x.db")
     indexes = conn.execute("SELECT name, sql FROM sqlite_schema ORDER BY name").fetchall()
     _interrupt_at(step, monkeypatch)
@@ -394,12 +394,12 @@ def test_ctrl_c_anywhere_in_a_bulk_import_leaves_the_database_as_it_was(
     assert conn.execute("SELECT name FROM sqlite_temp_schema").fetchall() == []
     # and the same connection imports the file afterwards
     monkeypatch.undo()
-    monkeypatch.setattr(importer, "BULK_BYTES", 0)
+    monkeypatch.setattr(common, "BULK_BYTES", 0)
     assert importer.run(conn, _big(tmp_path), importer.Options(), NOW).added == 3000
 
 
 def test_progress_of_a_bulk_import_reaches_the_file_size(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setattr(importer, "BULK_BYTES", 0)
+    monkeypatch.setattr(common, "BULK_BYTES", 0)
     conn = db.connect(tmp_path / "x.db")
     f = _big(tmp_path)
     seen: list[tuple[int, int]] = []

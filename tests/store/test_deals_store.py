@@ -17,7 +17,7 @@ from tests.conftest import at
 from tests.unit.test_rules import S
 
 
-class deals:  # noqa: N801 - the calls of these tests, through the services
+class deals:
     get = staticmethod(store.get)
     events = staticmethod(store.events)
     list_deals = staticmethod(store.list_deals)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pipectl.transfer import importer
+from pipectl.transfer import common, importer
 from tests.conftest import at
 
 
@@ -27,11 +27,11 @@ def _counts(conn: sqlite3.Connection) -> tuple[int, int]:
 
 
 def test_a_bad_last_row_undoes_batches_already_written(conn, tmp_path: Path) -> None:
-    f = _csv(tmp_path, importer.BATCH * 2 + 10, bad_at=importer.BATCH * 2 + 5)
+    f = _csv(tmp_path, common.BATCH * 2 + 10, bad_at=common.BATCH * 2 + 5)
     with pytest.raises(importer.ImportFailed) as failed:
         importer.run(conn, f, importer.Options(), at("2026-01-01"))
     assert failed.value.summary.errors == [
-        (importer.BATCH * 2 + 6, "value", "'oops' is not an amount "
+        (common.BATCH * 2 + 6, "value", "'oops' is not an amount "
          "(write it like 12000 or 12000.50; it may not be negative)")]
     assert _counts(conn) == (0, 0)
     assert not conn.in_transaction
@@ -70,7 +70,7 @@ def test_progress_reaches_the_file_size(conn, tmp_path: Path) -> None:
 
 def test_bulk_load_into_an_empty_database_keeps_every_index(conn, tmp_path: Path,
                                                             monkeypatch) -> None:
-    monkeypatch.setattr(importer, "BULK_BYTES", 0)
+    monkeypatch.setattr(common, "BULK_BYTES", 0)
     names = sorted(r[0] for r in conn.execute(
         "SELECT name FROM sqlite_master WHERE type = 'index'"))
     importer.run(conn, _csv(tmp_path, 50), importer.Options(), at("2026-01-01"))

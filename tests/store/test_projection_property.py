@@ -144,3 +144,170 @@ def test_deals_table_is_a_replay_of_events(tmp_path_factory, sequence) -> None:
                                           (Stage.PROPOSAL, Stage.WON)), e
     finally:
         conn.close()
+
+
+# ---------------------------------------------------------------- the reports' snapshot
+# The as-of snapshot of the reports (pipectl.reports.snapshot, SQL over every deal at once)
+# must say of each deal what domain.projection says from its events up to that moment, in a
+# database of two pipelines where deals also move from one into the other.
+
+_deal = st.integers(0, 20)  # a deal among those added so far (modulo their number)
+snapshot_ops = st.lists(
+    st.tuples(
+        st.sampled_from([0, 1, 5]),  # hours since the previous operation (0: the same moment)
+        st.one_of(
+            st.tuples(st.just("add"), st.integers(0, 1), st.integers(0, 6), st.booleans()),
+            st.tuples(st.just("advance"), _deal, st.one_of(st.none(), st.integers(0, 6)),
+                      st.booleans()),
+            st.tuples(st.just("advance"), _deal, st.none(), st.booleans()),
+            st.tuples(st.just("qualify"), _deal, st.booleans()),
+            st.tuples(st.just("lose"), _deal),
+            st.tuples(st.just("reopen"), _deal),
+            st.tuples(st.just("move"), _deal, st.one_of(st.none(), st.integers(0, 6))),
+            st.tuples(st.just("edit"), _deal, st.integers(0, 10**6), st.integers(0, 400),
+                      st.one_of(st.none(), st.integers(0, 100))),
+            st.tuples(st.just("note"), _deal),
+        ),
+    ),
+    min_size=1,
+    max_size=60,
+)
+
+
+def _second_pipeline():
+    from pipectl.domain.pipeline import Pipeline, StageDef
+
+    return Pipeline.of("Partners", [
+        StageDef("intro", "Introduction", probability=20, rot_days=7),
+        StageDef("pilot", "Pilot", probability=50, gate=True),
+        StageDef("contract", "Contract", probability=75, skippable=True),
+        StageDef("signed", "Signed", kind="won", probability=100),
+        StageDef("live", "Live", kind="after_won", probability=100),
+    ], ("fit",))
+
+
+def _expected(events: list[dict], pipelines: dict) -> dict:
+    """What the snapshot must say of one deal, from its events (oldest first)."""
+    from pipectl.domain.pipeline import LOST
+    from pipectl.domain.projection import project
+
+    deal = project(events, pipelines)
+    pipeline = pipelines[deal["pipeline_id"]]
+    status = pipeline.status(deal["stage"]).value
+    moves = [e for e in events if "to_stage" in e]
+    reached = max(pipeline.order(e["to_stage"]) if e["to_stage"] != LOST else 0
+                  for e in moves if e["pipeline_id"] == deal["pipeline_id"])
+    return {
+        "pipeline_id": deal["pipeline_id"],
+        "stage": deal["stage"],
+        "status": status,
+        "entered_at": moves[-1]["at"],
+        "lost_stage": deal["lost_at_stage"],
+        "lost_reason": deal["lost_reason"],
+        "decided_at": deal["closed_at"],
+        "won_at": deal["closed_at"] if status == "won" else None,
+        "qualified_at": deal["qualified_at"],
+        "reached": reached,
+        "value_minor": deal["value_minor"],
+        "currency": deal["currency"],
+        "close_date": deal["close_date"],
+        "probability": deal["probability"],
+        "created_at": deal["created_at"],
+    }
+
+
+@settings(max_examples=4000, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(snapshot_ops)
+def test_report_snapshot_is_the_projection_as_of_each_moment(tmp_path_factory, sequence):
+    from pipectl.errors import UsageError
+    from pipectl.reports import snapshot as report_snapshot
+    from pipectl.services import deals as svc
+    from pipectl.store import pipelines as pipeline_store
+    from pipectl.store.db import transaction
+    from pipectl.values import iso
+
+    path = tmp_path_factory.mktemp("snap") / "s.db"
+    conn = connect(path)
+    t = T0
+    try:
+        with transaction(conn):
+            pipeline_store.create(conn, _second_pipeline(), iso(T0))
+        names = ["default", "Partners"]
+        defs = pipeline_store.all_in_force(conn)
+
+        for name, stage in (("default", "prospecting"), ("Partners", "intro")):
+            svc.add(conn, NewDeal(name="D", pipeline=name, stage=stage, value_minor=500,
+                                  currency="USD"), at=t)
+        added = 2
+
+        def stage_of(deal_id: int, index: int | None) -> str | None:
+            if index is None:
+                return None
+            pid = deals.get(conn, deal_id)["pipeline_id"]
+            keys = defs[pid].keys
+            return keys[index % len(keys)]
+
+        for gap, op in sequence:
+            t += timedelta(hours=gap)
+            if op[0] != "add":
+                op = (op[0], op[1] % added + 1, *op[2:])
+            try:
+                match op:
+                    case ("add", which, index, prequal):
+                        keys = defs[which + 1].keys
+                        svc.add(conn, NewDeal(name="D", pipeline=names[which],
+                                              stage=keys[index % len(keys)],
+                                              prequalified="known" if prequal else None,
+                                              value_minor=1000, currency="EUR"), at=t)
+                        added += 1
+                    case ("advance", i, index, prequal):
+                        svc.advance(conn, i, to=stage_of(i, index),
+                                    prequalified="known" if prequal else None, at=t)
+                    case ("qualify", i, met):
+                        pid = deals.get(conn, i)["pipeline_id"]
+                        svc.qualify(conn, i, dict.fromkeys(defs[pid].checklist, met), at=t)
+                    case ("lose", i):
+                        svc.lose(conn, i, "price", at=t)
+                    case ("reopen", i):
+                        svc.reopen(conn, i, at=t)
+                    case ("move", i, index):
+                        row = deals.get(conn, i)
+                        other = 3 - row["pipeline_id"]
+                        keys = defs[other].keys
+                        svc.move_to(conn, i, names[other - 1],
+                                    None if index is None else keys[index % len(keys)], at=t)
+                    case ("edit", i, value, days, prob):
+                        svc.edit(conn, i, DealEdit(
+                            value_minor=value,
+                            close_date=date(2026, 1, 1) + timedelta(days=days),
+                            probability=prob, clear_probability=prob is None), at=t)
+                    case ("note", i):
+                        svc.note(conn, i, "hi", "call", "2026-05-01", at=t)
+            except (MoveRefused, NotFound, UsageError):
+                pass
+        histories = {row["id"]: deals.events(conn, row["id"])
+                     for row in deals.list_deals(conn, status="all")}
+        from hypothesis import event
+        kinds = sorted({e["kind"] for ev in histories.values() for e in ev})
+        for k in kinds: event(k)
+        if any(e["kind"] == "pipeline" and e.get("from_stage") == "lost" for ev in histories.values() for e in ev): event("moved lost")
+        if any(e["kind"] == "pipeline" and e.get("from_stage") in ("won", "signed", "post_purchase", "live") for ev in histories.values() for e in ev): event("moved won")
+        if any(row["stage"] in ("won", "signed", "post_purchase", "live") for row in deals.list_deals(conn, status="all")): event("won")
+        moments = sorted({e["at"] for events in histories.values() for e in events})
+        for as_of in moments[:: max(1, len(moments) // 12)] + moments[-1:]:
+            table = report_snapshot.build(conn, as_of, pipelines=defs)
+            try:
+                got = {r["id"]: {k: r[k] for k in r.keys() if k != "id"}
+                       for r in conn.execute(f"SELECT * FROM {table}")}
+            finally:
+                report_snapshot.drop(conn, table)
+            expected = {
+                deal_id: _expected([e for e in events if e["at"] <= as_of], defs)
+                for deal_id, events in histories.items() if events[0]["at"] <= as_of
+            }
+            assert got.keys() == expected.keys(), as_of
+            for deal_id, want in expected.items():
+                assert got[deal_id] == want, (as_of, deal_id, histories[deal_id])
+    finally:
+        conn.close()

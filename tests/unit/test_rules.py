@@ -7,10 +7,9 @@ Each row: the deal's situation, the requested move, and the expected outcome: a 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from enum import StrEnum
 
 import pytest
-
-from enum import StrEnum
 
 from pipectl.domain import rules
 from pipectl.domain.checklist import Checklist

@@ -124,9 +124,11 @@ def _os_error(exc: OSError) -> str:
 
 
 def _fail(ctx: typer.Context, exc: PipectlError) -> None:
-    # One line, and nothing a terminal would act on (escapes, newlines typed into a value).
-    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(exc))
-    typer.echo(f"error: {text}", err=True)
+    # One line per problem, and nothing a terminal would act on (escapes, newlines typed into
+    # a value).
+    for line in exc.lines():
+        text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in line)
+        typer.echo(f"error: {text}", err=True)
     ctx.exit(exc.exit_code)
 
 

@@ -399,19 +399,30 @@ def lose(
 def reopen(
     ctx: typer.Context,
     deal_id: Annotated[int, typer.Argument(metavar="ID", help="The deal's id.")],
+    stage: Annotated[
+        str | None,
+        typer.Option(
+            "--stage",
+            "-s",
+            help="Where to reopen it, only when its pipeline no longer has the stage it was "
+            "lost at.",
+        ),
+    ] = None,
     at: Annotated[str | None, typer.Option("--at", help=AT_HELP)] = None,
 ) -> None:
     """Reopen a lost deal in the stage it was lost at.
 
-    Example:
+    Examples:
 
       pipectl reopen 12
+
+      pipectl reopen 12 --stage proposal   # its pipeline dropped the stage it was lost at
     """
     from pipectl.services import deals
 
     when = at_arg(at)
     conn = connect(ctx)
-    move = deals.reopen(conn, deal_id, when).move
+    move = deals.reopen(conn, deal_id, when, stage).move
     _done(f"Deal {deal_id} reopened in {move.to_stage}")
 
 
@@ -546,6 +557,14 @@ def move(
     note: Annotated[
         str | None, typer.Option("--note", "-n", help="A note kept with the move.")
     ] = None,
+    prequalified: Annotated[
+        str | None,
+        typer.Option(
+            "--prequalified",
+            metavar="REASON",
+            help="Why an unqualified deal may land beyond the pipeline's gate.",
+        ),
+    ] = None,
     at: Annotated[str | None, typer.Option("--at", help=AT_HELP)] = None,
 ) -> None:
     """Move a deal into another pipeline, as an event (its history stays as it happened).
@@ -564,7 +583,15 @@ def move(
     target = _text(pipeline, "--pipeline", required=True) or ""
     when = at_arg(at)
     conn = connect(ctx)
-    done = deals.move_to(conn, deal_id, target, stage, _text(note, "note"), when)
+    done = deals.move_to(
+        conn,
+        deal_id,
+        target,
+        stage,
+        _text(note, "note"),
+        when,
+        _text(prequalified, "--prequalified"),
+    )
     _done(
         f"Deal {deal_id} moved to pipeline {done.pipeline.name}: "
         f"{done.move.from_stage} -> {done.move.to_stage}"

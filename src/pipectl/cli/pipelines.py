@@ -68,12 +68,16 @@ def apply_(
     for change in done.changes:
         typer.echo(f"  {change.text}")
     if done.dry_run:
-        stranded = "".join(f"; {n} deal{'s' if n != 1 else ''} in {k} need --move {k}=STAGE"
-                           for k, n in done.moved.items())
-        typer.echo(f"Dry run: pipeline {name!r} unchanged{stranded}")
+        for old, n in done.moved.items():
+            deals = f"{n} deal{'s' if n != 1 else ''}"
+            if old in done.moves:
+                typer.echo(f"  would move {deals} from {old} to {done.moves[old]}")
+            else:
+                typer.echo(f"  {deals} in {old}: refused without --move {old}=STAGE")
+        typer.echo(f"Dry run: pipeline {name!r} unchanged")
         return
     for old, n in done.moved.items():
-        typer.echo(f"  moved {n} deal{'s' if n != 1 else ''} out of {old}")
+        typer.echo(f"  moved {n} deal{'s' if n != 1 else ''} from {old} to {done.moves[old]}")
     typer.echo(f"Pipeline {name!r} is now version {done.version}")
 
 

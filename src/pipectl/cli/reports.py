@@ -277,10 +277,13 @@ def stale(
 
 def _open_stage(sc, item: str, text: str) -> list[tuple[int, str]]:
     """The open stage ``text`` names (key, label, alias or prefix) in each pipeline covered
-    that has it: [(pipeline id, stage key)]."""
+    that has it: [(pipeline id, stage key)]. Pipelines with a stage of that very key come
+    first: only they are meant then."""
     found: list[tuple[int, str]] = []
     errors: list[UsageError] = []
-    for p in sc.shown:
+    key = text.strip()
+    having = [p for p in sc.shown if key in p.keys]  # a stage's key names it before any alias
+    for p in having or sc.shown:
         try:
             stage = p.parse_stage(text)
         except UsageError as exc:

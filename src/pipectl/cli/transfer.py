@@ -27,7 +27,19 @@ def import_(
     ),
     stage_maps: list[str] = typer.Option(
         None, "--stage-map", metavar="THEIR STAGE=STAGE",
-        help="Map one of the file's stages to a pipectl stage (repeatable).",
+        help="Map one of the file's stages to a stage of the pipeline (repeatable). "
+        "Remembered for the next import of the same source into that pipeline.",
+    ),
+    pipeline: str = typer.Option(
+        None, "--pipeline", metavar="NAME", envvar="PIPECTL_PIPELINE",
+        help="The pipeline the deals go into; the file's stage names are read as its stages. "
+        "Default: the default pipeline. (A pipectl export of format 2 names each deal's own.)",
+    ),
+    create_pipeline: str = typer.Option(
+        None, "--create-pipeline", metavar="NAME",
+        help="Make a new pipeline NAME from the file's own stage names (in the order the "
+        "preset knows, else as first seen; won and lost as the preset or pipectl reads them) "
+        "and import into it.",
     ),
     history: Path = typer.Option(
         None, "--history", metavar="FILE",
@@ -66,15 +78,25 @@ def import_(
       pipectl import backup.json
 
       pipectl import deals.csv --history events.csv
+
+      pipectl import emea.csv --pipeline emea
+
+      pipectl import sales_pipeline.csv --preset maven --create-pipeline maven
     """
+    from click.core import ParameterSource
+
     from pipectl.transfer import importer
     from pipectl.values import DEFAULT_CURRENCY, currency_code
     from pipectl.views.transfer import print_errors, print_summary, progress_bar
 
+    if create_pipeline is not None and ctx.get_parameter_source("pipeline") is (
+            ParameterSource.ENVIRONMENT):
+        pipeline = None  # --create-pipeline names where the deals go, over PIPECTL_PIPELINE
     opts = importer.Options(
         fmt=fmt, preset=preset, maps=list(maps or []), stage_maps=list(stage_maps or []),
         currency=currency_code(currency) if currency else DEFAULT_CURRENCY,
         encoding=encoding, dayfirst=dayfirst, dry_run=dry_run, history=history,
+        pipeline=pipeline, create_pipeline=create_pipeline,
     )
     if not file.exists():
         raise UsageError(f"{file}: no such file")

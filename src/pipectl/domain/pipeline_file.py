@@ -73,7 +73,8 @@ def parse(text: str, source: str = "pipeline.toml") -> Pipeline:
     pipeline = reader.pipeline(data)
     if pipeline is None:
         problems = sorted(reader.problems, key=lambda p: p[0])
-        raise UsageError("\n".join(f"{source}:{line}: {text}" for line, text in problems))
+        said = [f"{source}:{line}: {text}" for line, text in problems]
+        raise UsageError(said[0], more=tuple(said[1:]))
     return pipeline
 
 

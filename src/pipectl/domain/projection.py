@@ -80,7 +80,7 @@ def apply(deal: Row, event: Row, pipelines: Pipelines) -> Row:
         if deal.get("qualified_at") is None and deal["stage"] != LOST \
                 and pipeline.is_qualified_stage(to):
             deal["qualified_at"] = at
-        if get("reason") and kind == "stage":
+        if get("reason") and kind in ("stage", "pipeline"):
             deal["prequalified_reason"] = event["reason"]
     elif kind == "lost":
         deal.update(

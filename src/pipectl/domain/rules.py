@@ -204,24 +204,43 @@ def plan_lose(pipeline: Pipeline, state: DealState, at: datetime, reason: str) -
     return Move(state.stage, LOST, Direction.LOST, qualifies=False, reason=reason)
 
 
-def plan_reopen(pipeline: Pipeline, state: DealState, at: datetime) -> Move:
+def plan_reopen(pipeline: Pipeline, state: DealState, at: datetime, to: str | None = None
+                ) -> Move:
+    """Back to the stage it was lost at; to ``to`` only when its pipeline no longer has that
+    stage (a later version dropped it)."""
     check_time(state, at)
     if state.stage != LOST or state.lost_at is None:
         raise MoveRefused(f"deal {state.id} is not lost; only a lost deal can be reopened")
-    if not pipeline.has(state.lost_at) or not pipeline.is_open(state.lost_at):
+    gone = not pipeline.has(state.lost_at) or not pipeline.is_open(state.lost_at)
+    if to is None or to == state.lost_at:
+        if gone:
+            raise MoveRefused(
+                f"deal {state.id} was lost at {state.lost_at}, which pipeline "
+                f"{pipeline.name!r} no longer has as an open stage",
+                hint=f"reopen it in another: pipectl reopen {state.id} --stage STAGE",
+            )
+        return Move(LOST, state.lost_at, Direction.REOPEN, qualifies=False)
+    if not gone:
         raise MoveRefused(
-            f"deal {state.id} was lost at {state.lost_at}, which pipeline {pipeline.name!r} no "
-            "longer has as an open stage",
-            hint=f"move it: pipectl move {state.id} --pipeline {pipeline.name} --stage STAGE",
+            f"deal {state.id} reopens in {state.lost_at}, where it was lost; --stage is only "
+            "where the stage it was lost at is gone",
+            hint=f"pipectl reopen {state.id}",
         )
-    return Move(LOST, state.lost_at, Direction.REOPEN, qualifies=False)
+    if not pipeline.is_open(to):
+        raise MoveRefused(f"deal {state.id} reopens in an open stage; {to} is not one")
+    if pipeline.is_qualified_stage(to) and not state.qualified:
+        raise MoveRefused(f"deal {state.id} was never qualified: it may not reopen beyond "
+                          f"{pipeline.gate.key if pipeline.gate else 'the gate'}")
+    return Move(LOST, to, Direction.REOPEN, qualifies=False)
 
 
 def plan_switch(
-    source: Pipeline, target: Pipeline, state: DealState, at: datetime, stage: str | None
+    source: Pipeline, target: Pipeline, state: DealState, at: datetime, stage: str | None,
+    prequalified: str | None = None,
 ) -> Move:
     """Move a deal into another pipeline, at ``stage`` (default: its first stage). A lost deal
-    stays lost, at that stage; a won one must land on a won stage."""
+    stays lost, at that stage; a won one must land on a won stage. Landing beyond the target's
+    gate needs the deal qualified already, or a pre-qualification reason."""
     check_time(state, at)
     if source.name == target.name:
         raise MoveRefused(f"deal {state.id} is in pipeline {target.name!r} already",
@@ -240,7 +259,15 @@ def plan_switch(
         )
     if state.stage == LOST and not target.is_open(to):
         raise MoveRefused(f"deal {state.id} is lost: --stage names the open stage it died at")
-    return Move(state.stage, to, Direction.PIPELINE, qualifies=False)
+    beyond_gate = target.gate is not None and target.order(to) > target.gate.order
+    if beyond_gate and not state.qualified and not prequalified:
+        raise MoveRefused(
+            f"deal {state.id} is not qualified: it may land in {to}, beyond "
+            f"{target.gate.key if target.gate else 'the gate'}, only if it is pre-qualified",
+            hint='add --prequalified "REASON"',
+        )
+    used = prequalified if beyond_gate and not state.qualified else None
+    return Move(state.stage, to, Direction.PIPELINE, qualifies=bool(used), prequalified=used)
 
 
 def describe(pipeline: Pipeline) -> list[str]:

@@ -146,13 +146,16 @@ def lose(conn: sqlite3.Connection, deal_id: int, reason: str, at: When = None) -
     return Moved(deal_id, move, pipeline)
 
 
-def reopen(conn: sqlite3.Connection, deal_id: int, at: When = None) -> Moved:
+def reopen(conn: sqlite3.Connection, deal_id: int, at: When = None, stage: str | None = None
+           ) -> Moved:
+    """Back to the stage it was lost at (to ``stage`` only when that one is gone)."""
     from pipectl.domain import rules
 
     with transaction(conn):
         when = clock.moment(at)
         row, pipeline, state = _loaded(conn, deal_id)
-        move = rules.plan_reopen(pipeline, state, when)
+        to = pipeline.parse_stage(stage) if stage is not None else None
+        move = rules.plan_reopen(pipeline, state, when, to)
         _record(conn, row, [_move_event(move, pipeline, iso(when), None)],
                 {pipeline.id: pipeline})  # type: ignore[dict-item]
     return Moved(deal_id, move, pipeline)
@@ -160,7 +163,7 @@ def reopen(conn: sqlite3.Connection, deal_id: int, at: When = None) -> Moved:
 
 def move_to(
     conn: sqlite3.Connection, deal_id: int, pipeline_name: str, stage: str | None = None,
-    note: str | None = None, at: When = None,
+    note: str | None = None, at: When = None, prequalified: str | None = None,
 ) -> Moved:
     """Into another pipeline, as an event: the deal's history stays where it happened."""
     from pipectl.domain import rules
@@ -170,7 +173,7 @@ def move_to(
         row, source, state = _loaded(conn, deal_id)
         target = pipeline_store.by_name(conn, pipeline_name)
         key = target.parse_stage(stage) if stage is not None else None
-        move = rules.plan_switch(source, target, state, when, key)
+        move = rules.plan_switch(source, target, state, when, key, prequalified)
         event = _move_event(move, target, iso(when), note)
         event["old"] = source.name
         event["new"] = target.name

@@ -29,8 +29,9 @@ class Applied:
     created: bool
     version: int | None  # the new version's number (None: nothing changed, or a dry run)
     changes: list[Any]  # domain.pipeline_file.Change
-    moved: dict[str, int] = field(default_factory=dict)  # old stage -> deals moved
+    moved: dict[str, int] = field(default_factory=dict)  # old stage -> deals moved (to move)
     dry_run: bool = False
+    moves: dict[str, str] = field(default_factory=dict)  # old stage -> new stage (--move)
 
 
 def _parse_moves(moves: list[str] | dict[str, str] | None) -> dict[str, str]:
@@ -74,7 +75,7 @@ def apply(
         changes = pipeline_file.diff(old, new)
         stranded = _stranded(conn, found, old, new)
         for stage, n in stranded.items():
-            if stage not in wanted:
+            if stage not in wanted and not dry_run:
                 raise MoveRefused(
                     f"{n} deal{'s' if n != 1 else ''} sit{'s' if n == 1 else ''} in {stage}, "
                     f"which the new definition of {new.name!r} drops; nothing was changed",
@@ -94,11 +95,12 @@ def apply(
         if not changes:
             return Applied(old, False, None, [], dry_run=dry_run)
         if dry_run:
-            return Applied(new, False, None, changes, dict(stranded), dry_run=True)
+            return Applied(new, False, None, changes, dict(stranded), dry_run=True,
+                           moves=wanted)
         version = store.add_version(conn, found, new, when)
         current = store.load(conn, found)
         moved = {k: _move_all(conn, current, k, v, when) for k, v in wanted.items()}
-        return Applied(current, False, version, changes, moved)
+        return Applied(current, False, version, changes, moved, moves=wanted)
 
 
 def _stranded(conn: sqlite3.Connection, pid: int, old: Pipeline, new: Pipeline

@@ -16,6 +16,7 @@ from typing import Any
 from pipectl.domain.pipeline import LOST, Pipeline, fold_name
 from pipectl.errors import NotFound, UsageError
 
+
 def _from_row(row: Any) -> Pipeline:
     from pipectl.domain import pipeline_file
 

@@ -2,8 +2,10 @@
 
 CSV cells a spreadsheet would execute (leading = + - @ TAB CR) are neutralised with a leading
 apostrophe unless ``raw``; ``pipectl import`` undoes it. The JSON form, with events, is
-pipectl's native format: importing it into an empty database reproduces deals and events
-exactly (ids included).
+pipectl's native format (``transfer.formats``, version 2): importing it into an empty database
+that has the same pipelines reproduces deals and events exactly (ids included). A deal names its
+pipeline and carries its checklist as one object; a move event names the pipeline it happened
+in, a checklist event carries the criteria it changed.
 """
 
 from __future__ import annotations
@@ -19,37 +21,35 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
+from pipectl.domain.checklist import decode
 from pipectl.errors import UsageError
 from pipectl.paths import new_file
 from pipectl.store import transfer as store
 from pipectl.store.db import snapshot
+from pipectl.transfer.formats import DEAL_CSV, EVENT_CSV, FORMAT
 from pipectl.transfer.parsing import neutralise
 from pipectl.values import format_money, iso
 
-FORMAT_VERSION = 1
-CRITERIA = ("location", "budget", "authority", "need")
-
-# CSV columns of a deal: the deals table with money as a decimal string.
-DEAL_CSV = tuple("value" if c == "value_minor" else c for c in store.DEAL_COLUMNS)
-EVENT_CSV = ("deal_id", "deal_ref", "id", "at", "kind", "from_stage", "to_stage", "value",
-             "currency", "close_date", "probability", *CRITERIA, "reason", "text",
-             "next_action", "due", "field", "old", "new")
+FORMAT_VERSION = FORMAT
+Names = dict[int, str]  # pipeline id -> name
 
 
-def deal_record(deal: dict[str, Any]) -> dict[str, Any]:
+def deal_record(deal: dict[str, Any], names: Names) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for c in store.DEAL_COLUMNS:
         v = deal[c]
         if c == "value_minor":
             out["value"] = None if v is None else format_money(v, deal["currency"])
-        elif c in CRITERIA:
-            out[c] = None if v is None else bool(v)
+        elif c == "pipeline_id":
+            out["pipeline"] = names[v]
+        elif c == "checklist":
+            out[c] = decode(v) if v else None
         else:
             out[c] = v
     return out
 
 
-def event_record(event: dict[str, Any]) -> dict[str, Any]:
+def event_record(event: dict[str, Any], names: Names) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for c in store.EVENT_COLUMNS:
         v = event[c]
@@ -57,8 +57,10 @@ def event_record(event: dict[str, Any]) -> dict[str, Any]:
             continue
         if c == "value_minor":
             out["value"] = format_money(v, event["currency"])
-        elif c in CRITERIA:
-            out[c] = bool(v)
+        elif c == "pipeline_id":
+            out["pipeline"] = names[v]
+        elif c == "checks":
+            out["checklist"] = decode(v)
         else:
             out[c] = v
     if event["kind"] == "value" and event["value_minor"] is None:
@@ -69,7 +71,10 @@ def event_record(event: dict[str, Any]) -> dict[str, Any]:
 def _cell(v: Any, raw: bool) -> str:
     if v is None:
         return ""
-    text = ("true" if v else "false") if isinstance(v, bool) else str(v)
+    if isinstance(v, dict):  # the checklist: one JSON text cell
+        text = json.dumps(v, ensure_ascii=False, separators=(",", ":"))
+    else:
+        text = ("true" if v else "false") if isinstance(v, bool) else str(v)
     return text if raw else neutralise(text)
 
 
@@ -124,20 +129,21 @@ def _write(conn, fh: TextIO, *, fmt: str, status: str, events: bool, raw: bool,
            at: datetime) -> int:
     n = 0
     with snapshot(conn):
+        names = store.pipeline_names(conn)
         if fmt == "csv":
             writer = csv.writer(fh, lineterminator="\r\n")
             if events:
                 writer.writerow(EVENT_CSV)
                 for deal, evs in _with_events(conn, status):
                     for e in evs:
-                        rec = event_record(e)
+                        rec = event_record(e, names)
                         rec["deal_id"], rec["deal_ref"] = deal["id"], deal["ref"]
                         writer.writerow([_cell(rec.get(c), raw) for c in EVENT_CSV])
                         n += 1
             else:
                 writer.writerow(DEAL_CSV)
                 for deal in store.iter_deals(conn, status):
-                    rec = deal_record(deal)
+                    rec = deal_record(deal, names)
                     writer.writerow([_cell(rec[c], raw) for c in DEAL_CSV])
                     n += 1
             return n
@@ -149,9 +155,9 @@ def _write(conn, fh: TextIO, *, fmt: str, status: str, events: bool, raw: bool,
             (d, None) for d in store.iter_deals(conn, status)
         )
         for deal, evs in source:
-            rec = deal_record(deal)
+            rec = deal_record(deal, names)
             if evs is not None:
-                rec["events"] = [event_record(e) for e in evs]
+                rec["events"] = [event_record(e, names) for e in evs]
             fh.write(("\n    " if n == 0 else ",\n    ") + json.dumps(rec, ensure_ascii=False))
             n += 1
         fh.write("\n  ]\n}\n" if n else "]\n}\n")

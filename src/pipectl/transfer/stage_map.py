@@ -183,10 +183,16 @@ def new_pipeline(name: str, values: Iterable[str], preset: Preset | None,
     taken: set[str] = set()
 
     def key_of(text: str) -> str:
+        """A key for the stage named ``text``: its name in lowercase ASCII, made unique (not
+        another stage's name either)."""
         base = _slug(text)
         key, n = base, 1
-        while key in taken or key == LOST or fold_name(key) in seen and fold_name(key) != \
-                fold_name(text):
+
+        def clash(key: str) -> bool:
+            folded = fold_name(key)
+            return key in taken or key == LOST or (folded in seen and folded != fold_name(text))
+
+        while clash(key):
             n += 1
             key = f"{base[:36]}_{n}"
         taken.add(key)

@@ -18,6 +18,9 @@ def summary_json(s: Any) -> dict[str, Any]:
         "preset_detected": s.preset_detected,
         "encoding": s.encoding,
         "dry_run": s.dry_run,
+        "pipeline": s.pipeline,
+        "pipeline_created": s.pipeline_created,
+        "stage_map_saved": s.stage_map_saved,
         "rows": s.rows,
         "added": s.added,
         "updated": s.updated,
@@ -39,6 +42,9 @@ def print_summary(s: Any, as_json: bool) -> None:
     head = "Dry run (nothing written)" if s.dry_run else "Imported"
     preset = f", preset {s.preset}{' (detected)' if s.preset_detected else ''}" if s.preset else ""
     echo(f"{head}: {s.file} ({s.format}{preset}, {s.encoding or 'utf-8'})")
+    if s.pipeline:
+        made = " (created from the file's stages)" if s.pipeline_created else ""
+        echo(f"  into pipeline {s.pipeline}{made}")
     echo(
         f"  {count(s.rows, 'row')}: {count(s.added, 'deal')} added, {s.updated} updated, "
         f"{s.unchanged} unchanged; {count(s.events, 'event')}"
@@ -49,6 +55,9 @@ def print_summary(s: Any, as_json: bool) -> None:
         echo("  columns used: " + ", ".join(f"{c} -> {f}" for f, c in s.mapped.items()))
     if s.unmapped:
         echo(f"  columns not imported ({len(s.unmapped)}): " + ", ".join(s.unmapped))
+    if s.stage_map_saved:
+        echo(f"  stage map remembered ({count(s.stage_map_saved, 'stage name')}): the next "
+             "import of this source into this pipeline needs no --stage-map")
     for text, n in s.warnings.items():
         echo(f"  note: {n} {text}")
 
