@@ -92,7 +92,7 @@ def problems(text: str, source: str = "pipeline.toml") -> list[str]:
         parse(text, source)
     assert info.value.exit_code == 2
     assert info.value.hint is None
-    return info.value.message.splitlines()
+    return info.value.lines()
 
 
 # ====================================================================== parse: valid files

@@ -16,10 +16,8 @@ Pure: text in, values out; no I/O.
 from __future__ import annotations
 
 import contextlib
-import difflib
 import json
 import re
-import tomllib
 import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
@@ -64,6 +62,8 @@ def default_label(key: str) -> str:
 
 def parse(text: str, source: str = "pipeline.toml") -> Pipeline:
     """The pipeline a TOML definition describes; every problem of it in one ``UsageError``."""
+    import tomllib  # only a definition being applied needs it (start-up: docs/performance.md)
+
     text = text.removeprefix("\ufeff")
     try:
         data = tomllib.loads(text)
@@ -164,6 +164,8 @@ class _Reader:
         for key in table:
             if key in known:
                 continue
+            import difflib
+
             close = difflib.get_close_matches(key, known, n=1)
             if close:
                 hint = f" (did you mean {close[0]!r}?)"
@@ -497,6 +499,8 @@ def _tokens(text: str) -> list[_Token]:
 
 def _positions(text: str) -> _Pos:
     """The line of every key, table and array item of a TOML text tomllib has accepted."""
+    import tomllib
+
     scanner = _Scanner(_tokens(text))
     # Defensive: on a surprise keep what was found; the rest falls back to enclosing lines.
     with contextlib.suppress(IndexError, ValueError, tomllib.TOMLDecodeError):
@@ -562,6 +566,8 @@ class _Scanner:
         while (tok := self.peek()) is not None and tok.kind != "nl" and not self.at(
                 "=", "]", "}", "[", "{", ","):
             if tok.kind == "str":
+                import tomllib
+
                 path.append(str(tomllib.loads(f"k = {tok.text}")["k"]))
             else:
                 path.extend(part for part in tok.text.split(".") if part)
