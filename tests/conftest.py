@@ -32,7 +32,8 @@ def _isolate_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No test may touch the user's real data directory or depend on the caller's env."""
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    for var in ("PIPECTL_DB", "PIPECTL_NOW", "PIPECTL_CURRENCY", "PIPECTL_BUSY_TIMEOUT_MS"):
+    for var in ("PIPECTL_DB", "PIPECTL_NOW", "PIPECTL_CURRENCY", "PIPECTL_BUSY_TIMEOUT_MS",
+                "PIPECTL_PIPELINE"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("COLUMNS", "120")
 

@@ -45,12 +45,13 @@ def test_csv_round_trip_through_import(cli, tmp_path: Path) -> None:
 def test_json_with_events_and_status(cli, tmp_path: Path) -> None:
     _seed(cli)
     data = json.loads(cli("export", "--format", "json", "--events").stdout)
-    assert data["pipectl_export"] == 1 and len(data["deals"]) == 2
+    assert data["pipectl_export"] == 2 and len(data["deals"]) == 2
     lost = data["deals"][1]
+    assert (lost["pipeline"], lost["checklist"]) == ("default", None)
     assert [e["kind"] for e in lost["events"]] == ["created", "lost"]
     assert lost["events"][1] == {"id": 3, "at": "2026-01-07T00:00:00Z", "kind": "lost",
-                                 "from_stage": "prospecting", "to_stage": "lost",
-                                 "reason": "+price"}
+                                 "pipeline": "default", "from_stage": "prospecting",
+                                 "to_stage": "lost", "reason": "+price"}
     assert data["deals"][0]["value"] == "1200.50"  # money as exact decimal strings
     won_only = json.loads(cli("export", "--format", "json", "--status", "lost").stdout)
     assert [d["name"] for d in won_only["deals"]] == ["Plain deal"]

@@ -329,8 +329,9 @@ def test_pipectl_deals_csv_alone_says_what_it_leaves_out(cli, tmp_path: Path,
     cli("export", "-o", str(f))
     other = type(cli)(tmp_path / "other.db")
     out = other.json("import", str(f))
-    assert out["unmapped"] == ["id", "qualified_at", "location", "budget", "authority", "need",
-                               "next_action", "next_due"]
+    assert out["unmapped"] == ["id", "pipeline", "qualified_at", "checklist", "next_action",
+                               "next_due"]
+    assert out["pipeline"] == "default"
     (deal,) = other.json("list", "--status", "all")
     shown = other.json("show", str(deal["id"]))
     assert (shown["stage"], shown["value"], shown["company"]) == ("meeting", "100.00", "AcmeCo")
@@ -353,3 +354,130 @@ def test_json_bad_rows_are_told_in_pipectl_words(cli, tmp_path: Path) -> None:
     err = cli("import", str(partial), code=1).stderr
     assert "  row 1, column 'stage': missing\n" in err
     assert "Field required" not in err
+
+
+# ---------------------------------------------------------------- pipelines
+
+AGENCY = """
+name = "Agency retainers"
+checklist = ["budget", "authority", "need"]
+stages = [
+  { key = "lead",      label = "New lead",       probability = 5 },
+  { key = "discovery", label = "Discovery call", probability = 20, gate = "checklist" },
+  { key = "pitch",     label = "Pitch",          probability = 50, skippable = true },
+  { key = "signed",    label = "Signed",         kind = "won" },
+  { key = "live",      label = "Live",           kind = "after_won" },
+]
+"""
+
+
+def _agency(cli, tmp_path: Path) -> None:
+    cli("pipeline", "apply", str(_write(tmp_path, AGENCY, "agency.toml")))
+
+
+def test_pipeline_names_where_the_deals_go_and_whose_stages_are_read(cli, tmp_path: Path,
+                                                                     monkeypatch) -> None:
+    _agency(cli, tmp_path)
+    f = _write(tmp_path, "ref,name,stage,status\nA,Acme,new lead,\nB,Beta,pitch,won\n"
+                         "C,Gamma,Discovery call,lost\n")
+    out = cli.json("import", str(f), "--pipeline", "agency retainers")
+    assert (out["added"], out["pipeline"], out["pipeline_created"]) == (
+        3, "Agency retainers", False)
+    deals = {d["ref"]: d for d in cli.json("list", "--status", "all", "--pipeline",
+                                           "Agency retainers")}
+    assert {r: (d["pipeline"], d["stage"], d["lost_at_stage"]) for r, d in deals.items()} == {
+        "A": ("Agency retainers", "lead", None), "B": ("Agency retainers", "signed", None),
+        "C": ("Agency retainers", "lost", "discovery")}
+    # PIPECTL_PIPELINE says the same; a stage of the default pipeline is unknown there
+    monkeypatch.setenv("PIPECTL_PIPELINE", "Agency retainers")
+    g = _write(tmp_path, "ref,name,stage\nD,Delta,proposal\n", "g.csv")
+    refused = cli("import", str(g), code=2)
+    assert "unknown stage in column 'stage': 'proposal' (row 2)" in refused.stderr
+    assert "pipeline 'Agency retainers': lead, discovery, pitch, signed, live, lost" in \
+        refused.stderr
+    assert cli.json("import", str(g), "--pipeline", "default")["pipeline"] == "default"
+
+
+def test_an_unknown_pipeline_is_one_line(cli, db_path: Path, tmp_path: Path) -> None:
+    f = _write(tmp_path, "name\nA\n")
+    cli("list")
+    before = tree_state(db_path)
+    result = cli("import", str(f), "--pipeline", "nope", code=2)
+    assert "no pipeline named 'nope'" in result.stderr and result.stderr.count("\n") == 1
+    both = cli("import", str(f), "--pipeline", "default", "--create-pipeline", "x", code=2)
+    assert "--pipeline and --create-pipeline" in both.stderr
+    assert tree_state(db_path) == before
+
+
+def test_create_pipeline_from_the_files_stages(cli, tmp_path: Path, monkeypatch) -> None:
+    f = _write(tmp_path, "Deal Title,Phase\nA,Hot\nB,Warm\nC,Closed Won\nD,Cold\nE,Lost\n"
+                         "F,Warm\n")
+    # PIPECTL_PIPELINE gives way to --create-pipeline
+    monkeypatch.setenv("PIPECTL_PIPELINE", "default")
+    out = cli.json("import", str(f), "--map", "Deal Title=name", "--map", "Phase=stage",
+                   "--create-pipeline", "Leads 2026")
+    assert (out["added"], out["pipeline"], out["pipeline_created"]) == (6, "Leads 2026", True)
+    shown = cli.json("pipeline", "show", "Leads 2026")
+    stages = [(s["key"], s["label"], s["kind"], s["probability"]) for s in shown["stages"]]
+    # first seen, open ones spread from 10 to 90 %; Closed Won the won stage; Lost the state
+    assert stages == [("hot", "Hot", "open", 10), ("warm", "Warm", "open", 50),
+                      ("cold", "Cold", "open", 90), ("closed_won", "Closed Won", "won", 100),
+                      ("lost", "Closed lost", "lost", 0)]
+    got = {d["name"]: d["stage"] for d in cli.json("list", "--status", "all", "--pipeline",
+                                                   "Leads 2026")}
+    assert got == {"A": "hot", "B": "warm", "C": "closed_won", "D": "cold", "E": "lost",
+                   "F": "warm"}
+    again = cli("import", str(f), "--map", "Deal Title=name", "--map", "Phase=stage",
+                "--create-pipeline", "leads 2026", code=2)
+    assert "a pipeline named 'leads 2026' exists already" in again.stderr
+    words = cli("import", str(f), "--map", "Deal Title=name", "--map", "Phase=stage",
+                "--pipeline", "Leads 2026", "--dry-run").stdout
+    assert "into pipeline Leads 2026\n" in words
+
+
+def test_a_stage_map_is_remembered_for_the_source_and_pipeline(cli, db_path: Path,
+                                                               tmp_path: Path) -> None:
+    _agency(cli, tmp_path)
+    f = _write(tmp_path, "ref,name,stage\nA,Acme,Hot\nB,Beta,Cold\n")
+    words = cli("import", str(f), "--pipeline", "Agency retainers",
+                "--stage-map", "Hot=pitch", "--stage-map", "Cold=lead").stdout
+    assert "stage map remembered (2 stage names)" in words
+    con = sqlite3.connect(db_path)
+    try:
+        saved = con.execute("SELECT pipeline_id, source, name, key FROM stage_maps "
+                            "ORDER BY name").fetchall()
+    finally:
+        con.close()
+    assert saved == [(2, "csv:name,ref,stage", "cold", "lead"), (2, "csv:name,ref,stage", "hot",
+                                                                 "pitch")]
+    # the same columns again, with no flags: the remembered map reads them
+    g = _write(tmp_path, "stage,ref,name\nHot,C,Gamma\n", "g.csv")
+    out = cli.json("import", str(g), "--pipeline", "Agency retainers")
+    assert (out["added"], out["stage_map_saved"]) == (1, 0)
+    # not for another pipeline; and flags still win over what is remembered
+    assert "unknown stage" in cli("import", str(g), code=2).stderr
+    h = _write(tmp_path, "ref,name,stage\nC,Gamma,Hot\n", "h.csv")
+    cli("import", str(h), "--pipeline", "Agency retainers", "--stage-map", "Hot=discovery")
+    deals = {d["ref"]: d["stage"] for d in cli.json("list", "--status", "all", "--pipeline",
+                                                    "Agency retainers")}
+    assert deals == {"A": "pitch", "B": "lead", "C": "discovery"}
+
+
+def test_a_failed_or_dry_import_keeps_no_stage_map_and_no_pipeline(cli, db_path: Path,
+                                                                   tmp_path: Path) -> None:
+    """The stage map and a --create-pipeline are written in the import's one transaction."""
+    f = _write(tmp_path, "name,stage,value\nA,Hot,ten\n")
+    cli("import", str(f), "--stage-map", "Hot=proposal", code=1)
+    cli("import", str(f), "--stage-map", "Hot=proposal", "--dry-run", code=1)
+    cli("import", str(f), "--create-pipeline", "Heat", code=1)
+    g = _write(tmp_path, "name,stage,value\nA,Hot,10\n", "g.csv")
+    cli("import", str(g), "--stage-map", "Hot=proposal", "--dry-run")
+    out = cli.json("import", str(g), "--create-pipeline", "Heat", "--dry-run")
+    assert (out["added"], out["pipeline_created"]) == (1, True)
+    con = sqlite3.connect(db_path)
+    try:
+        assert con.execute("SELECT count(*) FROM stage_maps").fetchone() == (0,)
+        assert con.execute("SELECT name FROM pipelines").fetchall() == [("default",)]
+        assert con.execute("SELECT count(*) FROM deals").fetchone() == (0,)
+    finally:
+        con.close()

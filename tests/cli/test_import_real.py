@@ -202,3 +202,50 @@ def test_reports_on_imported_maven_data(cli, real_data: Path) -> None:
     assert report["sales_cycle"]["count"] == len(days)
     assert report["sales_cycle"]["median_days"] == (days[len(days) // 2 - 1] + days[
         len(days) // 2]) / 2
+
+
+def test_maven_into_a_pipeline_made_from_its_stages(cli, db_path: Path, real_data: Path) -> None:
+    """--create-pipeline: Maven's own stages, in the order the preset knows them."""
+    out = cli.json("import", str(real_data / "maven_crm" / "sales_pipeline.csv"),
+                   "--create-pipeline", "Maven")
+    assert (out["added"], out["pipeline"], out["pipeline_created"]) == (8800, "Maven", True)
+    shown = cli.json("pipeline", "show", "Maven")
+    assert [(s["key"], s["kind"]) for s in shown["stages"]] == [
+        ("prospecting", "open"), ("engaging", "open"), ("won", "won"), ("lost", "lost")]
+    stages = dict(_rows(db_path, "SELECT stage, count(*) FROM deals GROUP BY stage"))
+    assert stages == {"won": 4238, "lost": 2473, "engaging": 1589, "prospecting": 500}
+    # won and lost deals were engaging first, as the preset says of Maven
+    assert _rows(db_path, "SELECT DISTINCT lost_at_stage FROM deals WHERE stage = 'lost'") == [
+        ("engaging",)]
+    again = cli.json("import", str(real_data / "maven_crm" / "sales_pipeline.csv"),
+                     "--pipeline", "Maven")
+    assert (again["added"], again["unchanged"]) == (0, 8800)
+
+
+def test_hubspot_into_a_pipeline_made_from_its_stages(cli, db_path: Path,
+                                                      real_data: Path) -> None:
+    f = real_data / "hubspot" / "hubspot-crm-exports-all-deals-2023-04-03.masked.csv"
+    out = cli.json("import", str(f), "--create-pipeline", "HubSpot")
+    assert (out["added"], out["bad_rows"]) == (87, 0)
+    shown = cli.json("pipeline", "show", "HubSpot")
+    kinds = [s["kind"] for s in shown["stages"]]
+    assert kinds.count("won") == 1 and kinds[-1] == "lost" and "open" in kinds
+    opens = [s["probability"] for s in shown["stages"] if s["kind"] == "open"]
+    assert opens[0] == 10 and opens[-1] == 90 and opens == sorted(opens)
+    # 'Closed: abandoned' is still a loss whose reason says so
+    assert _rows(db_path, "SELECT count(*) FROM deals WHERE lost_reason = 'Closed: abandoned'"
+                 )[0][0] >= 1
+    _coherent_in(db_path, shown)
+
+
+def _coherent_in(db: Path, shown: dict) -> None:
+    """Every deal's events are in time order, each deal created in an open stage."""
+    opens = tuple(s["key"] for s in shown["stages"] if s["kind"] == "open")
+    con = sqlite3.connect(db)
+    try:
+        bad = con.execute(
+            f"""SELECT count(*) FROM events WHERE kind = 'created'
+                AND to_stage NOT IN ({', '.join('?' * len(opens))})""", opens).fetchone()[0]
+    finally:
+        con.close()
+    assert bad == 0

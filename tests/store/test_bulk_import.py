@@ -1,7 +1,9 @@
 """The bulk import (a large CSV: rows converted in SQL) writes exactly what the row-by-row
-import writes: same deals, same events in the same order per deal, same summary. Every test
-imports one file both ways and compares, into an empty database or one that already holds
-deals (some of them named by the file's refs).
+import writes: same deals, same events in the same order per deal, same pipelines and stage
+maps, same summary. Every test imports one file both ways and compares, into an empty database
+or one that already holds deals (some of them named by the file's refs), into the default
+pipeline or one of one's own (tests/store/test_projection_property.py proves, besides, that
+what the SQL writes is what domain.projection makes of its events).
 """
 
 from __future__ import annotations
@@ -20,9 +22,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from pipectl.domain.pipeline import Pipeline, StageDef
 from pipectl.errors import PipectlError
 from pipectl.store import bulk as bulk_sql
-from pipectl.store import db
+from pipectl.store import db, pipelines
 from pipectl.transfer import common, importer
 from tests.cli.test_import_real import PIPEDRIVE_STAGES
 
@@ -31,15 +34,31 @@ SEEDED = datetime(2026, 10, 1, 9, 0, 0, tzinfo=UTC)  # when the deals already th
 ROOT = Path(__file__).resolve().parents[2]
 
 
+# A pipeline of one's own: a gate at its third stage, a skippable one, two after-won stages.
+STUDIO = Pipeline.of("Studio", [
+    StageDef("inquiry", "Inquiry", probability=5, aliases=("lead", "new")),
+    StageDef("brief", "Brief received", probability=15),
+    StageDef("scoping", "Scoping", probability=30, gate=True),
+    StageDef("quote", "Quote sent", probability=60, skippable=True),
+    StageDef("booked", "Booked", kind="won", probability=100, aliases=("won", "closed won")),
+    StageDef("shoot", "Shoot", kind="after_won", probability=100),
+    StageDef("delivered", "Delivered", kind="after_won", probability=100),
+], ("budget", "date"))
+
+
 def _import(path: Path, db_file: Path, bulk: bool, opts: importer.Options,
             monkeypatch: pytest.MonkeyPatch,
-            seed: Path | None = None) -> tuple[Any, sqlite3.Connection]:
+            seed: Path | None = None, have: tuple[Pipeline, ...] = (),
+            seed_opts: importer.Options | None = None) -> tuple[Any, sqlite3.Connection]:
     conn = db.connect(db_file)
+    for pipeline in have:  # pipelines of one's own, made the same both times
+        with db.transaction(conn):
+            pipelines.create(conn, pipeline, "2026-01-01T00:00:00Z")
     if seed is not None:  # the deals already there: written the same (row by row) both times
         monkeypatch.setattr(common, "BULK_BYTES", 10**15)
         # a bad seed file writes nothing, both times
         with contextlib.suppress(importer.ImportFailed, PipectlError):
-            importer.run(conn, seed, importer.Options(), SEEDED)
+            importer.run(conn, seed, seed_opts or importer.Options(), SEEDED)
     monkeypatch.setattr(common, "BULK_BYTES", 0 if bulk else 10**15)
     try:
         summary: Any = vars(importer.run(conn, path, opts, NOW))
@@ -50,28 +69,39 @@ def _import(path: Path, db_file: Path, bulk: bool, opts: importer.Options,
     return summary, conn
 
 
-def _dump(conn: sqlite3.Connection) -> tuple[list[tuple], list[tuple]]:
+def _dump(conn: sqlite3.Connection) -> tuple[list[tuple], list[tuple], list[tuple]]:
     deals = [tuple(r) for r in conn.execute("SELECT * FROM deals ORDER BY id")]
     events = [tuple(r)[1:] for r in conn.execute("SELECT * FROM events ORDER BY deal_id, id")]
-    return deals, events
+    # the pipelines (a created one, its definition), their stage keys and remembered maps
+    rest = [tuple(r) for sql in (
+        "SELECT id, name, is_default FROM pipelines ORDER BY id",
+        "SELECT pipeline_id, version, definition FROM pipeline_versions ORDER BY 1, 2",
+        "SELECT * FROM stage_keys ORDER BY 1, 2",
+        "SELECT * FROM stage_maps ORDER BY 1, 2, 3",
+    ) for r in conn.execute(sql)]
+    return deals, events, rest
 
 
 def assert_same(path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                 opts: importer.Options | None = None,
-                seed: Path | None = None) -> tuple[Any, list[tuple]]:
-    """Import ``path`` both ways (into a database holding the deals of ``seed``, if given);
-    the databases and summaries must be equal."""
+                seed: Path | None = None, have: tuple[Pipeline, ...] = (),
+                seed_opts: importer.Options | None = None) -> tuple[Any, list[tuple]]:
+    """Import ``path`` both ways (into a database holding the pipelines ``have`` and the deals
+    of ``seed``, if given); the databases and summaries must be equal."""
     opts = opts or importer.Options()
     for f in tmp_path.glob("both-*.db*"):
         f.unlink()
-    slow, slow_conn = _import(path, tmp_path / "both-slow.db", False, opts, monkeypatch, seed)
-    fast, fast_conn = _import(path, tmp_path / "both-fast.db", True, opts, monkeypatch, seed)
+    slow, slow_conn = _import(path, tmp_path / "both-slow.db", False, opts, monkeypatch, seed,
+                              have, seed_opts)
+    fast, fast_conn = _import(path, tmp_path / "both-fast.db", True, opts, monkeypatch, seed,
+                              have, seed_opts)
     try:
         assert fast == slow
-        slow_deals, slow_events = _dump(slow_conn)
-        fast_deals, fast_events = _dump(fast_conn)
+        slow_deals, slow_events, slow_rest = _dump(slow_conn)
+        fast_deals, fast_events, fast_rest = _dump(fast_conn)
         assert fast_deals == slow_deals
         assert fast_events == slow_events
+        assert fast_rest == slow_rest
         return slow, slow_deals
     finally:
         slow_conn.close()
@@ -358,6 +388,154 @@ def test_any_rows_into_a_database_with_deals_same_both_ways(
     seed = _write(tmp_path, header, [[r[h] for h in header] for r in there], "seed.csv")
     f = _write(tmp_path, header, [[r[h] for h in header] for r in rows])
     assert_same(f, tmp_path, monkeypatch, seed=seed)
+
+
+# ---------------------------------------------------------------- a pipeline of one's own
+
+STUDIO_ROWS = [
+    # the usual rows: stage names of Studio (keys, labels, aliases), statuses, lost deals
+    ["S1", "Wedding", "Acme", "Ann", "Inquiry", "", "", "", "1200", "EUR", "", "2026-03-01",
+     "2026-01-05T10:00:00Z", "", "", "", ""],
+    ["S2", "Portrait", "", "", "booked", "", "", "", "99", "", "", "", "2025-12-01T08:00:00Z",
+     "2026-01-02T09:00:00Z", "", "signed", ""],
+    ["S3", "Album", "", "", "delivered", "", "", "", "10", "", "", "", "", "", "", "", ""],
+    ["S4", "Lost one", "X", "", "lost", "", "brief", "price", "5", "usd", "", "",
+     "2026-01-01T00:00:00Z", "2026-02-01T00:00:00Z", "", "", ""],
+    ["S5", "Lost two", "", "", "", "lost", "", "", "0", "JPY", "", "2026-02-03", "", "", "",
+     "", ""],
+    ["S6", "Quoted", "", "", "quote sent", "open", "", "", "", "", "100", "", "", "", "", "",
+     ""],
+    ["S7", "New", "", "", "new", "", "", "", "", "", "0", "", "", "", "", "", "intro"],
+    ["S8", "Closed won", "", "", "Closed Won", "", "", "", "1", "KWD", "", "", "", "",
+     "2026-02-02T02:02:02Z", "", ""],
+    ["S9", "Won from scoping", "", "", "scoping", "won", "", "", "", "", "", "",
+     "2026-01-01T00:00:00Z", "2026-01-09T00:00:00Z", "", "", ""],
+    ["S10", "Shoot", "", "", "SHOOT", "", "", "", "", "", "", "", "", "", "", "", ""],
+    # rows the row-by-row path takes: not in pipectl's own form
+    ["T1", " padded", "", "", "brief", "", "", "", "", "", "", "", "", "", "", "", ""],
+    ["T2", "Slash date", "", "", "scoping", "", "", "", "", "", "", "3/4/2026", "", "", "",
+     "", ""],
+    ["T3", "Commas", "", "", "delivered", "", "", "", "1,234.50", "", "", "", "", "", "", "",
+     ""],
+]
+
+
+def test_into_a_pipeline_of_ones_own_same_both_ways(tmp_path: Path, monkeypatch,
+                                                    converted) -> None:
+    """--pipeline Studio: its stage names (keys, labels, aliases) are read, its won stage,
+    after-won stages, gate and first stage say what a row means; every deal and move event
+    is Studio's."""
+    f = _write(tmp_path, EDGE_HEADER, STUDIO_ROWS)
+    summary, deals = assert_same(f, tmp_path, monkeypatch, importer.Options(pipeline="Studio"),
+                                 have=(STUDIO,))
+    assert (summary["added"], summary["pipeline"]) == (len(STUDIO_ROWS), "Studio")
+    assert converted == [3]  # T1-T3 went row by row
+    stage = {d[1]: (d[9], d[10], d[11]) for d in deals}  # pipeline_id, stage, lost_at_stage
+    assert {p for p, _, _ in stage.values()} == {2}
+    assert stage["S1"][1:] == ("inquiry", None)
+    assert stage["S3"][1] == stage["T3"][1] == "delivered"
+    assert stage["S4"][1:] == ("lost", "brief")
+    assert stage["S5"][1:] == ("lost", "inquiry")  # lost at Studio's first stage
+    assert stage["S7"][1] == "inquiry" and stage["S8"][1] == stage["S9"][1] == "booked"
+    conn = db.connect(tmp_path / "both-fast.db")
+    try:
+        moves = [tuple(r) for r in conn.execute(
+            "SELECT DISTINCT pipeline_id FROM events WHERE to_stage IS NOT NULL")]
+        s3 = [tuple(r) for r in conn.execute(
+            "SELECT kind, from_stage, to_stage FROM events WHERE deal_id = 3 ORDER BY id")]
+        quoted = conn.execute("SELECT qualified_at IS NOT NULL, prequalified_reason FROM deals "
+                              "WHERE ref = 'S6'").fetchone()
+    finally:
+        conn.close()
+    assert moves == [(2,)]
+    # won on the way to an after-won stage: created at the last open stage, then booked
+    assert s3 == [("created", None, "quote"), ("stage", "quote", "booked"),
+                  ("stage", "booked", "delivered")]
+    assert tuple(quoted) == (1, "imported (file stage: quote sent)")  # past Studio's gate
+
+
+def test_a_default_stage_name_is_unknown_to_a_pipeline_of_ones_own(tmp_path: Path,
+                                                                   monkeypatch) -> None:
+    rows = [*STUDIO_ROWS[:3], ["U1", "Proposal", "", "", "proposal", *[""] * 12]]
+    summary, deals = assert_same(_write(tmp_path, EDGE_HEADER, rows), tmp_path, monkeypatch,
+                                 importer.Options(pipeline="Studio"), have=(STUDIO,))
+    assert summary[0] == "UsageError" and deals == []
+    assert "unknown stage in column 'stage': 'proposal' (row 5)" in summary[1]
+    assert "STAGE is one of pipeline 'Studio': inquiry, brief, scoping, quote, booked, shoot, " \
+        "delivered, lost" in summary[1]
+
+
+def test_a_ref_of_a_deal_in_another_pipeline_is_a_bad_row(tmp_path: Path, monkeypatch) -> None:
+    """An import writes into one pipeline: a row naming a deal of another is refused (it
+    would have been read with the wrong pipeline's stages)."""
+    seed = _write(tmp_path, EDGE_HEADER, [EDGE_ROWS[0]], "seed.csv")
+    f = _write(tmp_path, EDGE_HEADER, [*STUDIO_ROWS[:3], ["A1", *STUDIO_ROWS[0][1:]]])
+    summary, deals = assert_same(f, tmp_path, monkeypatch, importer.Options(pipeline="Studio"),
+                                 seed=seed, have=(STUDIO,))
+    assert summary[0] == "failed" and len(deals) == 1
+    assert summary[1]["errors"] == [(5, "ref", "'A1' is the ref of deal 1, in pipeline "
+                                               "'default'; this import goes into 'Studio'")]
+
+
+MAVEN_ROWS = [
+    ["opportunity_id", "sales_agent", "product", "account", "deal_stage", "engage_date",
+     "close_date", "close_value"],
+    ["M1", "Ann", "GTX", "Acme", "Won", "2016-10-20", "2017-03-01", "1054"],
+    ["M2", "Bob", "GTX", "", "Engaging", "2016-10-25", "", ""],
+    ["M3", "Ann", "MG", "Beta", "Lost", "2016-11-01", "2017-01-02", "0"],
+    ["M4", "Cy", "MG", "Beta", "Prospecting", "", "", ""],
+]
+
+
+def test_create_pipeline_from_the_files_stages_same_both_ways(tmp_path: Path,
+                                                              monkeypatch) -> None:
+    f = _write(tmp_path, MAVEN_ROWS[0], MAVEN_ROWS[1:])
+    summary, deals = assert_same(f, tmp_path, monkeypatch,
+                                 importer.Options(create_pipeline="Maven"))
+    assert (summary["pipeline"], summary["pipeline_created"]) == ("Maven", True)
+    assert {(d[1], d[9], d[10], d[11]) for d in deals} == {
+        ("M1", 2, "won", None), ("M2", 2, "engaging", None), ("M3", 2, "lost", "engaging"),
+        ("M4", 2, "prospecting", None)}
+    conn = db.connect(tmp_path / "both-fast.db")
+    try:
+        made = pipelines.by_name(conn, "Maven")
+    finally:
+        conn.close()
+    # in the order the preset knows; won as the won stage, lost as the lost state
+    assert [(s.key, s.label, s.kind, s.probability) for s in made.line] == [
+        ("prospecting", "Prospecting", "open", 10), ("engaging", "Engaging", "open", 90),
+        ("won", "Won", "won", 100)]
+    assert made.gate is None and made.checklist == ()
+
+
+def test_create_pipeline_with_a_name_taken_changes_nothing(tmp_path: Path, monkeypatch) -> None:
+    f = _write(tmp_path, MAVEN_ROWS[0], MAVEN_ROWS[1:])
+    summary, deals = assert_same(f, tmp_path, monkeypatch,
+                                 importer.Options(create_pipeline="studio"), have=(STUDIO,))
+    assert summary == ("UsageError", "--create-pipeline: a pipeline named 'studio' exists "
+                                     "already (import into it with --pipeline 'studio')")
+    assert deals == []
+
+
+_STUDIO_CELLS = {
+    **_CELLS,
+    "stage": st.sampled_from(["", "inquiry", "Brief received", "scoping", "QUOTE", "booked",
+                              "won", "lost", "shoot", "delivered", "nope", "proposal"]),
+    "lost_at_stage": st.sampled_from(["", "brief", "quote", "booked", "prospecting"]),
+}
+
+
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.fixed_dictionaries(_STUDIO_CELLS), min_size=1, max_size=6),
+       st.lists(st.fixed_dictionaries(_STUDIO_CELLS), min_size=1, max_size=12))
+def test_any_rows_into_a_pipeline_of_ones_own_same_both_ways(
+        tmp_path: Path, monkeypatch, there: list[dict], rows: list[dict]) -> None:
+    header = list(_STUDIO_CELLS)
+    seed = _write(tmp_path, header, [[r[h] for h in header] for r in there], "seed.csv")
+    f = _write(tmp_path, header, [[r[h] for h in header] for r in rows])
+    opts = importer.Options(pipeline="Studio")
+    assert_same(f, tmp_path, monkeypatch, opts, seed=seed, have=(STUDIO,), seed_opts=opts)
 
 
 def _big(tmp_path: Path, n: int = 3000) -> Path:

@@ -14,12 +14,13 @@ from typing import Any
 
 import pytest
 
+from pipectl.errors import UsageError
 from pipectl.models import NewDeal
-from pipectl.stages import Stage
-from pipectl.store import deals
+from pipectl.services import deals
 from pipectl.store import transfer as store
 from pipectl.store.db import connect
-from pipectl.transfer import exporter, importer, native
+from pipectl.transfer import common, exporter, formats, importer
+from pipectl.transfer.native import csv_pair
 from tests.reliability.helpers import env, peak_rss, pipectl_exe
 from tests.store.test_roundtrip import _dump
 
@@ -34,13 +35,17 @@ def _pair(tmp_path: Path, n: int = 24) -> tuple[Path, Path, Path]:
     t = NOW
     for i in range(n):
         t += timedelta(hours=1)
-        deal_id = deals.add(conn, NewDeal(name=f"Zoë {i}, \"q\"", ref=f"R{i}" if i % 5 else None,
-                                          stage=Stage.QUALIFICATION, value_minor=i * 100,
-                                          currency="EUR"), t)
+        deal_id, _, _ = deals.add(conn, NewDeal(name=f"Zoë {i}, \"q\"",
+                                                ref=f"R{i}" if i % 5 else None,
+                                                stage="qualification", value_minor=i * 100,
+                                                currency="EUR"), t)
         if i % 3 == 0:
-            deals.note(conn, deal_id, "=call back", t + timedelta(minutes=5))
+            deals.note(conn, deal_id, "=call back", at=t + timedelta(minutes=5))
         if i % 4 == 0:
-            deals.lose(conn, deal_id, t + timedelta(minutes=9), "price")
+            deals.lose(conn, deal_id, "price", at=t + timedelta(minutes=9))
+        if i % 6 == 1:
+            deals.qualify(conn, deal_id, {"budget": True, "need": i % 4 == 1},
+                          at=t + timedelta(minutes=3))
     deals_csv, events_csv = tmp_path / "deals.csv", tmp_path / "events.csv"
     exporter.export(conn, deals_csv, fmt="csv", status="all", events=False, raw=False, at=NOW)
     exporter.export(conn, events_csv, fmt="csv", status="all", events=True, raw=False, at=NOW)
@@ -78,7 +83,7 @@ def _temp_tables(db: Path) -> list[str]:
 @pytest.mark.parametrize("batch", [1, 4, 2000])
 def test_the_pair_restores_the_database_in_batches_of_any_size(tmp_path: Path, monkeypatch,
                                                               batch: int) -> None:
-    monkeypatch.setattr(importer, "BATCH", batch)
+    monkeypatch.setattr(common, "BATCH", batch)
     src, deals_csv, events_csv = _pair(tmp_path)
     dst = tmp_path / "dst.db"
     summary = _import(dst, deals_csv, events_csv)
@@ -90,7 +95,7 @@ def test_the_pair_restores_the_database_in_batches_of_any_size(tmp_path: Path, m
 
 
 def test_events_in_another_order_than_the_deals(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setattr(importer, "BATCH", 3)
+    monkeypatch.setattr(common, "BATCH", 3)
     src, deals_csv, events_csv = _pair(tmp_path)
     head, *events = _rows(events_csv)
     random.Random(7).shuffle(events)
@@ -108,7 +113,7 @@ def _db_with_one_deal(tmp_path: Path) -> tuple[Path, Any]:
     """A database that already holds a deal, and its contents."""
     db = tmp_path / "a.db"
     conn = connect(db)
-    deals.add(conn, NewDeal(name="Before", ref="KEEP", stage=Stage.PROSPECTING), NOW)
+    deals.add(conn, NewDeal(name="Before", ref="KEEP", stage="prospecting"), NOW)
     conn.close()
     return db, _dump(db)
 
@@ -116,7 +121,7 @@ def _db_with_one_deal(tmp_path: Path) -> tuple[Path, Any]:
 @pytest.mark.parametrize("which", ["deals", "events"])
 def test_a_bad_row_in_either_file_is_reported_and_nothing_is_written(tmp_path: Path, which: str,
                                                                      monkeypatch) -> None:
-    monkeypatch.setattr(importer, "BATCH", 4)
+    monkeypatch.setattr(common, "BATCH", 4)
     _, deals_csv, events_csv = _pair(tmp_path)
     db, before = _db_with_one_deal(tmp_path)
     if which == "deals":
@@ -148,7 +153,7 @@ def test_a_bad_row_in_either_file_is_reported_and_nothing_is_written(tmp_path: P
 @pytest.mark.parametrize("where", ["reading events", "writing deals"])
 def test_ctrl_c_midway_leaves_the_database_as_it_was(tmp_path: Path, monkeypatch,
                                                      where: str) -> None:
-    monkeypatch.setattr(importer, "BATCH", 2)
+    monkeypatch.setattr(common, "BATCH", 2)
     _, deals_csv, events_csv = _pair(tmp_path)
     db, before = _db_with_one_deal(tmp_path)
     calls = 0
@@ -163,7 +168,7 @@ def test_ctrl_c_midway_leaves_the_database_as_it_was(tmp_path: Path, monkeypatch
         return call
 
     if where == "reading events":
-        monkeypatch.setattr(native, "_key", interrupted(native._key))
+        monkeypatch.setattr(csv_pair, "_key", interrupted(csv_pair._key))
     else:
         monkeypatch.setattr(store, "insert_events", interrupted(store.insert_events))
     conn = connect(db)
@@ -194,7 +199,7 @@ def test_a_dry_run_writes_nothing_and_leaves_no_temp_table(tmp_path: Path) -> No
 
 
 def test_the_events_key_matches_the_ids_as_spelt() -> None:
-    assert [native._key(t) for t in ("12", "0", None, "", "012", "1e3", "٣", "9" * 19)] == [
+    assert [csv_pair._key(t) for t in ("12", "0", None, "", "012", "1e3", "٣", "9" * 19)] == [
         12, 0, "", "", "012", "1e3", "٣", "9" * 19]
 
 
@@ -202,24 +207,28 @@ def test_the_events_key_matches_the_ids_as_spelt() -> None:
 def test_memory_does_not_grow_with_the_pair(tmp_path: Path) -> None:
     """30,000 deals with 6 events each (22 MB of CSV): read whole, it took 280 MB; now ~80 MB."""
     deals_csv, events_csv = tmp_path / "deals.csv", tmp_path / "events.csv"
-    head_d = list(exporter.DEAL_CSV)
+    head_d, head_e = list(formats.DEAL_CSV), list(formats.EVENT_CSV)
     with deals_csv.open("w", newline="", encoding="utf-8") as fd, \
             events_csv.open("w", newline="", encoding="utf-8") as fe:
         wd, we = csv.writer(fd), csv.writer(fe)
         wd.writerow(head_d)
-        we.writerow(exporter.EVENT_CSV)
+        we.writerow(head_e)
         for i in range(1, 30_001):
             d = dict.fromkeys(head_d, "")
-            d.update(id=i, ref=f"R{i}", name=f"Deal {i}", stage="prospecting", value="10.00",
-                     currency="USD", created_at="2025-01-01T00:00:00Z",
+            d.update(id=i, ref=f"R{i}", name=f"Deal {i}", pipeline="default", stage="prospecting",
+                     value="10.00", currency="USD", created_at="2025-01-01T00:00:00Z",
                      updated_at="2025-01-02T00:00:00Z")
             wd.writerow(d.values())
-            we.writerow([i, f"R{i}", i * 6, "2025-01-01T00:00:00Z", "created", "", "prospecting",
-                         "10.00", "USD", *[""] * 12])
+            e = dict.fromkeys(head_e, "")
+            e.update(deal_id=i, deal_ref=f"R{i}", id=i * 6, at="2025-01-01T00:00:00Z",
+                     kind="created", pipeline="default", to_stage="prospecting", value="10.00",
+                     currency="USD")
+            we.writerow(e.values())
             for k in range(1, 6):
-                we.writerow([i, f"R{i}", i * 6 + k, "2025-01-02T00:00:00Z", "note",
-                             *[""] * 11, f"note {k} for a deal, with \"text\" of some length",
-                             *[""] * 5])  # the text in 'text' (it was in 'reason')
+                e = dict.fromkeys(head_e, "")
+                e.update(deal_id=i, deal_ref=f"R{i}", id=i * 6 + k, at="2025-01-02T00:00:00Z",
+                         kind="note", text=f"note {k} for a deal, with \"text\" of some length")
+                we.writerow(e.values())
     code, kib = peak_rss([pipectl_exe(), "import", str(deals_csv), "--history",
                           str(events_csv)], env(tmp_path / "a.db"))
     assert code == 0
@@ -235,13 +244,11 @@ def test_memory_does_not_grow_with_the_pair(tmp_path: Path) -> None:
 def test_events_of_no_deal_or_of_a_deal_twice_refuse_the_pair(tmp_path: Path) -> None:
     """The deals of one --status with the events of all: the other deals' events were dropped
     without a word; a deal id twice in deals.csv gave both rows its events."""
-    from pipectl.errors import UsageError
-
     conn = connect(tmp_path / "src.db")
     try:
         for name in ("Kept", "Other"):
-            deals.add(conn, NewDeal(name=name, stage=Stage.PROSPECTING), NOW)
-        deals.lose(conn, 2, NOW + timedelta(hours=1), "price")
+            deals.add(conn, NewDeal(name=name, stage="prospecting"), NOW)
+        deals.lose(conn, 2, "price", at=NOW + timedelta(hours=1))
         only_open, events = tmp_path / "open.csv", tmp_path / "events.csv"
         exporter.export(conn, only_open, fmt="csv", status="open", events=False, raw=False,
                         at=NOW)
@@ -256,3 +263,34 @@ def test_events_of_no_deal_or_of_a_deal_twice_refuse_the_pair(tmp_path: Path) ->
         _import(tmp_path / "b.db", twice, events)
     for db in ("a.db", "b.db"):
         assert _dump(tmp_path / db)["deals"] == []
+
+
+def test_a_format_1_pair_imports_into_the_target_pipeline(tmp_path: Path) -> None:
+    """The pair pipectl exported before pipelines: four checklist columns, no pipeline."""
+    d = dict.fromkeys(formats.DEAL_CSV_V1, "")
+    d.update(id="1", ref="R1", name="Acme", stage="qualification", value="10.00",
+             currency="USD", location="true", need="false", created_at="2025-01-01T00:00:00Z",
+             updated_at="2025-01-03T00:00:00Z")
+    created = dict.fromkeys(formats.EVENT_CSV_V1, "")
+    created.update(deal_id="1", deal_ref="R1", id="1", at="2025-01-01T00:00:00Z",
+                   kind="created", to_stage="prospecting", value="10.00", currency="USD")
+    moved = dict.fromkeys(formats.EVENT_CSV_V1, "")
+    moved.update(deal_id="1", deal_ref="R1", id="2", at="2025-01-02T00:00:00Z", kind="stage",
+                 from_stage="prospecting", to_stage="qualification")
+    checked = dict.fromkeys(formats.EVENT_CSV_V1, "")
+    checked.update(deal_id="1", deal_ref="R1", id="3", at="2025-01-03T00:00:00Z",
+                   kind="checklist", location="true", need="false")
+    deals_csv = _write(tmp_path / "deals.csv", [list(d), list(d.values())])
+    events_csv = _write(tmp_path / "events.csv", [list(created)] + [
+        list(e.values()) for e in (created, moved, checked)])
+    db = tmp_path / "a.db"
+    summary = _import(db, deals_csv, events_csv)
+    assert (summary.added, summary.events, summary.pipeline) == (1, 3, "default")
+    (row,) = _dump(db)["deals"]
+    assert (row[9], row[19]) == (1, '{"location":true,"need":false}')
+    # a deals file of one format with the event log of the other is refused
+    other = tmp_path / "v2"
+    other.mkdir()
+    _, _, events_v2 = _pair(other)
+    with pytest.raises(UsageError, match="is not a pipectl CSV export of the expected kind"):
+        _import(tmp_path / "b.db", deals_csv, events_v2)

@@ -1,6 +1,8 @@
 """JSON import, streamed: batches and pieces of any size give the same database; the file's ids
 are kept exactly when the whole file allows it; bad deals, bad files and odd but valid
-documents behave as a whole-file json.load did."""
+documents behave as a whole-file json.load did. Most files here are written by hand in format 1
+(four checklist columns, no pipelines), which import still reads; format 2's own (pipelines,
+the checklist as an object) has tests of its own at the end."""
 
 from __future__ import annotations
 
@@ -14,10 +16,9 @@ import pytest
 
 from pipectl.errors import UsageError
 from pipectl.models import NewDeal
-from pipectl.stages import Stage
-from pipectl.store import deals
+from pipectl.services import deals
 from pipectl.store.db import connect
-from pipectl.transfer import exporter, importer, json_reader
+from pipectl.transfer import common, exporter, importer, json_reader
 from tests.reliability.helpers import env, peak_rss, pipectl_exe
 from tests.store.test_roundtrip import _dump
 
@@ -66,17 +67,18 @@ def test_tiny_batches_and_pieces_give_the_same_database(tmp_path: Path, monkeypa
     t = NOW
     for i in range(30):
         t += timedelta(hours=1)
-        deal_id = deals.add(conn, NewDeal(name=f"Zoë {i} ], \"q\" \\ {{", ref=f"R{i % 25}"
-                                          if i < 25 else None, stage=Stage.QUALIFICATION,
-                                          value_minor=i * 100, currency="EUR"), t)
+        deal_id, _, _ = deals.add(conn, NewDeal(name=f"Zoë {i} ], \"q\" \\ {{",
+                                                ref=f"R{i % 25}" if i < 25 else None,
+                                                stage="qualification", value_minor=i * 100,
+                                                currency="EUR"), t)
         if i % 3 == 0:
-            deals.note(conn, deal_id, "call ] back, \"soon\"", t + timedelta(minutes=5))
+            deals.note(conn, deal_id, "call ] back, \"soon\"", at=t + timedelta(minutes=5))
         if i % 4 == 0:
-            deals.lose(conn, deal_id, t + timedelta(minutes=9), "price")
+            deals.lose(conn, deal_id, "price", at=t + timedelta(minutes=9))
     out = tmp_path / "all.json"
     exporter.export(conn, out, fmt="json", status="all", events=True, raw=False, at=NOW)
     conn.close()
-    monkeypatch.setattr(importer, "BATCH", 4)
+    monkeypatch.setattr(common, "BATCH", 4)
     monkeypatch.setattr(json_reader, "_CHUNK", 5)
     dst = tmp_path / "dst.db"
     summary = _import(dst, out)
@@ -88,7 +90,7 @@ def test_tiny_batches_and_pieces_give_the_same_database(tmp_path: Path, monkeypa
 
 def test_unique_ids_are_kept_and_deals_without_events_come_after(tmp_path: Path,
                                                                  monkeypatch) -> None:
-    monkeypatch.setattr(importer, "BATCH", 1)
+    monkeypatch.setattr(common, "BATCH", 1)
     f = _write(tmp_path, [_deal(3), _deal(7, "A", [_created(40)]), _deal(5, "B", [_created(9)])])
     _import(tmp_path / "a.db", f)
     ids, events = _ids(tmp_path / "a.db")
@@ -152,8 +154,8 @@ def test_texts_are_stored_as_pipectl_stores_them(tmp_path: Path) -> None:
     ({"bogus": 1}, "bogus", "is not a field of pipectl's export"),
     ({"created_at": "2025-01-01T00:00:00+00:00"}, "created_at",
      "'2025-01-01T00:00:00+00:00' is not a UTC moment, YYYY-MM-DDTHH:MM:SSZ"),
-    ({"stage": None}, "stage", "should be 'prospecting', 'qualification', 'meeting', "
-                               "'proposal', 'negotiation', 'won', 'post_purchase' or 'lost'"),
+    ({"stage": None}, "stage", "should be text, in quotes"),
+    ({"stage": "nowhere"}, "stage", "'nowhere' is not a stage of pipeline 'default'"),
 ])
 def test_bad_fields_are_told_in_pipectl_words(tmp_path: Path, change: dict, column: str,
                                               reason: str) -> None:
@@ -294,7 +296,8 @@ def test_events_listed_out_of_time_order_are_stored_in_time_order(tmp_path: Path
 
 @pytest.mark.parametrize(("text", "message"), [
     ('{"pipectl_export": 1, "deals": [{"id": 1', "is not valid JSON"),
-    ('{"deals": [], "pipectl_export": 2}', "newer pipectl"),
+    ('{"deals": [], "pipectl_export": 3}', "newer pipectl"),
+    ('{"deals": [], "pipectl_export": 0}', "no format of pipectl's"),
     ('{"deals": [], "pipectl_export": "1"}', "should be a format number"),
     ('{"deals": {}}', "neither a pipectl export"),
     ('{"deals": [], "deals": 3}', "neither a pipectl export"),
@@ -327,7 +330,7 @@ def test_array_columns_are_the_keys_of_every_object(tmp_path: Path) -> None:
                                                          "value": 12}]))
     summary = _import(tmp_path / "a.db", f)
     assert summary.added == 4
-    got = {(r[2], r[7], r[12]) for r in _dump(tmp_path / "a.db")["deals"]}
+    got = {(r[2], r[7], r[13]) for r in _dump(tmp_path / "a.db")["deals"]}  # name, owner, value
     assert got == {("A ] ,", None, None), ("B", "Łukasz", 1200)}
 
 
@@ -398,3 +401,201 @@ def test_a_lone_surrogate_is_a_bad_cell(tmp_path: Path) -> None:
         _import(tmp_path / "a.db", f)
     assert failed.value.summary.errors == [
         (1, "name", "it contains a character that is not text (a lone surrogate)")]
+
+
+# ---------------------------------------------------------------- format 2: pipelines
+
+def _write2(tmp_path: Path, deals_: list[dict], name: str = "x2.json") -> Path:
+    f = tmp_path / name
+    f.write_text(json.dumps({"pipectl_export": 2, "deals": deals_}), encoding="utf-8")
+    return f
+
+
+def _created2(i: int) -> dict:
+    return {**_created(i), "pipeline": "default"}
+
+
+def _agency_deal(i: int, ref: str | None = None, **more: Any) -> dict:
+    """A deal of format 2 in AGENCY, created at its first stage, its checklist assessed."""
+    evs = [
+        {"id": 2 * i, "at": "2025-01-01T00:00:00Z", "kind": "created",
+         "pipeline": "Agency retainers", "to_stage": "lead", "value": "10.00",
+         "currency": "USD"},
+        {"id": 2 * i + 1, "at": "2025-01-02T00:00:00Z", "kind": "checklist",
+         "checklist": {"budget": True, "need": False}},
+    ]
+    return {"id": i, "ref": ref, "name": f"Deal {i}", "pipeline": "Agency retainers",
+            "stage": "lead", "value": "10.00", "currency": "USD",
+            "checklist": {"budget": True, "need": False}, "created_at": "2025-01-01T00:00:00Z",
+            "updated_at": "2025-01-02T00:00:00Z", "events": evs, **more}
+
+
+def _with_agency(db: Path) -> None:
+    from tests.store.test_roundtrip import with_agency
+
+    conn = connect(db)
+    try:
+        with_agency(conn)
+    finally:
+        conn.close()
+
+
+def test_format_2_keeps_each_deals_pipeline_and_checklist(tmp_path: Path) -> None:
+    db = tmp_path / "a.db"
+    _with_agency(db)
+    summary = _import(db, _write2(tmp_path, [_agency_deal(1, "A"), _deal(2, "B", [_created2(9)],
+                                                                          pipeline="default")]))
+    assert (summary.added, summary.pipeline) == (2, None)
+    d = _dump(db)
+    deals_ = {r[1]: r for r in d["deals"]}
+    assert (deals_["A"][9], deals_["A"][19]) == (2, '{"budget":true,"need":false}')
+    assert (deals_["B"][9], deals_["B"][19]) == (1, None)
+    checks = [(e[3], e[4], e[11]) for e in d["events"]]  # kind, pipeline_id, checks
+    assert checks == [("created", 2, None), ("checklist", None, '{"budget":true,"need":false}'),
+                      ("created", 1, None)]
+
+
+def test_a_pipeline_the_database_lacks_is_one_line_unless_created(tmp_path: Path) -> None:
+    db = tmp_path / "a.db"
+    f = _write2(tmp_path, [_deal(1, "B", [_created2(9)], pipeline="default"), _agency_deal(2)])
+    with pytest.raises(UsageError) as refused:
+        _import(db, f)
+    assert str(refused.value) == (
+        f"{f}: its deals are in pipeline 'Agency retainers', which this database does not "
+        "have; nothing was imported (create it (pipectl pipeline apply FILE), or import with "
+        "--create-pipeline 'Agency retainers')")
+    assert _dump(db) == {"deals": [], "events": []}
+    with pytest.raises(UsageError, match="no deal of the file is in a pipeline of that name"):
+        _import(db, f, create_pipeline="Other")
+    summary = _import(db, f, create_pipeline="Agency retainers")
+    assert (summary.added, summary.pipeline, summary.pipeline_created) == (
+        2, "Agency retainers", True)
+    conn = connect(db)
+    try:
+        from pipectl.store import pipelines
+
+        made = pipelines.by_name(conn, "Agency retainers")
+        assert [(s.key, s.kind) for s in made.line] == [("lead", "open"), ("won", "won")]
+        rows = _dump(db)["deals"]
+        assert [r[9] for r in rows] == [1, made.id]
+        # no gate in a pipeline made of stage names: the deal counts as qualified from its start
+        assert rows[1][17] == "2025-01-01T00:00:00Z"
+    finally:
+        conn.close()
+
+
+def test_format_1_goes_into_the_target_pipeline_its_checklist_as_one_object(
+        tmp_path: Path) -> None:
+    db = tmp_path / "a.db"
+    checklist = {"id": 3, "at": "2025-01-03T00:00:00Z", "kind": "checklist", "need": True,
+                 "location": False}
+    d = _deal(1, "A", [_created(2), checklist], location=False, need=True,
+              updated_at="2025-01-03T00:00:00Z")
+    summary = _import(db, _write(tmp_path, [d]))
+    assert summary.pipeline == "default"
+    row = _dump(db)["deals"][0]
+    assert row[19] == '{"location":false,"need":true}'  # in format 1's order, as a migration
+    assert _dump(db)["events"][1][11] == '{"location":false,"need":true}'
+    # a checklist that is not what the events make is told by criterion
+    bad = _deal(1, "A", [_created(2), checklist], location=True, need=True,
+                updated_at="2025-01-03T00:00:00Z")
+    with pytest.raises(importer.ImportFailed) as failed:
+        _import(tmp_path / "b.db", _write(tmp_path, [bad], "bad.json"))
+    assert failed.value.summary.errors[0][:2] == (1, "location")
+    # into a pipeline of one's own, whose stages it must use
+    _with_agency(tmp_path / "c.db")
+    with pytest.raises(importer.ImportFailed) as failed:
+        _import(tmp_path / "c.db", _write(tmp_path, [d], "c.json"), pipeline="Agency retainers")
+    assert failed.value.summary.errors == [
+        (1, "events.0.to_stage", "'prospecting' is not a stage of pipeline 'Agency retainers'")]
+
+
+def test_the_format_number_after_the_deals_is_read_first(tmp_path: Path) -> None:
+    """A format 1 file whose number comes after its deals: they are read again as format 1."""
+    f = tmp_path / "late.json"
+    f.write_text('{"deals": [' + json.dumps(_deal(1, "A", location=True)) +
+                 '], "pipectl_export": 1}', encoding="utf-8")
+    assert _import(tmp_path / "a.db", f).added == 1
+    f2 = tmp_path / "late2.json"
+    f2.write_text('{"deals": [' + json.dumps(_agency_deal(1, "A")) + '], "pipectl_export": 2}',
+                  encoding="utf-8")
+    _with_agency(tmp_path / "b.db")
+    assert _import(tmp_path / "b.db", f2).added == 1
+    with pytest.raises(importer.ImportFailed) as failed:
+        _import(tmp_path / "c.db", _write(tmp_path, [_agency_deal(1, "A")]))  # says format 1
+    assert (1, "pipeline", "is not a field of pipectl's export") in failed.value.summary.errors
+
+
+def test_a_deal_the_database_has_in_another_pipeline_is_a_bad_row(tmp_path: Path) -> None:
+    db = tmp_path / "a.db"
+    _with_agency(db)
+    _import(db, _write2(tmp_path, [_deal(1, "A", [_created2(1)], pipeline="default")],
+                        "a.json"))
+    before = _dump(db)
+    moved = _agency_deal(1, "A")  # the same ref, in another pipeline
+    with pytest.raises(importer.ImportFailed) as failed:
+        _import(db, _write2(tmp_path, [moved], "b.json"))
+    assert failed.value.summary.errors == [
+        (1, "pipeline", "the database has this deal (id 1) in pipeline 'default', the file in "
+                        "'Agency retainers'; move it first (pipectl move)")]
+    assert _dump(db) == before
+
+
+@pytest.mark.parametrize(("edit", "column", "reason"), [
+    (lambda evs: evs[0].pop("pipeline"), "events.0.pipeline",
+     "a 'created' event needs its pipeline"),
+    (lambda evs: evs[1].update(pipeline="default"), "events.1.pipeline",
+     "a 'checklist' event has no pipeline"),
+    (lambda evs: evs.append({"id": 9, "at": "2025-01-03T00:00:00Z", "kind": "stage",
+                             "pipeline": "default", "from_stage": "lead",
+                             "to_stage": "pitch"}), "events.2.to_stage",
+     "'pitch' is not a stage of pipeline 'default'"),
+    (lambda evs: evs.append({"id": 9, "at": "2025-01-03T00:00:00Z", "kind": "stage",
+                             "pipeline": "default", "from_stage": "lead",
+                             "to_stage": "meeting"}), "events.2.pipeline",
+     "a 'stage' event happens in the deal's pipeline ('Agency retainers'), not in 'default'"),
+    (lambda evs: evs.append({"id": 9, "at": "2025-01-03T00:00:00Z", "kind": "pipeline",
+                             "pipeline": "Agency retainers", "from_stage": "lead",
+                             "to_stage": "pitch"}), "events.2.pipeline",
+     "the deal is in pipeline 'Agency retainers' already"),
+    (lambda evs: evs.append({"id": 9, "at": "2025-01-03T00:00:00Z", "kind": "pipeline",
+                             "pipeline": "default", "from_stage": "lead",
+                             "to_stage": "won"}), "events.2.to_stage",
+     "a deal moved from 'lead' cannot land on 'won'"),
+])
+def test_format_2_histories_are_checked_against_their_pipelines(tmp_path: Path, edit: Any,
+                                                                column: str, reason: str) -> None:
+    db = tmp_path / "a.db"
+    _with_agency(db)
+    d = _agency_deal(1, "A")
+    edit(d["events"])
+    with pytest.raises(importer.ImportFailed) as failed:
+        _import(db, _write2(tmp_path, [d]))
+    assert any((col, why) == (column, reason) or (col == column and why.startswith(reason))
+               for _, col, why in failed.value.summary.errors), failed.value.summary.errors
+
+
+def test_a_move_between_pipelines_round_trips(tmp_path: Path) -> None:
+    from tests.store.test_roundtrip import with_agency
+
+    src = tmp_path / "src.db"
+    conn = connect(src)
+    try:
+        with_agency(conn)
+        deal_id, _, _ = deals.add(conn, NewDeal(name="Mover", stage="meeting",
+                                                prequalified="met"), NOW)
+        deals.move_to(conn, deal_id, "Agency retainers", "pitch", at=NOW + timedelta(hours=1))
+        deals.lose(conn, deal_id, "price", at=NOW + timedelta(hours=2))
+        deals.move_to(conn, deal_id, "default", "proposal", at=NOW + timedelta(hours=3))
+        out = tmp_path / "all.json"
+        exporter.export(conn, out, fmt="json", status="all", events=True, raw=False, at=NOW)
+    finally:
+        conn.close()
+    dst = tmp_path / "dst.db"
+    _with_agency(dst)
+    assert _import(dst, out).added == 1
+    assert _dump(dst) == _dump(src)
+    kinds = [(e["kind"], e.get("pipeline")) for e in
+             json.loads(out.read_text())["deals"][0]["events"]]
+    assert kinds == [("created", "default"), ("pipeline", "Agency retainers"),
+                     ("lost", "Agency retainers"), ("pipeline", "default")]

@@ -17,6 +17,7 @@ AS_OF_HELP = (
     "or an ISO datetime); later events are ignored. Default: now."
 )
 OWNER_HELP = "Only this owner's deals."
+CSV_HELP = "Print CSV (one figure per row) instead of a table."
 PIPELINE_HELP = (
     "Only the deals in this pipeline (as of the as-of moment). Default: every pipeline "
     "(totals span them; stages are listed per pipeline)."
@@ -33,7 +34,6 @@ def _pipeline(name: str | None) -> str | None:
     from pipectl.values import optional_text
 
     return optional_text(name, "--pipeline")
-CSV_HELP = "Print CSV (one figure per row) instead of a table."
 
 
 def _as_of(text: str | None) -> str:

@@ -83,14 +83,12 @@ def import_(
 
       pipectl import sales_pipeline.csv --preset maven --create-pipeline maven
     """
-    from click.core import ParameterSource
-
     from pipectl.transfer import importer
     from pipectl.values import DEFAULT_CURRENCY, currency_code
     from pipectl.views.transfer import print_errors, print_summary, progress_bar
 
-    if create_pipeline is not None and ctx.get_parameter_source("pipeline") is (
-            ParameterSource.ENVIRONMENT):
+    source = getattr(ctx.get_parameter_source("pipeline"), "name", None)
+    if create_pipeline is not None and source == "ENVIRONMENT":
         pipeline = None  # --create-pipeline names where the deals go, over PIPECTL_PIPELINE
     opts = importer.Options(
         fmt=fmt, preset=preset, maps=list(maps or []), stage_maps=list(stage_maps or []),

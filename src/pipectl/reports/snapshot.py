@@ -27,6 +27,9 @@ its qualification are read again, with a subquery over its own events. Moving a 
 keeps it lost (the event's ``to_stage`` is the stage it died at, in the new pipeline): its
 loss is read from its latest ``lost`` event.
 
+The table's ``status`` is the ``domain.pipeline.Status`` of the deal's stage ('open', 'won' or
+'lost'): the reports select on it, never on stage keys.
+
 The ``deals`` table (the current-state projection) is used only for the name and the owner.
 """
 

@@ -395,15 +395,16 @@ def _stays(conn: sqlite3.Connection, p: dict, owner: str | None,
     only = "AND e.deal_id IN (SELECT id FROM deals WHERE owner = :owner)" if owner else ""
     defs = sc.pipelines
     mine = ""
-    latest = ""
+    latest = ""  # one pipeline: no pipeline column to carry through the window's sort
     if len(defs) > 1:
-        latest = (", last_value(e.pipeline_id) OVER (PARTITION BY e.deal_id ORDER BY e.id "
-                  "ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) AS now_pid")
+        latest = (", e.pipeline_id AS pid, last_value(e.pipeline_id) OVER (PARTITION BY "
+                  "e.deal_id ORDER BY e.id ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED "
+                  "FOLLOWING) AS now_pid")
         mine = "AND pid = now_pid"
         if sc.pipeline_id is not None:
             mine += " AND pid = :pipeline_id"
     moves = f"""
-        SELECT e.to_stage AS stage, e.pipeline_id AS pid, julianday(e.at) AS j,
+        SELECT e.to_stage AS stage, julianday(e.at) AS j,
                lead(julianday(e.at)) OVER (PARTITION BY e.deal_id ORDER BY e.id) AS left_j
                {latest}
         FROM events e INDEXED BY events_moves

@@ -105,10 +105,6 @@ def warning_text(key: str, n: int) -> str:
 # ---------------------------------------------------------------- projection
 
 
-def blank_deal() -> Row:
-    return projection.blank_deal()
-
-
 def project(deal: Row, events: list[Row], defaults: Defaults) -> None:
     """Apply events to a deal's state (in place), as the daily commands do."""
     pipelines = defaults.pipelines
@@ -297,7 +293,7 @@ def new_deal(
             close_date=s.close_date or prev.close_date,
             probability=s.probability if s.probability is not None else prev.probability,
         )
-    deal = blank_deal()
+    deal = projection.blank_deal()
     deal.update({k: getattr(row, k) for k in ("ref", *DEAL_TEXTS)})
     deal["currency"] = currency
     project(deal, events, defaults)

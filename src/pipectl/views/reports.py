@@ -1,7 +1,9 @@
 """Reports as JSON, CSV and terminal tables (a one-screen summary with a funnel chart).
 
 Pure rendering: the numbers come from pipectl.reports; money goes out as exact decimal strings
-per currency, rates as numbers in [0, 1] or null.
+per currency, rates as numbers in [0, 1] or null. Every stage-keyed entry names its pipeline
+(JSON "pipeline"); the text and CSV forms name it only when the figures span several
+pipelines, so that a database of one pipeline reads as it always did.
 """
 
 from __future__ import annotations

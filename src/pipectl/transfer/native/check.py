@@ -148,11 +148,15 @@ class Pipelines:
     """The pipelines a file's deals go into: by name (format 2) or the target (format 1, or a
     deal that names none), with their definitions."""
 
-    def __init__(self, conn: Any, target: Pipeline, version: int, path: Any) -> None:
+    def __init__(self, conn: Any, target: Pipeline, version: int, path: Any,
+                 created: bool = False) -> None:
         from pipectl.store import pipelines as store
 
         self._store, self.conn, self.target = store, conn, target
         self.version, self.path = version, path
+        # the target was made from the file's stage names: it has no gate, whatever the one
+        # the deals were exported from had, so when they qualified follows from their events
+        self.created = target.id if created else None
         assert target.id is not None
         self._by_id: dict[int, Pipeline] = {target.id: target}
         self._ids: dict[str, int] = {}
@@ -437,6 +441,8 @@ def _agrees(d: NativeDeal, row: dict[str, Any], made_deal: dict[str, Any],
             pipelines: Pipelines) -> list[tuple[str, str]]:
     """[(field, what is wrong)] for each field of the deal that is not what its events make."""
     out: list[tuple[str, str]] = []
+    if pipelines.created is not None and row["pipeline_id"] == pipelines.created:
+        row["qualified_at"] = made_deal["qualified_at"]
 
     def wrong(f: str, given: Any, made: Any) -> None:
         out.append((f, f"{given!r} is not what its events make of it ({made!r}); a "

@@ -256,7 +256,8 @@ def run(conn: sqlite3.Connection, source: Source, opts: Options, now: datetime,
             )
             if not summary.pipeline_created:
                 summary.pipeline = None  # each deal's own (format 1: the target, told below)
-            pipelines = Pipelines(conn, target, FORMAT, getattr(source, "path", "the file"))
+            pipelines = Pipelines(conn, target, FORMAT, getattr(source, "path", "the file"),
+                                  created=summary.pipeline_created)
             empty = store.is_empty(conn)
             # a big load into an empty database: build the indexes once, at the end
             big = empty and source.size >= common.BULK_BYTES
