@@ -91,9 +91,9 @@ def test_a_bad_owner_is_refused_before_the_database_is_made(cli, command: str, d
 def test_owners_walks_the_index(conn) -> None:
     from pipectl.store import deals
 
-    conn.executemany("INSERT INTO deals (name, owner, stage, currency, created_at, updated_at, "
-                     "search) VALUES (?, ?, 'prospecting', 'EUR', '2026-01-01T00:00:00Z', "
-                     "'2026-01-01T00:00:00Z', '')",
+    conn.executemany("INSERT INTO deals (name, owner, pipeline_id, stage, currency, created_at, "
+                     "updated_at, search) VALUES (?, ?, 1, 'prospecting', 'EUR', "
+                     "'2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z', '')",
                      [(f"d{i}", o) for i, o in enumerate(["B", "A", None, "B", "Ą", "a"])])
     assert deals.owners(conn) == ["A", "B", "a", "Ą"]
     assert deals.owners(conn, most=2) == ["A", "B"]

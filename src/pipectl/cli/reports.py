@@ -195,6 +195,10 @@ def forecast(
     name = _pipeline(pipeline)
     conn, owner = connect_for_owner(ctx, owner)
     items = fc.build(conn, moment, chosen, owner, pipeline=name)
+    if name is not None:  # as the pipeline calls itself, not as typed
+        from pipectl.store import pipelines
+
+        name = pipelines.by_name(conn, name).name
     from pipectl.views import reports as view
 
     if fmt == "json":

@@ -29,6 +29,7 @@ from pipectl.domain.rules import DUE_ONLY
 from pipectl.errors import UsageError
 from pipectl.reports import snapshot
 from pipectl.reports.scope import Scope
+from pipectl.store import sql
 
 if TYPE_CHECKING:
     from pipectl.domain.pipeline import Pipeline, StageDef
@@ -139,12 +140,12 @@ def stale(
         rows = conn.execute(
             f"""SELECT id, name, owner, {_names_sql(sc)}, stage, value_minor, currency,
                        last_event_at,
-                       round(julianday(:as_of) - julianday(last_event_at), 2) AS idle,
+                       round({sql.days_between(':as_of', 'last_event_at')}, 2) AS idle,
                        {threshold} AS limit_days,
                        count(*) OVER () AS total
                 FROM {t}
                 WHERE status = 'open'
-                  AND julianday(:as_of) - julianday(last_event_at) > {threshold}
+                  AND {sql.days_between(':as_of', 'last_event_at')} > {threshold}
                 ORDER BY last_event_at, id
                 LIMIT :limit""",
             {"as_of": as_of, "limit": -1 if limit is None else limit},
@@ -179,12 +180,12 @@ def next_steps(
         defs, lambda p, s: snapshot.quote(s.action), "stage", "pipeline_id")
     stale_after = _threshold_sql(thresholds(defs, stale_days), defs, "s.stage",
                                  "s.pipeline_id")
-    sql = f"""
+    query = f"""
         WITH s AS (
             SELECT s.*,
                    CASE WHEN n.id IS NOT NULL AND n.at >= s.entered_at THEN 1 ELSE 0 END AS logged,
                    n.next_action AS logged_action, n.due AS logged_due,
-                   julianday(:as_of) - julianday(s.last_event_at) AS idle,
+                   {sql.days_between(':as_of', 's.last_event_at')} AS idle,
                    {stale_after} AS stale_after
             FROM {t} s LEFT JOIN events n ON n.id = s.next_event
             WHERE s.status = 'open'
@@ -215,10 +216,10 @@ def next_steps(
 
     near = (date.fromisoformat(today) + timedelta(days=near_days)).isoformat()
     params = {"as_of": as_of, "today": today, "near": near}
-    sql += " LIMIT :limit"
+    query += " LIMIT :limit"
     params["limit"] = -1 if limit is None else limit
     try:
-        rows = conn.execute(sql, params).fetchall()
+        rows = conn.execute(query, params).fetchall()
     finally:
         snapshot.drop(conn, t)
     why = ("overdue", "due_today", "stale", "closing", "open")

@@ -22,6 +22,7 @@ from pipectl.reports import snapshot
 from pipectl.reports.money import Money
 from pipectl.reports.periods import Window
 from pipectl.reports.scope import Scope, open_set
+from pipectl.store import sql
 from pipectl.values import weighted_minor
 
 if TYPE_CHECKING:
@@ -172,12 +173,10 @@ def _durations(
     TEMP table indexed by (grp, s); the median is then read by offset along that index, so no
     value ever reaches Python, only the few aggregates per group.
     """
-    table = f"dur_{next(_tables)}"
-    conn.execute(
-        f"CREATE TEMP TABLE {table} AS SELECT grp, s FROM ({source}) WHERE s IS NOT NULL", params
-    )
+    table = sql.scratch(conn, f"dur_{next(_tables)}",
+                        f"SELECT grp, s FROM ({source}) WHERE s IS NOT NULL", params,
+                        index=("grp", "s"))
     try:
-        conn.execute(f"CREATE INDEX temp.{table}_gs ON {table} (grp, s)")
         out: dict[str | None, Days] = {}
         groups = conn.execute(
             f"SELECT grp, count(*), avg(s), max(s) FROM {table} GROUP BY grp"
@@ -193,7 +192,7 @@ def _durations(
             out[grp] = Days(n, _days(sum(middle) / len(middle)), _days(mean), _days(top))
         return out
     finally:
-        conn.execute(f"DROP TABLE IF EXISTS temp.{table}")
+        sql.drop_scratch(conn, table)
 
 
 def _in(column: str) -> str:
@@ -255,7 +254,7 @@ def _report(
                    sum({created_in}), sum({qualified_in}),
                    sum({qualified_in} AND status = 'won'), sum({won_in}), sum({lost_in}),
                    sum(CASE WHEN {won_in}
-                       THEN round((julianday(won_at) - julianday(created_at)) * 86400) END)
+                       THEN round({sql.seconds_between('won_at', 'created_at')}) END)
                    {reached_sums}
             FROM {t}{" GROUP BY pipeline_id" if split else ""}""",
         p,
@@ -315,7 +314,7 @@ def _report(
 
     # Sales cycle: creation to win, deals won in the window.
     cycle_src = (
-        f"SELECT NULL AS grp, (julianday(won_at) - julianday(created_at)) * 86400 AS s FROM {t}"
+        f"SELECT NULL AS grp, {sql.seconds_between('won_at', 'created_at')} AS s FROM {t}"
         f" WHERE {won_in}"
     )
     cycle = _durations(conn, cycle_src, p, grouped=False).get(None, NO_DAYS)
@@ -404,10 +403,10 @@ def _stays(conn: sqlite3.Connection, p: dict, owner: str | None,
         if sc.pipeline_id is not None:
             mine += " AND pid = :pipeline_id"
     moves = f"""
-        SELECT e.to_stage AS stage, julianday(e.at) AS j,
-               lead(julianday(e.at)) OVER (PARTITION BY e.deal_id ORDER BY e.id) AS left_j
+        SELECT e.to_stage AS stage, {sql.day('e.at')} AS j,
+               lead({sql.day('e.at')}) OVER (PARTITION BY e.deal_id ORDER BY e.id) AS left_j
                {latest}
-        FROM events e INDEXED BY events_moves
+        FROM events e {sql.indexed_by('events_moves')}
         WHERE e.to_stage IS NOT NULL AND e.at <= :as_of {only}
     """
     is_open = snapshot.member(defs, snapshot.open_keys, "stage", "pid")
@@ -415,7 +414,7 @@ def _stays(conn: sqlite3.Connection, p: dict, owner: str | None,
     stays_src = f"""
         SELECT {_group(sc, "stage", "pid")} AS grp, (left_j - j) * 86400 AS s FROM ({moves})
         WHERE left_j IS NOT NULL AND {is_open} {mine}
-          AND left_j >= coalesce(julianday(:ws), 0) AND left_j < coalesce(julianday(:we), 1e12)
+          AND left_j >= coalesce({sql.day(':ws')}, 0) AND left_j < coalesce({sql.day(':we')}, 1e12)
     """
     return _durations(conn, stays_src, {**p, "owner": owner}, grouped=True)
 
@@ -436,19 +435,14 @@ class _InBackground:
         self.value: dict[str | None, Days] | None = None
         self.error: BaseException | None = None
         self.thread: threading.Thread | None = None
-        path = next((r[2] for r in conn.execute("PRAGMA database_list") if r[1] == "main"), "")
-        if path:
-            self.thread = threading.Thread(target=self._run, args=(path,), daemon=True)
+        other = sql.second_reader(conn)
+        if other is not None:
+            self.thread = threading.Thread(target=self._run, args=(other,), daemon=True)
             self.thread.start()
 
-    def _run(self, path: str) -> None:
-        from urllib.parse import quote
-
+    def _run(self, other: sqlite3.Connection) -> None:
         try:
-            other = sqlite3.connect(f"file:{quote(path)}?mode=ro", uri=True, timeout=5)
             try:
-                other.execute("PRAGMA temp_store = FILE")
-                other.execute("PRAGMA cache_size = -16384")
                 self.value = _stays(other, self.p, self.owner, self.sc)
             finally:
                 other.close()
@@ -471,7 +465,7 @@ def _time_in_stage(
     """Completed stays per open stage, and the deals sitting in it at the as-of moment."""
     now_src = f"""
         SELECT {_group(sc, "stage", "pipeline_id")} AS grp,
-               (julianday(:as_of) - julianday(entered_at)) * 86400 AS s
+               {sql.seconds_between(':as_of', 'entered_at')} AS s
         FROM {t} WHERE status = 'open'
     """
     now = _durations(conn, now_src, p, grouped=True)

@@ -235,7 +235,8 @@ def _json_marks(prefix: str = "") -> str:
     """SQL: the four checklist columns of schema 1-3 as the JSON object domain.checklist
     writes (criteria in order, NULL when none is assessed)."""
     parts = " || ".join(
-        f"coalesce('\"{c}\":' || CASE {prefix}{c} WHEN 1 THEN 'true' WHEN 0 THEN 'false' END || ',', '')"
+        f"coalesce('\"{c}\":' || CASE {prefix}{c} WHEN 1 THEN 'true' WHEN 0 THEN 'false' END"
+        " || ',', '')"
         for c in _V1_CRITERIA
     )
     return f"nullif('{{' || rtrim({parts}, ',') || '}}', '{{}}')"

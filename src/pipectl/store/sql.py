@@ -1,0 +1,82 @@
+"""What differs between SQL engines, in one place: the reports write portable SQL and take
+these pieces from here.
+
+The reports (``pipectl.reports``) compute every figure in SQL over the event history. The
+little that SQLite spells its own way lives here: the day number of an ISO moment (for
+differences in days or seconds), index hints, scratch tables for a report's intermediate rows,
+per-connection tuning, and a second read-only connection for a pass run in parallel. The
+PostgreSQL store provides the same functions (``EXTRACT(EPOCH FROM ...)``, no hints, ``CREATE
+TEMP TABLE ... ON COMMIT DROP`` ...); nothing in ``reports/`` needs to change for it.
+
+Placeholders: the reports write ``?`` and ``:name`` (sqlite3's styles); a store whose driver
+uses another style translates them in its ``execute``.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+
+def day(expr: str) -> str:
+    """SQL: the moment ``expr`` (ISO 8601 UTC text) as a number of days; differences of two
+    are days, times 86400 seconds."""
+    return f"julianday({expr})"
+
+
+def days_between(later: str, earlier: str) -> str:
+    return f"({day(later)} - {day(earlier)})"
+
+
+def seconds_between(later: str, earlier: str) -> str:
+    return f"({day(later)} - {day(earlier)}) * 86400"
+
+
+def indexed_by(index: str) -> str:
+    """SQL: a hint that a table is read through ``index`` (SQLite's query planner otherwise
+    picks a worse one for these passes; docs/performance.md)."""
+    return f"INDEXED BY {index}"
+
+
+def tune_for_reports(conn: sqlite3.Connection) -> None:
+    """Scratch tables to a temp file the OS caches (as fast as memory, the process stays small:
+    1M deals, 92 MB against 560 MB), and a 16 MiB page cache."""
+    conn.execute("PRAGMA temp_store = FILE")
+    conn.execute("PRAGMA cache_size = -16384")
+
+
+def scratch(conn: sqlite3.Connection, name: str, select: str,
+            params: Mapping[str, Any] | Sequence[Any] = (),
+            index: Sequence[str] = (), unique: bool = False) -> str:
+    """A table of this connection only (never in the database file) holding ``select``'s rows,
+    with an index on ``index`` when given. Returns the name to query it by."""
+    conn.execute(f"CREATE TEMP TABLE {name} AS {select}", params)
+    if index:
+        kind = "UNIQUE INDEX" if unique else "INDEX"
+        conn.execute(f"CREATE {kind} temp.{name}_ix ON {name} ({', '.join(index)})")
+    return name
+
+
+def add_columns(conn: sqlite3.Connection, name: str, columns: Mapping[str, str]) -> None:
+    """Add columns (name -> 'TEXT' or 'INTEGER') to a scratch table."""
+    for column, kind in columns.items():
+        conn.execute(f"ALTER TABLE {name} ADD COLUMN {column} {kind}")
+
+
+def drop_scratch(conn: sqlite3.Connection, name: str) -> None:
+    conn.execute(f"DROP TABLE IF EXISTS temp.{name}")
+
+
+def second_reader(conn: sqlite3.Connection) -> sqlite3.Connection | None:
+    """A second, read-only connection to the same database, for a pass run in another thread
+    (sqlite3 releases the GIL while a statement runs); None for a database without a file."""
+    path = next((r[2] for r in conn.execute("PRAGMA database_list") if r[1] == "main"), "")
+    if not path:
+        return None
+    from urllib.parse import quote
+
+    other = sqlite3.connect(f"file:{quote(path)}?mode=ro", uri=True, timeout=5,
+                            check_same_thread=False)
+    tune_for_reports(other)
+    return other
