@@ -796,7 +796,7 @@ def pipelines(draw: st.DrawFn) -> Pipeline:
     return Pipeline.of(draw(TEXT), line, checklist, descriptions=descriptions)
 
 
-@settings(max_examples=100)
+@settings(max_examples=100, deadline=None)
 @given(pipelines())
 def test_dump_round_trips(p: Pipeline) -> None:
     text = dump(p)
@@ -805,7 +805,7 @@ def test_dump_round_trips(p: Pipeline) -> None:
     assert dump(back) == text
 
 
-@settings(max_examples=100)
+@settings(max_examples=100, deadline=None)
 @given(pipelines())
 def test_json_round_trips(p: Pipeline) -> None:
     text = to_json(p)
@@ -815,7 +815,7 @@ def test_json_round_trips(p: Pipeline) -> None:
     assert json.loads(text)["name"] == p.name
 
 
-@settings(max_examples=100)
+@settings(max_examples=100, deadline=None)
 @given(pipelines(), pipelines(), st.integers(0, 100))
 def test_diff_is_empty_exactly_when_equal(a: Pipeline, b: Pipeline, probability: int) -> None:
     assert diff(a, a) == [] and diff(a, from_json(to_json(a))) == []

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
 from pipectl.cli.common import JSON_HELP, connect_for_owner
@@ -17,14 +19,20 @@ def _pipeline(name: str | None) -> str | None:
 
 def board(
     ctx: typer.Context,
-    owner: str = typer.Option(None, "--owner", "-o", help="Only this owner's deals."),
-    limit: int = typer.Option(
-        8, "--limit", "-n", help="Largest deals shown per stage (0: all of them)."
-    ),
-    pipeline: str = typer.Option(
-        None, "--pipeline", envvar="PIPECTL_PIPELINE", metavar="NAME", help=BOARD_PIPELINE_HELP
-    ),
-    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+    owner: Annotated[
+        str | None, typer.Option("--owner", "-o", help="Only this owner's deals.")
+    ] = None,
+    limit: Annotated[
+        int,
+        typer.Option("--limit", "-n", help="Largest deals shown per stage (0: all of them)."),
+    ] = 8,
+    pipeline: Annotated[
+        str | None,
+        typer.Option(
+            "--pipeline", envvar="PIPECTL_PIPELINE", metavar="NAME", help=BOARD_PIPELINE_HELP
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
 ) -> None:
     """One pipeline at a glance: a column per open stage with its deals, count and values.
 
@@ -39,41 +47,43 @@ def board(
       pipectl board --pipeline "Agency retainers"
     """
     from pipectl.cli.common import positive_limit
-    from pipectl.store import deals, pipelines
+    from pipectl.services import reports
     from pipectl.views import deals as view
 
     per_stage = positive_limit(limit) or None
     name = _pipeline(pipeline)
     conn, owner = connect_for_owner(ctx, owner)
-    shown = pipelines.by_name(conn, name)
-    columns = view.board_data(*deals.board(conn, shown, owner=owner, per_stage=per_stage),
-                              shown)
+    shown = reports.board(conn, name, owner=owner, per_stage=per_stage)
+    columns = view.board_data(shown.top, shown.totals, shown.pipeline)
     if as_json:
         from pipectl.views.common import print_json
 
         print_json(view.board_json(columns))
     else:
-        _title(conn, shown)
+        _title(shown)
         view.board(columns)
 
 
-def _title(conn, shown) -> None:
+def _title(shown) -> None:
     """With more than one pipeline in the database, say which one the board shows."""
-    several = conn.execute(
-        "SELECT count(*) > 1 FROM pipelines WHERE removed_at IS NULL").fetchone()[0]
-    if several:
+    if shown.several:
         from pipectl.views.table import echo
 
-        echo(("Pipeline: ", "bold"), (shown.name, "bold"))
+        echo(("Pipeline: ", "bold"), (shown.pipeline.name, "bold"))
 
 
 def stages_(
     ctx: typer.Context,
-    pipeline: str = typer.Option(
-        None, "--pipeline", envvar="PIPECTL_PIPELINE", metavar="NAME",
-        help="The pipeline whose stages to show. Default: the default pipeline.",
-    ),
-    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+    pipeline: Annotated[
+        str | None,
+        typer.Option(
+            "--pipeline",
+            envvar="PIPECTL_PIPELINE",
+            metavar="NAME",
+            help="The pipeline whose stages to show. Default: the default pipeline.",
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
 ) -> None:
     """A pipeline's stages, their default probabilities and the rules for moving between them.
 
@@ -84,27 +94,37 @@ def stages_(
       pipectl stages --pipeline "Agency retainers"
     """
     from pipectl.cli.common import connect
-    from pipectl.domain.rules import describe
-    from pipectl.store import pipelines
+    from pipectl.services import reports
     from pipectl.views import deals as view
 
     name = _pipeline(pipeline)
-    shown = pipelines.by_name(connect(ctx), name)
+    shown = reports.stages(connect(ctx), name)
     if as_json:
         from pipectl.views.common import print_json
 
-        print_json({"pipeline": shown.name, "stages": view.stages_json(shown),
-                    "rules": describe(shown)})
+        print_json(
+            {
+                "pipeline": shown.pipeline.name,
+                "stages": view.stages_json(shown.pipeline),
+                "rules": shown.rules,
+            }
+        )
     else:
-        view.stages_table(shown)
+        view.stages_table(shown.pipeline)
 
 
 def demo(
-    path: str = typer.Option(
-        None, "--path", help="Where to write the demo database. Default: demo.db in the user "
-        "data directory (never your own pipeline).",
-    ),
-    seed: int = typer.Option(7, "--seed", help="Random seed: the same seed, the same demo."),
+    path: Annotated[
+        str | None,
+        typer.Option(
+            "--path",
+            help="Where to write the demo database. Default: demo.db in the user "
+            "data directory (never your own pipeline).",
+        ),
+    ] = None,
+    seed: Annotated[
+        int, typer.Option("--seed", help="Random seed: the same seed, the same demo.")
+    ] = 7,
 ) -> None:
     """Create a separate demo database with a realistic pipeline and show its board.
 
@@ -119,28 +139,24 @@ def demo(
       pipectl demo --path /tmp/demo.db && pipectl --db /tmp/demo.db list --status all
     """
 
-    from pipectl import demo as demo_data
-    from pipectl.cli.common import default_db_path, now
+    from pipectl.cli.common import default_db_path
     from pipectl.paths import expand
-    from pipectl.store import deals, pipelines
-    from pipectl.store.db import connect as open_db
+    from pipectl.services import database
     from pipectl.views import deals as view
     from pipectl.views.table import echo
 
     target = expand(path) if path else default_db_path().with_name("demo.db")
-    count = demo_data.build(target, now(), seed=seed)
-    conn = open_db(target)
-    try:
-        shown = pipelines.default(conn)
-        columns = view.board_data(*deals.board(conn, shown, per_stage=5), shown)
-        _title(conn, shown)
-        status = deals.counts_by_status(conn)
-    finally:
-        conn.close()
+    made = database.demo(target, seed=seed, per_stage=5)
+    shown = made.board
+    columns = view.board_data(shown.top, shown.totals, shown.pipeline)
+    _title(shown)
     view.board(columns)
+    status = made.status
     echo()
-    echo(f"Demo database with {count} deals ({status['open']} open, {status['won']} won, "
-         f"{status['lost']} lost): {target}")
+    echo(
+        f"Demo database with {made.count} deals ({status['open']} open, {status['won']} won, "
+        f"{status['lost']} lost): {target}"
+    )
     echo(f'Explore it:  export PIPECTL_DB="{target}"; pipectl list; pipectl show 1')
 
 

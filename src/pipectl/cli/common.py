@@ -38,9 +38,15 @@ def connect(ctx: typer.Context) -> sqlite3.Connection:
 
     path = db_path(ctx)
     ctx.find_root().obj["db"] = str(path)
-    conn = _connect(path)
+    conn = _connect(path, notice=_note)
     ctx.call_on_close(conn.close)
     return conn
+
+
+def _note(text: str) -> None:
+    from pipectl.views.common import note
+
+    note(text)
 
 
 def now() -> datetime:

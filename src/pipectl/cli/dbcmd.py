@@ -45,10 +45,10 @@ def backup(
 
       pipectl db backup ~/backups/pipeline-2026-11-27.db
     """
-    from pipectl.store.db import backup as _backup
+    from pipectl.services import database
 
     conn = connect(ctx)
-    target = _backup(conn, file)
+    target = database.backup(conn, file)
     typer.echo(f"Backed up {db_path(ctx)} to {target}")
 
 
@@ -65,37 +65,22 @@ def check(
 
       pipectl db check
     """
-    from pipectl.store import transfer as store
+    from pipectl.services import database
     from pipectl.views.transfer import print_check
 
     conn = connect(ctx)
-    problems: list[str] = []
-    damage = store.integrity_problems(conn)
-    if damage:
-        problems.append(
-            f"the file's structure is damaged ({len(damage)} finding"
-            f"{'s' if len(damage) != 1 else ''}, first: {damage[0]}); restore a backup, "
-            "or export what can still be read (pipectl export --format json --events)"
-        )
-    orphans = store.foreign_key_problems(conn)
-    if orphans:
-        tables = sorted({t for t, _, _ in orphans})
-        problems.append(
-            f"{len(orphans)} row{'s' if len(orphans) != 1 else ''} in {', '.join(tables)} "
-            "belong to a deal that no longer exists (history without its deal)"
-        )
-    deals, events = store.counts(conn) if not damage else (0, 0)
+    found = database.check(conn)
     result = {
         "path": str(db_path(ctx)),
-        "ok": not problems,
-        "deals": deals,
-        "events": events,
-        "integrity": "ok" if not damage else damage[:20],
-        "orphan_rows": len(orphans),
-        "problems": problems,
+        "ok": found.ok,
+        "deals": found.deals,
+        "events": found.events,
+        "integrity": "ok" if not found.damage else found.damage[:20],
+        "orphan_rows": found.orphan_rows,
+        "problems": found.problems,
     }
     print_check(result, as_json)
-    if problems:
+    if not found.ok:
         raise typer.Exit(1)
 
 

@@ -189,40 +189,32 @@ def list_(
 
       pipectl list --status all --search nguyễn --sort value --limit 20
     """
-    from pipectl.store import deals
+    from pipectl.services import reports
     from pipectl.values import clean_text
 
-    status = status.lower()
-    if status not in ("open", "won", "lost", "all"):
-        raise UsageError(f"--status {status!r} is not one of open, won, lost, all")
-    if sort not in deals.SORTS:
-        raise UsageError(f"--sort {sort!r} is not one of {', '.join(deals.SORTS)}")
-    from pipectl.store import pipelines
+    status = reports.listing_status(status, sort)
     from pipectl.views import deals as view
 
     search = clean_text(search, "--search") if search is not None else None
     conn, owner = connect_for_owner(ctx, owner)
-    the_pipeline = None
-    if pipeline is not None or stage is not None:
-        the_pipeline = pipelines.by_name(conn, _text(pipeline, "--pipeline"))
-    rows = deals.iter_deals(
+    with reports.deals(
         conn,
-        pipeline_id=the_pipeline.id if the_pipeline else None,
-        stage=the_pipeline.parse_stage(stage) if the_pipeline and stage is not None else None,
+        pipeline=(_text(pipeline, "--pipeline") or "") if pipeline is not None else None,
+        stage=stage,
         status=status,
         owner=owner,
         search=search,
         sort=sort,
         limit=positive_limit(limit) or None,
         columns=None if as_json else view.TABLE_COLUMNS,
-    )
-    if as_json:
-        from pipectl.views.common import print_json_list
+    ) as found:
+        if as_json:
+            from pipectl.views.common import print_json_list
 
-        known = pipelines.all_in_force(conn)
-        print_json_list(view.deal_json(r, known[r["pipeline_id"]]) for r in rows)
-    else:
-        view.deal_table(rows, pipelines.all_in_force(conn))
+            known = found.pipelines
+            print_json_list(view.deal_json(r, known[r["pipeline_id"]]) for r in found.rows)
+        else:
+            view.deal_table(found.rows, found.pipelines)
 
 
 def show(
@@ -464,8 +456,7 @@ def edit(
       pipectl edit 12 --owner "Łukasz" --probability 70
     """
     from pipectl.models import DealEdit
-    from pipectl.services import deals
-    from pipectl.store import deals as store
+    from pipectl.services import deals, reports
     from pipectl.values import currency_code, parse_date, parse_money, parse_probability
 
     texts = {}
@@ -482,7 +473,7 @@ def edit(
             texts[field] = _text(given, field, required=field == "name")
     when = at_arg(at)
     conn = connect(ctx)
-    row = store.get(conn, deal_id)
+    row = reports.deal(conn, deal_id)
     cur = currency_code(currency) if currency is not None else None
     if cur and cur != row["currency"] and value is None and row["value_minor"] is not None:
         raise UsageError("changing the currency needs the value in it too", hint="add --value")
@@ -611,11 +602,10 @@ def rm(
 
       pipectl rm 12 --yes
     """
-    from pipectl.services import deals
-    from pipectl.store import deals as store
+    from pipectl.services import deals, reports
 
     conn = connect(ctx)
-    row = store.get(conn, deal_id)
+    row = reports.deal(conn, deal_id)
     if not yes:
         if not _interactive():
             raise UsageError("rm needs confirmation and there is no terminal", hint="add --yes")

@@ -1,13 +1,14 @@
-"""Reports: report, forecast, stale, next. Thin: parse, call pipectl.reports, render."""
+"""Reports: report, forecast, stale, next. Thin: parse, call pipectl.services.reports, render."""
 
 from __future__ import annotations
+
+from typing import Annotated
 
 import typer
 
 from pipectl.cli.common import (
     JSON_HELP,
     connect_for_owner,
-    now,
     positive_limit,
 )
 from pipectl.errors import UsageError
@@ -23,10 +24,14 @@ PIPELINE_HELP = (
     "(totals span them; stages are listed per pipeline)."
 )
 
-
-def _pipeline_option() -> typer.models.OptionInfo:
-    return typer.Option(None, "--pipeline", envvar="PIPECTL_PIPELINE", metavar="NAME",
-                        help=PIPELINE_HELP)
+PipelineOption = Annotated[
+    str | None,
+    typer.Option("--pipeline", envvar="PIPECTL_PIPELINE", metavar="NAME", help=PIPELINE_HELP),
+]
+AsOfOption = Annotated[str | None, typer.Option("--as-of", metavar="DATE", help=AS_OF_HELP)]
+OwnerOption = Annotated[str | None, typer.Option("--owner", "-o", help=OWNER_HELP)]
+JsonOption = Annotated[bool, typer.Option("--json", help=JSON_HELP)]
+CsvOption = Annotated[bool, typer.Option("--csv", help=CSV_HELP)]
 
 
 def _pipeline(name: str | None) -> str | None:
@@ -37,9 +42,9 @@ def _pipeline(name: str | None) -> str | None:
 
 
 def _as_of(text: str | None) -> str:
-    from pipectl.values import iso, parse_moment
+    from pipectl.services import reports
 
-    return iso(parse_moment(text, "--as-of") if text else now())
+    return reports.as_of(text, "--as-of")
 
 
 def _date(text: str | None, field: str):
@@ -58,25 +63,38 @@ def _format(as_json: bool, as_csv: bool) -> str:
 
 def report(
     ctx: typer.Context,
-    from_: str = typer.Option(None, "--from", metavar="DATE", help="Window start (included)."),
-    to: str = typer.Option(None, "--to", metavar="DATE", help="Window end (excluded)."),
-    week: bool = typer.Option(False, "--week", help="The window is a week (Monday to Sunday)."),
-    month: bool = typer.Option(False, "--month", help="The window is a calendar month."),
-    quarter: bool = typer.Option(False, "--quarter", help="The window is a calendar quarter."),
-    year: bool = typer.Option(False, "--year", help="The window is a calendar year."),
-    in_: str = typer.Option(
-        None, "--in", metavar="DATE",
-        help="With --week/--month/--quarter/--year: the period containing DATE "
-        "(default: the period containing the as-of moment, i.e. the current one).",
-    ),
-    as_of: str = typer.Option(None, "--as-of", metavar="DATE", help=AS_OF_HELP),
-    owner: str = typer.Option(None, "--owner", "-o", help=OWNER_HELP),
-    pipeline: str = _pipeline_option(),
-    explain: bool = typer.Option(
-        False, "--explain", help="Show how each figure was computed and from which deals."
-    ),
-    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
-    as_csv: bool = typer.Option(False, "--csv", help=CSV_HELP),
+    from_: Annotated[
+        str | None, typer.Option("--from", metavar="DATE", help="Window start (included).")
+    ] = None,
+    to: Annotated[
+        str | None, typer.Option("--to", metavar="DATE", help="Window end (excluded).")
+    ] = None,
+    week: Annotated[
+        bool, typer.Option("--week", help="The window is a week (Monday to Sunday).")
+    ] = False,
+    month: Annotated[bool, typer.Option("--month", help="The window is a calendar month.")] = False,
+    quarter: Annotated[
+        bool, typer.Option("--quarter", help="The window is a calendar quarter.")
+    ] = False,
+    year: Annotated[bool, typer.Option("--year", help="The window is a calendar year.")] = False,
+    in_: Annotated[
+        str | None,
+        typer.Option(
+            "--in",
+            metavar="DATE",
+            help="With --week/--month/--quarter/--year: the period containing DATE "
+            "(default: the period containing the as-of moment, i.e. the current one).",
+        ),
+    ] = None,
+    as_of: AsOfOption = None,
+    owner: OwnerOption = None,
+    pipeline: PipelineOption = None,
+    explain: Annotated[
+        bool,
+        typer.Option("--explain", help="Show how each figure was computed and from which deals."),
+    ] = False,
+    as_json: JsonOption = False,
+    as_csv: CsvOption = False,
 ) -> None:
     """Every pipeline metric on one screen, with a funnel chart.
 
@@ -102,12 +120,15 @@ def report(
 
       pipectl report --pipeline Partners --month
     """
-    from pipectl.reports import periods, summary
+    from pipectl.services import reports
 
     fmt = _format(as_json, as_csv)
     moment = _as_of(as_of)
-    units = [u for u, on in (("week", week), ("month", month), ("quarter", quarter),
-                             ("year", year)) if on]
+    units = [
+        u
+        for u, on in (("week", week), ("month", month), ("quarter", quarter), ("year", year))
+        if on
+    ]
     if len(units) > 1:
         raise UsageError("give only one of --week, --month, --quarter, --year")
     if units and (from_ or to):
@@ -116,12 +137,12 @@ def report(
         raise UsageError("--in needs --week, --month, --quarter or --year")
     if units:
         day = _date(in_, "--in") or _date(moment[:10], "--as-of")
-        window = periods.period(units[0], day)
+        window = reports.period(units[0], day)
     else:
-        window = periods.window(_date(from_, "--from"), _date(to, "--to"))
+        window = reports.window(_date(from_, "--from"), _date(to, "--to"))
     name = _pipeline(pipeline)
     conn, owner = connect_for_owner(ctx, owner)
-    data = summary.build(conn, moment, window, owner, explain=explain, pipeline=name)
+    data = reports.report(conn, moment, window, owner, explain=explain, pipeline=name)
     from pipectl.views import reports as view
 
     if fmt == "json":
@@ -136,20 +157,29 @@ def report(
 
 def forecast(
     ctx: typer.Context,
-    by: str = typer.Option("month", "--by", help="month or quarter."),
-    from_: str = typer.Option(
-        None, "--from", metavar="DATE",
-        help="First period: the one containing DATE. Default: three periods before the current.",
-    ),
-    to: str = typer.Option(
-        None, "--to", metavar="DATE",
-        help="Last period: the one containing DATE. Default: two periods after the current.",
-    ),
-    as_of: str = typer.Option(None, "--as-of", metavar="DATE", help=AS_OF_HELP),
-    owner: str = typer.Option(None, "--owner", "-o", help=OWNER_HELP),
-    pipeline: str = _pipeline_option(),
-    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
-    as_csv: bool = typer.Option(False, "--csv", help=CSV_HELP),
+    by: Annotated[str, typer.Option("--by", help="month or quarter.")] = "month",
+    from_: Annotated[
+        str | None,
+        typer.Option(
+            "--from",
+            metavar="DATE",
+            help="First period: the one containing DATE. Default: three periods before the "
+            "current.",
+        ),
+    ] = None,
+    to: Annotated[
+        str | None,
+        typer.Option(
+            "--to",
+            metavar="DATE",
+            help="Last period: the one containing DATE. Default: two periods after the current.",
+        ),
+    ] = None,
+    as_of: AsOfOption = None,
+    owner: OwnerOption = None,
+    pipeline: PipelineOption = None,
+    as_json: JsonOption = False,
+    as_csv: CsvOption = False,
 ) -> None:
     """Forecast versus actual, per month or quarter.
 
@@ -168,37 +198,20 @@ def forecast(
 
       pipectl forecast --owner "Anna Kowalska" --csv
     """
-    from pipectl.reports import forecast as fc
-    from pipectl.reports import periods
+    from pipectl.services import reports
 
     fmt = _format(as_json, as_csv)
     unit = by.strip().lower()
     if unit not in ("month", "quarter"):
         raise UsageError(f"--by {by!r} is not month or quarter")
     moment = _as_of(as_of)
-    here = periods.period_start(unit, _date(moment[:10], "--as-of"))
     first = _date(from_, "--from")
-    if first is None:
-        first = here
-        for _ in range(3):
-            first = periods.period_start(unit, first.replace(day=1) - _one_day())
     last = _date(to, "--to")
-    if last is None:
-        last = here
-        for _ in range(2):
-            last = periods.next_start(unit, last)
-    if last < first:
-        raise UsageError(f"--to {last} is before --from {first}")
-    chosen = periods.periods(unit, first, last)
-    if len(chosen) > 120:
-        raise UsageError(f"{len(chosen)} periods is too many (at most 120)")
+    chosen = reports.forecast_periods(unit, moment, first, last)
     name = _pipeline(pipeline)
     conn, owner = connect_for_owner(ctx, owner)
-    items = fc.build(conn, moment, chosen, owner, pipeline=name)
-    if name is not None:  # as the pipeline calls itself, not as typed
-        from pipectl.store import pipelines
-
-        name = pipelines.by_name(conn, name).name
+    result = reports.forecast(conn, moment, chosen, owner, pipeline=name)
+    items, name = result.periods, result.pipeline  # the pipeline as it calls itself
     from pipectl.views import reports as view
 
     if fmt == "json":
@@ -211,24 +224,24 @@ def forecast(
         view.forecast_table(items, moment, name)
 
 
-def _one_day():
-    from datetime import timedelta
-
-    return timedelta(days=1)
-
-
 def stale(
     ctx: typer.Context,
-    days: list[str] = typer.Option(
-        None, "--days", metavar="N|STAGE=N",
-        help="Idle threshold in days for every stage (default: each stage's rot days, 14 "
-        "unless its pipeline says otherwise); STAGE=N sets one stage's (repeatable).",
-    ),
-    limit: int = typer.Option(50, "--limit", "-n", help="At most this many deals (0: all)."),
-    as_of: str = typer.Option(None, "--as-of", metavar="DATE", help=AS_OF_HELP),
-    owner: str = typer.Option(None, "--owner", "-o", help=OWNER_HELP),
-    pipeline: str = _pipeline_option(),
-    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+    days: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--days",
+            metavar="N|STAGE=N",
+            help="Idle threshold in days for every stage (default: each stage's rot days, 14 "
+            "unless its pipeline says otherwise); STAGE=N sets one stage's (repeatable).",
+        ),
+    ] = None,
+    limit: Annotated[
+        int, typer.Option("--limit", "-n", help="At most this many deals (0: all).")
+    ] = 50,
+    as_of: AsOfOption = None,
+    owner: OwnerOption = None,
+    pipeline: PipelineOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Open deals idle for longer than a threshold, oldest first.
 
@@ -242,12 +255,11 @@ def stale(
 
       pipectl stale --days 7 --days negotiation=3 --json
     """
-    from pipectl.reports import actions
-    from pipectl.reports.scope import scope
+    from pipectl.services import reports
 
     most = positive_limit(limit) or None
     default = None
-    wanted: list[tuple[str, str, int]] = []  # (as given, stage name, days)
+    wanted: list[reports.StageDays] = []
     for item in days or []:
         key, sep, value = item.partition("=")
         number = value if sep else key
@@ -256,62 +268,32 @@ def stale(
         except ValueError as exc:
             raise UsageError(f"--days {item!r} is not a number of days or STAGE=N") from exc
         if sep:
-            wanted.append((item, key, n))
+            wanted.append(reports.StageDays(key, n, item))
         else:
             default = n
     name = _pipeline(pipeline)
     moment = _as_of(as_of)
     conn, owner = connect_for_owner(ctx, owner)
-    sc = scope(conn, moment, name)
-    per_stage = {}
-    for item, key, n in wanted:
-        for pid, stage in _open_stage(sc, item, key):
-            per_stage[(pid, stage)] = n
-    rows, total = actions.stale(conn, moment, actions.thresholds(sc, default, per_stage), owner,
-                                limit=most, sc=sc)
+    found = reports.stale(conn, moment, default, wanted, owner, limit=most, pipeline=name)
     from pipectl.views import reports as view
 
     if as_json:
         from pipectl.views.common import print_json
 
-        print_json(view.stale_json(rows, total, moment, sc.several))
+        print_json(view.stale_json(found.rows, found.total, moment, found.several))
     else:
-        view.stale_table(rows, total, moment, sc.several)
-
-
-def _open_stage(sc, item: str, text: str) -> list[tuple[int, str]]:
-    """The open stage ``text`` names (key, label, alias or prefix) in each pipeline covered
-    that has it: [(pipeline id, stage key)]. Pipelines with a stage of that very key come
-    first: only they are meant then."""
-    found: list[tuple[int, str]] = []
-    errors: list[UsageError] = []
-    key = text.strip()
-    having = [p for p in sc.shown if key in p.keys]  # a stage's key names it before any alias
-    for p in having or sc.shown:
-        try:
-            stage = p.parse_stage(text)
-        except UsageError as exc:
-            errors.append(exc)
-            continue
-        if not p.is_open(stage):
-            raise UsageError(f"--days {item!r}: {stage} is not an open stage")
-        found.append((p.id, stage))
-    if not found and len(errors) == 1:
-        raise errors[0]
-    if not found:
-        have = "; ".join(f"{p.name}: {', '.join(p.open_keys)}" for p in sc.shown)
-        raise UsageError(f"--days {item!r}: no pipeline has an open stage {text!r}",
-                         hint=f"open stages of {have}")
-    return found
+        view.stale_table(found.rows, found.total, moment, found.several)
 
 
 def next_(
     ctx: typer.Context,
-    owner: str = typer.Option(None, "--owner", "-o", help=OWNER_HELP),
-    limit: int = typer.Option(20, "--limit", "-n", help="At most this many deals (0: all)."),
-    as_of: str = typer.Option(None, "--as-of", metavar="DATE", help=AS_OF_HELP),
-    pipeline: str = _pipeline_option(),
-    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+    owner: OwnerOption = None,
+    limit: Annotated[
+        int, typer.Option("--limit", "-n", help="At most this many deals (0: all).")
+    ] = 20,
+    as_of: AsOfOption = None,
+    pipeline: PipelineOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """What each open deal needs next, most urgent first.
 
@@ -327,23 +309,21 @@ def next_(
 
       pipectl next --limit 0 --json
     """
-    from pipectl.reports import actions
-    from pipectl.reports.scope import scope
+    from pipectl.services import reports
 
     most = positive_limit(limit) or None
     name = _pipeline(pipeline)
     moment = _as_of(as_of)
     conn, owner = connect_for_owner(ctx, owner)
-    sc = scope(conn, moment, name)
-    rows, total = actions.next_steps(conn, moment, owner, limit=most, sc=sc)
+    found = reports.next_steps(conn, moment, owner, limit=most, pipeline=name)
     from pipectl.views import reports as view
 
     if as_json:
         from pipectl.views.common import print_json
 
-        print_json(view.next_json(rows, total, moment, sc.several))
+        print_json(view.next_json(found.rows, found.total, moment, found.several))
     else:
-        view.next_table(rows, total, moment, sc.several)
+        view.next_table(found.rows, found.total, moment, found.several)
 
 
 def register(app: typer.Typer) -> None:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
-from pipectl.cli.common import JSON_HELP, connect, now
+from pipectl.cli.common import JSON_HELP, connect
 from pipectl.errors import UsageError
 
 LARGE = 2_000_000  # bytes: a progress bar from this size on, when stderr is a terminal
@@ -14,50 +15,85 @@ LARGE = 2_000_000  # bytes: a progress bar from this size on, when stderr is a t
 
 def import_(
     ctx: typer.Context,
-    file: Path = typer.Argument(..., metavar="FILE", help="CSV or JSON file to import."),
-    fmt: str = typer.Option(None, "--format", "-f", help="csv or json. Default: from the name."),
-    preset: str = typer.Option(
-        None, "--preset",
-        help="hubspot, pipedrive, salesforce, maven or pipectl. Default: detected from the "
-        "header, else columns named like fields.",
-    ),
-    maps: list[str] = typer.Option(
-        None, "--map", metavar="COLUMN=FIELD",
-        help="Feed a column to a field (repeatable); COLUMN=- leaves a column out.",
-    ),
-    stage_maps: list[str] = typer.Option(
-        None, "--stage-map", metavar="THEIR STAGE=STAGE",
-        help="Map one of the file's stages to a stage of the pipeline (repeatable). "
-        "Remembered for the next import of the same source into that pipeline.",
-    ),
-    pipeline: str = typer.Option(
-        None, "--pipeline", metavar="NAME", envvar="PIPECTL_PIPELINE",
-        help="The pipeline the deals go into; the file's stage names are read as its stages. "
-        "Default: the default pipeline. (A pipectl export of format 2 names each deal's own.)",
-    ),
-    create_pipeline: str = typer.Option(
-        None, "--create-pipeline", metavar="NAME",
-        help="Make a new pipeline NAME from the file's own stage names (in the order the "
-        "preset knows, else as first seen; won and lost as the preset or pipectl reads them) "
-        "and import into it.",
-    ),
-    history: Path = typer.Option(
-        None, "--history", metavar="FILE",
-        help="The history of FILE's deals: a Salesforce OpportunityHistory file, or the "
-        "event log of a pipectl CSV export (pipectl export --events).",
-    ),
-    currency: str = typer.Option(
-        None, "--currency", envvar="PIPECTL_CURRENCY",
-        help="Currency of amounts without a currency column. Default: USD.",
-    ),
-    encoding: str = typer.Option(
-        None, "--encoding", help="The file's encoding (e.g. cp1252). Default: detected."
-    ),
-    dayfirst: bool = typer.Option(False, "--dayfirst", help="Read 1/2/2024 as 1 February."),
-    dry_run: bool = typer.Option(
-        False, "--dry-run", help="Check everything and report; write nothing."
-    ),
-    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+    file: Annotated[Path, typer.Argument(metavar="FILE", help="CSV or JSON file to import.")],
+    fmt: Annotated[
+        str | None,
+        typer.Option("--format", "-f", help="csv or json. Default: from the name."),
+    ] = None,
+    preset: Annotated[
+        str | None,
+        typer.Option(
+            "--preset",
+            help="hubspot, pipedrive, salesforce, maven or pipectl. Default: detected from the "
+            "header, else columns named like fields.",
+        ),
+    ] = None,
+    maps: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--map",
+            metavar="COLUMN=FIELD",
+            help="Feed a column to a field (repeatable); COLUMN=- leaves a column out.",
+        ),
+    ] = None,
+    stage_maps: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--stage-map",
+            metavar="THEIR STAGE=STAGE",
+            help="Map one of the file's stages to a stage of the pipeline (repeatable). "
+            "Remembered for the next import of the same source into that pipeline.",
+        ),
+    ] = None,
+    pipeline: Annotated[
+        str | None,
+        typer.Option(
+            "--pipeline",
+            metavar="NAME",
+            envvar="PIPECTL_PIPELINE",
+            help="The pipeline the deals go into; the file's stage names are read as its "
+            "stages. Default: the default pipeline. (A pipectl export of format 2 names each "
+            "deal's own.)",
+        ),
+    ] = None,
+    create_pipeline: Annotated[
+        str | None,
+        typer.Option(
+            "--create-pipeline",
+            metavar="NAME",
+            help="Make a new pipeline NAME from the file's own stage names (in the order the "
+            "preset knows, else as first seen; won and lost as the preset or pipectl reads "
+            "them) and import into it.",
+        ),
+    ] = None,
+    history: Annotated[
+        Path | None,
+        typer.Option(
+            "--history",
+            metavar="FILE",
+            help="The history of FILE's deals: a Salesforce OpportunityHistory file, or the "
+            "event log of a pipectl CSV export (pipectl export --events).",
+        ),
+    ] = None,
+    currency: Annotated[
+        str | None,
+        typer.Option(
+            "--currency",
+            envvar="PIPECTL_CURRENCY",
+            help="Currency of amounts without a currency column. Default: USD.",
+        ),
+    ] = None,
+    encoding: Annotated[
+        str | None,
+        typer.Option("--encoding", help="The file's encoding (e.g. cp1252). Default: detected."),
+    ] = None,
+    dayfirst: Annotated[
+        bool, typer.Option("--dayfirst", help="Read 1/2/2024 as 1 February.")
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Check everything and report; write nothing.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
 ) -> None:
     """Import deals from a CRM export or a spreadsheet: every row or none.
 
@@ -83,29 +119,33 @@ def import_(
 
       pipectl import sales_pipeline.csv --preset maven --create-pipeline maven
     """
-    from pipectl.transfer import importer
+    from pipectl.services import transfer
     from pipectl.values import DEFAULT_CURRENCY, currency_code
     from pipectl.views.transfer import print_errors, print_summary, progress_bar
 
     source = getattr(ctx.get_parameter_source("pipeline"), "name", None)
     if create_pipeline is not None and source == "ENVIRONMENT":
         pipeline = None  # --create-pipeline names where the deals go, over PIPECTL_PIPELINE
-    opts = importer.Options(
-        fmt=fmt, preset=preset, maps=list(maps or []), stage_maps=list(stage_maps or []),
+    opts = transfer.Options(
+        fmt=fmt,
+        preset=preset,
+        maps=list(maps or []),
+        stage_maps=list(stage_maps or []),
         currency=currency_code(currency) if currency else DEFAULT_CURRENCY,
-        encoding=encoding, dayfirst=dayfirst, dry_run=dry_run, history=history,
-        pipeline=pipeline, create_pipeline=create_pipeline,
+        encoding=encoding,
+        dayfirst=dayfirst,
+        dry_run=dry_run,
+        history=history,
+        pipeline=pipeline,
+        create_pipeline=create_pipeline,
     )
-    if not file.exists():
-        raise UsageError(f"{file}: no such file")
-    if history is not None and not history.exists():
-        raise UsageError(f"{history}: no such file")
+    transfer.check_files(file, history)
     conn = connect(ctx)
     large = file.is_file() and file.stat().st_size >= LARGE
     with progress_bar(f"importing {file.name}", large and not as_json) as update:
         try:
-            summary = importer.run(conn, file, opts, now(), update)
-        except importer.ImportFailed as exc:
+            summary = transfer.import_file(conn, file, opts, update)
+        except transfer.ImportFailed as exc:
             print_errors(exc.summary, as_json)
             raise
     print_summary(summary, as_json)
@@ -113,19 +153,30 @@ def import_(
 
 def export(
     ctx: typer.Context,
-    fmt: str = typer.Option("csv", "--format", "-f", help="csv or json."),
-    output: Path = typer.Option(
-        None, "--output", "-o", metavar="FILE", help="Write to FILE (never overwritten). "
-        "Default: standard output."
-    ),
-    status: str = typer.Option("all", "--status", help="open, won, lost or all."),
-    events: bool = typer.Option(
-        False, "--events", help="The event log: in JSON, each deal with its events; in CSV, "
-        "one row per event."
-    ),
-    raw: bool = typer.Option(
-        False, "--raw", help="Do not neutralise CSV cells a spreadsheet would run as formulas."
-    ),
+    fmt: Annotated[str, typer.Option("--format", "-f", help="csv or json.")] = "csv",
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output",
+            "-o",
+            metavar="FILE",
+            help="Write to FILE (never overwritten). Default: standard output.",
+        ),
+    ] = None,
+    status: Annotated[str, typer.Option("--status", help="open, won, lost or all.")] = "all",
+    events: Annotated[
+        bool,
+        typer.Option(
+            "--events",
+            help="The event log: in JSON, each deal with its events; in CSV, one row per event.",
+        ),
+    ] = False,
+    raw: Annotated[
+        bool,
+        typer.Option(
+            "--raw", help="Do not neutralise CSV cells a spreadsheet would run as formulas."
+        ),
+    ] = False,
 ) -> None:
     """Export deals (and with --events their history) as CSV or JSON.
 
@@ -141,7 +192,7 @@ def export(
 
       pipectl export --status won --format json | jq '.deals | length'
     """
-    from pipectl.transfer import exporter
+    from pipectl.services import transfer
 
     fmt = fmt.lower()
     if fmt not in ("csv", "json"):
@@ -150,9 +201,7 @@ def export(
     if status not in ("open", "won", "lost", "all"):
         raise UsageError(f"--status {status!r} is not one of open, won, lost, all")
     conn = connect(ctx)
-    n = exporter.export(
-        conn, output, fmt=fmt, status=status, events=events, raw=raw, at=now()
-    )
+    n = transfer.export(conn, output, fmt=fmt, status=status, events=events, raw=raw)
     if output is not None:
         what = "events" if events and fmt == "csv" else "deals"
         typer.echo(f"Exported {n} {what} to {output}", err=True)

@@ -12,6 +12,7 @@ by ``domain.pipeline_file``.
 
 from __future__ import annotations
 
+import json
 import unicodedata
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -288,3 +289,51 @@ DEFAULT = Pipeline.of(
     DEFAULT_CHECKLIST,
     descriptions=DEFAULT_DESCRIPTIONS,
 )
+
+
+# ------------------------------------------------------------------ the stored form
+# What the store keeps of a definition (pipeline_versions.definition): canonical JSON.
+
+
+def to_json(pipeline: Pipeline) -> str:
+    """The canonical stored form: every field, fixed key order, compact, not ASCII-escaped.
+    The store's ``id`` and ``version`` are not part of it."""
+    doc = {
+        "name": pipeline.name,
+        "checklist": list(pipeline.checklist),
+        "descriptions": [[c, text] for c, text in pipeline.descriptions],
+        "stages": [
+            {
+                "key": s.key, "label": s.label, "kind": s.kind, "probability": s.probability,
+                "rot_days": s.rot_days, "gate": s.gate, "skippable": s.skippable,
+                "action": s.action, "aliases": list(s.aliases), "meaning": s.meaning,
+                "leaves_when": s.leaves_when,
+            }
+            for s in pipeline.line
+        ],
+    }
+    return json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
+
+
+def from_json(text: str) -> Pipeline:
+    """The pipeline ``to_json`` wrote (ValueError when the text is not one)."""
+    try:
+        doc = json.loads(text)
+        line = [
+            StageDef(
+                str(s["key"]), str(s["label"]), kind=str(s.get("kind", "open")),
+                probability=int(s.get("probability", 0)),
+                rot_days=None if s.get("rot_days") is None else int(s["rot_days"]),
+                gate=bool(s.get("gate", False)), skippable=bool(s.get("skippable", False)),
+                action=str(s.get("action", "")),
+                aliases=tuple(str(a) for a in s.get("aliases", ())),
+                meaning=str(s.get("meaning", "")), leaves_when=str(s.get("leaves_when", "")),
+            )
+            for s in doc["stages"]
+        ]
+        return Pipeline.of(
+            str(doc["name"]), line, tuple(str(c) for c in doc.get("checklist", ())),
+            descriptions=tuple((str(c), str(t)) for c, t in doc.get("descriptions", ())),
+        )
+    except (KeyError, TypeError, AttributeError) as e:
+        raise ValueError(f"not a stored pipeline: {e!r}") from None

@@ -13,7 +13,7 @@ import os
 import sqlite3
 import stat
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -249,7 +249,8 @@ def _follow(path: Path) -> Path:
         ) from exc
 
 
-def connect(path: Path | str, *, migrate: bool = True) -> sqlite3.Connection:
+def connect(path: Path | str, *, migrate: bool = True,
+            notice: Callable[[str], None] | None = None) -> sqlite3.Connection:
     """Open (creating if needed) a pipectl database and bring its schema up to date.
 
     Every refusal happens before SQLite writes a byte: the header is checked from the file, then
@@ -289,7 +290,7 @@ def connect(path: Path | str, *, migrate: bool = True) -> sqlite3.Connection:
             raise DatabaseError(f"{path}: cannot switch to WAL mode (got {mode})")
         conn.execute("PRAGMA synchronous = FULL")
         if migrate:
-            schema.migrate(conn, path)
+            schema.migrate(conn, path, notice)
     except sqlite3.Error as exc:
         conn.close()
         raise translate(exc, path) from exc

@@ -91,8 +91,18 @@ STATUS_SQL = {
 }
 
 
-def status_condition(status: str) -> str:
-    return STATUS_SQL[status]
+def status_condition(status: str, pipelines: dict[int, Pipeline] | None = None) -> str:
+    """SQL: the deals of this status. With the pipelines' definitions, by their stages (an
+    index range of deals_stage_owner: open deals are a fraction of all); else by closed_at."""
+    if status == "all" or not pipelines:
+        return STATUS_SQL[status]
+    terms = []
+    for pid, p in sorted(pipelines.items()):
+        keys = [s.key for s in p.stages if s.status.value == status]
+        if keys:
+            terms.append(f"(pipeline_id = {int(pid)} AND stage IN "
+                         f"({', '.join(_quote(k) for k in keys)}))")
+    return "(" + " OR ".join(terms) + ")" if terms else "0"
 
 
 SORTS = {
@@ -130,14 +140,16 @@ def iter_deals(
     from pipectl.store import pipelines
 
     where, params = [], []
+    known = pipelines.all_in_force(conn)
     if pipeline_id is not None:
+        known = {pipeline_id: known[pipeline_id]}
         where.append("pipeline_id = ?")
         params.append(pipeline_id)
     if stage is not None:
         where.append("stage = ?")
         params.append(stage)
     else:
-        where.append(status_condition(status))
+        where.append(status_condition(status, known))
     if owner is not None:
         where.append("owner = ?")
         params.append(owner)
@@ -147,9 +159,6 @@ def iter_deals(
     selected = ", ".join(columns) if columns else "*"
     order = SORTS[sort]
     if "{order}" in order:
-        known = pipelines.all_in_force(conn)
-        if pipeline_id is not None:
-            known = {pipeline_id: known[pipeline_id]}
         order = order.format(order="pipeline_id, " + stage_case(known, "order", default="99"))
     sql = f"SELECT {selected} FROM deals WHERE {' AND '.join(where)} ORDER BY {order}"
     if limit is not None:
@@ -198,12 +207,12 @@ def board(
     """
     assert pipeline.id is not None
     mine = " AND owner = ?" if owner is not None else ""
-    params: list[Any] = [pipeline.id, *([owner] if owner is not None else [])]
+    params: list[Any] = [owner] if owner is not None else []
     probability = stage_case({pipeline.id: pipeline}, "probability")
     totals = [dict(r) for r in conn.execute(
         "SELECT stage, currency, count(*) AS count, sum(value_minor) AS value, "
         f"sum(value_minor * coalesce(probability, {probability})) AS value_x_percent "
-        f"FROM deals WHERE pipeline_id = ? AND {status_condition('open')}{mine} "
+        f"FROM deals WHERE {status_condition('open', {pipeline.id: pipeline})}{mine} "
         "GROUP BY stage, currency",
         params,
     )]
@@ -212,7 +221,7 @@ def board(
         key: [dict(r) for r in conn.execute(
             f"SELECT * FROM deals WHERE pipeline_id = ? AND stage = ?{mine} "
             f"ORDER BY {SORTS['value']}{limit}",
-            [pipeline.id, key, *params[1:]],
+            [pipeline.id, key, *params],
         )]
         for key in pipeline.open_keys
     }

@@ -1,7 +1,7 @@
 """Pipelines in the database: their versions (never overwritten) and the stage keys that deals
 and events may name.
 
-A pipeline's definition is stored as canonical JSON (``domain.pipeline_file.to_json``), one row
+A pipeline's definition is stored as canonical JSON (``domain.pipeline.to_json``), one row
 per version with the moment it came into force. ``load`` gives the version in force at a
 moment (the first version for anything earlier than it), which is what a figure for that
 moment must use.
@@ -14,13 +14,13 @@ from dataclasses import replace
 from typing import Any
 
 from pipectl.domain.pipeline import LOST, Pipeline, fold_name
+from pipectl.domain.pipeline import from_json as pipeline_json_from
+from pipectl.domain.pipeline import to_json as pipeline_json
 from pipectl.errors import NotFound, UsageError
 
 
 def _from_row(row: Any) -> Pipeline:
-    from pipectl.domain import pipeline_file
-
-    return replace(pipeline_file.from_json(row[2]), id=int(row[0]), version=int(row[1]))
+    return replace(pipeline_json_from(row[2]), id=int(row[0]), version=int(row[1]))
 
 
 def load(conn: sqlite3.Connection, pipeline_id: int, at: str | None = None) -> Pipeline:
@@ -110,8 +110,6 @@ def all_in_force(conn: sqlite3.Connection, at: str | None = None) -> dict[int, P
 
 
 def create(conn: sqlite3.Connection, pipeline: Pipeline, at: str) -> int:
-    from pipectl.domain import pipeline_file
-
     cur = conn.execute(
         "INSERT INTO pipelines (name, is_default, created_at) VALUES (?, 0, ?)",
         (pipeline.name, at),
@@ -119,7 +117,7 @@ def create(conn: sqlite3.Connection, pipeline: Pipeline, at: str) -> int:
     pid = int(cur.lastrowid or 0)
     conn.execute(
         "INSERT INTO pipeline_versions (pipeline_id, version, at, definition) "
-        "VALUES (?, 1, ?, ?)", (pid, at, pipeline_file.to_json(pipeline)),
+        "VALUES (?, 1, ?, ?)", (pid, at, pipeline_json(pipeline)),
     )
     _keys(conn, pid, pipeline)
     return pid
@@ -127,14 +125,12 @@ def create(conn: sqlite3.Connection, pipeline: Pipeline, at: str) -> int:
 
 def add_version(conn: sqlite3.Connection, pipeline_id: int, pipeline: Pipeline, at: str) -> int:
     """A new version of a pipeline, in force from ``at``. Returns its number."""
-    from pipectl.domain import pipeline_file
-
     version = conn.execute(
         "SELECT max(version) FROM pipeline_versions WHERE pipeline_id = ?", (pipeline_id,)
     ).fetchone()[0] + 1
     conn.execute(
         "INSERT INTO pipeline_versions (pipeline_id, version, at, definition) "
-        "VALUES (?, ?, ?, ?)", (pipeline_id, version, at, pipeline_file.to_json(pipeline)),
+        "VALUES (?, ?, ?, ?)", (pipeline_id, version, at, pipeline_json(pipeline)),
     )
     if pipeline.name:
         conn.execute("UPDATE pipelines SET name = ? WHERE id = ?", (pipeline.name, pipeline_id))

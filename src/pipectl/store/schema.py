@@ -245,10 +245,10 @@ def _json_marks(prefix: str = "") -> str:
 def _to_v4(conn: sqlite3.Connection) -> None:
     """Rebuild deals and events in the schema-4 shape, every row kept: all deals into the
     default pipeline (id 1), the four checklist columns into one JSON object. Runs inside the
-    migration's transaction; foreign keys stay on (the new tables are filled, then the old ones
-    dropped, children first, and the new ones renamed into place)."""
-    from pipectl.domain import pipeline_file
+    migration's transaction, with foreign keys off and checked before the commit (``migrate``):
+    the new tables are filled, the old ones dropped, and the new ones renamed into place."""
     from pipectl.domain.pipeline import DEFAULT, LOST
+    from pipectl.domain.pipeline import to_json as pipeline_json
 
     run_script(conn, SCHEMA_V4)
     now = conn.execute("SELECT strftime('%Y-%m-%dT%H:%M:%SZ', 'now')").fetchone()[0]
@@ -260,7 +260,7 @@ def _to_v4(conn: sqlite3.Connection) -> None:
     )
     conn.execute(
         "INSERT INTO pipeline_versions (pipeline_id, version, at, definition) VALUES (1, 1, ?, ?)",
-        (since, pipeline_file.to_json(DEFAULT)),
+        (since, pipeline_json(DEFAULT)),
     )
     conn.executemany(
         "INSERT INTO stage_keys (pipeline_id, key) VALUES (1, ?)",
@@ -289,9 +289,6 @@ def _to_v4(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE deals_v4 RENAME TO deals")
     conn.execute("ALTER TABLE events_v4 RENAME TO events")
     run_script(conn, INDEXES_V4)
-    bad = conn.execute("PRAGMA foreign_key_check").fetchall()
-    if bad:  # pragma: no cover - every stage of schemas 1-3 is a default stage
-        raise sqlite3.IntegrityError(f"schema 4: {len(bad)} rows name no known stage")
 
 
 def _migrations():  # -> sqlite_utils.Migrations, imported lazily (start-up cost)
@@ -400,27 +397,49 @@ def run_script(conn: sqlite3.Connection, script: str) -> None:
 VERSION = 4
 
 
-def migrate(conn: sqlite3.Connection, path: Path | None = None) -> list[str]:
-    """Apply pending migrations once, under the write lock. Returns the names applied."""
+def migrate(conn: sqlite3.Connection, path: Path | None = None,
+            notice: Callable[[str], None] | None = None) -> list[str]:
+    """Apply pending migrations once, under the write lock. Returns the names applied.
+
+    ``notice`` is told, before an existing database is copied and upgraded, what is about to
+    happen (at a million deals the upgrade to schema 4 takes minutes).
+
+    Foreign keys are off while the migrations run (SQLite's own procedure for rebuilding a
+    table: with them on, dropping the old deals table would first delete through them), and
+    checked in full before the commit: a violation rolls the whole upgrade back.
+    """
     from pipectl.store.db import APPLICATION_ID, transaction
 
     if conn.execute("PRAGMA user_version").fetchone()[0] >= VERSION:
         return []
     from sqlite_utils import Database
 
-    with transaction(conn):
-        # Re-read under the lock: another process may have migrated meanwhile.
-        current = conn.execute("PRAGMA user_version").fetchone()[0]
-        if current >= VERSION:
-            return []
-        if current > 0 and path is not None:
-            _backup_before_upgrade(conn, path, current)
-        db = Database(conn)
-        migrations = _migrations()
-        names = [m.name for m in migrations.pending(db)]
-        migrations.apply(db)
-        conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
-        conn.execute(f"PRAGMA user_version = {VERSION}")
+    conn.execute("PRAGMA foreign_keys = OFF")  # a no-op inside a transaction: set before it
+    try:
+        with transaction(conn):
+            # Re-read under the lock: another process may have migrated meanwhile.
+            current = conn.execute("PRAGMA user_version").fetchone()[0]
+            if current >= VERSION:
+                return []
+            if current > 0 and path is not None:
+                if notice is not None:
+                    notice(f"upgrading {path} from schema {current} to {VERSION}, after a copy "
+                           f"of it as it is ({path.name}.schema{current}.bak); on a large "
+                           "database this takes a while")
+                _backup_before_upgrade(conn, path, current)
+            db = Database(conn)
+            migrations = _migrations()
+            names = [m.name for m in migrations.pending(db)]
+            migrations.apply(db)
+            bad = conn.execute("PRAGMA foreign_key_check").fetchall()
+            if bad:
+                raise sqlite3.IntegrityError(
+                    f"the upgrade would leave {len(bad)} rows naming a missing row "
+                    f"(first: {tuple(bad[0])}); nothing was changed")
+            conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+            conn.execute(f"PRAGMA user_version = {VERSION}")
+    finally:
+        conn.execute("PRAGMA foreign_keys = ON")
     return names
 
 

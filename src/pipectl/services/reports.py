@@ -1,0 +1,361 @@
+"""The reads: the deal list (and one deal's row), the board, a pipeline and its stages, and
+the reports (report, forecast, stale, next).
+
+Each function reads one consistent state: its queries run in one read transaction
+(``store.db.snapshot``), so a write another process commits meanwhile is seen by all of them or
+by none (inside a caller's own transaction, they join it). Nothing is written; the reports'
+scratch tables live in the connection's temp schema. ``report``'s time-in-stage pass runs on a
+second, read-only connection in a thread (``reports.summary``): that connection has its own read
+transaction, begun just after this one's first query.
+
+The report code (``pipectl.reports``) is imported by the functions that need it, so the list
+and the board do not load it.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from pipectl.errors import UsageError
+from pipectl.services import clock
+from pipectl.store import deals as deal_store
+from pipectl.store import pipelines as pipeline_store
+from pipectl.store.db import snapshot
+
+if TYPE_CHECKING:
+    from pipectl.domain.pipeline import Pipeline
+    from pipectl.reports.forecast import PeriodForecast
+    from pipectl.reports.periods import Window
+    from pipectl.reports.summary import Report
+
+Row = dict[str, Any]
+
+STATUSES = ("open", "won", "lost", "all")
+SORTS = tuple(deal_store.SORTS)
+
+
+@contextmanager
+def _one_state(conn: sqlite3.Connection, for_reports: bool = False) -> Iterator[None]:
+    """One read transaction (or the caller's own transaction, when one is open)."""
+    if for_reports:
+        # Scratch tables go to a temp file: set before the transaction begins, since SQLite
+        # refuses to change temp storage inside one once a temp table exists.
+        from pipectl.store import sql
+
+        sql.tune_for_reports(conn)
+    if conn.in_transaction:
+        yield
+        return
+    with snapshot(conn):
+        yield
+
+
+def as_of(text: str | None, option: str = "--as-of") -> str:
+    """The as-of moment of a report (ISO UTC): ``text`` (a date means its midnight UTC, or an
+    ISO datetime), else now (``services.clock``)."""
+    from pipectl.values import iso, parse_moment
+
+    return iso(parse_moment(text, option) if text else clock.now())
+
+
+# ---------------------------------------------------------------- the deal list
+
+
+def listing_status(status: str, sort: str = "stage") -> str:
+    """``status`` lower-cased, once it and ``sort`` are known (UsageError otherwise)."""
+    status = status.lower()
+    if status not in STATUSES:
+        raise UsageError(f"--status {status!r} is not one of {', '.join(STATUSES)}")
+    if sort not in SORTS:
+        raise UsageError(f"--sort {sort!r} is not one of {', '.join(SORTS)}")
+    return status
+
+
+@dataclass(frozen=True)
+class Listing:
+    rows: Iterator[Row]  # the deals, one at a time (read inside the ``with`` block)
+    pipelines: dict[int, Pipeline]  # every pipeline as in force now: each row's own is here
+    pipeline: Pipeline | None  # the pipeline asked for (the default one for a stage alone)
+
+
+@contextmanager
+def deals(
+    conn: sqlite3.Connection,
+    *,
+    pipeline: str | None = None,
+    stage: str | None = None,
+    status: str = "open",
+    owner: str | None = None,
+    search: str | None = None,
+    sort: str = "stage",
+    limit: int | None = None,
+    columns: tuple[str, ...] | None = None,
+) -> Iterator[Listing]:
+    """The deals matching the filters, streamed: read ``rows`` inside the ``with`` block.
+
+    ``pipeline``: only the deals of the pipeline so named ('': the default one; None: every
+    pipeline). ``stage``: only the deals in that stage of ``pipeline`` (of the default one for
+    None or '').
+    ``columns``: only these columns of each deal (all by default). ``limit``: at most this many
+    (None: all).
+
+        with reports.deals(conn, status="all", owner="Anna") as found:
+            for row in found.rows: ...
+    """
+    status = listing_status(status, sort)
+    with _one_state(conn):
+        chosen = None
+        if pipeline is not None or stage is not None:
+            chosen = pipeline_store.by_name(conn, pipeline or None)
+        rows = deal_store.iter_deals(
+            conn,
+            pipeline_id=chosen.id if chosen else None,
+            stage=chosen.parse_stage(stage) if chosen and stage is not None else None,
+            status=status,
+            owner=owner,
+            search=search,
+            sort=sort,
+            limit=limit,
+            columns=columns,
+        )
+        yield Listing(rows, pipeline_store.all_in_force(conn), chosen)
+
+
+def deal(conn: sqlite3.Connection, deal_id: int) -> Row:
+    """One deal's row (NotFound when there is none with that id); ``services.deals.get`` gives
+    its events and pipeline too."""
+    return deal_store.get(conn, deal_id)
+
+
+# ---------------------------------------------------------------- the board and the stages
+
+
+@dataclass(frozen=True)
+class Board:
+    pipeline: Pipeline
+    top: dict[str, list[Row]]  # the largest deals of each open stage
+    totals: list[Row]  # per (stage, currency): count, value, value_x_percent
+    several: bool  # does the database hold more than one pipeline (say which one this is)?
+
+
+def board(
+    conn: sqlite3.Connection,
+    pipeline: str | None = None,
+    owner: str | None = None,
+    per_stage: int | None = 8,
+) -> Board:
+    """The open deals of one pipeline (the default one for None), aggregated per stage:
+    ``store.deals.board`` (at most ``per_stage`` deals of each stage; None for all)."""
+    with _one_state(conn):
+        shown = pipeline_store.by_name(conn, pipeline)
+        top, totals = deal_store.board(conn, shown, owner=owner, per_stage=per_stage)
+        several = len(pipeline_store.names(conn)) > 1
+    return Board(shown, top, totals, several)
+
+
+def deal_counts(conn: sqlite3.Connection) -> dict[str, int]:
+    """How many deals are open, won and lost."""
+    return deal_store.counts_by_status(conn)
+
+
+def pipeline_named(conn: sqlite3.Connection, name: str | None = None, at: str | None = None
+                   ) -> Pipeline:
+    """The pipeline called ``name`` (the default one for None), as defined now or at ``at``;
+    UsageError when there is none so named."""
+    with _one_state(conn):
+        return pipeline_store.by_name(conn, name, at)
+
+
+@dataclass(frozen=True)
+class Stages:
+    pipeline: Pipeline
+    rules: list[str]  # its rules in words (domain.rules.describe)
+
+
+def stages(conn: sqlite3.Connection, name: str | None = None) -> Stages:
+    """A pipeline's stages (the default pipeline for None) and its rules in words."""
+    from pipectl.domain.rules import describe
+
+    shown = pipeline_named(conn, name)
+    return Stages(shown, describe(shown))
+
+
+# ---------------------------------------------------------------- report
+
+
+def window(start: date | None = None, end: date | None = None) -> Window:
+    """A window ``[start, end)`` (either side may be open; both None: all time)."""
+    from pipectl.reports import periods
+
+    return periods.window(start, end)
+
+
+def period(unit: str, day: date) -> Window:
+    """The week (Monday-based), month, quarter or year containing ``day``."""
+    from pipectl.reports import periods
+
+    return periods.period(unit, day)
+
+
+def report(
+    conn: sqlite3.Connection,
+    as_of: str,
+    window: Window,
+    owner: str | None = None,
+    explain: bool = False,
+    pipeline: str | None = None,
+) -> Report:
+    """Every figure of ``pipectl report`` as of ``as_of`` (ISO UTC) over ``window``
+    (``reports.summary.build``); ``pipeline``: only that pipeline's deals."""
+    from pipectl.reports import summary
+
+    with _one_state(conn, for_reports=True):
+        return summary.build(conn, as_of, window, owner, explain=explain, pipeline=pipeline)
+
+
+# ---------------------------------------------------------------- forecast
+
+MOST_PERIODS = 120
+
+
+def forecast_periods(unit: str, as_of: str, first: date | None = None,
+                     last: date | None = None) -> list[Window]:
+    """The months or quarters (``unit``) from the one containing ``first`` to the one containing
+    ``last``; by default from three periods before the one containing ``as_of`` to two after."""
+    from datetime import timedelta
+
+    from pipectl.reports import periods
+
+    if unit not in ("month", "quarter"):
+        raise UsageError(f"--by {unit!r} is not month or quarter")
+    here = periods.period_start(unit, date.fromisoformat(as_of[:10]))
+    if first is None:
+        first = here
+        for _ in range(3):
+            first = periods.period_start(unit, first.replace(day=1) - timedelta(days=1))
+    if last is None:
+        last = here
+        for _ in range(2):
+            last = periods.next_start(unit, last)
+    if last < first:
+        raise UsageError(f"--to {last} is before --from {first}")
+    chosen = periods.periods(unit, first, last)
+    if len(chosen) > MOST_PERIODS:
+        raise UsageError(f"{len(chosen)} periods is too many (at most {MOST_PERIODS})")
+    return chosen
+
+
+@dataclass(frozen=True)
+class Forecast:
+    periods: list[PeriodForecast]
+    pipeline: str | None  # the pipeline asked for, as it calls itself (not as typed)
+
+
+def forecast(
+    conn: sqlite3.Connection,
+    as_of: str,
+    periods: list[Window],
+    owner: str | None = None,
+    pipeline: str | None = None,
+) -> Forecast:
+    """Forecast versus actual for each period (``reports.forecast.build``)."""
+    from pipectl.reports import forecast as fc
+
+    with _one_state(conn, for_reports=True):
+        items = fc.build(conn, as_of, periods, owner, pipeline=pipeline)
+        name = None if pipeline is None else pipeline_store.by_name(conn, pipeline).name
+    return Forecast(items, name)
+
+
+# ---------------------------------------------------------------- stale and next
+
+
+class StageDays(NamedTuple):
+    """A stale threshold for one stage: ``stage`` as the user names it (key, label, alias or
+    prefix) in each pipeline covered that has it; ``given``: how the user wrote it (errors
+    quote it)."""
+
+    stage: str
+    days: int
+    given: str | None = None
+
+
+@dataclass(frozen=True)
+class Attention:
+    rows: list[Any]  # reports.actions.StaleDeal or NextStep
+    total: int  # how many there are in all (rows holds at most the limit)
+    several: bool  # do the rows span more than one pipeline (name each row's)?
+
+
+def stale(
+    conn: sqlite3.Connection,
+    as_of: str,
+    days: int | None = None,
+    stage_days: Sequence[StageDays] = (),
+    owner: str | None = None,
+    limit: int | None = None,
+    pipeline: str | None = None,
+) -> Attention:
+    """Open deals idle for longer than their threshold, oldest first: ``stage_days`` for the
+    stages they name, else ``days``, else each stage's rot days."""
+    from pipectl.reports import actions
+    from pipectl.reports.scope import scope
+
+    with _one_state(conn, for_reports=True):
+        sc = scope(conn, as_of, pipeline)
+        per_stage = {}
+        for wanted in stage_days:
+            given = wanted.given or f"{wanted.stage}={wanted.days}"
+            for pid, key in _open_stage(sc, given, wanted.stage):
+                per_stage[(pid, key)] = wanted.days
+        rows, total = actions.stale(conn, as_of, actions.thresholds(sc, days, per_stage), owner,
+                                    limit=limit, sc=sc)
+    return Attention(rows, total, sc.several)
+
+
+def _open_stage(sc: Any, item: str, text: str) -> list[tuple[int, str]]:
+    """The open stage ``text`` names (key, label, alias or prefix) in each pipeline covered
+    that has it: [(pipeline id, stage key)]. Pipelines with a stage of that very key come
+    first: only they are meant then."""
+    found: list[tuple[int, str]] = []
+    errors: list[UsageError] = []
+    key = text.strip()
+    having = [p for p in sc.shown if key in p.keys]  # a stage's key names it before any alias
+    for p in having or sc.shown:
+        try:
+            stage = p.parse_stage(text)
+        except UsageError as exc:
+            errors.append(exc)
+            continue
+        if not p.is_open(stage):
+            raise UsageError(f"--days {item!r}: {stage} is not an open stage")
+        found.append((p.id, stage))
+    if not found and len(errors) == 1:
+        raise errors[0]
+    if not found:
+        have = "; ".join(f"{p.name}: {', '.join(p.open_keys)}" for p in sc.shown)
+        raise UsageError(f"--days {item!r}: no pipeline has an open stage {text!r}",
+                         hint=f"open stages of {have}")
+    return found
+
+
+def next_steps(
+    conn: sqlite3.Connection,
+    as_of: str,
+    owner: str | None = None,
+    limit: int | None = None,
+    pipeline: str | None = None,
+) -> Attention:
+    """What each open deal needs next, most urgent first (``reports.actions.next_steps``)."""
+    from pipectl.reports import actions
+    from pipectl.reports.scope import scope
+
+    with _one_state(conn, for_reports=True):
+        sc = scope(conn, as_of, pipeline)
+        rows, total = actions.next_steps(conn, as_of, owner, limit=limit, sc=sc)
+    return Attention(rows, total, sc.several)
