@@ -122,9 +122,16 @@ def test_a_change_that_strands_deals_is_refused_until_moved(cli, agency, tmp_pat
     assert cli.json("pipeline", "show", "Agency retainers")["version"] == 1
     bad = cli("pipeline", "apply", str(path), "--move", "pitch=signed", code=2).stderr
     assert "pitch is open and signed is won" in bad
-    dry = cli("pipeline", "apply", str(path), "--dry-run").stdout
-    assert "  1 deal in pitch: refused without --move pitch=STAGE\n" in dry
-    dry = cli("pipeline", "apply", str(path), "--dry-run", "--move", "pitch=proposal").stdout
+    dry = cli("pipeline", "apply", str(path), "--dry-run", code=1)  # as the real apply
+    assert "  1 deal in pitch: refused without --move pitch=STAGE\n" in dry.stdout
+    assert dry.stderr.startswith("error: 1 deal sits in pitch")
+    # a stage is named as anywhere: key, label or prefix; the same stage twice is refused
+    twice = cli("pipeline", "apply", str(path), "--move", "pitch=proposal", "--move",
+                "pitch=lead", code=2).stderr
+    assert twice == "error: --move pitch is given twice (proposal, lead)\n"
+    assert "lost is no stage to move" in cli(
+        "pipeline", "apply", str(path), "--move", "pitch=lost", code=2).stderr
+    dry = cli("pipeline", "apply", str(path), "--dry-run", "--move", "Pitch=prop").stdout
     assert "  would move 1 deal from pitch to proposal\n" in dry
     out = cli("pipeline", "apply", str(path), "--move", "pitch=proposal").stdout
     assert "  moved 1 deal from pitch to proposal\n" in out
@@ -230,3 +237,104 @@ def test_move_beyond_the_gate_needs_qualification(cli, agency) -> None:
         "--prequalified", "met the founder")
     shown = cli.json("show", "1")
     assert shown["qualified"] and shown["prequalified_reason"] == "met the founder"
+
+
+def test_a_stage_turned_won_with_deals_in_it_is_refused(cli, agency, tmp_path) -> None:
+    cli("add", "P", "--pipeline", "Agency retainers", "--stage", "pitch",
+        "--prequalified", "ref")
+    won = AGENCY.replace('probability = 50, skippable = true }', 'kind = "won" }').replace(
+        '  { key = "signed",    label = "Signed",         kind = "won" },\n', "")
+    path = tmp_path / "won.toml"
+    path.write_text(won)
+    err = cli("pipeline", "apply", str(path), code=1).stderr
+    assert err == ("error: 1 deal sits in pitch, which the new definition turns from open to "
+                   "won: it would be won with no event; nothing was changed (move it out of "
+                   "pitch first (pipectl advance ID --to STAGE))\n")
+    assert cli.json("show", "1")["status"] == "open"
+    assert cli.json("pipeline", "show", "Agency retainers")["version"] == 1
+
+
+def test_a_file_that_is_no_definition_is_one_usage_error(cli, tmp_path) -> None:
+    import os
+
+    fifo = tmp_path / "fifo.toml"
+    os.mkfifo(fifo)
+    big = tmp_path / "big.toml"
+    big.write_bytes(b"# " + b"x" * (1024 * 1024) + b"\n")
+    cases = [
+        (tmp_path / "missing.toml", "no such file"),
+        (tmp_path, "is a directory"),
+        (fifo, "is not a regular file"),
+        (Path("/dev/zero"), "is not a regular file"),
+        (big, "larger than 1024 KiB"),
+    ]
+    for path, message in cases:
+        err = cli("pipeline", "apply", str(path), code=2).stderr
+        assert err.count("\n") == 1 and message in err, (path, err)
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ('name = "A\\u001b[2J"\n', "x.toml:1: name contains a control character"),
+    ('name = "\\u200b"\n', "x.toml:1: name shows nothing (only invisible characters)"),
+    ('name = "A\\u202eB"\n', "x.toml:1: name contains a control character"),
+    (f'name = "{"n" * 201}"\n', "x.toml:1: name is too long (201 characters; at most 200)"),
+    ('name = "A"\n', "x.toml:3: stage 'a': action contains a control character"),
+    ('name = "A"\nk = ' + "[" * 3000 + "]" * 3000 + "\n", "nested too deeply"),
+])
+def test_texts_of_a_definition_follow_the_text_rules(cli, tmp_path, text, message) -> None:
+    stages = ('stages = [\n  { key = "a", probability = 10, label = "A", '
+              'action = "call\\u0007" },\n  { key = "w", kind = "won" },\n]\n')
+    if "stage 'a'" not in message:
+        stages = stages.replace('\\u0007', "")
+    path = tmp_path / "x.toml"
+    path.write_text(text + stages)
+    err = cli("pipeline", "apply", str(path), code=2).stderr
+    assert message in err
+
+
+def test_at_most_a_hundred_stages(cli, tmp_path) -> None:
+    rows = "".join(f'  {{ key = "s{i}", probability = 10 }},\n' for i in range(100))
+    path = tmp_path / "x.toml"
+    path.write_text(f'name = "Long"\nstages = [\n{rows}  {{ key = "w", kind = "won" }},\n]\n')
+    assert "101 stages: at most 100" in cli("pipeline", "apply", str(path), code=2).stderr
+
+
+def test_the_name_of_a_removed_pipeline_is_kept(cli, agency, tmp_path) -> None:
+    cli("add", "A", "--pipeline", "Agency retainers")
+    cli("move", "1", "--pipeline", "default")
+    cli("pipeline", "rm", "Agency retainers")
+    kept = next(r for r in cli.json("pipeline", "list") if r["name"] != "default") \
+        if len(cli.json("pipeline", "list")) > 1 else None
+    assert kept is None
+    con = __import__("sqlite3").connect(cli.db)
+    (name,) = con.execute("SELECT name FROM pipelines WHERE removed_at IS NOT NULL").fetchone()
+    con.close()
+    path = tmp_path / "same.toml"
+    path.write_text(AGENCY.replace('name = "Agency retainers"', f'name = "{name}"'))
+    err = cli("pipeline", "apply", str(path), code=2).stderr
+    assert err == f"error: the name {name!r} is kept by a removed pipeline (choose another name)\n"
+    # the plain name is free again: a new pipeline of that name starts afresh
+    assert cli("pipeline", "apply", str(agency)).stdout.startswith("Created pipeline")
+
+
+def test_a_backdated_event_follows_the_definition_in_force_then(cli, tmp_path, monkeypatch
+                                                                 ) -> None:
+    monkeypatch.setenv("PIPECTL_NOW", "2026-11-01T09:00:00Z")
+    first = tmp_path / "v1.toml"
+    first.write_text(AGENCY)
+    cli("pipeline", "apply", str(first))
+    monkeypatch.setenv("PIPECTL_NOW", "2026-11-10T09:00:00Z")
+    second = tmp_path / "v2.toml"
+    second.write_text(AGENCY.replace(
+        '  { key = "pitch",     label = "Pitch",          probability = 50, skippable = true },\n',
+        '  { key = "proposal", probability = 60 },\n'))
+    cli("pipeline", "apply", str(second))
+    monkeypatch.setenv("PIPECTL_NOW", "2026-11-12T09:00:00Z")
+    # proposal did not exist on 5 November: refused, nothing written
+    err = cli("add", "B", "--pipeline", "Agency retainers", "--stage", "proposal",
+              "--prequalified", "x", "--at", "2026-11-05", code=2).stderr
+    assert "unknown stage 'proposal'" in err
+    cli("add", "B", "--pipeline", "Agency retainers", "--stage", "pitch", "--prequalified", "x",
+        "--at", "2026-11-05")
+    report = cli.json("report", "--pipeline", "Agency retainers", "--as-of", "2026-11-06")
+    assert report["deals"]["open"] == report["deals"]["total"] == 1

@@ -50,10 +50,7 @@ def apply_(
     """
     from pipectl.services import pipelines
 
-    try:
-        text = file.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise UsageError(f"{file}: not UTF-8 text ({exc.reason})") from exc
+    text = _read_definition(file)
     conn = connect(ctx)
     done = pipelines.apply(conn, text, source=str(file), dry_run=dry_run, moves=move)
     name = done.pipeline.name
@@ -68,6 +65,7 @@ def apply_(
     for change in done.changes:
         typer.echo(f"  {change.text}")
     if done.dry_run:
+        refused = [(k, n) for k, n in done.moved.items() if k not in done.moves]
         for old, n in done.moved.items():
             deals = f"{n} deal{'s' if n != 1 else ''}"
             if old in done.moves:
@@ -75,10 +73,53 @@ def apply_(
             else:
                 typer.echo(f"  {deals} in {old}: refused without --move {old}=STAGE")
         typer.echo(f"Dry run: pipeline {name!r} unchanged")
+        if refused:  # exits as the real apply would
+            from pipectl.services.pipelines import stranded_refusal
+
+            raise stranded_refusal(*refused[0], done.pipeline)
         return
     for old, n in done.moved.items():
         typer.echo(f"  moved {n} deal{'s' if n != 1 else ''} from {old} to {done.moves[old]}")
     typer.echo(f"Pipeline {name!r} is now version {done.version}")
+
+
+def _name(text: str) -> str:
+    """A pipeline's name as given (NFC, trimmed; never empty)."""
+    from pipectl.values import clean_text
+
+    return clean_text(text, "the pipeline's name", required=True)
+
+
+MAX_FILE = 1024 * 1024  # a definition is a few hundred bytes; a megabyte is no pipeline
+
+
+def _read_definition(file: Path) -> str:
+    """The text of a definition file: a regular file of UTF-8 text, at most MAX_FILE bytes
+    (never a FIFO, a device or a directory, which could hang or fill the memory)."""
+    import os
+    import stat
+
+    try:
+        fd = os.open(file, os.O_RDONLY | os.O_NONBLOCK)
+    except FileNotFoundError:
+        raise UsageError(f"{file}: no such file") from None
+    except OSError as exc:
+        raise UsageError(f"{file}: {(exc.strerror or str(exc)).lower()}") from None
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        if stat.S_ISDIR(mode):
+            raise UsageError(f"{file} is a directory, not a pipeline definition")
+        raise UsageError(f"{file} is not a regular file")
+    with os.fdopen(fd, "rb") as fh:
+        data = fh.read(MAX_FILE + 1)
+    if len(data) > MAX_FILE:
+        raise UsageError(f"{file} is larger than {MAX_FILE // 1024} KiB: not a pipeline "
+                         "definition")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"{file}: not UTF-8 text ({exc.reason})") from exc
 
 
 @pipeline_app.command("list")
@@ -114,7 +155,7 @@ def show(
     from pipectl.views import pipelines as view
 
     conn = connect(ctx)
-    pipeline, row = pipelines.get(conn, name)
+    pipeline, row = pipelines.get(conn, None if name is None else _name(name))
     view.show(pipeline, row, as_json)
 
 
@@ -133,7 +174,7 @@ def export(
     from pipectl.services import pipelines
 
     conn = connect(ctx)
-    typer.echo(pipelines.export(conn, name), nl=False)
+    typer.echo(pipelines.export(conn, None if name is None else _name(name)), nl=False)
 
 
 @pipeline_app.command()
@@ -147,7 +188,7 @@ def default(ctx: typer.Context, name: NameArg) -> None:
     from pipectl.services import pipelines
 
     conn = connect(ctx)
-    pipeline = pipelines.set_default(conn, name)
+    pipeline = pipelines.set_default(conn, _name(name))
     typer.echo(f"Default pipeline: {pipeline.name}")
 
 
@@ -165,7 +206,7 @@ def rm(ctx: typer.Context, name: NameArg) -> None:
     from pipectl.services import pipelines
 
     conn = connect(ctx)
-    pipeline, deleted = pipelines.remove(conn, name)
+    pipeline, deleted = pipelines.remove(conn, _name(name))
     what = "Removed" if deleted else "Removed (kept for its history)"
     typer.echo(f"{what} pipeline {pipeline.name!r}")
 

@@ -71,8 +71,13 @@ def parse(text: str, source: str = "pipeline.toml") -> Pipeline:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise UsageError(f"{source}:{_error_line(str(e), text)}: {e}") from None
-    reader = _Reader(_positions(text))
-    pipeline = reader.pipeline(data)
+    except RecursionError:
+        raise UsageError(f"{source}: nested too deeply to be a pipeline") from None
+    try:
+        reader = _Reader(_positions(text))
+        pipeline = reader.pipeline(data)
+    except RecursionError:
+        raise UsageError(f"{source}: nested too deeply to be a pipeline") from None
     if pipeline is None:
         problems = sorted(reader.problems, key=lambda p: p[0])
         said = [f"{source}:{line}: {text}" for line, text in problems]
@@ -89,6 +94,25 @@ def _error_line(message: str, text: str) -> int:
 
 def _clean(text: str) -> str:
     return unicodedata.normalize("NFC", text).strip()
+
+
+MAX_NAME = 200  # characters in a pipeline's name, a label, an alias, a criterion
+MAX_TEXT = 2000  # in an action, a meaning, a description (as in every text of a deal)
+MAX_STAGES = 100  # "a typical pipeline has 4 to 10": far beyond any real one
+# Characters that change how a terminal shows what follows, or show nothing at all.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+_INVISIBLE = re.compile(r"[\s\u200b-\u200f\u2060\ufeff]")
+
+
+def _bad_text(text: str, most: int) -> str | None:
+    """Why a (cleaned) text of a definition may not be used, or None."""
+    if _CONTROL.search(text):
+        return "contains a control character"
+    if len(text) > most:
+        return f"is too long ({len(text)} characters; at most {most})"
+    if not _INVISIBLE.sub("", text):
+        return "shows nothing (only invisible characters)"
+    return None
 
 
 def _is_int(value: Any) -> bool:
@@ -152,6 +176,8 @@ class _Reader:
             self.problem(root.line_of("name"), f"name must be text, not {_what(data['name'])}")
         elif not _clean(data["name"]):
             self.problem(root.line_of("name"), "name is empty")
+        elif why := _bad_text(_clean(data["name"]), MAX_NAME):
+            self.problem(root.line_of("name"), f"name {why}")
         else:
             name = _clean(data["name"])
         checklist = self.checklist(data)
@@ -194,6 +220,8 @@ class _Reader:
             criterion = _clean(item)
             if not criterion:
                 self.problem(line, f"checklist: criterion {i + 1} is empty")
+            elif why := _bad_text(criterion, MAX_NAME):
+                self.problem(line, f"checklist: criterion {i + 1} {why}")
             elif criterion in out:
                 self.problem(line, f"checklist: {criterion!r} is listed twice")
             else:
@@ -222,6 +250,9 @@ class _Reader:
             elif not _clean(text):
                 self.problem(line, f"checklist_descriptions: the description of {criterion!r} "
                                    "is empty (leave it out instead)")
+            elif why := _bad_text(_clean(text), MAX_TEXT):
+                self.problem(line, f"checklist_descriptions: the description of {criterion!r} "
+                                   f"{why}")
             else:
                 out[criterion] = _clean(text)
         return tuple(out.items())
@@ -235,6 +266,9 @@ class _Reader:
         value, pos = data["stages"], self.root.child("stages")
         if not isinstance(value, list):
             self.problem(pos.line, f"stages must be a list of tables, not {_what(value)}")
+            return []
+        if len(value) > MAX_STAGES:
+            self.problem(pos.line, f"{len(value)} stages: at most {MAX_STAGES}")
             return []
         drafts: list[_Draft] = []
         for i, raw in enumerate(value):
@@ -265,7 +299,13 @@ class _Reader:
                 self.problem(pos.line_of(name), f"{who}: {name} must be text, "
                                                 f"not {_what(raw[name])}")
                 return ""
-            return _clean(raw[name])
+            cleaned = _clean(raw[name])
+            why = _bad_text(cleaned, MAX_NAME if name == "label" else MAX_TEXT) if cleaned \
+                else None
+            if why:
+                self.problem(pos.line_of(name), f"{who}: {name} {why}")
+                return ""
+            return cleaned
 
         kind = raw.get("kind", "open")
         if not (isinstance(kind, str) and kind in KINDS):
@@ -352,6 +392,8 @@ class _Reader:
                     self.problem(line, f"{who}: alias {i + 1} must be text, not {_what(alias)}")
                 elif not _clean(alias):
                     self.problem(line, f"{who}: alias {i + 1} is empty")
+                elif why := _bad_text(_clean(alias), MAX_NAME):
+                    self.problem(line, f"{who}: alias {i + 1} {why}")
                 else:
                     aliases.append(_clean(alias))
                     draft.names.append(("alias", aliases[-1], line))

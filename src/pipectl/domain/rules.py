@@ -15,7 +15,7 @@ from enum import StrEnum
 
 from pipectl.domain.checklist import Checklist, qualify_command
 from pipectl.domain.pipeline import LOST, Pipeline
-from pipectl.errors import MoveRefused
+from pipectl.errors import MoveRefused, UsageError
 from pipectl.values import iso
 
 
@@ -248,8 +248,9 @@ def plan_switch(
     to = stage or (target.won_key if state.stage != LOST and source.is_won(state.stage)
                    else target.first)
     if to == LOST:
-        raise MoveRefused("--stage names the stage a deal is in; a lost deal keeps being lost",
-                          hint="name the open stage it died at")
+        raise UsageError("--stage names a stage of the pipeline; lost is not one",
+                         hint=f"a lost deal stays lost: name the open stage it died at; to lose "
+                         f"an open deal: pipectl lose {state.id} --reason WHY")
     target.stage(to)
     if state.stage != LOST and source.is_won(state.stage) != target.is_won(to):
         what = "won" if source.is_won(state.stage) else "not won"

@@ -50,9 +50,12 @@ def state_of(conn: sqlite3.Connection, row: Row, pipeline: Pipeline) -> DealStat
     )
 
 
-def _loaded(conn: sqlite3.Connection, deal_id: int) -> tuple[Row, Pipeline, DealState]:
+def _loaded(conn: sqlite3.Connection, deal_id: int, when: datetime
+            ) -> tuple[Row, Pipeline, DealState]:
+    """The deal, its pipeline as defined at ``when`` (the moment of the event about to be
+    written: a backdated event follows the definition in force then) and its state."""
     row = store.get(conn, deal_id)
-    pipeline = pipeline_store.of_deal(conn, row)
+    pipeline = pipeline_store.load(conn, int(row["pipeline_id"]), iso(when))
     return row, pipeline, state_of(conn, row, pipeline)
 
 
@@ -78,7 +81,7 @@ def add(conn: sqlite3.Connection, new: NewDeal, at: When = None) -> tuple[int, P
 
     with transaction(conn):
         when = clock.moment(at)
-        pipeline = pipeline_store.by_name(conn, new.pipeline)
+        pipeline = pipeline_store.by_name(conn, new.pipeline, iso(when))
         stage = pipeline.parse_stage(new.stage) if new.stage else pipeline.first
         qualified = rules.plan_create(pipeline, stage, new.prequalified)
         if new.ref is not None and store.ref_exists(conn, new.ref):
@@ -126,7 +129,7 @@ def advance(
 
     with transaction(conn):
         when = clock.moment(at)
-        row, pipeline, state = _loaded(conn, deal_id)
+        row, pipeline, state = _loaded(conn, deal_id, when)
         target = pipeline.parse_stage(to) if to is not None else None
         move = rules.plan_advance(pipeline, state, when, target, prequalified)
         _record(conn, row, [_move_event(move, pipeline, iso(when), note)],
@@ -139,7 +142,7 @@ def lose(conn: sqlite3.Connection, deal_id: int, reason: str, at: When = None) -
 
     with transaction(conn):
         when = clock.moment(at)
-        row, pipeline, state = _loaded(conn, deal_id)
+        row, pipeline, state = _loaded(conn, deal_id, when)
         move = rules.plan_lose(pipeline, state, when, reason)
         _record(conn, row, [_move_event(move, pipeline, iso(when), None)],
                 {pipeline.id: pipeline})  # type: ignore[dict-item]
@@ -153,7 +156,7 @@ def reopen(conn: sqlite3.Connection, deal_id: int, at: When = None, stage: str |
 
     with transaction(conn):
         when = clock.moment(at)
-        row, pipeline, state = _loaded(conn, deal_id)
+        row, pipeline, state = _loaded(conn, deal_id, when)
         to = pipeline.parse_stage(stage) if stage is not None else None
         move = rules.plan_reopen(pipeline, state, when, to)
         _record(conn, row, [_move_event(move, pipeline, iso(when), None)],
@@ -170,8 +173,8 @@ def move_to(
 
     with transaction(conn):
         when = clock.moment(at)
-        row, source, state = _loaded(conn, deal_id)
-        target = pipeline_store.by_name(conn, pipeline_name)
+        row, source, state = _loaded(conn, deal_id, when)
+        target = pipeline_store.by_name(conn, pipeline_name, iso(when))
         key = target.parse_stage(stage) if stage is not None else None
         move = rules.plan_switch(source, target, state, when, key, prequalified)
         event = _move_event(move, target, iso(when), note)
@@ -203,7 +206,7 @@ def qualify(
         raise UsageError("a checklist criterion is recorded as met or not met")
     with transaction(conn):
         when = clock.moment(at)
-        row, pipeline, state = _loaded(conn, deal_id)
+        row, pipeline, state = _loaded(conn, deal_id, when)
         unknown = [c for c in changes if c not in pipeline.checklist]
         if unknown:
             known = ", ".join(pipeline.checklist) or "none"
@@ -234,7 +237,7 @@ def edit(conn: sqlite3.Connection, deal_id: int, change: DealEdit, at: When = No
 
     with transaction(conn):
         when = clock.moment(at)
-        row, pipeline, state = _loaded(conn, deal_id)
+        row, pipeline, state = _loaded(conn, deal_id, when)
         rules.check_time(state, when)
         stamp = iso(when)
         events: list[Row] = []
@@ -289,7 +292,7 @@ def note(
 
     with transaction(conn):
         when = clock.moment(at)
-        row, pipeline, state = _loaded(conn, deal_id)
+        row, pipeline, state = _loaded(conn, deal_id, when)
         rules.check_time(state, when)
         event = {"at": iso(when), "kind": "note", "text": text, "next_action": next_action,
                  "due": due}

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from pipectl.domain import projection
-from pipectl.domain.pipeline import LOST, Pipeline
+from pipectl.domain.pipeline import LOST, Pipeline, fold_name
 from pipectl.errors import MoveRefused, UsageError
 from pipectl.services import clock
 from pipectl.store import deals as deal_store
@@ -34,17 +34,34 @@ class Applied:
     moves: dict[str, str] = field(default_factory=dict)  # old stage -> new stage (--move)
 
 
-def _parse_moves(moves: list[str] | dict[str, str] | None) -> dict[str, str]:
+def _parse_moves(moves: list[str] | dict[str, str] | None) -> list[tuple[str, str]]:
     if not moves:
-        return {}
+        return []
     if isinstance(moves, dict):
-        return dict(moves)
-    out: dict[str, str] = {}
+        return list(moves.items())
+    out: list[tuple[str, str]] = []
     for given in moves:
         old, sep, new = given.partition("=")
         if not sep or not old.strip() or not new.strip():
             raise UsageError(f"--move {given!r} is not OLD=NEW", hint="e.g. --move pitch=proposal")
-        out[old.strip()] = new.strip()
+        out.append((old.strip(), new.strip()))
+    return out
+
+
+def _resolve_moves(given: list[tuple[str, str]], old: Pipeline, new: Pipeline
+                   ) -> dict[str, str]:
+    """--move OLD=NEW with OLD a stage of the current definition and NEW one of the new, each
+    named as a stage may be named anywhere (key, label, alias, unambiguous prefix)."""
+    out: dict[str, str] = {}
+    for old_text, new_text in given:
+        if fold_name(old_text) == LOST or fold_name(new_text) == LOST:
+            raise UsageError(f"--move {old_text}={new_text}: lost is no stage to move from or "
+                             "to (lost deals stay lost, at the stage they died at)")
+        key = old.parse_stage(old_text)
+        target = new.parse_stage(new_text)
+        if key in out and out[key] != target:
+            raise UsageError(f"--move {key} is given twice ({out[key]}, {target})")
+        out[key] = target
     return out
 
 
@@ -56,51 +73,81 @@ def apply(
     dry_run: bool = False,
     moves: list[str] | dict[str, str] | None = None,
 ) -> Applied:
-    """Create the pipeline the TOML ``text`` defines, or change it (by its name)."""
+    """Create the pipeline the TOML ``text`` defines, or change it (by its name).
+
+    A change is refused (with the count and the way out) when deals (not lost) sit in a stage
+    it drops, unless --move says where they go, and when deals sit in a stage it turns from
+    open to won or back (that would win or un-win them without an event): move them first.
+    A dry run makes the same checks and raises the same refusal after telling what it saw.
+    """
     from pipectl.domain import pipeline_file
 
     new = pipeline_file.parse(text, source)
-    wanted = _parse_moves(moves)
+    given = _parse_moves(moves)
     with transaction(conn):
         when = iso(clock.moment(at))
         found = store.find_id(conn, new.name)
         if found is None:
-            if wanted:
+            if given:
                 raise UsageError(f"pipeline {new.name!r} is new: it has no deals to --move")
+            if store.name_taken(conn, new.name):
+                raise UsageError(f"the name {new.name!r} is kept by a removed pipeline",
+                                 hint="choose another name")
             if dry_run:
                 return Applied(new, True, None, [], dry_run=True)
             pid = store.create(conn, new, when)
             return Applied(store.load(conn, pid), True, 1, [])
         old = store.load(conn, found)
+        wanted = _resolve_moves(given, old, new)
         changes = pipeline_file.diff(old, new)
         stranded = _stranded(conn, found, old, new)
-        for stage, n in stranded.items():
-            if stage not in wanted and not dry_run:
-                raise MoveRefused(
-                    f"{n} deal{'s' if n != 1 else ''} sit{'s' if n == 1 else ''} in {stage}, "
-                    f"which the new definition of {new.name!r} drops; nothing was changed",
-                    hint=f"move them with --move {stage}=STAGE (a stage of the new definition)",
-                )
+        _refuse_kind_changes(conn, found, old, new, wanted)
         for old_key, new_key in wanted.items():
             if old_key not in stranded:
                 raise UsageError(f"--move {old_key}={new_key}: no deal is stranded in "
                                  f"{old_key!r}", hint="--move is for stages the change drops")
-            if not new.has(new_key) or new_key == LOST:
-                raise UsageError(f"--move {old_key}={new_key}: the new definition has no stage "
-                                 f"{new_key!r}", hint=f"its stages: {', '.join(new.keys)}")
             if old.status(old_key) != new.status(new_key):
                 raise UsageError(f"--move {old_key}={new_key}: {old_key} is "
                                  f"{old.status(old_key)} and {new_key} is "
                                  f"{new.status(new_key)}", hint="move to a stage of the same kind")
+        missing = {k: n for k, n in stranded.items() if k not in wanted}
+        if dry_run:
+            return Applied(new if changes else old, False, None, changes, dict(stranded),
+                           dry_run=True, moves=wanted)
+        if missing:
+            raise stranded_refusal(*next(iter(missing.items())), new)
         if not changes:
             return Applied(old, False, None, [], dry_run=dry_run)
-        if dry_run:
-            return Applied(new, False, None, changes, dict(stranded), dry_run=True,
-                           moves=wanted)
         version = store.add_version(conn, found, new, when)
         current = store.load(conn, found)
         moved = {k: _move_all(conn, current, k, v, when) for k, v in wanted.items()}
         return Applied(current, False, version, changes, moved, moves=wanted)
+
+
+def stranded_refusal(stage: str, n: int, new: Pipeline) -> MoveRefused:
+    return MoveRefused(
+        f"{n} deal{'s' if n != 1 else ''} sit{'s' if n == 1 else ''} in {stage}, "
+        f"which the new definition of {new.name!r} drops; nothing was changed",
+        hint=f"move them with --move {stage}=STAGE (a stage of the new definition)",
+    )
+
+
+def _refuse_kind_changes(conn: sqlite3.Connection, pid: int, old: Pipeline, new: Pipeline,
+                         wanted: dict[str, str]) -> None:
+    """A stage kept by the new definition but turned from open to won (or back) while deals
+    sit in it: they would be won (or un-won) with no event. Refused."""
+    now_in = store.deals_in_stage(conn, pid, include_lost=False)
+    for key, n in now_in.items():
+        if old.has(key) and new.has(key) and key not in wanted \
+                and old.status(key) != new.status(key):
+            raise MoveRefused(
+                f"{n} deal{'s' if n != 1 else ''} sit{'s' if n == 1 else ''} in {key}, which "
+                f"the new definition turns from {old.status(key)} to {new.status(key)}: "
+                f"{'they' if n != 1 else 'it'} would be {'won' if new.is_won(key) else 'un-won'}"
+                " with no event; nothing was changed",
+                hint=f"move {'them' if n != 1 else 'it'} out of {key} first "
+                "(pipectl advance ID --to STAGE)",
+            )
 
 
 def _stranded(conn: sqlite3.Connection, pid: int, old: Pipeline, new: Pipeline

@@ -80,6 +80,11 @@ def find_id(conn: sqlite3.Connection, name: str) -> int | None:
     return int(found[0]) if len(found) == 1 else None
 
 
+def name_taken(conn: sqlite3.Connection, name: str) -> bool:
+    """Is ``name`` the (exact) name of any pipeline, removed ones included?"""
+    return conn.execute("SELECT 1 FROM pipelines WHERE name = ?", (name,)).fetchone() is not None
+
+
 def names(conn: sqlite3.Connection) -> list[str]:
     return [r[0] for r in conn.execute(
         "SELECT name FROM pipelines WHERE removed_at IS NULL ORDER BY is_default DESC, name")]

@@ -422,11 +422,7 @@ def migrate(conn: sqlite3.Connection, path: Path | None = None,
             if current >= VERSION:
                 return []
             if current > 0 and path is not None:
-                if notice is not None:
-                    notice(f"upgrading {path} from schema {current} to {VERSION}, after a copy "
-                           f"of it as it is ({path.name}.schema{current}.bak); on a large "
-                           "database this takes a while")
-                _backup_before_upgrade(conn, path, current)
+                _backup_before_upgrade(conn, path, current, notice)
             db = Database(conn)
             migrations = _migrations()
             names = [m.name for m in migrations.pending(db)]
@@ -443,14 +439,19 @@ def migrate(conn: sqlite3.Connection, path: Path | None = None,
     return names
 
 
-def _backup_before_upgrade(conn: sqlite3.Connection, path: Path, version: int) -> Path:
-    """Copy the database as it is before upgrading it (file mode 0600, like the database).
+def _backup_before_upgrade(conn: sqlite3.Connection, path: Path, version: int,
+                           notice: Callable[[str], None] | None = None) -> Path:
+    """Copy the database as it is before upgrading it (file mode 0600, like the database), to
+    a temporary name renamed into place once complete: a kill mid-copy never leaves a file
+    that looks like a backup. ``notice`` is told the name first.
 
     The copy is read through a second, read-only connection: ``conn`` holds the write lock
     (BEGIN IMMEDIATE), so nobody can commit meanwhile, and SQLite's backup API will not copy
     from a connection inside a write transaction (SQLITE_LOCKED, which Python's
     ``Connection.backup`` retries forever: it hung every upgrade).
     """
+    import os
+
     from pipectl.store.db import copy_into
 
     target = path.with_name(f"{path.name}.schema{version}.bak")
@@ -458,8 +459,15 @@ def _backup_before_upgrade(conn: sqlite3.Connection, path: Path, version: int) -
     while target.exists():
         n += 1
         target = path.with_name(f"{path.name}.schema{version}.{n}.bak")
+    if notice is not None:
+        notice(f"upgrading {path} from schema {version} to {VERSION}, after a copy of it as it "
+               f"is ({target.name}); on a large database this takes a while")
+    partial = target.with_name(target.name + ".partial")
+    partial.unlink(missing_ok=True)  # left by a copy that was killed
     source = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
-        return copy_into(source, target)
+        copy_into(source, partial)
     finally:
         source.close()
+    os.replace(partial, target)
+    return target
