@@ -81,3 +81,34 @@ def test_never_overwrites_and_bad_options(cli, tmp_path: Path) -> None:
     done = cli("export", "--format", "json", "-o", str(fresh))
     assert "Exported 2 deals" in done.stderr
     assert json.loads(fresh.read_text())["deals"][1]["name"] == "Plain deal"
+
+
+def test_json_carries_the_definitions_of_its_pipelines_before_the_deals(cli, tmp_path: Path
+                                                                         ) -> None:
+    from pipectl.domain import pipeline_file
+    from pipectl.domain.pipeline import from_json
+
+    _seed(cli)
+    agency = tmp_path / "agency.toml"
+    agency.write_text('name = "Agency retainers"\nstages = [\n  { key = "lead", probability = 5 },'
+                      '\n  { key = "signed", kind = "won" },\n]\n', encoding="utf-8")
+    cli("pipeline", "apply", str(agency))
+    text = cli("export", "--format", "json").stdout
+    data = json.loads(text)
+    assert list(data) == ["pipectl_export", "exported_at", "status", "events", "pipelines",
+                          "deals"]
+    # the pipelines its deals name (none is in Agency retainers), each on a line of its own
+    assert [(p["name"], p["default"]) for p in data["pipelines"]] == [("default", True)]
+    assert text.count("\n    {\"name\": \"default\", \"default\": true, \"definition\": {") == 1
+    definition = data["pipelines"][0]["definition"]
+    assert pipeline_file.dump(from_json(json.dumps(definition))) == \
+        cli("pipeline", "export", "default").stdout
+    # no deals: every pipeline
+    none = json.loads(cli("export", "--format", "json", "--status", "won").stdout)
+    assert [p["name"] for p in none["pipelines"]] == ["default", "Agency retainers"]
+    assert none["pipelines"][1]["definition"]["stages"][0] == {
+        "key": "lead", "label": "Lead", "kind": "open", "probability": 5, "rot_days": None,
+        "gate": False, "skippable": False, "action": "", "aliases": [], "meaning": "",
+        "leaves_when": ""}
+    # the CSV pair has no place for them
+    assert "Agency" not in cli("export").stdout + cli("export", "--events").stdout

@@ -481,3 +481,165 @@ def test_a_failed_or_dry_import_keeps_no_stage_map_and_no_pipeline(cli, db_path:
         assert con.execute("SELECT count(*) FROM deals").fetchone() == (0,)
     finally:
         con.close()
+
+
+# ---------------------------------------------------------------- an export into a fresh database
+
+# (name, pipeline or None for the default, the commands after `add` that put it where it ends)
+SCENARIO = [
+    ("D prospect", None, []),
+    ("D qualifying", None, [["advance"]]),
+    ("D meeting", None, [["qualify", "location", "budget", "authority", "need"],
+                         ["advance"], ["advance"]]),
+    ("D proposal", "pre", [["advance"]]),
+    ("D negotiation", "pre", [["advance"], ["advance"]]),
+    ("D won", "pre", [["advance"], ["advance", "--to", "won"]]),
+    ("D post-purchase", "pre", [["advance"], ["advance", "--to", "won"], ["advance"]]),
+    ("D lost", None, [["advance"], ["lose", "--reason", "price"]]),
+    ("A lead", "agency", []),
+    ("A discovery", "agency", [["advance"]]),
+    ("A pitch", "agency", [["advance"], ["qualify", "budget", "authority", "need"],
+                           ["advance"]]),
+    ("A signed", "agency pre", [["advance"]]),
+    ("A live", "agency pre", [["advance"], ["advance"]]),
+    ("A lost", "agency", [["advance"], ["qualify", "budget", "--not", "need"],
+                          ["lose", "--reason", "no budget"]]),
+    ("Moved", "pre", [["note", "retainer?", "--next", "call", "--due", "2026-02-20"],
+                      ["move", "--pipeline", "Agency retainers", "--stage", "pitch"]]),
+    ("Won moved", "pre", [["advance"], ["advance", "--to", "won"],
+                          ["move", "--pipeline", "Agency retainers"]]),
+    ("Lost moved", None, [["lose", "--reason", "timing"],
+                          ["move", "--pipeline", "Agency retainers", "--stage", "lead"]]),
+]
+
+
+def _scenario(cli, tmp_path: Path, monkeypatch) -> Path:
+    """A database with the default pipeline and AGENCY (a gate, an after-won stage), deals in
+    every stage of each (lost and after-won included) and deals moved between them; its JSON
+    export with events."""
+    monkeypatch.setenv("PIPECTL_NOW", "2026-03-01T09:00:00Z")
+    _agency(cli, tmp_path)
+    for day, (name, where, steps) in enumerate(SCENARIO, 1):
+        add = ["add", name, "--value", str(1000 * day), "--at", f"2026-01-{day:02d}T09:00:00Z"]
+        if where and "agency" in where:
+            add += ["--pipeline", "Agency retainers"]
+        if where and "pre" in where:
+            add += ["--stage", "pitch" if "agency" in where else "meeting",
+                    "--prequalified", "referral"]
+        deal = cli.json(*add)["id"]
+        for hour, step in enumerate(steps, 1):
+            cli(step[0], str(deal), *step[1:], "--at", f"2026-01-{day:02d}T{9 + hour:02d}:00:00Z")
+    out = tmp_path / "all.json"
+    cli("export", "--format", "json", "--events", "-o", str(out))
+    return out
+
+
+def _everything(cli) -> dict:
+    deals = cli.json("list", "--status", "all")
+    return {
+        "report": cli.json("report"),
+        "pipelines": [cli("pipeline", "export", p).stdout for p in ("default",
+                                                                    "Agency retainers")],
+        "deals": {d["id"]: cli.json("show", str(d["id"])) for d in deals},
+    }
+
+
+def test_an_export_imports_into_a_fresh_database_exactly(cli, tmp_path: Path,
+                                                          monkeypatch) -> None:
+    """The export carries the definitions of its pipelines: a fresh database gets them, and
+    reports, pipeline definitions and every deal (ids kept) are the same on both sides."""
+    from tests.conftest import Cli
+
+    out = _scenario(cli, tmp_path, monkeypatch)
+    data = json.loads(out.read_text(encoding="utf-8"))
+    assert [(p["name"], p["default"]) for p in data["pipelines"]] == [
+        ("default", True), ("Agency retainers", False)]
+    stages = {(d["pipeline"], d["stage"]) for d in data["deals"]}
+    assert {s for p, s in stages if p == "default"} >= {
+        "prospecting", "qualification", "meeting", "proposal", "negotiation", "won",
+        "post_purchase", "lost"}
+    assert {s for p, s in stages if p == "Agency retainers"} == {
+        "lead", "discovery", "pitch", "signed", "live", "lost"}
+    fresh = Cli(tmp_path / "fresh.db")
+    words = fresh("import", str(out)).stdout
+    assert "  created pipeline 'Agency retainers' from the file\n" in words
+    assert f"{len(SCENARIO)} deals added" in words
+    before, after = _everything(cli), _everything(fresh)
+    assert after["pipelines"] == before["pipelines"]
+    assert after["report"] == before["report"]
+    assert sorted(after["deals"]) == list(range(1, len(SCENARIO) + 1))
+    assert after["deals"] == before["deals"]
+    # and again: nothing changes, nothing is created
+    again = fresh.json("import", str(out))
+    assert (again["added"], again["unchanged"], again["pipelines_created"]) == (
+        0, len(SCENARIO), [])
+
+
+def test_a_dry_run_creates_no_pipeline_and_a_bad_definition_is_one_line(
+        cli, tmp_path: Path, monkeypatch) -> None:
+    from tests.conftest import Cli
+
+    out = _scenario(cli, tmp_path, monkeypatch)
+    fresh = Cli(tmp_path / "fresh.db")
+    dry = fresh.json("import", str(out), "--dry-run")
+    assert (dry["added"], dry["pipelines_created"]) == (len(SCENARIO), ["Agency retainers"])
+    assert [p["name"] for p in fresh.json("pipeline", "list")] == ["default"]
+    assert fresh.json("list", "--status", "all") == []
+    data = json.loads(out.read_text(encoding="utf-8"))
+    data["pipelines"][1]["definition"]["stages"][3]["kind"] = "open"  # no won stage left
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(data), encoding="utf-8")
+    before = tree_state(tmp_path / "fresh.db")
+    err = fresh("import", str(bad), code=2).stderr
+    assert err.count("\n") == 1, err
+    assert err.startswith(f"error: {bad}: the file's definition of pipeline 'Agency retainers' "
+                          "is not valid: ")
+    assert "won" in err
+    assert tree_state(tmp_path / "fresh.db") == before
+
+
+def test_a_pipeline_the_database_has_is_used_as_it_is(cli, tmp_path: Path,
+                                                      monkeypatch) -> None:
+    """Its definition, not the file's: a deal in a stage it lacks is a bad row."""
+    from tests.conftest import Cli
+
+    out = _scenario(cli, tmp_path, monkeypatch)
+    other = Cli(tmp_path / "other.db")
+    no_live = AGENCY.replace('  { key = "live",      label = "Live",           '
+                             'kind = "after_won" },\n', "")
+    other("pipeline", "apply", str(_write(tmp_path, no_live, "no_live.toml")))
+    failed = json.loads(other("import", str(out), "--json", code=1).stdout)
+    assert failed["pipelines_created"] == []
+    assert [(e["row"], e["reason"]) for e in failed["errors"]] == [
+        (13, "'live' is not a stage of pipeline 'Agency retainers'")]
+
+
+def test_create_pipeline_from_a_file_without_definitions_knows_after_won_stages(
+        cli, tmp_path: Path, monkeypatch) -> None:
+    """An older format-2 file (no "pipelines"): --create-pipeline makes the pipeline of its
+    stage names, a won deal's stage reached from its won stage an after-won stage."""
+    from tests.conftest import Cli
+
+    out = _scenario(cli, tmp_path, monkeypatch)
+    data = json.loads(out.read_text(encoding="utf-8"))
+    del data["pipelines"]
+    old = tmp_path / "old.json"
+    old.write_text(json.dumps(data), encoding="utf-8")
+    fresh = Cli(tmp_path / "fresh.db")
+    assert "which this database does not have" in fresh("import", str(old), code=2).stderr
+    done = fresh.json("import", str(old), "--create-pipeline", "Agency retainers")
+    assert (done["added"], done["pipeline_created"]) == (len(SCENARIO), True)
+    toml = fresh("pipeline", "export", "Agency retainers").stdout
+    assert [line.split(",")[0].strip(" {") for line in toml.splitlines() if "key =" in line] \
+        == ['key = "lead"', 'key = "discovery"', 'key = "pitch"', 'key = "signed"',
+            'key = "live"']
+    assert '{ key = "signed", label = "signed", kind = "won" }' in toml
+    assert '{ key = "live", label = "live", kind = "after_won" }' in toml
+    # with the definitions in the file, --create-pipeline makes the pipeline they define
+    exact = Cli(tmp_path / "exact.db")
+    words = exact("import", str(out), "--create-pipeline", "Agency retainers").stdout
+    assert "  into pipeline Agency retainers\n  created pipeline 'Agency retainers' from the " \
+           "file\n" in words
+    assert exact("pipeline", "export", "Agency retainers").stdout == \
+        cli("pipeline", "export", "Agency retainers").stdout
+    assert _everything(exact)["deals"] == _everything(cli)["deals"]

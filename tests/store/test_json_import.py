@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -599,3 +600,160 @@ def test_a_move_between_pipelines_round_trips(tmp_path: Path) -> None:
              json.loads(out.read_text())["deals"][0]["events"]]
     assert kinds == [("created", "default"), ("pipeline", "Agency retainers"),
                      ("lost", "Agency retainers"), ("pipeline", "default")]
+
+
+# ---------------------------------------------------------------- format 2: pipeline definitions
+
+
+def _definitions(*names: str) -> list[dict]:
+    """The "pipelines" member of an export: AGENCY's definition (and the default's)."""
+    from pipectl.domain.pipeline import DEFAULT, to_json
+    from tests.store.test_roundtrip import AGENCY
+
+    made = {"default": DEFAULT, AGENCY.name: AGENCY}
+    return [{"name": n, "default": n == "default", "definition": json.loads(to_json(made[n]))}
+            for n in names]
+
+
+def _write_defined(tmp_path: Path, deals_: list[dict], pipelines_: Any,
+                   name: str = "d.json", after: bool = False) -> Path:
+    f = tmp_path / name
+    head = {"pipectl_export": 2, "exported_at": "2026-01-01T00:00:00Z"}
+    doc = ({**head, "deals": deals_, "pipelines": pipelines_} if after
+           else {**head, "pipelines": pipelines_, "deals": deals_})
+    f.write_text(json.dumps(doc), encoding="utf-8")
+    return f
+
+
+def test_a_pipeline_the_file_defines_is_created_in_the_import(tmp_path: Path) -> None:
+    from pipectl.store import pipelines
+    from tests.store.test_roundtrip import AGENCY
+
+    f = _write_defined(tmp_path, [_agency_deal(1, "A"), _deal(2, "B", [_created2(9)],
+                                                               pipeline="default")],
+                       _definitions("default", AGENCY.name))
+    db = tmp_path / "a.db"
+    dry = _import(db, f, dry_run=True)
+    assert (dry.added, dry.pipelines_created, dry.pipeline) == (2, [AGENCY.name], None)
+    conn = connect(db)
+    try:
+        assert pipelines.find_id(conn, AGENCY.name) is None  # a dry run keeps nothing
+    finally:
+        conn.close()
+    summary = _import(db, f)
+    assert (summary.added, summary.pipelines_created, summary.pipeline_created) == (
+        2, [AGENCY.name], False)
+    conn = connect(db)
+    try:
+        assert pipelines.by_name(conn, AGENCY.name) == AGENCY
+    finally:
+        conn.close()
+    # the file's qualified_at stands: the pipeline has its gate
+    assert _dump(db)["deals"][0][17] is None
+    assert _import(db, f).pipelines_created == []
+
+
+def test_a_file_whose_ids_cannot_be_kept_creates_its_pipeline_once(tmp_path: Path) -> None:
+    """The first pass (ids kept) is rolled back when an id repeats: the pipeline it made goes
+    with it and the second pass makes it again."""
+    from tests.store.test_roundtrip import AGENCY
+
+    second = _agency_deal(2, "B")
+    second["events"][0]["id"] = 2  # the first deal's created event's id
+    f = _write_defined(tmp_path, [_agency_deal(1, "A"), second], _definitions(AGENCY.name))
+    summary = _import(tmp_path / "a.db", f)
+    assert (summary.added, summary.pipelines_created) == (2, [AGENCY.name])
+    d = _dump(tmp_path / "a.db")
+    assert [r[9] for r in d["deals"]] == [2, 2]
+    assert [e[0] for e in d["events"]] == [1, 2, 3, 4]  # new ids
+
+
+@pytest.mark.parametrize(("pipelines_", "reason"), [
+    ({"Agency retainers": {}}, "'pipelines' should be a list of"),
+    ([{"definition": {}}], "'pipelines' should be a list of"),
+    ([{"name": "Agency retainers", "definition": "[]"}],
+     "the file's definition of pipeline 'Agency retainers' is not valid: its "
+     "'definition' is not an object"),
+    ([{"name": "Agency retainers", "definition": {"name": "Agency retainers"}}],
+     "the file's definition of pipeline 'Agency retainers' is not valid: not a stored "
+     "pipeline"),
+    ([{"name": "Agency retainers", "definition": {"name": "Agency retainers", "stages": [
+        {"key": "lead", "label": "Lead"}, {"key": "Won!", "label": "Won", "kind": "won"}]}}],
+     "the file's definition of pipeline 'Agency retainers' is not valid: stage 2"),
+])
+def test_a_bad_definition_is_one_line(tmp_path: Path, pipelines_: Any, reason: str) -> None:
+    f = _write_defined(tmp_path, [_agency_deal(1, "A")], pipelines_)
+    db = tmp_path / "a.db"
+    with pytest.raises(UsageError) as refused:
+        _import(db, f)
+    assert str(refused.value).startswith(f"{f}: {reason}"), str(refused.value)
+    assert "\n" not in str(refused.value)
+    assert _dump(db) == {"deals": [], "events": []}
+
+
+def test_definitions_after_the_deals_are_not_read(tmp_path: Path) -> None:
+    """Export writes them first; after the deals they are skipped (the deals were read)."""
+    from tests.store.test_roundtrip import AGENCY
+
+    f = _write_defined(tmp_path, [_agency_deal(1, "A")], _definitions(AGENCY.name), after=True)
+    with pytest.raises(UsageError, match="which this database does not have"):
+        _import(tmp_path / "a.db", f)
+
+
+def test_a_removed_pipeline_travels_under_its_stored_name(tmp_path: Path) -> None:
+    """A deal moved out of a pipeline later removed: its history names the removed pipeline,
+    which the export defines under its stored name ("... (removed ...)")."""
+    from pipectl.services import pipelines as pipeline_service
+    from pipectl.store import pipelines
+    from tests.store.test_roundtrip import with_agency
+
+    src = tmp_path / "src.db"
+    conn = connect(src)
+    try:
+        with_agency(conn)
+        deal_id, _, _ = deals.add(conn, NewDeal(name="Mover", pipeline="Agency retainers"), NOW)
+        deals.move_to(conn, deal_id, "default", "prospecting", at=NOW + timedelta(hours=1))
+        pipeline_service.remove(conn, "Agency retainers", at=NOW + timedelta(hours=2))
+        removed = pipelines.load(conn, 2)
+        stored = conn.execute("SELECT name FROM pipelines WHERE id = 2").fetchone()[0]
+        out = tmp_path / "all.json"
+        exporter.export(conn, out, fmt="json", status="all", events=True, raw=False, at=NOW)
+    finally:
+        conn.close()
+    assert stored.startswith("Agency retainers (removed ")
+    data = json.loads(out.read_text(encoding="utf-8"))
+    assert [p["name"] for p in data["pipelines"]] == ["default", stored]
+    dst = tmp_path / "dst.db"
+    assert _import(dst, out).pipelines_created == [stored]
+    assert _dump(dst) == _dump(src)
+    conn = connect(dst)
+    try:
+        assert pipelines.load(conn, 2) == replace(removed, name=stored)
+    finally:
+        conn.close()
+    # back into the database it came from: the removed pipeline is the one its history names
+    again = _import(src, out)
+    assert (again.unchanged, again.pipelines_created) == (1, [])
+
+
+def test_an_export_names_the_pipelines_of_its_deals_or_every_one(tmp_path: Path) -> None:
+    from tests.store.test_roundtrip import AGENCY, with_agency
+
+    conn = connect(tmp_path / "a.db")
+    try:
+        with_agency(conn)
+
+        def names(status: str = "all", events: bool = True) -> list[str]:
+            return [p["name"] for p in exporter.pipeline_records(conn, status, events)]
+
+        assert names() == ["default", AGENCY.name]  # no deals: every pipeline
+        deal_id, _, _ = deals.add(conn, NewDeal(name="Mover", pipeline=AGENCY.name), NOW)
+        assert names() == [AGENCY.name]
+        deals.move_to(conn, deal_id, "default", "prospecting", at=NOW + timedelta(hours=1))
+        assert names() == ["default", AGENCY.name]  # its history is in both
+        assert names(events=False) == ["default"]
+        assert names("won") == ["default", AGENCY.name]  # no won deal: every pipeline
+        deals.add(conn, NewDeal(name="Other", pipeline=AGENCY.name), NOW)
+        assert names("open", events=False) == ["default", AGENCY.name]
+    finally:
+        conn.close()

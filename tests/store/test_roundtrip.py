@@ -3,8 +3,9 @@
 Histories are made by the daily use cases (add, advance, lose, reopen, qualify, edit, note,
 move to another pipeline) with awkward texts (formula-like cells, accents, quotes), in the
 default pipeline and in one of one's own (AGENCY); the JSON export with events is imported into
-a fresh database that has the same pipelines and both tables must match row for row: each deal
-keeps its pipeline. The CSV export of deals alone must bring back the fields a CSV row carries
+a fresh database that has the same pipelines, or none but the default (AGENCY then comes from
+the definition the export carries), and both tables must match row for row: each deal keeps its
+pipeline. The CSV export of deals alone must bring back the fields a CSV row carries
 (FIELDS; see docs/import-export.md for those it does not).
 """
 
@@ -144,8 +145,12 @@ def _dump(path: Path) -> dict[str, list[tuple]]:
 
 @settings(max_examples=30, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(st.lists(add, min_size=1, max_size=4), st.lists(step, min_size=8, max_size=40))
-def test_json_export_import_round_trips_exactly(tmp_path_factory, adds, steps) -> None:
+@given(st.lists(add, min_size=1, max_size=4), st.lists(step, min_size=8, max_size=40),
+       st.booleans())
+def test_json_export_import_round_trips_exactly(tmp_path_factory, adds, steps,
+                                                fresh: bool) -> None:
+    """Into a database that has AGENCY, or a fresh one (``fresh``), which gets it from the
+    file's definition when a deal names it."""
     base = tmp_path_factory.mktemp("rt")
     src, dst, out = base / "src.db", base / "dst.db", base / "export.json"
     conn = connect(src)
@@ -157,13 +162,31 @@ def test_json_export_import_round_trips_exactly(tmp_path_factory, adds, steps) -
         conn.close()
     conn = connect(dst)
     try:
-        with_agency(conn)
-        importer.run(conn, out, importer.Options(), LATER)
+        if not fresh:
+            with_agency(conn)
+        first = importer.run(conn, out, importer.Options(), LATER)
         again = importer.run(conn, out, importer.Options(), LATER)
+        made = pipelines.by_name(conn, AGENCY.name) if pipelines.find_id(
+            conn, AGENCY.name) else None
     finally:
         conn.close()
     assert _dump(dst) == _dump(src)
-    assert (again.added, again.events) == (0, 0)  # importing it twice changes nothing
+    assert (again.added, again.events, again.pipelines_created) == (0, 0, [])
+    names_agency = _names_agency(src)
+    if fresh:
+        assert first.pipelines_created == ([AGENCY.name] if names_agency else [])
+    if names_agency:
+        assert made == AGENCY  # the definition, exactly
+
+
+def _names_agency(db: Path) -> bool:
+    """Does a deal, or an event, of the database name AGENCY (id 2)?"""
+    con = sqlite3.connect(db)
+    try:
+        return con.execute("SELECT 1 FROM deals WHERE pipeline_id = 2 UNION ALL "
+                           "SELECT 1 FROM events WHERE pipeline_id = 2").fetchone() is not None
+    finally:
+        con.close()
 
 
 FIELDS = ("ref", "name", "company", "owner", "stage", "lost_at_stage", "lost_reason",

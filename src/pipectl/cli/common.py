@@ -87,12 +87,13 @@ def connect_for_owner(ctx: typer.Context, text: str | None
     owner = owner_arg(text)
     conn = connect(ctx)
     if owner is not None:
-        from pipectl.store import deals
+        from pipectl.services.reports import owner_known
 
-        if not deals.has_owner(conn, owner):
+        known, owners = owner_known(conn, owner)
+        if not known:
             from pipectl.views.common import note
 
-            note(_no_such_owner(owner, deals.owners(conn)))
+            note(_no_such_owner(owner, owners))
     return conn, owner
 
 

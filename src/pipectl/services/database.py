@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pipectl.store import db
 from pipectl.store import transfer as store
-from pipectl.store.db import snapshot
 
 if TYPE_CHECKING:
     from pipectl.services.reports import Board
@@ -18,9 +18,7 @@ if TYPE_CHECKING:
 def backup(conn: sqlite3.Connection, target: Path | str) -> Path:
     """A consistent copy of the database in the new file ``target`` (SQLite's online backup,
     safe while others write; an existing ``target`` is never overwritten). Returns its path."""
-    from pipectl.store.db import backup as _backup
-
-    return _backup(conn, target)
+    return db.backup(conn, target)
 
 
 # ---------------------------------------------------------------- db check
@@ -63,7 +61,7 @@ def check(conn: sqlite3.Connection) -> Check:
     """The structure of the file (integrity) and the references between rows, read in one
     state. Since schema 4 a row's stage must be one its pipeline has (table ``stage_keys``)
     and its pipeline must exist, besides every event belonging to a deal."""
-    with snapshot(conn):
+    with db.snapshot(conn):
         damage = store.integrity_problems(conn)
         found = store.foreign_key_problems(conn)
         deals, events = store.counts(conn) if not damage else (0, 0)
@@ -129,10 +127,9 @@ def demo(path: Path, seed: int = 7, per_stage: int | None = 5) -> Demo:
     demo), anchored at now (``services.clock``), and read its board."""
     from pipectl import demo as demo_data
     from pipectl.services import clock, reports
-    from pipectl.store.db import connect
 
     count = demo_data.build(path, clock.now(), seed=seed)
-    conn = connect(path)
+    conn = db.connect(path)
     try:
         shown = reports.board(conn, per_stage=per_stage)
         status = reports.deal_counts(conn)

@@ -43,11 +43,21 @@ SORTS = tuple(deal_store.SORTS)
 def _one_state(conn: sqlite3.Connection, for_reports: bool = False) -> Iterator[None]:
     """One read transaction (or the caller's own transaction, when one is open)."""
     if for_reports:
-        # Scratch tables go to a temp file: set before the transaction begins, since SQLite
-        # refuses to change temp storage inside one once a temp table exists.
+        # Scratch tables go to a temp file: set before the read transaction begins, since
+        # SQLite refuses to change temp storage inside one once the temp schema is open.
         from pipectl.store import sql
 
-        sql.tune_for_reports(conn)
+        try:
+            sql.tune_for_reports(conn)
+        except sqlite3.OperationalError as exc:
+            if not conn.in_transaction:
+                raise
+            raise UsageError(
+                "a report cannot begin inside this transaction: SQLite cannot set up its "
+                "scratch storage there",
+                hint="run the report outside the transaction (it reads in one of its own), or "
+                "run one report on the connection before the transaction",
+            ) from exc
     if conn.in_transaction:
         yield
         return
@@ -156,6 +166,16 @@ def board(
         top, totals = deal_store.board(conn, shown, owner=owner, per_stage=per_stage)
         several = len(pipeline_store.names(conn)) > 1
     return Board(shown, top, totals, several)
+
+
+def owner_known(conn: sqlite3.Connection, owner: str) -> tuple[bool, list[str]]:
+    """Does any deal have this owner; if not, the owners there are (at most 500), for a
+    note that names the ones meant."""
+    from pipectl.store import deals as store
+
+    if store.has_owner(conn, owner):
+        return True, []
+    return False, store.owners(conn)
 
 
 def deal_counts(conn: sqlite3.Connection) -> dict[str, int]:

@@ -209,6 +209,13 @@ def pipeline_names(conn: sqlite3.Connection) -> dict[int, str]:
     return {int(i): n for i, n in conn.execute("SELECT id, name FROM pipelines ORDER BY id")}
 
 
+def removed_pipeline_id(conn: sqlite3.Connection, name: str) -> int | None:
+    """The removed pipeline stored under exactly this name ("X (removed ...)"), if any."""
+    row = conn.execute("SELECT id FROM pipelines WHERE name = ? AND removed_at IS NOT NULL",
+                       (name,)).fetchone()
+    return None if row is None else int(row[0])
+
+
 def saved_stage_map(conn: sqlite3.Connection, pipeline_id: int, source: str) -> dict[str, str]:
     """The stage map remembered for this pipeline and source: their name -> stage key."""
     return dict(conn.execute(
@@ -228,6 +235,33 @@ def save_stage_map(conn: sqlite3.Connection, pipeline_id: int, source: str,
 
 
 # ---------------------------------------------------------------- export reads
+
+
+def export_pipelines(conn: sqlite3.Connection, status: str = "all",
+                     events: bool = False) -> list[Row]:
+    """The pipelines an export names (id, name, is_default), by id: those of its deals (the
+    deals of ``status``) and, with ``events``, those their events name; every pipeline not
+    removed when it has no deals."""
+    cond = status_condition(status)
+    found = [dict(r) for r in conn.execute(
+        "SELECT id, name, is_default FROM pipelines p WHERE EXISTS "
+        f"(SELECT 1 FROM deals WHERE pipeline_id = p.id AND {cond}) ORDER BY id"
+    )]
+    if events:  # a deal moved on keeps the pipelines it left in its history (one pass)
+        others = [dict(r) for r in conn.execute(
+            "SELECT id, name, is_default FROM pipelines WHERE id NOT IN "
+            f"({', '.join(str(int(r['id'])) for r in found) or '0'})")]
+        if others:
+            named = {int(r[0]) for r in conn.execute(
+                "SELECT DISTINCT pipeline_id FROM events WHERE pipeline_id IN "
+                f"({', '.join(str(int(r['id'])) for r in others)}) "
+                f"AND deal_id IN (SELECT id FROM deals WHERE {cond})")}
+            found = sorted(found + [r for r in others if r["id"] in named],
+                           key=lambda r: r["id"])
+    if found or conn.execute(f"SELECT 1 FROM deals WHERE {cond} LIMIT 1").fetchone():
+        return found
+    return [dict(r) for r in conn.execute(
+        "SELECT id, name, is_default FROM pipelines WHERE removed_at IS NULL ORDER BY id")]
 
 
 def iter_deals(conn: sqlite3.Connection, status: str = "all") -> Iterator[Row]:

@@ -52,6 +52,7 @@ class Summary:
     delimiter: str | None = None
     pipeline: str | None = None  # the pipeline the deals went into (None: each deal's own)
     pipeline_created: bool = False
+    pipelines_created: list[str] = field(default_factory=list)  # from the file's definitions
     stage_map_saved: int = 0  # --stage-map entries remembered for the next import
     rows: int = 0
     added: int = 0

@@ -3,9 +3,11 @@
 CSV cells a spreadsheet would execute (leading = + - @ TAB CR) are neutralised with a leading
 apostrophe unless ``raw``; ``pipectl import`` undoes it. The JSON form, with events, is
 pipectl's native format (``transfer.formats``, version 2): importing it into an empty database
-that has the same pipelines reproduces deals and events exactly (ids included). A deal names its
-pipeline and carries its checklist as one object; a move event names the pipeline it happened
-in, a checklist event carries the criteria it changed.
+reproduces deals and events exactly (ids included). A deal names its pipeline and carries its
+checklist as one object; a move event names the pipeline it happened in, a checklist event
+carries the criteria it changed. Before its deals, the JSON form carries the definition of every
+pipeline it names (``"pipelines"``), from which an import creates those the database lacks; the
+CSV pair has no place for them.
 """
 
 from __future__ import annotations
@@ -22,8 +24,10 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from pipectl.domain.checklist import decode
+from pipectl.domain.pipeline import to_json
 from pipectl.errors import UsageError
 from pipectl.paths import new_file
+from pipectl.store import pipelines as pipeline_store
 from pipectl.store import transfer as store
 from pipectl.store.db import snapshot
 from pipectl.transfer.formats import DEAL_CSV, EVENT_CSV, FORMAT
@@ -66,6 +70,16 @@ def event_record(event: dict[str, Any], names: Names) -> dict[str, Any]:
     if event["kind"] == "value" and event["value_minor"] is None:
         out["value"] = None
     return out
+
+
+def pipeline_records(conn: sqlite3.Connection, status: str, events: bool) -> list[dict]:
+    """The "pipelines" of the JSON export: each pipeline its deals (with ``events``, their
+    events too) name, or every pipeline when it has no deals, with its latest definition."""
+    return [
+        {"name": p["name"], "default": bool(p["is_default"]),
+         "definition": json.loads(to_json(pipeline_store.load(conn, p["id"])))}
+        for p in store.export_pipelines(conn, status, events)
+    ]
 
 
 def _cell(v: Any, raw: bool) -> str:
@@ -150,7 +164,11 @@ def _write(conn, fh: TextIO, *, fmt: str, status: str, events: bool, raw: bool,
         head = {"pipectl_export": FORMAT_VERSION, "exported_at": iso(at), "status": status,
                 "events": events}
         text = json.dumps(head, ensure_ascii=False, indent=2)
-        fh.write(text[:-2] + ',\n  "deals": [')
+        defined = [json.dumps(p, ensure_ascii=False)
+                   for p in pipeline_records(conn, status, events)]
+        fh.write(text[:-2] + ',\n  "pipelines": [')
+        fh.write("".join(f"\n    {p}," for p in defined)[:-1] + "\n  ]" if defined else "]")
+        fh.write(',\n  "deals": [')
         source = _with_events(conn, status) if events else (
             (d, None) for d in store.iter_deals(conn, status)
         )

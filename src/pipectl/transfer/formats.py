@@ -1,7 +1,10 @@
 """pipectl's own export format: its version and its columns, for the exporter and the reader.
 
 Format 2 (pipectl with pipelines) names each deal's pipeline and carries the checklist as one
-object (in CSV, a JSON text cell); each move event names the pipeline it happened in. Format 1
+object (in CSV, a JSON text cell); each move event names the pipeline it happened in. The JSON
+form also carries, before its deals, the definitions of the pipelines they name (``"pipelines"``:
+``{"name", "default", "definition"}``, the definition as ``domain.pipeline.to_json`` writes it);
+a file of format 2 without them is read as before. The CSV pair has no place for them. Format 1
 (one fixed pipeline) had four checklist columns instead; import still reads it, every deal
 into the target pipeline.
 """

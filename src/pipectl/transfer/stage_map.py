@@ -141,7 +141,8 @@ def _meaning(text: str, preset: Preset | None) -> str | None:
 
 
 def new_pipeline(name: str, values: Iterable[str], preset: Preset | None,
-                 won_like: Iterable[str] = (), skip: Iterable[str] = ()) -> Pipeline:
+                 won_like: Iterable[str] = (), skip: Iterable[str] = (),
+                 after_won: Iterable[str] = ()) -> Pipeline:
     """A pipeline made of a file's stage names (``values``, in file order, repeats allowed).
 
     Open stages come in the order the preset knows (the default pipeline's order of what it
@@ -149,13 +150,15 @@ def new_pipeline(name: str, values: Iterable[str], preset: Preset | None,
     probabilities spread evenly from 10 to 90. A name the preset (or pipectl's own names) take
     for won becomes the won stage (a second one its alias; one taken for an after-won stage an
     after-won stage), one taken for lost the lost state; so does any name in ``won_like`` (the
-    stage of a deal the file says is won). No gate, no checklist. ``skip``: names a
-    --stage-map maps elsewhere (not stages of their own).
+    stage of a deal the file says is won), and a name in ``after_won`` (a stage a won deal's
+    history shows it reached from its won stage) is an after-won stage. No gate, no checklist.
+    ``skip``: names a --stage-map maps elsewhere (not stages of their own).
     """
     from pipectl.domain import pipeline_file
 
     skipped = {norm(s) for s in skip}
-    won_names = {fold_name(w) for w in won_like}
+    after_names = {fold_name(a) for a in after_won}
+    won_names = {fold_name(w) for w in won_like} - after_names
     seen: dict[str, tuple[str, int]] = {}  # folded -> (first spelling, first position)
     for i, raw in enumerate(values):
         text = unicodedata.normalize("NFC", raw).strip()
@@ -174,6 +177,8 @@ def new_pipeline(name: str, values: Iterable[str], preset: Preset | None,
             continue
         if meaning is not None and DEFAULT.status(meaning) is Status.WON:
             wons.append((rank, text, DEFAULT.stage(meaning).kind))
+        elif folded in after_names:
+            wons.append(((3, first), text, "after_won"))
         elif folded in won_names:
             wons.append(((2, first), text, "won"))
         else:

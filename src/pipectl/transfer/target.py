@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from datetime import datetime
 
 from pipectl.domain.pipeline import Pipeline
@@ -18,13 +19,19 @@ from pipectl.transfer.fields import Preset, parse_pairs
 from pipectl.transfer.stage_map import StageMap, given_map, new_pipeline
 from pipectl.values import clean_text, iso
 
-# the file's stage names in file order, and those of deals it says are won (see new_pipeline)
-Values = Callable[[], tuple[Iterable[str], Iterable[str]]]
+# the file's stage names in file order, those of deals it says are won, and (optionally) those
+# its histories show reached from a won stage (see new_pipeline)
+Values = Callable[[], tuple[Iterable[str], ...]]
 
 
 def pipeline(conn: sqlite3.Connection, opts: Options, summary: Summary, now: datetime,
-             preset: Preset | None, values: Values) -> Pipeline:
-    """The target pipeline (created when asked: call inside the import's transaction)."""
+             preset: Preset | None, values: Values,
+             definition: Callable[[str], Pipeline | None] | None = None) -> Pipeline:
+    """The target pipeline (created when asked: call inside the import's transaction).
+
+    ``--create-pipeline NAME`` makes it of the file's stage names (``values``), unless
+    ``definition`` gives the file's own definition of NAME (pipectl's JSON export carries
+    them): then it is that, exactly, under NAME (told in ``summary.pipelines_created``)."""
     name = opts.create_pipeline
     if name is None:
         found = pipelines.by_name(conn, opts.pipeline)
@@ -36,9 +43,15 @@ def pipeline(conn: sqlite3.Connection, opts: Options, summary: Summary, now: dat
             f"--create-pipeline: a pipeline named {name!r} exists already",
             hint=f"import into it with --pipeline {name!r}",
         )
-    names, won_like = values()
-    skip = [theirs for theirs, _ in parse_pairs(opts.stage_maps, "--stage-map")]
-    made = new_pipeline(name, names, preset, won_like, skip)
+    made = definition(name) if definition is not None else None
+    if made is not None:
+        made = replace(made, name=name)
+        summary.pipelines_created.append(name)
+    else:
+        names, won_like, *after_won = values()
+        skip = [theirs for theirs, _ in parse_pairs(opts.stage_maps, "--stage-map")]
+        made = new_pipeline(name, names, preset, won_like, skip,
+                            after_won[0] if after_won else ())
     pid = pipelines.create(conn, made, iso(now))
     summary.pipeline, summary.pipeline_created = name, True
     return pipelines.load(conn, pid)

@@ -20,6 +20,7 @@ def summary_json(s: Any) -> dict[str, Any]:
         "dry_run": s.dry_run,
         "pipeline": s.pipeline,
         "pipeline_created": s.pipeline_created,
+        "pipelines_created": list(s.pipelines_created),
         "stage_map_saved": s.stage_map_saved,
         "rows": s.rows,
         "added": s.added,
@@ -43,8 +44,11 @@ def print_summary(s: Any, as_json: bool) -> None:
     preset = f", preset {s.preset}{' (detected)' if s.preset_detected else ''}" if s.preset else ""
     echo(f"{head}: {s.file} ({s.format}{preset}, {s.encoding or 'utf-8'})")
     if s.pipeline:
-        made = " (created from the file's stages)" if s.pipeline_created else ""
+        made = " (created from the file's stages)" if s.pipeline_created and \
+            s.pipeline not in s.pipelines_created else ""
         echo(f"  into pipeline {s.pipeline}{made}")
+    for name in s.pipelines_created:
+        echo(f"  created pipeline {name!r} from the file")
     echo(
         f"  {count(s.rows, 'row')}: {count(s.added, 'deal')} added, {s.updated} updated, "
         f"{s.unchanged} unchanged; {count(s.events, 'event')}"

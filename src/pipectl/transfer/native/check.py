@@ -3,7 +3,8 @@ times, the pipelines it names, and that its events make a history pipectl could 
 whose projection (``domain.projection``) is the deal as the file gives it.
 
 A bad deal is reported (row, field, reason) and written nowhere; a pipeline the database lacks
-is an error for the whole file (``MissingPipeline``).
+is created from the file's definition of it, and without one (or with a bad one) is an error
+for the whole file (``MissingPipeline``).
 """
 
 from __future__ import annotations
@@ -141,15 +142,25 @@ NativeEvent = EventV1 | EventV2
 
 
 class MissingPipeline(UsageError):
-    """The file names a pipeline the database lacks: the whole file is refused."""
+    """The file names a pipeline the database lacks and does not define it (or defines it
+    wrong): the whole file is refused."""
+
+
+Definitions = Callable[[str], Pipeline | None]  # a pipeline as the file defines it, if it does
 
 
 class Pipelines:
     """The pipelines a file's deals go into: by name (format 2) or the target (format 1, or a
-    deal that names none), with their definitions."""
+    deal that names none), with their definitions.
+
+    A pipeline a deal names that the database lacks is created from the file's own definition
+    of it (``definitions``: the JSON export carries them), at ``at``, in the import's
+    transaction, and told in ``made``; without one the whole file is refused.
+    """
 
     def __init__(self, conn: Any, target: Pipeline, version: int, path: Any,
-                 created: bool = False) -> None:
+                 created: bool = False, definitions: Definitions | None = None,
+                 at: str = "") -> None:
         from pipectl.store import pipelines as store
 
         self._store, self.conn, self.target = store, conn, target
@@ -160,6 +171,8 @@ class Pipelines:
         assert target.id is not None
         self._by_id: dict[int, Pipeline] = {target.id: target}
         self._ids: dict[str, int] = {}
+        self.definitions, self.at = definitions, at
+        self.made: list[str] = []  # the pipelines created from the file's definitions
 
     def id_of(self, name: str | None) -> int:
         assert self.target.id is not None
@@ -168,14 +181,38 @@ class Pipelines:
         if name not in self._ids:
             found = self._store.find_id(self.conn, name)
             if found is None:
-                raise MissingPipeline(
-                    f"{self.path}: its deals are in pipeline {name!r}, which this database "
-                    "does not have; nothing was imported",
-                    hint=f"create it (pipectl pipeline apply FILE), or import with "
-                    f"--create-pipeline {name!r}",
-                )
+                found = self._create(name)
             self._ids[name] = found
         return self._ids[name]
+
+    def _create(self, name: str) -> int:
+        from pipectl.store import transfer as store
+
+        removed = store.removed_pipeline_id(self.conn, name)
+        if removed is not None:  # its deals' history names it: the same pipeline
+            return removed
+        try:
+            made = self.definitions(name) if self.definitions is not None else None
+        except UsageError as exc:  # a bad definition: a bad file
+            raise MissingPipeline(exc.message, hint=exc.hint) from None
+        if made is None:
+            raise MissingPipeline(
+                f"{self.path}: its deals are in pipeline {name!r}, which this database "
+                "does not have; nothing was imported",
+                hint=f"create it (pipectl pipeline apply FILE), or import with "
+                f"--create-pipeline {name!r}",
+            )
+        pid = self._store.create(self.conn, made, self.at)
+        self.made.append(made.name)
+        return pid
+
+    def forget_made(self) -> None:
+        """The pipelines made in an attempt that was rolled back are gone: made again if
+        needed."""
+        if self.made:
+            self.made.clear()
+            self._ids.clear()
+            self._by_id = {k: v for k, v in self._by_id.items() if k == self.target.id}
 
     def __call__(self, pipeline_id: int) -> Pipeline:
         if pipeline_id not in self._by_id:

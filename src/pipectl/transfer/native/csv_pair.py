@@ -3,7 +3,9 @@ events.csv``) as its JSON export is read: each deal with its events, one at a ti
 
 The events file is first put in a TEMP table (``prepare``, inside the import's transaction),
 then the deals file is streamed a batch at a time, each batch's deals with their events read
-back from that table. Either format: both files of one export (their headers say which).
+back from that table. Either format: both files of one export (their headers say which). The
+pair carries no pipeline definitions (the JSON export does): the database must have every
+pipeline its deals name.
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
 """Reading pipectl's JSON export: the export object, its "deals" array streamed one deal at a
-time (``JsonReader``), in memory that does not grow with the file."""
+time (``JsonReader``), in memory that does not grow with the file; and its "pipelines", the
+definitions of the pipelines its deals name (small: read whole when met before the deals)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from pipectl.domain.pipeline import Pipeline, fold_name
 from pipectl.errors import UsageError
 from pipectl.transfer.formats import FORMAT
 from pipectl.transfer.json_reader import JsonReader
@@ -19,7 +21,9 @@ class JsonExport:
     The object's other members are read on the way (the format number may come before or
     after the deals). As with ``json.load``, a key given twice counts once, with its last
     value: when a later "deals" turns up, ``again()`` asks for a new pass that streams it; so
-    does a format number, read after the deals, that is not the one they were read as.
+    does a format number, read after the deals, that is not the one they were read as. The
+    "pipelines" member is read only when it comes before the deals streamed (as export writes
+    it); after them it is skipped.
     """
 
     def __init__(self, path: Path, fh: BinaryIO) -> None:
@@ -31,6 +35,7 @@ class JsonExport:
         self.version: Any = FORMAT  # the file's format number, as far as read
         self._assumed: Any = FORMAT  # what it is taken for until its member is read
         self.read_as: Any = None  # the format number when the deals were read
+        self.pipelines: dict[str, dict[str, Any]] = {}  # name -> its member of "pipelines"
 
     def deals(self) -> Iterator[tuple[int, Any]]:
         reader = JsonReader(self.fh, self.path)
@@ -38,6 +43,7 @@ class JsonExport:
         self.is_list = False
         self.found = 0
         self.version, self.read_as = self._assumed, None
+        self.pipelines = {}
         if not self.is_object:
             reader.value()
         else:
@@ -52,9 +58,38 @@ class JsonExport:
                         reader.skip()
                 elif key == "pipectl_export":
                     self.version = reader.value()
+                elif key == "pipelines" and self.read_as is None:
+                    self.pipelines = self._pipelines(reader.value())
                 else:
                     reader.skip()
         reader.end()
+
+    def _pipelines(self, value: Any) -> dict[str, dict[str, Any]]:
+        """The "pipelines" member by name, its shape checked (each definition is checked
+        when it is used, ``definition``)."""
+        bad = UsageError(
+            f"{self.path}: 'pipelines' should be a list of {{\"name\": ..., \"default\": ..., "
+            "\"definition\": {...}}, as pipectl export writes it",
+        )
+        if not isinstance(value, list):
+            raise bad
+        out: dict[str, dict[str, Any]] = {}
+        for item in value:
+            if not (isinstance(item, dict) and isinstance(item.get("name"), str)
+                    and item["name"].strip()):
+                raise bad
+            out.setdefault(item["name"], item)
+        return out
+
+    def definition(self, name: str) -> Pipeline | None:
+        """The pipeline called ``name`` as the file defines it (exactly, else folded), read
+        in the pass so far; None when the file has no definition of it. A definition that is
+        not one pipectl could store (the checks of a TOML definition) is a bad file."""
+        item = self.pipelines.get(name)
+        if item is None:
+            found = [v for k, v in self.pipelines.items() if fold_name(k) == fold_name(name)]
+            item = found[0] if len(found) == 1 else None
+        return None if item is None else defined(self.path, item["name"], item.get("definition"))
 
     def check(self) -> None:
         """After a whole pass: the file is an export this pipectl reads."""
@@ -87,3 +122,41 @@ class JsonExport:
             self._assumed = self.version  # the deals came before it: read them again as it says
             return True
         return False
+
+
+def defined(path: Path, name: str, doc: Any) -> Pipeline:
+    """The pipeline ``name`` from its definition in the file (the object of
+    ``domain.pipeline.to_json``), checked as ``pipectl pipeline apply`` checks a TOML file;
+    else one UsageError line that names it."""
+    import json
+    import re
+    from dataclasses import replace
+
+    from pipectl.domain import pipeline_file
+    from pipectl.domain.pipeline import from_json
+
+    def bad(why: str) -> UsageError:
+        return UsageError(
+            f"{path}: the file's definition of pipeline {name!r} is not valid: {why}; "
+            "nothing was imported",
+            hint=f"give the database the pipeline first (pipectl pipeline apply FILE), or "
+            f"export {name!r} again",
+        )
+
+    if not isinstance(doc, dict):
+        raise bad("its 'definition' is not an object")
+    try:
+        made = from_json(json.dumps(doc))
+    except (ValueError, OverflowError) as exc:
+        raise bad(str(exc)) from None
+    # a removed pipeline is exported under its stored name ("X (removed ...)"), its
+    # definition under the name it had
+    made = replace(made, name=name)
+    source = "definition"
+    try:
+        return pipeline_file.parse(pipeline_file.dump(made), source=source)
+    except UsageError as exc:
+        problems = [re.sub(rf"^{source}:\d+: ", "", line) for line in (exc.message, *exc.more)]
+        n = len(problems) - 1
+        more = f" (and {n} more problem{'s' if n > 1 else ''})" if n else ""
+        raise bad(problems[0] + more) from None

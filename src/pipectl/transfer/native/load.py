@@ -29,6 +29,7 @@ from pipectl.transfer.native.check import (
     check,
     ids_in_time_order,
 )
+from pipectl.values import iso
 
 SAVEPOINT = "import_json"
 
@@ -210,34 +211,87 @@ class _Load:
 # ---------------------------------------------------------------- --create-pipeline
 
 
-def _stage_names(source: Source, name: str) -> tuple[list[str], list[str]]:
-    """The stage names of the deals the file puts in pipeline ``name`` (every deal, in format
-    1), in file order, and those of the deals it says are won: what --create-pipeline makes the
-    pipeline of. A pass over the file, before anything is checked."""
+def _stage_names(source: Source, name: str) -> tuple[list[str], list[str], list[str]]:
+    """The stage names the file has in pipeline ``name`` (every one, in format 1), in file
+    order; those of its won deals' won stages; and those its won deals' histories show they
+    reached from their won stage (after-won stages): what --create-pipeline makes the pipeline
+    of. A pass over the file, before anything is checked.
+
+    A deal's stage and lost-at stage are in its pipeline; an event's stages in the pipeline it
+    names (a 'pipeline' event's from_stage in the one the deal left), else in the deal's."""
     wanted = fold_name(name)
-    found: list[tuple[Any, list[str], list[str]]] = []  # (its pipeline, names, won names)
+    found: list[tuple[str, Any, str]] = []  # (what, its pipeline, stage name)
     for _, raw in source.deals():
-        if not isinstance(raw, dict):
-            continue
-        names: list[str] = []
-        for obj in [raw, *(e for e in raw.get("events") or () if isinstance(e, dict))]:
-            names += [obj[k] for k in ("stage", "lost_at_stage", "from_stage", "to_stage")
-                      if isinstance(obj.get(k), str) and obj[k] != LOST]
-        stage = raw.get("stage")
-        won = [stage] if raw.get("closed_at") and isinstance(stage, str) and stage != LOST \
-            else []
-        found.append((raw.get("pipeline"), names, won))
-    if source.version != 1:
+        if isinstance(raw, dict):
+            found += _deal_stages(raw)
+    if source.version == 1:
+        found = [(what, None, stage) for what, _, stage in found]
+    else:
         found = [f for f in found
-                 if f[0] is None or (isinstance(f[0], str) and fold_name(f[0]) == wanted)]
+                 if f[1] is None or (isinstance(f[1], str) and fold_name(f[1]) == wanted)]
         if not found:
             raise UsageError(
                 f"--create-pipeline {name}: no deal of the file is in a pipeline of that name",
                 hint="a pipectl export keeps each deal's pipeline: name one the file's deals "
                 "are in",
             )
-    return ([n for _, names, _ in found for n in names],
-            [w for _, _, won in found for w in won])
+    return ([stage for what, _, stage in found if what == "stage"],
+            [stage for what, _, stage in found if what == "won"],
+            [stage for what, _, stage in found if what == "after_won"])
+
+
+def _deal_stages(raw: dict[str, Any]) -> list[tuple[str, Any, str]]:
+    """(what, pipeline, stage name) of one deal of the file: what is "stage" for each stage
+    it names, "won" for the stage a won deal was won at, "after_won" for one it reached from
+    there."""
+    home = raw.get("pipeline")
+    out: list[tuple[str, Any, str]] = []
+
+    def seen(what: str, pipeline: Any, stage: Any) -> None:
+        if isinstance(stage, str) and stage != LOST:
+            out.append((what, pipeline, stage))
+
+    seen("stage", home, raw.get("stage"))
+    seen("stage", home, raw.get("lost_at_stage"))
+    evs = sorted((e for e in raw.get("events") or () if isinstance(e, dict)),
+                 key=lambda e: (str(e.get("at")), e["id"] if isinstance(e.get("id"), int) else 0))
+    current = home
+    closed, stage = raw.get("closed_at"), raw.get("stage")
+    won = bool(closed) and isinstance(stage, str) and stage != LOST
+    won_at: tuple[Any, str] | None = None  # the stage the deal was won at, in its pipeline
+    after: list[tuple[Any, str]] = []
+    for e in evs:
+        there = e.get("pipeline") or current
+        seen("stage", current if e.get("kind") == "pipeline" else there, e.get("from_stage"))
+        seen("stage", there, e.get("to_stage"))
+        to = e.get("to_stage")
+        if won and isinstance(to, str) and to != LOST:
+            if (won_at is None and e.get("at") == closed) or (
+                    won_at is not None and e.get("kind") == "pipeline"):
+                won_at = (there, to)  # the move that closed it; or a won deal moved on
+            elif won_at is not None and e.get("kind") == "stage" and to != won_at[1]:
+                after.append((there, to))
+        current = there
+    if won:
+        if won_at is not None:
+            out.append(("won", *won_at))
+        out += [("after_won", p, s) for p, s in after]
+        if not any(s == stage for _, s in after):
+            seen("won", home, stage)
+    return out
+
+
+def _defined(source: Source, name: str) -> Pipeline | None:
+    """The file's own definition of pipeline ``name`` (the JSON export's "pipelines", which
+    come before its deals), if it has one: what --create-pipeline makes then."""
+    if getattr(source, "definition", None) is None:
+        return None
+    deals = source.deals()
+    next(deals, None)  # the members before the first deal are read
+    deals.close()
+    if source.version == 1:
+        return None
+    return source.definition(name)  # type: ignore[attr-defined]
 
 
 # ---------------------------------------------------------------- the import
@@ -253,11 +307,16 @@ def run(conn: sqlite3.Connection, source: Source, opts: Options, now: datetime,
             target = targets.pipeline(
                 conn, opts, summary, now, None,
                 lambda: _stage_names(source, name or ""),
+                definition=lambda wanted: _defined(source, wanted),
             )
             if not summary.pipeline_created:
                 summary.pipeline = None  # each deal's own (format 1: the target, told below)
-            pipelines = Pipelines(conn, target, FORMAT, getattr(source, "path", "the file"),
-                                  created=summary.pipeline_created)
+            pipelines = Pipelines(
+                conn, target, FORMAT, getattr(source, "path", "the file"),
+                created=summary.pipeline_created and not summary.pipelines_created,
+                definitions=getattr(source, "definition", None), at=iso(now),
+            )
+            made_first = list(summary.pipelines_created)  # by --create-pipeline
             empty = store.is_empty(conn)
             # a big load into an empty database: build the indexes once, at the end
             big = empty and source.size >= common.BULK_BYTES
@@ -272,10 +331,12 @@ def run(conn: sqlite3.Connection, source: Source, opts: Options, now: datetime,
                     again = source.again()
                 except _NotKept:
                     keep, again = False, True
+                summary.pipelines_created = [*made_first, *pipelines.made]
                 if not again:
                     store.release_savepoint(conn, SAVEPOINT)
                     break
                 store.rollback_to_savepoint(conn, SAVEPOINT)
+                pipelines.forget_made()
                 store.drop_json_scratch(conn)
                 summary.rows = 0
                 summary.restart()
