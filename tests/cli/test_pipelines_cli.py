@@ -338,3 +338,34 @@ def test_a_backdated_event_follows_the_definition_in_force_then(cli, tmp_path, m
         "--at", "2026-11-05")
     report = cli.json("report", "--pipeline", "Agency retainers", "--as-of", "2026-11-06")
     assert report["deals"]["open"] == report["deals"]["total"] == 1
+
+
+def test_an_export_brings_every_version_back(cli, tmp_path, monkeypatch) -> None:
+    """Backup and restore through export: a stage a later version dropped is still named by
+    the history, and past figures use the version in force then, on both sides."""
+    from tests.conftest import Cli
+
+    monkeypatch.setenv("PIPECTL_NOW", "2026-11-01T09:00:00Z")
+    first = tmp_path / "v1.toml"
+    first.write_text(AGENCY)
+    cli("pipeline", "apply", str(first))
+    monkeypatch.setenv("PIPECTL_NOW", "2026-11-02T09:00:00Z")
+    cli("add", "P", "--pipeline", "Agency retainers", "--stage", "pitch", "--prequalified",
+        "ref", "--value", "1000", "--currency", "EUR")
+    cli("add", "Q", "--pipeline", "Agency retainers", "--value", "500", "--currency", "EUR")
+    monkeypatch.setenv("PIPECTL_NOW", "2026-11-10T09:00:00Z")
+    second = tmp_path / "v2.toml"
+    second.write_text(AGENCY.replace("probability = 50, skippable = true", "probability = 70")
+                      .replace('"pitch"', '"proposal"'))
+    cli("pipeline", "apply", str(second), "--move", "pitch=proposal")
+    monkeypatch.setenv("PIPECTL_NOW", "2026-11-12T09:00:00Z")
+    export = tmp_path / "e.json"
+    cli("export", "--format", "json", "--events", "-o", str(export))
+    other = Cli(tmp_path / "restored.db")
+    out = other("import", str(export)).stdout
+    assert "created pipeline 'Agency retainers' from the file" in out
+    for args in (("report", "--as-of", "2026-11-05"), ("report",), ("show", "1"),
+                 ("pipeline", "show", "Agency retainers")):
+        assert other.json(*args) == cli.json(*args), args
+    weighted = cli.json("report", "--as-of", "2026-11-05", "--pipeline", "Agency retainers")
+    assert weighted["pipeline"]["weighted_value"] == {"EUR": "525.00"}  # 50 % of 1000 + 5 % of 500

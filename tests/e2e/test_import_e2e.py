@@ -43,8 +43,10 @@ def test_a_bad_file_is_one_line_and_exit_2(tmp_path: Path) -> None:
 
 def test_export_then_import_keeps_each_deals_pipeline(tmp_path: Path) -> None:
     """Deals in two pipelines, one moved from one to the other: the export names each deal's
-    pipeline; a database without it refuses the file in one line, and takes it once it has the
-    pipeline (the same tables) or is told to make it from the file (--create-pipeline)."""
+    pipeline and carries its definition, from which a database without it creates it (the same
+    tables). A file without the definitions (written before pipectl carried them) is refused by
+    such a database in one line, taken once it has the pipeline or is told to make it from the
+    file (--create-pipeline)."""
     from tests.cli.test_import_cli import AGENCY
 
     toml = tmp_path / "agency.toml"
@@ -67,8 +69,11 @@ def test_export_then_import_keeps_each_deals_pipeline(tmp_path: Path) -> None:
     assert [d["pipeline"] for d in exported["deals"]] == ["Agency retainers"] * 2
     assert exported["deals"][0]["checklist"] == {"budget": True, "need": True}
 
+    old = tmp_path / "old.json"
+    old.write_text(json.dumps({k: v for k, v in exported.items() if k != "pipelines"}),
+                   encoding="utf-8")
     bare = tmp_path / "b.db"
-    r = run(bare, "import", str(out))
+    r = run(bare, "import", str(old))
     assert r.returncode == 2
     assert r.stderr.startswith("error: ") and r.stderr.count("\n") == 1
     assert "pipeline 'Agency retainers', which this database does not have" in r.stderr
@@ -87,7 +92,12 @@ def test_export_then_import_keeps_each_deals_pipeline(tmp_path: Path) -> None:
             con.close()
 
     assert dump(copy) == dump(db)
-    r = run(bare, "import", str(out), "--create-pipeline", "Agency retainers", "--json")
+    fresh = tmp_path / "d.db"
+    r = run(fresh, "import", str(out))
+    assert r.returncode == 0, r.stderr
+    assert "  created pipeline 'Agency retainers' from the file\n" in r.stdout
+    assert dump(fresh) == dump(db)
+    r = run(bare, "import", str(old), "--create-pipeline", "Agency retainers", "--json")
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["pipeline_created"] is True
     assert run(bare, "db", "check").returncode == 0

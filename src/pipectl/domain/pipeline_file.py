@@ -318,7 +318,7 @@ class _Reader:
         label = default_label(key) if key else ""
         if "label" in raw:
             label = text("label")
-            if isinstance(raw["label"], str) and not label:
+            if isinstance(raw["label"], str) and not _clean(raw["label"]):
                 self.problem(pos.line_of("label"), f"{who}: label is empty")
             elif label:
                 draft.names.append(("label", label, pos.line_of("label")))

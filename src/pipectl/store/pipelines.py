@@ -185,6 +185,16 @@ def remove(conn: sqlite3.Connection, pipeline_id: int, at: str) -> bool:
     return True
 
 
+def load_version(conn: sqlite3.Connection, pipeline_id: int, version: int) -> Pipeline:
+    row = conn.execute(
+        "SELECT pipeline_id, version, definition FROM pipeline_versions "
+        "WHERE pipeline_id = ? AND version = ?", (pipeline_id, version),
+    ).fetchone()
+    if row is None:
+        raise NotFound(f"pipeline {pipeline_id} has no version {version}")
+    return _from_row(tuple(row))
+
+
 def versions(conn: sqlite3.Connection, pipeline_id: int) -> list[tuple[int, str]]:
     return [(int(v), a) for v, a in conn.execute(
         "SELECT version, at FROM pipeline_versions WHERE pipeline_id = ? ORDER BY version",

@@ -74,10 +74,19 @@ def event_record(event: dict[str, Any], names: Names) -> dict[str, Any]:
 
 def pipeline_records(conn: sqlite3.Connection, status: str, events: bool) -> list[dict]:
     """The "pipelines" of the JSON export: each pipeline its deals (with ``events``, their
-    events too) name, or every pipeline when it has no deals, with its latest definition."""
+    events too) name, or every pipeline when it has no deals, with its latest definition and
+    every version of it."""
     return [
         {"name": p["name"], "default": bool(p["is_default"]),
-         "definition": json.loads(to_json(pipeline_store.load(conn, p["id"])))}
+         "definition": json.loads(to_json(pipeline_store.load(conn, p["id"]))),
+         # every version, oldest first, with the moment it came into force: the history of
+         # the deals names stages a later version dropped, and past figures use the
+         # definition in force then
+         "versions": [
+             {"version": v, "at": at,
+              "definition": json.loads(to_json(pipeline_store.load_version(conn, p["id"], v)))}
+             for v, at in pipeline_store.versions(conn, p["id"])
+         ]}
         for p in store.export_pipelines(conn, status, events)
     ]
 

@@ -147,6 +147,8 @@ class MissingPipeline(UsageError):
 
 
 Definitions = Callable[[str], Pipeline | None]  # a pipeline as the file defines it, if it does
+# every version of a pipeline the file carries, oldest first, with its moment ([]: none)
+Histories = Callable[[str], list[tuple[str, Pipeline]]]
 
 
 class Pipelines:
@@ -160,7 +162,7 @@ class Pipelines:
 
     def __init__(self, conn: Any, target: Pipeline, version: int, path: Any,
                  created: bool = False, definitions: Definitions | None = None,
-                 at: str = "") -> None:
+                 at: str = "", histories: Histories | None = None) -> None:
         from pipectl.store import pipelines as store
 
         self._store, self.conn, self.target = store, conn, target
@@ -171,8 +173,9 @@ class Pipelines:
         assert target.id is not None
         self._by_id: dict[int, Pipeline] = {target.id: target}
         self._ids: dict[str, int] = {}
-        self.definitions, self.at = definitions, at
+        self.definitions, self.at, self.histories = definitions, at, histories
         self.made: list[str] = []  # the pipelines created from the file's definitions
+        self._versions: dict[int, list[tuple[str, Pipeline]]] = {}
 
     def id_of(self, name: str | None) -> int:
         assert self.target.id is not None
@@ -202,7 +205,14 @@ class Pipelines:
                 hint=f"create it (pipectl pipeline apply FILE), or import with "
                 f"--create-pipeline {name!r}",
             )
-        pid = self._store.create(self.conn, made, self.at)
+        history = self.histories(name) if self.histories is not None else []
+        if history and history[-1][1] == made:  # every version, in force from its moment
+            (first_at, first), *later = history
+            pid = self._store.create(self.conn, first, first_at)
+            for at, version in later:
+                self._store.add_version(self.conn, pid, version, at)
+        else:
+            pid = self._store.create(self.conn, made, self.at)
         self.made.append(made.name)
         return pid
 
@@ -213,11 +223,30 @@ class Pipelines:
             self.made.clear()
             self._ids.clear()
             self._by_id = {k: v for k, v in self._by_id.items() if k == self.target.id}
+            self._versions.clear()
 
     def __call__(self, pipeline_id: int) -> Pipeline:
         if pipeline_id not in self._by_id:
             self._by_id[pipeline_id] = self._store.load(self.conn, pipeline_id)
         return self._by_id[pipeline_id]
+
+    def in_force(self, pipeline_id: int, at: str) -> Pipeline:
+        """The definition in force at ``at``: an event of the history is checked, and
+        projected, as the pipeline stood when it happened (a stage a later version dropped
+        was a stage then)."""
+        if pipeline_id not in self._versions:
+            self._versions[pipeline_id] = [
+                (since, self._store.load_version(self.conn, pipeline_id, v))
+                for v, since in self._store.versions(self.conn, pipeline_id)
+            ]
+        versions = self._versions[pipeline_id]
+        if len(versions) == 1:
+            return self(pipeline_id)
+        found = versions[0][1]
+        for since, version in versions:
+            if since <= at:
+                found = version
+        return found
 
 
 @dataclass
@@ -398,7 +427,7 @@ def _move(e: dict[str, Any], deal: dict[str, Any], pipelines: Pipelines
           ) -> tuple[str, str] | None:
     """What is wrong with a move (an event that carries a stage), given the deal before it."""
     kind, to, src = e["kind"], e.get("to_stage"), e.get("from_stage")
-    p = pipelines(e["pipeline_id"])
+    p = pipelines.in_force(e["pipeline_id"], e["at"])
     if to is None:
         return "to_stage", f"a {kind!r} event needs its stage"
     if not p.has(to):
@@ -407,7 +436,7 @@ def _move(e: dict[str, Any], deal: dict[str, Any], pipelines: Pipelines
         return ("to_stage", f"a 'created' event cannot go to {to!r}") if to == LOST else None
     if src != deal["stage"]:
         return "from_stage", f"{src!r} is not the stage the deal was in ({deal['stage']!r})"
-    here = pipelines(deal["pipeline_id"])
+    here = pipelines.in_force(deal["pipeline_id"], e["at"])
     if kind == "pipeline":
         if e["pipeline_id"] == deal["pipeline_id"]:
             return "pipeline", f"the deal is in pipeline {p.name!r} already"
@@ -468,7 +497,7 @@ def _history(d: NativeDeal, row: dict[str, Any], evs: list[dict[str, Any]],
             if fld == "name" and not e.get("new"):
                 out.append((f"{where}.new", "a deal's name may not be empty"))
                 break
-        projection.apply(deal, e, pipelines)
+        projection.apply(deal, e, lambda pid, at=e["at"]: pipelines.in_force(pid, at))
     if out:
         return out
     return _agrees(d, row, deal, pipelines)

@@ -91,6 +91,37 @@ class JsonExport:
             item = found[0] if len(found) == 1 else None
         return None if item is None else defined(self.path, item["name"], item.get("definition"))
 
+    def history(self, name: str) -> list[tuple[str, Pipeline]]:
+        """Every version of pipeline ``name`` the file carries, oldest first, each with the
+        moment it came into force ([] when the file has none: an older export). Checked as
+        ``definition`` checks one; moments must be ISO UTC times in order."""
+        from pipectl.values import from_iso
+
+        item = self.pipelines.get(name)
+        if item is None:
+            found = [v for k, v in self.pipelines.items() if fold_name(k) == fold_name(name)]
+            item = found[0] if len(found) == 1 else None
+        versions = None if item is None else item.get("versions")
+        if not versions:
+            return []
+        bad = UsageError(f"{self.path}: the versions of pipeline {item['name']!r} should be a "
+                         "list of {\"version\": N, \"at\": TIME, \"definition\": {...}} in "
+                         "order, as pipectl export writes them; nothing was imported")
+        if not isinstance(versions, list):
+            raise bad
+        out: list[tuple[str, Pipeline]] = []
+        for v in versions:
+            if not (isinstance(v, dict) and isinstance(v.get("at"), str)):
+                raise bad
+            try:
+                at = from_iso(v["at"]).strftime("%Y-%m-%dT%H:%M:%SZ")
+            except (ValueError, UsageError):
+                raise bad from None
+            if out and at < out[-1][0]:
+                raise bad
+            out.append((at, defined(self.path, item["name"], v.get("definition"))))
+        return out
+
     def check(self) -> None:
         """After a whole pass: the file is an export this pipectl reads."""
         path, version = self.path, self.version

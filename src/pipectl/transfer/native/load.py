@@ -315,6 +315,7 @@ def run(conn: sqlite3.Connection, source: Source, opts: Options, now: datetime,
                 conn, target, FORMAT, getattr(source, "path", "the file"),
                 created=summary.pipeline_created and not summary.pipelines_created,
                 definitions=getattr(source, "definition", None), at=iso(now),
+                histories=getattr(source, "history", None),
             )
             made_first = list(summary.pipelines_created)  # by --create-pipeline
             empty = store.is_empty(conn)
