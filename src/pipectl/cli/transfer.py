@@ -63,7 +63,9 @@ def import_(
             metavar="NAME",
             help="Make a new pipeline NAME from the file's own stage names (in the order the "
             "preset knows, else as first seen; won and lost as the preset or pipectl reads "
-            "them) and import into it.",
+            "them) and import into it. A pipectl JSON export brings its pipelines' "
+            "definitions: those are used instead, and a pipeline it names that the database "
+            "lacks is made without this option.",
         ),
     ] = None,
     history: Annotated[
