@@ -358,5 +358,19 @@ def stages_table(pipeline: Pipeline) -> None:
         )
     table.write()
     echo(("Rules", "bold"))
-    for line in describe(pipeline):
-        echo(f"  - {line}")
+    rules(describe(pipeline))
+
+
+def rules(lines: list[str]) -> None:
+    """A list of rules, each wrapped at spaces to the terminal (never inside a word)."""
+    import textwrap
+
+    width = terminal_width()
+    for line in lines:
+        if width >= UNLIMITED:  # piped: one line each, for grep
+            echo(f"  - {line}")
+            continue
+        for part in textwrap.wrap(line, max(40, width), initial_indent="  - ",
+                                  subsequent_indent="    ", break_long_words=False,
+                                  break_on_hyphens=False):
+            echo(part)
