@@ -369,3 +369,17 @@ def test_an_export_brings_every_version_back(cli, tmp_path, monkeypatch) -> None
         assert other.json(*args) == cli.json(*args), args
     weighted = cli.json("report", "--as-of", "2026-11-05", "--pipeline", "Agency retainers")
     assert weighted["pipeline"]["weighted_value"] == {"EUR": "525.00"}  # 50 % of 1000 + 5 % of 500
+
+
+def test_a_gate_moved_over_open_deals_is_refused(cli, agency, tmp_path) -> None:
+    cli("add", "In discovery", "--pipeline", "Agency retainers")
+    cli("advance", "1")
+    moved = AGENCY.replace('probability = 20, gate = "checklist"', "probability = 20").replace(
+        'probability = 5,  rot_days = 7,', 'probability = 5,  rot_days = 7, gate = "checklist",')
+    path = tmp_path / "gate.toml"
+    path.write_text(moved)
+    err = cli("pipeline", "apply", str(path), code=1).stderr
+    assert err.startswith("error: 1 open deal sits in discovery, which the new gate puts beyond "
+                          "the qualification gate")
+    cli("advance", "1", "--to", "lead")
+    assert "now version 2" in cli("pipeline", "apply", str(path)).stdout

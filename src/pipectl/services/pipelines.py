@@ -138,6 +138,18 @@ def _refuse_kind_changes(conn: sqlite3.Connection, pid: int, old: Pipeline, new:
     sit in it: they would be won (or un-won) with no event. Refused."""
     now_in = store.deals_in_stage(conn, pid, include_lost=False)
     for key, n in now_in.items():
+        if old.has(key) and new.has(key) and key not in wanted and old.is_open(key) \
+                and new.is_open(key) \
+                and old.is_qualified_stage(key) != new.is_qualified_stage(key):
+            side = "beyond" if new.is_qualified_stage(key) else "before"
+            raise MoveRefused(
+                f"{n} open deal{'s' if n != 1 else ''} sit{'s' if n == 1 else ''} in {key}, "
+                f"which the new gate puts {side} the qualification gate: whether "
+                f"{'they are' if n != 1 else 'it is'} qualified would change with no event; "
+                "nothing was changed",
+                hint=f"move {'them' if n != 1 else 'it'} out of {key} first "
+                "(pipectl advance ID --to STAGE), or keep the gate where it is",
+            )
         if old.has(key) and new.has(key) and key not in wanted \
                 and old.status(key) != new.status(key):
             raise MoveRefused(
