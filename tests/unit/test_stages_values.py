@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 
 from pipectl import values
 from pipectl.domain.checklist import Checklist, qualify_command
+from pipectl.domain.next_step import next_step
 from pipectl.domain.pipeline import DEFAULT, DEFAULT_CHECKLIST
-from pipectl.domain.rules import next_step
 from pipectl.errors import UsageError
 from tests.unit.test_rules import S
 

@@ -25,7 +25,7 @@ import sqlite3
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from pipectl.domain.rules import DUE_ONLY
+from pipectl.domain.next_step import DUE_ONLY
 from pipectl.errors import UsageError
 from pipectl.reports import snapshot
 from pipectl.reports.scope import Scope

@@ -9,33 +9,35 @@ are loaded, the domain rules decide, and the events are appended with the deal's
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pipectl.domain import projection
 from pipectl.domain.checklist import Checklist, decode
 from pipectl.domain.pipeline import Pipeline
 from pipectl.domain.rules import DealState, Direction, Move
 from pipectl.errors import MoveRefused, UsageError
-from pipectl.models import TEXT_FIELDS, DealEdit, NewDeal
 from pipectl.services import clock
 from pipectl.store import deals as store
 from pipectl.store import pipelines as pipeline_store
 from pipectl.store.db import transaction
 from pipectl.values import iso
 
+if TYPE_CHECKING:  # the request models load with the commands that take them (add, edit)
+    from pipectl.models import DealEdit, NewDeal
+
 Row = dict[str, Any]
 When = str | datetime | None
 
 
-@dataclass(frozen=True)
 class Moved:
-    """What a move did, for the caller to tell."""
+    """What a move did, for the caller to tell. (Plain classes here and below: a dataclass
+    costs ~0.6 ms to define, on every write command's start-up; docs/performance.md.)"""
 
-    deal_id: int
-    move: Move
-    pipeline: Pipeline
+    __slots__ = ("deal_id", "move", "pipeline")
+
+    def __init__(self, deal_id: int, move: Move, pipeline: Pipeline) -> None:
+        self.deal_id, self.move, self.pipeline = deal_id, move, pipeline
 
 
 def state_of(conn: sqlite3.Connection, row: Row, pipeline: Pipeline) -> DealState:
@@ -97,6 +99,8 @@ def add(conn: sqlite3.Connection, new: NewDeal, at: When = None) -> tuple[int, P
         if new.note:
             events.append({"at": stamp, "kind": "note", "text": new.note})
         deal = projection.blank_deal()
+        from pipectl.models import TEXT_FIELDS
+
         deal.update({k: getattr(new, k) for k in TEXT_FIELDS}, ref=new.ref,
                     currency=new.currency)
         for event in events:
@@ -184,11 +188,14 @@ def move_to(
     return Moved(deal_id, move, target)
 
 
-@dataclass(frozen=True)
 class Qualified:
-    checklist: Checklist
-    changed: dict[str, bool | None]
-    pipeline: Pipeline
+    """The checklist after a qualify, what changed in it, and the deal's pipeline."""
+
+    __slots__ = ("changed", "checklist", "pipeline")
+
+    def __init__(self, checklist: Checklist, changed: dict[str, bool | None],
+                 pipeline: Pipeline) -> None:
+        self.checklist, self.changed, self.pipeline = checklist, changed, pipeline
 
 
 def qualify(
@@ -234,6 +241,7 @@ def edit(conn: sqlite3.Connection, deal_id: int, change: DealEdit, at: When = No
     Returns the names of the fields that changed (empty when nothing did).
     """
     from pipectl.domain import rules
+    from pipectl.models import TEXT_FIELDS
 
     with transaction(conn):
         when = clock.moment(at)

@@ -17,9 +17,8 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import date
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 from pipectl.errors import UsageError
 from pipectl.services import clock
@@ -86,11 +85,18 @@ def listing_status(status: str, sort: str = "stage") -> str:
     return status
 
 
-@dataclass(frozen=True)
 class Listing:
-    rows: Iterator[Row]  # the deals, one at a time (read inside the ``with`` block)
-    pipelines: dict[int, Pipeline]  # every pipeline as in force now: each row's own is here
-    pipeline: Pipeline | None  # the pipeline asked for (the default one for a stage alone)
+    # rows: the deals, one at a time (read inside the ``with`` block)
+    # pipelines: every pipeline as in force now: each row's own is here
+    # pipeline: the pipeline asked for (the default one for a stage alone)
+    __slots__ = ('pipeline', 'pipelines', 'rows')
+
+    def __init__(
+        self, rows: Iterator[Row], pipelines: dict[int, Pipeline], pipeline: Pipeline | None
+    ) -> None:
+        self.rows = rows
+        self.pipelines = pipelines
+        self.pipeline = pipeline
 
 
 @contextmanager
@@ -122,6 +128,7 @@ def deals(
         chosen = None
         if pipeline is not None or stage is not None:
             chosen = pipeline_store.by_name(conn, pipeline or None)
+        known = pipeline_store.all_in_force(conn)
         rows = deal_store.iter_deals(
             conn,
             pipeline_id=chosen.id if chosen else None,
@@ -132,8 +139,9 @@ def deals(
             sort=sort,
             limit=limit,
             columns=columns,
+            pipelines=known,
         )
-        yield Listing(rows, pipeline_store.all_in_force(conn), chosen)
+        yield Listing(rows, known, chosen)
 
 
 def deal(conn: sqlite3.Connection, deal_id: int) -> Row:
@@ -145,12 +153,19 @@ def deal(conn: sqlite3.Connection, deal_id: int) -> Row:
 # ---------------------------------------------------------------- the board and the stages
 
 
-@dataclass(frozen=True)
 class Board:
-    pipeline: Pipeline
-    top: dict[str, list[Row]]  # the largest deals of each open stage
-    totals: list[Row]  # per (stage, currency): count, value, value_x_percent
-    several: bool  # does the database hold more than one pipeline (say which one this is)?
+    # top: the largest deals of each open stage
+    # totals: per (stage, currency): count, value, value_x_percent
+    # several: does the database hold more than one pipeline (say which one this is)?
+    __slots__ = ('pipeline', 'several', 'top', 'totals')
+
+    def __init__(
+        self, pipeline: Pipeline, top: dict[str, list[Row]], totals: list[Row], several: bool
+    ) -> None:
+        self.pipeline = pipeline
+        self.top = top
+        self.totals = totals
+        self.several = several
 
 
 def board(
@@ -191,10 +206,13 @@ def pipeline_named(conn: sqlite3.Connection, name: str | None = None, at: str | 
         return pipeline_store.by_name(conn, name, at)
 
 
-@dataclass(frozen=True)
 class Stages:
-    pipeline: Pipeline
-    rules: list[str]  # its rules in words (domain.rules.describe)
+    # rules: its rules in words (domain.rules.describe)
+    __slots__ = ('pipeline', 'rules',)
+
+    def __init__(self, pipeline: Pipeline, rules: list[str]) -> None:
+        self.pipeline = pipeline
+        self.rules = rules
 
 
 def stages(conn: sqlite3.Connection, name: str | None = None) -> Stages:
@@ -270,10 +288,13 @@ def forecast_periods(unit: str, as_of: str, first: date | None = None,
     return chosen
 
 
-@dataclass(frozen=True)
 class Forecast:
-    periods: list[PeriodForecast]
-    pipeline: str | None  # the pipeline asked for, as it calls itself (not as typed)
+    # pipeline: the pipeline asked for, as it calls itself (not as typed)
+    __slots__ = ('periods', 'pipeline',)
+
+    def __init__(self, periods: list[PeriodForecast], pipeline: str | None) -> None:
+        self.periods = periods
+        self.pipeline = pipeline
 
 
 def forecast(
@@ -295,21 +316,29 @@ def forecast(
 # ---------------------------------------------------------------- stale and next
 
 
-class StageDays(NamedTuple):
+class StageDays:
     """A stale threshold for one stage: ``stage`` as the user names it (key, label, alias or
     prefix) in each pipeline covered that has it; ``given``: how the user wrote it (errors
     quote it)."""
 
-    stage: str
-    days: int
-    given: str | None = None
+    __slots__ = ('days', 'given', 'stage')
+
+    def __init__(self, stage: str, days: int, given: str | None = None) -> None:
+        self.stage = stage
+        self.days = days
+        self.given = given
 
 
-@dataclass(frozen=True)
 class Attention:
-    rows: list[Any]  # reports.actions.StaleDeal or NextStep
-    total: int  # how many there are in all (rows holds at most the limit)
-    several: bool  # do the rows span more than one pipeline (name each row's)?
+    # rows: reports.actions.StaleDeal or NextStep
+    # total: how many there are in all (rows holds at most the limit)
+    # several: do the rows span more than one pipeline (name each row's)?
+    __slots__ = ('rows', 'several', 'total')
+
+    def __init__(self, rows: list[Any], total: int, several: bool) -> None:
+        self.rows = rows
+        self.total = total
+        self.several = several
 
 
 def stale(

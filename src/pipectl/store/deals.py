@@ -130,6 +130,7 @@ def iter_deals(
     limit: int | None = None,
     columns: tuple[str, ...] | None = None,
     pipeline_id: int | None = None,
+    pipelines: dict[int, Pipeline] | None = None,
 ) -> Iterator[Row]:
     """Deals one at a time (memory stays flat for any number of them).
 
@@ -137,10 +138,10 @@ def iter_deals(
     columns of ``deals`` (names from the code, never from the user); all by default. The list
     table reads 10 of 30 (1,000 deals: ~3 ms instead of ~6 ms).
     """
-    from pipectl.store import pipelines
+    from pipectl.store import pipelines as pipeline_store
 
     where, params = [], []
-    known = pipelines.all_in_force(conn)
+    known = pipelines if pipelines is not None else pipeline_store.all_in_force(conn)
     if pipeline_id is not None:
         known = {pipeline_id: known[pipeline_id]}
         where.append("pipeline_id = ?")

@@ -107,6 +107,11 @@ def of_deal(conn: sqlite3.Connection, deal: dict[str, Any]) -> Pipeline:
 
 def all_in_force(conn: sqlite3.Connection, at: str | None = None) -> dict[int, Pipeline]:
     """Every pipeline (removed ones too: their history stays), as in force at ``at``."""
+    if at is None:  # the latest version of each, in one query (every list and board asks)
+        return {int(r[0]): _from_row(tuple(r)) for r in conn.execute(
+            "SELECT v.pipeline_id, v.version, v.definition FROM pipeline_versions v "
+            "WHERE v.version = (SELECT max(x.version) FROM pipeline_versions x "
+            "WHERE x.pipeline_id = v.pipeline_id) ORDER BY v.pipeline_id")}
     return {int(r[0]): load(conn, int(r[0]), at)
             for r in conn.execute("SELECT id FROM pipelines ORDER BY id")}
 

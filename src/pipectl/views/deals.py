@@ -187,7 +187,7 @@ def _describe(event: Row, pipeline: Pipeline) -> str:
 
 def _next_step(row: Row, events: list[Row], pipeline: Pipeline) -> str | None:
     """The deal's next step as `pipectl next` reads it (rules.next_step)."""
-    from pipectl.domain.rules import next_step
+    from pipectl.domain.next_step import next_step
 
     step = next_step(pipeline, row["stage"], events)
     if step is None:
