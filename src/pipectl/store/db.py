@@ -290,7 +290,7 @@ def connect(path: Path | str, *, migrate: bool = True,
             raise DatabaseError(f"{path}: cannot switch to WAL mode (got {mode})")
         conn.execute("PRAGMA synchronous = FULL")
         if migrate:
-            schema.migrate(conn, path, notice)
+            upgrade(conn, path, notice)
     except sqlite3.Error as exc:
         conn.close()
         raise translate(exc, path) from exc
@@ -402,4 +402,81 @@ def copy_into(source: sqlite3.Connection, target: Path) -> Path:
         target.unlink(missing_ok=True)
         raise
     dest.close()
+    return target
+
+
+# ---------------------------------------------------------------- upgrades
+
+
+def upgrade(conn: sqlite3.Connection, path: Path | None = None,
+            notice: Callable[[str], None] | None = None) -> list[str]:
+    """Apply pending migrations once, under the write lock. Returns the names applied.
+
+    ``notice`` is told, before an existing database is copied and upgraded, what is about to
+    happen (at a million deals the upgrade to schema 4 takes minutes).
+
+    Foreign keys are off while the migrations run (SQLite's own procedure for rebuilding a
+    table: with them on, dropping the old deals table would first delete through them), and
+    checked in full before the commit: a violation rolls the whole upgrade back.
+    """
+    from pipectl.store.schema import VERSION, _migrations
+
+    if conn.execute("PRAGMA user_version").fetchone()[0] >= VERSION:
+        return []
+    from sqlite_utils import Database
+
+    conn.execute("PRAGMA foreign_keys = OFF")  # a no-op inside a transaction: set before it
+    try:
+        with transaction(conn):
+            # Re-read under the lock: another process may have migrated meanwhile.
+            current = conn.execute("PRAGMA user_version").fetchone()[0]
+            if current >= VERSION:
+                return []
+            if current > 0 and path is not None:
+                _backup_before_upgrade(conn, path, current, notice)
+            db = Database(conn)
+            migrations = _migrations()
+            names = [m.name for m in migrations.pending(db)]
+            migrations.apply(db)
+            bad = conn.execute("PRAGMA foreign_key_check").fetchall()
+            if bad:
+                raise sqlite3.IntegrityError(
+                    f"the upgrade would leave {len(bad)} rows naming a missing row "
+                    f"(first: {tuple(bad[0])}); nothing was changed")
+            conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+            conn.execute(f"PRAGMA user_version = {VERSION}")
+    finally:
+        conn.execute("PRAGMA foreign_keys = ON")
+    return names
+
+
+def _backup_before_upgrade(conn: sqlite3.Connection, path: Path, version: int,
+                           notice: Callable[[str], None] | None = None) -> Path:
+    """Copy the database as it is before upgrading it (file mode 0600, like the database), to
+    a temporary name renamed into place once complete: a kill mid-copy never leaves a file
+    that looks like a backup. ``notice`` is told the name first.
+
+    The copy is read through a second, read-only connection: ``conn`` holds the write lock
+    (BEGIN IMMEDIATE), so nobody can commit meanwhile, and SQLite's backup API will not copy
+    from a connection inside a write transaction (SQLITE_LOCKED, which Python's
+    ``Connection.backup`` retries forever: it hung every upgrade).
+    """
+    from pipectl.store.schema import VERSION
+
+    target = path.with_name(f"{path.name}.schema{version}.bak")
+    n = 1
+    while target.exists():
+        n += 1
+        target = path.with_name(f"{path.name}.schema{version}.{n}.bak")
+    if notice is not None:
+        notice(f"upgrading {path} from schema {version} to {VERSION}, after a copy of it as it "
+               f"is ({target.name}); on a large database this takes a while")
+    partial = target.with_name(target.name + ".partial")
+    partial.unlink(missing_ok=True)  # left by a copy that was killed
+    source = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        copy_into(source, partial)
+    finally:
+        source.close()
+    os.replace(partial, target)
     return target

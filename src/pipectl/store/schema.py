@@ -1,7 +1,8 @@
 """Tables, indexes, triggers and migrations (sqlite-utils' Migrations).
 
-``VERSION`` is the number of migrations this pipectl knows; it is stored in
-``PRAGMA user_version`` so that an older pipectl can refuse a newer file before touching it.
+``VERSION`` is the number of migrations this pipectl knows (``store.db.upgrade`` applies
+them); it is stored in ``PRAGMA user_version`` so that an older pipectl can refuse a newer file
+before touching it.
 Migrations run once, under the write lock (BEGIN IMMEDIATE), after a backup copy of a database
 that already held data.
 """
@@ -11,7 +12,6 @@ from __future__ import annotations
 import re
 import sqlite3
 from collections.abc import Callable
-from pathlib import Path
 
 # The checklist columns of schemas 1-3 (the default pipeline's criteria); from schema 4 on a
 # deal's checklist is one JSON object (``domain.checklist``), whatever its pipeline's criteria.
@@ -245,8 +245,9 @@ def _json_marks(prefix: str = "") -> str:
 def _to_v4(conn: sqlite3.Connection) -> None:
     """Rebuild deals and events in the schema-4 shape, every row kept: all deals into the
     default pipeline (id 1), the four checklist columns into one JSON object. Runs inside the
-    migration's transaction, with foreign keys off and checked before the commit (``migrate``):
-    the new tables are filled, the old ones dropped, and the new ones renamed into place."""
+    migration's transaction, with foreign keys off and checked before the commit
+    (``store.db.upgrade``): the new tables are filled, the old ones dropped, and the new ones
+    renamed into place."""
     from pipectl.domain.pipeline import DEFAULT, LOST
     from pipectl.domain.pipeline import to_json as pipeline_json
 
@@ -395,79 +396,3 @@ def run_script(conn: sqlite3.Connection, script: str) -> None:
 
 # Number of migrations above; a test checks it matches.
 VERSION = 4
-
-
-def migrate(conn: sqlite3.Connection, path: Path | None = None,
-            notice: Callable[[str], None] | None = None) -> list[str]:
-    """Apply pending migrations once, under the write lock. Returns the names applied.
-
-    ``notice`` is told, before an existing database is copied and upgraded, what is about to
-    happen (at a million deals the upgrade to schema 4 takes minutes).
-
-    Foreign keys are off while the migrations run (SQLite's own procedure for rebuilding a
-    table: with them on, dropping the old deals table would first delete through them), and
-    checked in full before the commit: a violation rolls the whole upgrade back.
-    """
-    from pipectl.store.db import APPLICATION_ID, transaction
-
-    if conn.execute("PRAGMA user_version").fetchone()[0] >= VERSION:
-        return []
-    from sqlite_utils import Database
-
-    conn.execute("PRAGMA foreign_keys = OFF")  # a no-op inside a transaction: set before it
-    try:
-        with transaction(conn):
-            # Re-read under the lock: another process may have migrated meanwhile.
-            current = conn.execute("PRAGMA user_version").fetchone()[0]
-            if current >= VERSION:
-                return []
-            if current > 0 and path is not None:
-                _backup_before_upgrade(conn, path, current, notice)
-            db = Database(conn)
-            migrations = _migrations()
-            names = [m.name for m in migrations.pending(db)]
-            migrations.apply(db)
-            bad = conn.execute("PRAGMA foreign_key_check").fetchall()
-            if bad:
-                raise sqlite3.IntegrityError(
-                    f"the upgrade would leave {len(bad)} rows naming a missing row "
-                    f"(first: {tuple(bad[0])}); nothing was changed")
-            conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
-            conn.execute(f"PRAGMA user_version = {VERSION}")
-    finally:
-        conn.execute("PRAGMA foreign_keys = ON")
-    return names
-
-
-def _backup_before_upgrade(conn: sqlite3.Connection, path: Path, version: int,
-                           notice: Callable[[str], None] | None = None) -> Path:
-    """Copy the database as it is before upgrading it (file mode 0600, like the database), to
-    a temporary name renamed into place once complete: a kill mid-copy never leaves a file
-    that looks like a backup. ``notice`` is told the name first.
-
-    The copy is read through a second, read-only connection: ``conn`` holds the write lock
-    (BEGIN IMMEDIATE), so nobody can commit meanwhile, and SQLite's backup API will not copy
-    from a connection inside a write transaction (SQLITE_LOCKED, which Python's
-    ``Connection.backup`` retries forever: it hung every upgrade).
-    """
-    import os
-
-    from pipectl.store.db import copy_into
-
-    target = path.with_name(f"{path.name}.schema{version}.bak")
-    n = 1
-    while target.exists():
-        n += 1
-        target = path.with_name(f"{path.name}.schema{version}.{n}.bak")
-    if notice is not None:
-        notice(f"upgrading {path} from schema {version} to {VERSION}, after a copy of it as it "
-               f"is ({target.name}); on a large database this takes a while")
-    partial = target.with_name(target.name + ".partial")
-    partial.unlink(missing_ok=True)  # left by a copy that was killed
-    source = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
-        copy_into(source, partial)
-    finally:
-        source.close()
-    os.replace(partial, target)
-    return target
