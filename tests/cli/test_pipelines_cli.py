@@ -3,6 +3,7 @@ the CLI on a temp database, asserting exact output and JSON."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -383,3 +384,19 @@ def test_a_gate_moved_over_open_deals_is_refused(cli, agency, tmp_path) -> None:
                           "the qualification gate")
     cli("advance", "1", "--to", "lead")
     assert "now version 2" in cli("pipeline", "apply", str(path)).stdout
+
+
+def test_export_of_one_pipeline(cli, agency, tmp_path, monkeypatch) -> None:
+    cli("add", "In default")
+    cli("add", "In agency", "--pipeline", "Agency retainers")
+    monkeypatch.setenv("PIPECTL_PIPELINE", "Agency retainers")  # never cuts an export
+    every = json.loads(cli("export", "--format", "json").stdout)
+    assert [d["name"] for d in every["deals"]] == ["In default", "In agency"]
+    one = json.loads(cli("export", "--format", "json", "--events", "--pipeline",
+                         "agency-retainers").stdout)
+    assert one["pipeline"] == "Agency retainers"
+    assert [d["name"] for d in one["deals"]] == ["In agency"]
+    assert [p["name"] for p in one["pipelines"]] == ["Agency retainers"]
+    csv_rows = cli("export", "--pipeline", "default").stdout.splitlines()
+    assert len(csv_rows) == 2 and "In default" in csv_rows[1]
+    assert "no pipeline named 'Nope'" in cli("export", "--pipeline", "Nope", code=2).stderr

@@ -157,6 +157,8 @@ def demo(
         f"Demo database with {made.count} deals ({status['open']} open, {status['won']} won, "
         f"{status['lost']} lost): {target}"
     )
+    echo('Two pipelines: the default one (above) and "Agency retainers", one of its own:')
+    echo('  pipectl board --pipeline "Agency retainers"; pipectl pipeline list')
     echo(f'Explore it:  export PIPECTL_DB="{target}"; pipectl list; pipectl show 1')
 
 

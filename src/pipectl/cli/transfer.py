@@ -179,6 +179,15 @@ def export(
             "--raw", help="Do not neutralise CSV cells a spreadsheet would run as formulas."
         ),
     ] = False,
+    pipeline: Annotated[
+        str | None,
+        typer.Option(
+            "--pipeline",
+            metavar="NAME",
+            help="Only the deals of this pipeline. Default: every pipeline (PIPECTL_PIPELINE "
+            "is not read here: a backup is never cut to one pipeline by the environment).",
+        ),
+    ] = None,
 ) -> None:
     """Export deals (and with --events their history) as CSV or JSON.
 
@@ -193,8 +202,11 @@ def export(
       pipectl export --format json --events -o pipeline.json
 
       pipectl export --status won --format json | jq '.deals | length'
+
+      pipectl export --pipeline "Agency retainers" --format json --events -o agency.json
     """
     from pipectl.services import transfer
+    from pipectl.values import optional_text
 
     fmt = fmt.lower()
     if fmt not in ("csv", "json"):
@@ -203,7 +215,8 @@ def export(
     if status not in ("open", "won", "lost", "all"):
         raise UsageError(f"--status {status!r} is not one of open, won, lost, all")
     conn = connect(ctx)
-    n = transfer.export(conn, output, fmt=fmt, status=status, events=events, raw=raw)
+    n = transfer.export(conn, output, fmt=fmt, status=status, events=events, raw=raw,
+                        pipeline=optional_text(pipeline, "--pipeline"))
     if output is not None:
         what = "events" if events and fmt == "csv" else "deals"
         typer.echo(f"Exported {n} {what} to {output}", err=True)

@@ -56,10 +56,12 @@ def export(
     status: str = "all",
     events: bool = False,
     raw: bool = False,
+    pipeline: str | None = None,
 ) -> int:
-    """Write the deals (``status``: open, won, lost or all), with ``events`` their history, as
-    CSV or JSON to ``output`` (a new file, never overwritten; None: standard output). Returns
-    the number of deals written (of events, for CSV with ``events``)."""
+    """Write the deals (``status``: open, won, lost or all; of ``pipeline`` only, when named),
+    with ``events`` their history, as CSV or JSON to ``output`` (a new file, never
+    overwritten; None: standard output). Returns the number of deals written (of events, for
+    CSV with ``events``)."""
     from pipectl.transfer import exporter
 
     if fmt not in FORMATS:
@@ -67,4 +69,4 @@ def export(
     if status not in STATUSES:
         raise UsageError(f"--status {status!r} is not one of {', '.join(STATUSES)}")
     return exporter.export(conn, output, fmt=fmt, status=status, events=events, raw=raw,
-                           at=clock.now())
+                           at=clock.now(), pipeline=pipeline)

@@ -237,12 +237,18 @@ def save_stage_map(conn: sqlite3.Connection, pipeline_id: int, source: str,
 # ---------------------------------------------------------------- export reads
 
 
+def deals_where(status: str = "all", pipeline_id: int | None = None) -> str:
+    """SQL: the deals of an export (of that status; of that pipeline when given)."""
+    cond = status_condition(status)
+    return cond if pipeline_id is None else f"({cond}) AND pipeline_id = {int(pipeline_id)}"
+
+
 def export_pipelines(conn: sqlite3.Connection, status: str = "all",
-                     events: bool = False) -> list[Row]:
+                     events: bool = False, pipeline_id: int | None = None) -> list[Row]:
     """The pipelines an export names (id, name, is_default), by id: those of its deals (the
     deals of ``status``) and, with ``events``, those their events name; every pipeline not
     removed when it has no deals."""
-    cond = status_condition(status)
+    cond = deals_where(status, pipeline_id)
     found = [dict(r) for r in conn.execute(
         "SELECT id, name, is_default FROM pipelines p WHERE EXISTS "
         f"(SELECT 1 FROM deals WHERE pipeline_id = p.id AND {cond}) ORDER BY id"
@@ -264,19 +270,21 @@ def export_pipelines(conn: sqlite3.Connection, status: str = "all",
         "SELECT id, name, is_default FROM pipelines WHERE removed_at IS NULL ORDER BY id")]
 
 
-def iter_deals(conn: sqlite3.Connection, status: str = "all") -> Iterator[Row]:
+def iter_deals(conn: sqlite3.Connection, status: str = "all", pipeline_id: int | None = None
+               ) -> Iterator[Row]:
     sql = (
-        f"SELECT {', '.join(DEAL_COLUMNS)} FROM deals WHERE {status_condition(status)} "
+        f"SELECT {', '.join(DEAL_COLUMNS)} FROM deals WHERE {deals_where(status, pipeline_id)} "
         "ORDER BY id"
     )
     for row in conn.execute(sql):
         yield dict(row)
 
 
-def iter_events(conn: sqlite3.Connection, status: str = "all") -> Iterator[Row]:
+def iter_events(conn: sqlite3.Connection, status: str = "all", pipeline_id: int | None = None
+                ) -> Iterator[Row]:
     """Every event of the deals of that status, by deal then time (one streaming query)."""
-    where = "" if status == "all" else (
-        f"WHERE deal_id IN (SELECT id FROM deals WHERE {status_condition(status)})"
+    where = "" if status == "all" and pipeline_id is None else (
+        f"WHERE deal_id IN (SELECT id FROM deals WHERE {deals_where(status, pipeline_id)})"
     )
     sql = f"SELECT {', '.join(EVENT_COLUMNS)} FROM events {where} ORDER BY deal_id, at, id"
     for row in conn.execute(sql):

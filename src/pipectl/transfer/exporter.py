@@ -72,7 +72,8 @@ def event_record(event: dict[str, Any], names: Names) -> dict[str, Any]:
     return out
 
 
-def pipeline_records(conn: sqlite3.Connection, status: str, events: bool) -> list[dict]:
+def pipeline_records(conn: sqlite3.Connection, status: str, events: bool,
+                     pipeline_id: int | None = None) -> list[dict]:
     """The "pipelines" of the JSON export: each pipeline its deals (with ``events``, their
     events too) name, or every pipeline when it has no deals, with its latest definition and
     every version of it."""
@@ -87,7 +88,7 @@ def pipeline_records(conn: sqlite3.Connection, status: str, events: bool) -> lis
               "definition": json.loads(to_json(pipeline_store.load_version(conn, p["id"], v)))}
              for v, at in pipeline_store.versions(conn, p["id"])
          ]}
-        for p in store.export_pipelines(conn, status, events)
+        for p in store.export_pipelines(conn, status, events, pipeline_id)
     ]
 
 
@@ -101,11 +102,12 @@ def _cell(v: Any, raw: bool) -> str:
     return text if raw else neutralise(text)
 
 
-def _with_events(conn: sqlite3.Connection, status: str) -> Iterator[tuple[dict, list[dict]]]:
+def _with_events(conn: sqlite3.Connection, status: str, pipeline_id: int | None = None
+                 ) -> Iterator[tuple[dict, list[dict]]]:
     """Each deal with its events: two ordered streams merged (no per-deal query)."""
-    evs = store.iter_events(conn, status)
+    evs = store.iter_events(conn, status, pipeline_id)
     pending = next(evs, None)
-    for deal in store.iter_deals(conn, status):
+    for deal in store.iter_deals(conn, status, pipeline_id):
         mine = []
         while pending is not None and pending["deal_id"] == deal["id"]:
             mine.append(pending)
@@ -133,12 +135,14 @@ def export(
     events: bool,
     raw: bool,
     at: datetime,
+    pipeline: str | None = None,
 ) -> int:
     """Write the export; returns the number of deals (or events for CSV --events)."""
     fh, close = _open_output(output)
     done = False
     try:
-        n = _write(conn, fh, fmt=fmt, status=status, events=events, raw=raw, at=at)
+        n = _write(conn, fh, fmt=fmt, status=status, events=events, raw=raw, at=at,
+                   pipeline=pipeline)
         done = True
         return n
     finally:
@@ -149,15 +153,21 @@ def export(
 
 
 def _write(conn, fh: TextIO, *, fmt: str, status: str, events: bool, raw: bool,
-           at: datetime) -> int:
+           at: datetime, pipeline: str | None = None) -> int:
     n = 0
     with snapshot(conn):
         names = store.pipeline_names(conn)
+        pid = None
+        if pipeline is not None:
+            from pipectl.store import pipelines as pipeline_store
+
+            chosen = pipeline_store.by_name(conn, pipeline)
+            pid, pipeline = chosen.id, chosen.name
         if fmt == "csv":
             writer = csv.writer(fh, lineterminator="\r\n")
             if events:
                 writer.writerow(EVENT_CSV)
-                for deal, evs in _with_events(conn, status):
+                for deal, evs in _with_events(conn, status, pid):
                     for e in evs:
                         rec = event_record(e, names)
                         rec["deal_id"], rec["deal_ref"] = deal["id"], deal["ref"]
@@ -165,21 +175,21 @@ def _write(conn, fh: TextIO, *, fmt: str, status: str, events: bool, raw: bool,
                         n += 1
             else:
                 writer.writerow(DEAL_CSV)
-                for deal in store.iter_deals(conn, status):
+                for deal in store.iter_deals(conn, status, pid):
                     rec = deal_record(deal, names)
                     writer.writerow([_cell(rec[c], raw) for c in DEAL_CSV])
                     n += 1
             return n
         head = {"pipectl_export": FORMAT_VERSION, "exported_at": iso(at), "status": status,
-                "events": events}
+                "events": events, **({"pipeline": pipeline} if pipeline is not None else {})}
         text = json.dumps(head, ensure_ascii=False, indent=2)
         defined = [json.dumps(p, ensure_ascii=False)
-                   for p in pipeline_records(conn, status, events)]
+                   for p in pipeline_records(conn, status, events, pid)]
         fh.write(text[:-2] + ',\n  "pipelines": [')
         fh.write("".join(f"\n    {p}," for p in defined)[:-1] + "\n  ]" if defined else "]")
         fh.write(',\n  "deals": [')
-        source = _with_events(conn, status) if events else (
-            (d, None) for d in store.iter_deals(conn, status)
+        source = _with_events(conn, status, pid) if events else (
+            (d, None) for d in store.iter_deals(conn, status, pid)
         )
         for deal, evs in source:
             rec = deal_record(deal, names)
