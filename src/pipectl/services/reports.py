@@ -46,17 +46,13 @@ def _one_state(conn: sqlite3.Connection, for_reports: bool = False) -> Iterator[
         # SQLite refuses to change temp storage inside one once the temp schema is open.
         from pipectl.store import sql
 
-        try:
-            sql.tune_for_reports(conn)
-        except sqlite3.OperationalError as exc:
-            if not conn.in_transaction:
-                raise
+        if not sql.prepare_for_reports(conn):
             raise UsageError(
-                "a report cannot begin inside this transaction: SQLite cannot set up its "
+                "a report cannot begin inside this transaction: the store cannot set up its "
                 "scratch storage there",
                 hint="run the report outside the transaction (it reads in one of its own), or "
                 "run one report on the connection before the transaction",
-            ) from exc
+            )
     if conn.in_transaction:
         yield
         return

@@ -46,6 +46,19 @@ def tune_for_reports(conn: sqlite3.Connection) -> None:
     conn.execute("PRAGMA cache_size = -16384")
 
 
+def prepare_for_reports(conn: sqlite3.Connection) -> bool:
+    """``tune_for_reports`` before a report's read transaction; False when the caller's own
+    open transaction forbids it (SQLite will not change temp storage inside a transaction once
+    the temp schema is in use)."""
+    try:
+        tune_for_reports(conn)
+    except sqlite3.OperationalError:
+        if not conn.in_transaction:
+            raise
+        return False
+    return True
+
+
 def scratch(conn: sqlite3.Connection, name: str, select: str,
             params: Mapping[str, Any] | Sequence[Any] = (),
             index: Sequence[str] = (), unique: bool = False) -> str:
