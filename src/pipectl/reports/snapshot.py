@@ -36,7 +36,6 @@ The ``deals`` table (the current-state projection) is used only for the name and
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Iterable
 from itertools import count
 from typing import TYPE_CHECKING
 
@@ -44,7 +43,7 @@ from pipectl.domain.pipeline import LOST
 from pipectl.store import sql
 
 if TYPE_CHECKING:
-    from pipectl.domain.pipeline import Pipeline, StageDef
+    from pipectl.domain.pipeline import Pipeline
 
 Pipelines = dict[int, "Pipeline"]
 
@@ -52,50 +51,11 @@ Pipelines = dict[int, "Pipeline"]
 # ---------------------------------------------------------------- SQL from the definitions
 
 
-def quote(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
-def stage_case(pipelines: Pipelines, what: str, column: str, pipeline_column: str,
-               default: str = "NULL") -> str:
-    """A property of the stage in ``column`` ("order", "probability", "status" or
-    "qualified"): ``store.deals.stage_case`` (pipeline_id switched on only when there are
-    several pipelines)."""
-    from pipectl.store.deals import stage_case as case
-
-    return case(pipelines, what, column=column, pipeline_column=pipeline_column,
-                default=default)
-
-
-def per_stage(pipelines: Pipelines, value: Callable[[Pipeline, StageDef], str | None],
-              column: str, pipeline_column: str, default: str = "NULL") -> str:
-    """SQL: ``value(pipeline, stage)`` (an SQL literal, or None for ``default``) of the stage
-    named in ``column``, over every stage of the pipelines (the lost state included)."""
-
-    def one(p: Pipeline) -> str:
-        whens = " ".join(f"WHEN {quote(s.key)} THEN {v}" for s in p.stages
-                         if (v := value(p, s)) is not None)
-        return f"CASE {column} {whens} ELSE {default} END" if whens else default
-
-    if len(pipelines) == 1:
-        return f"({one(next(iter(pipelines.values())))})"
-    whens = " ".join(f"WHEN {pid} THEN {one(p)}" for pid, p in sorted(pipelines.items()))
-    return f"(CASE {pipeline_column} {whens} ELSE {default} END)"
-
-
-def member(pipelines: Pipelines, keys: Callable[[Pipeline], Iterable[str]], column: str,
-           pipeline_column: str) -> str:
-    """SQL: 1 when the stage in ``column`` is one of ``keys(its pipeline)``, else 0 (an IN list
-    for one pipeline: what a hand-written query would say)."""
-
-    def one(p: Pipeline) -> str:
-        wanted = list(keys(p))
-        return f"{column} IN ({', '.join(map(quote, wanted))})" if wanted else "0"
-
-    if len(pipelines) == 1:
-        return f"({one(next(iter(pipelines.values())))})"
-    whens = " ".join(f"WHEN {pid} THEN {one(p)}" for pid, p in sorted(pipelines.items()))
-    return f"(CASE {pipeline_column} {whens} ELSE 0 END)"
+# The helpers live in store/sql.py (the store's SQL); these names are the reports' use of them.
+quote = sql.literal
+stage_case = sql.stage_case
+per_stage = sql.per_stage
+member = sql.member
 
 
 def won_keys(p: Pipeline) -> tuple[str, ...]:

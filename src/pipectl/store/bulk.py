@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pipectl.domain.pipeline import LOST
+from pipectl.store.sql import literal
 from pipectl.store.transfer import taken
 
 RAW = "temp.import_raw"
@@ -195,8 +196,8 @@ def _convert(conn: sqlite3.Connection, plan: Plan) -> tuple[int, int, dict[str, 
     # a time after now (a bad cell, or one within the few minutes allowed), and a closed deal
     # whose close time would be a close date still to come (closed at now, with a warning) go
     # row by row; the cells are in pipectl's own form, so they compare as text
-    now = _text(plan.now)
-    lost = _text(LOST)
+    now = literal(plan.now)
+    lost = literal(LOST)
     for fld in ("created_at", "closed_at", "updated_at"):
         if c[fld] != "''":
             ok.append(f"{c[fld]} <= {now}")
@@ -242,7 +243,7 @@ def _convert(conn: sqlite3.Connection, plan: Plan) -> tuple[int, int, dict[str, 
     # than it closes
     x = "coalesce(closed_at, created)"
     at0 = f"CASE WHEN closed THEN min(created, {x}) ELSE created END"
-    pid, won = int(plan.pipeline_id), _text(plan.won_key)
+    pid, won = int(plan.pipeline_id), literal(plan.won_key)
     before = conn.total_changes
     conn.execute(
         f"""INSERT INTO deals (id, ref, name, company, contact, email, phone, owner, source,
@@ -292,9 +293,7 @@ def _convert(conn: sqlite3.Connection, plan: Plan) -> tuple[int, int, dict[str, 
     return deals, events, warnings
 
 
-def _text(value: str) -> str:
-    """A text as an SQL literal."""
-    return "'" + value.replace("'", "''") + "'"
+
 
 
 def leftover_rows(conn: sqlite3.Connection, width: int, plan: Plan,

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from pipectl.domain.pipeline import LOST
 from pipectl.errors import NotFound
+from pipectl.store.sql import literal, stage_case
 from pipectl.values import fold
 
 if TYPE_CHECKING:
@@ -26,35 +27,6 @@ SEARCHED = ("name", "company", "contact", "email", "owner", "source", "ref")
 
 def search_text(values: dict[str, Any]) -> str:
     return fold(" ".join(str(values[k]) for k in SEARCHED if values.get(k)))
-
-
-def stage_case(pipelines: dict[int, Pipeline], what: str, column: str = "stage",
-               pipeline_column: str = "pipeline_id", default: str = "NULL") -> str:
-    """SQL: a property of the stage named in ``column`` ("order", "probability", "status" or
-    "qualified"), from the pipelines' definitions (data, never names written here)."""
-
-    def value(p: Pipeline, key: str) -> str:
-        s = p.stage(key)
-        if what == "order":
-            return str(s.order)
-        if what == "probability":
-            return str(s.probability)
-        if what == "qualified":
-            return "1" if p.is_qualified_stage(key) else "0"
-        return f"'{s.status.value}'"
-
-    def one(p: Pipeline) -> str:
-        whens = " ".join(f"WHEN {_quote(s.key)} THEN {value(p, s.key)}" for s in p.stages)
-        return f"CASE {column} {whens} ELSE {default} END"
-
-    if len(pipelines) == 1:
-        return f"({one(next(iter(pipelines.values())))})"
-    whens = " ".join(f"WHEN {pid} THEN {one(p)}" for pid, p in sorted(pipelines.items()))
-    return f"(CASE {pipeline_column} {whens} ELSE {default} END)"
-
-
-def _quote(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 # ---------------------------------------------------------------- reads
@@ -101,7 +73,7 @@ def status_condition(status: str, pipelines: dict[int, Pipeline] | None = None) 
         keys = [s.key for s in p.stages if s.status.value == status]
         if keys:
             terms.append(f"(pipeline_id = {int(pid)} AND stage IN "
-                         f"({', '.join(_quote(k) for k in keys)}))")
+                         f"({', '.join(literal(k) for k in keys)}))")
     return "(" + " OR ".join(terms) + ")" if terms else "0"
 
 

@@ -15,8 +15,13 @@ uses another style translates them in its ``execute``.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pipectl.domain.pipeline import Pipeline, StageDef
+
+Pipelines = Mapping[int, "Pipeline"]
 
 
 def day(expr: str) -> str:
@@ -93,3 +98,60 @@ def second_reader(conn: sqlite3.Connection) -> sqlite3.Connection | None:
                             check_same_thread=False)
     tune_for_reports(other)
     return other
+
+
+# ---------------------------------------------------------------- SQL from the definitions
+# Stage facts reach SQL only through these: built from the pipelines' data, never from stage
+# names written in code; pipeline_id is switched on only when there are several pipelines, so
+# a one-pipeline database runs the SQL a hand-written query would.
+
+
+def literal(text: str) -> str:
+    """A text as an SQL string literal."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def per_stage(pipelines: Pipelines, value: Callable[[Pipeline, StageDef], str | None],
+              column: str, pipeline_column: str = "pipeline_id", default: str = "NULL") -> str:
+    """SQL: ``value(pipeline, stage)`` (an SQL literal, or None for ``default``) of the stage
+    named in ``column``, over every stage of the pipelines (the lost state included)."""
+
+    def one(p: Pipeline) -> str:
+        whens = " ".join(f"WHEN {literal(s.key)} THEN {v}" for s in p.stages
+                         if (v := value(p, s)) is not None)
+        return f"CASE {column} {whens} ELSE {default} END" if whens else default
+
+    if len(pipelines) == 1:
+        return f"({one(next(iter(pipelines.values())))})"
+    whens = " ".join(f"WHEN {pid} THEN {one(p)}" for pid, p in sorted(pipelines.items()))
+    return f"(CASE {pipeline_column} {whens} ELSE {default} END)"
+
+
+_FACTS: dict[str, Callable[[Pipeline, StageDef], str]] = {
+    "order": lambda p, s: str(s.order),
+    "probability": lambda p, s: str(s.probability),
+    "qualified": lambda p, s: "1" if p.is_qualified_stage(s.key) else "0",
+    "status": lambda p, s: literal(s.status.value),
+}
+
+
+def stage_case(pipelines: Pipelines, what: str, column: str = "stage",
+               pipeline_column: str = "pipeline_id", default: str = "NULL") -> str:
+    """SQL: a fact of the stage named in ``column``: "order", "probability", "status" or
+    "qualified"."""
+    return per_stage(pipelines, _FACTS[what], column, pipeline_column, default)
+
+
+def member(pipelines: Pipelines, keys: Callable[[Pipeline], Iterable[str]], column: str,
+           pipeline_column: str = "pipeline_id") -> str:
+    """SQL: 1 when the stage in ``column`` is one of ``keys(its pipeline)``, else 0 (an IN list
+    for one pipeline: what a hand-written query would say)."""
+
+    def one(p: Pipeline) -> str:
+        wanted = list(keys(p))
+        return f"{column} IN ({', '.join(map(literal, wanted))})" if wanted else "0"
+
+    if len(pipelines) == 1:
+        return f"({one(next(iter(pipelines.values())))})"
+    whens = " ".join(f"WHEN {pid} THEN {one(p)}" for pid, p in sorted(pipelines.items()))
+    return f"(CASE {pipeline_column} {whens} ELSE 0 END)"
