@@ -8,17 +8,7 @@ from pathlib import Path
 
 import pytest
 
-AGENCY = """\
-name = "Agency retainers"
-checklist = ["budget", "authority", "need"]   # this pipeline's qualification criteria
-stages = [
-  { key = "lead",      label = "New lead",       probability = 5,  rot_days = 7, action = "Call within a day" },
-  { key = "discovery", label = "Discovery call", probability = 20, gate = "checklist" },
-  { key = "pitch",     label = "Pitch",          probability = 50, skippable = true },
-  { key = "signed",    label = "Signed",         kind = "won" },
-  { key = "live",      label = "Live",           kind = "after_won" },
-]
-"""  # noqa: E501 - the example of docs/pipelines.md, as a user lays it out
+from tests.unit.test_pipeline_file import EXAMPLE as AGENCY  # the issue's example, as laid out
 
 
 @pytest.fixture
