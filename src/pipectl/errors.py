@@ -57,3 +57,14 @@ class Interrupted(PipectlError):
     """Ctrl-C: the transaction was rolled back (exit 130)."""
 
     exit_code = 130
+
+
+class Signalled(KeyboardInterrupt):
+    """SIGTERM or SIGHUP, raised where the program was (``cli.main`` installs the handler) so
+    that every transaction rolls back and every half-written file is removed, as for Ctrl-C.
+    The exit code is 128 + the signal's number, as a shell reports a process killed by it."""
+
+    def __init__(self, signum: int, name: str) -> None:
+        super().__init__(name)
+        self.signum = signum
+        self.name = name

@@ -13,7 +13,7 @@ import typer
 from typer.core import TyperCommand, TyperGroup
 
 from pipectl import __version__
-from pipectl.errors import Interrupted, PipectlError, UsageError
+from pipectl.errors import Interrupted, PipectlError, Signalled, UsageError
 
 
 class PipectlGroup(TyperGroup):
@@ -52,8 +52,8 @@ class PipectlGroup(TyperGroup):
             return super().invoke(ctx)
         except PipectlError as exc:
             _fail(ctx, exc)
-        except KeyboardInterrupt:
-            _interrupted(ctx)
+        except KeyboardInterrupt as exc:
+            _interrupted(ctx, exc)
         except BrokenPipeError:
             sys.stderr.close()  # the reader went away (e.g. `| head`): not an error
             ctx.exit(0)
@@ -73,7 +73,7 @@ class PipectlGroup(TyperGroup):
                     ctx.exit(exc.exit_code)
                 raise  # Exit and Abort: click's job
             if _caused_by_ctrl_c(exc):  # e.g. Ctrl-C inside an import, wrapped by Python
-                _interrupted(ctx)
+                _interrupted(ctx, exc)
             if module == "sqlite3":
                 from pipectl.store.db import translate
 
@@ -93,11 +93,50 @@ class PipectlGroup(TyperGroup):
             )
 
 
-def _interrupted(ctx: typer.Context) -> None:
+def _interrupted(ctx: typer.Context, exc: BaseException | None = None) -> None:
+    signal = _signal_of(exc)
+    what = f"interrupted by {signal.name}" if signal else "interrupted"
     db = sys.modules.get("pipectl.store.db")
-    if db is not None and db.commits:  # too late: the change was already saved
-        _fail(ctx, Interrupted("interrupted after the change was saved"))
-    _fail(ctx, Interrupted("interrupted; nothing was changed"))
+    saved = db is not None and db.commits  # too late: the change was already saved
+    error = Interrupted(f"{what} after the change was saved" if saved
+                        else f"{what}; nothing was changed")
+    if signal is not None:
+        error.exit_code = 128 + signal.signum  # as a shell reports a process killed by it
+    _fail(ctx, error)
+
+
+def _signal_of(exc: BaseException | None) -> Signalled | None:
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, Signalled):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+def _on_signal(signum: int, frame: object) -> None:
+    """SIGTERM and SIGHUP end a command as Ctrl-C does (rollback, temporary files removed),
+    not by killing Python where it stands. A second signal while that cleanup runs is ignored:
+    the cleanup is short, and SIGKILL still ends everything."""
+    import signal
+
+    for each in _SIGNALS:
+        signal.signal(each, signal.SIG_IGN)
+    raise Signalled(signum, signal.Signals(signum).name)
+
+
+_SIGNALS: tuple[int, ...] = ()
+
+
+def _handle_signals() -> None:
+    import signal
+
+    global _SIGNALS
+    _SIGNALS = tuple(getattr(signal, n) for n in ("SIGTERM", "SIGHUP") if hasattr(signal, n))
+    for each in _SIGNALS:
+        if signal.getsignal(each) is signal.SIG_DFL:  # nohup's SIG_IGN is kept
+            signal.signal(each, _on_signal)
 
 
 def _caused_by_ctrl_c(exc: BaseException) -> bool:
@@ -244,16 +283,21 @@ def main() -> int:
     """Console-script entry point."""
     registered = (app.registered_commands, app.registered_groups)
     try:
+        _handle_signals()
         _build_only_the_invoked_command(sys.argv[1:])
         app()
-    except KeyboardInterrupt:  # pragma: no cover - outside a command (during start-up)
-        sys.stderr.write("error: interrupted\n")
-        return 130
+    except KeyboardInterrupt as exc:  # pragma: no cover - outside a command (during start-up)
+        signal = _signal_of(exc)
+        by = f" by {signal.name}" if signal else ""
+        sys.stderr.write(f"error: interrupted{by}; nothing was changed\n")  # no command ran
+        return 128 + signal.signum if signal else 130
     except Exception as exc:  # pragma: no cover - Ctrl-C in an import, wrapped by Python
         if not _caused_by_ctrl_c(exc):
             raise
-        sys.stderr.write("error: interrupted\n")
-        return 130
+        signal = _signal_of(exc)
+        by = f" by {signal.name}" if signal else ""
+        sys.stderr.write(f"error: interrupted{by}; nothing was changed\n")
+        return 128 + signal.signum if signal else 130
     finally:
         app.registered_commands, app.registered_groups = registered
         PipectlGroup.listing = []

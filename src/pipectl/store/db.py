@@ -290,7 +290,10 @@ def connect(path: Path | str, *, migrate: bool = True,
             raise DatabaseError(f"{path}: cannot switch to WAL mode (got {mode})")
         conn.execute("PRAGMA synchronous = FULL")
         if migrate:
+            global commits
+            mine = commits
             upgrade(conn, path, notice)
+            commits = mine  # a schema made or upgraded is not the command's change
     except sqlite3.Error as exc:
         conn.close()
         raise translate(exc, path) from exc
