@@ -189,6 +189,9 @@ def _writer(db: str, rounds: int, out) -> None:
     from pipectl.store.db import connect
     from tests.conftest import at
 
+    # What is tested is the look at the header, not the busy timeout: on a slow disk 4
+    # writers syncing every commit may wait longer than the default 5 s for each other.
+    os.environ["PIPECTL_BUSY_TIMEOUT_MS"] = "120000"
     refused = []
     for i in range(rounds):
         try:

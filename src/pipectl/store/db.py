@@ -324,9 +324,11 @@ def translate(exc: BaseException, path: Path | str | None = None) -> PipectlErro
             f"{where}the disk is full; nothing was changed", hint="free some space, then retry"
         )
     if primary == 10 or "disk i/o error" in low:
+        name = getattr(exc, "sqlite_errorname", None)  # which I/O: SQLITE_IOERR_SHMSIZE, ...
         return DatabaseError(
-            f"{where}could not write to the disk ({text}: disk full, a file size limit or a "
-            "failing device); nothing was changed",
+            f"{where}could not write to the disk ({text}{', ' + name if name else ''}"
+            f"{_free_space(path)}: disk full, a file size limit or a failing device); "
+            "nothing was changed",
             hint="free some space, then run pipectl db check",
         )
     if primary == 8 or "readonly" in low or "read-only" in low:
@@ -339,6 +341,19 @@ def translate(exc: BaseException, path: Path | str | None = None) -> PipectlErro
     if primary == 14 or "unable to open" in low:
         return DatabaseError(f"{where}cannot open the database file ({text})")
     return DatabaseError(f"{where}database error: {text}; nothing was changed")
+
+
+def _free_space(path: Path | str | None) -> str:
+    """", 12 MB free" on the database's disk, for an I/O error's message ("" when unknown)."""
+    if path is None:
+        return ""
+    import shutil
+
+    try:
+        free = shutil.disk_usage(Path(path).parent).free
+    except OSError:
+        return ""
+    return f", {free / 1e6:,.0f} MB free" if free >= 1e6 else f", {free:,} bytes free"
 
 
 # Transactions committed by this process: lets Ctrl-C after a commit say so truthfully.
