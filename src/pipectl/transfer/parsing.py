@@ -25,9 +25,9 @@ DANGEROUS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def _needs(text: str) -> bool:
-    if text[:1] in DANGEROUS and text:
-        return True
-    return text[:1] == "'" and _needs(text[1:])
+    """Does ``text``, after any leading apostrophes, start with a character in DANGEROUS?
+    (A loop, not recursion: a cell may start with thousands of apostrophes.)"""
+    return text.lstrip("'")[:1] in DANGEROUS
 
 
 def neutralise(text: str) -> str:
