@@ -47,6 +47,10 @@ class DatabaseError(PipectlError):
     """The database file is missing, foreign, corrupt, read-only or from a newer pipectl."""
 
 
+class DatabaseDamaged(DatabaseError):
+    """The file is a pipectl database no longer whole (truncated, an impossible header)."""
+
+
 class DatabaseBusy(PipectlError):
     """Another process held the write lock for longer than the busy timeout (exit 75)."""
 

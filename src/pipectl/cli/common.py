@@ -30,7 +30,23 @@ def db_path(ctx: typer.Context) -> Path:
     from pipectl.paths import expand
 
     given = (ctx.find_root().obj or {}).get("db")
+    if given and (given == ":memory:" or given.startswith("file:")):
+        # SQLite would read these as other than a file (it opens files by absolute path, so
+        # it cannot): refused as typed, since "./file:x" is the same Path as "file:x"
+        raise UsageError(
+            f"--db takes the path of a file, not SQLite's {given!r}: pipectl keeps a pipeline "
+            "in a file",
+            hint=f"for a file really named so, write ./{given}" if given != ":memory:" else None,
+        )
     return expand(given) if given else default_db_path()
+
+
+# The commands that only read: on a file pipectl may not write (its mode, a read-only mount)
+# they still work, through a read-only connection. Every other command is refused up front.
+READS = frozenset({
+    "list", "show", "board", "stages", "report", "forecast", "stale", "next", "export",
+    "db backup", "db check", "pipeline list", "pipeline show", "pipeline export",
+})
 
 
 def connect(ctx: typer.Context) -> sqlite3.Connection:
@@ -38,12 +54,13 @@ def connect(ctx: typer.Context) -> sqlite3.Connection:
 
     path = db_path(ctx)
     ctx.find_root().obj["db"] = str(path)
-    conn = _connect(path, notice=_note)
+    command = ctx.command_path.partition(" ")[2]
+    conn = _connect(path, notice=notice, read_only_ok=command in READS)
     ctx.call_on_close(conn.close)
     return conn
 
 
-def _note(text: str) -> None:
+def notice(text: str) -> None:
     from pipectl.views.common import note
 
     note(text)

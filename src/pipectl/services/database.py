@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pipectl.errors import DatabaseDamaged, DatabaseError
 from pipectl.services.check import Check as Check  # db check lives in services/check.py
 from pipectl.services.check import check as check
 from pipectl.store import db
@@ -19,6 +22,95 @@ def backup(conn: sqlite3.Connection, target: Path | str) -> Path:
     """A consistent copy of the database in the new file ``target`` (SQLite's online backup,
     safe while others write; an existing ``target`` is never overwritten). Returns its path."""
     return db.backup(conn, target)
+
+
+# ---------------------------------------------------------------- db restore
+
+
+@dataclass(frozen=True)
+class Restored:
+    path: Path  # the database, now holding the backup's contents
+    source: Path  # the backup
+    deals: int  # in the database now
+    events: int
+    before: Path | None  # the database as it was, kept (None: there was no database)
+    damaged: bool  # the database as it was could not be opened: moved aside whole
+
+
+def restore(path: Path, source: Path | str, at: datetime,
+            notice: Callable[[str], None] | None = None) -> Restored:
+    """Make the database at ``path`` hold what the backup ``source`` holds.
+
+    The backup is checked first (a pipectl database, whole, not newer than this pipectl). The
+    database as it was is kept beside it, ``NAME.before-restore-<UTC time>.bak``, then its
+    contents are replaced through SQLite in one transaction (``store.db.restore_into``), so
+    its -wal and -shm stay consistent and other processes see before or after, never a mix.
+    A database too damaged to open is moved aside whole (with its -wal and -shm) instead, and
+    the backup copied into its place. A backup from an older pipectl is upgraded at once.
+    """
+    from pipectl.paths import expand
+    from pipectl.store.transfer import counts
+
+    path = db.database_path(path)
+    source = expand(source)
+    kept = path.with_name(f"{path.name}.before-restore-{at.strftime('%Y%m%dT%H%M%SZ')}.bak")
+    src = db.open_backup(source, path)
+    kept_as: Path | None = None
+    damaged = False
+    try:
+        if not path.exists():
+            db.write_copy(src, path)
+        elif path.stat().st_size == 0:
+            _into_empty(src, path)
+        else:
+            try:
+                conn = db.connect(path, migrate=False)
+            except DatabaseDamaged:
+                damaged = True
+                kept_as = _move_aside(path, kept)
+                db.write_copy(src, path)
+            else:
+                try:
+                    kept_as = db.write_copy(conn, kept)
+                    try:
+                        db.restore_into(src, conn)
+                    except BaseException:
+                        kept.unlink(missing_ok=True)  # not restored: the copy is not needed
+                        raise
+                finally:
+                    conn.close()
+    finally:
+        src.close()
+    conn = db.connect(path, notice=notice)  # upgraded now if the backup is from an older pipectl
+    try:
+        deals, events = counts(conn)
+    finally:
+        conn.close()
+    return Restored(path, source, deals, events, kept_as, damaged)
+
+
+def _into_empty(src: sqlite3.Connection, path: Path) -> None:
+    """An empty file (made by hand, or a database never written): filled through SQLite."""
+    conn = db.connect(path, migrate=False)
+    try:
+        db.restore_into(src, conn)
+    finally:
+        conn.close()
+
+
+def _move_aside(path: Path, kept: Path) -> Path:
+    """The damaged database and the files beside it renamed to ``kept`` (+ -wal, -shm): a
+    stale -wal must never be replayed onto the restored file."""
+    import os
+
+    if os.path.lexists(kept):
+        raise DatabaseError(f"{kept} exists; pipectl never overwrites a file",
+                            hint="wait a second and retry")
+    for side in ("-wal", "-shm", "-journal"):
+        if os.path.lexists(f"{path}{side}"):
+            os.replace(f"{path}{side}", f"{kept}{side}")
+    os.replace(path, kept)
+    return kept
 
 
 # ---------------------------------------------------------------- the demo

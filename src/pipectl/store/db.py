@@ -17,8 +17,14 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from pipectl.errors import DatabaseBusy, DatabaseError, PipectlError
-from pipectl.paths import expand, new_file
+from pipectl.errors import (
+    DatabaseBusy,
+    DatabaseDamaged,
+    DatabaseError,
+    PipectlError,
+    UsageError,
+)
+from pipectl.paths import expand
 
 APPLICATION_ID = 0x70697065  # "pipe"
 SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -64,6 +70,8 @@ def _read_only_reason(path: Path) -> str | None:
     read-only (chmod a-w) is respected even by root. Opening O_RDWR (and closing at once, no
     byte written) catches the rest: other users' files, chattr +i, read-only mounts.
     """
+    if _read_only_mount(path):
+        return READ_ONLY_MOUNT
     mode = path.stat().st_mode
     if not mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH):
         return f"its mode is {stat.filemode(mode)}"
@@ -75,8 +83,27 @@ def _read_only_reason(path: Path) -> str | None:
     return None
 
 
+READ_ONLY_MOUNT = "it is on a read-only file system"
+
+
+def _read_only_mount(path: Path) -> bool:
+    try:
+        return bool(os.statvfs(path).f_flag & getattr(os, "ST_RDONLY", 1))
+    except (OSError, AttributeError):  # no statvfs (Windows): the O_RDWR test still tells
+        return False
+
+
+def _read_only(path: Path | str, why: str, what: str = "pipectl needs to write to it"
+               ) -> DatabaseError:
+    """The refusal of a write to a read-only database; chmod is no help on a read-only
+    mount, so it is only suggested for a file's own mode."""
+    hint = ("work on a copy: cp it to a writable folder and use --db COPY" if why == READ_ONLY_MOUNT
+            else "make it writable with chmod u+w, or work on a copy")
+    return DatabaseError(f"{path} is read-only ({why}); {what}", hint=hint)
+
+
 def _damaged(path: Path, why: str) -> DatabaseError:
-    return DatabaseError(
+    return DatabaseDamaged(
         f"{path} is damaged ({why}); it was left untouched",
         hint="restore it from a backup; pipectl db backup makes them",
     )
@@ -249,32 +276,62 @@ def _follow(path: Path) -> Path:
         ) from exc
 
 
+def database_path(path: Path | str) -> Path:
+    """The file a --db names: expanded, and through a symbolic link."""
+    return _follow(expand(path))
+
+
+def _links(path: Path) -> None:
+    """Refuse a file with several names (hard links): SQLite finds its -wal, -shm and locks by
+    the name it was opened with, so two processes writing through two names do not see each
+    other, and the file is corrupted (an index broken, writes reported saved then lost)."""
+    try:
+        n = path.stat().st_nlink
+    except OSError:
+        return
+    if n > 1:
+        raise DatabaseError(
+            f"{path} has {n} names (hard links); SQLite coordinates writers by name, so writing "
+            "through two names corrupts it: it was left untouched",
+            hint="keep one name: rm the other links, which find / -samefile FILE lists; or "
+                 "work on a copy made with pipectl db backup",
+        )
+
+
 def connect(path: Path | str, *, migrate: bool = True,
-            notice: Callable[[str], None] | None = None) -> sqlite3.Connection:
+            notice: Callable[[str], None] | None = None,
+            read_only_ok: bool = False) -> sqlite3.Connection:
     """Open (creating if needed) a pipectl database and bring its schema up to date.
 
     Every refusal happens before SQLite writes a byte: the header is checked from the file, then
     the contents through a connection that has only read, and only then is WAL switched on
     (a no-op for a pipectl file, which is WAL already) and migrations applied.
+
+    A file pipectl may not write to (its mode, another user's, a read-only mount) is refused,
+    unless ``read_only_ok`` (a command that only reads): it is then opened read-only, and a
+    write through it fails with the same refusal.
     """
     from pipectl.store import schema
 
-    path = _follow(expand(path))
+    path = database_path(path)
     found = _inspect(path)
     if found is not None and found[1] > schema.VERSION:
         raise _newer(path, found[1])
     if path.exists():
+        _links(path)
         why = _read_only_reason(path)
         if why:
-            raise DatabaseError(
-                f"{path} is read-only ({why}); pipectl needs to write to it",
-                hint="make it writable with chmod u+w, or work on a copy",
-            )
+            if not read_only_ok:
+                raise _read_only(path, why)
+            return _connect_read_only(path, why, found)
     else:
         _create_file(path)
     timeout = busy_timeout_ms()
     try:
-        conn = sqlite3.connect(path, isolation_level=None, timeout=timeout / 1000)
+        # An absolute path: SQLite (built to accept URIs) would open a relative "file:x" as
+        # a URI, another file than the one checked above.
+        conn = sqlite3.connect(str(path.absolute()), isolation_level=None,
+                               timeout=timeout / 1000)
     except sqlite3.Error as exc:
         raise translate(exc, path) from exc
     try:
@@ -301,6 +358,47 @@ def connect(path: Path | str, *, migrate: bool = True,
         conn.close()
         raise
     return conn
+
+
+def _connect_read_only(path: Path, why: str, found: tuple[int, int] | None
+                       ) -> sqlite3.Connection:
+    """A read-only connection to a file pipectl may not write, for a command that only reads.
+
+    On a read-only mount nobody can change the file, and SQLite (which would need a -shm
+    file beside it) opens it as immutable; elsewhere it is opened read-only, seeing what other
+    processes commit. A file still to be upgraded cannot be read (the upgrade writes)."""
+    from pipectl.store import schema
+
+    version = found[1] if found else 0
+    if version == 0:
+        raise _read_only(path, why, "an empty file is no database yet")
+    if version < schema.VERSION:
+        raise _read_only(path, why, f"it is from an older pipectl (schema {version}) and "
+                                    "reading it needs an upgrade, which writes to it")
+    timeout = busy_timeout_ms()
+    base = path.absolute().as_uri() + "?mode=ro"
+    tries = [base + "&immutable=1"] if why == READ_ONLY_MOUNT else [base, base + "&immutable=1"]
+    for n, uri in enumerate(tries):
+        conn = None
+        try:
+            conn = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=timeout / 1000)
+            conn.row_factory = sqlite3.Row
+            conn.execute(f"PRAGMA busy_timeout = {timeout}")
+            conn.execute("PRAGMA cell_size_check = ON")
+            _check_contents(conn, path)
+            return conn
+        except sqlite3.Error as exc:
+            if conn is not None:
+                conn.close()
+            # no -shm can be made beside it (a folder we may not write): read it as it is
+            if n + 1 < len(tries) and (exc.sqlite_errorcode & 0xFF) in (8, 14):
+                continue
+            raise translate(exc, path) from exc
+        except BaseException:
+            if conn is not None:
+                conn.close()
+            raise
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def translate(exc: BaseException, path: Path | str | None = None) -> PipectlError:
@@ -332,6 +430,9 @@ def translate(exc: BaseException, path: Path | str | None = None) -> PipectlErro
             hint="free some space, then run pipectl db check",
         )
     if primary == 8 or "readonly" in low or "read-only" in low:
+        why = _read_only_reason(Path(path)) if path and Path(path).is_file() else None
+        if why:
+            return _read_only(path, why, "nothing was changed")  # type: ignore[arg-type]
         return DatabaseError(f"{where}database is read-only; nothing was changed")
     if primary in (11, 26) or "malformed" in low or "not a database" in low or "corrupt" in low:
         return DatabaseError(
@@ -404,23 +505,130 @@ def snapshot(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
             conn.execute("COMMIT")
 
 
+# Names SQLite gives the files beside a database: a backup so named would be taken for one
+# (and a -journal deleted by the next command as a finished journal).
+_SIDE_FILES = ("-journal", "-wal", "-shm")
+
+
 def backup(conn: sqlite3.Connection, target: Path | str) -> Path:
-    """A consistent copy (SQLite's online backup), safe while others write."""
-    return copy_into(conn, new_file(target))  # an existing or unreachable FILE: exit 2, as export
+    """A consistent copy (SQLite's online backup), safe while others write, in the new file
+    ``target``: it appears under that name only complete (mode 0600, never overwriting, never
+    through a symbolic link), or not at all."""
+    target = expand(target)
+    if target.name.endswith(_SIDE_FILES):
+        raise UsageError(
+            f"{target}: a name ending in -journal, -wal or -shm is SQLite's for the files beside "
+            "a database (the next command may delete it)", hint="pick another name")
+    return write_copy(conn, target, UsageError)
 
 
-def copy_into(source: sqlite3.Connection, target: Path) -> Path:
-    """SQLite's online backup of ``source`` into a new file of mode 0600, removed on failure."""
-    _create_file(target)
-    dest = sqlite3.connect(target)
-    try:
-        source.backup(dest)
-    except BaseException:
-        dest.close()
-        target.unlink(missing_ok=True)
-        raise
-    dest.close()
+def write_copy(source: sqlite3.Connection, target: Path,
+               error: type[PipectlError] = DatabaseError) -> Path:
+    """SQLite's online backup of ``source`` into the new file ``target``, written under a
+    temporary name beside it and renamed once complete and synced (``paths.atomic_new_file``):
+    a kill, a signal or a full disk mid-copy leaves no file under ``target``. ``error`` refuses
+    the name (exists, a symbolic link, no such folder)."""
+    from pipectl.paths import atomic_new_file
+
+    with atomic_new_file(target, "wb", error=error) as fh:
+        temp = Path(fh.name)
+        try:
+            dest = sqlite3.connect(str(temp.absolute()), isolation_level=None)
+            try:
+                # no journal: a copy that fails is deleted whole, never rolled back
+                dest.execute("PRAGMA journal_mode = OFF")
+                source.backup(dest)
+            finally:
+                dest.close()
+        except sqlite3.Error as exc:
+            raise _cannot_write(target, exc) from exc
+        finally:
+            for side in _SIDE_FILES:
+                Path(f"{temp}{side}").unlink(missing_ok=True)
     return target
+
+
+def _cannot_write(target: Path, exc: sqlite3.Error) -> PipectlError:
+    """A copy that failed: blamed on the file being written (the source is only read)."""
+    code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
+    why = {13: "the disk is full", 10: "a disk I/O error"}.get(code, str(exc))
+    if code in (5, 6):
+        return translate(exc)
+    full = code in (10, 13)
+    return DatabaseError(f"cannot write {target}: {why}{_free_space(target) if full else ''}; "
+                         "no file was written",
+                         hint="free some space, then retry" if full else None)
+
+
+# ---------------------------------------------------------------- restoring a backup
+
+
+def open_backup(path: Path | str, database: Path) -> sqlite3.Connection:
+    """A read-only connection to the backup ``path``, once it is known to be a whole pipectl
+    database this pipectl can read, and not ``database`` itself."""
+    from pipectl.store import schema
+
+    path = expand(path)
+    if not path.exists():
+        raise UsageError(f"{path} does not exist", hint="give the backup file's path")
+    if not path.is_file():
+        raise UsageError(f"{path} is not a file")
+    if database.exists() and os.path.samefile(path, database):
+        raise UsageError(f"{path} is the database itself", hint="give a backup file")
+    found = _inspect(path)
+    if found is None:
+        raise DatabaseError(f"{path} is empty: not a backup; nothing was changed")
+    if found[1] > schema.VERSION:
+        raise _newer(path, found[1])
+    # A backup file has no -wal beside it: read as it is (immutable), so no -wal or -shm is
+    # made beside it. One that has (it was used with --db) is read with what its -wal holds.
+    base = path.absolute().as_uri() + "?mode=ro"
+    try:
+        try:
+            if not Path(f"{path}-wal").exists():
+                raise sqlite3.OperationalError("no -wal")
+            conn = sqlite3.connect(base, uri=True, isolation_level=None)
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        except sqlite3.Error:  # no -wal, or no -shm can be made beside it (a read-only folder)
+            conn = sqlite3.connect(base + "&immutable=1", uri=True, isolation_level=None)
+        try:
+            _check_contents(conn, path)
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version == 0:
+                raise DatabaseError(f"{path} holds no pipectl database; nothing was changed")
+            damage = [r[0] for r in conn.execute("PRAGMA integrity_check(5)")]
+            if damage != ["ok"]:
+                raise DatabaseError(
+                    f"{path} is damaged ({damage[0]}); nothing was changed",
+                    hint="choose another backup")
+        except BaseException:
+            conn.close()
+            raise
+    except sqlite3.Error as exc:
+        raise DatabaseError(f"{path} cannot be read as a database ({exc}); nothing was "
+                            "changed", hint="choose another backup") from exc
+    return conn
+
+
+def restore_into(source: sqlite3.Connection, dest: sqlite3.Connection) -> None:
+    """Replace everything in ``dest`` by the contents of ``source``, in one write transaction
+    of ``dest`` (SQLite's backup API): other processes see the database before or after, a
+    crash midway leaves it as before, and the files beside it (-wal, -shm) stay SQLite's
+    to manage: nothing is copied over them. Waits for other writers as long as the busy
+    timeout, then raises DatabaseBusy (Python alone would retry for ever)."""
+    global commits
+
+    def progress(status: int, remaining: int, total: int) -> None:
+        if status in (5, 6):  # BUSY, LOCKED: SQLite already waited the busy timeout
+            raise DatabaseBusy(
+                "database is busy: another pipectl held it too long; nothing was changed",
+                hint="try again; PIPECTL_BUSY_TIMEOUT_MS sets how long to wait")
+
+    try:
+        source.backup(dest, pages=-1, progress=progress)
+    except sqlite3.Error as exc:
+        raise translate(exc) from exc
+    commits += 1
 
 
 # ---------------------------------------------------------------- upgrades
@@ -468,6 +676,38 @@ def upgrade(conn: sqlite3.Connection, path: Path | None = None,
     return names
 
 
+def _fingerprint(conn: sqlite3.Connection) -> tuple | None:
+    """What changes whenever a pipectl command writes (every write appends an event or removes
+    a deal), in every schema: the counts and the latest ids and times of deals and events."""
+    try:
+        row = conn.execute(
+            "SELECT (SELECT count(*) FROM deals), (SELECT max(id) FROM deals), "
+            "(SELECT max(updated_at) FROM deals), (SELECT count(*) FROM events), "
+            "(SELECT max(id) FROM events)").fetchone()
+        return (*row, conn.execute("PRAGMA user_version").fetchone()[0])
+    except sqlite3.Error:
+        return None
+
+
+def _still_current(backup: Path, conn: sqlite3.Connection) -> bool:
+    """Whether the pre-upgrade copy ``backup``, made by an earlier try whose upgrade failed,
+    still holds the database as it is (nothing written since): then it is not made again."""
+    if not backup.is_file():
+        return False
+    try:
+        other = sqlite3.connect(f"{backup.absolute().as_uri()}?mode=ro&immutable=1", uri=True)
+    except sqlite3.Error:
+        return False
+    try:
+        ok = other.execute("PRAGMA quick_check").fetchone()[0] == "ok"
+        theirs = _fingerprint(other) if ok else None
+    except sqlite3.Error:
+        return False
+    finally:
+        other.close()
+    return theirs is not None and theirs == _fingerprint(conn)
+
+
 def _backup_before_upgrade(conn: sqlite3.Connection, path: Path, version: int,
                            notice: Callable[[str], None] | None = None) -> Path:
     """Copy the database as it is before upgrading it (file mode 0600, like the database), to
@@ -482,19 +722,24 @@ def _backup_before_upgrade(conn: sqlite3.Connection, path: Path, version: int,
     from pipectl.store.schema import VERSION
 
     target = path.with_name(f"{path.name}.schema{version}.bak")
-    n = 1
-    while target.exists():
-        n += 1
-        target = path.with_name(f"{path.name}.schema{version}.{n}.bak")
+    if _still_current(target, conn):
+        if notice is not None:
+            notice(f"upgrading {path} from schema {version} to {VERSION} (its copy as it is, "
+                   f"{target.name}, was made by an earlier try); on a large database this "
+                   "takes a while")
+        return target
     if notice is not None:
         notice(f"upgrading {path} from schema {version} to {VERSION}, after a copy of it as it "
                f"is ({target.name}); on a large database this takes a while")
-    partial = target.with_name(target.name + ".partial")
-    partial.unlink(missing_ok=True)  # left by a copy that was killed
-    source = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    source = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True)
     try:
-        copy_into(source, partial)
+        if target.exists():  # older than the database: replaced, once the new one is whole
+            fresh = target.with_name(f"{target.name}.new")
+            fresh.unlink(missing_ok=True)  # left by a kill between the copy and the rename
+            write_copy(source, fresh)
+            os.replace(fresh, target)
+        else:
+            write_copy(source, target)
     finally:
         source.close()
-    os.replace(partial, target)
     return target
