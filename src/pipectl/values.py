@@ -14,7 +14,12 @@ from datetime import UTC, date, datetime, timedelta
 from pipectl.errors import UsageError
 
 MAX_TEXT = 2000  # characters in any one text field (name, note, reason, ...)
-MAX_MINOR = 10**15  # a quadrillion minor units: far beyond any deal, well inside int64
+# Values lie below a quadrillion minor units (9,999,999,999,999.99 USD): far beyond any deal.
+# Sums of them may not fit SQLite's int64 (100 deals at the most, weighted at 100%, pass
+# 2**63); every money sum is exact all the same (store.sql.exact_sum). A limit low enough for
+# int64 to hold 10 million deals x 100% would be 9.2 * 10**9 minor units: 92,233.72 in a
+# currency of cents such as IDR, too small for real deals.
+MAX_MINOR = 10**15
 DEFAULT_CURRENCY = "USD"
 
 # ISO 4217 currencies whose minor unit is not the cent.
@@ -24,6 +29,15 @@ _EXPONENTS: dict[str, int] = {
     "BHD": 3, "IQD": 3, "JOD": 3, "KWD": 3, "LYD": 3, "OMR": 3, "TND": 3,
     "CLF": 4, "UYW": 4,
 }
+
+# The calendar pipectl accepts, for every date and moment a user or a file gives (--at, --as-of,
+# PIPECTL_NOW, --close, --due, --in, --from, --to, the dates of an import), in UTC. Wide enough
+# for any deal; narrow enough that nothing computed from it (a timezone shift, a week's or a
+# year's end, a forecast's periods before and after, +1 day) leaves Python's calendar (years 1
+# to 9999) or the fixed four-digit-year text moments are stored and compared as.
+FIRST_DAY = date(1900, 1, 1)
+LAST_DAY = date(2999, 12, 31)
+DATE_RANGE = f"dates and times must lie between {FIRST_DAY} and {LAST_DAY} (UTC)"
 
 # how far after now a moment stated as a fact may lie (--at, an import's times): clocks
 # differ a little; anything later is in the future
@@ -109,7 +123,8 @@ def parse_money(text: str, currency: str, field: str = "value") -> int:
     if minor != minor.to_integral_value():
         raise UsageError(f"{field} {text!r} has more than {exp} decimals for {currency}")
     if minor >= MAX_MINOR:
-        raise UsageError(f"{field} {text!r} is too large")
+        most = format_money(MAX_MINOR - 1, currency)
+        raise UsageError(f"{field} {text!r} is too large (at most {most} {currency})")
     return int(minor)
 
 
@@ -145,11 +160,25 @@ def parse_probability(value: int | str) -> int:
 # ---------------------------------------------------------------- dates and moments
 
 
+def in_range(day: date) -> bool:
+    """Does ``day`` lie in the calendar pipectl accepts (``FIRST_DAY`` to ``LAST_DAY``)?"""
+    return FIRST_DAY <= day <= LAST_DAY
+
+
+def _out_of_range(field: str, text: str, utc: str | None = None) -> UsageError:
+    shown = f" ({utc} in UTC)" if utc else ""
+    return UsageError(f"{field} {text!r}{shown} is out of range: {DATE_RANGE}")
+
+
 def parse_date(text: str, field: str = "date") -> date:
+    """An ISO date (YYYY-MM-DD) in the accepted range (``FIRST_DAY`` to ``LAST_DAY``)."""
     try:
-        return date.fromisoformat(text.strip())
+        day = date.fromisoformat(text.strip())
     except ValueError as exc:
         raise UsageError(f"{field} {text!r} is not a valid date", hint="use YYYY-MM-DD") from exc
+    if not in_range(day):
+        raise _out_of_range(field, text)
+    return day
 
 
 def parse_moment(text: str, field: str = "--at") -> datetime:
@@ -167,9 +196,13 @@ def parse_moment(text: str, field: str = "--at") -> datetime:
         ) from exc
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    moment = moment.astimezone(UTC).replace(microsecond=0)
-    if not 1900 <= moment.year <= 2999:
-        raise UsageError(f"{field} {text!r} is out of range (years 1900 to 2999)")
+    shifted = bool(moment.utcoffset())
+    try:
+        moment = moment.astimezone(UTC).replace(microsecond=0)
+    except OverflowError as exc:  # an offset that shifts it before year 1 or after 9999
+        raise _out_of_range(field, text) from exc
+    if not in_range(moment.date()):
+        raise _out_of_range(field, text, iso(moment) if shifted else None)
     return moment
 
 
@@ -179,5 +212,10 @@ def iso(moment: datetime) -> str:
 
 
 def from_iso(text: str) -> datetime:
-    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    """A moment in the stored form, as a file gives it (ValueError when it is not one, or lies
+    outside the accepted range)."""
+    moment = datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    if not in_range(moment.date()):
+        raise ValueError(f"{text!r} is out of range: {DATE_RANGE}")
+    return moment
 

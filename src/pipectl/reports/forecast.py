@@ -18,6 +18,7 @@ from datetime import timedelta
 from pipectl.reports import snapshot
 from pipectl.reports.money import Money
 from pipectl.reports.periods import Window, midnight
+from pipectl.store import sql
 from pipectl.values import iso, weighted_minor
 
 
@@ -120,11 +121,13 @@ def _money(
         default = snapshot.stage_case(defs, "probability", "stage", "pipeline_id")
         prob = f"coalesce(probability, {default})"
     m = Money()
-    for cur, n, value, raw, none in conn.execute(
-        f"SELECT currency, count(*), sum(value_minor), sum(value_minor * {prob}),"
+    for cur, n, v_hi, v_lo, w_hi, w_lo, none in conn.execute(
+        f"SELECT currency, count(*), {sql.exact_sum('value_minor')},"
+        f" {sql.exact_sum(f'value_minor * {prob}')},"
         f" sum(value_minor IS NULL) FROM {t} WHERE {where} GROUP BY currency",
         params,
     ):
+        value, raw = sql.joined(v_hi, v_lo), sql.joined(w_hi, w_lo)
         m.count += n
         m.without_value += none
         if value is not None:

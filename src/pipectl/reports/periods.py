@@ -1,4 +1,8 @@
-"""Windows and periods: half-open intervals of UTC dates, ``[start, end)``. Pure."""
+"""Windows and periods: half-open intervals of UTC dates, ``[start, end)``. Pure.
+
+Every day given here lies in the accepted calendar (``values.FIRST_DAY`` to ``values.LAST_DAY``,
+UsageError otherwise): a period's end, the day after the last one, is then always a date.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 from pipectl.errors import UsageError
+from pipectl.values import DATE_RANGE, in_range
 
 UNITS = ("week", "month", "quarter", "year")
 
@@ -35,6 +40,12 @@ def moment_iso(day: date) -> str:
 
 def midnight(day: date) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
+def _accepted(day: date, what: str = "date") -> date:
+    if not in_range(day):
+        raise UsageError(f"{what} {day} is out of range: {DATE_RANGE}")
+    return day
 
 
 def period_start(unit: str, day: date) -> date:
@@ -72,14 +83,15 @@ def period_label(unit: str, start: date) -> str:
 
 def period(unit: str, day: date) -> Window:
     """The week (Monday-based), month, quarter or year containing ``day``."""
-    start = period_start(unit, day)
+    start = period_start(unit, _accepted(day))
     return Window(start, next_start(unit, start), period_label(unit, start))
 
 
 def periods(unit: str, first: date, last: date) -> list[Window]:
     """Consecutive periods from the one containing ``first`` to the one containing ``last``."""
     out: list[Window] = []
-    start = period_start(unit, first)
+    start = period_start(unit, _accepted(first, "--from"))
+    _accepted(last, "--to")
     while start <= last:
         end = next_start(unit, start)
         out.append(Window(start, end, period_label(unit, start)))
@@ -89,6 +101,9 @@ def periods(unit: str, first: date, last: date) -> list[Window]:
 
 def window(start: date | None, end: date | None) -> Window:
     """A --from/--to window; either side may be open."""
+    for day, what in ((start, "--from"), (end, "--to")):
+        if day is not None:
+            _accepted(day, what)
     if start and end and end <= start:
         raise UsageError(
             f"--to {end} is not after --from {start}",

@@ -288,11 +288,12 @@ def _report(
     total = Money()
     raw_total: dict[str, int] = {}
     pid = "pipeline_id" if split else "NULL"
-    for pipeline_id, stage, cur, n, value, weighted, none in q(
-        f"""SELECT {pid}, stage, currency, count(*), sum(value_minor),
-                   sum(value_minor * {prob}), sum(value_minor IS NULL)
+    for pipeline_id, stage, cur, n, v_hi, v_lo, w_hi, w_lo, none in q(
+        f"""SELECT {pid}, stage, currency, count(*), {sql.exact_sum('value_minor')},
+                   {sql.exact_sum(f'value_minor * {prob}')}, sum(value_minor IS NULL)
             FROM {t} WHERE status = 'open' GROUP BY {pid}, stage, currency"""
     ):
+        value, weighted = sql.joined(v_hi, v_lo), sql.joined(w_hi, w_lo)
         total.count += n
         total.without_value += none
         if value is not None:
@@ -324,13 +325,13 @@ def _report(
     # Sales velocity, per currency.
     by_cur = q(
         f"""SELECT currency, sum(status = 'open'), sum({won_in}),
-                   sum(CASE WHEN {won_in} THEN value_minor END)
+                   {sql.exact_sum(f'CASE WHEN {won_in} THEN value_minor END')}
             FROM {t} WHERE value_minor IS NOT NULL AND (status = 'open' OR {won_in})
             GROUP BY currency""",
         p,
     ).fetchall()
     open_by_cur = {r[0]: r[1] for r in by_cur if r[1]}
-    won_by_cur = {r[0]: (r[2], r[3]) for r in by_cur if r[2]}
+    won_by_cur = {r[0]: (r[2], sql.joined(r[3], r[4])) for r in by_cur if r[2]}
     velocity = [
         _velocity(cur, open_by_cur.get(cur, 0), win_rate, *won_by_cur.get(cur, (0, 0)),
                   flow["won"], cycle_seconds)
@@ -505,11 +506,13 @@ def _lost(
     reasons: dict[str, LostGroup] = {}
     at_stage: dict[tuple[int | None, str], LostGroup] = {}
     pid = "pipeline_id" if sc.split else "NULL"
-    for reason, pipeline_id, stage, cur, n, value in q(
-        f"SELECT lost_reason, {pid}, lost_stage, currency, count(*), sum(value_minor) FROM {t}"
+    for reason, pipeline_id, stage, cur, n, v_hi, v_lo in q(
+        f"SELECT lost_reason, {pid}, lost_stage, currency, count(*),"
+        f" {sql.exact_sum('value_minor')} FROM {t}"
         f" WHERE {lost_in} GROUP BY lost_reason, {pid}, lost_stage, currency",
         p,
     ):
+        value = sql.joined(v_hi, v_lo)
         if not sc.split:
             pipeline_id = sc.shown[0].id if sc.shown else None
         pipeline = sc.pipeline(pipeline_id) if pipeline_id is not None else None

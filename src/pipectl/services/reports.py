@@ -260,10 +260,12 @@ MOST_PERIODS = 120
 def forecast_periods(unit: str, as_of: str, first: date | None = None,
                      last: date | None = None) -> list[Window]:
     """The months or quarters (``unit``) from the one containing ``first`` to the one containing
-    ``last``; by default from three periods before the one containing ``as_of`` to two after."""
+    ``last``; by default from three periods before the one containing ``as_of`` to two after,
+    as far as the accepted calendar reaches (``values.FIRST_DAY`` to ``values.LAST_DAY``)."""
     from datetime import timedelta
 
     from pipectl.reports import periods
+    from pipectl.values import FIRST_DAY, LAST_DAY
 
     if unit not in ("month", "quarter"):
         raise UsageError(f"--by {unit!r} is not month or quarter")
@@ -271,11 +273,12 @@ def forecast_periods(unit: str, as_of: str, first: date | None = None,
     if first is None:
         first = here
         for _ in range(3):
-            first = periods.period_start(unit, first.replace(day=1) - timedelta(days=1))
+            if first > FIRST_DAY:
+                first = max(periods.period_start(unit, first - timedelta(days=1)), FIRST_DAY)
     if last is None:
         last = here
         for _ in range(2):
-            last = periods.next_start(unit, last)
+            last = min(periods.next_start(unit, last), LAST_DAY)
     if last < first:
         raise UsageError(f"--to {last} is before --from {first}")
     chosen = periods.periods(unit, first, last)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from pipectl.domain.pipeline import LOST
 from pipectl.errors import NotFound
-from pipectl.store.sql import literal, stage_case
+from pipectl.store.sql import exact_sum, joined, literal, stage_case
 from pipectl.values import fold
 
 if TYPE_CHECKING:
@@ -176,19 +176,25 @@ def board(
     Returns the largest deals of each open stage (at most ``per_stage``; None for all) and one
     row per (stage, currency) with ``count``, ``value`` (sum of known values) and
     ``value_x_percent`` (sum of value x probability in percent: the deal's own, else its
-    stage's), so memory stays flat however large the pipeline.
+    stage's), so memory stays flat however large the pipeline. The sums are exact however
+    large (``sql.exact_sum``).
     """
     assert pipeline.id is not None
     mine = " AND owner = ?" if owner is not None else ""
     params: list[Any] = [owner] if owner is not None else []
     probability = stage_case({pipeline.id: pipeline}, "probability")
-    totals = [dict(r) for r in conn.execute(
-        "SELECT stage, currency, count(*) AS count, sum(value_minor) AS value, "
-        f"sum(value_minor * coalesce(probability, {probability})) AS value_x_percent "
-        f"FROM deals WHERE {status_condition('open', {pipeline.id: pipeline})}{mine} "
-        "GROUP BY stage, currency",
-        params,
-    )]
+    weighted = f"value_minor * coalesce(probability, {probability})"
+    totals = [
+        {"stage": stage, "currency": cur, "count": n, "value": joined(v_hi, v_lo),
+         "value_x_percent": joined(w_hi, w_lo)}
+        for stage, cur, n, v_hi, v_lo, w_hi, w_lo in conn.execute(
+            f"SELECT stage, currency, count(*), {exact_sum('value_minor')}, "
+            f"{exact_sum(weighted)} "
+            f"FROM deals WHERE {status_condition('open', {pipeline.id: pipeline})}{mine} "
+            "GROUP BY stage, currency",
+            params,
+        )
+    ]
     limit = f" LIMIT {int(per_stage)}" if per_stage else ""
     top = {
         key: [dict(r) for r in conn.execute(

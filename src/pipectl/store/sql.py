@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -36,6 +37,33 @@ def days_between(later: str, earlier: str) -> str:
 
 def seconds_between(later: str, earlier: str) -> str:
     return f"({day(later)} - {day(earlier)}) * 86400"
+
+
+# ---------------------------------------------------------------- exact sums of money
+# SQLite's sum() of integers stops with "integer overflow" past 2**63 - 1, and total() is a
+# float: neither will do for money. A value is below values.MAX_MINOR (10**15 < 2**50), a
+# weighted value (value x percent) below 2**57; 100 deals at the largest value, weighted at
+# 100%, already pass 2**63. So each term is summed in two halves, its high bits (>> 32) and its
+# low 32 bits, each sum well inside int64 (below 2**63 for up to 2**31 rows of terms below
+# 2**63), and the two are joined in Python, whose integers have no limit: exact for any number
+# of deals pipectl can hold. (PostgreSQL's sum(bigint) is numeric, exact already: its store
+# gives ``sum(x), 0``.)
+
+_HALF = 32
+_LOW_BITS = (1 << _HALF) - 1
+
+
+def exact_sum(expr: str) -> str:
+    """SQL: two columns that hold ``sum(expr)`` exactly between them (NULL, NULL when every
+    term is NULL); ``joined`` makes the number of them. ``expr`` is an integer expression."""
+    return f"sum(({expr}) >> {_HALF}), sum(({expr}) & {_LOW_BITS})"
+
+
+def joined(high: int | None, low: int | None) -> int | None:
+    """The sum that ``exact_sum``'s two columns hold, as a Python integer (None for NULL)."""
+    if high is None or low is None:
+        return None
+    return (high << _HALF) + low
 
 
 def indexed_by(index: str) -> str:
@@ -94,7 +122,11 @@ def second_reader(conn: sqlite3.Connection) -> sqlite3.Connection | None:
         return None
     from urllib.parse import quote
 
-    other = sqlite3.connect(f"file:{quote(path)}?mode=ro", uri=True, timeout=5,
+    from pipectl.store.db import _read_only_mount
+
+    # on a read-only mount no -shm can be made: read as the main connection does (immutable)
+    fixed = "&immutable=1" if _read_only_mount(Path(path)) else ""
+    other = sqlite3.connect(f"file:{quote(path)}?mode=ro{fixed}", uri=True, timeout=5,
                             check_same_thread=False)
     tune_for_reports(other)
     return other

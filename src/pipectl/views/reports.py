@@ -458,7 +458,9 @@ def forecast_table(items: list[Any], as_of: str, pipeline: str | None = None) ->
     which = f", pipeline {pipeline}" if pipeline is not None else ""
     table = _figures("Period", "Deals", "Forecast", "Weighted", "Won", "Slipped",
                      title=f"Forecast versus actual (as of {as_of}{which})")
-    table.columns.insert(1, Column("State"))
+    # the period and its state are short and never cut: the amounts wrap instead
+    table.columns[0] = Column("Period", flexible=False)
+    table.columns.insert(1, Column("State", flexible=False))
     for p in items:
         table.add_row(
             p.period.label, p.state, str(p.forecast.count), totals_cell(p.forecast.value),

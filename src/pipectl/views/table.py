@@ -298,14 +298,28 @@ def _wrap_spans(spans: list[Span], limit: int) -> list[list[Span]]:
             lines.append(line)
             line, used = [], 0
         for g, w, s in word:  # a new line; fold a word wider than the column
-            if used + w > limit and line:
-                lines.append(line)
-                line, used = [], 0
+            while used + w > limit and line:  # each fold leaves a shorter line
+                line, used = _fold(line, lines)
             line.append((g, w, s))
             used += w
     if line or not lines:
         lines.append(line)
     return [_join(x) for x in lines]
+
+
+_FOLD_AFTER = frozenset(",_/-")  # a word too wide for its column folds after one of these
+
+
+def _fold(line: list[tuple[str, int, str]], lines: list[list[tuple[str, int, str]]]
+          ) -> tuple[list[tuple[str, int, str]], int]:
+    """End ``line`` (full) as one of ``lines``, after its last separator (a thousands comma:
+    ``9,999,999,`` then ``999.99``, never ``9,999,99`` then ``9,999.99``) when it has one in
+    its second half; return the new line (what followed the separator) and its width."""
+    at = next((i for i in range(len(line) - 1, len(line) // 2 - 1, -1)
+               if line[i][0] in _FOLD_AFTER), len(line) - 1)
+    lines.append(line[: at + 1])
+    rest = line[at + 1:]
+    return rest, sum(w for _, w, _ in rest)
 
 
 # ---------------------------------------------------------------- the table
