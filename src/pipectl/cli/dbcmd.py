@@ -55,33 +55,59 @@ def backup(
 @db_app.command()
 def check(
     ctx: typer.Context,
+    repair: Annotated[bool, typer.Option(
+        "--repair",
+        help="Rebuild every deal that differs from its events (the events are the truth) and "
+        "recreate missing or altered indexes and triggers, in one transaction; refused, "
+        "changing nothing, when the file is damaged or a table was altered.",
+    )] = False,
     as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
 ) -> None:
-    """Check the database: its structure (integrity) and that every event belongs to a deal.
+    """Check the database: its structure (integrity), its schema (tables, indexes and the
+    append-only triggers as pipectl made them), that every row it points to exists, and that
+    every deal is what its events make of it.
 
-    Exits 1 when a problem is found, with what it means and what to do.
+    Exits 1 when a problem is found, with what it means and what to do; the deals that differ
+    from their events are named, with each column stored and as the events make it. With
+    --repair, those deals are rebuilt from their events and the schema's indexes and triggers
+    recreated first, then the database is checked again.
 
-    Example:
+    Examples:
 
       pipectl db check
+
+      pipectl db check --repair
     """
-    from pipectl.services import database
-    from pipectl.views.transfer import print_check
+    from pipectl.services import check as checking
+    from pipectl.views.transfer import differs_json, print_check
 
     conn = connect(ctx)
-    found = database.check(conn)
+    repaired = checking.repair(conn) if repair else None
+    found = checking.check(conn)
     result = {
         "path": str(db_path(ctx)),
         "ok": found.ok,
         "deals": found.deals,
         "events": found.events,
         "integrity": "ok" if not found.damage else found.damage[:20],
+        "schema": [{"type": f.type, "name": f.name, "table": f.table, "problem": f.problem}
+                   for f in found.schema],
         "orphan_rows": found.orphan_rows,
+        "deals_differing": found.differing,
+        "differing": [differs_json(d) for d in found.differ],
         "problems": found.problems,
+        "repaired": None if repaired is None else {
+            "objects": [{"type": t, "name": n, "action": a} for t, n, a in repaired.objects],
+            "deals": len(repaired.deals),
+            "deal_ids": repaired.deals[:100],
+            "unrepaired": [differs_json(d) for d in repaired.unrepaired[:20]],
+            "append_only_triggers_were_missing": repaired.append_only_missing,
+        },
     }
     print_check(result, as_json)
     if not found.ok:
         raise typer.Exit(1)
+
 
 
 def register(app: typer.Typer) -> None:

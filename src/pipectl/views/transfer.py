@@ -105,16 +105,65 @@ def progress_bar(label: str, enabled: bool):
         yield update
 
 
+def differs_json(d: Any) -> dict[str, Any]:
+    """A deal that differs from its events (``services.check.Differs``), for --json."""
+    return {"id": d.deal_id, "why": d.why,
+            "fields": [{"field": c, "stored": s, "expected": m} for c, s, m in d.fields]}
+
+
+def _shown(value: Any) -> str:
+    return "none" if value is None else repr(value)
+
+
+def _differs_line(d: dict[str, Any]) -> str:
+    if d["why"]:
+        return f"deal {d['id']}: {d['why']}"
+    return f"deal {d['id']}: " + "; ".join(
+        f"{f['field']} is {_shown(f['stored'])}, its events make {_shown(f['expected'])}"
+        for f in d["fields"])
+
+
+def _print_repaired(result: dict[str, Any]) -> None:
+    done = result["repaired"]
+    echo(f"{result['path']}: repaired")
+    for o in done["objects"]:
+        echo(f"  {'recreated' if o['action'] == 'created' else 'dropped'} {o['type']} "
+             f"{o['name']}")
+    if done["deals"]:
+        ids = ", ".join(str(i) for i in done["deal_ids"][:20])
+        more = f" and {done['deals'] - 20} more" if done["deals"] > 20 else ""
+        their = "its" if done["deals"] == 1 else "their"
+        echo(f"  rebuilt {count(done['deals'], 'deal')} from {their} events: {ids}{more}")
+    if not done["objects"] and not done["deals"]:
+        echo("  nothing needed repairing")
+    for d in done["unrepaired"]:
+        echo(f"  not rebuilt: {_differs_line(d)}")
+    if done["append_only_triggers_were_missing"]:
+        echo("  note: the history's append-only triggers were missing, so events may have been "
+             "changed meanwhile; the deals now follow the events as they are (only a backup "
+             "can tell what they were)")
+
+
 def print_check(result: dict[str, Any], as_json: bool) -> None:
     if as_json:
         print_json(result)
         return
+    if result.get("repaired") is not None:
+        _print_repaired(result)
     if result["ok"]:
         echo(
             f"{result['path']}: no problems found ({result['deals']} deals, "
-            f"{result['events']} events; structure intact, every event belongs to a deal)"
+            f"{result['events']} events; structure intact, schema as pipectl made it, every "
+            "event belongs to a deal, every deal is what its events make of it)"
         )
         return
     echo(f"{result['path']}: problems found")
     for line in result["problems"]:
         echo(f"  - {line}")
+    differing = result.get("differing") or []
+    if differing:
+        n = result["deals_differing"]
+        first = f"the first {len(differing)} of {n}" if n > len(differing) else f"{n}"
+        echo(f"  deals that differ from their events ({first}):")
+        for d in differing:
+            echo(f"    {_differs_line(d)}")

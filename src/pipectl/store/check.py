@@ -1,0 +1,255 @@
+"""The SQL of ``pipectl db check``: the schema as the file holds it against the schema pipectl
+makes, every deal with its events in one pass, and the repairs (``--repair``).
+
+The schema pipectl makes is read from a fresh database in memory brought up to date by the same
+migrations (``store.schema``) a real file goes through, so there is no second copy of it to
+keep in step. Objects are compared by type and name, and their SQL once normalised (quoting and
+spacing: SQLite rewrites a table's text when another is renamed, and not every version spells
+that the same).
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from pipectl.domain.projection import DEAL_FIELDS
+from pipectl.store.db import translate
+
+if TYPE_CHECKING:
+    from pipectl.domain.pipeline import Pipeline
+
+Row = dict[str, Any]
+
+# The kinds of schema object, in the order they are created (a repair recreates in that order).
+KINDS = ("table", "index", "view", "trigger")
+
+
+@dataclass(frozen=True)
+class SchemaObject:
+    type: str  # table, index, view, trigger
+    name: str
+    table: str  # the table it belongs to (its own name for a table)
+    sql: str
+
+
+@dataclass(frozen=True)
+class SchemaFinding:
+    type: str
+    name: str
+    table: str
+    problem: str  # "missing", "extra" or "altered"
+    sql: str | None  # the SQL pipectl creates it with (None for an extra object)
+
+
+def normalised(sql: str) -> str:
+    """The SQL of a schema object with its quoting and spacing left out."""
+    text = re.sub(r"\s+", " ", sql.replace('"', "").replace("`", "")).strip()
+    return re.sub(r"\s*([(),;])\s*", r"\1", text)
+
+
+def objects(conn: sqlite3.Connection) -> dict[tuple[str, str], SchemaObject]:
+    """The file's tables, indexes, views and triggers, by (type, name); SQLite's own objects
+    (its automatic indexes, statistics tables) left out."""
+    return {
+        (t, n): SchemaObject(t, n, tbl, sql)
+        for t, n, tbl, sql in conn.execute(
+            "SELECT type, name, tbl_name, sql FROM sqlite_master "
+            "WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND sql IS NOT NULL"
+        )
+    }
+
+
+def made_by_pipectl() -> dict[tuple[str, str], SchemaObject]:
+    """The objects of a database pipectl makes today: a fresh one in memory, through the same
+    migrations as a file on disk."""
+    from sqlite_utils import Database
+
+    from pipectl.store.schema import _migrations
+
+    mem = sqlite3.connect(":memory:", isolation_level=None)
+    try:
+        mem.execute("BEGIN")
+        _migrations().apply(Database(mem))
+        return objects(mem)
+    finally:
+        mem.close()
+
+
+def compare(found: dict[tuple[str, str], SchemaObject],
+            made: dict[tuple[str, str], SchemaObject]) -> list[SchemaFinding]:
+    """What differs between the file's objects and pipectl's, in creation order."""
+    out: list[SchemaFinding] = []
+    for key in sorted(made.keys() | found.keys(), key=lambda k: (KINDS.index(k[0])
+                                                                 if k[0] in KINDS else 9, k[1])):
+        ours, theirs = made.get(key), found.get(key)
+        if theirs is None:
+            assert ours is not None
+            out.append(SchemaFinding(ours.type, ours.name, ours.table, "missing", ours.sql))
+        elif ours is None:
+            out.append(SchemaFinding(theirs.type, theirs.name, theirs.table, "extra", None))
+        elif normalised(ours.sql) != normalised(theirs.sql) or ours.table != theirs.table:
+            out.append(SchemaFinding(ours.type, ours.name, ours.table, "altered", ours.sql))
+    return out
+
+
+def drop(conn: sqlite3.Connection, kind: str, name: str) -> None:
+    """Drop an index, view or trigger (never a table: a repair does not touch data)."""
+    assert kind in ("index", "view", "trigger")
+    conn.execute(f'DROP {kind.upper()} IF EXISTS "{name.replace(chr(34), chr(34) * 2)}"')
+
+
+def create(conn: sqlite3.Connection, sql: str) -> None:
+    conn.execute(sql)
+
+
+# ---------------------------------------------------------------- the file's structure
+
+
+def integrity_beside(conn: sqlite3.Connection) -> Callable[[], list[str]]:
+    """Start ``PRAGMA integrity_check`` on a second, read-only connection in another thread
+    (sqlite3 releases the GIL while a statement runs: at 100,000 deals it takes as long as
+    the replay of every deal, which runs meanwhile); returns the function that waits for its
+    findings (empty: the structure is intact). Without a file (a database in memory), the
+    check runs at once on ``conn``."""
+    from pipectl.store import sql
+    from pipectl.store.transfer import integrity_problems
+
+    other = sql.second_reader(conn)
+    if other is None:
+        found = integrity_problems(conn)
+        return lambda: found
+    out: list[list[str]] = []
+    failed: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            out.append(integrity_problems(other))
+        except BaseException as exc:  # told to the caller, in its thread
+            failed.append(exc)
+        finally:
+            other.close()
+
+    worker = threading.Thread(target=run, name="pipectl-integrity-check", daemon=True)
+    worker.start()
+
+    def wait() -> list[str]:
+        worker.join()
+        if failed:
+            exc = failed[0]
+            if isinstance(exc, sqlite3.DatabaseError):  # a file SQLite cannot read: damage
+                return [str(exc)]
+            raise exc
+        return out[0]
+
+    return wait
+
+
+@contextmanager
+def readable() -> Iterator[None]:
+    """SQLite's errors while reading (a damaged file) as pipectl's ``DatabaseError``."""
+    try:
+        yield
+    except sqlite3.DatabaseError as exc:
+        raise translate(exc) from exc
+
+
+# ---------------------------------------------------------------- deals and their events
+
+# the columns of a deal that its events make (and id, ref, which they do not), and search
+DEAL_COLUMNS = (*DEAL_FIELDS, "search")
+
+
+def counts(conn: sqlite3.Connection) -> tuple[int, int]:
+    deals = conn.execute("SELECT count(*) FROM deals").fetchone()[0]
+    events = conn.execute("SELECT count(*) FROM events").fetchone()[0]
+    return int(deals), int(events)
+
+
+# the columns of an event the projection reads (not its id, nor a note's text)
+EVENT_COLUMNS = ("deal_id", "at", "kind", "pipeline_id", "from_stage", "to_stage", "value_minor",
+                 "currency", "close_date", "probability", "checks", "reason", "next_action",
+                 "due", "field", "old", "new")
+
+
+def histories(conn: sqlite3.Connection, ids: list[int] | None = None
+              ) -> Iterator[tuple[Row, list[Row]]]:
+    """Every deal (its stored columns) with its events, oldest first (time, then id, as
+    ``store.deals.events``), in one pass over each table: deals by id, events through the
+    events_deal index; no query per deal, memory for one deal's history at a time. Events
+    whose deal does not exist are skipped (``PRAGMA foreign_key_check`` tells of them).
+
+    With ``ids`` (ascending), only those deals, read a few hundred at a time."""
+    if ids is None:
+        yield from _merged(conn, "", [])
+        return
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
+        yield from _merged(conn, f" WHERE {{}} IN ({', '.join('?' * len(chunk))})", chunk)
+
+
+def _merged(conn: sqlite3.Connection, where: str, params: list[int]
+            ) -> Iterator[tuple[Row, list[Row]]]:
+    deals = conn.cursor()
+    deals.row_factory = None
+    deals.execute(f"SELECT {', '.join(DEAL_COLUMNS)} FROM deals{where.format('id')} "
+                  "ORDER BY id", params)
+    events = conn.cursor()
+    events.row_factory = None
+    events.execute(f"SELECT {', '.join(EVENT_COLUMNS)} FROM events{where.format('deal_id')} "
+                   "ORDER BY deal_id, at, id", params)
+    names = EVENT_COLUMNS
+    nxt = next(events, None)
+    for row in deals:
+        deal = dict(zip(DEAL_COLUMNS, row, strict=True))
+        deal_id = row[0]
+        while nxt is not None and nxt[0] < deal_id:  # history without its deal
+            nxt = next(events, None)
+        history: list[Row] = []
+        while nxt is not None and nxt[0] == deal_id:
+            history.append(dict(zip(names, nxt)))  # noqa: B905 (as many)
+            nxt = next(events, None)
+        yield deal, history
+
+
+def event_deals(conn: sqlite3.Connection, event_ids: list[int]) -> set[int]:
+    """The deals the events ``event_ids`` belong to."""
+    out: set[int] = set()
+    for start in range(0, len(event_ids), 500):
+        chunk = event_ids[start:start + 500]
+        out.update(r[0] for r in conn.execute(
+            f"SELECT deal_id FROM events WHERE id IN ({', '.join('?' * len(chunk))})", chunk))
+    return out
+
+
+def pipeline_history(conn: sqlite3.Connection) -> dict[int, list[tuple[str, Pipeline]]]:
+    """Every version of every pipeline (removed ones too), oldest first, with the moment it came
+    into force; a version whose stored definition cannot be read is left out."""
+    from pipectl.store import pipelines
+
+    out: dict[int, list[tuple[str, Pipeline]]] = {}
+    for (pid,) in conn.execute("SELECT DISTINCT pipeline_id FROM pipeline_versions"):
+        for v, at in pipelines.versions(conn, int(pid)):
+            try:
+                version = pipelines.load_version(conn, int(pid), v)
+            except ValueError:  # not a definition: the deals that need it cannot be replayed
+                continue
+            out.setdefault(int(pid), []).append((at, version))
+    return out
+
+
+def rewrite_deal(conn: sqlite3.Connection, deal_id: int, values: Row) -> str | None:
+    """Store ``values`` (columns of ``deals``) as deal ``deal_id``'s. Returns why the database
+    refused them (a stage its pipeline lacks, say), else None; a refusal changes nothing."""
+    assert all(k in DEAL_COLUMNS and k != "id" for k in values)
+    sets = ", ".join(f"{k} = ?" for k in values)
+    try:
+        conn.execute(f"UPDATE deals SET {sets} WHERE id = ?", (*values.values(), deal_id))
+    except sqlite3.IntegrityError as exc:
+        return str(exc)
+    return None
