@@ -162,7 +162,8 @@ def export(
             "--output",
             "-o",
             metavar="FILE",
-            help="Write to FILE (never overwritten). Default: standard output.",
+            help="Write to FILE: a new file (never overwritten) that appears only complete; "
+            "an interrupted export leaves none. Default: standard output.",
         ),
     ] = None,
     status: Annotated[str, typer.Option("--status", help="open, won, lost or all.")] = "all",

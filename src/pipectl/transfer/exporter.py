@@ -8,14 +8,16 @@ checklist as one object; a move event names the pipeline it happened in, a check
 carries the criteria it changed. Before its deals, the JSON form carries the definition of every
 pipeline it names (``"pipelines"``), from which an import creates those the database lacks; the
 CSV pair has no place for them.
+
+An export is complete when it ends with a line end: a file appears under its name only complete
+(``paths.atomic_new_file``), and an export to standard output that is cut ends with an
+unterminated ``pipectl: export interrupted`` (``export``).
 """
 
 from __future__ import annotations
 
 import csv
-import io
 import json
-import os
 import sqlite3
 import sys
 from collections.abc import Iterator
@@ -25,8 +27,7 @@ from typing import Any, TextIO
 
 from pipectl.domain.checklist import decode
 from pipectl.domain.pipeline import to_json
-from pipectl.errors import UsageError
-from pipectl.paths import new_file
+from pipectl.paths import atomic_new_file
 from pipectl.store import pipelines as pipeline_store
 from pipectl.store import transfer as store
 from pipectl.store.db import snapshot
@@ -115,15 +116,8 @@ def _with_events(conn: sqlite3.Connection, status: str, pipeline_id: int | None 
         yield deal, mine
 
 
-def _open_output(output: Path | None) -> tuple[TextIO, bool]:
-    if output is None:
-        return sys.stdout, False
-    output = new_file(output)
-    try:
-        fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except OSError as exc:
-        raise UsageError(f"cannot write {output}: {exc.strerror}") from exc
-    return io.open(fd, "w", encoding="utf-8", newline=""), True  # noqa: UP020
+INTERRUPTED = "pipectl: export interrupted"  # the last, unterminated line of a cut export
+FAILED = "pipectl: export failed"
 
 
 def export(
@@ -137,19 +131,37 @@ def export(
     at: datetime,
     pipeline: str | None = None,
 ) -> int:
-    """Write the export; returns the number of deals (or events for CSV --events)."""
-    fh, close = _open_output(output)
-    done = False
+    """Write the export; returns the number of deals (or events for CSV --events).
+
+    To a file: it appears under its name only once complete (``paths.atomic_new_file``);
+    anything that stops the export (an error, Ctrl-C, SIGTERM, SIGHUP) leaves no file. To
+    standard output, which cannot be taken back: a cut export ends with the line
+    ``pipectl: export interrupted`` (or ``... failed``) and no line end, where a complete one
+    ends with a line end (CSV: its last row's CR LF; JSON: the closing brace's)."""
+    if output is not None:
+        with atomic_new_file(output) as fh:
+            return _write(conn, fh, fmt=fmt, status=status, events=events, raw=raw, at=at,
+                          pipeline=pipeline)
+    out = sys.stdout
     try:
-        n = _write(conn, fh, fmt=fmt, status=status, events=events, raw=raw, at=at,
-                   pipeline=pipeline)
-        done = True
-        return n
-    finally:
-        if close:
-            fh.close()
-            if not done and output is not None:
-                output.unlink(missing_ok=True)
+        return _write(conn, out, fmt=fmt, status=status, events=events, raw=raw, at=at,
+                      pipeline=pipeline)
+    except BrokenPipeError:
+        raise  # the reader went away: nobody to tell
+    except BaseException as exc:
+        _mark_cut(out, INTERRUPTED if isinstance(exc, KeyboardInterrupt) else FAILED)
+        raise
+
+
+def _mark_cut(out: TextIO, line: str) -> None:
+    """End a cut export with a line no reader takes for the end of an export: no line end
+    (both formats end complete with one), and neither a CSV row of the export's width nor
+    JSON. On a terminal it gets a line end, so that the error message starts a line."""
+    try:
+        out.write(line + ("\n" if out.isatty() else ""))
+        out.flush()
+    except (OSError, ValueError):  # the output is gone or closed: nothing more to say there
+        pass
 
 
 def _write(conn, fh: TextIO, *, fmt: str, status: str, events: bool, raw: bool,
