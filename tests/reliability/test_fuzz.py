@@ -46,6 +46,15 @@ HOSTILE: list[str] = [
     "utf-8", "cp1252", "latin-1", "no-such-encoding",
     "-", "--", "--json", "--help", "-h", "--version", "--db",
 ]
+# the edges of the calendar (accepted: 1900-01-01 to 2999-12-31 UTC) and of money (values
+# below 10**15 minor units): each side of each edge, and offsets that push a moment across
+CALENDAR_EDGES = [
+    "0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-14:00", "0001-01-01", "9999-12-31",
+    "1900-01-01T00:30:00+01:00", "2999-12-31T12:00:00-14:00", "1900-01-01", "2999-12-31",
+    "2999-12-31T23:59:59Z", "3000-01-01",
+]
+MONEY_EDGES = ["9999999999999.99", "10000000000000", "999999999999999", "999999999999.999"]
+HOSTILE += CALENDAR_EDGES + MONEY_EDGES
 
 
 def _commands():
@@ -76,6 +85,7 @@ value = st.one_of(
     st.integers(min_value=-(2**70), max_value=2**70).map(str),
     st.floats(allow_nan=True, allow_infinity=True).map(repr),
     st.dates().map(str),
+    st.sampled_from(CALENDAR_EDGES),
 )
 
 
@@ -135,14 +145,15 @@ class Runner:
         self.runner = CliRunner()
         self.n = 0
 
-    def check(self, args: list[str]) -> None:
+    def check(self, args: list[str], env: dict[str, str] | None = None) -> None:
         from pipectl.cli import app
 
         self.n += 1
         db = self.workdir / f"f{self.n}.db"
         shutil.copyfile(self.template, db)
         before = dump(db)
-        result = self.runner.invoke(app, ["--db", str(db), *args], catch_exceptions=True)
+        result = self.runner.invoke(app, ["--db", str(db), *args], catch_exceptions=True,
+                                    env=env)
         err = result.stderr if result.stderr_bytes is not None else ""
         where = f"pipectl {args!r} -> {result.exit_code}\nstdout: {result.stdout[:500]}\n" \
                 f"stderr: {err[:500]}"
@@ -217,6 +228,43 @@ def test_each_command_with_hostile_values(runner, name):
         for p in cmd.params:
             if p.param_type_name == "option" and not p.is_flag:
                 runner.check([*path, *positional, p.opts[0], bad])
+
+
+DATE_OPTIONS = {"--at", "--as-of", "--close", "--due", "--in", "--from", "--to"}
+
+
+def _positional(cmd) -> list[str]:
+    return ["1" if p.type.name == "integer" else "x" for p in cmd.params
+            if p.param_type_name == "argument" and p.required]
+
+
+@pytest.mark.parametrize("name", [n for n in NAMES if any(
+    o in DATE_OPTIONS for p, c in COMMANDS if " ".join(p) == n for q in c.params
+    for o in q.opts)])
+def test_each_date_option_at_the_edges_of_the_calendar(runner, name):
+    """Every option that takes a date or moment, with each side of the calendar's edges (with
+    --in, a period too): a clear error or a result, never an internal error."""
+    path, cmd = next((p, c) for p, c in COMMANDS if " ".join(p) == name)
+    for p in cmd.params:
+        opt = next((o for o in p.opts if o in DATE_OPTIONS), None)
+        if opt is None:
+            continue
+        for edge in CALENDAR_EDGES:
+            unit = ["--year"] if opt == "--in" else []
+            runner.check([*path, *_positional(cmd), *unit, opt, edge])
+
+
+QUICK_NOW = ("0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-14:00", "1900-01-01",
+             "2999-12-31T23:59:59Z")
+
+
+@pytest.mark.parametrize("now", [e if e in QUICK_NOW else pytest.param(e, marks=pytest.mark.slow)
+                                 for e in CALENDAR_EDGES])
+def test_every_command_with_pipectl_now_at_the_edges_of_the_calendar(runner, now):
+    """PIPECTL_NOW on each side of the calendar's edges, for every command (the issue's two
+    and the two just inside in the quick run)."""
+    for path, cmd in COMMANDS:
+        runner.check([*path, *_positional(cmd)], env={"PIPECTL_NOW": now})
 
 
 @pytest.mark.slow
