@@ -154,9 +154,20 @@ def test_a_read_only_file(pipectl_db, tmp_path):
     db = _copy(pipectl_db, tmp_path)
     db.chmod(0o444)
     try:
-        _refused(db, "is read-only (its mode is -r--r--r--)")
+        _refused(db, "is read-only (its mode is -r--r--r--)", commands=COMMANDS[1:])
+        _reads_without_writing(db)
     finally:
         db.chmod(0o600)
+
+
+def _reads_without_writing(db: Path) -> None:
+    """The commands that only read still work on a file pipectl may not write (issue 11), and
+    leave it byte for byte as it was."""
+    before = db.read_bytes()
+    for args in (("list", "--status", "all"), ("report",), ("export", "--format", "json")):
+        r = run(db, *args)
+        assert r.returncode == 0, (args, r.stderr)
+    assert db.read_bytes() == before
 
 
 def test_an_immutable_file(pipectl_db, tmp_path):
@@ -166,7 +177,8 @@ def test_an_immutable_file(pipectl_db, tmp_path):
     if not chattr or subprocess.run([chattr, "+i", str(db)], capture_output=True).returncode:
         pytest.skip("chattr +i is not available here")
     try:
-        _refused(db, "is read-only (operation not permitted)")
+        _refused(db, "is read-only (operation not permitted)", commands=COMMANDS[1:])
+        _reads_without_writing(db)
     finally:
         subprocess.run([chattr, "-i", str(db)], check=True)
 
