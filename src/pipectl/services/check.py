@@ -12,6 +12,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any
 
 from pipectl.domain import projection
@@ -20,7 +21,6 @@ from pipectl.domain.pipeline import Pipeline
 from pipectl.errors import DatabaseError
 from pipectl.store import check as store_check
 from pipectl.store import db
-from pipectl.store import transfer as store
 from pipectl.store.check import SchemaFinding
 from pipectl.store.deals import search_text
 
@@ -163,7 +163,12 @@ def _same(column: str, stored: Any, made: Any) -> bool:
 COMPARED = tuple(c for c in store_check.DEAL_COLUMNS if c not in ("id", "ref"))
 
 
+_compared = itemgetter(*COMPARED)
+
+
 def _wrong(deal: Row, made: Row) -> list[tuple[str, Any, Any]]:
+    if _compared(deal) == _compared(made):  # the usual answer, at C speed
+        return []
     return [(c, deal[c], made[c]) for c in COMPARED
             if deal[c] != made[c] and not _same(c, deal[c], made[c])]
 
@@ -281,37 +286,38 @@ def _examine(conn: sqlite3.Connection, every: list[int] | None = None
     the check tells). The file's structure is checked on a second connection meanwhile; the
     rest is read in one state. ``every``, when given, receives the id of every deal that
     differs (the check keeps the first ``SHOWN``)."""
-    deals = events = differing = 0
-    differ: list[Differs] = []
+    deals = events = 0
+    kept: list[Differs] = []  # the first that differ (more than SHOWN: some may be left out)
+    ids: list[int] = []  # every deal that differs
     schema: list[SchemaFinding] = []
-    found: list[tuple[str, int | None, str]] = []
-    skip: set[int] = set()
     unreadable: DatabaseError | None = None
-    damage_found = store_check.integrity_beside(conn)  # runs while the deals are replayed
+    structure = store_check.structure_beside(conn)  # runs while the deals are replayed
     with db.snapshot(conn):
         try:
             with store_check.readable():
-                found = [*store.foreign_key_problems(conn)]
                 deals, events = store_check.counts(conn)
                 schema = store_check.compare(store_check.objects(conn),
                                              store_check.made_by_pipectl())
-                skip = _reported_deals(conn, found)
-                for d in _differing(conn, skip):
-                    differing += 1
-                    if len(differ) < SHOWN:
-                        differ.append(d)
-                    if every is not None:
-                        every.append(d.deal_id)
+                for d in _differing(conn, set()):
+                    ids.append(d.deal_id)
+                    if len(kept) < 4 * SHOWN:
+                        kept.append(d)
         except DatabaseError as exc:  # a damaged file: integrity_check says how
             unreadable = exc
-    damage = damage_found()
+        damage, found = structure()
+        skip: set[int] = set()
+        if found and not damage:  # deals whose rows break a reference: told as such
+            with store_check.readable():
+                skip = _reported_deals(conn, found)
     if damage:  # a damaged file is restored, not replayed: nothing else is told
-        deals = events = differing = 0
-        schema, differ = [], []
-        if every is not None:
-            every.clear()
+        deals = events = 0
+        schema, kept, ids = [], [], []
     elif unreadable is not None:
         raise unreadable
+    differ = [d for d in kept if d.deal_id not in skip][:SHOWN]
+    differing = sum(1 for i in ids if i not in skip)
+    if every is not None:
+        every.extend(i for i in ids if i not in skip)
     problems: list[str] = []
     if damage:
         problems.append(

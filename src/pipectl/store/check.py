@@ -111,43 +111,58 @@ def create(conn: sqlite3.Connection, sql: str) -> None:
 # ---------------------------------------------------------------- the file's structure
 
 
-def integrity_beside(conn: sqlite3.Connection) -> Callable[[], list[str]]:
-    """Start ``PRAGMA integrity_check`` on a second, read-only connection in another thread
-    (sqlite3 releases the GIL while a statement runs: at 100,000 deals it takes as long as
-    the replay of every deal, which runs meanwhile); returns the function that waits for its
-    findings (empty: the structure is intact). Without a file (a database in memory), the
-    check runs at once on ``conn``."""
+Findings = tuple[list[str], list[tuple[str, int | None, str]]]
+
+
+def structure_beside(conn: sqlite3.Connection) -> Callable[[], Findings]:
+    """Start ``PRAGMA integrity_check`` and ``PRAGMA foreign_key_check`` on a second, read-only
+    connection in another thread (sqlite3 releases the GIL while a statement runs: at 100,000
+    deals they take about as long as the replay of every deal, which runs meanwhile); returns
+    the function that waits for their findings: the damage (empty: the structure is intact)
+    and the rows pointing at a row that does not exist (table, rowid, referenced table).
+    Without a file (a database in memory), both run at once on ``conn``."""
     from pipectl.store import sql
-    from pipectl.store.transfer import integrity_problems
 
     other = sql.second_reader(conn)
     if other is None:
-        found = integrity_problems(conn)
+        found = _structure(conn)
         return lambda: found
-    out: list[list[str]] = []
+    out: list[Findings] = []
     failed: list[BaseException] = []
 
     def run() -> None:
         try:
-            out.append(integrity_problems(other))
+            out.append(_structure(other))
         except BaseException as exc:  # told to the caller, in its thread
             failed.append(exc)
         finally:
             other.close()
 
-    worker = threading.Thread(target=run, name="pipectl-integrity-check", daemon=True)
+    worker = threading.Thread(target=run, name="pipectl-structure-check", daemon=True)
     worker.start()
 
-    def wait() -> list[str]:
+    def wait() -> Findings:
         worker.join()
         if failed:
-            exc = failed[0]
-            if isinstance(exc, sqlite3.DatabaseError):  # a file SQLite cannot read: damage
-                return [str(exc)]
-            raise exc
+            raise failed[0]
         return out[0]
 
     return wait
+
+
+def _structure(conn: sqlite3.Connection) -> Findings:
+    from pipectl.store.transfer import foreign_key_problems, integrity_problems
+
+    try:
+        damage = integrity_problems(conn)
+    except sqlite3.DatabaseError as exc:  # a file SQLite cannot even check: damage
+        return [str(exc)], []
+    try:
+        return damage, [*foreign_key_problems(conn)]
+    except sqlite3.DatabaseError:
+        if damage:  # the damage is told
+            return damage, []
+        raise
 
 
 @contextmanager
