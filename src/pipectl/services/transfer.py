@@ -60,8 +60,9 @@ def export(
 ) -> int:
     """Write the deals (``status``: open, won, lost or all; of ``pipeline`` only, when named),
     with ``events`` their history, as CSV or JSON to ``output`` (a new file, never
-    overwritten; None: standard output). Returns the number of deals written (of events, for
-    CSV with ``events``)."""
+    overwritten, that appears only complete: an error or an interruption leaves none; None:
+    standard output, where a cut export ends with an unterminated ``pipectl: export
+    interrupted``). Returns the number of deals written (of events, for CSV with ``events``)."""
     from pipectl.transfer import exporter
 
     if fmt not in FORMATS:
