@@ -50,9 +50,17 @@ def test_empty_date_is_none(text: str) -> None:
     assert parse_when(text) is None
 
 
-@pytest.mark.parametrize("text", ["yesterday", "2017-02-30", "13/13/2017", "0001-01-01"])
+@pytest.mark.parametrize("text", ["yesterday", "2017-02-30", "13/13/2017"])
 def test_bad_dates_are_refused_with_the_value(text: str) -> None:
     with pytest.raises(ValueError, match="is not a date"):
+        parse_when(text)
+
+
+@pytest.mark.parametrize("text", ["0001-01-01", "1899-12-31T23:59:59Z", "3000-01-01",
+                                  "0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-14:00"])
+def test_dates_outside_the_calendar_are_out_of_range(text: str) -> None:
+    """An offset past year 1 or 9999 was an OverflowError: an internal error."""
+    with pytest.raises(ValueError, match="is out of range: dates and times must lie between"):
         parse_when(text)
 
 

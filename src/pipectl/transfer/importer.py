@@ -251,6 +251,7 @@ def _read_history(path: Path, opts: Options, stages: StageMap,
                 continue
             if parsed.ref:
                 out.setdefault(parsed.ref, []).append(parsed)
+        errors += [(number, c, r) for number, problems in src.problems for c, r in problems]
         if ctx.unknown_stages:
             raise _unknown_stages_error(ctx)
         if errors:
@@ -376,6 +377,9 @@ def run_rows(
                     summary.history_rows = sum(len(v) for v in histories.values())
                 defaults = hist.Defaults(target, stages.won_from, stages.lost_from, now)
                 flags = _rows(conn, src, ctx, defaults, histories, summary, now, progress)
+                for number, problems in getattr(src, "problems", ()):  # the file's framing
+                    summary.rows += 1
+                    summary.bad(number, problems)
                 if ctx.unknown_stages:
                     raise _unknown_stages_error(ctx)
                 targets.remember(conn, stages, source, summary)

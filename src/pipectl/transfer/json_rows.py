@@ -22,6 +22,7 @@ class JsonRows:
 
     def __init__(self, path: Path, fh: BinaryIO) -> None:
         self.path, self._fh = path, fh
+        self.problems: list[tuple[int, list[tuple[str, str]]]] = []  # as CsvSource's: none
         self.encoding = "utf-8"
         self.delimiter = None
         header: dict[str, None] = {}

@@ -16,7 +16,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from pipectl.errors import UsageError
-from pipectl.values import parse_money
+from pipectl.values import DATE_RANGE, in_range, parse_money
 
 # ---------------------------------------------------------------- formula neutralising
 
@@ -73,6 +73,8 @@ def detect_encoding(path: Path) -> str:
     with path.open("rb") as fh:
         while True:
             chunk = fh.read(SAMPLE)
+            if b"\x00" in chunk:  # no text encoding but UTF-16/32 (found above) has one
+                raise not_text(path, "it holds a NUL byte")
             try:
                 decoder.decode(chunk, final=not chunk)
             except UnicodeDecodeError:
@@ -104,7 +106,8 @@ LEGACY = ("cp1252", "cp1250", "cp1251", "cp1253", "cp1254", "cp1257", "shift_jis
 def _non_ascii_lines(path: Path, limit: int = 256 * 1024) -> bytes:
     out = bytearray()
     with path.open("rb") as fh:
-        for line in fh:
+        # each line read up to a limit: a file without line ends is never read whole
+        for line in iter(lambda: fh.readline(limit), b""):
             if not line.isascii():
                 out += line
                 if len(out) >= limit:
@@ -151,11 +154,31 @@ def sniff_delimiter(head: str) -> str:
     return best if counts[best] else ","
 
 
-class CsvSource:
-    """A CSV file opened for streaming: header, rows, and how far the reading got (bytes)."""
+MAX_LINE = 1 << 20  # characters in one line of a CSV file: beyond, it is no CSV text file
+# Handed to the csv reader after the file's last line: no line of a file holds a NUL (such a
+# file is refused), so where it turns up says how the file ended (see CsvSource.rows).
+_END = "\x00end\x00"
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
-    def __init__(self, path: Path, encoding: str | None) -> None:
-        self.path = path
+
+def not_text(path: Path | str, why: str) -> UsageError:
+    """A file that is no CSV or JSON text (a NUL byte, a line without end)."""
+    return UsageError(f"{path} is not a CSV or JSON text file: {why}; nothing was imported")
+
+
+class CsvSource:
+    """A CSV file opened for streaming: header, rows, and how far the reading got (bytes).
+
+    ``path`` is the file read; ``name``, when given, is how messages call it (standard input
+    is read from a copy). Rows that the file's framing makes wrong (a quote never closed, a
+    cut last row, rows swallowed into one quoted cell) are not handed out: each is told in
+    ``problems`` once ``rows`` is done, as the bad rows of the import.
+    """
+
+    def __init__(self, path: Path, encoding: str | None, name: Path | None = None) -> None:
+        self.path = name or path
+        self.problems: list[tuple[int, list[tuple[str, str]]]] = []
+        self.ended = True  # the file's last line has its line end
         try:
             self.size = path.stat().st_size
             self.encoding = check_encoding(encoding) if encoding else detect_encoding(path)
@@ -163,11 +186,11 @@ class CsvSource:
                 self.encoding = "utf-8-sig"
             self._raw = path.open("rb")
         except FileNotFoundError as exc:
-            raise UsageError(f"{path}: no such file") from exc
+            raise UsageError(f"{self.path}: no such file") from exc
         except IsADirectoryError as exc:
-            raise UsageError(f"{path} is a directory, not a file") from exc
+            raise UsageError(f"{self.path} is a directory, not a file") from exc
         except PermissionError as exc:
-            raise UsageError(f"cannot read {path}: permission denied") from exc
+            raise UsageError(f"cannot read {self.path}: permission denied") from exc
         if self.encoding in ("utf-8", "utf_8") and self._raw.read(3) != b"\xef\xbb\xbf":
             self._raw.seek(0)
         errors = "strict"
@@ -177,7 +200,8 @@ class CsvSource:
         except UnicodeDecodeError as exc:
             self.close()
             raise UsageError(
-                f"{path} is not valid {self.encoding}", hint="name its encoding with --encoding"
+                f"{self.path} is not valid {self.encoding}",
+                hint="name its encoding with --encoding",
             ) from exc
         self.delimiter = sniff_delimiter(head)
         self._start()
@@ -185,19 +209,52 @@ class CsvSource:
             header = next(self._reader)
         except StopIteration as exc:
             self.close()
-            raise UsageError(f"{path} is empty: no header row") from exc
+            raise UsageError(f"{self.path} is empty: no header row") from exc
         except (UnicodeDecodeError, csv.Error) as exc:
             self.close()
-            raise UsageError(f"{path}: cannot read the header ({exc})") from exc
+            raise UsageError(f"{self.path}: cannot read the header ({exc})") from exc
+        except UsageError:
+            self.close()
+            raise
+        if header == [_END]:
+            self.close()
+            raise UsageError(f"{self.path} is empty: no header row")
         self.header = [h.strip() for h in header]
         if not any(self.header):
             self.close()
-            raise UsageError(f"{path}: the first row (the header) is empty")
+            raise UsageError(f"{self.path}: the first row (the header) is empty")
+        from pipectl.transfer.formats import deal_csv_version, event_csv_version
+
+        # pipectl's own export ends every row with a line end
+        self.own = bool(deal_csv_version(self.header) or event_csv_version(self.header))
 
     def _start(self) -> None:
         self._text.seek(0)
-        self._reader = csv.reader(self._text, delimiter=self.delimiter, quotechar='"',
+        self._reader = csv.reader(self._lines(), delimiter=self.delimiter, quotechar='"',
                                   doublequote=True, skipinitialspace=False, strict=False)
+
+    def _lines(self) -> Iterator[str]:
+        """The file's lines, each with its line end, then ``_END``. A line longer than
+        MAX_LINE, or one holding a NUL, stops the reading: no CSV text file has one (and a
+        stream such as /dev/zero would otherwise be read without end)."""
+        readline = self._text.readline
+        limit = MAX_LINE + 1
+        last = ""
+        n = 0
+        self.ended = True
+        while True:
+            line = readline(limit)
+            if not line:
+                break
+            n += 1
+            if len(line) == limit:
+                raise not_text(self.path, f"line {n} runs over {MAX_LINE:,} characters")
+            if "\x00" in line:
+                raise not_text(self.path, f"line {n} holds a NUL character")
+            last = line
+            yield line
+        self.ended = not last or last[-1] in "\r\n"
+        yield _END
 
     def again(self) -> None:
         """Read the rows once more from the first (``rows`` then starts over)."""
@@ -205,31 +262,124 @@ class CsvSource:
         next(self._reader)  # the header, read and checked already
 
     def rows(self) -> Iterator[tuple[int, list[str]]]:
-        """(row number, cells); the header is row 1, as in a spreadsheet."""
+        """(row number, cells); the header is row 1, as in a spreadsheet. Each row is handed
+        out once the next is read, so that a last row cut short is never handed out."""
         number = 1
         width = len(self.header)
+        self.problems = []
+        reader = self._reader
+        seen = reader.line_num
+        held: tuple[int, list[str]] | None = None
+        before = width  # the cells of the row before the held one
+        last = True  # the held row is the file's last (not so when a cell ran to the end)
         try:
-            for cells in self._reader:
-                number += 1
-                if not cells or (len(cells) == 1 and not cells[0].strip()):
-                    continue
-                if len(cells) > width and any(c.strip() for c in cells[width:]):
-                    self._too_many(number, cells, width)
-                yield number, cells
+            while True:
+                try:
+                    for cells in reader:
+                        number += 1
+                        lines = reader.line_num - seen
+                        seen = reader.line_num
+                        if len(cells) == 1 and cells[0] == _END:
+                            break
+                        if lines > 1:  # a quoted cell holds line breaks
+                            if cells and cells[-1].endswith(_END):  # a quote open at the end
+                                cells[-1] = cells[-1][: -len(_END)]
+                                self._unclosed(number, cells, lines - 1)
+                                last = False
+                                break
+                            if self._swallowed(number, cells, width):
+                                continue
+                        if not cells or (len(cells) == 1 and not cells[0].strip()):
+                            continue
+                        if held is not None:
+                            before = len(held[1])
+                            if before > width:
+                                self._too_many(*held, width)
+                            yield held
+                        held = (number, cells)
+                    break
+                except csv.Error as exc:  # a cell over csv's field limit: read on after it
+                    lines = reader.line_num - seen
+                    seen = reader.line_num
+                    self._unreadable(number, lines, exc)
+            if held is not None:
+                if last and self._cut(held[0], held[1], before, width):
+                    return
+                if len(held[1]) > width:
+                    self._too_many(*held, width)
+                yield held
         except UnicodeDecodeError as exc:
             raise UsageError(
                 f"{self.path}: row {number + 1} is not valid {self.encoding}",
                 hint="name the file's encoding with --encoding, e.g. --encoding cp1252",
             ) from exc
-        except csv.Error as exc:
-            raise UsageError(
-                f"{self.path}: row {number + 1} cannot be read as CSV ({exc})"
-            ) from exc
+
+    def _column(self, i: int) -> str:
+        return self.header[i] if 0 <= i < len(self.header) and self.header[i] else f"#{i + 1}"
+
+    def _unclosed(self, number: int, cells: list[str], lines: int) -> None:
+        """The file ends inside a quoted cell."""
+        column = self._column(len(cells) - 1)
+        if lines <= 1 and not self.ended:
+            why = "the file ends mid-row, inside a quoted cell: it looks truncated"
+        else:
+            why = (f'the quote (") that opens this cell is never closed: the cell runs over '
+                   f"the last {lines} lines of the file (a stray quote, or a file cut short)")
+        self.problems.append((number, [(column, why)]))
+
+    def _swallowed(self, number: int, cells: list[str], width: int) -> bool:
+        """A quoted cell holding line breaks of which several read as whole rows of the file
+        (as many cells as the header): a stray quote joined those rows into one cell. Two such
+        lines are enough when the header has three or more columns; a two-column file needs
+        five (a note's line with one comma reads as a row of two cells)."""
+        if width < 2:
+            return False
+        need = 2 if width >= 3 else 5
+        d = self.delimiter
+        for i, cell in enumerate(cells):
+            if "\n" not in cell and "\r" not in cell:
+                continue
+            parts = _LINE_BREAK.split(cell)
+            rows = sum(1 for line in parts[1:] if line.count(d) == width - 1)
+            if rows >= need:
+                self.problems.append((number, [(self._column(i), (
+                    f"this quoted cell runs over {len(parts)} lines, {rows} of which read as "
+                    f"rows of the file ({width} cells each): a stray quote (\") joined those "
+                    "rows into one cell"))]))
+                return True
+        return False
+
+    def _unreadable(self, number: int, lines: int, exc: csv.Error) -> None:
+        """A row the csv reader gave up on (a cell longer than its field limit)."""
+        text = str(exc)
+        if "field limit" in text:
+            why = (f"a cell runs over more than {csv.field_size_limit():,} characters "
+                   f"({lines} lines): a quote (\") that opens it and is never closed?")
+        else:
+            why = f"cannot be read as CSV ({text})"
+        self.problems.append((number, [("row", why)]))
+
+    def _cut(self, number: int, cells: list[str], before: int, width: int) -> bool:
+        """Is the last row cut short? The file does not end with a line end, and the row has
+        fewer cells than the header and than the row before it (or it is pipectl's own
+        export, which ends every row with one). A complete last row without a final line
+        end, as hand-written files have, is not."""
+        if self.ended or not (self.own or len(cells) < min(width, before)):
+            return False
+        why = "the file ends mid-row: it looks truncated"
+        if len(cells) < width:
+            why += f" (the last row has {len(cells)} of the header's {width} cells)"
+        else:
+            why += " (a pipectl export ends every row with a line end)"
+        self.problems.append((number, [(self._column(len(cells) - 1), why)]))
+        return True
 
     def _too_many(self, number: int, cells: list[str], width: int) -> None:
         """A row with more cells than the header has columns: some cell holds the delimiter
         unquoted (a decimal comma: 12,50 read as 12 and 50). Dropping the cells beyond the
-        header would misread the row silently."""
+        header would misread the row silently. (Empty cells beyond it are let be.)"""
+        if not any(c.strip() for c in cells[width:]):
+            return
         raise UsageError(
             f"{self.path}: row {number} has {len(cells)} cells for the header's {width} "
             f"columns (an unquoted {self.delimiter!r} inside a cell, as in 12,50?); "
@@ -304,15 +454,23 @@ def _parse_when(text: str, dayfirst: bool) -> tuple[datetime, bool] | None:
             mo, d = (b, a) if dayfirst else (a, b)
             h, mi, s = (int(m.group(i) or 0) for i in (4, 5, 6))
             return _check(datetime(y, mo, d, h, mi, s, tzinfo=UTC)), m.group(4) is None
+    except _OutOfRange:
+        raise ValueError(f"{text!r} is out of range: {DATE_RANGE}") from None
+    except OverflowError:  # an offset that moves the moment past year 1 or 9999
+        raise ValueError(f"{text!r} is out of range: {DATE_RANGE}") from None
     except ValueError:
         pass
     hint = "D/M/YYYY" if dayfirst else "M/D/YYYY"
     raise ValueError(f"{text!r} is not a date (use YYYY-MM-DD, YYYY-MM-DD HH:MM or {hint})")
 
 
+class _OutOfRange(ValueError):
+    """A real moment outside the calendar pipectl accepts."""
+
+
 def _check(moment: datetime) -> datetime:
-    if not 1900 <= moment.year <= 2999:
-        raise ValueError("year out of range")
+    if not in_range(moment.date()):
+        raise _OutOfRange("year out of range")
     return moment
 
 

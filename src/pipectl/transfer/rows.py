@@ -73,7 +73,9 @@ class RowContext:
         )
 
     def column(self, fld: str) -> str:
-        return self.header[self.fields[fld]]
+        """The file's column that feeds ``fld`` (the field's own name when none does)."""
+        i = self.fields.get(fld)
+        return fld if i is None else self.header[i]
 
     @property
     def pipeline(self) -> Pipeline:
@@ -271,20 +273,27 @@ def stage_facts(raw: dict[str, str], number: int, ctx: RowContext) -> StageFacts
             ctx.unknown_stages.setdefault(their, number)
             stage = p.first  # reported once for the whole file
     status: Status | None = None
-    try:
-        if raw.get("status", "").strip():
+    if raw.get("status", "").strip():
+        try:
             status = _status(raw["status"])
-        elif "won" in raw or "closed" in raw:
-            won = parsing.parse_flag(raw.get("won", ""))
-            closed = parsing.parse_flag(raw.get("closed", ""))
-            if won:
-                status = "won"
-            elif closed:
-                status = "lost"
-            elif closed is False or won is False:
-                status = "open"
-    except ValueError as exc:
-        bad("status" if "status" in raw else "won", str(exc))
+        except ValueError as exc:
+            bad("status", str(exc))
+    elif "won" in raw or "closed" in raw:
+        # each flag on its own: a bad cell is told in its own column (a file may have either)
+        flags: dict[str, bool | None] = {}
+        for fld in ("won", "closed"):
+            try:
+                flags[fld] = parsing.parse_flag(raw.get(fld, ""))
+            except ValueError as exc:
+                bad(fld, str(exc))
+                flags[fld] = None
+        won, closed = flags["won"], flags["closed"]
+        if won:
+            status = "won"
+        elif closed:
+            status = "lost"
+        elif closed is False or won is False:
+            status = "open"
     lost_at: str | None = None
     if raw.get("lost_at_stage", "").strip():
         lost_at = map_stage(raw["lost_at_stage"], ctx)

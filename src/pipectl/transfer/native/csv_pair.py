@@ -112,6 +112,10 @@ class CsvPair:
                     yield (_key(texts[0]), *texts[2:])
 
             self.summary.history_rows += store.stash_csv_events(conn, self.columns, rows())
+            for number, problems in src.problems:  # the event log's framing: the whole file
+                column, reason = problems[0]
+                raise UsageError(f"{self.events_path}: row {number}, column {column!r}: "
+                                 f"{reason}; nothing was imported")
         finally:
             src.close()
 
@@ -129,6 +133,9 @@ class CsvPair:
                     yield from self._with_events(batch)
                     batch = []
             yield from self._with_events(batch)
+            for number, problems in src.problems:  # the file's framing: bad rows
+                self.summary.rows += 1
+                self.summary.bad(number, problems)
         finally:
             src.close()
 
