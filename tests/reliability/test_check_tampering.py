@@ -349,3 +349,18 @@ def test_a_table_text_spelled_differently_is_not_called_altered(cli, db_path) ->
     report = json_of(cli("db", "check", "--json", code=1).stdout)
     assert [(s["type"], s["name"], s["problem"]) for s in report["schema"]] == [
         ("table", "events", "altered")]
+
+
+def test_a_read_only_database_is_checked_and_repair_is_refused_before_any_work(cli, db_path):
+    cli("add", "Acme", "--at", "2026-01-05")
+    _sql(db_path, "UPDATE deals SET probability = 3 WHERE id = 1")
+    db_path.chmod(0o444)
+    try:
+        assert [d["id"] for d in json_of(cli("db", "check", "--json", code=1).stdout)[
+            "differing"]] == [1]
+        refused = cli("db", "check", "--repair", code=1)
+        assert refused.stderr.startswith(f"error: {db_path} is read-only")
+        assert refused.stdout == ""  # refused before the check ran
+    finally:
+        db_path.chmod(0o600)
+    assert _rows(db_path, "SELECT probability FROM deals") == [(3,)]

@@ -81,7 +81,16 @@ def check(
     from pipectl.services import check as checking
     from pipectl.views.transfer import differs_json, print_check
 
-    conn = connect(ctx)
+    if repair:  # a write: a file pipectl may not write is refused before any work
+        from pipectl.cli.common import notice
+        from pipectl.store.db import connect as open_for_writing
+
+        path = db_path(ctx)
+        ctx.find_root().obj["db"] = str(path)
+        conn = open_for_writing(path, notice=notice)
+        ctx.call_on_close(conn.close)
+    else:
+        conn = connect(ctx)
     repaired = checking.repair(conn) if repair else None
     found = checking.check(conn)
     result = {

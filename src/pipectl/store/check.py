@@ -120,10 +120,17 @@ def structure_beside(conn: sqlite3.Connection) -> Callable[[], Findings]:
     deals they take about as long as the replay of every deal, which runs meanwhile); returns
     the function that waits for their findings: the damage (empty: the structure is intact)
     and the rows pointing at a row that does not exist (table, rowid, referenced table).
-    Without a file (a database in memory), both run at once on ``conn``."""
+    Without a file (a database in memory), or when a second connection cannot read it (a
+    read-only mount, opened immutable), both run at once on ``conn``."""
     from pipectl.store import sql
 
     other = sql.second_reader(conn)
+    if other is not None:
+        try:  # opened as the first was? (a read-only mount needs it immutable: run here then)
+            other.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        except sqlite3.Error:
+            other.close()
+            other = None
     if other is None:
         found = _structure(conn)
         return lambda: found
