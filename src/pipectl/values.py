@@ -194,15 +194,22 @@ def parse_moment(text: str, field: str = "--at") -> datetime:
             f"{field} {text!r} is not a valid date or time",
             hint="use YYYY-MM-DD or YYYY-MM-DDTHH:MM[:SS][+HH:MM]",
         ) from exc
+    return utc_moment(moment, field, text)
+
+
+def utc_moment(moment: datetime, field: str = "--at", text: str | None = None) -> datetime:
+    """``moment`` in UTC (no offset means UTC), to the second, in the accepted range
+    (``FIRST_DAY`` to ``LAST_DAY``); UsageError naming ``field`` (and ``text``, as given)."""
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
+    given = moment.isoformat() if text is None else text
     shifted = bool(moment.utcoffset())
     try:
         moment = moment.astimezone(UTC).replace(microsecond=0)
     except OverflowError as exc:  # an offset that shifts it before year 1 or after 9999
-        raise _out_of_range(field, text) from exc
+        raise _out_of_range(field, given) from exc
     if not in_range(moment.date()):
-        raise _out_of_range(field, text, iso(moment) if shifted else None)
+        raise _out_of_range(field, given, iso(moment) if shifted else None)
     return moment
 
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import csv
 import json
 import sqlite3
-from datetime import date
+from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -133,6 +133,21 @@ def test_a_csv_date_cell_outside_the_range_is_a_bad_row(cli: Cli, tmp_path: Path
     assert not isinstance(result.exception, ArithmeticError), repr(result.exception)
     assert result.stderr.count("is out of range") == 2, result.stderr
     assert not Path(cli.db).exists() or dump(cli.db)["deals"] == []
+
+
+@pytest.mark.parametrize("when", [
+    datetime(1, 1, 1, tzinfo=UTC),
+    datetime(9999, 12, 31, 23, tzinfo=timezone(timedelta(hours=-14))),
+    datetime(1900, 1, 1, 0, 30, tzinfo=timezone(timedelta(hours=1))),
+    datetime(3000, 1, 1)])
+def test_a_script_giving_a_moment_outside_the_range_gets_a_usage_error(conn, when):
+    """The services take a datetime too (scripts): the same calendar as --at."""
+    from pipectl.models import NewDeal
+    from pipectl.services import deals
+
+    with pytest.raises(UsageError, match="is out of range"):
+        deals.add(conn, NewDeal(name="x"), at=when)
+    assert conn.execute("SELECT count(*) FROM deals").fetchone()[0] == 0
 
 
 # ---------------------------------------------------------------- the days just inside

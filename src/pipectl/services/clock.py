@@ -24,9 +24,11 @@ def moment(at: str | datetime | None) -> datetime:
     current = now()
     if at is None:
         return current
-    from pipectl.values import FUTURE_SLACK, iso, parse_moment
+    from pipectl.values import FUTURE_SLACK, iso, parse_moment, utc_moment
 
-    when = parse_moment(at) if isinstance(at, str) else at
+    # a datetime from a script keeps to the same calendar as --at (a year-1 moment has no
+    # four-digit stored form)
+    when = parse_moment(at) if isinstance(at, str) else utc_moment(at)
     if when > current + FUTURE_SLACK:
         shown = at if isinstance(at, str) else iso(at)
         raise UsageError(
