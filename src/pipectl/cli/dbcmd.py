@@ -1,4 +1,5 @@
-"""db path, db backup, db check: where the data lives, a safe copy, a health check."""
+"""db path, db backup, db restore, db check: where the data lives, a safe copy, restoring
+one, a health check."""
 
 from __future__ import annotations
 
@@ -7,11 +8,12 @@ from typing import Annotated
 
 import typer
 
-from pipectl.cli.common import JSON_HELP, connect, db_path
+from pipectl.cli.common import JSON_HELP, connect, db_path, notice
 
 db_app = typer.Typer(
-    help="The database file: where it is, a safe copy, a health check.\n\n"
+    help="The database file: where it is, a safe copy, restoring one, a health check.\n\n"
     "Examples:\n\n  pipectl db path\n\n  pipectl db backup ~/pipeline-2026-11-27.db\n\n"
+    "  pipectl db restore ~/pipeline-2026-11-27.db\n\n"
     "  pipectl db check",
     no_args_is_help=True,
     rich_markup_mode=None,
@@ -38,8 +40,11 @@ def backup(
 ) -> None:
     """Write a consistent copy of the database to FILE, safe while others write.
 
-    FILE must not exist: a backup never overwrites anything. Restore by using the copy with
-    --db, or by copying it back while no pipectl runs.
+    FILE must not exist: a backup never overwrites anything, nor writes through a symbolic
+    link. It is written under a temporary name and renamed once complete (mode 0600), so a
+    kill, a signal or a full disk never leaves a partial backup under FILE. Restore it with
+    pipectl db restore FILE (never by copying it over the database: a -wal file left beside
+    it would be replayed onto the copy).
 
     Example:
 
@@ -50,6 +55,43 @@ def backup(
     conn = connect(ctx)
     target = database.backup(conn, file)
     typer.echo(f"Backed up {db_path(ctx)} to {target}")
+
+
+@db_app.command()
+def restore(
+    ctx: typer.Context,
+    file: Annotated[
+        Path, typer.Argument(metavar="BACKUP", help="The backup to restore (from db backup).")
+    ],
+) -> None:
+    """Make the database hold what the backup BACKUP holds, safely, even while others use it.
+
+    BACKUP is checked first (a pipectl database, whole, not from a newer pipectl). The
+    database as it was is kept beside it as NAME.before-restore-<UTC time>.bak (restore that
+    to undo). Its contents are then replaced in one transaction through SQLite, which keeps
+    its -wal and -shm files consistent: other pipectl processes see the database before or
+    after, and a crash midway leaves it as before. A database too damaged to open is moved
+    aside whole (with its -wal and -shm) and the backup copied into its place. A backup from an
+    older pipectl is upgraded at once.
+
+    Examples:
+
+      pipectl db restore ~/backups/pipeline-2026-11-27.db
+
+      pipectl --db team.db db restore team-monday.db
+    """
+    from pipectl.services import clock, database
+
+    path = db_path(ctx)
+    done = database.restore(path, file, clock.now(), notice=notice)
+    kept = (f"; the database as it was is in {done.before}" if done.before else "")
+    how = " (it could not be opened: moved aside whole)" if done.damaged else ""
+    typer.echo(f"Restored {done.path} from {done.source}: {_n(done.deals, 'deal')}, "
+               f"{_n(done.events, 'event')}{kept}{how}")
+
+
+def _n(count: int, word: str) -> str:
+    return f"{count:,} {word}{'' if count == 1 else 's'}"
 
 
 @db_app.command()
