@@ -3,8 +3,9 @@ these pieces from here.
 
 The reports (``pipectl.reports``) compute every figure in SQL over the event history. The
 little that SQLite spells its own way lives here: the day number of an ISO moment (for
-differences in days or seconds), index hints, scratch tables for a report's intermediate rows,
-per-connection tuning, and a second read-only connection for a pass run in parallel. The
+differences in days or seconds), index hints, exact sums of money (SQLite's integer ``sum()``
+stops at 2**63), scratch tables for a report's intermediate rows, per-connection tuning, and a
+second read-only connection for a pass run in parallel. The
 PostgreSQL store provides the same functions (``EXTRACT(EPOCH FROM ...)``, no hints, ``CREATE
 TEMP TABLE ... ON COMMIT DROP`` ...); nothing in ``reports/`` needs to change for it.
 
