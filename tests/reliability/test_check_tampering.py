@@ -16,9 +16,15 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
 
+from pipectl.domain.pipeline import DEFAULT
+from pipectl.services.check import check
+from pipectl.store.db import connect
 from tests.conftest import Cli
 from tests.reliability.helpers import FIXTURES
+from tests.store.test_projection_property import _run, operations
+from tests.unit.test_rules_custom import TWELVE
 
 
 def _sql(db: Path, *statements: str) -> None:
@@ -241,6 +247,24 @@ def test_the_daily_commands_leave_a_database_that_checks_clean(cli, tmp_path) ->
     cli("add", "Delta", "--at", "2026-01-15")
     cli("rm", "4", "--yes")
     _clean(cli)
+
+
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(operations(DEFAULT), operations(TWELVE))
+def test_whatever_the_commands_do_the_check_finds_nothing(tmp_path_factory, ours, twelve):
+    """The property tests' random sequences of commands (refused ones included), in the
+    default pipeline and in a twelve-stage one: the deals are what their events make."""
+    for p, sequence in ((DEFAULT, ours), (TWELVE, twelve)):
+        path = tmp_path_factory.mktemp("check") / "p.db"
+        _run(path, p, sequence)
+        conn = connect(path)
+        try:
+            found = check(conn)
+        finally:
+            conn.close()
+        assert found.ok, found.problems
+        assert found.differing == 0 and found.schema == []
 
 
 def test_the_demo_checks_clean(cli, tmp_path) -> None:
