@@ -388,3 +388,15 @@ def test_a_read_only_database_is_checked_and_repair_is_refused_before_any_work(c
     finally:
         db_path.chmod(0o600)
     assert _rows(db_path, "SELECT probability FROM deals") == [(3,)]
+
+
+def test_the_json_keys_are_stable(cli) -> None:
+    cli("add", "Acme")
+    report = cli.json("db", "check")
+    assert list(report) == ["path", "ok", "deals", "events", "integrity", "schema",
+                            "orphan_rows", "deals_differing", "differing", "problems",
+                            "repaired"]
+    assert (report["integrity"], report["repaired"]) == ("ok", None)
+    repaired = cli.json("db", "check", "--repair")["repaired"]
+    assert list(repaired) == ["objects", "deals", "deal_ids", "unrepaired",
+                              "append_only_triggers_were_missing"]

@@ -74,7 +74,7 @@ class Repair:
 
     objects: list[tuple[str, str, str]]  # (type, name, "created" | "dropped"), in order
     deals: list[int]  # the deals rebuilt from their events
-    unrepaired: list[Differs]  # deals that differ but have no state to be rebuilt to
+    unrepaired: list[Differs]  # deals left as they are: no events, or a state refused
     append_only_missing: bool  # the history was unprotected: events may have been changed
 
 
