@@ -235,3 +235,187 @@ def test_every_real_export_still_reads_without_a_framing_problem(real_data):
         expected = [r for r in csv.reader(text.splitlines(keepends=True), delimiter=src.delimiter)
                     if r and not (len(r) == 1 and not r[0].strip())][1:]
         assert rows == expected, f
+
+
+# ---------------------------------------------------------------- streams and binary files
+
+
+def test_import_dev_zero_stops_at_once(tmp_path):
+    """Issue 11: `import /dev/zero` read without end (detect_encoding scanned it whole)."""
+    from tests.reliability.helpers import run
+
+    db = tmp_path / "p.db"
+    for args in (["/dev/zero"], ["/dev/zero", "--format", "json"], ["/dev/zero", "-f", "csv"]):
+        result = run(db, "import", *args, timeout=20)
+        assert result.returncode == 2, result
+        assert result.stderr == ("error: /dev/zero is not a CSV or JSON text file: it holds a "
+                                 "NUL character; nothing was imported\n")
+
+
+@pytest.mark.parametrize(("name", "data", "why"), [
+    ("zeros.csv", b"\x00" * 100, "it holds a NUL"),
+    ("late.csv", b"name\n" + b"A\n" * 1000 + b"B\x00\n", "it holds a NUL byte (at byte 2,006)"),
+    ("png.csv", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "it holds a NUL byte (at byte 8)"),
+    ("long.csv", b"name\n" + b"a" * (4 * (1 << 20) + 10) + b"\n", "a line runs over 4,194,304"),
+    ("long.json", b"[" + b" " * (4 * (1 << 20) + 10) + b"]",
+     "a line or a single value runs over 4,194,304 bytes"),
+    ("nested.json", b"[" * (4 * (1 << 20) + 10), "a line or a single value runs over"),
+    ("utf16.csv", "name\r\nA\x00B\r\n".encode("utf-16"), "it holds a NUL character"),
+])
+def test_a_binary_or_endless_line_file_is_not_a_text_file(cli, db_path, tmp_path, name, data,
+                                                         why):
+    result = cli("import", str(_write(tmp_path, data, name)), code=2)
+    assert result.stderr.startswith(f"error: {tmp_path / name} is not a CSV or JSON text file: ")
+    assert why in result.stderr and result.stderr.count("\n") == 1
+    assert _deals(db_path) == []
+
+
+def test_a_csv_line_over_the_limit_in_characters_is_refused_by_the_reader(tmp_path):
+    """The reader counts characters (the first pass bytes): a line of 1 Mi + 1 three-byte
+    characters passes the byte check and is refused without reading it whole."""
+    from pipectl.errors import UsageError
+    from pipectl.transfer.parsing import MAX_LINE, CsvSource
+
+    f = _write(tmp_path, "name\nA\n" + "€" * (MAX_LINE + 1) + "\n")
+    src = CsvSource(f, None)
+    try:
+        with pytest.raises(UsageError, match="line 3 runs over 1,048,576 characters"):
+            list(src.rows())
+    finally:
+        src.close()
+
+
+CSV = "name,value,owner\nAcme,100,Ann\nGlobex,5.50,Ben\n"
+
+
+def _piped(cli, *args: str, input: str) -> dict:
+    """import ARGS --json with ``input`` on standard input."""
+    return json.loads(cli("import", *args, "--json", input=input).stdout)
+
+
+def test_import_dash_reads_standard_input(cli, db_path):
+    out = _piped(cli, "-", input=CSV)
+    assert (out["file"], out["format"], out["added"]) == ("<stdin>", "csv", 2)
+    assert _deals(db_path) == [("Acme", 10000), ("Globex", 550)]
+
+
+def test_standard_input_json_is_found_by_its_first_character(cli, db_path):
+    rows = json.dumps([{"name": "Acme", "value": 100}, {"name": "Initech", "value": 7}])
+    out = _piped(cli, "-", input="\n  " + rows)
+    assert (out["format"], out["added"]) == ("json", 2)
+    # and --format says what the first character cannot
+    out = _piped(cli, "-", "--format", "csv", input="[id],name\n1,Hooli\n")
+    assert (out["format"], out["added"]) == ("csv", 1)
+
+
+def test_pipectls_json_export_through_a_pipe(cli, tmp_path):
+    from tests.conftest import Cli
+
+    data = _exported(cli, tmp_path, "--format", "json", "--events").read_text()
+    fresh = Cli(tmp_path / "fresh.db")
+    out = _piped(fresh, "-", input=data)
+    assert (out["format"], out["preset"], out["added"]) == ("json", "pipectl", 3)
+
+
+def test_standard_input_errors_name_it(cli, db_path):
+    result = cli("import", "-", input='name,value\nA,1\n"B,2\nC,3\n', code=1)
+    assert "1 bad row of 2 in <stdin>" in result.stderr
+    assert cli("import", "-", input="", code=2).stderr == (
+        "error: <stdin> is empty: no header row\n")
+    assert "<stdin> is not a CSV or JSON text file" in cli("import", "-", input="a\x00",
+                                                           code=2).stderr
+    assert _deals(db_path) == []
+
+
+def test_a_pipe_and_dev_stdin_are_read_through_a_copy_that_is_removed(tmp_path):
+    """A real pipe: `cat x.csv | pipectl import -` and `pipectl import /dev/stdin`; a
+    stream is read more than once (encoding, then rows), from a copy left nowhere after."""
+    import subprocess
+
+    from tests.reliability.helpers import env, pipectl_exe
+
+    spool = tmp_path / "tmp"
+    spool.mkdir()
+    for i, name in enumerate(["-", "/dev/stdin"]):
+        db = tmp_path / f"p{i}.db"
+        proc = subprocess.run([pipectl_exe(), "import", name, "--json"], input=CSV.encode(),
+                              capture_output=True, env=env(db, TMPDIR=str(spool)), timeout=60)
+        assert proc.returncode == 0, proc.stderr
+        assert json.loads(proc.stdout)["added"] == 2
+        assert _deals(db) == [("Acme", 10000), ("Globex", 550)]
+    assert list(spool.iterdir()) == []
+
+
+def test_both_file_and_history_from_standard_input_is_a_usage_error(cli, db_path):
+    result = cli("import", "-", "--history", "-", input=CSV, code=2)
+    assert result.stderr == "error: FILE and --history cannot both be standard input (-)\n"
+
+
+# ---------------------------------------------------------------- the same file twice
+
+
+def test_the_same_refless_file_twice_is_refused(cli, db_path, tmp_path, monkeypatch):
+    """Issue 11: importing the same ref-less CSV twice doubled every deal."""
+    monkeypatch.setenv("PIPECTL_NOW", "2026-03-01T09:30:00Z")
+    f = _write(tmp_path, CSV, "deals.csv")
+    cli("import", str(f))
+    before = _deals(db_path)
+    monkeypatch.setenv("PIPECTL_NOW", "2026-03-02T10:00:00Z")
+    for args in ([], ["--dry-run"]):
+        result = cli("import", str(f), *args, code=1)
+        assert result.stderr == (
+            f"error: {f} was imported before, at 2026-03-01T09:30:00Z: importing it again "
+            "would add its 2 deals without a ref a second time; nothing was imported "
+            "(--again imports it anyway)\n")
+    # the same bytes under another name, or through a pipe
+    copy = _write(tmp_path, CSV, "copy.csv")
+    assert f"(as {f})" in cli("import", str(copy), code=1).stderr
+    assert "<stdin> was imported before" in cli("import", "-", input=CSV, code=1).stderr
+    assert _deals(db_path) == before
+    # --again imports it anyway, and is remembered as the latest
+    assert cli.json("import", str(f), "--again")["added"] == 2
+    assert _deals(db_path) == before * 2
+    assert "at 2026-03-02T10:00:00Z" in cli("import", str(f), code=1).stderr
+
+
+def test_pipectls_own_csv_export_twice_is_refused(cli, tmp_path):
+    from tests.conftest import Cli
+
+    f = _exported(cli, tmp_path)
+    fresh = Cli(tmp_path / "fresh.db")
+    assert fresh.json("import", str(f))["added"] == 3
+    assert "was imported before" in fresh("import", str(f), code=1).stderr
+    assert len(_deals(tmp_path / "fresh.db")) == 3
+
+
+def test_a_file_with_refs_imports_again_unchanged(cli, db_path, tmp_path):
+    f = _write(tmp_path, "ref,name,value\nR1,Acme,100\nR2,Globex,5\n")
+    assert cli.json("import", str(f))["added"] == 2
+    again = cli.json("import", str(f))
+    assert (again["added"], again["unchanged"]) == (0, 2)
+    con = sqlite3.connect(db_path)
+    try:
+        assert con.execute("SELECT count(*) FROM imports").fetchone() == (0,)
+    finally:
+        con.close()
+
+
+def test_a_failed_or_dry_import_is_not_remembered(cli, db_path, tmp_path):
+    bad = _write(tmp_path, "name,value\nA,1\nB,ten\n")
+    cli("import", str(bad), code=1)
+    cli("import", str(bad), code=1)  # the bad row again, not "imported before"
+    good = _write(tmp_path, CSV)
+    cli("import", str(good), "--dry-run")
+    assert cli.json("import", str(good))["added"] == 2
+
+
+def test_a_pipectl_json_export_imports_again_without_doubling(cli, tmp_path):
+    """The JSON export finds its deals again by ref, or by id and creation time: no refusal
+    needed, none made."""
+    from tests.conftest import Cli
+
+    f = _exported(cli, tmp_path, "--format", "json", "--events")
+    fresh = Cli(tmp_path / "fresh.db")
+    assert fresh.json("import", str(f))["added"] == 3
+    again = fresh.json("import", str(f))
+    assert (again["added"], again["unchanged"]) == (0, 3)

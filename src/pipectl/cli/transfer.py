@@ -15,10 +15,18 @@ LARGE = 2_000_000  # bytes: a progress bar from this size on, when stderr is a t
 
 def import_(
     ctx: typer.Context,
-    file: Annotated[Path, typer.Argument(metavar="FILE", help="CSV or JSON file to import.")],
+    file: Annotated[
+        Path,
+        typer.Argument(metavar="FILE", help="CSV or JSON file to import; - reads standard input."),
+    ],
     fmt: Annotated[
         str | None,
-        typer.Option("--format", "-f", help="csv or json. Default: from the name."),
+        typer.Option(
+            "--format",
+            "-f",
+            help="csv or json. Default: from the name (.csv, .json), else from the first "
+            "character ([ or { is JSON).",
+        ),
     ] = None,
     preset: Annotated[
         str | None,
@@ -95,11 +103,20 @@ def import_(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Check everything and report; write nothing.")
     ] = False,
+    again: Annotated[
+        bool,
+        typer.Option(
+            "--again",
+            help="Import a file that was imported before although its deals without a ref "
+            "would be added a second time.",
+        ),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
 ) -> None:
     """Import deals from a CRM export or a spreadsheet: every row or none.
 
     Importing the same ref again updates that deal (new events) instead of duplicating it.
+    Importing the same file again when it has deals without a ref is refused (--again).
     Bad rows are reported with row number, column and reason, and nothing is written.
     See docs/import-export.md for each CRM.
 
@@ -120,6 +137,8 @@ def import_(
       pipectl import emea.csv --pipeline emea
 
       pipectl import sales_pipeline.csv --preset maven --create-pipeline maven
+
+      gunzip -c deals.csv.gz | pipectl import -
     """
     from pipectl.services import transfer
     from pipectl.values import DEFAULT_CURRENCY, currency_code
@@ -140,6 +159,7 @@ def import_(
         history=history,
         pipeline=pipeline,
         create_pipeline=create_pipeline,
+        again=again,
     )
     transfer.check_files(file, history)
     conn = connect(ctx)

@@ -10,23 +10,30 @@ its read transaction) and the clock for the export's time stamp.
 from __future__ import annotations
 
 import sqlite3
+from contextlib import ExitStack
 from pathlib import Path
 
 from pipectl.errors import UsageError
 from pipectl.services import clock
-from pipectl.transfer.common import ImportFailed, Options, Progress, Summary
+from pipectl.transfer.common import AlreadyImported, ImportFailed, Options, Progress, Summary
 
-__all__ = ["ImportFailed", "Options", "Summary", "check_files", "export", "import_file"]
+__all__ = ["AlreadyImported", "ImportFailed", "Options", "Summary", "check_files", "export",
+           "import_file"]
 
 FORMATS = ("csv", "json")
 STATUSES = ("open", "won", "lost", "all")
 
 
 def check_files(file: Path, history: Path | None = None) -> None:
-    """UsageError unless the file to import (and its history file, when given) exist."""
-    if not file.exists():
+    """UsageError unless the file to import (and its history file, when given) exist;
+    ``-`` (standard input) is one of them at most."""
+    from pipectl.transfer.incoming import is_stdin
+
+    if history is not None and is_stdin(file) and is_stdin(history):
+        raise UsageError("FILE and --history cannot both be standard input (-)")
+    if not is_stdin(file) and not file.exists():
         raise UsageError(f"{file}: no such file")
-    if history is not None and not history.exists():
+    if history is not None and not is_stdin(history) and not history.exists():
         raise UsageError(f"{history}: no such file")
 
 
@@ -36,16 +43,31 @@ def import_file(
     opts: Options,
     progress: Progress | None = None,
 ) -> Summary:
-    """Import ``file`` as ``opts`` say; returns the summary (with ``opts.dry_run``: what would
-    have been written, nothing written). Raises ImportFailed (bad rows: nothing written, the
-    summary on it), UsageError or a database error. ``progress`` is called with the rows done.
+    """Import ``file`` (``-``: standard input) as ``opts`` say; returns the summary (with
+    ``opts.dry_run``: what would have been written, nothing written). Raises ImportFailed (bad
+    rows: nothing written, the summary on it), AlreadyImported (the same bytes gave deals
+    without a ref before; ``opts.again`` imports them anyway), UsageError or a database
+    error. ``progress`` is called with the rows done.
+
+    The file and the history file are first read once (``transfer.incoming``): a stream is
+    copied to a temporary file, the format found, and a file that cannot be a CSV or JSON text
+    refused before anything else happens.
     """
-    from pipectl.transfer import importer
+    from dataclasses import replace
+
+    from pipectl.transfer import importer, incoming
 
     if conn.in_transaction:
         raise UsageError("an import runs in its own transaction, not inside another one")
     check_files(file, opts.history)
-    return importer.run(conn, file, opts, clock.now(), progress)
+    with ExitStack() as stack:
+        src = stack.enter_context(incoming.opened(file, opts.fmt))
+        if opts.history is not None:
+            events = stack.enter_context(incoming.opened(opts.history, "csv"))
+            opts = replace(opts, history=events.path, history_name=events.name)
+        opts = replace(opts, fmt=src.fmt)
+        return importer.run(conn, src.path, opts, clock.now(), progress, name=src.name,
+                            digest=src.digest)
 
 
 def export(

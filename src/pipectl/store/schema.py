@@ -292,6 +292,21 @@ def _to_v4(conn: sqlite3.Connection) -> None:
     run_script(conn, INDEXES_V4)
 
 
+# Schema 5: the files imports took deals without a ref from, by the SHA-256 of their bytes,
+# so that importing the same file again is refused instead of doubling those deals (a deal
+# with a ref is found again by it). One row per such import; nothing else reads it.
+SCHEMA_V5 = f"""
+CREATE TABLE imports (
+    id INTEGER PRIMARY KEY,
+    sha256 TEXT NOT NULL CHECK (length(sha256) = 64),
+    at TEXT NOT NULL CHECK (at {_ISO}),
+    file TEXT NOT NULL,
+    added INTEGER NOT NULL CHECK (added > 0)
+) STRICT;
+CREATE INDEX imports_sha256 ON imports (sha256);
+"""
+
+
 def _migrations():  # -> sqlite_utils.Migrations, imported lazily (start-up cost)
     from sqlite_utils import Migrations
 
@@ -320,6 +335,10 @@ def _migrations():  # -> sqlite_utils.Migrations, imported lazily (start-up cost
     @migrations(name="0004_pipelines")
     def pipelines(db) -> None:
         _to_v4(db.conn)
+
+    @migrations(name="0005_imports")
+    def imports(db) -> None:
+        run_script(db.conn, SCHEMA_V5)
 
     return migrations
 
@@ -395,4 +414,4 @@ def run_script(conn: sqlite3.Connection, script: str) -> None:
 
 
 # Number of migrations above; a test checks it matches.
-VERSION = 4
+VERSION = 5

@@ -201,6 +201,32 @@ def create_indexes(conn: sqlite3.Connection, indexes: list[tuple[str, str]]) -> 
         conn.execute(sql)
 
 
+# ---------------------------------------------------------------- imports told apart
+
+
+def imported_before(conn: sqlite3.Connection, digest: str) -> tuple[str, str, int] | None:
+    """(when, the file's name then, deals without a ref it added) of the latest import that
+    added deals without a ref from the bytes of this SHA-256; None if none did."""
+    row = conn.execute(
+        "SELECT at, file, added FROM imports WHERE sha256 = ? ORDER BY at DESC, id DESC "
+        "LIMIT 1", (digest,)
+    ).fetchone()
+    return None if row is None else (row[0], row[1], row[2])
+
+
+def record_import(conn: sqlite3.Connection, digest: str, at: str, file: str,
+                  first_new: int) -> int:
+    """Record an import of these bytes if it added deals without a ref (the deals from id
+    ``first_new`` on are the ones it added); returns how many it added."""
+    (added,) = conn.execute(
+        "SELECT count(*) FROM deals WHERE id >= ? AND ref IS NULL", (first_new,)
+    ).fetchone()
+    if added:
+        conn.execute("INSERT INTO imports (sha256, at, file, added) VALUES (?, ?, ?, ?)",
+                     (digest, at, file, added))
+    return added
+
+
 # ---------------------------------------------------------------- pipelines and stage maps
 
 

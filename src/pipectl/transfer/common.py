@@ -33,6 +33,8 @@ class Options:
     history: Path | None = None
     pipeline: str | None = None  # the pipeline the deals go into (None: the default one)
     create_pipeline: str | None = None  # make this pipeline from the file's stages, into it
+    again: bool = False  # import a file again that an import took deals without a ref from
+    history_name: Path | None = None  # how messages call the history file (None: its path)
 
     def __post_init__(self) -> None:
         if self.pipeline is not None and self.create_pipeline is not None:
@@ -93,6 +95,11 @@ class ImportFailed(PipectlError):
             hint="the report above gives row, column and reason of each",
         )
         self.summary = summary
+
+
+class AlreadyImported(PipectlError):
+    """The same bytes gave deals without a ref before: importing them again would double
+    those deals (exit 1)."""
 
 
 class Rollback(Exception):

@@ -43,6 +43,7 @@ from pipectl.transfer.fields import (
 from pipectl.transfer.parsing import CsvSource, restore
 from pipectl.transfer.rows import ImportRow, RowContext, parse_row
 from pipectl.transfer.stage_map import StageMap, source_key, stage_list
+from pipectl.values import iso
 
 __all__ = ["FIELDS", "ImportFailed", "Options", "Summary", "run"]
 
@@ -220,15 +221,31 @@ def _bulk(conn: sqlite3.Connection, src: CsvSource, ctx: RowContext, defaults: h
     return writer
 
 
+def _not_again(conn: sqlite3.Connection, digest: str, path: Path) -> None:
+    """Refuse the bytes an import took deals without a ref from before: each such deal would
+    be added once more (a deal with a ref is found again by it)."""
+    before = store.imported_before(conn, digest)
+    if before is None:
+        return
+    at, file, added = before
+    same = "" if file == str(path) else f" (as {file})"
+    raise common.AlreadyImported(
+        f"{path} was imported before, at {at}{same}: importing it again would add its "
+        f"{added} deal{'s' if added != 1 else ''} without a ref a second time; nothing was "
+        "imported",
+        hint="--again imports it anyway",
+    )
+
+
 def _history_source(path: Path, opts: Options) -> tuple[CsvSource, Preset, dict[str, int]]:
     """A stage-history file (Salesforce OpportunityHistory), open, with its preset and
     columns."""
-    src = CsvSource(path, opts.encoding)
+    src = CsvSource(path, opts.encoding, opts.history_name)
     preset = detect(src.header)
     if preset is None or not preset.history:
         src.close()
         raise UsageError(
-            f"{path} is not a stage-history file",
+            f"{src.path} is not a stage-history file",
             hint="--history takes a Salesforce OpportunityHistory export",
         )
     fields, _ = resolve_columns(src.header, preset, [])
@@ -256,7 +273,8 @@ def _read_history(path: Path, opts: Options, stages: StageMap,
             raise _unknown_stages_error(ctx)
         if errors:
             row, col, reason = errors[0]
-            raise UsageError(f"{path}: row {row}, column {col!r}: {reason}; nothing was imported")
+            raise UsageError(f"{src.path}: row {row}, column {col!r}: {reason}; nothing was "
+                             "imported")
         return out
     finally:
         src.close()
@@ -297,31 +315,39 @@ def run(
     opts: Options,
     now: datetime,
     progress: Progress | None = None,
+    *,
+    name: Path | None = None,
+    digest: str | None = None,
 ) -> Summary:
     """Import ``path``; returns the summary. Raises ImportFailed (bad rows: nothing written),
-    UsageError (bad file, unknown stage or pipeline, bad --map) or a database error."""
+    UsageError (bad file, unknown stage or pipeline, bad --map) or a database error.
+
+    ``name`` is how messages call the file (standard input is read from a copy); ``digest``,
+    the SHA-256 of its bytes, lets a row import refuse a file it took deals without a ref
+    from before (``opts.again`` imports it anyway); None: not checked, not recorded."""
     fmt = (opts.fmt or ("json" if path.suffix.lower() == ".json" else "csv")).lower()
     if fmt not in ("csv", "json"):
         raise UsageError(f"--format {opts.fmt!r} is not csv or json")
     from pipectl.transfer import native
 
+    shown = name or path
     if fmt == "json":
         from pipectl.transfer.json_reader import JsonReader
         from pipectl.transfer.json_rows import JsonRows
 
-        with native.open_file(path) as fh:
-            if JsonReader(fh, path).first() != "[":
-                return native.run_json(conn, path, fh, opts, now)
-            summary = Summary(file=str(path), format="json", encoding="utf-8",
+        with native.open_file(path, shown) as fh:
+            if JsonReader(fh, shown).first() != "[":
+                return native.run_json(conn, shown, fh, opts, now)
+            summary = Summary(file=str(shown), format="json", encoding="utf-8",
                               dry_run=opts.dry_run)
-            return run_rows(conn, JsonRows(path, fh), opts, now, summary, progress)
-    summary = Summary(file=str(path), format="csv", dry_run=opts.dry_run)
-    src = CsvSource(path, opts.encoding)
+            return run_rows(conn, JsonRows(shown, fh), opts, now, summary, progress, digest)
+    summary = Summary(file=str(shown), format="csv", dry_run=opts.dry_run)
+    src = CsvSource(path, opts.encoding, name)
     if opts.history is not None and not opts.maps and opts.preset in (None, "pipectl") \
             and native.is_native_csv(src.header):
         src.close()
-        return native.run_csv(conn, path, opts.history, opts, now)
-    return run_rows(conn, src, opts, now, summary, progress)
+        return native.run_csv(conn, path, opts.history, opts, now, shown)
+    return run_rows(conn, src, opts, now, summary, progress, digest)
 
 
 def run_rows(
@@ -331,8 +357,11 @@ def run_rows(
     now: datetime,
     summary: Summary,
     progress: Progress | None = None,
+    digest: str | None = None,
 ) -> Summary:
-    """Import the rows of an open source (CSV file or JSON array); closes it."""
+    """Import the rows of an open source (CSV file or JSON array); closes it. With the
+    ``digest`` of its bytes: refused when an import took deals without a ref from the same
+    bytes before (unless ``opts.again``), and recorded when this one does."""
     path = src.path
     try:
         summary.encoding, summary.delimiter = src.encoding, src.delimiter
@@ -363,11 +392,14 @@ def run_rows(
         source = source_key(preset, src.header)
         try:
             with transaction(conn):
+                first_new = store.next_deal_id(conn)
                 target = targets.pipeline(
                     conn, opts, summary, now, preset,
                     lambda: (_file_stages(src, fields, more, opts), ()),
                 )
                 stages = targets.stage_map(conn, target, preset, source, opts)
+                if digest is not None and not opts.again:  # the options' mistakes told first
+                    _not_again(conn, digest, path)
                 ctx = RowContext(fields, src.header, preset, stages, opts.currency,
                                  opts.dayfirst, now=now)
                 ctx.fallbacks = more
@@ -383,6 +415,8 @@ def run_rows(
                 if ctx.unknown_stages:
                     raise _unknown_stages_error(ctx)
                 targets.remember(conn, stages, source, summary)
+                if digest is not None:
+                    store.record_import(conn, digest, iso(now), str(path), first_new)
                 finish(summary, flags.counts, opts.dry_run)
         except Rollback:
             pass

@@ -16,6 +16,9 @@ from pipectl.errors import UsageError
 
 _CHUNK = 1 << 20  # characters decoded at a time
 _MARGIN = 32  # a value ending this close to the end of what is read may go on after it
+# characters of one value read at once (an element of the top array, a deal with its events):
+# beyond, the file is refused rather than held in memory
+MAX_VALUE = 1 << 26
 _SPACE = re.compile(r"[ \t\n\r]*")
 
 
@@ -102,7 +105,7 @@ class JsonReader:
                 # cut off by the end of the piece, not wrong: read on and decode it again
                 if not self.eof and (exc.pos >= len(self.buf) - _MARGIN
                                      or exc.msg.startswith("Unterminated string")):
-                    self._more(len(self.buf) - self.pos)
+                    self._grow()
                     continue
                 raise self.error(exc.msg, exc.pos) from None
             except RecursionError:
@@ -110,10 +113,19 @@ class JsonReader:
             except ValueError as exc:  # e.g. an integer of more than 4300 digits
                 raise self.error(str(exc)) from None
             if end >= len(self.buf) - _MARGIN and not self.eof:
-                self._more(len(self.buf) - self.pos)  # a number may go on in the next piece
+                self._grow()  # a number may go on in the next piece
                 continue
             self.pos = end
             return obj
+
+    def _grow(self) -> None:
+        """Read on for a value that goes on past what is read: as much again, up to
+        MAX_VALUE characters of it."""
+        held = len(self.buf) - self.pos
+        if held > MAX_VALUE:
+            raise UsageError(f"{self.path}: a single JSON value runs over {MAX_VALUE:,} "
+                             "characters; nothing was imported")
+        self._more(held)
 
     def array(self) -> Iterator[Any]:
         """The elements of the array that starts here, one at a time."""

@@ -51,7 +51,7 @@ def restore(text: str) -> str:
 SAMPLE = 1 << 20  # bytes looked at to detect an encoding or a delimiter
 
 
-def detect_encoding(path: Path) -> str:
+def detect_encoding(path: Path, name: Path | None = None) -> str:
     """'utf-8-sig' for UTF-8 (with or without BOM), 'utf-16' or 'utf-32' for a file that starts
     with their byte-order mark, else the likeliest legacy encoding.
 
@@ -74,7 +74,7 @@ def detect_encoding(path: Path) -> str:
         while True:
             chunk = fh.read(SAMPLE)
             if b"\x00" in chunk:  # no text encoding but UTF-16/32 (found above) has one
-                raise not_text(path, "it holds a NUL byte")
+                raise not_text(name or path, "it holds a NUL byte")
             try:
                 decoder.decode(chunk, final=not chunk)
             except UnicodeDecodeError:
@@ -181,7 +181,8 @@ class CsvSource:
         self.ended = True  # the file's last line has its line end
         try:
             self.size = path.stat().st_size
-            self.encoding = check_encoding(encoding) if encoding else detect_encoding(path)
+            self.encoding = (check_encoding(encoding) if encoding
+                             else detect_encoding(path, self.path))
             if self.encoding == "utf-8" and not encoding:
                 self.encoding = "utf-8-sig"
             self._raw = path.open("rb")

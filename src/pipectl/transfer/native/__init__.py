@@ -21,18 +21,20 @@ from pipectl.transfer.native.csv_pair import is_native_csv
 __all__ = ["is_native_csv", "open_file", "run_csv", "run_json"]
 
 
-def open_file(path: Path) -> BinaryIO:
+def open_file(path: Path, name: Path | None = None) -> BinaryIO:
+    """``path`` opened to read; messages call it ``name`` (default: its path)."""
     try:
         return path.open("rb")
     except FileNotFoundError as exc:
-        raise UsageError(f"{path}: no such file") from exc
+        raise UsageError(f"{name or path}: no such file") from exc
     except IsADirectoryError as exc:
-        raise UsageError(f"{path} is a directory, not a file") from exc
+        raise UsageError(f"{name or path} is a directory, not a file") from exc
 
 
 def run_json(conn: sqlite3.Connection, path: Path, fh: BinaryIO, opts: Options,
              now: datetime) -> Summary:
-    """pipectl's JSON export (an object with its "deals"), open as ``fh``."""
+    """pipectl's JSON export (an object with its "deals"), open as ``fh``; ``path`` names it
+    in messages."""
     from pipectl.transfer.native import load
     from pipectl.transfer.native.json_form import JsonExport
 
@@ -42,11 +44,12 @@ def run_json(conn: sqlite3.Connection, path: Path, fh: BinaryIO, opts: Options,
 
 
 def run_csv(conn: sqlite3.Connection, path: Path, events_path: Path, opts: Options,
-            now: datetime) -> Summary:
-    """pipectl's CSV export of deals with its CSV event log (--history): exact, like JSON."""
+            now: datetime, name: Path | None = None) -> Summary:
+    """pipectl's CSV export of deals with its CSV event log (--history): exact, like JSON.
+    ``name`` is how messages call the deals file (default: its path)."""
     from pipectl.transfer.native import load
     from pipectl.transfer.native.csv_pair import CsvPair
 
-    summary = Summary(file=str(path), format="csv", preset="pipectl", encoding="utf-8",
-                      dry_run=opts.dry_run)
-    return load.run(conn, CsvPair(path, events_path, opts, summary), opts, now, summary)
+    summary = Summary(file=str(name or path), format="csv", preset="pipectl",
+                      encoding="utf-8", dry_run=opts.dry_run)
+    return load.run(conn, CsvPair(path, events_path, opts, summary, name), opts, now, summary)

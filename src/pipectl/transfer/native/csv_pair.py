@@ -51,12 +51,13 @@ def _value(col: str, text: str) -> Any:
     return text
 
 
-def _open_csv(path: Path, opts: Any, columns: tuple[str, ...]) -> CsvSource:
-    src = CsvSource(path, opts.encoding)
+def _open_csv(path: Path, opts: Any, columns: tuple[str, ...], name: Path | None = None
+              ) -> CsvSource:
+    src = CsvSource(path, opts.encoding, name)
     if tuple(src.header) != columns:
         src.close()
         raise UsageError(
-            f"{path} is not a pipectl CSV export of the expected kind",
+            f"{src.path} is not a pipectl CSV export of the expected kind",
             hint="pipectl export -o deals.csv and pipectl export --events -o events.csv, "
             "from one pipectl",
         )
@@ -84,11 +85,14 @@ def _key(deal_id: str | None) -> int | str:
 class CsvPair:
     """pipectl's CSV pair, read as the JSON export is (see the module's docstring)."""
 
-    def __init__(self, path: Path, events_path: Path, opts: Any, summary: common.Summary
-                 ) -> None:
-        self.path, self.events_path, self.opts, self.summary = path, events_path, opts, summary
+    def __init__(self, path: Path, events_path: Path, opts: Any, summary: common.Summary,
+                 name: Path | None = None) -> None:
+        # the files read; how messages call them (standard input is read from a copy)
+        self.file, self.events_file = path, events_path
+        self.path, self.events_path = name or path, opts.history_name or events_path
+        self.opts, self.summary = opts, summary
         self.size = path.stat().st_size
-        src = CsvSource(path, opts.encoding)
+        src = CsvSource(path, opts.encoding, name)
         try:
             self.version = deal_csv_version(src.header) or 0
         finally:
@@ -102,7 +106,7 @@ class CsvPair:
     def prepare(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
         width = len(self.event_columns)
-        src = _open_csv(self.events_path, self.opts, self.event_columns)
+        src = _open_csv(self.events_file, self.opts, self.event_columns, self.events_path)
         try:
             def rows() -> Iterator[tuple[Any, ...]]:
                 for _, cells in src.rows():
@@ -124,7 +128,7 @@ class CsvPair:
 
     def deals(self) -> Iterator[tuple[int, Any]]:
         self._count_events()
-        src = _open_csv(self.path, self.opts, self.deal_columns)
+        src = _open_csv(self.file, self.opts, self.deal_columns, self.path)
         try:
             batch: list[tuple[int, dict[str, Any]]] = []
             for rec in _records(src, self.deal_columns):

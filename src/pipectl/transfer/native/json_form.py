@@ -4,6 +4,7 @@ definitions of the pipelines its deals name (small: read whole when met before t
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,7 +29,7 @@ class JsonExport:
 
     def __init__(self, path: Path, fh: BinaryIO) -> None:
         self.path, self.fh = path, fh
-        self.size = path.stat().st_size
+        self.size = os.fstat(fh.fileno()).st_size  # path names the file in messages only
         self.target = 1  # which "deals" member is streamed
         self.is_object = self.is_list = False
         self.found = 0
