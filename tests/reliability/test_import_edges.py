@@ -419,3 +419,39 @@ def test_a_pipectl_json_export_imports_again_without_doubling(cli, tmp_path):
     assert fresh.json("import", str(f))["added"] == 3
     again = fresh.json("import", str(f))
     assert (again["added"], again["unchanged"]) == (0, 3)
+
+
+def test_the_history_file_from_standard_input(cli, tmp_path):
+    from tests.conftest import Cli
+
+    deals = _exported(cli, tmp_path)
+    events = tmp_path / "events.csv"
+    cli("export", "--events", "-o", str(events))
+    fresh = Cli(tmp_path / "fresh.db")
+    out = json.loads(fresh("import", str(deals), "--history", "-", "--json",
+                           input=events.read_text()).stdout)
+    assert (out["added"], out["history_rows"]) == (3, 3)
+
+
+def test_a_name_without_csv_or_json_is_read_by_its_first_character(cli, tmp_path):
+    rows = _write(tmp_path, json.dumps([{"name": "Acme"}]), "deals.txt")
+    assert cli.json("import", str(rows))["format"] == "json"
+    sheet = _write(tmp_path, "name\nHooli\n", "deals.tsv")
+    assert cli.json("import", str(sheet))["format"] == "csv"
+
+
+def test_standard_input_on_a_terminal_is_refused(monkeypatch):
+    import io
+    import sys
+
+    from pipectl.errors import UsageError
+    from pipectl.transfer import incoming
+
+    class Terminal(io.BytesIO):
+        def isatty(self) -> bool:
+            return True
+
+    monkeypatch.setattr(sys, "stdin", Terminal(b"name\nA\n"))
+    with pytest.raises(UsageError, match="standard input is a terminal, not a file"), \
+            incoming.opened("-"):
+        pass
