@@ -54,7 +54,9 @@ CALENDAR_EDGES = [
     "2999-12-31T23:59:59Z", "3000-01-01",
 ]
 MONEY_EDGES = ["9999999999999.99", "10000000000000", "999999999999999", "999999999999.999"]
-HOSTILE += CALENDAR_EDGES + MONEY_EDGES
+# quote-heavy texts: 1,000 quotes before =1 once made export fail (RecursionError)
+QUOTE_HEAVY = ['"' * 1000 + "=1", "'" * 1000 + "=1", "'" * 1998 + "=1", "'=1", '"' * 7]
+HOSTILE += CALENDAR_EDGES + MONEY_EDGES + QUOTE_HEAVY
 
 
 def _commands():
