@@ -72,10 +72,12 @@ def restore(path: Path, source: Path | str, at: datetime,
             else:
                 try:
                     kept_as = db.write_copy(conn, kept)
+                    done = db.commits
                     try:
                         db.restore_into(src, conn)
                     except BaseException:
-                        kept.unlink(missing_ok=True)  # not restored: the copy is not needed
+                        if db.commits == done:  # not restored: the copy is not needed
+                            kept.unlink(missing_ok=True)
                         raise
                 finally:
                     conn.close()

@@ -298,6 +298,28 @@ def _links(path: Path) -> None:
         )
 
 
+def _mounted_alone(path: Path) -> None:
+    """Refuse a database file bind-mounted on its own (``docker -v ./p.db:/data/p.db``): it has
+    another name outside the mount that no link count shows (writes through both are lost, as
+    with hard links), and the -wal and -shm SQLite keeps beside it land in the folder of this
+    name, not beside the real file (committed changes in that -wal are lost with it)."""
+    try:
+        with open("/proc/self/mountinfo", encoding="utf-8", errors="replace") as fh:
+            points = {line.split(" ")[4] for line in fh if line.count(" ") > 4}
+    except OSError:  # not Linux, or no /proc: nothing to see
+        return
+    real = os.path.realpath(path)
+    escaped = real.replace("\\", "\\134").replace(" ", "\\040").replace("\t", "\\011") \
+        .replace("\n", "\\012")
+    if escaped in points:
+        raise DatabaseError(
+            f"{path} is a file mounted on its own (a bind mount): it has another name outside "
+            "this mount, and SQLite's -wal and -shm beside it would not be beside the real file; "
+            "it was left untouched",
+            hint="mount the folder that holds it instead",
+        )
+
+
 def connect(path: Path | str, *, migrate: bool = True,
             notice: Callable[[str], None] | None = None,
             read_only_ok: bool = False) -> sqlite3.Connection:
@@ -319,6 +341,7 @@ def connect(path: Path | str, *, migrate: bool = True,
         raise _newer(path, found[1])
     if path.exists():
         _links(path)
+        _mounted_alone(path)
         why = _read_only_reason(path)
         if why:
             if not read_only_ok:
@@ -377,7 +400,13 @@ def _connect_read_only(path: Path, why: str, found: tuple[int, int] | None
                                     "reading it needs an upgrade, which writes to it")
     timeout = busy_timeout_ms()
     base = path.absolute().as_uri() + "?mode=ro"
-    tries = [base + "&immutable=1"] if why == READ_ONLY_MOUNT else [base, base + "&immutable=1"]
+    # Read-only, SQLite needs the -shm beside the file (made by a writer, or now). Without it
+    # (a read-only mount, a folder we may not write) the file is read as it is (immutable),
+    # unless a -wal beside it holds changes the file lacks: those cannot be read so, and
+    # reading without them would be silently stale.
+    wal = Path(f"{path}-wal")
+    pending = wal.exists() and wal.stat().st_size > 0
+    tries = [base] if pending else [base, base + "&immutable=1"]
     for n, uri in enumerate(tries):
         conn = None
         try:
@@ -393,6 +422,11 @@ def _connect_read_only(path: Path, why: str, found: tuple[int, int] | None
             # no -shm can be made beside it (a folder we may not write): read it as it is
             if n + 1 < len(tries) and (exc.sqlite_errorcode & 0xFF) in (8, 14):
                 continue
+            if pending and (exc.sqlite_errorcode & 0xFF) in (8, 14):
+                raise _read_only(
+                    path, why, f"its changes still in {wal.name} cannot be read without "
+                    "writing beside it, and reading without them would show old data",
+                ) from exc
             raise translate(exc, path) from exc
         except BaseException:
             if conn is not None:
@@ -624,10 +658,20 @@ def restore_into(source: sqlite3.Connection, dest: sqlite3.Connection) -> None:
                 "database is busy: another pipectl held it too long; nothing was changed",
                 hint="try again; PIPECTL_BUSY_TIMEOUT_MS sets how long to wait")
 
+    before = _fingerprint(dest)
     try:
         source.backup(dest, pages=-1, progress=progress)
-    except sqlite3.Error as exc:
-        raise translate(exc) from exc
+    except BaseException as exc:
+        # A signal that came while SQLite copied is raised once it is done: the copy may be
+        # committed. Then it is the command's change (Ctrl-C must not say nothing changed).
+        try:
+            if _fingerprint(dest) != before:
+                commits += 1
+        except BaseException:  # a second Ctrl-C: say the worst, that it may be saved
+            commits += 1
+        if isinstance(exc, sqlite3.Error):
+            raise translate(exc) from exc
+        raise
     commits += 1
 
 
