@@ -12,6 +12,8 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 
 def _write(tmp_path: Path, text: str | bytes, name: str = "in.csv") -> Path:
@@ -109,6 +111,20 @@ def test_a_two_column_file_needs_many_swallowed_rows(cli, db_path, tmp_path):
     four = "".join(f"R{i},{i}\n" for i in range(4))
     out = cli.json("import", str(_write(tmp_path, f'name,note\nA,"1\n{four}"\nZ,9\n')))
     assert (out["added"], out["bad_rows"]) == (2, 0)
+
+
+def test_a_stray_quote_in_a_large_file_is_a_bad_row_at_the_csv_field_limit(cli, db_path,
+                                                                         tmp_path):
+    """A quote never closed in a large file reaches the csv module's field limit first (a
+    csv.Error, which stopped the import with "cannot be read as CSV"): a bad row at the row
+    where the quote opened, and the reading goes on after it."""
+    rows = "".join(f"D{i},{i}\n" for i in range(20000))
+    errors = _bad(cli, _write(tmp_path, 'name,value\nA,1\n"B,2\n' + rows))
+    assert [(e["row"], e["column"]) for e in errors] == [(3, "row")]
+    assert errors[0]["reason"].startswith("a cell runs over more than 131,072 characters (")
+    assert errors[0]["reason"].endswith("lines): a quote (\") that opens it and is never "
+                                        "closed?")
+    assert _deals(db_path) == []
 
 
 @pytest.mark.parametrize("text", [
@@ -455,3 +471,76 @@ def test_standard_input_on_a_terminal_is_refused(monkeypatch):
     with pytest.raises(UsageError, match="standard input is a terminal, not a file"), \
             incoming.opened("-"):
         pass
+
+
+# ---------------------------------------------------------------- fuzzed framing
+
+_FUZZ = settings(max_examples=150, deadline=None,
+                 suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                        HealthCheck.too_slow])
+_CELL = st.text(st.sampled_from(list('ab "\',;|\t=+-@1.é')), max_size=12)
+_NOTE = st.builds(lambda a, b: f"{a}\n{b}", _CELL, _CELL)  # one line break: an address
+
+
+@_FUZZ
+@given(width=st.integers(1, 5), data=st.data(), crlf=st.booleans(), last_end=st.booleans())
+def test_any_file_a_csv_writer_makes_reads_back_exactly(tmp_path_factory, width, data, crlf,
+                                                        last_end):
+    """Quote-heavy cells (quotes, delimiters, apostrophes, formula characters, a line break
+    each at most), as any CSV writer quotes them: read back row for row, with no framing
+    problem, with or without the final line end."""
+    import csv
+    import io
+
+    from pipectl.transfer.parsing import CsvSource
+
+    rows = data.draw(st.lists(st.lists(st.one_of(_CELL, _NOTE), min_size=width,
+                                       max_size=width), min_size=1, max_size=6))
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n" if crlf else "\n")
+    writer.writerow([f"c{i}" for i in range(width)])
+    writer.writerows(rows)
+    text = out.getvalue()
+    if not last_end:
+        text = text.rstrip("\r\n")
+    f = tmp_path_factory.mktemp("fuzz") / "f.csv"
+    f.write_text(text, encoding="utf-8")
+    src = CsvSource(f, "utf-8")
+    try:
+        if src.delimiter != ",":  # the header sniffed: c0 alone has no delimiter
+            return
+        got = [cells for _, cells in src.rows()]
+        assert src.problems == []
+    finally:
+        src.close()
+    expected = [r for r in rows if not (len(r) == 1 and not r[0].strip())]
+    assert got == expected
+
+
+_PIECE = st.sampled_from(['"', '""', ",", ";", "\n", "\r\n", "\r", "a", "B", "1", "12,50",
+                          "2024-01-01", "0001-01-01T00:00:00+01:00", "won", "lost", "abc",
+                          "'=1", " ", "\t", "é", "\x00", "\ufeff"])
+_HEAD = st.lists(st.sampled_from(["name", "value", "stage", "closed", "won", "status",
+                                  "created_at", "close_date", "note", "ref", "owner", "x"]),
+                 min_size=1, max_size=4, unique=True)
+
+
+@_FUZZ
+@given(head=_HEAD, body=st.lists(_PIECE, max_size=40))
+def test_fuzzed_quote_heavy_files_get_a_clear_answer(tmp_path_factory, head, body):
+    """Whatever the bytes, import says one thing clearly: imported (0), bad rows (1) or a bad
+    file (2); never an internal error, and a refusal writes nothing."""
+    from tests.conftest import Cli
+
+    where = tmp_path_factory.mktemp("fuzz")
+    f = where / "f.csv"
+    f.write_bytes((",".join(head) + "\n" + "".join(body)).encode("utf-8"))
+    from pipectl.cli import app
+
+    cli = Cli(where / "p.db")
+    result = cli.runner.invoke(app, ["--db", str(cli.db), "import", str(f)])
+    assert result.exit_code in (0, 1, 2), (result.exit_code, result.stderr, result.exception)
+    assert "internal error" not in result.stderr and "Traceback" not in result.stderr
+    if result.exit_code:
+        assert result.stderr.strip().splitlines()[-1].startswith("error: ")
+        assert _deals(where / "p.db") == []

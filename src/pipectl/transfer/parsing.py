@@ -300,6 +300,7 @@ class CsvSource:
                         held = (number, cells)
                     break
                 except csv.Error as exc:  # a cell over csv's field limit: read on after it
+                    number += 1
                     lines = reader.line_num - seen
                     seen = reader.line_num
                     self._unreadable(number, lines, exc)
@@ -321,11 +322,12 @@ class CsvSource:
     def _unclosed(self, number: int, cells: list[str], lines: int) -> None:
         """The file ends inside a quoted cell."""
         column = self._column(len(cells) - 1)
-        if lines <= 1 and not self.ended:
+        if not self.ended and (lines <= 1 or self.own):
             why = "the file ends mid-row, inside a quoted cell: it looks truncated"
         else:
+            over = "the last line" if lines <= 1 else f"the last {lines} lines"
             why = (f'the quote (") that opens this cell is never closed: the cell runs over '
-                   f"the last {lines} lines of the file (a stray quote, or a file cut short)")
+                   f"{over} of the file (a stray quote, or a file cut short)")
         self.problems.append((number, [(column, why)]))
 
     def _swallowed(self, number: int, cells: list[str], width: int) -> bool:
