@@ -201,6 +201,32 @@ def test_pipectls_csv_export_cut_anywhere_is_refused(cli, tmp_path):
         assert _deals(tmp_path / f"cut{cut}.db") == []
 
 
+def test_pipectls_csv_export_cut_inside_its_header_is_refused(cli, tmp_path):
+    """Found by the red team: a cut inside the first line left a file of one line, no line
+    end and no rows, imported as "0 rows" with exit 0. It is refused as truncated now."""
+    from tests.conftest import Cli
+
+    data = _exported(cli, tmp_path).read_bytes()
+    header_end = data.index(b"\r\n")
+    for cut in range(1, header_end, 9):
+        f = _write(tmp_path, data[:cut], "head.csv")
+        fresh = Cli(tmp_path / f"head{cut}.db")
+        result = fresh("import", str(f), code=1)
+        assert "ends inside its header row" in result.stderr and "truncated" in result.stderr
+        assert _deals(tmp_path / f"head{cut}.db") == []
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-32", "UTF_16"])
+def test_a_file_named_utf_16_without_a_byte_order_mark_is_one_clear_error(cli, tmp_path,
+                                                                          encoding):
+    """Found by the red team: `--encoding utf-16` on a file with no byte order mark was an
+    internal error (UnicodeError, not UnicodeDecodeError)."""
+    f = _write(tmp_path, b"name\nx\n", "plain.csv")
+    result = cli("import", str(f), "--encoding", encoding, code=2)
+    assert "no byte order mark" in result.stderr and "-le or" in result.stderr
+    assert "internal error" not in result.stderr
+
+
 def test_pipectls_json_export_cut_anywhere_is_refused(cli, tmp_path):
     """Item 6, JSON: a cut export is no JSON document; refused at every offset before its
     closing brace."""

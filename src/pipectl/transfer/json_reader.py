@@ -55,7 +55,7 @@ class JsonReader:
         data = self.fh.read(max(self.chunk, at_least))
         try:
             text = self._decoder.decode(data, final=not data)
-        except UnicodeDecodeError as exc:
+        except UnicodeError as exc:
             raise UsageError(f"{self.path} is not valid JSON ({exc})") from exc
         self.eof = not data
         k = self.pos

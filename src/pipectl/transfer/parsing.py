@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
 
-from pipectl.errors import UsageError
+from pipectl.errors import PipectlError, UsageError
 from pipectl.values import DATE_RANGE, in_range, parse_money
 
 # ---------------------------------------------------------------- formula neutralising
@@ -198,11 +198,14 @@ class CsvSource:
         self._text = io.TextIOWrapper(self._raw, encoding=self.encoding, errors=errors, newline="")
         try:
             head = self._text.read(65536)
-        except UnicodeDecodeError as exc:
+        except UnicodeError as exc:  # UTF-16 without a BOM: UnicodeError
             self.close()
+            utf = self.encoding.lower().replace("_", "-") in ("utf-16", "utf16", "utf-32", "utf32")
             raise UsageError(
-                f"{self.path} is not valid {self.encoding}",
-                hint="name its encoding with --encoding",
+                f"{self.path} is not valid {self.encoding}"
+                + (" (it has no byte order mark)" if utf else ""),
+                hint=f"name the byte order: --encoding {self.encoding}-le or "
+                     f"{self.encoding}-be" if utf else "name its encoding with --encoding",
             ) from exc
         self.delimiter = sniff_delimiter(head)
         self._start()
@@ -211,7 +214,7 @@ class CsvSource:
         except StopIteration as exc:
             self.close()
             raise UsageError(f"{self.path} is empty: no header row") from exc
-        except (UnicodeDecodeError, csv.Error) as exc:
+        except (UnicodeError, csv.Error) as exc:
             self.close()
             raise UsageError(f"{self.path}: cannot read the header ({exc})") from exc
         except UsageError:
@@ -220,6 +223,13 @@ class CsvSource:
         if header == [_END]:
             self.close()
             raise UsageError(f"{self.path} is empty: no header row")
+        if len(head) < 65536 and head.strip() and not any(c in head for c in "\r\n"):
+            # the whole file is one line with no line end: a header cut short (an export
+            # cut in its first line), or a header alone; either way there is nothing to import
+            self.close()
+            raise PipectlError(
+                f"{self.path} ends inside its header row (one line, no line end, no rows): it "
+                "looks truncated; nothing was imported")
         self.header = [h.strip() for h in header]
         if not any(self.header):
             self.close()
@@ -310,7 +320,7 @@ class CsvSource:
                 if len(held[1]) > width:
                     self._too_many(*held, width)
                 yield held
-        except UnicodeDecodeError as exc:
+        except UnicodeError as exc:  # UTF-16 without a BOM: UnicodeError
             raise UsageError(
                 f"{self.path}: row {number + 1} is not valid {self.encoding}",
                 hint="name the file's encoding with --encoding, e.g. --encoding cp1252",
