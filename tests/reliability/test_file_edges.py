@@ -470,6 +470,28 @@ def test_a_read_only_file_is_read_exported_and_backed_up_but_never_written(tmp_p
     assert db.read_bytes() == before
 
 
+def test_a_read_only_file_one_schema_back_is_still_read(tmp_path):
+    """Schema 5 only added a table no read touches: a read-only schema-4 file (which cannot be
+    upgraded) is read as it is; an older one is refused with what to do."""
+    db = tmp_path / "p.db"
+    _ok(_cli(db, "add", "one"))
+    con = sqlite3.connect(db)
+    con.execute("DROP TABLE imports")
+    con.execute("PRAGMA user_version = 4")
+    con.close()
+    db.chmod(0o444)
+    assert "one" in _ok(_cli(db, "list"))
+    _ok(_cli(db, "report"))
+    _ok(_cli(db, "db", "check"))  # checked against schema 4 as pipectl made it
+    _refused(_cli(db, "add", "two"), "read-only")
+    assert sqlite3.connect(f"{db.as_uri()}?mode=ro", uri=True).execute(
+        "PRAGMA user_version").fetchone()[0] == 4
+    old = tmp_path / "v3.db"
+    shutil.copyfile(FIXTURES / "schema_v3.db", old)
+    old.chmod(0o444)
+    _refused(_cli(old, "list"), "older pipectl (schema 3)", "work on a copy")
+
+
 @pytest.fixture
 def read_only_mount(tmp_path):
     """A tmpfs mounted read-only holding a pipectl database (needs the right to mount: root

@@ -297,7 +297,7 @@ def _examine(conn: sqlite3.Connection, every: list[int] | None = None
             with store_check.readable():
                 deals, events = store_check.counts(conn)
                 schema = store_check.compare(store_check.objects(conn),
-                                             store_check.made_by_pipectl())
+                                             store_check.expected(conn))
                 for d in _differing(conn, set()):
                     ids.append(d.deal_id)
                     if len(kept) < 4 * SHOWN:
@@ -395,7 +395,7 @@ def repair(conn: sqlite3.Connection) -> Repair:
             "(pipectl export --format json --events)",
         )
     with db.transaction(conn):
-        findings = store_check.compare(store_check.objects(conn), store_check.made_by_pipectl())
+        findings = store_check.compare(store_check.objects(conn), store_check.expected(conn))
         tables = [f for f in findings if f.type == "table"]
         if tables:
             told = ", ".join(f"table {f.name} {f.problem}" for f in tables)

@@ -65,9 +65,10 @@ def objects(conn: sqlite3.Connection) -> dict[tuple[str, str], SchemaObject]:
     }
 
 
-def made_by_pipectl() -> dict[tuple[str, str], SchemaObject]:
+def made_by_pipectl(version: int | None = None) -> dict[tuple[str, str], SchemaObject]:
     """The objects of a database pipectl makes today: a fresh one in memory, through the same
-    migrations as a file on disk."""
+    migrations as a file on disk; with ``version``, only its first ``version`` migrations (a
+    read-only file one schema back, which the commands that only read use as it is)."""
     from sqlite_utils import Database
 
     from pipectl.store.schema import _migrations
@@ -75,10 +76,18 @@ def made_by_pipectl() -> dict[tuple[str, str], SchemaObject]:
     mem = sqlite3.connect(":memory:", isolation_level=None)
     try:
         mem.execute("BEGIN")
-        _migrations().apply(Database(mem))
+        migrations = _migrations()
+        names = [m.name for m in migrations.pending(Database(mem))]
+        later = names[version:] if version is not None else []
+        migrations.apply(Database(mem), stop_before=later[0] if later else None)
         return objects(mem)
     finally:
         mem.close()
+
+
+def expected(conn: sqlite3.Connection) -> dict[tuple[str, str], SchemaObject]:
+    """The objects pipectl makes for the schema version ``conn``'s file says it has."""
+    return made_by_pipectl(conn.execute("PRAGMA user_version").fetchone()[0])
 
 
 def compare(found: dict[tuple[str, str], SchemaObject],

@@ -395,7 +395,7 @@ def _connect_read_only(path: Path, why: str, found: tuple[int, int] | None
     version = found[1] if found else 0
     if version == 0:
         raise _read_only(path, why, "an empty file is no database yet")
-    if version < schema.VERSION:
+    if version < schema.READABLE_FROM:
         raise _read_only(path, why, f"it is from an older pipectl (schema {version}) and "
                                     "reading it needs an upgrade, which writes to it")
     timeout = busy_timeout_ms()

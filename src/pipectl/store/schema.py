@@ -415,3 +415,7 @@ def run_script(conn: sqlite3.Connection, script: str) -> None:
 
 # Number of migrations above; a test checks it matches.
 VERSION = 5
+
+# The oldest schema the commands that only read can use as it is, on a file pipectl may not
+# write (which cannot be upgraded): 0005 only added the imports table, which no read touches.
+READABLE_FROM = 4
