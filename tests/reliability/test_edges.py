@@ -121,6 +121,26 @@ def test_a_json_file_with_moments_outside_the_range_imports_nothing(one_deal: Cl
     before = dump(one_deal.db)
     result = one_deal("import", str(out), code=1)
     assert "0001-01-01T00:00:00Z" in result.stderr and "internal error" not in result.stderr
+    assert "is out of range" in result.stderr
+    assert dump(one_deal.db) == before
+
+
+@pytest.mark.parametrize(("field", "value"), [("close_date", "9999-12-31"),
+                                               ("next_due", "1899-12-31")])
+def test_a_json_file_with_days_outside_the_range_imports_nothing(one_deal: Cli, tmp_path,
+                                                                 field, value):
+    """A close date or due day out of range in pipectl's JSON was stored, and the CSV export
+    of that deal then failed to import; it is refused, naming the range."""
+    out = tmp_path / "e.json"
+    one_deal("export", "--format", "json", "--events", "-o", str(out))
+    data = json.loads(out.read_text())
+    deal = data["deals"][0]
+    deal["ref"] = "NEW-2"
+    deal[field] = value
+    out.write_text(json.dumps(data))
+    before = dump(one_deal.db)
+    result = one_deal("import", str(out), code=1)
+    assert value in result.stderr and "is out of range" in result.stderr, result.stderr
     assert dump(one_deal.db) == before
 
 

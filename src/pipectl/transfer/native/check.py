@@ -25,7 +25,15 @@ from pipectl.transfer.common import Summary
 from pipectl.transfer.formats import V1_CRITERIA
 from pipectl.transfer.history import DEAL_TEXTS, MOVES
 from pipectl.transfer.rows import error_place, pydantic_reason
-from pipectl.values import FUTURE_SLACK, clean_text, format_money, from_iso, parse_money
+from pipectl.values import (
+    DATE_RANGE,
+    FUTURE_SLACK,
+    clean_text,
+    format_money,
+    from_iso,
+    in_range,
+    parse_money,
+)
 
 ISO = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$"
 DAY = r"^\d{4}-\d{2}-\d{2}$"
@@ -331,8 +339,9 @@ def _times(d: NativeDeal, now: datetime) -> list[tuple[str, str]]:
             return
         try:
             when = from_iso(text)
-        except ValueError:
-            out.append((where, f"{text!r} is not a real moment"))
+        except ValueError as exc:
+            out.append((where, str(exc) if "out of range" in str(exc)
+                        else f"{text!r} is not a real moment"))
             return
         if when > latest:
             out.append((where, f"{text} is in the future"))
@@ -341,7 +350,8 @@ def _times(d: NativeDeal, now: datetime) -> list[tuple[str, str]]:
         if text is None:
             return
         try:
-            date.fromisoformat(text)
+            if not in_range(date.fromisoformat(text)):
+                out.append((where, f"{text!r} is out of range: {DATE_RANGE}"))
         except ValueError:
             out.append((where, f"{text!r} is not a real date"))
 
