@@ -159,7 +159,7 @@ def test_restore_of_an_older_backup_upgrades_it_and_into_a_new_file(tmp_path):
     shutil.copyfile(FIXTURES / "schema_v3.db", old)
     r = _cli(db, "db", "restore", str(old))
     out = _ok(r)
-    assert "Restored" in out and "the database as it was" not in out  # there was none
+    assert "Restored" in out and "The database as it was" not in out  # there was none
     assert "upgrading" in r.stderr
     assert integrity(db) == "ok"
     assert _cli(db, "db", "check").returncode == 0
@@ -258,7 +258,7 @@ def test_restore_interrupted_tells_the_truth_and_keeps_the_old_database_when_it_
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline and not list(trial.glob("x.db.before-restore-*")):
             time.sleep(0.001)  # the safety copy is made: the restore comes next
-        time.sleep(rng.uniform(0, 0.3))
+        time.sleep(rng.uniform(0, 0.04))  # the copy of 40,000 deals takes longer than that
         proc.send_signal(sig)
         _, err = proc.communicate(timeout=60)
         assert "Traceback" not in err
@@ -270,9 +270,11 @@ def test_restore_interrupted_tells_the_truth_and_keeps_the_old_database_when_it_
             seen.add("before")
         else:
             assert state == backup or _names(one) == _names(bk), "a mix"
-            assert proc.returncode == 0 or "after the change was saved" in err, err
+            # finished (0), said so, or died of the signal as Python shut down (no handler
+            # then, no message: a shell shows 128 + n)
+            assert proc.returncode in (0, -sig) or "after the change was saved" in err, err
             assert len(kept) == 1 and _names(kept[0]) == ["only deal"], "the old one is lost"
-            seen.add("restored" if proc.returncode else "finished")
+            seen.add("restored" if proc.returncode > 0 else "finished")
     assert seen - {"finished"}, seen  # the signals landed mid-command
 
 

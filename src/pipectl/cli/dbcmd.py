@@ -84,10 +84,12 @@ def restore(
 
     path = db_path(ctx)
     done = database.restore(path, file, clock.now(), notice=notice)
-    kept = (f"; the database as it was is in {done.before}" if done.before else "")
-    how = " (it could not be opened: moved aside whole)" if done.damaged else ""
     typer.echo(f"Restored {done.path} from {done.source}: {_n(done.deals, 'deal')}, "
-               f"{_n(done.events, 'event')}{kept}{how}")
+               f"{_n(done.events, 'event')}")
+    if done.before:
+        how = "it could not be opened, so it was moved aside whole" if done.damaged \
+            else "restore it to undo"
+        typer.echo(f"The database as it was is in {done.before} ({how})")
 
 
 def _n(count: int, word: str) -> str:

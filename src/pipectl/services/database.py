@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -71,13 +72,14 @@ def restore(path: Path, source: Path | str, at: datetime,
                 db.write_copy(src, path)
             else:
                 try:
-                    kept_as = db.write_copy(conn, kept)
                     done = db.commits
+                    ours = not os.path.lexists(kept)  # (write_copy refuses a name in use)
                     try:
+                        kept_as = db.write_copy(conn, kept)
                         db.restore_into(src, conn)
                     except BaseException:
-                        if db.commits == done:  # not restored: the copy is not needed
-                            kept.unlink(missing_ok=True)
+                        if ours and db.commits == done:
+                            kept.unlink(missing_ok=True)  # not restored: no copy needed
                         raise
                 finally:
                     conn.close()
