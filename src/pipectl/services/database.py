@@ -105,8 +105,6 @@ def _into_empty(src: sqlite3.Connection, path: Path) -> None:
 def _move_aside(path: Path, kept: Path) -> Path:
     """The damaged database and the files beside it renamed to ``kept`` (+ -wal, -shm): a
     stale -wal must never be replayed onto the restored file."""
-    import os
-
     if os.path.lexists(kept):
         raise DatabaseError(f"{kept} exists; pipectl never overwrites a file",
                             hint="wait a second and retry")
