@@ -14,7 +14,11 @@ tree. Set up (paths under $PIPECTL_BENCH_DIR, default benchmarks/out/compare):
 
 Every command runs in a fresh process, interleaved: for each round and each command, the
 "before" run, then the "after" run, then the next command. Times are wall-clock (fork to
-reap); the table gives median (min-max) per side and the ratio of medians after/before.
+reap, the child reaped by a blocking wait4 so the time is exact: Popen.wait(timeout=...) polls
+in steps of up to 50 ms, which quantised the start-up figures); the table gives median
+(min-max) per side and the ratio of medians after/before, then the median CPU time (user +
+system of the command's process and its children, from wait4) per side and its ratio, the
+steadier figure when other work shares the machine, and the peak RSS.
 
 Data (built once, as above):
     base-100k.db, base-1m.db     schema 3, base generator, seed 1
@@ -53,6 +57,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -68,6 +73,7 @@ LARGE_CMDS = (("report",), ("report", "--json"), ("forecast",), ("stale",), ("ne
 @dataclass
 class Sample:
     times: list[float] = field(default_factory=list)
+    cpu: list[float] = field(default_factory=list)  # user + system seconds
     rss_kb: list[int] = field(default_factory=list)
     error: str | None = None  # "exit N: first error line"
     out_hash: str | None = None  # sha1 of stdout of the last successful run
@@ -79,6 +85,9 @@ class Sample:
             return "-"
         med = statistics.median(self.times)
         return f"{fmt(med)} ({fmt(min(self.times))}-{fmt(max(self.times))})"
+
+    def cpu_cell(self) -> str:
+        return fmt(statistics.median(self.cpu)) if self.cpu and not self.error else "-"
 
 
 def fmt(t: float) -> str:
@@ -127,15 +136,22 @@ class Runner:
             started = time.perf_counter()
             proc = subprocess.Popen(cmd.argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
                                     env=self.env)
-            try:
-                proc.wait(timeout=self.timeout)
-            except subprocess.TimeoutExpired:
+            killed = threading.Event()
+
+            def kill() -> None:
+                killed.set()
                 proc.kill()
-                proc.wait()
+            timer = threading.Timer(self.timeout, kill)
+            timer.start()
+            try:
+                _, status, usage = os.wait4(proc.pid, 0)  # blocks: exact, unlike wait(timeout)
+            finally:
+                timer.cancel()
+            took = time.perf_counter() - started
+            rc = proc.returncode = os.waitstatus_to_exitcode(status)
+            if killed.is_set():
                 s.error = f"timeout after {self.timeout:.0f} s"
                 return
-            took = time.perf_counter() - started
-            rc = proc.returncode
             if rc != 0:
                 err.seek(0)
                 s.error = f"exit {rc}: " + first_error_line(
@@ -143,6 +159,8 @@ class Runner:
                 return
             if timed:
                 s.times.append(took)
+                s.cpu.append(usage.ru_utime + usage.ru_stime)
+                s.rss_kb.append(usage.ru_maxrss)
                 out.seek(0)
                 s.out_hash = hashlib.sha1(out.read()).hexdigest()
 
@@ -309,15 +327,19 @@ def main() -> int:
 
     # --- the table
     print("| data | command | rounds | before median (min-max) | after median (min-max) "
-          "| after/before |")
-    print("|---|---|---|---|---|---|")
+          "| after/before | CPU before | CPU after | CPU after/before | peak RSS before, after |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     differ = []
     for title, name, sb, sa, rounds in results:
         if sb.error or sa.error or not sb.times or not sa.times:
-            r = "n/a"
+            r = rc = "n/a"
+            rss = "-"
         else:
             r = f"{statistics.median(sa.times) / statistics.median(sb.times):.2f}"
-        print(f"| {title} | `{name}` | {rounds} | {sb.cell()} | {sa.cell()} | {r} |")
+            rc = f"{statistics.median(sa.cpu) / statistics.median(sb.cpu):.2f}"
+            rss = f"{max(sb.rss_kb) // 1024} MB, {max(sa.rss_kb) // 1024} MB"
+        print(f"| {title} | `{name}` | {rounds} | {sb.cell()} | {sa.cell()} | {r} "
+              f"| {sb.cpu_cell()} | {sa.cpu_cell()} | {rc} | {rss} |")
         if sb.out_hash and sa.out_hash and sb.out_hash != sa.out_hash:
             differ.append(f"{title} `{name}`")
     print()
