@@ -105,14 +105,21 @@ def _interrupted(ctx: typer.Context, exc: BaseException | None = None) -> None:
     _fail(ctx, error)
 
 
-def _signal_of(exc: BaseException | None) -> Signalled | None:
+def _in_chain(exc: BaseException | None, kind: type[BaseException]) -> BaseException | None:
+    """The first exception of ``kind`` in ``exc``'s chain of causes (Python wraps a Ctrl-C
+    that lands inside an import, for one), or None."""
     seen: set[int] = set()
     while exc is not None and id(exc) not in seen:
-        if isinstance(exc, Signalled):
+        if isinstance(exc, kind):
             return exc
         seen.add(id(exc))
         exc = exc.__cause__ or exc.__context__
     return None
+
+
+def _signal_of(exc: BaseException | None) -> Signalled | None:
+    found = _in_chain(exc, Signalled)
+    return found if isinstance(found, Signalled) else None
 
 
 def _on_signal(signum: int, frame: object) -> None:
@@ -140,14 +147,7 @@ def _handle_signals() -> None:
 
 
 def _caused_by_ctrl_c(exc: BaseException) -> bool:
-    seen: set[int] = set()
-    cur: BaseException | None = exc
-    while cur is not None and id(cur) not in seen:
-        if isinstance(cur, KeyboardInterrupt):
-            return True
-        seen.add(id(cur))
-        cur = cur.__cause__ or cur.__context__
-    return False
+    return _in_chain(exc, KeyboardInterrupt) is not None
 
 
 def _short(text: str, most: int = 80) -> str:

@@ -40,7 +40,7 @@ from pipectl.transfer.fields import (
     parse_pairs,
     resolve_columns,
 )
-from pipectl.transfer.parsing import CsvSource, restore
+from pipectl.transfer.parsing import CsvSource, open_file, restore
 from pipectl.transfer.rows import ImportRow, RowContext, parse_row
 from pipectl.transfer.stage_map import StageMap, source_key, stage_list
 from pipectl.values import iso
@@ -335,7 +335,7 @@ def run(
         from pipectl.transfer.json_reader import JsonReader
         from pipectl.transfer.json_rows import JsonRows
 
-        with native.open_file(path, shown) as fh:
+        with open_file(path, shown) as fh:
             if JsonReader(fh, shown).first() != "[":
                 return native.run_json(conn, shown, fh, opts, now)
             summary = Summary(file=str(shown), format="json", encoding="utf-8",

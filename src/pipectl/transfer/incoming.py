@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from pipectl.errors import PipectlError, UsageError
-from pipectl.transfer.parsing import MAX_LINE, not_text
+from pipectl.transfer.parsing import MAX_LINE, not_text, open_file
 
 STDIN = "-"  # the file name that means standard input
 STDIN_NAME = Path("<stdin>")  # how messages and the summary call it
@@ -120,19 +120,6 @@ class _Pass:
         raise not_text(self.name, f"{what} runs over {MAX_LINE_BYTES:,} bytes")
 
 
-def _open(file: Path) -> BinaryIO:
-    try:
-        return file.open("rb")
-    except FileNotFoundError as exc:
-        raise UsageError(f"{file}: no such file") from exc
-    except IsADirectoryError as exc:
-        raise UsageError(f"{file} is a directory, not a file") from exc
-    except PermissionError as exc:
-        raise UsageError(f"cannot read {file}: permission denied") from exc
-    except OSError as exc:
-        raise UsageError(f"cannot read {file}: {exc.strerror}") from exc
-
-
 def _read(fh: BinaryIO, name: Path) -> bytes:
     try:
         return fh.read(CHUNK)
@@ -153,7 +140,7 @@ def opened(file: Path | str, fmt: str | None = None) -> Iterator[Incoming]:
         owned = False
     else:
         name = Path(file)
-        fh = _open(name)
+        fh = open_file(name)
         owned = True
     copy: Path | None = None
     try:

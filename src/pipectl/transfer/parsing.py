@@ -9,11 +9,13 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import os
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
+from typing import BinaryIO
 
 from pipectl.errors import PipectlError, UsageError
 from pipectl.values import DATE_RANGE, in_range, parse_money
@@ -161,6 +163,22 @@ _END = "\x00end\x00"
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 
+def open_file(path: Path, name: Path | str | None = None) -> BinaryIO:
+    """``path`` opened to read bytes; a missing, unreadable or folder path is one clear usage
+    error, naming it ``name`` (default: its path)."""
+    shown = name or path
+    try:
+        return path.open("rb")
+    except FileNotFoundError as exc:
+        raise UsageError(f"{shown}: no such file") from exc
+    except IsADirectoryError as exc:
+        raise UsageError(f"{shown} is a directory, not a file") from exc
+    except PermissionError as exc:
+        raise UsageError(f"cannot read {shown}: permission denied") from exc
+    except OSError as exc:
+        raise UsageError(f"cannot read {shown}: {exc.strerror}") from exc
+
+
 def not_text(path: Path | str, why: str) -> UsageError:
     """A file that is no CSV or JSON text (a NUL byte, a line without end)."""
     return UsageError(f"{path} is not a CSV or JSON text file: {why}; nothing was imported")
@@ -179,19 +197,16 @@ class CsvSource:
         self.path = name or path
         self.problems: list[tuple[int, list[tuple[str, str]]]] = []
         self.ended = True  # the file's last line has its line end
+        self._raw = open_file(path, self.path)  # a missing or unreadable file: one clear line
         try:
-            self.size = path.stat().st_size
+            self.size = os.fstat(self._raw.fileno()).st_size
             self.encoding = (check_encoding(encoding) if encoding
                              else detect_encoding(path, self.path))
-            if self.encoding == "utf-8" and not encoding:
-                self.encoding = "utf-8-sig"
-            self._raw = path.open("rb")
-        except FileNotFoundError as exc:
-            raise UsageError(f"{self.path}: no such file") from exc
-        except IsADirectoryError as exc:
-            raise UsageError(f"{self.path} is a directory, not a file") from exc
-        except PermissionError as exc:
-            raise UsageError(f"cannot read {self.path}: permission denied") from exc
+        except BaseException:
+            self._raw.close()
+            raise
+        if self.encoding == "utf-8" and not encoding:
+            self.encoding = "utf-8-sig"
         if self.encoding in ("utf-8", "utf_8") and self._raw.read(3) != b"\xef\xbb\xbf":
             self._raw.seek(0)
         errors = "strict"

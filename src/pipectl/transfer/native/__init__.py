@@ -14,21 +14,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO
 
-from pipectl.errors import UsageError
 from pipectl.transfer.common import Options, Summary
 from pipectl.transfer.native.csv_pair import is_native_csv
 
-__all__ = ["is_native_csv", "open_file", "run_csv", "run_json"]
-
-
-def open_file(path: Path, name: Path | None = None) -> BinaryIO:
-    """``path`` opened to read; messages call it ``name`` (default: its path)."""
-    try:
-        return path.open("rb")
-    except FileNotFoundError as exc:
-        raise UsageError(f"{name or path}: no such file") from exc
-    except IsADirectoryError as exc:
-        raise UsageError(f"{name or path} is a directory, not a file") from exc
+__all__ = ["is_native_csv", "run_csv", "run_json"]
 
 
 def run_json(conn: sqlite3.Connection, path: Path, fh: BinaryIO, opts: Options,
