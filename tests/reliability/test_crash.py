@@ -229,3 +229,31 @@ def test_ctrl_c_at_any_moment_of_a_command_is_one_line_and_130(tmp_path):
         if "nothing was changed" in err:
             assert _image(db) == before
         assert integrity(db) == "ok"
+
+
+def test_a_signal_as_a_command_ends_is_never_a_traceback_or_a_wrong_exit(tmp_path):
+    """Found by the second red-team pass: SIGTERM or SIGHUP just after a command printed its
+    result reached Python's shutdown (a traceback from its threading module) or Typer's own
+    Ctrl-C handling (exit 130, nothing said). Once the command is over such a signal is
+    ignored; just before, it is the command's interruption, told as such."""
+    db = tmp_path / "p.db"
+    assert run(db, "add", "x").returncode == 0
+    rng = random.Random(7)
+    codes = []
+    for k in range(30):
+        sig = (signal.SIGTERM, signal.SIGHUP)[k % 2]
+        proc = subprocess.Popen([pipectl_exe(), "--db", str(db), "db", "path"],
+                                env=env(None), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                stdin=subprocess.DEVNULL, bufsize=0)
+        assert proc.stdout is not None
+        proc.stdout.read(1)  # it has printed
+        time.sleep(rng.choice([0, 0.0005, 0.001, 0.002]))
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=30)
+        text = err.decode()
+        assert "Traceback" not in text, text
+        assert proc.returncode in (0, 128 + sig, -sig), (proc.returncode, text)
+        if proc.returncode == 128 + sig:
+            assert text.startswith(f"error: interrupted by {sig.name}"), text
+        codes.append(proc.returncode)
+    assert 0 in codes, codes  # most land after the command: ignored, exit 0

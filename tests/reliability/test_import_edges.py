@@ -570,3 +570,40 @@ def test_fuzzed_quote_heavy_files_get_a_clear_answer(tmp_path_factory, head, bod
     if result.exit_code:
         assert result.stderr.strip().splitlines()[-1].startswith("error: ")
         assert _deals(where / "p.db") == []
+
+
+# ---------------------------------------------------------------- the second red-team pass
+
+
+@pytest.mark.parametrize(("encoding", "data"), [
+    ("utf-8", b"\xef\xbb\xbfname,value,company\nAcme deal,100,Acme\n"),
+    ("utf-16-le", "\ufeffname,value,company\nAcme deal,100,Acme\n".encode("utf-16-le")),
+])
+def test_a_byte_order_mark_is_no_part_of_the_first_column_whatever_encoding_is_named(
+        cli, db_path, tmp_path, encoding, data):
+    """With --encoding utf-8 (or utf-16-le) the mark stayed in the first column's name, so
+    `name` was not recognised and every deal was named after its company (exit 0)."""
+    f = _write(tmp_path, data, "bom.csv")
+    cli("import", str(f), "--encoding", encoding)
+    assert _deals(db_path) == [("Acme deal", 10000)]
+
+
+def test_an_endless_stream_stops_before_the_disk_is_full(cli, db_path, tmp_path, monkeypatch):
+    """`(echo name; yes) | pipectl import -` copied standard input to TMPDIR until the disk
+    was full. The copy now looks at the room left as it goes (here made to find too little
+    after the first MiB) and stops, removing its copy."""
+    import tempfile
+
+    from pipectl.transfer import incoming
+
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(spool))
+    monkeypatch.setattr(incoming, "ROOM_EVERY", 2**20)
+    monkeypatch.setattr(incoming, "ROOM_KEPT", 2**62)  # more than any disk has
+    stream = "name\n" + "y\n" * (3 * 2**20)
+    result = cli("import", "-", input=stream, code=1)
+    assert "stopped before the disk is full" in result.stderr, result.stderr
+    assert "TMPDIR" in result.stderr
+    assert list(spool.iterdir()) == []
+    assert _deals(db_path) == []

@@ -49,6 +49,15 @@ class PipectlGroup(TyperGroup):
         if db is not None:  # a new command (in-process callers run several)
             db.commits = 0
         try:
+            return self._invoke(ctx)
+        finally:
+            try:  # noqa: SIM105 - plain try: no Python code of contextlib's where it can land
+                _settled()
+            except Signalled:  # came as the command ended: its outcome (already told) stands
+                pass
+
+    def _invoke(self, ctx):
+        try:
             return super().invoke(ctx)
         except PipectlError as exc:
             _fail(ctx, exc)
@@ -134,6 +143,18 @@ def _on_signal(signum: int, frame: object) -> None:
 
 
 _SIGNALS: tuple[int, ...] = ()
+
+
+def _settled() -> None:
+    """The command is over (done, or failed and said so): a SIGTERM or SIGHUP now, while the
+    process exits, is ignored rather than raised where Python shuts down (a traceback from
+    its threading module, or a wrong exit code). Only where main() installed the handlers."""
+    if _SIGNALS:
+        import signal
+
+        for each in _SIGNALS:
+            if signal.getsignal(each) is _on_signal:
+                signal.signal(each, signal.SIG_IGN)
 
 
 def _handle_signals() -> None:
@@ -299,6 +320,10 @@ def main() -> int:
         sys.stderr.write(f"error: interrupted{by}; nothing was changed\n")
         return 128 + signal.signum if signal else 130
     finally:
+        try:  # noqa: SIM105
+            _settled()
+        except Signalled:  # came as the command ended: its outcome stands
+            pass
         app.registered_commands, app.registered_groups = registered
         PipectlGroup.listing = []
     return 0

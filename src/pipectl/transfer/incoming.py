@@ -156,10 +156,14 @@ def opened(file: Path | str, fmt: str | None = None) -> Iterator[Incoming]:
             out = os.fdopen(fd, "wb")
         try:
             chunk = head
+            copied = 0
             while chunk:
                 check.feed(chunk)
                 if out is not None:
                     _write(out, chunk, name)
+                    copied += len(chunk)
+                    if copied % ROOM_EVERY < len(chunk):
+                        _room_left(copy, copied, name)  # type: ignore[arg-type]
                 chunk = _read(fh, name)
             check.feed(b"")
         except BaseException:
@@ -177,6 +181,27 @@ def opened(file: Path | str, fmt: str | None = None) -> Iterator[Incoming]:
         if copy is not None:
             with contextlib.suppress(OSError):
                 copy.unlink()
+
+
+# A stream is copied to TMPDIR before it is imported; the copy stops while the disk there
+# still has this much room (an endless stream, `yes | pipectl import -`, would fill it).
+ROOM_EVERY = 64 * 2**20  # look at the free space after each 64 MiB copied
+ROOM_KEPT = 512 * 2**20
+
+
+def _room_left(copy: Path, copied: int, name: Path) -> None:
+    import shutil
+
+    try:
+        free = shutil.disk_usage(copy.parent).free
+    except OSError:
+        return
+    if free < max(ROOM_KEPT, ROOM_EVERY):
+        raise PipectlError(
+            f"{name}: {copied / 2**20:,.0f} MiB copied to {copy.parent} and only "
+            f"{free / 2**20:,.0f} MiB left there; stopped before the disk is full, nothing "
+            "was imported",
+            hint="save the input to a file and import that, or set TMPDIR to a folder with room")
 
 
 def _write(out: BinaryIO, chunk: bytes, name: Path) -> None:

@@ -245,6 +245,10 @@ class CsvSource:
             raise PipectlError(
                 f"{self.path} ends inside its header row (one line, no line end, no rows): it "
                 "looks truncated; nothing was imported")
+        # a byte order mark the named encoding kept (--encoding utf-8, utf-16-le) is no part of
+        # the first column's name
+        if header and header[0].startswith("\ufeff"):
+            header[0] = header[0][1:]
         self.header = [h.strip() for h in header]
         if not any(self.header):
             self.close()
