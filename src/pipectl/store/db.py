@@ -372,8 +372,10 @@ def connect(path: Path | str, *, migrate: bool = True,
         if migrate:
             global commits
             mine = commits
-            upgrade(conn, path, notice)
-            commits = mine  # a schema made or upgraded is not the command's change
+            try:
+                upgrade(conn, path, notice)
+            finally:  # (also when Ctrl-C lands just after its commit)
+                commits = mine  # a schema made or upgraded is not the command's change
     except sqlite3.Error as exc:
         conn.close()
         raise translate(exc, path) from exc
