@@ -30,7 +30,9 @@ unchanged, but an "after" tree that gains a migration would otherwise upgrade th
 The small databases (one deal) are made once per side with that side's own `pipectl add`;
 `add` and `advance 1` run on a fresh copy of that template each time (copied before the
 timer starts). `import` runs into a database file that does not exist yet (removed before
-each run, untimed).
+each run, untimed). The "edges" group (issue 11: files written beside the database, db check)
+runs on a copy of each side's 100k database: `export -o FILE` (CSV, and JSON with events) and
+`db backup FILE` into a file removed before each run (untimed), and `db check`.
 
 All runs: PIPECTL_NOW=2026-12-01T00:00:00Z, explicit --db, PIPECTL_DB unset, COLUMNS=120,
 PYTHONDONTWRITEBYTECODE unset and PYTHONPYCACHEPREFIX=<work>/pycache (so both sides run from
@@ -42,6 +44,7 @@ Usage:
     python3 benchmarks/compare_versions.py --rounds-1m 2    # fewer rounds at 1M
     python3 benchmarks/compare_versions.py --rounds-startup 15  # more rounds where cheap
     python3 benchmarks/compare_versions.py --groups startup,100k
+    python3 benchmarks/compare_versions.py --groups edges --only "db check"
     python3 benchmarks/compare_versions.py --groups 1m --only stale,next --rounds-1m 3
 """
 
@@ -225,8 +228,8 @@ def main() -> int:
     p.add_argument("--rounds-1m", type=int, default=None,
                    help="rounds at 1M deals (default: --rounds)")
     p.add_argument("--import-rounds", type=int, default=3)
-    p.add_argument("--groups", default="startup,100k,1m,import",
-                   help="comma-separated subset of startup,100k,1m,import")
+    p.add_argument("--groups", default="startup,100k,1m,import,edges",
+                   help="comma-separated subset of startup,100k,1m,import,edges")
     p.add_argument("--only", default="",
                    help="comma-separated command names to keep, e.g. 'stale,next,report --json'")
     p.add_argument("--timeout", type=float, default=900, help="per run, seconds")
@@ -324,6 +327,28 @@ def main() -> int:
         runner.group("empty db", pairs, args.import_rounds, 0, results)
         for s in SIDES:
             remover(work / f"{s}-import.db")()
+
+    if "edges" in groups:
+        dbs = {}
+        for side, prefix in (("before", "base"), ("after", "after")):
+            dbs[side] = work / f"{side}-edges-100k.db"
+            copy_db(args.data / f"{prefix}-100k.db", dbs[side])
+        outputs = []
+        pairs = []
+        for name, argv, out in (
+                ("export -o F.csv", ["export", "-o"], "export.csv"),
+                ("export --format json --events -o F.json",
+                 ["export", "--format", "json", "--events", "-o"], "export.json"),
+                ("db backup F", ["db", "backup"], "backup.db")):
+            files = {s: work / f"{s}-{out}" for s in SIDES}
+            outputs.extend(files.values())
+            pairs.append(tuple(Cmd(name, [pipectl[s], "--db", str(dbs[s]), *argv, str(files[s])],
+                                   setup=remover(files[s])) for s in SIDES))
+        pairs.append(tuple(Cmd("db check", [pipectl[s], "--db", str(dbs[s]), "db", "check"])
+                           for s in SIDES))
+        runner.group("100k", keep(pairs), args.rounds, 0, results)
+        for path in (*outputs, *dbs.values()):
+            remover(path)()
 
     # --- the table
     print("| data | command | rounds | before median (min-max) | after median (min-max) "
