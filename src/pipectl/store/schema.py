@@ -416,6 +416,10 @@ def run_script(conn: sqlite3.Connection, script: str) -> None:
 # Number of migrations above; a test checks it matches.
 VERSION = 5
 
+# The migrations that rebuild tables (foreign keys off while they run): after them, and only
+# after them, an upgrade checks every reference before it commits.
+REBUILDS = frozenset({"0001_initial", "0003_checks_without_in_lists", "0004_pipelines"})
+
 # The oldest schema the commands that only read can use as it is, on a file pipectl may not
 # write (which cannot be upgraded): 0005 only added the imports table, which no read touches.
 READABLE_FROM = 4
