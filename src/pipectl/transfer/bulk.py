@@ -23,7 +23,7 @@ from pipectl.domain.pipeline import LOST
 from pipectl.store import bulk as store
 from pipectl.transfer.history import Defaults, iso
 from pipectl.transfer.rows import RowContext, stage_facts
-from pipectl.values import MAX_TEXT, currency_code, exponent, fold
+from pipectl.values import MAX_TEXT, currency_code, exponent, fold, in_range
 
 TEXTS = ("ref", "name", "company", "contact", "email", "phone", "owner", "source",
          "prequalified", "lost_reason", "note")
@@ -64,12 +64,14 @@ _USUAL_PERCENT = r"100|[1-9]?[0-9]"
 
 
 def _real(text: str) -> bool:
-    """A time or day of the right shape is real (no 31 April, 25 o'clock) and in 1900-2999."""
+    """A time or day of the right shape is real (no 31 April, 25 o'clock) and in the accepted
+    calendar (``values.in_range``)."""
     try:
-        (datetime if len(text) > 10 else date).fromisoformat(text.removesuffix("Z"))
+        if len(text) > 10:
+            return in_range(datetime.fromisoformat(text.removesuffix("Z")).date())
+        return in_range(date.fromisoformat(text))
     except ValueError:
         return False
-    return "1900" <= text[:4] <= "2999"
 
 
 class RowCheck:
