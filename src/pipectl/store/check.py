@@ -166,9 +166,17 @@ def structure_beside(conn: sqlite3.Connection) -> Callable[[], Findings]:
     return wait
 
 
-def _structure(conn: sqlite3.Connection) -> Findings:
-    from pipectl.store.transfer import foreign_key_problems, integrity_problems
+def integrity_problems(conn: sqlite3.Connection) -> list[str]:
+    rows = [r[0] for r in conn.execute("PRAGMA integrity_check")]
+    return [] if rows == ["ok"] else rows
 
+
+def foreign_key_problems(conn: sqlite3.Connection) -> list[tuple[str, int, str]]:
+    """(table, rowid, referenced table) of every row pointing at a row that does not exist."""
+    return [(r[0], r[1], r[2]) for r in conn.execute("PRAGMA foreign_key_check")]
+
+
+def _structure(conn: sqlite3.Connection) -> Findings:
     try:
         damage = integrity_problems(conn)
     except sqlite3.DatabaseError as exc:  # a file SQLite cannot even check: damage

@@ -320,16 +320,6 @@ def iter_events(conn: sqlite3.Connection, status: str = "all", pipeline_id: int 
 # ---------------------------------------------------------------- db check
 
 
-def integrity_problems(conn: sqlite3.Connection) -> list[str]:
-    rows = [r[0] for r in conn.execute("PRAGMA integrity_check")]
-    return [] if rows == ["ok"] else rows
-
-
-def foreign_key_problems(conn: sqlite3.Connection) -> list[tuple[str, int, str]]:
-    """(table, rowid, referenced table) of every row pointing at a row that does not exist."""
-    return [(r[0], r[1], r[2]) for r in conn.execute("PRAGMA foreign_key_check")]
-
-
 def counts(conn: sqlite3.Connection) -> tuple[int, int]:
     return (
         conn.execute("SELECT count(*) FROM deals").fetchone()[0],
