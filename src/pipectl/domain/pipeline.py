@@ -295,6 +295,17 @@ DEFAULT = Pipeline.of(
 # What the store keeps of a definition (pipeline_versions.definition): canonical JSON.
 
 
+def in_force(versions: list[tuple[str, Pipeline]], at: str) -> Pipeline:
+    """Of a pipeline's ``versions`` (each with the ISO UTC moment it came into force, oldest
+    first, at least one), the one in force at ``at``: the latest that came into force by
+    then, the first for anything earlier (as ``store.pipelines.load``)."""
+    found = versions[0][1]
+    for since, version in versions:
+        if since <= at:
+            found = version
+    return found
+
+
 def to_json(pipeline: Pipeline) -> str:
     """The canonical stored form: every field, fixed key order, compact, not ASCII-escaped.
     The store's ``id`` and ``version`` are not part of it."""

@@ -17,7 +17,7 @@ from typing import Any
 
 from pipectl.domain import projection
 from pipectl.domain.checklist import decode
-from pipectl.domain.pipeline import Pipeline
+from pipectl.domain.pipeline import Pipeline, in_force
 from pipectl.errors import DatabaseError
 from pipectl.store import check as store_check
 from pipectl.store import db
@@ -102,13 +102,9 @@ class Definitions:
         versions = self.history.get(pipeline_id)
         if not versions:
             raise LookupError(f"pipeline {pipeline_id} has no readable definition")
-        found = versions[0][1]
-        if len(versions) > 1:
-            at = self.fixed or self.at
-            for since, version in versions:
-                if since <= at:
-                    found = version
-        return found
+        if len(versions) == 1:
+            return versions[0][1]
+        return in_force(versions, self.fixed or self.at)
 
     def alternatives(self) -> list[Definitions]:
         """The definitions as they stood at each moment a version came into force, latest

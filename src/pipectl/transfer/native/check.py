@@ -19,7 +19,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 
 from pipectl.domain import projection
 from pipectl.domain.checklist import decode, encode
-from pipectl.domain.pipeline import LOST, Pipeline
+from pipectl.domain.pipeline import LOST, Pipeline, in_force
 from pipectl.errors import UsageError
 from pipectl.transfer.common import Summary
 from pipectl.transfer.formats import V1_CRITERIA
@@ -250,11 +250,7 @@ class Pipelines:
         versions = self._versions[pipeline_id]
         if len(versions) == 1:
             return self(pipeline_id)
-        found = versions[0][1]
-        for since, version in versions:
-            if since <= at:
-                found = version
-        return found
+        return in_force(versions, at)
 
 
 @dataclass
