@@ -117,6 +117,22 @@ def test_restoring_the_way_the_readme_said_corrupted_and_db_restore_does_not(tmp
     assert sorted(p.name for p in tmp_path.glob("bk.db*")) == ["bk.db"]
 
 
+def test_a_backup_with_commits_still_in_its_wal_is_restored_with_them(tmp_path):
+    """A backup that was itself used with --db and left a -wal holding a commit is read with
+    that commit (read as it is, the file alone would miss it)."""
+    db, bk = tmp_path / "p.db", tmp_path / "bk.db"
+    _ok(_cli(db, "add", "one"))
+    _ok(_cli(db, "db", "backup", str(bk)))
+    _leave_committed_wal(bk, "only in the backup's wal")
+    _ok(_cli(db, "db", "restore", str(bk)))
+    con = sqlite3.connect(db)
+    try:
+        notes = [r[0] for r in con.execute("SELECT text FROM events WHERE kind = 'note'")]
+    finally:
+        con.close()
+    assert notes == ["only in the backup's wal"]
+
+
 def test_restore_refuses_what_is_not_a_whole_pipectl_backup_and_changes_nothing(tmp_path):
     db = tmp_path / "p.db"
     _ok(_cli(db, "add", "keep me"))

@@ -86,6 +86,23 @@ def _read_only_reason(path: Path) -> str | None:
 READ_ONLY_MOUNT = "it is on a read-only file system"
 
 
+def read_only_uri(path: Path | str, immutable: bool = False) -> str:
+    """The URI that opens ``path`` read-only (``immutable``: as it is, no -shm, no locks; only
+    for a file nobody writes). Built from the absolute path, percent-encoded: a name with ?, #
+    or % in it is still that file."""
+    return f"{Path(path).absolute().as_uri()}?mode=ro{'&immutable=1' if immutable else ''}"
+
+
+def wal_pending(path: Path | str) -> bool:
+    """Whether a -wal beside ``path`` may hold commits the file lacks: read as it is
+    (immutable), the file would then show old data."""
+    wal = Path(f"{path}-wal")
+    try:
+        return wal.stat().st_size > 0
+    except OSError:
+        return False
+
+
 def _read_only_mount(path: Path) -> bool:
     try:
         return bool(os.statvfs(path).f_flag & getattr(os, "ST_RDONLY", 1))
@@ -401,14 +418,12 @@ def _connect_read_only(path: Path, why: str, found: tuple[int, int] | None
         raise _read_only(path, why, f"it is from an older pipectl (schema {version}) and "
                                     "reading it needs an upgrade, which writes to it")
     timeout = busy_timeout_ms()
-    base = path.absolute().as_uri() + "?mode=ro"
     # Read-only, SQLite needs the -shm beside the file (made by a writer, or now). Without it
     # (a read-only mount, a folder we may not write) the file is read as it is (immutable),
     # unless a -wal beside it holds changes the file lacks: those cannot be read so, and
     # reading without them would be silently stale.
-    wal = Path(f"{path}-wal")
-    pending = wal.exists() and wal.stat().st_size > 0
-    tries = [base] if pending else [base, base + "&immutable=1"]
+    pending = wal_pending(path)
+    tries = [read_only_uri(path)] + ([] if pending else [read_only_uri(path, immutable=True)])
     for n, uri in enumerate(tries):
         conn = None
         try:
@@ -426,7 +441,7 @@ def _connect_read_only(path: Path, why: str, found: tuple[int, int] | None
                 continue
             if pending and (exc.sqlite_errorcode & 0xFF) in (8, 14):
                 raise _read_only(
-                    path, why, f"its changes still in {wal.name} cannot be read without "
+                    path, why, f"its changes still in {path.name}-wal cannot be read without "
                     "writing beside it, and reading without them would show old data",
                 ) from exc
             raise translate(exc, path) from exc
@@ -449,10 +464,7 @@ def translate(exc: BaseException, path: Path | str | None = None) -> PipectlErro
     code = getattr(exc, "sqlite_errorcode", None)
     primary = code & 0xFF if isinstance(code, int) else None
     if primary in (5, 6) or (primary is None and ("locked" in low or "busy" in low)):
-        return DatabaseBusy(
-            f"{where}database is busy: another pipectl held it too long; nothing was changed",
-            hint="try again; PIPECTL_BUSY_TIMEOUT_MS sets how long to wait",
-        )
+        return _busy(where)
     if primary == 13 or "disk is full" in low:
         return DatabaseError(
             f"{where}the disk is full; nothing was changed", hint="free some space, then retry"
@@ -478,6 +490,13 @@ def translate(exc: BaseException, path: Path | str | None = None) -> PipectlErro
     if primary == 14 or "unable to open" in low:
         return DatabaseError(f"{where}cannot open the database file ({text})")
     return DatabaseError(f"{where}database error: {text}; nothing was changed")
+
+
+def _busy(where: str = "") -> DatabaseBusy:
+    return DatabaseBusy(
+        f"{where}database is busy: another pipectl held it too long; nothing was changed",
+        hint="try again; PIPECTL_BUSY_TIMEOUT_MS sets how long to wait",
+    )
 
 
 def _free_space(path: Path | str | None) -> str:
@@ -617,16 +636,11 @@ def open_backup(path: Path | str, database: Path) -> sqlite3.Connection:
     if found[1] > schema.VERSION:
         raise _newer(path, found[1])
     # A backup file has no -wal beside it: read as it is (immutable), so no -wal or -shm is
-    # made beside it. One that has (it was used with --db) is read with what its -wal holds.
-    base = path.absolute().as_uri() + "?mode=ro"
+    # made beside it. One that has (it was used with --db) is read with what its -wal holds,
+    # or not at all.
     try:
-        try:
-            if not Path(f"{path}-wal").exists():
-                raise sqlite3.OperationalError("no -wal")
-            conn = sqlite3.connect(base, uri=True, isolation_level=None)
-            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
-        except sqlite3.Error:  # no -wal, or no -shm can be made beside it (a read-only folder)
-            conn = sqlite3.connect(base + "&immutable=1", uri=True, isolation_level=None)
+        conn = sqlite3.connect(read_only_uri(path, immutable=not wal_pending(path)), uri=True,
+                               isolation_level=None)
         try:
             _check_contents(conn, path)
             version = conn.execute("PRAGMA user_version").fetchone()[0]
@@ -656,9 +670,7 @@ def restore_into(source: sqlite3.Connection, dest: sqlite3.Connection) -> None:
 
     def progress(status: int, remaining: int, total: int) -> None:
         if status in (5, 6):  # BUSY, LOCKED: SQLite already waited the busy timeout
-            raise DatabaseBusy(
-                "database is busy: another pipectl held it too long; nothing was changed",
-                hint="try again; PIPECTL_BUSY_TIMEOUT_MS sets how long to wait")
+            raise _busy()
 
     before = _fingerprint(dest)
     try:
@@ -744,7 +756,7 @@ def _still_current(backup: Path, conn: sqlite3.Connection) -> bool:
     if not backup.is_file():
         return False
     try:
-        other = sqlite3.connect(f"{backup.absolute().as_uri()}?mode=ro&immutable=1", uri=True)
+        other = sqlite3.connect(read_only_uri(backup, immutable=True), uri=True)
     except sqlite3.Error:
         return False
     try:
@@ -780,7 +792,7 @@ def _backup_before_upgrade(conn: sqlite3.Connection, path: Path, version: int,
     if notice is not None:
         notice(f"upgrading {path} from schema {version} to {VERSION}, after a copy of it as it "
                f"is ({target.name}); on a large database this takes a while")
-    source = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True)
+    source = sqlite3.connect(read_only_uri(path), uri=True)
     try:
         if target.exists():  # older than the database: replaced, once the new one is whole
             fresh = target.with_name(f"{target.name}.new")

@@ -121,13 +121,12 @@ def second_reader(conn: sqlite3.Connection) -> sqlite3.Connection | None:
     path = next((r[2] for r in conn.execute("PRAGMA database_list") if r[1] == "main"), "")
     if not path:
         return None
-    from urllib.parse import quote
+    from pipectl.store.db import _read_only_mount, read_only_uri, wal_pending
 
-    from pipectl.store.db import _read_only_mount
-
-    # on a read-only mount no -shm can be made: read as the main connection does (immutable)
-    fixed = "&immutable=1" if _read_only_mount(Path(path)) else ""
-    other = sqlite3.connect(f"file:{quote(path)}?mode=ro{fixed}", uri=True, timeout=5,
+    # on a read-only mount no -shm may be made: read as the main connection does (as it is,
+    # unless a -wal holds commits, which the main connection then reads too)
+    fixed = _read_only_mount(Path(path)) and not wal_pending(path)
+    other = sqlite3.connect(read_only_uri(path, immutable=fixed), uri=True, timeout=5,
                             check_same_thread=False)
     tune_for_reports(other)
     return other
