@@ -123,14 +123,14 @@ def test_a_backup_with_commits_still_in_its_wal_is_restored_with_them(tmp_path):
     db, bk = tmp_path / "p.db", tmp_path / "bk.db"
     _ok(_cli(db, "add", "one"))
     _ok(_cli(db, "db", "backup", str(bk)))
-    _leave_committed_wal(bk, "only in the backup's wal")
+    _leave_committed_wal(bk, "only in the wal of the backup")
     _ok(_cli(db, "db", "restore", str(bk)))
     con = sqlite3.connect(db)
     try:
         notes = [r[0] for r in con.execute("SELECT text FROM events WHERE kind = 'note'")]
     finally:
         con.close()
-    assert notes == ["only in the backup's wal"]
+    assert notes == ["only in the wal of the backup"]
 
 
 def test_restore_refuses_what_is_not_a_whole_pipectl_backup_and_changes_nothing(tmp_path):
