@@ -51,8 +51,6 @@ class Incoming:
     name: Path  # how messages call it: as the user named it, <stdin> for standard input
     fmt: str  # csv or json
     digest: str  # SHA-256 of the bytes, in hex
-    size: int  # bytes
-    copied: bool  # read from a copy (a stream)
 
 
 def is_stdin(file: Path | str) -> bool:
@@ -77,15 +75,14 @@ def _format(name: Path, fmt: str | None, head: bytes) -> str:
 class _Pass:
     """One pass over the bytes: their digest, and the checks that they can be text."""
 
-    def __init__(self, name: Path, head: bytes) -> None:
-        self.name = name
+    def __init__(self, name: Path, head: bytes, fmt: str) -> None:
+        self.name, self.fmt = name, fmt
         self.sha = hashlib.sha256()
         self.size = 0
         encoding = json.detect_encoding(head[:4])  # a BOM, or the NUL pattern of UTF-16/32
         self.wide = encoding.startswith(_WIDE)
         self.decoder = (codecs.getincrementaldecoder(encoding)("replace") if self.wide
                         else None)
-        self.fmt = "csv"
         self.run = 0  # bytes since the last line end
 
     def feed(self, chunk: bytes) -> None:
@@ -147,8 +144,7 @@ def opened(file: Path | str, fmt: str | None = None) -> Iterator[Incoming]:
         regular = owned and stat.S_ISREG(os.fstat(fh.fileno()).st_mode)
         head = _read(fh, name)
         fmt = _format(name, fmt, head)
-        check = _Pass(name, head)
-        check.fmt = fmt
+        check = _Pass(name, head, fmt)
         out: BinaryIO | None = None
         if not regular:
             fd, spool = tempfile.mkstemp(prefix="pipectl-import-", suffix=f".{fmt}")
@@ -156,14 +152,12 @@ def opened(file: Path | str, fmt: str | None = None) -> Iterator[Incoming]:
             out = os.fdopen(fd, "wb")
         try:
             chunk = head
-            copied = 0
             while chunk:
                 check.feed(chunk)
                 if out is not None:
                     _write(out, chunk, name)
-                    copied += len(chunk)
-                    if copied % ROOM_EVERY < len(chunk):
-                        _room_left(copy, copied, name)  # type: ignore[arg-type]
+                    if check.size % ROOM_EVERY < len(chunk):  # check.size: the bytes copied
+                        _room_left(copy, check.size, name)  # type: ignore[arg-type]
                 chunk = _read(fh, name)
             check.feed(b"")
         except BaseException:
@@ -173,8 +167,7 @@ def opened(file: Path | str, fmt: str | None = None) -> Iterator[Incoming]:
             raise
         if out is not None:
             _close(out, name)
-        yield Incoming(path=copy or name, name=name, fmt=fmt, digest=check.sha.hexdigest(),
-                       size=check.size, copied=copy is not None)
+        yield Incoming(path=copy or name, name=name, fmt=fmt, digest=check.sha.hexdigest())
     finally:
         if owned:
             fh.close()
