@@ -10,7 +10,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pipectl.errors import DatabaseDamaged, DatabaseError
+from pipectl.errors import DatabaseDamaged
 from pipectl.services.check import Check as Check  # db check lives in services/check.py
 from pipectl.services.check import check as check
 from pipectl.store import db
@@ -68,7 +68,7 @@ def restore(path: Path, source: Path | str, at: datetime,
                 conn = db.connect(path, migrate=False)
             except DatabaseDamaged:
                 damaged = True
-                kept_as = _move_aside(path, kept)
+                kept_as = db.move_aside(path, kept)
                 db.write_copy(src, path)
             else:
                 try:
@@ -100,19 +100,6 @@ def _into_empty(src: sqlite3.Connection, path: Path) -> None:
         db.restore_into(src, conn)
     finally:
         conn.close()
-
-
-def _move_aside(path: Path, kept: Path) -> Path:
-    """The damaged database and the files beside it renamed to ``kept`` (+ -wal, -shm): a
-    stale -wal must never be replayed onto the restored file."""
-    if os.path.lexists(kept):
-        raise DatabaseError(f"{kept} exists; pipectl never overwrites a file",
-                            hint="wait a second and retry")
-    for side in ("-wal", "-shm", "-journal"):
-        if os.path.lexists(f"{path}{side}"):
-            os.replace(f"{path}{side}", f"{kept}{side}")
-    os.replace(path, kept)
-    return kept
 
 
 # ---------------------------------------------------------------- the demo

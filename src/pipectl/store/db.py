@@ -660,6 +660,19 @@ def open_backup(path: Path | str, database: Path) -> sqlite3.Connection:
     return conn
 
 
+def move_aside(path: Path, kept: Path) -> Path:
+    """A database too damaged to open, renamed to ``kept`` with the files beside it (-wal,
+    -shm, -journal): a stale -wal must never be replayed onto what takes its place."""
+    if os.path.lexists(kept):
+        raise DatabaseError(f"{kept} exists; pipectl never overwrites a file",
+                            hint="wait a second and retry")
+    for side in _SIDE_FILES:
+        if os.path.lexists(f"{path}{side}"):
+            os.replace(f"{path}{side}", f"{kept}{side}")
+    os.replace(path, kept)
+    return kept
+
+
 def restore_into(source: sqlite3.Connection, dest: sqlite3.Connection) -> None:
     """Replace everything in ``dest`` by the contents of ``source``, in one write transaction
     of ``dest`` (SQLite's backup API): other processes see the database before or after, a
