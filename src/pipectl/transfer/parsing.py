@@ -486,9 +486,7 @@ def _parse_when(text: str, dayfirst: bool) -> tuple[datetime, bool] | None:
             mo, d = (b, a) if dayfirst else (a, b)
             h, mi, s = (int(m.group(i) or 0) for i in (4, 5, 6))
             return _check(datetime(y, mo, d, h, mi, s, tzinfo=UTC)), m.group(4) is None
-    except _OutOfRange:
-        raise ValueError(f"{text!r} is out of range: {DATE_RANGE}") from None
-    except OverflowError:  # an offset that moves the moment past year 1 or 9999
+    except (_OutOfRange, OverflowError):  # OverflowError: an offset past year 1 or 9999
         raise ValueError(f"{text!r} is out of range: {DATE_RANGE}") from None
     except ValueError:
         pass
