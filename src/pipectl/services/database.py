@@ -50,7 +50,7 @@ def restore(path: Path, source: Path | str, at: datetime,
     the backup copied into its place. A backup from an older pipectl is upgraded at once.
     """
     from pipectl.paths import expand
-    from pipectl.store.transfer import counts
+    from pipectl.store.check import counts
 
     path = db.database_path(path)
     source = expand(source)

@@ -317,16 +317,6 @@ def iter_events(conn: sqlite3.Connection, status: str = "all", pipeline_id: int 
         yield dict(row)
 
 
-# ---------------------------------------------------------------- db check
-
-
-def counts(conn: sqlite3.Connection) -> tuple[int, int]:
-    return (
-        conn.execute("SELECT count(*) FROM deals").fetchone()[0],
-        conn.execute("SELECT count(*) FROM events").fetchone()[0],
-    )
-
-
 # ---------------------------------------------------------------- JSON import (streamed)
 # pipectl's JSON export is imported in batches inside one transaction. Keeping the file's ids
 # (an empty database, every id present and unique) is tried first: the primary keys catch a
