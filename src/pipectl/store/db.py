@@ -630,7 +630,11 @@ def open_backup(path: Path | str, database: Path) -> sqlite3.Connection:
         raise UsageError(f"{path} is not a file")
     if database.exists() and os.path.samefile(path, database):
         raise UsageError(f"{path} is the database itself", hint="give a backup file")
-    found = _inspect(path)
+    try:
+        found = _inspect(path)
+    except DatabaseError as exc:  # the checks of a --db file, with the hint for a backup
+        exc.hint = "choose another backup"
+        raise
     if found is None:
         raise DatabaseError(f"{path} is empty: not a backup; nothing was changed")
     if found[1] > schema.VERSION:
@@ -642,7 +646,11 @@ def open_backup(path: Path | str, database: Path) -> sqlite3.Connection:
         conn = sqlite3.connect(read_only_uri(path, immutable=not wal_pending(path)), uri=True,
                                isolation_level=None)
         try:
-            _check_contents(conn, path)
+            try:
+                _check_contents(conn, path)
+            except DatabaseError as exc:
+                exc.hint = "choose another backup"
+                raise
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             if version == 0:
                 raise DatabaseError(f"{path} holds no pipectl database; nothing was changed")
