@@ -192,8 +192,7 @@ SETTINGS = {
     "deadline": None,
     "suppress_health_check": [HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
                               HealthCheck.data_too_large],
-    "derandomize": False,
-}
+}  # derandomize comes from the profile (tests/conftest.py): fixed under CI, random locally
 
 
 def test_every_command_is_fuzzed():

@@ -157,8 +157,20 @@ def test_a_cut_export_is_never_imported_as_whole(runner, exports, data):
     if name != "all.json" and added > 0:
         # only a cut exactly at a row's end reads as whole (and imports just those rows; a
         # cut inside the header row leaves a file of no rows, which imports nothing)
-        assert whole[:cut].endswith(b"\r\n") or not dropped.strip(b"\r\n"), \
+        # (a cut between a row's \r and \n leaves a row ended by a bare \r: still whole)
+        assert whole[:cut].endswith((b"\r\n", b"\r")) or not dropped.strip(b"\r\n"), \
             f"{name} cut mid-row at {cut} was imported"
+
+
+def test_a_deals_export_cut_between_cr_and_lf_imports_the_rows_it_holds(runner, exports):
+    """The case CI's random draw found (stop 18): a cut after a row's \r and before its \n.
+    The file then ends in a row ended by a bare \r, which CSV reads as a whole row: it imports
+    that one row (all the file says it has), not a row more, and nothing fails."""
+    whole = exports["deals.csv"]
+    first_row_end = whole.index(b"\r\n", whole.index(b"\r\n") + 2)
+    path = runner.workdir / "cut-cr.csv"
+    path.write_bytes(whole[: first_row_end + 1])
+    assert _check_import(runner, [str(path)]) == 1
 
 
 def test_the_quote_heavy_exports_round_trip(exports, tmp_path):
