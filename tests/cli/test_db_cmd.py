@@ -28,7 +28,7 @@ def test_backup_is_a_consistent_copy_and_never_overwrites(cli, tmp_path: Path) -
 def test_check_ok(cli) -> None:
     cli("add", "Acme")
     out = cli("db", "check").stdout
-    assert "no problems found (1 deals, 1 events" in out
+    assert "no problems found (1 deal, 1 event;" in out
     assert cli.json("db", "check")["ok"] is True
 
 

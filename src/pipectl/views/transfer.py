@@ -152,8 +152,8 @@ def print_check(result: dict[str, Any], as_json: bool) -> None:
         _print_repaired(result)
     if result["ok"]:
         echo(
-            f"{result['path']}: no problems found ({result['deals']} deals, "
-            f"{result['events']} events; structure intact, schema as pipectl made it, every "
+            f"{result['path']}: no problems found ({count(result['deals'], 'deal')}, "
+            f"{count(result['events'], 'event')}; structure intact, schema as pipectl made it, every "
             "event belongs to a deal, every deal is what its events make of it)"
         )
         return
