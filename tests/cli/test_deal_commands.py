@@ -180,7 +180,7 @@ def test_stages(cli) -> None:
         (["add", "X", "--probability", "101"], 2, "not between 0 and 100"),
         (["add", "X", "--stage", "meeting"], 1, "only if it is pre-qualified"),
         (["add", "X", "--stage", "lost"], 1, "cannot start lost"),
-        (["list", "--status", "maybe"], 2, "is not one of open, won, lost, all"),
+        (["list", "--status", "maybe"], 2, "is not one of open, won, lost, closed, all"),
         (["list", "--sort", "colour"], 2, "--sort 'colour'"),
         (["list", "--limit", "-1"], 2, "may not be negative"),
         (["qualify", "1"], 2, "nothing to record"),

@@ -154,8 +154,15 @@ def list_(
         str | None, typer.Option("--stage", "-s", help="Only deals in this stage.")
     ] = None,
     status: Annotated[
-        str, typer.Option("--status", help="open, won, lost or all.", case_sensitive=False)
-    ] = "open",
+        str | None,
+        typer.Option(
+            "--status",
+            help="open, won, lost, closed (won or lost) or all. Default: open; with --closed: "
+            "closed.",
+            case_sensitive=False,
+            show_default=False,
+        ),
+    ] = None,
     owner: Annotated[
         str | None, typer.Option("--owner", "-o", help="Only this owner's deals.")
     ] = None,
@@ -163,6 +170,25 @@ def list_(
         str | None,
         typer.Option(
             "--search", "-q", help="Text in name, company, contact, email, owner, source or ref."
+        ),
+    ] = None,
+    closed: Annotated[
+        str | None,
+        typer.Option(
+            "--closed",
+            metavar="FROM..TO",
+            help="Only deals won or lost in [FROM, TO) (UTC dates, TO excluded; either end "
+            "may be left out), e.g. 2026-10-01..2027-01-01 or 2026-10-01.. ; lists won and "
+            "lost deals unless --status says which.",
+        ),
+    ] = None,
+    created: Annotated[
+        str | None,
+        typer.Option(
+            "--created",
+            metavar="FROM..TO",
+            help="Only deals created in [FROM, TO) (UTC dates, TO excluded; either end may be "
+            "left out), e.g. ..2026-07-01.",
         ),
     ] = None,
     sort: Annotated[
@@ -180,19 +206,39 @@ def list_(
         ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
+    totals: Annotated[
+        bool,
+        typer.Option(
+            "--totals",
+            help="With --json: an object {deals, total, shown, totals} (the deals, how many "
+            "match, how many are shown, count and value per currency) instead of the bare "
+            "array of deals, e.g. pipectl list --status won --closed 2026-10-01.. --json "
+            "--totals. The table always ends with the totals.",
+        ),
+    ] = False,
 ) -> None:
-    """List deals (open ones by default) as a table.
+    """List deals (open ones by default) as a table, with their totals per currency.
+
+    The Close column shows when a won or lost deal closed, and an open deal's expected close
+    date. The last lines count the deals that match ("3 of 21 deals" when --limit cut the
+    list) and total their value per currency, over all of them.
 
     Examples:
 
       pipectl list --stage proposal --owner "Anna Kowalska"
 
       pipectl list --status all --search nguyễn --sort value --limit 20
+
+      pipectl list --status won --closed 2026-10-01..2027-01-01
+
+      pipectl list --created 2026-11-01.. --json --totals
     """
     from pipectl.services import reports
     from pipectl.values import clean_text
 
-    status = reports.listing_status(status, sort)
+    closed_in = reports.date_range(closed, "--closed") if closed is not None else None
+    created_in = reports.date_range(created, "--created") if created is not None else None
+    status = reports.listing_status(status, sort, closed_in is not None)
     from pipectl.views import deals as view
 
     search = clean_text(search, "--search") if search is not None else None
@@ -207,14 +253,21 @@ def list_(
         sort=sort,
         limit=positive_limit(limit) or None,
         columns=None if as_json else view.TABLE_COLUMNS,
+        closed=closed_in,
+        created=created_in,
+        with_totals=totals or not as_json,
     ) as found:
-        if as_json:
+        known = found.pipelines
+        if as_json and totals:
+            view.list_json(found.rows, known, found.totals or [])
+        elif as_json:
             from pipectl.views.common import print_json_list
 
-            known = found.pipelines
             print_json_list(view.deal_json(r, known[r["pipeline_id"]]) for r in found.rows)
         else:
-            view.deal_table(found.rows, found.pipelines)
+            said = [f"{what} {r.label}" for what, r in (("closed", closed_in),
+                                                          ("created", created_in)) if r]
+            view.deal_table(found.rows, known, totals=found.totals, filters=said)
 
 
 def show(

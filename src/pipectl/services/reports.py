@@ -17,7 +17,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import date
+from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
 from pipectl.errors import UsageError
@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
 Row = dict[str, Any]
 
-STATUSES = ("open", "won", "lost", "all")
+STATUSES = ("open", "won", "lost", "closed", "all")
 SORTS = tuple(deal_store.SORTS)
 
 
@@ -71,28 +71,111 @@ def as_of(text: str | None, option: str = "--as-of") -> str:
 # ---------------------------------------------------------------- the deal list
 
 
-def listing_status(status: str, sort: str = "stage") -> str:
-    """``status`` lower-cased, once it and ``sort`` are known (UsageError otherwise)."""
+def listing_status(status: str | None, sort: str = "stage", closed: bool = False) -> str:
+    """``status`` lower-cased, once it and ``sort`` are known (UsageError otherwise). None:
+    ``open``, or ``closed`` (won and lost) when the list is filtered by close date
+    (``closed``), which ``open`` contradicts."""
+    if status is None:
+        status = "closed" if closed else "open"
     status = status.lower()
     if status not in STATUSES:
         raise UsageError(f"--status {status!r} is not one of {', '.join(STATUSES)}")
     if sort not in SORTS:
         raise UsageError(f"--sort {sort!r} is not one of {', '.join(SORTS)}")
+    if closed and status == "open":
+        raise UsageError("--closed lists deals that closed, and --status open has none",
+                         hint="leave --status out (won and lost deals), or say won or lost")
     return status
+
+
+class DateRange:
+    """Dates ``[start, end)`` (UTC), either side open (None): ``list --closed/--created``."""
+
+    __slots__ = ('end', 'start')
+
+    def __init__(self, start: date | None, end: date | None) -> None:
+        self.start = start
+        self.end = end
+
+    def span(self) -> tuple[str | None, str | None]:
+        """The range as stored moments: [start's midnight, end's midnight)."""
+        return (None if self.start is None else f"{self.start.isoformat()}T00:00:00Z",
+                None if self.end is None else f"{self.end.isoformat()}T00:00:00Z")
+
+    @property
+    def label(self) -> str:
+        """As the report names its window: '2026-10-01 to 2027-01-01 (excluded)'."""
+        if self.start and self.end:
+            return f"{self.start} to {self.end} (excluded)"
+        return f"from {self.start}" if self.start else f"before {self.end}"
+
+
+RANGE_HINT = ("give FROM..TO as dates, TO excluded: 2026-10-01..2027-01-01 is the fourth "
+              "quarter; either end may be left out (2026-10-01.., ..2027-01-01)")
+
+
+def date_range(text: str, option: str) -> DateRange:
+    """``FROM..TO`` (``--closed``, ``--created``): half-open UTC dates ``[FROM, TO)`` as
+    report windows are; ``FROM..`` and ``..TO`` leave a side open. UsageError otherwise."""
+    from pipectl.values import DATE_RANGE, in_range
+
+    given = text.strip()
+    first, sep, last = given.partition("..")
+    if not sep or ".." in last:
+        raise UsageError(f"{option} {text!r} is not a range FROM..TO", hint=RANGE_HINT)
+    ends: list[date | None] = []
+    for part in (first.strip(), last.strip()):
+        if not part:
+            ends.append(None)
+            continue
+        try:
+            day = date.fromisoformat(part)
+        except ValueError as exc:
+            raise UsageError(f"{option} {text!r}: {part!r} is not a date (YYYY-MM-DD)",
+                             hint=RANGE_HINT) from exc
+        if not in_range(day):
+            raise UsageError(f"{option} {text!r}: {part} is out of range: {DATE_RANGE}")
+        ends.append(day)
+    start, end = ends
+    if start is None and end is None:
+        raise UsageError(f"{option} {text!r} gives neither end", hint=RANGE_HINT)
+    if start is not None and end is not None and end <= start:
+        raise UsageError(
+            f"{option} {text!r}: {end} is not after {start}",
+            hint=f"the range is [FROM, TO): TO is excluded ({start}..{start + timedelta(days=1)}"
+            " is the one day)")
+    return DateRange(start, end)
+
+
+class CurrencyTotal:
+    # value_minor: the exact sum of the known values (None: no deal of it has a value)
+    __slots__ = ('count', 'currency', 'value_minor', 'without_value')
+
+    def __init__(self, currency: str, count: int, value_minor: int | None,
+                 without_value: int) -> None:
+        self.currency = currency
+        self.count = count
+        self.value_minor = value_minor
+        self.without_value = without_value
 
 
 class Listing:
     # rows: the deals, one at a time (read inside the ``with`` block)
     # pipelines: every pipeline as in force now: each row's own is here
     # pipeline: the pipeline asked for (the default one for a stage alone)
-    __slots__ = ('pipeline', 'pipelines', 'rows')
+    # total: how many deals match (rows holds at most the limit); None unless asked for
+    # totals: per currency (in code order), of every deal matching; None unless asked for
+    __slots__ = ('pipeline', 'pipelines', 'rows', 'total', 'totals')
 
     def __init__(
-        self, rows: Iterator[Row], pipelines: dict[int, Pipeline], pipeline: Pipeline | None
+        self, rows: Iterator[Row], pipelines: dict[int, Pipeline], pipeline: Pipeline | None,
+        totals: list[CurrencyTotal] | None = None,
     ) -> None:
         self.rows = rows
         self.pipelines = pipelines
         self.pipeline = pipeline
+        self.totals = totals
+        self.total = None if totals is None else sum(t.count for t in totals)
 
 
 @contextmanager
@@ -101,43 +184,52 @@ def deals(
     *,
     pipeline: str | None = None,
     stage: str | None = None,
-    status: str = "open",
+    status: str | None = "open",
     owner: str | None = None,
     search: str | None = None,
     sort: str = "stage",
     limit: int | None = None,
     columns: tuple[str, ...] | None = None,
+    closed: DateRange | None = None,
+    created: DateRange | None = None,
+    with_totals: bool = False,
 ) -> Iterator[Listing]:
     """The deals matching the filters, streamed: read ``rows`` inside the ``with`` block.
 
     ``pipeline``: only the deals of the pipeline so named ('': the default one; None: every
     pipeline). ``stage``: only the deals in that stage of ``pipeline`` (of the default one for
-    None or '').
+    None or ''). ``status``: None means open, or won and lost with ``closed``.
+    ``closed``: only the deals that were won or lost in that range (their ``closed_at``);
+    ``created``: only those created in it (``created_at``).
     ``columns``: only these columns of each deal (all by default). ``limit``: at most this many
-    (None: all).
+    (None: all). ``with_totals``: also the count and the value per currency of every deal
+    matching (the limit aside), read in the same state as the rows.
 
         with reports.deals(conn, status="all", owner="Anna") as found:
             for row in found.rows: ...
     """
-    status = listing_status(status, sort)
+    status = listing_status(status, sort, closed is not None)
     with _one_state(conn):
         chosen = None
         if pipeline is not None or stage is not None:
             chosen = pipeline_store.by_name(conn, pipeline or None)
         known = pipeline_store.all_in_force(conn)
-        rows = deal_store.iter_deals(
-            conn,
+        filters: dict[str, Any] = dict(
             pipeline_id=chosen.id if chosen else None,
             stage=chosen.parse_stage(stage) if chosen and stage is not None else None,
             status=status,
             owner=owner,
             search=search,
-            sort=sort,
-            limit=limit,
-            columns=columns,
             pipelines=known,
+            closed=closed.span() if closed is not None else None,
+            created=created.span() if created is not None else None,
         )
-        yield Listing(rows, known, chosen)
+        totals = None
+        if with_totals:
+            totals = [CurrencyTotal(t["currency"], t["count"], t["value"], t["without_value"])
+                      for t in deal_store.totals(conn, **filters)]
+        rows = deal_store.iter_deals(conn, sort=sort, limit=limit, columns=columns, **filters)
+        yield Listing(rows, known, chosen, totals)
 
 
 def deal(conn: sqlite3.Connection, deal_id: int) -> Row:

@@ -6,7 +6,7 @@ Tables and styled lines are written by ``pipectl.views.table`` (no Rich).
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from pipectl.values import format_money
@@ -55,6 +55,24 @@ def print_json_list(items: Iterable[Any]) -> None:
         out.write(("[\n  " if first else ",\n  ") + body)
         first = False
     out.write("[]\n" if first else "\n]\n")
+
+
+def print_json_with_list(key: str, items: Iterable[Any], tail: Callable[[int], dict]) -> None:
+    """A JSON object whose first key, ``key``, holds an array written item by item, followed
+    by the keys of ``tail(n)`` (``n``: how many items there were): exactly what
+    ``print_json({key: list(items), **tail(n)})`` would print, in flat memory."""
+    import json
+
+    out = sys.stdout
+    out.write("{\n  " + json.dumps(key, ensure_ascii=False) + ": ")
+    n = 0
+    for item in items:
+        body = json.dumps(item, ensure_ascii=False, indent=2).replace("\n", "\n    ")
+        out.write(("[\n    " if n == 0 else ",\n    ") + body)
+        n += 1
+    out.write("[]" if n == 0 else "\n  ]")
+    rest = json.dumps(tail(n), ensure_ascii=False, indent=2)
+    out.write(",\n" + rest[2:] + "\n" if rest != "{}" else "\n}\n")
 
 
 def money(minor: int | None, currency: str) -> str | None:

@@ -98,7 +98,15 @@ def _stage_text(row: Row) -> str:
 
 # The columns of ``deals`` that deal_table reads (list asks the store for these only).
 TABLE_COLUMNS = ("id", "name", "company", "pipeline_id", "stage", "lost_at_stage", "value_minor",
-                 "currency", "probability", "close_date", "owner")
+                 "currency", "probability", "close_date", "closed_at", "owner")
+
+
+def close_cell(row: Row) -> str:
+    """The list's Close column: the day a won or lost deal closed, else the expected close
+    date (the Stage column says which a deal is)."""
+    if row["closed_at"]:
+        return str(row["closed_at"])[:10]
+    return row["close_date"] or ""
 
 
 def _deal_cells(rows: Iterable[Row], pipelines: Pipelines) -> Iterator[tuple[str, ...]]:
@@ -110,13 +118,19 @@ def _deal_cells(rows: Iterable[Row], pipelines: Pipelines) -> Iterator[tuple[str
             _stage_text(row),
             money_cell(row["value_minor"], row["currency"]),
             f"{probability(row, pipelines[row['pipeline_id']])}%",
-            row["close_date"] or "",
+            close_cell(row),
             row["owner"] or "",
         )
 
 
-def deal_table(rows: Iterable[Row], pipelines: Pipelines, title: str | None = None) -> None:
-    """One deal per line, written as the rows come (any number of them)."""
+def deal_table(rows: Iterable[Row], pipelines: Pipelines, title: str | None = None,
+               totals: list[Any] | None = None, filters: list[str] | None = None) -> None:
+    """One deal per line, written as the rows come (any number of them), then how many
+    deals match and their totals per currency (``totals``: ``services.reports.CurrencyTotal``
+    of every deal matching, the limit aside). ``filters``: the date filters in words, said
+    in the title."""
+    if filters:
+        title = f"Deals {', '.join(filters)}" + (f"; {title}" if title else "")
     table = Table(
         Column("ID", justify="right", flexible=False),
         Column("Deal"),
@@ -130,8 +144,64 @@ def deal_table(rows: Iterable[Row], pipelines: Pipelines, title: str | None = No
     )
     cells = _deal_cells(rows, pipelines)
     first = next(cells, None)
+    if first is None and title:
+        echo(title)
     n = 0 if first is None else table.write(_chain(first, cells))
-    echo(count(n, "deal"))
+    for line in totals_lines(n, totals):
+        echo(line)
+
+
+def totals_lines(shown: int, totals: list[Any] | None) -> list[str]:
+    """'21 deals: 372,500.00 USD', or '3 of 21 deals (--limit 0 shows all); all 21: ...';
+    several currencies one line each (never added together)."""
+    if totals is None:
+        return [count(shown, "deal")]
+    total = sum(t.count for t in totals)
+    head = count(total, "deal")
+    if shown < total:
+        head = f"{shown} of {head} (--limit 0 shows all); all {total}"
+    if not totals:
+        return [head]
+    if len(totals) == 1:
+        t = totals[0]
+        if t.value_minor is None:
+            return [f"{head}, none with a value"]
+        return [f"{head}: {money_cell(t.value_minor, t.currency)}{_without(t)}"]
+    cells = [money_cell(t.value_minor, t.currency) if t.value_minor is not None
+             else f"- {t.currency}" for t in totals]
+    counts = [count(t.count, "deal") for t in totals]
+    wide, tall = max(len(c) for c in cells), max(len(c) for c in counts)
+    lines = [f"{head}, per currency:"]
+    for t, cell, n in zip(totals, cells, counts, strict=True):
+        lines.append(f"  {cell:>{wide}}  {n:>{tall}}{_without(t)}")
+    return lines
+
+
+def _without(t: Any) -> str:
+    if not t.without_value:
+        return ""
+    if t.value_minor is None:
+        return " (none with a value)"
+    return f" ({t.without_value} without a value)"
+
+
+def totals_json(totals: list[Any]) -> dict[str, Any]:
+    """Per currency: {"count", "value" (exact decimal string; null when none of its deals has
+    a value), "without_value"}."""
+    return {t.currency: {"count": t.count, "value": money(t.value_minor, t.currency),
+                         "without_value": t.without_value} for t in totals}
+
+
+def list_json(rows: Iterable[Row], pipelines: Pipelines, totals: list[Any]) -> None:
+    """``list --json --totals``: {"deals": [...], "total", "shown", "totals"}, the deals
+    written as they come."""
+    from pipectl.views.common import print_json_with_list
+
+    total = sum(t.count for t in totals)
+    print_json_with_list(
+        "deals", (deal_json(r, pipelines[r["pipeline_id"]]) for r in rows),
+        lambda shown: {"total": total, "shown": shown, "totals": totals_json(totals)},
+    )
 
 
 def _chain(first: Any, rest: Iterator[Any]) -> Iterator[Any]:
