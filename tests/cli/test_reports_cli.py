@@ -51,7 +51,10 @@ def test_forecast_versus_actual_of_domain_example(november):
                 "from_forecast": {"count": 1, "without_value": 0, "value": {"USD": "50000.00"}},
             },
             "slipped": [_slipped(2, "Deal B"), _slipped(3, "Deal C"), _slipped(4, "Deal D")],
+            "added": None,  # only the current period has deals added since it began
         }],
+        "no_close_date": {"count": 0, "without_value": 0, "value": {}, "weighted_value": {},
+                          "deals": []},
     }
 
 
@@ -64,8 +67,9 @@ def test_forecast_table_and_csv(november):
                        "--as-of", "2025-12-05", "--csv").stdout.splitlines()
     assert csv_out == [
         "period,from,to,state,currency,forecast_value,weighted_value,won_value,"
-        "won_from_forecast_value,forecast_deals,won_deals,slipped_deals",
-        "2025-11,2025-11-01,2025-12-01,over,USD,200000.00,160000.00,50000.00,50000.00,4,1,3",
+        "won_from_forecast_value,forecast_deals,won_deals,slipped_deals,added_value,added_deals",
+        "2025-11,2025-11-01,2025-12-01,over,USD,200000.00,160000.00,50000.00,50000.00,4,1,3,,",
+        "no_close_date,,,,,,,,,0,,,,",
     ]
 
 
@@ -87,6 +91,9 @@ def test_report_json_exact(november):
         "owner": None,
         "deals": {"open": 3, "won": 1, "lost": 0, "total": 4},
         "flow": {"created": 4, "qualified": 4, "won": 1, "lost": 0},
+        "won": {"count": 1, "without_value": 0, "with_value": {"USD": 1},
+                "value": {"USD": "50000.00"}, "average": {"USD": "50000.00"}},
+        "lost": {"count": 0, "without_value": 0, "with_value": {}, "value": {}},
         "pipeline": {
             "count": 3, "without_value": 0, "value": {"USD": "150000.00"},
             "weighted_value": {"USD": "120000.00"},

@@ -217,11 +217,12 @@ def forecast(
     if fmt == "json":
         from pipectl.views.common import print_json
 
-        print_json(view.forecast_json(items, moment, unit, owner, name))
+        print_json(view.forecast_json(items, moment, unit, owner, name, result.no_close_date,
+                                      result.no_close_date_ids))
     elif fmt == "csv":
-        view.forecast_csv(items)
+        view.forecast_csv(items, result.no_close_date)
     else:
-        view.forecast_table(items, moment, name)
+        view.forecast_table(items, moment, name, result.no_close_date)
 
 
 def stale(

@@ -7,6 +7,11 @@ forecast of a period that has begun is read from the snapshot just before its fi
 pipeline as of the as-of moment. A deal is in a period's forecast when it was open in that
 snapshot and its expected close date (as of then) lies in the period. Its weight is its own
 probability as of then, else its stage's in its pipeline's definition in force then.
+
+Two blind spots are shown beside the periods: the deals open at the as-of moment with no
+expected close date (in no period's forecast), and, for the current period, the deals *added*
+to it since it began (open at the as-of moment, expected to close in it, and not in its
+forecast: their close date moved into it, they got one, they are new, or they were reopened).
 """
 
 from __future__ import annotations
@@ -34,6 +39,18 @@ class Slipped:
     close_date_after: str | None  # expected close at the end of the period
 
 
+@dataclass(frozen=True, slots=True)
+class Added:
+    id: int
+    name: str
+    owner: str | None
+    value_minor: int | None
+    currency: str
+    close_date: str  # expected close at the as-of moment (in the period)
+    close_date_then: str | None  # expected close when the period began
+    was: str  # moved, undated, new, closed or other_pipeline: what it was when the period began
+
+
 @dataclass(slots=True)
 class PeriodForecast:
     period: Window
@@ -45,6 +62,15 @@ class PeriodForecast:
     won_forecast: Money | None = None  # of which were in the forecast
     won_ids: list[int] = field(default_factory=list)
     slipped: list[Slipped] | None = None  # forecast deals not won in the period (over only)
+    added: Money | None = None  # open now, expected in the period, not forecast (current only)
+    added_deals: list[Added] | None = None
+
+
+@dataclass(slots=True)
+class Forecast:
+    periods: list[PeriodForecast]
+    no_close_date: Money  # deals open at the as-of moment without an expected close date
+    no_close_date_ids: list[int]
 
 
 def _before(day) -> str:
@@ -55,6 +81,14 @@ def build(
     conn: sqlite3.Connection, as_of: str, periods: list[Window], owner: str | None = None,
     pipeline: str | None = None,
 ) -> list[PeriodForecast]:
+    """The periods of ``build_all``."""
+    return build_all(conn, as_of, periods, owner, pipeline).periods
+
+
+def build_all(
+    conn: sqlite3.Connection, as_of: str, periods: list[Window], owner: str | None = None,
+    pipeline: str | None = None,
+) -> Forecast:
     """``pipeline``: only the deals in the pipeline of that name: in it when the period began
     (forecast) or when they were won (actual). A forecast deal that moved into another
     pipeline and was won there in the period did not slip."""
@@ -102,11 +136,17 @@ def build(
                 )
                 if state == "over":
                     item.slipped = _slipped(conn, t, e, in_forecast, won_any, {**p2, **params})
+                else:
+                    item.added, item.added_deals = _added(conn, t, e, in_forecast, mine, params,
+                                                          snap(as_of)[1])
             out.append(item)
+        now, defs = snap(as_of)
+        undated, undated_ids = _money(
+            conn, now, "status = 'open' AND close_date IS NULL" + mine, {"pid": only}, defs)
     finally:
         for table, _ in snaps.values():
             snapshot.drop(conn, table)
-    return out
+    return Forecast(out, undated, undated_ids)
 
 
 def _money(
@@ -151,3 +191,33 @@ def _slipped(
         params,
     )
     return [Slipped(*r) for r in rows]
+
+
+def _added(
+    conn: sqlite3.Connection, t: str, e: str, in_forecast: str, mine: str, params: dict,
+    defs: dict,
+) -> tuple[Money, list[Added]]:
+    """The deals of the as-of snapshot ``e`` open and expected to close in the period that
+    were not in its forecast (snapshot ``t``, when it began): count, value and weighted value
+    (``defs``: the definitions in force at the as-of moment), and each with what it was then,
+    by currency, largest value first (amounts in different currencies are never ranked
+    against each other)."""
+    def where(a: str) -> str:
+        return (f"{a}status = 'open' AND {a}close_date >= :ps AND {a}close_date < :pe"
+                + ("" if not mine else f" AND {a}pipeline_id = :pid")
+                + f" AND {a}id NOT IN (SELECT id FROM {t} WHERE {in_forecast})")
+
+    money, _ = _money(conn, e, where(""), params, defs)
+    rows = conn.execute(
+        f"""SELECT n.id, n.name, n.owner, n.value_minor, n.currency, n.close_date, f.close_date,
+                   CASE WHEN f.id IS NULL THEN 'new'
+                        WHEN f.status <> 'open' THEN 'closed'
+                        WHEN :pid IS NOT NULL AND f.pipeline_id <> :pid THEN 'other_pipeline'
+                        WHEN f.close_date IS NULL THEN 'undated'
+                        ELSE 'moved' END
+            FROM {e} n LEFT JOIN {t} f ON f.id = n.id
+            WHERE {where("n.")}
+            ORDER BY n.currency, n.value_minor IS NULL, n.value_minor DESC, n.id""",
+        params,
+    )
+    return money, [Added(*r) for r in rows]

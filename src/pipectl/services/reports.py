@@ -29,6 +29,7 @@ from pipectl.store.db import snapshot
 if TYPE_CHECKING:
     from pipectl.domain.pipeline import Pipeline
     from pipectl.reports.forecast import PeriodForecast
+    from pipectl.reports.money import Money
     from pipectl.reports.periods import Window
     from pipectl.reports.summary import Report
 
@@ -381,11 +382,17 @@ def forecast_periods(unit: str, as_of: str, first: date | None = None,
 
 class Forecast:
     # pipeline: the pipeline asked for, as it calls itself (not as typed)
-    __slots__ = ('periods', 'pipeline',)
+    # no_close_date, no_close_date_ids: the deals open at the as-of moment without an
+    # expected close date (reports.money.Money), in no period's forecast
+    __slots__ = ('no_close_date', 'no_close_date_ids', 'periods', 'pipeline')
 
-    def __init__(self, periods: list[PeriodForecast], pipeline: str | None) -> None:
+    def __init__(self, periods: list[PeriodForecast], pipeline: str | None,
+                 no_close_date: Money | None = None,
+                 no_close_date_ids: list[int] | None = None) -> None:
         self.periods = periods
         self.pipeline = pipeline
+        self.no_close_date = no_close_date
+        self.no_close_date_ids = no_close_date_ids or []
 
 
 def forecast(
@@ -399,9 +406,9 @@ def forecast(
     from pipectl.reports import forecast as fc
 
     with _one_state(conn, for_reports=True):
-        items = fc.build(conn, as_of, periods, owner, pipeline=pipeline)
+        built = fc.build_all(conn, as_of, periods, owner, pipeline=pipeline)
         name = None if pipeline is None else pipeline_store.by_name(conn, pipeline).name
-    return Forecast(items, name)
+    return Forecast(built.periods, name, built.no_close_date, built.no_close_date_ids)
 
 
 # ---------------------------------------------------------------- stale and next

@@ -13,7 +13,15 @@ import sys
 from typing import Any
 
 from pipectl.views.common import count, money, money_cell, totals_cell
-from pipectl.views.table import Column, Styled, Table, echo, terminal_width, width
+from pipectl.views.table import (
+    UNLIMITED,
+    Column,
+    Styled,
+    Table,
+    echo,
+    terminal_width,
+    width,
+)
 
 FORMULAS: dict[str, str] = {
     "deals": "each deal's status (open / won / lost) at the as-of moment, from its last move",
@@ -417,8 +425,11 @@ def _num(x: Any) -> str:
 
 
 def forecast_json(items: list[Any], as_of: str, by: str, owner: str | None,
-                  pipeline: str | None = None) -> dict[str, Any]:
-    """``pipeline``: the name given to --pipeline (``pipeline_name``, only then)."""
+                  pipeline: str | None = None, no_close_date: Any = None,
+                  no_close_date_ids: list[int] | None = None) -> dict[str, Any]:
+    """``pipeline``: the name given to --pipeline (``pipeline_name``, only then);
+    ``no_close_date`` (Money) and its ids: the open deals without an expected close date
+    (``"no_close_date"``, after the periods; `pipectl forecast` always gives it)."""
     periods = []
     for p in items:
         actual = None
@@ -449,12 +460,70 @@ def forecast_json(items: list[Any], as_of: str, by: str, owner: str | None,
                 }
                 for s in p.slipped
             ],
+            "added": None if p.added is None else {
+                **_money_json(p.added),
+                "deals": [
+                    {
+                        "id": a.id,
+                        "name": a.name,
+                        "owner": a.owner,
+                        "value": money(a.value_minor, a.currency),
+                        "currency": a.currency,
+                        "close_date": a.close_date,
+                        "close_date_then": a.close_date_then,
+                        "was": a.was,
+                    }
+                    for a in p.added_deals or []
+                ],
+            },
         })
     only = {"pipeline_name": pipeline} if pipeline is not None else {}
-    return {"as_of": as_of, "by": by, "owner": owner, **only, "periods": periods}
+    out = {"as_of": as_of, "by": by, "owner": owner, **only, "periods": periods}
+    if no_close_date is not None:
+        out["no_close_date"] = {**_money_json(no_close_date), "deals": no_close_date_ids or []}
+    return out
 
 
-def forecast_table(items: list[Any], as_of: str, pipeline: str | None = None) -> None:
+_WAS = {  # what an added deal was when the period began, as the terminal says it
+    "moved": "moved in",
+    "undated": "had none",
+    "new": "new",
+    "closed": "reopened",
+    "other_pipeline": "other pipeline",
+}
+
+
+def _deals_money(m: Any, noun: str = "deal") -> str:
+    """'2 deals, 30,000.00 USD (weighted 12,000.00 USD)' (plus any without a value)."""
+    text = count(m.count, noun)
+    if m.value:
+        text += f", {totals_cell(m.value)} (weighted {totals_cell(m.weighted)})"
+    if m.without_value:
+        text += f", {m.without_value} without a value"
+    return text
+
+
+def _say(title: str, text: str, indent: str = "") -> None:
+    """``title`` (bold) and ``text`` on one line, wrapped at spaces to the terminal's width
+    (piped: one line, for grep); the lines after the first are indented two more spaces."""
+    import textwrap
+
+    room = terminal_width()
+    full = f"{indent}{title} {text}" if title else f"{indent}{text}"
+    lines = [full] if room >= UNLIMITED else textwrap.wrap(
+        full, max(40, room), subsequent_indent=indent + "  ", break_long_words=False,
+        break_on_hyphens=False) or [""]
+    if title:
+        echo(indent, (title, "bold"), lines[0][len(indent) + len(title):])
+    else:
+        echo(lines[0])
+    for line in lines[1:]:
+        echo(line)
+
+
+def forecast_table(items: list[Any], as_of: str, pipeline: str | None = None,
+                   no_close_date: Any = None) -> None:
+    """``no_close_date`` (Money): the open deals without an expected close date."""
     which = f", pipeline {pipeline}" if pipeline is not None else ""
     table = _figures("Period", "Deals", "Forecast", "Weighted", "Won", "Slipped",
                      title=f"Forecast versus actual (as of {as_of}{which})")
@@ -480,19 +549,33 @@ def forecast_table(items: list[Any], as_of: str, pipeline: str | None = None) ->
                 )
             if len(p.slipped) > 20:
                 echo(f"  ... and {len(p.slipped) - 20} more (--json lists them all)")
+    for p in items:
+        if p.added is not None:
+            _say(f"{p.period.label}: added since the period began:", _deals_money(p.added))
+            for a in (p.added_deals or [])[:20]:
+                _say("", f"#{a.id} {a.name}  {money_cell(a.value_minor, a.currency)}  "
+                     f"close {a.close_date_then or 'none'} -> {a.close_date} ({_WAS[a.was]})",
+                     indent="  ")
+            if len(p.added_deals or []) > 20:
+                echo(f"  ... and {len(p.added_deals) - 20} more (--json lists them all)")
+    if no_close_date is not None:
+        _say("No close date:",
+             f"{_deals_money(no_close_date, 'open deal')}; in no period's forecast")
     echo(
         "Forecast: deals open when the period began, expected to close in it. "
         "Won: all deals won in the period."
     )
 
 
-def forecast_csv(items: list[Any]) -> None:
+def forecast_csv(items: list[Any], no_close_date: Any = None) -> None:
     w = _writer()
     w.writerow(["period", "from", "to", "state", "currency", "forecast_value", "weighted_value",
                 "won_value", "won_from_forecast_value", "forecast_deals", "won_deals",
-                "slipped_deals"])
+                "slipped_deals", "added_value", "added_deals"])
     for p in items:
-        currencies = set(p.forecast.value) | set(p.won.value if p.won else {}) or {""}
+        added = p.added.value if p.added is not None else {}
+        currencies = (set(p.forecast.value) | set(p.won.value if p.won else {}) | set(added)
+                      or {""})
         for cur in sorted(currencies):
             w.writerow([
                 p.period.label, p.period.start.isoformat(), p.period.end.isoformat(), p.state,
@@ -504,6 +587,16 @@ def forecast_csv(items: list[Any]) -> None:
                 p.forecast.count,
                 p.won.count if p.won else "",
                 len(p.slipped) if p.slipped is not None else "",
+                _num(money(added.get(cur, 0), cur)) if p.added is not None and cur else "",
+                p.added.count if p.added is not None else "",
+            ])
+    if no_close_date is not None:  # one row per currency (a row without one when none has)
+        for cur in sorted(no_close_date.value) or [""]:
+            w.writerow([
+                "no_close_date", "", "", "", cur,
+                _num(money(no_close_date.value.get(cur), cur)) if cur else "",
+                _num(money(no_close_date.weighted.get(cur), cur)) if cur else "",
+                "", "", no_close_date.count, "", "", "", "",
             ])
 
 
