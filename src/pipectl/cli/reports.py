@@ -301,8 +301,9 @@ def next_(
     The deal's logged next action (pipectl note --next) if one was logged since it entered its
     stage, otherwise what its stage calls for (the action of its pipeline's definition).
     Ranked: overdue next action, due today, stale (no event for longer than its stage's rot
-    days, 14 by default), expected close within 14 days, then the rest; larger value first
-    within each tier.
+    days, 14 by default), close overdue (the expected close date has passed), closing soon
+    (expected close today or within 14 days), then the rest; larger value first within each
+    tier.
 
     Examples:
 

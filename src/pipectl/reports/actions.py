@@ -6,8 +6,9 @@
 2. a logged next action due today;
 3. stale: no event for longer than the stale threshold (the stage's rot days), longest idle
    first;
-4. expected close date within ``near_days`` (or already past), soonest first;
-5. everything else.
+4. close overdue: the expected close date has passed (before today), the oldest first;
+5. closing: the expected close date is today or within ``near_days``, soonest first;
+6. everything else.
 
 Within a tier, larger value first (amounts compared as written, whatever the currency), then
 id. A logged next action (from ``pipectl note --next``) counts when it was logged since the
@@ -67,7 +68,7 @@ class NextStep:
     action: str
     source: str  # "logged" (pipectl note --next) or "stage" (what the stage calls for)
     due: str | None
-    why: str  # overdue, due_today, stale, closing, open
+    why: str  # overdue, due_today, stale, close_overdue, closing, open
     idle_days: float
 
 
@@ -195,8 +196,9 @@ def next_steps(
                    CASE WHEN logged AND logged_due < :today THEN 0
                         WHEN logged AND logged_due = :today THEN 1
                         WHEN idle > stale_after THEN 2
-                        WHEN close_date IS NOT NULL AND close_date <= :near THEN 3
-                        ELSE 4 END AS tier
+                        WHEN close_date < :today THEN 3
+                        WHEN close_date <= :near THEN 4
+                        ELSE 5 END AS tier
             FROM s
         )
         SELECT id, name, owner, {_names_sql(sc)}, stage, value_minor, currency, close_date,
@@ -208,7 +210,7 @@ def next_steps(
         FROM r s
         ORDER BY tier,
                  CASE tier WHEN 0 THEN logged_due WHEN 2 THEN last_event_at
-                           WHEN 3 THEN close_date ELSE '' END,
+                           WHEN 3 THEN close_date WHEN 4 THEN close_date ELSE '' END,
                  value_minor IS NULL, value_minor DESC, id
     """
     today = as_of[:10]
@@ -222,7 +224,7 @@ def next_steps(
         rows = conn.execute(query, params).fetchall()
     finally:
         snapshot.drop(conn, t)
-    why = ("overdue", "due_today", "stale", "closing", "open")
+    why = ("overdue", "due_today", "stale", "close_overdue", "closing", "open")
     steps = [
         NextStep(i, *r[:11], why[r[11]], r[12])
         for i, r in enumerate(rows, 1)

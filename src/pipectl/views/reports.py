@@ -670,6 +670,7 @@ _WHY = {  # label and style of each reason a deal is ranked where it is
     "overdue": ("overdue", "red"),
     "due_today": ("due today", "yellow"),
     "stale": ("stale", "yellow"),
+    "close_overdue": ("close overdue", "red"),  # the expected close date has passed
     "closing": ("closing soon", ""),
     "open": ("", ""),
 }
@@ -680,13 +681,17 @@ def next_table(rows: list[Any], total: int, as_of: str, several: bool = False) -
         Column("#", justify="right", flexible=False), Column("ID", justify="right",
                                                              flexible=False),
         Column("Deal"), Column("Stage"), Column("Value", justify="right", flexible=False),
-        Column("Why"), Column("Next"),
+        Column("Why", wrap=True, min_width=13),  # "close overdue (2026-11-20)": the date
+        # goes below its words on a narrow terminal
+        Column("Next"),
         title=f"Next steps (as of {as_of}), most urgent first",
     )
     for r in rows:
         label, style = _WHY[r.why]
         if r.due and r.why in ("overdue", "due_today"):
             label += f" ({r.due})"
+        elif r.close_date and r.why in ("close_overdue", "closing"):
+            label += f" ({r.close_date})"
         why = Styled((label, style))
         table.add_row(str(r.rank), str(r.id), r.name, _stage_cell(r, several),
                       money_cell(r.value_minor, r.currency), why, r.action)
