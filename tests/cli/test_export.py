@@ -96,7 +96,8 @@ def test_json_carries_the_definitions_of_its_pipelines_before_the_deals(cli, tmp
     text = cli("export", "--format", "json").stdout
     data = json.loads(text)
     assert list(data) == ["pipectl_export", "exported_at", "status", "events", "pipelines",
-                          "deals"]
+                          "rates", "deals"]
+    assert data["rates"] == []  # none recorded (test_rates.py: with rates)
     # the pipelines its deals name (none is in Agency retainers), each on a line of its own
     assert [(p["name"], p["default"]) for p in data["pipelines"]] == [("default", True)]
     assert text.count("\n    {\"name\": \"default\", \"default\": true, \"definition\": {") == 1

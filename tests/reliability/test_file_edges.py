@@ -470,10 +470,12 @@ def test_an_upgrade_that_keeps_failing_makes_one_backup_not_one_per_try(tmp_path
 
 
 def _schema_4(db: Path) -> None:
-    """Make a current pipectl file look as schema 4 left it (before 0005_imports)."""
+    """Make a current pipectl file look as schema 4 left it (before 0005_imports and
+    0006_rates)."""
     con = sqlite3.connect(db)
+    con.execute("DROP TABLE rates")
     con.execute("DROP TABLE imports")
-    con.execute("DELETE FROM _sqlite_migrations WHERE name = '0005_imports'")
+    con.execute("DELETE FROM _sqlite_migrations WHERE name IN ('0005_imports', '0006_rates')")
     con.execute("PRAGMA user_version = 4")
     con.commit()
     con.close()
@@ -493,7 +495,7 @@ def test_an_upgrade_that_only_adds_a_table_does_not_check_every_reference(tmp_pa
     con.close()
     r = _cli(db, "list")
     assert "one" in _ok(r) and "upgrading" in r.stderr
-    assert sqlite3.connect(db).execute("PRAGMA user_version").fetchone()[0] == 5
+    assert sqlite3.connect(db).execute("PRAGMA user_version").fetchone()[0] == 6
     check = _cli(db, "db", "check")
     assert check.returncode == 1 and "belong to a deal that no longer exists" in check.stdout
 
@@ -518,14 +520,16 @@ def test_a_read_only_file_is_read_exported_and_backed_up_but_never_written(tmp_p
 
 
 def test_a_read_only_file_one_schema_back_is_still_read(tmp_path):
-    """Schema 5 only added a table no read touches: a read-only schema-4 file (which cannot be
-    upgraded) is read as it is; an older one is refused with what to do."""
+    """Schemas 5 and 6 only added tables no read needs (a file without rates has none): a
+    read-only schema-4 file (which cannot be upgraded) is read as it is; an older one is
+    refused with what to do."""
     db = tmp_path / "p.db"
     _ok(_cli(db, "add", "one"))
     _schema_4(db)
     db.chmod(0o444)
     assert "one" in _ok(_cli(db, "list"))
     _ok(_cli(db, "report"))
+    assert "No rates recorded" in _ok(_cli(db, "rate", "list"))
     _ok(_cli(db, "db", "check"))  # checked against schema 4 as pipectl made it
     _refused(_cli(db, "add", "two"), "read-only")
     assert sqlite3.connect(f"{db.as_uri()}?mode=ro", uri=True).execute(

@@ -243,9 +243,9 @@ def root(
 
 def _register() -> None:
     """Each command group registers its commands (their bodies import what they need)."""
-    from pipectl.cli import board, dbcmd, deals, pipelines, reports, transfer
+    from pipectl.cli import board, dbcmd, deals, pipelines, rates, reports, transfer
 
-    for module in (deals, board, reports, transfer, pipelines, dbcmd):
+    for module in (deals, board, reports, transfer, pipelines, rates, dbcmd):
         module.register(app)
 
 

@@ -45,7 +45,7 @@ def db_path(ctx: typer.Context) -> Path:
 # they still work, through a read-only connection. Every other command is refused up front.
 READS = frozenset({
     "list", "show", "board", "stages", "report", "forecast", "stale", "next", "export",
-    "db backup", "db check", "pipeline list", "pipeline show", "pipeline export",
+    "db backup", "db check", "pipeline list", "pipeline show", "pipeline export", "rate list",
 })
 
 

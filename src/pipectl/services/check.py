@@ -57,6 +57,7 @@ class Check:
     schema: list[SchemaFinding] = field(default_factory=list)  # objects not as pipectl made them
     differing: int = 0  # deals whose stored state is not the projection of their events
     differ: list[Differs] = field(default_factory=list)  # the first SHOWN of them
+    bad_rates: list[int] = field(default_factory=list)  # ids of exchange rate rows no rate
 
     @property
     def ok(self) -> bool:
@@ -298,6 +299,7 @@ def _examine(conn: sqlite3.Connection, every: list[int] | None = None
                     ids.append(d.deal_id)
                     if len(kept) < 4 * SHOWN:
                         kept.append(d)
+                bad_rates = _bad_rates(conn)
         except DatabaseError as exc:  # a damaged file: integrity_check says how
             unreadable = exc
         damage, found = structure()
@@ -307,7 +309,7 @@ def _examine(conn: sqlite3.Connection, every: list[int] | None = None
                 skip = _reported_deals(conn, found)
     if damage:  # a damaged file is restored, not replayed: nothing else is told
         deals = events = 0
-        schema, kept, ids = [], [], []
+        schema, kept, ids, bad_rates = [], [], [], []
     elif unreadable is not None:
         raise unreadable
     differ = [d for d in kept if d.deal_id not in skip][:SHOWN]
@@ -352,6 +354,13 @@ def _examine(conn: sqlite3.Connection, every: list[int] | None = None
                                 f"refer to a row of {parents} that does not exist"))
     if differing:
         problems.append(_deals_problem(differ, differing))
+    if bad_rates:
+        n = len(bad_rates)
+        shown = ", ".join(map(str, bad_rates[:SHOWN])) + (" ..." if n > SHOWN else "")
+        problems.append(
+            f"{n} exchange rate row{'s are' if n != 1 else ' is'} not a rate pipectl records "
+            f"(id {shown}): conversions (--in) leave {'them' if n != 1 else 'it'} out; "
+            "record the right one with pipectl rate set")
     return Check(
         damage=damage,
         missing_deal=counted.get("deals", (0, []))[0],
@@ -364,7 +373,17 @@ def _examine(conn: sqlite3.Connection, every: list[int] | None = None
         schema=schema,
         differing=differing,
         differ=differ,
+        bad_rates=bad_rates,
     ), skip
+
+
+def _bad_rates(conn: sqlite3.Connection) -> list[int]:
+    """The exchange rate rows that are no rate ``pipectl rate set`` records (written around
+    pipectl: the table's checks keep them out): ``domain.rates.valid`` says which."""
+    from pipectl.domain.rates import valid
+    from pipectl.store import rates
+
+    return [r.id for r in rates.all_rates(conn) if not valid(r)]
 
 
 # ---------------------------------------------------------------- the repair

@@ -307,6 +307,35 @@ CREATE INDEX imports_sha256 ON imports (sha256);
 """
 
 
+# Schema 6: exchange rates the user recorded (``pipectl rate set``), for converting figures
+# only when asked (``--in``). A rate says 1 unit of ``source`` is ``rate`` units of ``target``
+# from the moment ``at`` on; it is exact decimal text (never a float). Rows are never changed
+# nor deleted: the latest recorded row for a pair and moment is the one in force there, and a
+# row with no rate withdraws that moment's rate (``pipectl rate rm``).
+SCHEMA_V6 = f"""
+CREATE TABLE rates (
+    id INTEGER PRIMARY KEY,
+    source TEXT NOT NULL CHECK (length(source) = 3 AND source = upper(source)),
+    target TEXT NOT NULL CHECK (length(target) = 3 AND target = upper(target)),
+    at TEXT NOT NULL CHECK (at {_ISO}),
+    -- exact decimal text in its one form (domain.rates.parse_rate): more than zero, no
+    -- leading zeros, no trailing zeros after the point; NULL: a withdrawal
+    rate TEXT CHECK (rate GLOB '[0-9]*' AND rate NOT GLOB '*[^0-9.]*'
+                     AND rate NOT GLOB '*.*.*' AND rate NOT GLOB '*.' AND rate NOT GLOB '*.*0'
+                     AND (rate NOT GLOB '0*' OR rate GLOB '0.[0-9]*') AND length(rate) <= 26),
+    recorded_at TEXT NOT NULL CHECK (recorded_at {_ISO}),
+    CHECK (source <> target)
+) STRICT;
+CREATE INDEX rates_pair ON rates (source, target, at, id);
+
+-- Rates are append-only too: a correction is a new row.
+CREATE TRIGGER rates_no_update BEFORE UPDATE ON rates
+BEGIN SELECT RAISE(ABORT, 'pipectl rates are append-only'); END;
+CREATE TRIGGER rates_no_delete BEFORE DELETE ON rates
+BEGIN SELECT RAISE(ABORT, 'pipectl rates are append-only'); END;
+"""
+
+
 def _migrations():  # -> sqlite_utils.Migrations, imported lazily (start-up cost)
     from sqlite_utils import Migrations
 
@@ -339,6 +368,10 @@ def _migrations():  # -> sqlite_utils.Migrations, imported lazily (start-up cost
     @migrations(name="0005_imports")
     def imports(db) -> None:
         run_script(db.conn, SCHEMA_V5)
+
+    @migrations(name="0006_rates")
+    def rates(db) -> None:
+        run_script(db.conn, SCHEMA_V6)
 
     return migrations
 
@@ -414,12 +447,14 @@ def run_script(conn: sqlite3.Connection, script: str) -> None:
 
 
 # Number of migrations above; a test checks it matches.
-VERSION = 5
+VERSION = 6
 
 # The migrations that rebuild tables (foreign keys off while they run): after them, and only
 # after them, an upgrade checks every reference before it commits.
 REBUILDS = frozenset({"0001_initial", "0003_checks_without_in_lists", "0004_pipelines"})
 
 # The oldest schema the commands that only read can use as it is, on a file pipectl may not
-# write (which cannot be upgraded): 0005 only added the imports table, which no read touches.
+# write (which cannot be upgraded): 0005 only added the imports table, which no read touches;
+# 0006 only added the rates table, which a read of a file without it finds empty
+# (``store.rates``: no rates, nothing converted).
 READABLE_FROM = 4

@@ -35,6 +35,9 @@ class Options:
     create_pipeline: str | None = None  # make this pipeline from the file's stages, into it
     again: bool = False  # import a file again that an import took deals without a ref from
     history_name: Path | None = None  # how messages call the history file (None: its path)
+    # how the files write decimals: "point" (1,234.50), "comma" (1.234,50); None: the point,
+    # and a file whose amounts read two ways ('1.500') with none to tell which is refused
+    decimal: str | None = None
 
     def __post_init__(self) -> None:
         if self.pipeline is not None and self.create_pipeline is not None:
@@ -42,6 +45,11 @@ class Options:
                 "--pipeline and --create-pipeline both name where the deals go",
                 hint="give one of them",
             )
+        if self.decimal is not None:
+            self.decimal = self.decimal.strip().lower()
+            if self.decimal not in ("point", "comma"):
+                raise UsageError(f"--decimal {self.decimal!r} is not point or comma",
+                                 hint="--decimal point reads 1,234.50; --decimal comma 1.234,50")
 
 
 @dataclass
@@ -56,6 +64,7 @@ class Summary:
     pipeline_created: bool = False
     pipelines_created: list[str] = field(default_factory=list)  # from the file's definitions
     stage_map_saved: int = 0  # --stage-map entries remembered for the next import
+    rates_added: int = 0  # exchange rates from pipectl's JSON export the database lacked
     rows: int = 0
     added: int = 0
     updated: int = 0
@@ -68,6 +77,14 @@ class Summary:
     errors: list[tuple[int, str, str]] = field(default_factory=list)
     bad_rows: int = 0
     bad_cells: int = 0
+    # the --history file's bad cells, as the file's own (the first MAX_REPORTED of them)
+    history_file: str | None = None
+    history_errors: list[tuple[int, str, str]] = field(default_factory=list)
+    history_bad_rows: int = 0
+    history_bad_cells: int = 0
+    # amounts rounded to their currency's minor unit, in both files: currency -> (how many,
+    # the largest change as exact text, e.g. "0.005")
+    rounded: dict[str, tuple[int, str]] = field(default_factory=dict)
     dry_run: bool = False
 
     def restart(self) -> None:
@@ -84,16 +101,34 @@ class Summary:
             if len(self.errors) < MAX_REPORTED:
                 self.errors.append((row, column, reason))
 
+    def bad_history(self, row: int, problems: list[tuple[str, str]]) -> None:
+        """One bad row of the --history file."""
+        self.history_bad_rows += 1
+        self.history_bad_cells += len(problems)
+        for column, reason in problems:
+            if len(self.history_errors) < MAX_REPORTED:
+                self.history_errors.append((row, column, reason))
+
 
 class ImportFailed(PipectlError):
-    """Bad rows: nothing was written; the summary holds the report."""
+    """Bad rows (of the file, of its --history file): nothing was written; the summary holds
+    the report. ``also``: what else stopped the import (unknown stages, amounts that read two
+    ways), told after it; it makes the exit code its own (2)."""
 
-    def __init__(self, summary: Summary) -> None:
-        n = summary.bad_rows
-        super().__init__(
-            f"{n} bad row{'s' if n != 1 else ''} in {summary.file}; nothing was imported",
-            hint="the report above gives row, column and reason of each",
-        )
+    def __init__(self, summary: Summary, also: PipectlError | None = None) -> None:
+        n, h = summary.bad_rows, summary.history_bad_rows
+        total = n + h
+        if n and h:
+            where = f"({n} in {summary.file}, {h} in {summary.history_file})"
+        else:
+            where = f"in {summary.file if n else summary.history_file}"
+        hint = "the report above gives row, column and reason of each"
+        message = f"{total} bad row{'s' if total != 1 else ''} {where}; nothing was imported"
+        if also is None:
+            super().__init__(message, hint=hint)
+        else:
+            super().__init__(f"{message} ({hint})", more=tuple(also.lines()))
+            self.exit_code = also.exit_code
         self.summary = summary
 
 
@@ -111,7 +146,7 @@ def finish(summary: Summary, counts: dict[str, int], dry_run: bool) -> None:
     what would have been added); else its warnings are told, and a dry run rolls back."""
     from pipectl.transfer.history import WARNINGS, warning_text
 
-    if summary.bad_rows:
+    if summary.bad_rows or summary.history_bad_rows:
         summary.added = summary.updated = summary.unchanged = summary.events = 0
         raise ImportFailed(summary)
     summary.warnings = {  # in one order whichever road counted them

@@ -6,8 +6,9 @@ pipectl's native format (``transfer.formats``, version 2): importing it into an 
 reproduces deals and events exactly (ids included). A deal names its pipeline and carries its
 checklist as one object; a move event names the pipeline it happened in, a checklist event
 carries the criteria it changed. Before its deals, the JSON form carries the definition of every
-pipeline it names (``"pipelines"``), from which an import creates those the database lacks; the
-CSV pair has no place for them.
+pipeline it names (``"pipelines"``), from which an import creates those the database lacks, and
+every exchange rate recorded (``"rates"``), which an import adds where the database lacks them;
+the CSV pair has no place for either.
 
 An export is complete when it ends with a line end: a file appears under its name only complete
 (``paths.atomic_new_file``), and an export to standard output that is cut ends with an
@@ -91,6 +92,16 @@ def pipeline_records(conn: sqlite3.Connection, status: str, events: bool,
          ]}
         for p in store.export_pipelines(conn, status, events, pipeline_id)
     ]
+
+
+def rate_records(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+    """The "rates" of the JSON export: every exchange rate row ever recorded (corrections and
+    withdrawals too: the latest recorded for a pair and moment is the one in force), oldest
+    recorded first."""
+    from pipectl.store import rates
+
+    return [{"from": r.source, "to": r.target, "at": r.at, "rate": r.rate,
+             "recorded_at": r.recorded_at} for r in rates.all_rates(conn)]
 
 
 def _cell(v: Any, raw: bool) -> str:
@@ -199,6 +210,9 @@ def _write(conn, fh: TextIO, *, fmt: str, status: str, events: bool, raw: bool,
                    for p in pipeline_records(conn, status, events, pid)]
         fh.write(text[:-2] + ',\n  "pipelines": [')
         fh.write("".join(f"\n    {p}," for p in defined)[:-1] + "\n  ]" if defined else "]")
+        rates = [json.dumps(r, ensure_ascii=False) for r in rate_records(conn)]
+        fh.write(',\n  "rates": [')
+        fh.write("".join(f"\n    {r}," for r in rates)[:-1] + "\n  ]" if rates else "]")
         fh.write(',\n  "deals": [')
         source = _with_events(conn, status, pid) if events else (
             (d, None) for d in store.iter_deals(conn, status, pid)

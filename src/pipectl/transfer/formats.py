@@ -4,7 +4,10 @@ Format 2 (pipectl with pipelines) names each deal's pipeline and carries the che
 object (in CSV, a JSON text cell); each move event names the pipeline it happened in. The JSON
 form also carries, before its deals, the definitions of the pipelines they name (``"pipelines"``:
 ``{"name", "default", "definition"}``, the definition as ``domain.pipeline.to_json`` writes it);
-a file of format 2 without them is read as before. The CSV pair has no place for them. Format 1
+a file of format 2 without them is read as before. It also carries every exchange rate recorded
+(``"rates"``: ``{"from", "to", "at", "rate", "recorded_at"}``, the rate exact decimal text, or
+null for a withdrawal), before the deals; a file without them (an older export) has none, and an
+older pipectl reading a file with them skips them. The CSV pair has no place for them. Format 1
 (one fixed pipeline) had four checklist columns instead; import still reads it, every deal
 into the target pipeline.
 """

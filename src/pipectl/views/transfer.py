@@ -22,6 +22,7 @@ def summary_json(s: Any) -> dict[str, Any]:
         "pipeline_created": s.pipeline_created,
         "pipelines_created": list(s.pipelines_created),
         "stage_map_saved": s.stage_map_saved,
+        "rates_added": s.rates_added,
         "rows": s.rows,
         "added": s.added,
         "updated": s.updated,
@@ -31,8 +32,12 @@ def summary_json(s: Any) -> dict[str, Any]:
         "mapped": s.mapped,
         "unmapped": s.unmapped,
         "warnings": [{"count": n, "text": t} for t, n in s.warnings.items()],
-        "bad_rows": s.bad_rows,
-        "errors": [{"row": r, "column": c, "reason": why} for r, c, why in s.errors],
+        "rounded": [{"currency": c, "amounts": n, "most": most}
+                    for c, (n, most) in s.rounded.items()],
+        "bad_rows": s.bad_rows + s.history_bad_rows,
+        "errors": [{"file": f, "row": r, "column": c, "reason": why}
+                   for f, errors in ((s.file, s.errors), (s.history_file, s.history_errors))
+                   for r, c, why in errors],
     }
 
 
@@ -55,6 +60,8 @@ def print_summary(s: Any, as_json: bool) -> None:
     )
     if s.history_rows:
         echo(f"  stage history: {s.history_rows} rows")
+    if s.rates_added:
+        echo(f"  exchange rates: {s.rates_added} added")
     if s.mapped:
         echo("  columns used: " + ", ".join(f"{c} -> {f}" for f, c in s.mapped.items()))
     if s.unmapped:
@@ -62,6 +69,11 @@ def print_summary(s: Any, as_json: bool) -> None:
     if s.stage_map_saved:
         echo(f"  stage map remembered ({count(s.stage_map_saved, 'stage name')}): the next "
              "import of this source into this pipeline needs no --stage-map")
+    if s.rounded:
+        echo("  amounts rounded to their currency's minor unit (half to even; each as the file "
+             "wrote it is kept in its deal's history): " + ", ".join(
+                 f"{count(n, 'amount')} in {c} by at most {most} {c}"
+                 for c, (n, most) in s.rounded.items()))
     for text, n in s.warnings.items():
         echo(f"  note: {n} {text}")
 
@@ -72,11 +84,21 @@ def print_errors(s: Any, as_json: bool) -> None:
         print_json(summary_json(s))
         return
     err = sys.stderr
-    err.write(f"{count(s.bad_rows, 'bad row')} of {s.rows} in {s.file}:\n")
-    for row, col, reason in s.errors:
+    if s.bad_rows or not s.history_bad_rows:
+        err.write(f"{count(s.bad_rows, 'bad row')} of {s.rows} in {s.file}:\n")
+        _cells(s.errors, s.bad_cells)
+    if s.history_bad_rows:
+        err.write(f"{count(s.history_bad_rows, 'bad row')} in {s.history_file}:\n")
+        _cells(s.history_errors, s.history_bad_cells)
+
+
+def _cells(errors: list[tuple[int, str, str]], cells: int) -> None:
+    """A file's bad cells listed (the first of them), and how many more there are."""
+    err = sys.stderr
+    for row, col, reason in errors:
         err.write(f"  row {row}, column {col!r}: {reason}\n")
-    if s.bad_cells > len(s.errors):
-        err.write(f"  ... and {s.bad_cells - len(s.errors)} more\n")
+    if cells > len(errors):
+        err.write(f"  ... and {cells - len(errors)} more ({cells} bad cells in all)\n")
 
 
 @contextmanager

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from pipectl.domain.pipeline import Pipeline, fold_name
+from pipectl.domain.rates import Rate
 from pipectl.errors import UsageError
 from pipectl.transfer.formats import FORMAT
 from pipectl.transfer.json_reader import JsonReader
@@ -37,6 +38,7 @@ class JsonExport:
         self._assumed: Any = FORMAT  # what it is taken for until its member is read
         self.read_as: Any = None  # the format number when the deals were read
         self.pipelines: dict[str, dict[str, Any]] = {}  # name -> its member of "pipelines"
+        self.rates: list[Rate] = []  # its "rates", when they come before the deals
 
     def deals(self) -> Iterator[tuple[int, Any]]:
         reader = JsonReader(self.fh, self.path)
@@ -45,6 +47,7 @@ class JsonExport:
         self.found = 0
         self.version, self.read_as = self._assumed, None
         self.pipelines = {}
+        self.rates = []
         if not self.is_object:
             reader.value()
         else:
@@ -61,6 +64,8 @@ class JsonExport:
                     self.version = reader.value()
                 elif key == "pipelines" and self.read_as is None:
                     self.pipelines = self._pipelines(reader.value())
+                elif key == "rates" and self.read_as is None:
+                    self.rates = rates_of(self.path, reader.value())
                 else:
                     reader.skip()
         reader.end()
@@ -154,6 +159,39 @@ class JsonExport:
             self._assumed = self.version  # the deals came before it: read them again as it says
             return True
         return False
+
+
+def rates_of(path: Path, value: Any) -> list[Rate]:
+    """The "rates" member: every exchange rate row of the exporting database, each checked
+    (codes, moments, an exact positive decimal or null); else one UsageError for the file."""
+    from pipectl.domain.rates import parse_rate
+    from pipectl.values import currency_code, from_iso, iso
+
+    def bad(why: str) -> UsageError:
+        return UsageError(
+            f"{path}: 'rates' should be a list of {{\"from\", \"to\", \"at\", \"rate\", "
+            f"\"recorded_at\"}}, as pipectl export writes it ({why}); nothing was imported")
+
+    if not isinstance(value, list):
+        raise bad("it is not a list")
+    out: list[Rate] = []
+    for n, item in enumerate(value, 1):
+        if not isinstance(item, dict) or not all(
+                isinstance(item.get(k), str) for k in ("from", "to", "at", "recorded_at")):
+            raise bad(f"rate {n} is not such an object")
+        rate = item.get("rate")
+        if rate is not None and not isinstance(rate, str):
+            raise bad(f"rate {n}: the rate is not decimal text")
+        try:
+            source, target = currency_code(item["from"]), currency_code(item["to"])
+            at, recorded = iso(from_iso(item["at"])), iso(from_iso(item["recorded_at"]))
+            text = None if rate is None else parse_rate(rate)
+        except (UsageError, ValueError) as exc:
+            raise bad(f"rate {n}: {getattr(exc, 'message', exc)}") from None
+        if source == target:
+            raise bad(f"rate {n} converts {source} into itself")
+        out.append(Rate(source, target, at, text, recorded))
+    return out
 
 
 def defined(path: Path, name: str, doc: Any) -> Pipeline:

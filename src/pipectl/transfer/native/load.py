@@ -344,6 +344,11 @@ def run(conn: sqlite3.Connection, source: Source, opts: Options, now: datetime,
             if source.version == 1:
                 summary.pipeline = target.name
             store.drop_json_scratch(conn)
+            rates = getattr(source, "rates", None)
+            if rates:  # the exporting database's exchange rates, those this one lacks
+                from pipectl.store import rates as rate_store
+
+                summary.rates_added = rate_store.add_missing(conn, rates)
             source.finish(conn)
             store.create_indexes(conn, indexes)
             finish(summary, flags.counts, opts.dry_run)
