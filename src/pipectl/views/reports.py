@@ -543,10 +543,9 @@ def forecast_table(items: list[Any], as_of: str, pipeline: str | None = None,
             title = f"{p.period.label}: {len(p.slipped)} forecast deals slipped"
             echo((title, "bold"))
             for s in p.slipped[:20]:
-                echo(
-                    f"  #{s.id} {s.name}  {money_cell(s.value_minor, s.currency)}  "
-                    f"close {s.close_date_then} -> {s.close_date_after or '-'} ({s.status_after})"
-                )
+                _say("", f"#{s.id} {s.name}  {money_cell(s.value_minor, s.currency)}  "
+                     f"close {s.close_date_then} -> {s.close_date_after or '-'} "
+                     f"({s.status_after})", indent="  ")
             if len(p.slipped) > 20:
                 echo(f"  ... and {len(p.slipped) - 20} more (--json lists them all)")
     for p in items:
@@ -561,10 +560,8 @@ def forecast_table(items: list[Any], as_of: str, pipeline: str | None = None,
     if no_close_date is not None:
         _say("No close date:",
              f"{_deals_money(no_close_date, 'open deal')}; in no period's forecast")
-    echo(
-        "Forecast: deals open when the period began, expected to close in it. "
-        "Won: all deals won in the period."
-    )
+    _say("", "Forecast: deals open when the period began, expected to close in it. "
+         "Won: all deals won in the period.")
 
 
 def forecast_csv(items: list[Any], no_close_date: Any = None) -> None:
