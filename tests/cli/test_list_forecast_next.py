@@ -308,6 +308,18 @@ def test_forecast_terminal_and_csv_show_the_blind_spots(december, monkeypatch) -
     ]
 
 
+def test_forecast_says_so_when_nothing_is_added_or_undated(cli, now) -> None:
+    cli("add", "Dated", "--value", "100", "--close", "2026-12-20", "--at", "2026-11-01")
+    cli("add", "Won undated", "--value", "100", "--stage", "proposal", "--prequalified", "x",
+        "--at", "2026-11-01")
+    cli("advance", "2", "--to", "won", "--at", "2026-12-02")
+    out = cli("forecast", "--from", "2026-12-01", "--to", "2026-12-01").stdout.splitlines()
+    assert out[-3:-1] == ["2026-12: added since the period began: no deal",
+                          "No close date: every open deal has one"]
+    assert cli.json("forecast")["no_close_date"] == {
+        "count": 0, "without_value": 0, "value": {}, "weighted_value": {}, "deals": []}
+
+
 def test_forecast_of_one_pipeline_names_a_deal_moved_in_from_another(cli, now,
                                                                      tmp_path) -> None:
     toml = tmp_path / "agency.toml"

@@ -550,7 +550,8 @@ def forecast_table(items: list[Any], as_of: str, pipeline: str | None = None,
                 echo(f"  ... and {len(p.slipped) - 20} more (--json lists them all)")
     for p in items:
         if p.added is not None:
-            _say(f"{p.period.label}: added since the period began:", _deals_money(p.added))
+            _say(f"{p.period.label}: added since the period began:",
+                 _deals_money(p.added) if p.added.count else "no deal")
             for a in (p.added_deals or [])[:20]:
                 _say("", f"#{a.id} {a.name}  {money_cell(a.value_minor, a.currency)}  "
                      f"close {a.close_date_then or 'none'} -> {a.close_date} ({_WAS[a.was]})",
@@ -559,7 +560,8 @@ def forecast_table(items: list[Any], as_of: str, pipeline: str | None = None,
                 echo(f"  ... and {len(p.added_deals) - 20} more (--json lists them all)")
     if no_close_date is not None:
         _say("No close date:",
-             f"{_deals_money(no_close_date, 'open deal')}; in no period's forecast")
+             f"{_deals_money(no_close_date, 'open deal')}; in no period's forecast"
+             if no_close_date.count else "every open deal has one")
     _say("", "Forecast: deals open when the period began, expected to close in it. "
          "Won: all deals won in the period.")
 
