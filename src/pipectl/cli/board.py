@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from pipectl.cli.common import JSON_HELP, connect_for_owner
+from pipectl.cli.common import IN_HELP, JSON_HELP, connect_for_owner
 
 BOARD_PIPELINE_HELP = "The pipeline to show. Default: the default pipeline."
 
@@ -32,35 +32,52 @@ def board(
             "--pipeline", envvar="PIPECTL_PIPELINE", metavar="NAME", help=BOARD_PIPELINE_HELP
         ),
     ] = None,
+    into: Annotated[str | None, typer.Option("--in", metavar="CURRENCY", help=IN_HELP)] = None,
     as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
 ) -> None:
     """One pipeline at a glance: a column per open stage with its deals, count and values.
 
-    Values are totalled per currency, never added across currencies; weighted value uses each
-    deal's own probability, else its stage's. The default pipeline unless --pipeline names
-    another.
+    Values are totalled per currency, never added across currencies (--in converts them at the
+    rates in force now, and says which); weighted value uses each deal's own probability, else
+    its stage's. The largest deals of a stage are those of each currency in turn (with --in:
+    by converted value). The default pipeline unless --pipeline names another. With --in,
+    --json gives {"values_in": ..., "stages": [...]}.
 
     Examples:
 
       pipectl board --owner "Anna Kowalska"
 
       pipectl board --pipeline "Agency retainers"
+
+      pipectl board --in EUR
     """
-    from pipectl.cli.common import positive_limit
+    from pipectl.cli.common import in_arg, positive_limit
     from pipectl.services import reports
     from pipectl.views import deals as view
 
     per_stage = positive_limit(limit) or None
     name = _pipeline(pipeline)
+    target = in_arg(into)
     conn, owner = connect_for_owner(ctx, owner)
-    shown = reports.board(conn, name, owner=owner, per_stage=per_stage)
+    shown = reports.board(conn, name, owner=owner, per_stage=per_stage, into=target)
     columns = view.board_data(shown.top, shown.totals, shown.pipeline)
+    conv = shown.converter
+    if conv is not None:
+        from pipectl.views import rates as rate_view
+
+        columns = rate_view.board_in(columns, conv)
     if as_json:
         from pipectl.views.common import print_json
 
-        print_json(view.board_json(columns))
+        stages = view.board_json(columns)
+        print_json(stages if conv is None else {"values_in": conv.as_json(), "stages": stages})
     else:
         _title(shown)
+        if conv is not None:
+            from pipectl.views.rates import heading
+            from pipectl.views.table import echo
+
+            echo((heading(conv, "at the rates in force now"), "dim"))
         view.board(columns)
 
 

@@ -15,6 +15,8 @@ if TYPE_CHECKING:  # sqlite3 loads when a command opens the database, not at sta
 
 JSON_HELP = "Print JSON (stable keys, ISO 8601 UTC times, money as exact decimal strings)."
 AT_HELP = "When it happened: YYYY-MM-DD or an ISO datetime (UTC unless an offset is given)."
+IN_HELP = ("Convert the values into this currency at the rates recorded with pipectl rate set, "
+           "e.g. --in EUR; a currency with no rate in force stays as it is, with a note.")
 
 
 def default_db_path() -> Path:
@@ -84,6 +86,15 @@ def at_arg(at: str | None) -> datetime | None:
     """--at checked before the database is opened; None (now) is read by the service, under
     the write lock, so that it is never earlier than an event another process just wrote."""
     return None if at is None else moment(at)
+
+
+def in_arg(text: str | None) -> str | None:
+    """--in's currency code, checked before the database is opened."""
+    if text is None:
+        return None
+    from pipectl.domain.rates import currency_arg
+
+    return currency_arg(text)
 
 
 def owner_arg(text: str | None) -> str | None:

@@ -55,6 +55,47 @@ def _date(text: str | None, field: str):
     return parse_date(text, field)
 
 
+def _in_values(given: list[str]) -> tuple[str | None, str | None]:
+    """report's --in values: at most one DATE (a period) and one CURRENCY (three letters),
+    checked before the database is opened."""
+    import re
+
+    from pipectl.cli.common import in_arg
+
+    codes = [g for g in given if re.fullmatch(r"\s*[A-Za-z]{3}\s*", g)]
+    days = [g for g in given if g not in codes]
+    for text in days:
+        if not re.match(r"\s*\d", text):
+            raise UsageError(f"--in {text!r} is neither a date (YYYY-MM-DD: the period "
+                             "containing it) nor a currency code (three letters, e.g. EUR)")
+    if len(days) > 1 or len(codes) > 1:
+        raise UsageError("--in takes at most one date and one currency",
+                         hint="e.g. --quarter --in 2026-07-01 --in EUR")
+    for day in days:
+        _date(day, "--in")
+    return (days[0] if days else None), (in_arg(codes[0]) if codes else None)
+
+
+def _values_in(conv, fmt: str) -> None:
+    """Say which rates converted the figures (``_said``)."""
+    from pipectl.views.rates import heading
+
+    _said(heading(conv), fmt)
+
+
+def _said(line: str, fmt: str) -> None:
+    """A line about the figures: above a table; on stderr beside CSV; not with JSON, which
+    carries it as "values_in"."""
+    if fmt == "table":
+        from pipectl.views.table import echo
+
+        echo((line, "dim"))
+    elif fmt == "csv":
+        from pipectl.views.common import note
+
+        note(line[:1].lower() + line[1:])
+
+
 def _format(as_json: bool, as_csv: bool) -> str:
     if as_json and as_csv:
         raise UsageError("--json and --csv exclude each other")
@@ -78,12 +119,15 @@ def report(
     ] = False,
     year: Annotated[bool, typer.Option("--year", help="The window is a calendar year.")] = False,
     in_: Annotated[
-        str | None,
+        list[str] | None,
         typer.Option(
             "--in",
-            metavar="DATE",
-            help="With --week/--month/--quarter/--year: the period containing DATE "
-            "(default: the period containing the as-of moment, i.e. the current one).",
+            metavar="DATE|CURRENCY",
+            help="A DATE, with --week/--month/--quarter/--year: the period containing it "
+            "(default: the period containing the as-of moment, i.e. the current one). A "
+            "CURRENCY: the money converted into it at the rates in force at the as-of moment "
+            "(pipectl rate set; a currency with no rate stays as it is, with a note). Both "
+            "may be given, e.g. --quarter --in 2026-07-01 --in EUR.",
         ),
     ] = None,
     as_of: AsOfOption = None,
@@ -93,6 +137,17 @@ def report(
         bool,
         typer.Option("--explain", help="Show how each figure was computed and from which deals."),
     ] = False,
+    by: Annotated[
+        str | None,
+        typer.Option(
+            "--by",
+            metavar="owner|source|pipeline",
+            help="One row per owner (or source, or pipeline) instead of the whole report: deals "
+            "won and their value, win rate, close rate, median cycle, open and weighted "
+            "pipeline, per currency. Not with --owner for --by owner, nor with --pipeline for "
+            "--by pipeline. Example: pipectl report --quarter --by owner",
+        ),
+    ] = None,
     as_json: JsonOption = False,
     as_csv: CsvOption = False,
 ) -> None:
@@ -119,6 +174,8 @@ def report(
       pipectl report --quarter --explain
 
       pipectl report --pipeline Partners --month
+
+      pipectl report --quarter --by owner
     """
     from pipectl.services import reports
 
@@ -133,22 +190,58 @@ def report(
         raise UsageError("give only one of --week, --month, --quarter, --year")
     if units and (from_ or to):
         raise UsageError(f"--{units[0]} and --from/--to exclude each other")
-    if in_ and not units:
-        raise UsageError("--in needs --week, --month, --quarter or --year")
+    in_day, target = _in_values(in_ or [])
+    if in_day and not units:
+        raise UsageError("--in needs --week, --month, --quarter or --year",
+                         hint="--in EUR, three letters, converts into a currency instead")
     if units:
-        day = _date(in_, "--in") or _date(moment[:10], "--as-of")
+        day = _date(in_day, "--in") or _date(moment[:10], "--as-of")
         window = reports.period(units[0], day)
     else:
         window = reports.window(_date(from_, "--from"), _date(to, "--to"))
     name = _pipeline(pipeline)
+    if by is not None:
+        from pipectl.cli.common import owner_arg
+
+        source = getattr(ctx.get_parameter_source("pipeline"), "name", None)
+        given = "PIPECTL_PIPELINE" if source == "ENVIRONMENT" else "--pipeline"
+        by = reports.report_by(by, owner_arg(owner), name, given)
+        conn, owner = connect_for_owner(ctx, owner)
+        grouped = reports.breakdown(conn, moment, window, by, owner, explain=explain,
+                                    pipeline=name)
+        from pipectl.views import breakdown as by_view
+
+        conv = None
+        if target is not None:
+            from pipectl.services import rates
+
+            grouped, conv = rates.convert_breakdown(conn, grouped, target)
+            _values_in(conv, fmt)
+        if fmt == "json":
+            from pipectl.views.common import print_json
+
+            data = by_view.breakdown_json(grouped)
+            print_json(data if conv is None else {**data, "values_in": conv.as_json()})
+        elif fmt == "csv":
+            by_view.breakdown_csv(grouped)
+        else:
+            by_view.breakdown(grouped)
+        return
     conn, owner = connect_for_owner(ctx, owner)
     data = reports.report(conn, moment, window, owner, explain=explain, pipeline=name)
     from pipectl.views import reports as view
 
+    conv = None
+    if target is not None:
+        from pipectl.services import rates
+
+        data, conv = rates.convert_report(conn, data, target)
+        _values_in(conv, fmt)
     if fmt == "json":
         from pipectl.views.common import print_json
 
-        print_json(view.report_json(data))
+        out = view.report_json(data)
+        print_json(out if conv is None else {**out, "values_in": conv.as_json()})
     elif fmt == "csv":
         view.report_csv(data)
     else:
@@ -178,6 +271,16 @@ def forecast(
     as_of: AsOfOption = None,
     owner: OwnerOption = None,
     pipeline: PipelineOption = None,
+    into: Annotated[
+        str | None,
+        typer.Option(
+            "--in",
+            metavar="CURRENCY",
+            help="Convert the money into this currency, each period at the rates in force "
+            "when its forecast was read (its start; a future period's: the as-of moment), "
+            "its actual too, e.g. --in EUR; a currency with no rate stays as it is.",
+        ),
+    ] = None,
     as_json: JsonOption = False,
     as_csv: CsvOption = False,
 ) -> None:
@@ -197,10 +300,14 @@ def forecast(
       pipectl forecast --by quarter --from 2026-01-01 --to 2026-12-31 --json
 
       pipectl forecast --owner "Anna Kowalska" --csv
+
+      pipectl forecast --by quarter --in EUR
     """
+    from pipectl.cli.common import in_arg
     from pipectl.services import reports
 
     fmt = _format(as_json, as_csv)
+    target = in_arg(into)
     unit = by.strip().lower()
     if unit not in ("month", "quarter"):
         raise UsageError(f"--by {by!r} is not month or quarter")
@@ -211,14 +318,24 @@ def forecast(
     name = _pipeline(pipeline)
     conn, owner = connect_for_owner(ctx, owner)
     result = reports.forecast(conn, moment, chosen, owner, pipeline=name)
+    values_in = None
+    if target is not None:
+        from pipectl.services import rates
+        from pipectl.views import rates as rate_view
+
+        result, convs, now = rates.convert_forecast(conn, result, target, moment)
+        values_in = rate_view.forecast_json_in(result.periods, convs, now)
+        for line in rate_view.forecast_heading(result.periods, convs, now):
+            _said(line, fmt)
     items, name = result.periods, result.pipeline  # the pipeline as it calls itself
     from pipectl.views import reports as view
 
     if fmt == "json":
         from pipectl.views.common import print_json
 
-        print_json(view.forecast_json(items, moment, unit, owner, name, result.no_close_date,
-                                      result.no_close_date_ids))
+        out = view.forecast_json(items, moment, unit, owner, name, result.no_close_date,
+                                 result.no_close_date_ids)
+        print_json(out if values_in is None else {**out, "values_in": values_in})
     elif fmt == "csv":
         view.forecast_csv(items, result.no_close_date)
     else:

@@ -182,6 +182,10 @@ class RateBook:
             return Applied(source, target, other[0], other[1], inverse=True)
         return None
 
+    def partners(self, currency: str) -> set[str]:
+        """The currencies with a rate recorded to or from ``currency`` (either direction)."""
+        return {t if s == currency else s for s, t in self._pairs if currency in (s, t)}
+
     def first(self, source: str, target: str) -> str | None:
         """The earliest moment a rate of the pair (either direction) is in force from."""
         found = [w for p in ((source, target), (target, source))
@@ -240,6 +244,23 @@ class Converter:
             return None
         self.used.setdefault(currency, applied)
         return to_target(1, currency, self.target, applied.factor)
+
+    def factors(self) -> dict[str, Fraction]:
+        """The factor (see ``factor``) of every currency that has a rate in force, the target's
+        own included, without noting any as used: what a query that sorts by converted value
+        needs before it knows which currencies its rows hold."""
+        out = {self.target: Fraction(1)}
+        for cur in self.book.partners(self.target):
+            applied = self.book.find(cur, self.target, self.at)
+            if applied is not None:
+                out[cur] = to_target(1, cur, self.target, applied.factor)
+        return out
+
+    def note(self, currencies: Iterable[str]) -> None:
+        """Note the rate used, or missing, for each of ``currencies`` (those the figures
+        hold)."""
+        for cur in currencies:
+            self.factor(cur)
 
     def exact(self, minor: int | Fraction, currency: str) -> Fraction | None:
         """``minor`` units of ``currency`` in the target's minor units, exactly (None: no

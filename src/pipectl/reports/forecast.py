@@ -174,6 +174,7 @@ def _money(
             m.value[cur] = value
             if weighted:
                 m.weighted[cur] = weighted_minor(raw or 0)
+                m.exact[cur] = raw or 0
     ids = [r[0] for r in conn.execute(f"SELECT id FROM {t} WHERE {where} ORDER BY id", params)]
     return m, ids
 

@@ -14,3 +14,6 @@ class Money:
     without_value: int = 0
     value: dict[str, int] = field(default_factory=dict)
     weighted: dict[str, int] = field(default_factory=dict)
+    # value x probability percent, before rounding (weighted is it / 100, rounded half-even):
+    # what a conversion (--in, reports.convert) starts from, so that it rounds once
+    exact: dict[str, int] = field(default_factory=dict)

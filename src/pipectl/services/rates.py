@@ -11,8 +11,17 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from pipectl.domain.rates import Rate, RateBook, moment_text, pair_text, parse_rate, valid
+from pipectl.domain.rates import (
+    Converter,
+    Rate,
+    RateBook,
+    moment_text,
+    pair_text,
+    parse_rate,
+    valid,
+)
 from pipectl.errors import NotFound, UsageError
 from pipectl.services import clock
 from pipectl.store import rates as store
@@ -139,3 +148,38 @@ def book(conn: sqlite3.Connection) -> RateBook:
         return RateBook(store.all_rates(conn))
     with snapshot(conn):
         return RateBook(store.all_rates(conn))
+
+
+# ---------------------------------------------------------------- figures converted (--in)
+
+
+def convert_report(conn: sqlite3.Connection, report: Any, into: str) -> tuple[Any, Converter]:
+    """``pipectl report``'s figures (``reports.summary.Report``) in ``into``, at the rates in
+    force at its as-of moment (``reports.convert.report``)."""
+    from pipectl.reports import convert
+
+    conv = book(conn).converter(into, report.as_of)
+    return convert.report(report, conv), conv
+
+
+def convert_breakdown(conn: sqlite3.Connection, grouped: Any, into: str
+                      ) -> tuple[Any, Converter]:
+    """``report --by``'s rows in ``into``, at the rates in force at its as-of moment."""
+    from pipectl.reports import convert
+
+    conv = book(conn).converter(into, grouped.as_of)
+    return convert.breakdown(grouped, conv), conv
+
+
+def convert_forecast(conn: sqlite3.Connection, result: Any, into: str, as_of: str
+                     ) -> tuple[Any, list[Converter], Converter]:
+    """``pipectl forecast``'s periods in ``into``, each at the rates in force when its
+    forecast was read, and its deals without a close date at the as-of moment's
+    (``reports.convert.forecast``); ``result`` is ``services.reports.Forecast``, changed in
+    place and returned with each period's converter and the as-of one."""
+    from pipectl.reports import convert
+
+    periods, undated, convs, now = convert.forecast(result.periods, result.no_close_date,
+                                                    book(conn), into, as_of)
+    result.periods, result.no_close_date = periods, undated
+    return result, convs, now

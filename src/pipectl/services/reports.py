@@ -28,6 +28,8 @@ from pipectl.store.db import snapshot
 
 if TYPE_CHECKING:
     from pipectl.domain.pipeline import Pipeline
+    from pipectl.domain.rates import Converter
+    from pipectl.reports.breakdown import Breakdown
     from pipectl.reports.forecast import PeriodForecast
     from pipectl.reports.money import Money
     from pipectl.reports.periods import Window
@@ -166,16 +168,18 @@ class Listing:
     # pipeline: the pipeline asked for (the default one for a stage alone)
     # total: how many deals match (rows holds at most the limit); None unless asked for
     # totals: per currency (in code order), of every deal matching; None unless asked for
-    __slots__ = ('pipeline', 'pipelines', 'rows', 'total', 'totals')
+    # converter: with ``into``, the rates in force now into that currency; None otherwise
+    __slots__ = ('converter', 'pipeline', 'pipelines', 'rows', 'total', 'totals')
 
     def __init__(
         self, rows: Iterator[Row], pipelines: dict[int, Pipeline], pipeline: Pipeline | None,
-        totals: list[CurrencyTotal] | None = None,
+        totals: list[CurrencyTotal] | None = None, converter: Converter | None = None,
     ) -> None:
         self.rows = rows
         self.pipelines = pipelines
         self.pipeline = pipeline
         self.totals = totals
+        self.converter = converter
         self.total = None if totals is None else sum(t.count for t in totals)
 
 
@@ -194,6 +198,7 @@ def deals(
     closed: DateRange | None = None,
     created: DateRange | None = None,
     with_totals: bool = False,
+    into: str | None = None,
 ) -> Iterator[Listing]:
     """The deals matching the filters, streamed: read ``rows`` inside the ``with`` block.
 
@@ -204,7 +209,9 @@ def deals(
     ``created``: only those created in it (``created_at``).
     ``columns``: only these columns of each deal (all by default). ``limit``: at most this many
     (None: all). ``with_totals``: also the count and the value per currency of every deal
-    matching (the limit aside), read in the same state as the rows.
+    matching (the limit aside), read in the same state as the rows. ``into``: a currency to
+    convert into at the rates in force now (``Listing.converter``; the totals are read too): a
+    sort by value then compares converted values (those without a rate after, by currency).
 
         with reports.deals(conn, status="all", owner="Anna") as found:
             for row in found.rows: ...
@@ -226,11 +233,16 @@ def deals(
             created=created.span() if created is not None else None,
         )
         totals = None
-        if with_totals:
+        if with_totals or into is not None:
             totals = [CurrencyTotal(t["currency"], t["count"], t["value"], t["without_value"])
                       for t in deal_store.totals(conn, **filters)]
-        rows = deal_store.iter_deals(conn, sort=sort, limit=limit, columns=columns, **filters)
-        yield Listing(rows, known, chosen, totals)
+        conv = None
+        if into is not None:
+            conv = converter(conn, into, as_of(None))
+            conv.note(t.currency for t in totals or () if t.value_minor is not None)
+        rows = deal_store.iter_deals(conn, sort=sort, limit=limit, columns=columns,
+                                     factors=conv.factors() if conv else None, **filters)
+        yield Listing(rows, known, chosen, totals, conv)
 
 
 def deal(conn: sqlite3.Connection, deal_id: int) -> Row:
@@ -246,15 +258,19 @@ class Board:
     # top: the largest deals of each open stage
     # totals: per (stage, currency): count, value, value_x_percent
     # several: does the database hold more than one pipeline (say which one this is)?
-    __slots__ = ('pipeline', 'several', 'top', 'totals')
+    # converter: with --in, the rates in force now into that currency (domain.rates), which
+    # ranked the top deals and converts the figures; None otherwise
+    __slots__ = ('converter', 'pipeline', 'several', 'top', 'totals')
 
     def __init__(
-        self, pipeline: Pipeline, top: dict[str, list[Row]], totals: list[Row], several: bool
+        self, pipeline: Pipeline, top: dict[str, list[Row]], totals: list[Row], several: bool,
+        converter: Converter | None = None,
     ) -> None:
         self.pipeline = pipeline
         self.top = top
         self.totals = totals
         self.several = several
+        self.converter = converter
 
 
 def board(
@@ -262,14 +278,29 @@ def board(
     pipeline: str | None = None,
     owner: str | None = None,
     per_stage: int | None = 8,
+    into: str | None = None,
 ) -> Board:
     """The open deals of one pipeline (the default one for None), aggregated per stage:
-    ``store.deals.board`` (at most ``per_stage`` deals of each stage; None for all)."""
+    ``store.deals.board`` (at most ``per_stage`` deals of each stage; None for all). ``into``:
+    a currency to convert into, at the rates in force now (the top deals then ranked by
+    converted value)."""
     with _one_state(conn):
         shown = pipeline_store.by_name(conn, pipeline)
-        top, totals = deal_store.board(conn, shown, owner=owner, per_stage=per_stage)
+        conv = converter(conn, into, as_of(None)) if into is not None else None
+        top, totals = deal_store.board(conn, shown, owner=owner, per_stage=per_stage,
+                                       factors=conv.factors() if conv else None)
         several = len(pipeline_store.names(conn)) > 1
-    return Board(shown, top, totals, several)
+    if conv is not None:
+        conv.note(sorted({t["currency"] for t in totals if t["value"] is not None}))
+    return Board(shown, top, totals, several, conv)
+
+
+def converter(conn: sqlite3.Connection, into: str, at: str) -> Converter:
+    """Conversions into the currency ``into`` at the rates in force at ``at`` (ISO UTC), from
+    every rate recorded (read in the caller's state)."""
+    from pipectl.services import rates
+
+    return rates.book(conn).converter(into, at)
 
 
 def owner_known(conn: sqlite3.Connection, owner: str) -> tuple[bool, list[str]]:
@@ -343,6 +374,54 @@ def report(
 
     with _one_state(conn, for_reports=True):
         return summary.build(conn, as_of, window, owner, explain=explain, pipeline=pipeline)
+
+
+BY = ("owner", "source", "pipeline")
+
+
+def report_by(by: str, owner: str | None = None, pipeline: str | None = None,
+              pipeline_option: str = "--pipeline") -> str:
+    """``report --by``'s dimension, lower-cased, once it is known and it makes sense with the
+    filters (UsageError otherwise): one owner broken down by owner, or one pipeline by
+    pipeline, would be a single row: the plain report says that already.
+    ``pipeline_option``: how the user gave ``pipeline`` (the option, or its variable)."""
+    chosen = by.strip().lower()
+    if chosen not in BY:
+        raise UsageError(f"--by {by!r} is not one of {', '.join(BY)}",
+                         hint="pipectl report --quarter --by owner")
+    if chosen == "owner" and owner is not None:
+        raise UsageError(
+            "--by owner and --owner exclude each other: one owner's deals by owner is one row",
+            hint=f"pipectl report --owner {owner!r} gives that owner's figures; --by source "
+            "or --by pipeline breaks them down")
+    if chosen == "pipeline" and pipeline is not None:
+        raise UsageError(
+            f"--by pipeline and {pipeline_option} exclude each other: one pipeline's deals by "
+            "pipeline is one row",
+            hint=("unset PIPECTL_PIPELINE to break every pipeline down"
+                  if pipeline_option != "--pipeline" else
+                  "leave --pipeline out to break every pipeline down; --by owner or "
+                  "--by source breaks one pipeline's deals down"))
+    return chosen
+
+
+def breakdown(
+    conn: sqlite3.Connection,
+    as_of: str,
+    window: Window,
+    by: str,
+    owner: str | None = None,
+    explain: bool = False,
+    pipeline: str | None = None,
+) -> Breakdown:
+    """``pipectl report --by``: the report's money answers per owner, source or pipeline
+    (``reports.breakdown.build``); ``by`` is checked by ``report_by``."""
+    from pipectl.reports import breakdown as grouped
+
+    chosen = report_by(by, owner, pipeline)
+    with _one_state(conn, for_reports=True):
+        return grouped.build(conn, as_of, window, chosen, owner, explain=explain,
+                             pipeline=pipeline)
 
 
 # ---------------------------------------------------------------- forecast

@@ -8,8 +8,9 @@ transaction and decide; this module only records and queries.
 
 from __future__ import annotations
 
+import math
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from pipectl.domain.pipeline import LOST
@@ -18,6 +19,8 @@ from pipectl.store.sql import exact_sum, joined, literal, stage_case
 from pipectl.values import fold
 
 if TYPE_CHECKING:
+    from fractions import Fraction  # (fractions loads decimal: only the commands that convert)
+
     from pipectl.domain.pipeline import Pipeline
 
 Row = dict[str, Any]
@@ -79,9 +82,12 @@ def status_condition(status: str, pipelines: dict[int, Pipeline] | None = None) 
     return "(" + " OR ".join(terms) + ")" if terms else "0"
 
 
+# By value, amounts are compared within a currency only (350,000,000 VND is not "more" than
+# 32,500 EUR): grouped by currency, largest first in each; by the converted value instead where
+# the command converts (--in: ``value_order``).
 SORTS = {
-    "stage": "{order}, value_minor IS NULL, value_minor DESC, id",
-    "value": "value_minor IS NULL, value_minor DESC, id",
+    "stage": "{order}, {value}, id",
+    "value": "{value}, id",
     # the date the list's Close column shows: when a won or lost deal closed, else the
     # expected close date
     "close": "coalesce(closed_at, close_date) IS NULL, coalesce(closed_at, close_date), id",
@@ -161,8 +167,13 @@ def iter_deals(
     pipelines: dict[int, Pipeline] | None = None,
     closed: Span | None = None,
     created: Span | None = None,
+    factors: Mapping[str, Fraction] | None = None,
 ) -> Iterator[Row]:
     """Deals one at a time (memory stays flat for any number of them).
+
+    ``factors``: a sort by value (``value``, and ``stage`` within a stage) compares the values
+    converted with them (minor units of one currency per minor unit of each currency that has
+    a rate), those of other currencies after, grouped by currency (``value_order``).
 
     ``stage`` is a key of the pipeline ``pipeline_id`` (given with it). ``columns``: only these
     columns of ``deals`` (names from the code, never from the user); all by default. The list
@@ -175,12 +186,35 @@ def iter_deals(
     selected = ", ".join(columns) if columns else "*"
     order = SORTS[sort]
     if "{order}" in order:
-        order = order.format(order="pipeline_id, " + stage_case(known, "order", default="99"))
+        order = order.replace("{order}",
+                              "pipeline_id, " + stage_case(known, "order", default="99"))
+    order = order.replace("{value}", value_order(factors))
     sql = f"SELECT {selected} FROM deals WHERE {where} ORDER BY {order}"
     if limit is not None:
         sql += " LIMIT ?"
         params.append(limit)
     return _dicts(conn, sql, params)
+
+
+def value_order(factors: Mapping[str, Fraction] | None = None, interleave: bool = False
+                ) -> str:
+    """SQL ORDER BY terms, largest value first, that never compare amounts of two currencies
+    as written: deals without a value last; with ``factors`` (see ``iter_deals``), the deals
+    of those currencies first, by their converted value compared exactly (an integer key:
+    each factor times the least common denominator of them all); the others grouped by
+    currency, largest first in each, or with ``interleave`` by rank within their currency
+    (the largest of each currency, then the second of each, ...: the board's top deals)."""
+    terms = ["value_minor IS NULL"]
+    if factors:
+        common = math.lcm(*(f.denominator for f in factors.values()))
+        whens = " ".join(f"WHEN {literal(c)} THEN value_minor * {int(f * common)}"
+                         for c, f in sorted(factors.items()))
+        key = f"CASE currency {whens} END"
+        terms += [f"{key} IS NULL", f"{key} DESC"]
+    if interleave:
+        terms.append("row_number() OVER (PARTITION BY currency ORDER BY value_minor DESC, id)")
+    terms += ["currency", "value_minor DESC"]
+    return ", ".join(terms)
 
 
 def totals(conn: sqlite3.Connection, **filters: Any) -> list[Row]:
@@ -227,11 +261,13 @@ def owners(conn: sqlite3.Connection, most: int = 500) -> list[str]:
 
 def board(
     conn: sqlite3.Connection, pipeline: Pipeline, owner: str | None = None,
-    per_stage: int | None = 8,
+    per_stage: int | None = 8, factors: Mapping[str, Fraction] | None = None,
 ) -> tuple[dict[str, list[Row]], list[Row]]:
     """The open deals of one pipeline for the board, aggregated in SQL.
 
-    Returns the largest deals of each open stage (at most ``per_stage``; None for all) and one
+    Returns the largest deals of each open stage (at most ``per_stage``; None for all: by
+    converted value with ``factors``, else the largest of each currency in turn, see
+    ``value_order``) and one
     row per (stage, currency) with ``count``, ``value`` (sum of known values) and
     ``value_x_percent`` (sum of value x probability in percent: the deal's own, else its
     stage's), so memory stays flat however large the pipeline. The sums are exact however
@@ -257,7 +293,7 @@ def board(
     top = {
         key: [dict(r) for r in conn.execute(
             f"SELECT * FROM deals WHERE pipeline_id = ? AND stage = ?{mine} "
-            f"ORDER BY {SORTS['value']}{limit}",
+            f"ORDER BY {value_order(factors, interleave=True)}, id{limit}",
             [pipeline.id, key, *params],
         )]
         for key in pipeline.open_keys
