@@ -103,7 +103,8 @@ def test_hubspot_snapshots_in_order(cli, db_path: Path, real_data: Path) -> None
     third = cli.json("import", str(folder / "hubspot-crm-exports-all-deals-2023-05-16.masked.csv"),
                      "--preset", "hubspot")
     assert third["added"] + third["updated"] + third["unchanged"] == 87
-    assert "Deal probability" in third["unmapped"]
+    # the 05-16 "all properties" export's own probability (a fraction) is the deal's
+    assert third["mapped"]["probability"] == "Deal probability"
     refs = set()
     for f in folder.glob("*.csv"):
         text = f.read_text(encoding="utf-8-sig").splitlines()[1:]
@@ -140,7 +141,9 @@ def test_salesforce_opportunities_with_their_history(cli, db_path: Path, real_da
         ("stage", "won", None),
         ("close_date", None, "2018-07-06"),
     ]
-    assert deal["closed_at"] == "2018-07-06T00:00:00Z"
+    # won when its history says (its first row, at its creation), not at its CloseDate
+    assert deal["closed_at"] == "2018-10-13T17:16:45Z"
+    assert deal["close_date"] == "2018-07-06"
     assert deal["value"] == "220000.00"
     _coherent(db_path)
 

@@ -235,6 +235,8 @@ def _expected(events: list[dict], pipelines: dict) -> dict:
         "close_date": deal["close_date"],
         "probability": deal["probability"],
         "created_at": deal["created_at"],
+        # what an import left unknown, told on the created event (none: daily commands)
+        "unknown": events[0].get("new") if events[0].get("field") == "unknown" else None,
     }
 
 

@@ -224,6 +224,53 @@ def test_lost_reasons(scenario):
                                                            ("qualification", 1)]
 
 
+def test_won_and_lost_value_and_average_won(scenario):
+    r = _report(scenario)
+    # won in the window: D1 10,000 USD, D2 25,000 EUR (its value when won, after the change)
+    assert (r.won.count, r.won.without_value) == (2, 0)
+    assert r.won.value == {"USD": 1_000_000, "EUR": 2_500_000}
+    assert r.won.with_value == {"USD": 1, "EUR": 1}
+    assert r.won.average == {"EUR": 2_500_000, "USD": 1_000_000}
+    # lost in the window and still lost: D3 5,000 and D6 12,000 USD (D4 was reopened)
+    assert (r.lost.count, r.lost.without_value) == (2, 0)
+    assert (r.lost.value, r.lost.with_value) == ({"USD": 1_700_000}, {"USD": 2})
+    # the same deals as the win rate, and the lost value is the lost reasons' total
+    assert (r.won.count, r.won.count + r.lost.count) == (
+        r.win_rate.numerator, r.win_rate.denominator)
+    assert sum(g.value["USD"] for g in r.lost_by_reason) == r.lost.value["USD"]
+    # average won value: velocity's, per currency
+    assert {v.currency: v.average_won for v in r.velocity} == r.won.average
+    out = report_json(r)
+    assert out["won"] == {"count": 2, "without_value": 0, "with_value": {"EUR": 1, "USD": 1},
+                          "value": {"EUR": "25000.00", "USD": "10000.00"},
+                          "average": {"EUR": "25000.00", "USD": "10000.00"}}
+    assert out["lost"] == {"count": 2, "without_value": 0, "with_value": {"USD": 2},
+                           "value": {"USD": "17000.00"}}
+
+
+def test_won_and_lost_value_follow_the_window_and_the_as_of_moment(scenario):
+    feb = _report(scenario, start=date(2026, 2, 1), end=date(2026, 3, 1))
+    assert (feb.won.count, feb.won.value) == (1, {"USD": 1_000_000})  # D1, won 02-01
+    # D4 was lost on 02-20 but is open again (reopened 03-01): not lost
+    assert (feb.lost.count, feb.lost.value) == (0, {})
+    then = _report(scenario, as_of="2026-02-25")  # D4 still lost then
+    assert (then.lost.count, then.lost.value) == (2, {"USD": 1_300_000})  # D3 5,000, D4 8,000
+    assert then.won.value == {"USD": 1_000_000}  # D2 not won yet
+    anna = _report(scenario, owner="Anna")
+    assert (anna.won.value, anna.lost.value) == ({"USD": 1_000_000}, {"USD": 500_000})
+    empty = _report(scenario, start=date(2025, 1, 1), end=date(2025, 2, 1))
+    assert (empty.won.count, empty.won.value, empty.won.average) == (0, {}, {})
+
+
+def test_average_won_rounds_half_to_even_once():
+    o = summary.Outcome()
+    o.add("USD", 2, 2, 5)  # 0.01 + 0.04 USD: 0.025 -> 0.02 (half to even; half up: 0.03)
+    o.add("EUR", 2, 2, 3)  # 0.01 + 0.02 EUR: 0.015 -> 0.02
+    o.add("VND", 3, 2, 1_000_001)  # one of the three without a value: 500,000.5 -> 500,000
+    assert o.average == {"EUR": 2, "USD": 2, "VND": 500_000}
+    assert (o.count, o.without_value, o.with_value) == (7, 1, {"USD": 2, "EUR": 2, "VND": 2})
+
+
 def test_window_february(scenario):
     r = _report(scenario, start=date(2026, 2, 1), end=date(2026, 3, 1))
     assert r.flow == {"created": 1, "qualified": 1, "won": 1, "lost": 0}  # D4; D1 won 02-01
@@ -327,8 +374,9 @@ def test_next_ranking(scenario):
 def test_report_json_shape_is_stable(scenario):
     out = report_json(_report(scenario))
     assert list(out) == [
-        "as_of", "window", "owner", "deals", "flow", "pipeline", "close_rate", "win_rate",
-        "conversion", "sales_cycle", "time_in_stage", "velocity", "lost_reasons",
+        "as_of", "window", "owner", "deals", "flow", "won", "lost", "pipeline", "close_rate",
+        "win_rate", "conversion", "sales_cycle", "left_out", "time_in_stage", "velocity",
+        "lost_reasons",
     ]
     assert out["pipeline"]["value"] == {"EUR": "40000.00", "USD": "8000.00"}
     assert out["velocity"]["USD"]["per_day"] == "109.89"
@@ -629,3 +677,113 @@ def test_one_pipeline_sql_does_not_switch_on_the_pipeline():
     assert one["won_move"] == "(to_stage IN ('won', 'post_purchase'))"
     two = _sql({1: DEFAULT, 2: replace(PARTNERS, id=2)}, funnel=True)
     assert two["won_move"].startswith("(CASE pipeline_id WHEN 1 THEN to_stage IN ('won'")
+
+
+# ---------------------------------------------------------------- report --by
+
+
+def _by(conn, by, as_of=AS_OF, start=None, end=None, owner=None, pipeline=None, explain=False):
+    from pipectl.reports import breakdown
+
+    return breakdown.build(conn, as_of, periods.window(start, end), by, owner,
+                           explain=explain, pipeline=pipeline)
+
+
+def _row(g) -> tuple:
+    return (g.key, g.won.count, g.won.value, (g.win_rate.numerator, g.win_rate.denominator),
+            (g.close_rate.numerator, g.close_rate.denominator), g.cycle.median,
+            g.open.count, g.open.without_value, g.open.value, g.open.weighted)
+
+
+def test_by_owner(scenario):
+    b = _by(scenario, "owner")
+    # D6 has no owner; D8 does not exist yet. Wins in two currencies (USD, EUR): sorted by
+    # deals won (one each), then by name; the deals without an owner last.
+    assert b.sorted_by == "deals_won"
+    assert [_row(g) for g in b.groups] == [
+        # D1 won (31 days), D3 lost; qualified D1, D4; open D4 (proposal, 60 %) and D7 (no value)
+        ("Anna", 1, {"USD": 1_000_000}, (1, 2), (1, 2), 31.0, 2, 1, {"USD": 800_000},
+         {"USD": 480_000}),
+        # D2 won (60 days); qualified D2, D5; open D5 (its own 50 %)
+        ("Ben", 1, {"EUR": 2_500_000}, (1, 1), (1, 2), 60.0, 1, 0, {"EUR": 4_000_000},
+         {"EUR": 2_000_000}),
+        # D6 lost; never qualified: close rate n/a (0 / 0), no cycle
+        (None, 0, {}, (0, 1), (0, 0), None, 0, 0, {}, {}),
+    ]
+    assert b.groups[2].close_rate.value is None and b.groups[2].win_rate.value == 0.0
+    # the total is the report's own figures
+    r = _report(scenario)
+    t = b.total
+    assert (t.won, t.cycle) == (r.won, r.cycle)
+    assert (t.win_rate, t.close_rate) == (r.win_rate, r.close_rate)
+    assert (t.open.count, t.open.without_value, t.open.value, t.open.weighted) == (
+        r.pipeline_total.count, r.pipeline_total.without_value, r.pipeline_total.value,
+        r.pipeline_total.weighted)
+
+
+def test_each_owners_row_is_the_report_of_that_owner(scenario):
+    for as_of, start, end in ((AS_OF, None, None), ("2026-02-25", None, None),
+                              (AS_OF, date(2026, 2, 1), date(2026, 4, 1))):
+        b = _by(scenario, "owner", as_of, start, end)
+        for g in b.groups:
+            if g.key is None:
+                continue
+            r = _report(scenario, as_of, start, end, owner=g.key)
+            assert (g.won, g.cycle, g.win_rate, g.close_rate) == (
+                r.won, r.cycle, r.win_rate, r.close_rate), (as_of, g.key)
+            assert (g.open.count, g.open.value, g.open.weighted) == (
+                r.pipeline_total.count, r.pipeline_total.value, r.pipeline_total.weighted)
+
+
+def test_by_window_and_as_of(scenario):
+    feb = _by(scenario, "owner", start=date(2026, 2, 1), end=date(2026, 3, 1))
+    # One currency won in the window (D1's USD): sorted by won value. Ben won nothing in
+    # February and lost nothing (win rate n/a), D5 (created 03-01) is not qualified in it.
+    # D6 (no owner) was lost on 04-10, outside February, and is not open: its group is left
+    # out.
+    assert feb.sorted_by == "won_value"
+    assert [(g.key, g.won.value, g.win_rate.value, g.close_rate.value) for g in feb.groups] == [
+        ("Anna", {"USD": 1_000_000}, 1.0, 0.0),  # D4 qualified 02-10, not won
+        ("Ben", {}, None, None),  # D5 open as of 06-30
+    ]
+    early = _by(scenario, "owner", as_of="2026-01-15")  # D1 D2 D3 open; nothing decided
+    assert [(g.key, g.won.count, g.open.count, g.open.value) for g in early.groups] == [
+        ("Anna", 0, 2, {"USD": 1_500_000}), ("Ben", 0, 1, {"EUR": 2_000_000})]
+
+
+def test_by_owner_restricted_and_explained(scenario):
+    b = _by(scenario, "source", owner="Anna", explain=True)
+    # no deal has a source: one group, Anna's deals
+    (g,) = b.groups
+    assert (g.key, g.won.count, g.open.count) == (None, 1, 2)
+    assert g.deals == {"won_in_window": [1], "lost_in_window": [3],
+                       "qualified_in_window": [1, 4], "qualified_and_won": [1], "open": [4, 7]}
+    assert g.deal_counts == {"won_in_window": 1, "lost_in_window": 1, "qualified_in_window": 2,
+                             "qualified_and_won": 1, "open": 2}
+    assert b.total.deals == g.deals
+    every = _by(scenario, "owner", explain=True)
+    assert every.total.deals == {"won_in_window": [1, 2], "lost_in_window": [3, 6],
+                                 "qualified_in_window": [1, 2, 4, 5],
+                                 "qualified_and_won": [1, 2], "open": [4, 5, 7]}
+    assert [g.deals["open"] for g in every.groups] == [[4, 7], [5], []]
+
+
+def test_by_pipeline_is_each_pipelines_report(two):
+    b = _by(two, "pipeline", as_of=TWO_AS_OF)
+    # wins in USD only (A2 20,000, P1 30,000): sorted by won value
+    assert b.sorted_by == "won_value"
+    assert [_row(g) for g in b.groups] == [
+        ("Partners", 1, {"USD": 3_000_000}, (1, 3), (1, 2), 12.0, 2, 0, {"USD": 700_000},
+         {"USD": 200_000}),
+        ("default", 1, {"USD": 2_000_000}, (1, 2), (1, 1), 18.0, 1, 0, {"EUR": 800_000},
+         {"EUR": 160_000}),
+    ]
+    for g in b.groups:
+        r = summary.build(two, TWO_AS_OF, periods.window(None, None), pipeline=g.key)
+        assert (g.won, g.cycle, g.win_rate, g.close_rate) == (
+            r.won, r.cycle, r.win_rate, r.close_rate)
+        assert (g.open.value, g.open.weighted) == (r.pipeline_total.value,
+                                                   r.pipeline_total.weighted)
+    # --by owner within one pipeline: no deal has an owner there
+    (alone,) = _by(two, "owner", as_of=TWO_AS_OF, pipeline="Partners").groups
+    assert (alone.key, alone.won.value) == (None, {"USD": 3_000_000})

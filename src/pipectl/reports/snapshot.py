@@ -30,6 +30,10 @@ loss is read from its latest ``lost`` event.
 The table's ``status`` is the ``domain.pipeline.Status`` of the deal's stage ('open', 'won' or
 'lost'): the reports select on it, never on stage keys.
 
+``unknown`` is what the deal's import could not tell (``transfer.history.mark_unknown``: its
+``created`` event's ``new`` when its ``field`` is 'unknown', e.g. 'created_at closed_at'), else
+NULL: the reports leave such a deal out of the figures that need the fact.
+
 The ``deals`` table (the current-state projection) is used only for the name and the owner.
 """
 
@@ -97,6 +101,7 @@ SELECT
     m.deal_id AS id,
     {deal_columns}
     cr.at AS created_at,
+    CASE WHEN cr.field = 'unknown' THEN cr.new END AS unknown,
     s.pipeline_id AS pipeline_id,
     {stage} AS stage,
     {status} AS status,
@@ -222,6 +227,7 @@ def build(
     funnel: bool = True,
     pipelines: Pipelines | None = None,
     pipeline_id: int | None = None,
+    group: str | None = None,
 ) -> str:
     """Create a TEMP table with the snapshot at ``as_of`` (ISO UTC); returns its name.
 
@@ -230,7 +236,8 @@ def build(
     ``as_of`` (read when not given). ``pipeline_id`` keeps only the deals in that pipeline as
     of the moment. ``activity`` adds ``last_event_at`` and ``next_event`` (the id of the latest
     note with a next action) to the open deals; ``names`` adds each deal's ``name`` and
-    ``owner`` (from ``deals``); ``funnel=False`` leaves out ``qualified_at`` and ``reached``.
+    ``owner`` (from ``deals``); ``funnel=False`` leaves out ``qualified_at`` and ``reached``;
+    ``group`` ("owner" or "source") adds that column of ``deals`` as ``grp`` (``report --by``).
     """
     if pipelines is None:
         from pipectl.store.pipelines import all_in_force
@@ -238,11 +245,15 @@ def build(
         pipelines = all_in_force(conn, as_of)
     sql.tune_for_reports(conn)
     params = {"as_of": as_of, "owner": owner, "pipeline_id": pipeline_id}
-    join = "JOIN deals d ON d.id = m.deal_id" if names or owner is not None else ""
+    if group not in (None, "owner", "source"):
+        raise ValueError(f"no snapshot column for group {group!r}")
+    join = ("JOIN deals d ON d.id = m.deal_id"
+            if names or owner is not None or group is not None else "")
     if owner is not None:
         join += " AND d.owner = :owner"
     select = SNAPSHOT_SQL.format(
-        deal_columns="d.name AS name, d.owner AS owner," if names else "",
+        deal_columns=("d.name AS name, d.owner AS owner," if names else "")
+        + (f"d.{group} AS grp," if group is not None else ""),
         deal_join=join,
         where="WHERE s.pipeline_id = :pipeline_id" if pipeline_id is not None else "",
         **_sql(pipelines, funnel),

@@ -98,6 +98,27 @@ class PipelineRates:
 
 
 @dataclass(frozen=True, slots=True)
+class Unknowns:
+    """Deals a figure leaves out because their import could not tell a fact it needs
+    (``transfer.history.mark_unknown``; the snapshot's ``unknown``)."""
+
+    qualification: int = 0  # created in the window, qualification unknown: not in close rate
+    no_start: int = 0  # won in the window, when it began unknown: not in the sales cycle
+    no_close: int = 0  # won in the window, when it closed unknown (start known or not): idem
+
+
+# A deal's sales cycle is known unless its import could not tell when it began or closed
+# (SQL over a snapshot table; every figure that reads cycles keeps to these deals).
+CYCLE_KNOWN = ("(unknown IS NULL OR (instr(unknown, 'created_at') = 0"
+                " AND instr(unknown, 'closed_at') = 0))")
+# The deals each count of Unknowns holds, among the deals created (qualification) or won
+# (start, close) in the window: SQL over a snapshot table (``report --by`` counts them per group).
+UNKNOWN_QUALIFICATION = "(qualified_at IS NULL AND instr(unknown, 'qualified_at') > 0)"
+UNKNOWN_START = "(instr(unknown, 'created_at') > 0 AND instr(unknown, 'closed_at') = 0)"
+UNKNOWN_CLOSE = "(instr(unknown, 'closed_at') > 0)"
+
+
+@dataclass(frozen=True, slots=True)
 class Velocity:
     currency: str
     open_deals: int  # open deals with a value in this currency
@@ -112,6 +133,33 @@ class Velocity:
         if not self.won_deals:
             return None
         return _round(Fraction(self.won_value, self.won_deals))
+
+
+@dataclass(slots=True)
+class Outcome:
+    """Deals won (or lost) in the window: how many, how many without a value, and per currency
+    the deals with a value in it and their total value (minor units)."""
+
+    count: int = 0
+    without_value: int = 0
+    with_value: dict[str, int] = field(default_factory=dict)  # currency -> deals
+    value: dict[str, int] = field(default_factory=dict)  # currency -> total
+
+    @property
+    def average(self) -> dict[str, int]:
+        """Per currency: value / deals with a value in it, exact, rounded half-to-even to the
+        minor unit once."""
+        return {cur: _round(Fraction(v, self.with_value[cur]))
+                for cur, v in sorted(self.value.items()) if self.with_value.get(cur)}
+
+    def add(self, currency: str | None, deals: int, valued: int, value: int | None) -> None:
+        """``deals`` more deals, ``valued`` of them with a value in ``currency`` summing to
+        ``value``."""
+        self.count += deals
+        self.without_value += deals - valued
+        if valued and currency is not None and value is not None:
+            self.with_value[currency] = self.with_value.get(currency, 0) + valued
+            self.value[currency] = self.value.get(currency, 0) + value
 
 
 @dataclass(slots=True)
@@ -144,6 +192,9 @@ class Report:
     by_pipeline: list[PipelineRates] | None = None  # close and win rate, when several
     deals: dict[str, list[int]] | None = None  # --explain: the deals behind each figure
     deal_counts: dict[str, int] | None = None
+    unknown: Unknowns = Unknowns()  # deals left out of close rate and sales cycle
+    won: Outcome = field(default_factory=Outcome)  # deals won in the window, per currency
+    lost: Outcome = field(default_factory=Outcome)  # lost in it and still lost at as_of
 
     @property
     def several(self) -> bool:
@@ -253,7 +304,7 @@ def _report(
                    count(*), sum(status = 'open'), sum(status = 'won'), sum(status = 'lost'),
                    sum({created_in}), sum({qualified_in}),
                    sum({qualified_in} AND status = 'won'), sum({won_in}), sum({lost_in}),
-                   sum(CASE WHEN {won_in}
+                   sum(CASE WHEN {won_in} AND {CYCLE_KNOWN}
                        THEN round({sql.seconds_between('won_at', 'created_at')}) END)
                    {reached_sums}
             FROM {t}{" GROUP BY pipeline_id" if split else ""}""",
@@ -311,14 +362,17 @@ def _report(
         if value is not None:
             m.value[cur] = m.value.get(cur, 0) + value
             m.weighted[cur] = weighted_minor(weighted or 0)
+            m.exact[cur] = weighted or 0
     total.weighted = {c: weighted_minor(v) for c, v in raw_total.items()}
+    total.exact = raw_total
 
     # Sales cycle: creation to win, deals won in the window.
     cycle_src = (
         f"SELECT NULL AS grp, {sql.seconds_between('won_at', 'created_at')} AS s FROM {t}"
-        f" WHERE {won_in}"
+        f" WHERE {won_in} AND {CYCLE_KNOWN}"
     )
     cycle = _durations(conn, cycle_src, p, grouped=False).get(None, NO_DAYS)
+    unknown = _unknowns(q, t, p, created_in, won_in)
 
     time_in_stage = _time_in_stage(conn, t, p, stays.result(), sc)
 
@@ -334,9 +388,20 @@ def _report(
     won_by_cur = {r[0]: (r[2], sql.joined(r[3], r[4])) for r in by_cur if r[2]}
     velocity = [
         _velocity(cur, open_by_cur.get(cur, 0), win_rate, *won_by_cur.get(cur, (0, 0)),
-                  flow["won"], cycle_seconds)
+                  cycle.count, cycle_seconds)
         for cur in sorted(set(open_by_cur) | set(won_by_cur))
     ]
+
+    # Won and lost value, per currency: the deals won in the window, and those lost in it and
+    # still lost (win rate's deals), in one grouped pass.
+    won, lost = Outcome(), Outcome()
+    for outcome, cur, n, valued, v_hi, v_lo in q(
+        f"""SELECT CASE WHEN {won_in} THEN 'won' ELSE 'lost' END AS outcome, currency,
+                   count(*), count(value_minor), {sql.exact_sum('value_minor')}
+            FROM {t} WHERE {won_in} OR {lost_in} GROUP BY outcome, currency""",
+        p,
+    ):
+        (won if outcome == "won" else lost).add(cur, n, valued, sql.joined(v_hi, v_lo))
 
     lost_by_reason, lost_by_stage = _lost(q, t, p, lost_in, sc)
 
@@ -345,8 +410,9 @@ def _report(
         pipeline=list(pipeline.values()), pipeline_total=total, close_rate=close_rate,
         win_rate=win_rate, conversion=conversion, cycle=cycle, time_in_stage=time_in_stage,
         velocity=velocity, lost_by_reason=lost_by_reason, lost_by_stage=lost_by_stage,
-        pipelines=shown, only=sc.only, by_pipeline=by_pipeline,
+        pipelines=shown, only=sc.only, by_pipeline=by_pipeline, won=won, lost=lost,
     )
+    report.unknown = unknown
     if explain:
         conditions = {
             "open": "status = 'open'",
@@ -366,6 +432,21 @@ def _report(
             report.deals[key] = _ids(q, t, cond, p)
             report.deal_counts[key] = q(f"SELECT count(*) FROM {t} WHERE {cond}", p).fetchone()[0]
     return report
+
+
+def _unknowns(q, t: str, p: dict, created_in: str, won_in: str) -> Unknowns:
+    """The deals left out of close rate and sales cycle for what their import could not tell
+    (``transfer.history.mark_unknown``), over every pipeline covered."""
+    row = q(
+        f"""SELECT sum({created_in} AND qualified_at IS NULL
+                       AND instr(unknown, 'qualified_at') > 0),
+                   sum({won_in} AND instr(unknown, 'created_at') > 0
+                       AND instr(unknown, 'closed_at') = 0),
+                   sum({won_in} AND instr(unknown, 'closed_at') > 0)
+            FROM {t} WHERE unknown IS NOT NULL""",
+        p,
+    ).fetchone()
+    return Unknowns(*(v or 0 for v in row))
 
 
 def _ids(q, t: str, cond: str, p: dict) -> list[int]:

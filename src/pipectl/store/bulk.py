@@ -67,6 +67,9 @@ class Combo:
     won: bool  # final is the won stage or an after-won one
     after_won: bool  # final is an after-won stage (reached through the won stage)
     qualified: bool  # the opening stage is past the qualification gate
+    # lost where the file does not say and no preset knows: its qualification is unknown
+    # (unless the row gives a pre-qualification reason); see transfer.history.mark_unknown
+    unknown_qualification: bool = False
 
 
 @dataclass(frozen=True)
@@ -167,13 +170,13 @@ def _convert(conn: sqlite3.Connection, plan: Plan) -> tuple[int, int, dict[str, 
         f"CREATE TABLE temp.import_combo ({keys}{', ' if keys else ''}final TEXT NOT NULL, "
         "opening TEXT NOT NULL, auto_reason TEXT, lost_reason TEXT NOT NULL, "
         "closed INTEGER NOT NULL, won INTEGER NOT NULL, after_won INTEGER NOT NULL, "
-        "qualified INTEGER NOT NULL, "
+        "qualified INTEGER NOT NULL, unknown_q INTEGER NOT NULL, "
         f"PRIMARY KEY ({', '.join(f'k{i}' for i in range(n_keys)) or 'final'}))"
     )
     conn.executemany(
-        f"INSERT INTO temp.import_combo VALUES ({', '.join('?' * (n_keys + 8))})",
+        f"INSERT INTO temp.import_combo VALUES ({', '.join('?' * (n_keys + 9))})",
         [(*m.cells, m.final, m.opening, m.auto_reason, m.lost_reason, m.closed, m.won,
-          m.after_won, m.qualified) for m in plan.combos],
+          m.after_won, m.qualified, m.unknown_qualification) for m in plan.combos],
     )
     conn.execute("CREATE TABLE temp.import_currency (cell TEXT PRIMARY KEY, code TEXT NOT NULL, "
                  "exp INTEGER NOT NULL)")
@@ -212,7 +215,8 @@ def _convert(conn: sqlite3.Connection, plan: Plan) -> tuple[int, int, dict[str, 
             reason TEXT, lost_reason TEXT,
             final TEXT, opening TEXT, closed INTEGER, won INTEGER, after_won INTEGER,
             qualified INTEGER, value_minor INTEGER, currency TEXT, probability INTEGER,
-            close_date TEXT, created TEXT, closed_at TEXT, no_created INTEGER, search TEXT)"""
+            close_date TEXT, created TEXT, closed_at TEXT, no_created INTEGER, search TEXT,
+            unknown_q INTEGER, updated TEXT)"""
     )
     conn.execute(
         f"""INSERT INTO temp.import_fast
@@ -231,7 +235,9 @@ def _convert(conn: sqlite3.Connection, plan: Plan) -> tuple[int, int, dict[str, 
                      CASE WHEN m.closed THEN {closed_at} END,
                      nullif({c['updated_at']}, ''), ?),
             CASE WHEN m.closed THEN {closed_at} END,
-            {c['created_at']} = '', r.search
+            {c['created_at']} = '', r.search,
+            m.unknown_q AND nullif({c['prequalified']}, '') IS NULL AND m.auto_reason IS NULL,
+            nullif({c['updated_at']}, '')
         FROM {RAW} r
         JOIN temp.import_combo m ON {combo_on}
         JOIN temp.import_currency k ON k.cell = {c['currency']}
@@ -239,9 +245,15 @@ def _convert(conn: sqlite3.Connection, plan: Plan) -> tuple[int, int, dict[str, 
         ORDER BY r.n""",
         (plan.now,),
     )
-    # a closed deal closes at its close time, else when it was created; it is created no later
-    # than it closes
-    x = "coalesce(closed_at, created)"
+    # a closed deal closes at its close time, else at the last time the file knows for it (its
+    # update, else its creation); it is created no later than it closes. What the file left
+    # unknown goes on the created event (transfer.history.mark_unknown: field 'unknown', new
+    # the facts in this order).
+    x = "coalesce(closed_at, max(created, coalesce(updated, created)))"
+    unknown = """nullif(rtrim(
+        CASE WHEN no_created OR (closed AND closed_at < created) THEN 'created_at ' ELSE '' END
+        || CASE WHEN closed AND closed_at IS NULL THEN 'closed_at ' ELSE '' END
+        || CASE WHEN unknown_q THEN 'qualified_at' ELSE '' END), '')"""
     at0 = f"CASE WHEN closed THEN min(created, {x}) ELSE created END"
     pid, won = int(plan.pipeline_id), literal(plan.won_key)
     before = conn.total_changes
@@ -264,9 +276,10 @@ def _convert(conn: sqlite3.Connection, plan: Plan) -> tuple[int, int, dict[str, 
     # one kind at a time, in the order a deal's events happen: ids keep each deal's order
     for sql in (
         f"""INSERT INTO events (deal_id, at, kind, pipeline_id, to_stage, value_minor, currency,
-            close_date, probability, reason)
+            close_date, probability, reason, field, new)
         SELECT id, {at0}, 'created', {pid}, opening, value_minor, currency, close_date,
-            probability, reason FROM temp.import_fast ORDER BY n""",
+            probability, reason, CASE WHEN {unknown} IS NOT NULL THEN 'unknown' END, {unknown}
+        FROM temp.import_fast ORDER BY n""",
         f"""INSERT INTO events (deal_id, at, kind, text)
         SELECT id, {at0}, 'note', note FROM temp.import_fast
         WHERE note IS NOT NULL ORDER BY n""",
@@ -282,18 +295,37 @@ def _convert(conn: sqlite3.Connection, plan: Plan) -> tuple[int, int, dict[str, 
     ):
         conn.execute(sql)
     events = conn.total_changes - before
-    (no_created, no_closed, closed_before) = conn.execute(
+    (no_created, no_closed, closed_before, unknown_q) = conn.execute(
         """SELECT coalesce(sum(no_created), 0),
             coalesce(sum(closed AND closed_at IS NULL), 0),
-            coalesce(sum(closed AND closed_at < created), 0)
+            coalesce(sum(closed AND closed_at < created), 0),
+            coalesce(sum(unknown_q), 0)
         FROM temp.import_fast"""
     ).fetchone()
     warnings = {k: v for k, v in (("no_created", no_created), ("no_closed", no_closed),
-                                   ("closed_before_created", closed_before)) if v}
+                                   ("closed_before_created", closed_before),
+                                   ("unknown_qualification", unknown_q)) if v}
     return deals, events, warnings
 
 
 
+
+
+def shows_decimal_point(conn: sqlite3.Connection, plan: Plan) -> bool:
+    """Does an amount of the rows converted in SQL show the point to be a decimal point: a
+    '.' other than between one to three digits (not a lone 0) and exactly three ('100000.0',
+    '12.5', '0.500'; not '1.500', which reads two ways, or is a KWD amount)? (transfer.parsing
+    .separators says the same of the rows read in Python.)"""
+    x = plan.cells()["value"]
+    if x == "''":
+        return False
+    two_ways = " OR ".join(f"{x} GLOB '{p}'" for p in (
+        "[1-9].[0-9][0-9][0-9]", "[1-9][0-9].[0-9][0-9][0-9]", "[1-9][0-9][0-9].[0-9][0-9][0-9]"))
+    found = conn.execute(
+        f"""SELECT EXISTS (SELECT 1 FROM {RAW} r WHERE r.n IN (SELECT n FROM temp.import_fast)
+            AND instr({x}, '.') > 0 AND NOT ({two_ways}))"""
+    ).fetchone()
+    return bool(found[0])
 
 
 def leftover_rows(conn: sqlite3.Connection, width: int, plan: Plan,

@@ -57,6 +57,7 @@ _ODD = re.compile(
 _MOMENT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")
 _DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _AMOUNT = re.compile(r"[0-9]{1,12}(?:\.[0-9]*)?")
+_WHOLE = re.compile(r"[0-9]{1,12}")  # with --decimal comma, a '.' groups thousands
 _PERCENT = re.compile(r"[0-9]{1,3}")
 _USUAL_DAY = r"(?:19|2[0-9])[0-9][0-9]-(?:0[1-9]|1[0-2])-(?:0[1-9]|1[0-9]|2[0-8])"
 _USUAL_MOMENT = _USUAL_DAY + r"T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]Z"
@@ -93,14 +94,18 @@ class RowCheck:
         self.moments = [f[m] for m in ("created_at", "closed_at", "updated_at") if m in f]
         self.day = f.get("close_date")
         self.amount = f.get("value")
+        self.amounts = _WHOLE if ctx.decimal == "comma" else _AMOUNT
         self.percent = f.get("probability")
+        # a probability written as a fraction (HubSpot's 0.4) is read row by row
+        self.fraction = bool(ctx.preset and ctx.preset.probability_fraction)
         # the usual typed cells in one match: times and a close date on days 1-28 (any month
         # has them), plain amounts, percentages 0-100; a row that fails it is checked cell by
         # cell below (29-31 of a month, or a bad cell)
         typed = [(i, _USUAL_MOMENT) for i in self.moments]
         typed += [(i, pattern) for i, pattern in ((self.day, _USUAL_DAY),
-                                                  (self.amount, _AMOUNT.pattern),
-                                                  (self.percent, _USUAL_PERCENT))
+                                                  (self.amount, self.amounts.pattern),
+                                                  (self.percent, "(?!)" if self.fraction
+                                                   else _USUAL_PERCENT))
                   if i is not None]
         self.typed = itemgetter(*(i for i, _ in typed), 0, 0)
         self.n_typed = len(typed)
@@ -144,11 +149,11 @@ class RowCheck:
                 return None
         if self.amount is not None:
             a = cells[self.amount]
-            if a and not _AMOUNT.fullmatch(a):
+            if a and not self.amounts.fullmatch(a):
                 return None
         if self.percent is not None:
             p = cells[self.percent]
-            if p and not (_PERCENT.fullmatch(p) and int(p) <= 100):
+            if p and (self.fraction or not (_PERCENT.fullmatch(p) and int(p) <= 100)):
                 return None
         return self.search(cells)
 
@@ -218,6 +223,8 @@ def plan(conn: sqlite3.Connection, staged: Staged, ctx: RowContext, defaults: De
         combos.append(store.Combo(
             tuple(values), final, opening, auto, facts.lost_reason, closed=not p.is_open(final),
             won=won, after_won=won and final != p.won_key, qualified=qualified,
+            unknown_qualification=(final == LOST and facts.before_close is None
+                                   and not defaults.lost_known and not qualified),
         ))
     currencies: dict[str, tuple[str, int]] = {}
     for (cell,) in store.distinct(conn, [columns.get("currency", [])]):

@@ -63,6 +63,7 @@ class Preset:
     won_from: str | None = None
     lost_from: str | None = None
     zero_value_lost_is_unknown: bool = False  # a lost row's value 0 means "not recorded"
+    probability_fraction: bool = False  # the probability column is a fraction (0.4 = 40 %)
     history: bool = False  # a file of stage changes (Salesforce OpportunityHistory)
     note: str = ""
 
@@ -107,6 +108,7 @@ PRESETS: dict[str, Preset] = {
             "original source type": "source",
             "deal description": "note",
             "currency": "currency",
+            "deal probability": "probability",
         },
         {
             "appointment scheduled": "meeting",
@@ -126,6 +128,7 @@ PRESETS: dict[str, Preset] = {
             "closed: abandoned": "lost",
         },
         signature=("record id", "deal stage"),
+        probability_fraction=True,
     ),
     "pipedrive": Preset(
         "pipedrive",
@@ -197,6 +200,7 @@ PRESETS: dict[str, Preset] = {
             "amount": "value",
             "closedate": "close_date",
             "probability": "probability",
+            "currencyisocode": "currency",
         },
         signature=("opportunityid", "stagename"),
         history=True,

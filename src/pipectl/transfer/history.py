@@ -49,6 +49,7 @@ class Snap:
     currency: str | None = None
     close_date: date | None = None
     probability: int | None = None
+    value_note: str | None = None  # the value as the file wrote it, when rounded (ImportRow)
 
 
 @dataclass
@@ -57,6 +58,9 @@ class Defaults:
     won_from: str  # the open stage a won deal was in, when the file does not say
     lost_from: str  # the open stage a lost deal died at, when the file does not say
     now: datetime
+    # lost_from is the preset's knowledge (Maven: lost deals were engaging), not a stand-in:
+    # a lost deal placed there has a known qualification
+    lost_known: bool = False
 
     @property
     def pipelines(self) -> dict[int, Pipeline]:
@@ -93,7 +97,37 @@ WARNINGS = {  # key -> (one deal, several deals)
                    "come: closed at the import time",
                    "won or lost deals whose only close time was an expected close date still "
                    "to come: closed at the import time"),
+    "history_starts_closed": ("deal's stage history starts with it already closed: when it "
+                              "began is unknown (no sales cycle)",
+                              "deals' stage histories start with them already closed: when "
+                              "they began is unknown (no sales cycle)"),
+    "close_not_before_open": ("deal's close date was one it already had while open, or before "
+                              "its latest event: closed at its last change instead, never "
+                              "before it was last known open",
+                              "deals' close dates were ones they already had while open, or "
+                              "before their latest event: closed at their last change instead, "
+                              "never before they were last known open"),
+    "unknown_qualification": ("lost deal's file does not say how far it got: lost at the "
+                              "pipeline's first stage, its qualification unknown (left out of "
+                              "the close rate)",
+                              "lost deals' files do not say how far they got: lost at the "
+                              "pipeline's first stage, their qualification unknown (left out "
+                              "of the close rate)"),
 }
+
+# What a file left unknown about a deal is told on its ``created`` event: field "unknown",
+# new the space-separated names below (in this order). The reports leave such a deal out of
+# the figures that need the fact (sales cycle: created_at, closed_at; close rate:
+# qualified_at), and say how many they left out.
+UNKNOWN = "unknown"
+UNKNOWN_FACTS = ("created_at", "closed_at", "qualified_at")
+
+
+def mark_unknown(created: Row, facts: set[str]) -> None:
+    """Tell on a deal's ``created`` event the facts its file did not give (none: no mark)."""
+    if facts:
+        created["field"] = UNKNOWN
+        created["new"] = " ".join(f for f in UNKNOWN_FACTS if f in facts)
 
 
 def warning_text(key: str, n: int) -> str:
@@ -116,13 +150,13 @@ def project(deal: Row, events: list[Row], defaults: Defaults) -> None:
 
 
 def snap_of(row: ImportRow, defaults: Defaults) -> Snap:
-    lost_at = None
-    if row.stage == LOST:
-        lost_at = row.before_close or defaults.lost_from
+    """What a row says of the deal; a lost deal's ``lost_at`` only when the file says it (the
+    callers choose the stage otherwise)."""
+    lost_at = row.before_close if row.stage == LOST else None
     return Snap(
         stage=row.stage, lost_at=lost_at, reason=row.lost_reason, value_minor=row.value_minor,
         currency=row.currency if row.value_minor is not None else None,
-        close_date=row.close_date, probability=row.probability,
+        close_date=row.close_date, probability=row.probability, value_note=row.value_note,
     )
 
 
@@ -154,7 +188,7 @@ def moves(prev: Snap, cur: Snap, at: str, defaults: Defaults) -> list[Row]:
         prev.value_minor, prev.currency
     ):
         out.append({"at": at, "kind": "value", "value_minor": cur.value_minor,
-                    "currency": cur.currency})
+                    "currency": cur.currency, "text": cur.value_note})
     if cur.close_date is not None and cur.close_date != prev.close_date:
         out.append({"at": at, "kind": "close_date", "close_date": cur.close_date.isoformat()})
     if cur.probability is not None and cur.probability != prev.probability:
@@ -202,6 +236,7 @@ def new_deal(
     final = snap_of(row, defaults)
     closed = not p.is_open(row.stage)
     created = row.created_at
+    unknown: set[str] = set()  # what the file does not tell (see mark_unknown)
     # the states the file tells of, in time order: (moment or None, snapshot)
     states: list[tuple[datetime | None, Snap]] = []
     for h in sorted(history or [], key=lambda h: (h.created_at or defaults.now, h.row)):
@@ -213,60 +248,33 @@ def new_deal(
     if created is None:
         created = row.closed_at if closed and row.closed_at else row.updated_at or defaults.now
         flags.add("no_created")
+        unknown.add("created_at")
     fixed: list[tuple[str, Snap]]
     if not history:  # the usual row: created, then (if closed) won or lost
         if closed:
             x = row.closed_at
-            if x is None:
-                x = created
+            if x is None:  # closed at the last time the file knows for the deal
+                x = max(created, row.updated_at) if row.updated_at else created
                 flags.add("no_closed")
+                unknown.add("closed_at")
             elif row.closed_now:
                 flags.add("closed_now")
             if x < created:
                 flags.add("closed_before_created")
+                unknown.add("created_at")
             opening = _opening(final, defaults, row.before_close)
             fixed = [(iso(min(created, x)), opening), (iso(x), final)]
         else:
             fixed = [(iso(created), final)]
     else:
-        last = row.updated_at
-        states.append((last, final))
-        states[0] = (created, states[0][1])  # the first state is the creation
-        first = states[0][1]
-        opening = _opening(first, defaults, row.before_close)
-        if opening is not first:
-            states.insert(0, (states[0][0], opening))
-        # when the deal closed: the first state from which it stays closed (final kind)
-        if closed:
-            kind = p.status(row.stage)
-            k = len(states) - 1
-            while k > 0 and p.status(states[k - 1][1].stage) is kind:
-                k -= 1
-            x = row.closed_at
-            if x is None:
-                known = [t for t, _ in states if t is not None]
-                x = max(known) if known else created
-                flags.add("no_closed")
-            elif row.closed_now:
-                flags.add("closed_now")
-            if x < created:
-                flags.add("closed_before_created")
-            for i, (t, s) in enumerate(states):
-                if i < k:
-                    states[i] = (x if t is None or t > x else t, s)
-                elif i == k:
-                    states[i] = (x, s)
-                else:
-                    states[i] = (x if t is None or t < x else t, s)
-        # times never go backwards; unknown times take the previous one
-        fixed = []
-        prev_t: datetime | None = None
-        for t, s in states:
-            t = t if t is not None else prev_t or created
-            if prev_t is not None and t < prev_t:
-                t = prev_t
-            fixed.append((iso(t), s))
-            prev_t = t
+        fixed = _from_history(row, final, states, created, defaults, flags, unknown)
+    # a loss the file places nowhere (no stage at loss, no open stage in its history) is at
+    # the pipeline's first stage, or where the preset says such deals died
+    guessed = False
+    for _, s in fixed:
+        if s.stage == LOST and s.lost_at is None:
+            s.lost_at = defaults.lost_from
+            guessed = not defaults.lost_known
     at0, s0 = fixed[0]
     reason = row.prequalified
     if reason is None and p.is_qualified_stage(s0.stage):
@@ -276,7 +284,7 @@ def new_deal(
         "at": at0, "kind": "created", "pipeline_id": defaults.pipeline_id, "to_stage": s0.stage,
         "value_minor": s0.value_minor, "currency": currency,
         "close_date": s0.close_date.isoformat() if s0.close_date else None,
-        "probability": s0.probability, "reason": reason,
+        "probability": s0.probability, "reason": reason, "text": s0.value_note,
     }]
     if row.note:
         events.append({"at": at0, "kind": "note", "text": row.note})
@@ -297,7 +305,99 @@ def new_deal(
     deal.update({k: getattr(row, k) for k in ("ref", *DEAL_TEXTS)})
     deal["currency"] = currency
     project(deal, events, defaults)
+    if guessed and deal["qualified_at"] is None:
+        # lost, and nothing tells how far it got: whether it was qualified is unknown
+        unknown.add("qualified_at")
+        flags.add("unknown_qualification")
+    mark_unknown(events[0], unknown)
     return deal, [{k: v for k, v in e.items() if v is not None} for e in events]
+
+
+def _from_history(
+    row: ImportRow,
+    final: Snap,
+    states: list[tuple[datetime | None, Snap]],
+    created: datetime,
+    defaults: Defaults,
+    flags: Flags,
+    unknown: set[str],
+) -> list[tuple[str, Snap]]:
+    """A deal's timeline from its stage history (``states``, in time order) and its row in
+    the deals file (``final``, its state at its last change): [(ISO moment, state), ...],
+    oldest first, the first being its creation.
+
+    The history's own moments drive it: each row is the deal's state from its moment on, and
+    a deal closes at the first row of the closed run that ends its history. Only when the
+    history does not show the close does the deals file's close time (a CloseDate) place it,
+    never before the history's last row. A loss is at the last open stage the history shows
+    before it (with the deals file's reason for the loss that ends the history); a lost deal
+    whose history shows no open stage keeps ``lost_at`` None (the caller decides).
+    """
+    p = defaults.pipeline
+    closed = not p.is_open(row.stage)
+    states.append((row.updated_at, final))
+    states[0] = (created, states[0][1])  # the first state is the creation
+    if not p.is_open(states[0][1].stage):
+        # the history begins with the deal already closed: it began before its record did
+        unknown.add("created_at")
+        flags.add("history_starts_closed")
+    # the final closed run: from the first state from which it stays closed (final kind)
+    k = len(states)
+    if closed:
+        kind = p.status(row.stage)
+        k = len(states) - 1
+        while k > 0 and p.status(states[k - 1][1].stage) is kind:
+            k -= 1
+    # losses: at the last open stage shown before them; the final one with the file's reason
+    last_open: str | None = None
+    for i, (t, s) in enumerate(states):
+        if s.stage == LOST:
+            lost_at = s.lost_at or last_open
+            reason = row.lost_reason if i >= k and row.lost_reason else s.reason
+            states[i] = (t, replace(s, lost_at=lost_at, reason=reason))
+        elif p.is_open(s.stage):
+            last_open = s.stage
+    first = states[0][1]
+    opening = _opening(first, defaults, row.before_close)
+    if opening is not first:
+        states.insert(0, (states[0][0], opening))
+        k += 1
+    if closed:
+        shown = [t for t, _ in states[:-1] if t is not None]  # the history's moments
+        if k < len(states) - 1 and states[k][0] is not None:
+            x = states[k][0]  # the history shows the close
+        else:
+            x = row.closed_at
+            if x is None:
+                known = [t for t, _ in states if t is not None]
+                x = max(known) if known else created
+                flags.add("no_closed")
+                unknown.add("closed_at")
+            elif row.closed_now:
+                flags.add("closed_now")
+            if shown and x < max(shown):
+                x = max(shown)  # never before the history last shows it open
+                flags.add("close_not_before_open")
+        if x < created:
+            flags.add("closed_before_created")
+            unknown.add("created_at")
+        for i, (t, s) in enumerate(states):
+            if i < k:
+                states[i] = (x if t is None or t > x else t, s)
+            elif i == k:
+                states[i] = (x, s)
+            else:
+                states[i] = (x if t is None or t < x else t, s)
+    # times never go backwards; unknown times take the previous one
+    fixed: list[tuple[str, Snap]] = []
+    prev_t: datetime | None = None
+    for t, s in states:
+        t = t if t is not None else prev_t or created
+        if prev_t is not None and t < prev_t:
+            t = prev_t
+        fixed.append((iso(t), s))
+        prev_t = t
+    return fixed
 
 
 # ---------------------------------------------------------------- a deal seen again
@@ -328,9 +428,19 @@ def update_deal(
     stage_at = at
     closing = not p.is_open(cur.stage) and p.status(cur.stage) != p.status(prev.stage)
     if closing and row.closed_at is not None:
-        stage_at = max(iso(row.closed_at), last)
+        stage_at = iso(row.closed_at)
         if row.closed_now and flags is not None:
             flags.add("closed_now")
+        # A deal recorded open at a moment did not close before it. A close time before its
+        # latest event is impossible; a close date it already had while open (the CRM kept
+        # the date it was expected to close) says nothing of when it closed. Either way it
+        # closed by the row's last change (never before the deal's latest event).
+        stale = (row.closed_from_close_date and prev.close_date is not None
+                 and prev.close_date == row.close_date and p.is_open(prev.stage))
+        if stale or stage_at < last:
+            stage_at = max(iso(row.updated_at), last) if row.updated_at else last
+            if flags is not None:
+                flags.add("close_not_before_open")
     changes = moves(prev, cur, at, defaults)
     for e in changes:
         if e["kind"] in MOVES:

@@ -14,10 +14,12 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable, Iterator
 from datetime import datetime
+from itertools import groupby
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
-from pipectl.errors import UsageError
+from pipectl.errors import PipectlError, UsageError
 from pipectl.store import transfer as store
 from pipectl.store.db import transaction
 from pipectl.transfer import common
@@ -41,27 +43,94 @@ from pipectl.transfer.fields import (
     resolve_columns,
 )
 from pipectl.transfer.parsing import CsvSource, open_file, restore
-from pipectl.transfer.rows import ImportRow, RowContext, parse_row
+from pipectl.transfer.rows import Amounts, ImportRow, RowContext, parse_row
 from pipectl.transfer.stage_map import StageMap, source_key, stage_list
 from pipectl.values import iso
 
 __all__ = ["FIELDS", "ImportFailed", "Options", "Summary", "run"]
 
 
-def _unknown_stages_error(ctx: RowContext) -> UsageError:
-    names = list(ctx.unknown_stages)
-    col = ctx.column("stage")
-    first = names[0]
-    shown = ", ".join(f"{n!r} (row {ctx.unknown_stages[n]})" for n in names[:8])
-    more = f" and {len(names) - 8} more" if len(names) > 8 else ""
-    flags = " ".join(f'--stage-map "{n}=STAGE"' for n in names[:3])
-    p = ctx.pipeline
-    return UsageError(
-        f"unknown stage{'s' if len(names) > 1 else ''} in column {col!r}: {shown}{more}; "
-        "nothing was imported",
-        hint=f'map {"each" if len(names) > 1 else "it"}, e.g. {flags or first} '
-        f"(STAGE is one of pipeline {p.name!r}: {stage_list(p)})",
-    )
+MOST_STAGES = 50  # unknown stages listed (each with its --stage-map line); all are counted
+
+
+def _flag(name: str) -> str:
+    """``--stage-map "NAME=STAGE"``, quoted for a shell."""
+    item = f"{name}=STAGE"
+    if any(c in item for c in '"$`\\!'):
+        import shlex
+
+        return f"--stage-map {shlex.quote(item)}"
+    return f'--stage-map "{item}"'
+
+
+def _unknown_stages(files: list[tuple[str, RowContext]]) -> list[str]:
+    """The lines of an error naming every unknown stage of the files (name, row context),
+    file by file, and the --stage-map line of each, ready to paste; [] when there is none."""
+    from pipectl.transfer.fields import norm
+
+    lines: list[str] = []
+    names: dict[str, str] = {}  # norm(name) -> name, in order
+    for file, ctx in files:
+        unknown = ctx.unknown_stages
+        if not unknown:
+            continue
+        shown = ", ".join(f"{n!r} (row {r})" for n, r in list(unknown.items())[:MOST_STAGES])
+        if len(unknown) > MOST_STAGES:
+            shown += f" and {len(unknown) - MOST_STAGES} more"
+        lines.append(f"{file}: unknown stage{'s' if len(unknown) > 1 else ''} in column "
+                     f"{ctx.column('stage')!r}: {shown}")
+        for n in unknown:
+            names.setdefault(norm(n), n)
+    if not lines:
+        return []
+    p = files[0][1].pipeline
+    lines.append(f"map {'each' if len(names) > 1 else 'it'} by adding to the command (STAGE: "
+                 f"a stage of pipeline {p.name!r}: {stage_list(p)}):")
+    lines += [f"  {_flag(n)}" for n in list(names.values())[:MOST_STAGES]]
+    if len(names) > MOST_STAGES:
+        lines.append(f"  ... and {len(names) - MOST_STAGES} more ({len(names)} unknown stages "
+                     "in all)")
+    return lines
+
+
+def _two_ways(files: list[tuple[str, Amounts]]) -> list[str]:
+    """The lines of an error naming the amounts that read two ways ('1.500': 1.50 or 1,500.00)
+    when no amount of the files shows which way they are written; [] otherwise."""
+    from pipectl.transfer.parsing import strip_symbols
+    from pipectl.values import money_text, two_readings
+
+    n = sum(a.n_two_ways for _, a in files)
+    if not n or any(a.pointed for _, a in files):
+        return []
+    lines = [f"{n} amount{'s' if n != 1 else ''} read two ways, and no amount shows how the "
+             "file writes decimals:"]
+    listed = 0
+    for file, a in files:
+        for row, column, cell, currency in a.two_ways:
+            readings = two_readings(strip_symbols(cell), currency)
+            assert readings is not None
+            first, second = (money_text(x, currency) for x in readings)
+            lines.append(f"  {file}: row {row}, column {column!r}: {cell!r} is {first} "
+                         f"(decimal point) or {second} (decimal comma)")
+            listed += 1
+    if n > listed:
+        lines.append(f"  ... and {n - listed} more")
+    lines.append("say which with --decimal point (1,234.50) or --decimal comma (1.234,50)")
+    return lines
+
+
+def _stopped(lines: list[str], summary: Summary) -> PipectlError | None:
+    """What stops an import besides bad rows (``lines``: unknown stages, amounts that read two
+    ways), with the bad rows if any (the error then carries the summary's report); None when
+    nothing does."""
+    if not lines:
+        return None
+    if summary.bad_rows or summary.history_bad_rows:
+        summary.added = summary.updated = summary.unchanged = summary.events = 0
+        return ImportFailed(summary, UsageError(lines[0], more=tuple(lines[1:])))
+    first = lines[0].removesuffix(":")
+    return UsageError(f"{first}; nothing was imported{':' if first != lines[0] else ''}",
+                      more=tuple(lines[1:]))
 
 
 class NotNew(Exception):
@@ -207,6 +276,7 @@ def _bulk(conn: sqlite3.Connection, src: CsvSource, ctx: RowContext, defaults: h
         summary.restart()
         flags.counts.clear()
         ctx.unknown_stages.clear()
+        ctx.amounts.clear()
         writer = _Writer(conn, defaults, summary, flags, writer.histories, writer.ref_column)
         feed = _Feeder(ctx, summary, writer)
         for _, line, cells in sql.leftover_rows(conn, rows.width, the_plan, every=True):
@@ -217,6 +287,9 @@ def _bulk(conn: sqlite3.Connection, src: CsvSource, ctx: RowContext, defaults: h
         summary.events += events
         for key, count in warnings.items():
             flags.counts[key] = flags.counts.get(key, 0) + count
+        amounts = ctx.amounts
+        if ctx.decimal is None and amounts.n_two_ways and not amounts.pointed:
+            amounts.pointed = sql.shows_decimal_point(conn, the_plan)  # rows SQL converted
     sql.drop(conn)
     return writer
 
@@ -252,29 +325,91 @@ def _history_source(path: Path, opts: Options) -> tuple[CsvSource, Preset, dict[
     return src, preset, fields
 
 
+def _cell_text(cells: list[str], i: int) -> str | None:
+    """A text cell as parse_row stores it (None when empty or not text pipectl keeps)."""
+    from pipectl.values import clean_text
+
+    cell = cells[i] if i < len(cells) else ""
+    if cell[:1] == "'":
+        cell = restore(cell)
+    try:
+        return clean_text(cell, "ref") or None
+    except Exception:  # reported by the row's own reading
+        return None
+
+
+def _deal_currencies(src: Any, fields: dict[str, int]) -> dict[str, str]:
+    """ref -> the currency each deal of the deals file names (the file is read once more):
+    a --history row without a currency of its own is in its deal's."""
+    from pipectl.values import currency_code
+
+    if "ref" not in fields or "currency" not in fields:
+        return {}
+    out: dict[str, str] = {}
+    r, c = fields["ref"], fields["currency"]
+    src.again()
+    for _, cells in src.rows():
+        ref = _cell_text(cells, r)
+        cell = cells[c] if c < len(cells) else ""
+        if ref is not None and cell.strip():
+            try:
+                out[ref] = currency_code(cell)
+            except Exception:  # a bad currency cell: the deals file's reading reports it
+                continue
+    src.again()
+    return out
+
+
+def _row_currency(cells: list[str], fields: dict[str, int], deals: dict[str, str],
+                  default: str) -> tuple[str, str]:
+    """The currency a --history row's amount is in, and why: its own currency cell (read by
+    parse_row), else its deal's (in the deals file), else --currency (default USD)."""
+    from pipectl.values import currency_code
+
+    c = fields.get("currency")
+    if c is not None and c < len(cells) and cells[c].strip():
+        try:
+            return currency_code(cells[c]), "the row's own currency"
+        except Exception:  # parse_row reports the cell
+            return default, "the row's currency cell names none"
+    ref = _cell_text(cells, fields["ref"]) if "ref" in fields else None
+    if ref is not None and ref in deals:
+        return deals[ref], "its deal's currency in the deals file"
+    return default, "--currency, else USD: neither the row nor its deal names one"
+
+
 def _read_history(path: Path, opts: Options, stages: StageMap,
-                  now: datetime) -> dict[str, list[ImportRow]]:
-    """A stage-history file: ref -> its rows."""
+                  now: datetime, deals: dict[str, str] | None = None, *,
+                  summary: Summary, read: list[tuple[str, RowContext]]
+                  ) -> dict[str, list[ImportRow]]:
+    """A stage-history file: ref -> its rows. ``deals``: ref -> the currency of each deal of
+    the deals file, for the rows that name none. Its bad rows go to ``summary``
+    (``bad_history``); its name and how its rows were read (unknown stages, amounts) to
+    ``read``, for the import to judge with the deals file's."""
     src, preset, fields = _history_source(path, opts)
     try:
+        summary.history_file = str(src.path)
         ctx = RowContext(fields, src.header, preset, stages, opts.currency, opts.dayfirst,
-                         now=now)
+                         now=now, decimal=opts.decimal)
         out: dict[str, list[ImportRow]] = {}
         errors: list[tuple[int, str, str]] = []
+        value_column = ctx.column("value")
         for number, cells in src.rows():
+            currency, why = _row_currency(cells, fields, deals or {}, opts.currency)
+            ctx.currency = currency
             parsed = parse_row(number, cells, ctx)
             if isinstance(parsed, list):
-                errors.extend((number, c, r) for c, r in parsed)
+                # an amount's error names the currency it was read in, and why that one
+                errors.extend(
+                    (number, c, f"{r} (read in {currency}, {why})" if c == value_column else r)
+                    for c, r in parsed)
                 continue
             if parsed.ref:
                 out.setdefault(parsed.ref, []).append(parsed)
         errors += [(number, c, r) for number, problems in src.problems for c, r in problems]
-        if ctx.unknown_stages:
-            raise _unknown_stages_error(ctx)
-        if errors:
-            row, col, reason = errors[0]
-            raise UsageError(f"{src.path}: row {row}, column {col!r}: {reason}; nothing was "
-                             "imported")
+        for number, group in groupby(errors, key=itemgetter(0)):
+            summary.bad_history(number, [(c, r) for _, c, r in group])
+        read.append((str(src.path), ctx))
         return out
     finally:
         src.close()
@@ -400,20 +535,29 @@ def run_rows(
                 stages = targets.stage_map(conn, target, preset, source, opts)
                 if digest is not None and not opts.again:  # the options' mistakes told first
                     _not_again(conn, digest, path)
+                # JSON numbers have one decimal separator, the point
+                decimal = opts.decimal or ("point" if summary.format == "json" else None)
                 ctx = RowContext(fields, src.header, preset, stages, opts.currency,
-                                 opts.dayfirst, now=now)
+                                 opts.dayfirst, now=now, decimal=decimal)
                 ctx.fallbacks = more
                 histories: dict[str, list[ImportRow]] = {}
+                read: list[tuple[str, RowContext]] = [(str(path), ctx)]
                 if opts.history is not None:
-                    histories = _read_history(opts.history, opts, stages, now)
+                    histories = _read_history(opts.history, opts, stages, now,
+                                              _deal_currencies(src, fields),
+                                              summary=summary, read=read)
                     summary.history_rows = sum(len(v) for v in histories.values())
-                defaults = hist.Defaults(target, stages.won_from, stages.lost_from, now)
+                defaults = hist.Defaults(target, stages.won_from, stages.lost_from, now,
+                                         stages.lost_from_known)
                 flags = _rows(conn, src, ctx, defaults, histories, summary, now, progress)
                 for number, problems in getattr(src, "problems", ()):  # the file's framing
                     summary.rows += 1
                     summary.bad(number, problems)
-                if ctx.unknown_stages:
-                    raise _unknown_stages_error(ctx)
+                summary.rounded = _rounded([c.amounts for _, c in read])
+                stop = _stopped(_unknown_stages(read)
+                                + _two_ways([(f, c.amounts) for f, c in read]), summary)
+                if stop is not None:
+                    raise stop
                 targets.remember(conn, stages, source, summary)
                 if digest is not None:
                     store.record_import(conn, digest, iso(now), str(path), first_new)
@@ -423,6 +567,16 @@ def run_rows(
         return summary
     finally:
         src.close()
+
+
+def _rounded(tallies: list[Amounts]) -> dict[str, tuple[int, str]]:
+    """The amounts rounded, per currency over the files: (how many, the largest change)."""
+    out: dict[str, tuple[int, Any]] = {}
+    for amounts in tallies:
+        for currency, (n, most) in amounts.rounded.items():
+            had, top = out.get(currency, (0, most))
+            out[currency] = (had + n, max(top, most))
+    return {c: (n, f"{most.normalize():f}") for c, (n, most) in sorted(out.items())}
 
 
 def _rows(conn: sqlite3.Connection, src: Any, ctx: RowContext, defaults: hist.Defaults,

@@ -6,6 +6,7 @@ with it (column and reason), so that the report names every bad cell of every ba
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Literal
@@ -50,6 +51,36 @@ class ImportRow(BaseModel):
     note: str | None = None
     prequalified: str | None = None
     closed_now: bool = False  # closed at the import's now: the close date is still to come
+    closed_from_close_date: bool = False  # closed_at is the close_date (no close time column)
+    # the value as the file wrote it, when it had more decimals than the currency: kept on the
+    # event that sets the value ("amount in file: 9225.225 USD, rounded to 9225.22")
+    value_note: str | None = None
+
+
+MOST_TWO_WAYS = 50  # amounts with two readings listed in a refusal; all are counted
+
+
+@dataclass
+class Amounts:
+    """What the amount cells of one file said: the amounts rounded to their currency's minor
+    unit (count and largest change, per currency), the amounts with two readings ('1.500' in
+    USD: values.two_readings), and whether any amount showed the point to be the decimal point
+    (or the comma to group thousands: '100000.0', '1,234', '9225.225')."""
+
+    rounded: dict[str, tuple[int, Any]] = field(default_factory=dict)  # currency -> (n, most)
+    two_ways: list[tuple[int, str, str, str]] = field(default_factory=list)  # row, column,
+    n_two_ways: int = 0  # cell, currency (the first MOST_TWO_WAYS); and how many in all
+    pointed: bool = False
+
+    def round(self, currency: str, by: Any) -> None:
+        n, most = self.rounded.get(currency, (0, by))
+        self.rounded[currency] = (n + 1, max(most, by))
+
+    def clear(self) -> None:
+        self.rounded.clear()
+        self.two_ways.clear()
+        self.n_two_ways = 0
+        self.pointed = False
 
 
 @dataclass
@@ -66,6 +97,11 @@ class RowContext:
     text_fields: tuple[str, ...] = ()
     fallbacks: dict[str, list[int]] = field(default_factory=dict)  # field -> more columns
     now: datetime | None = None  # the import's moment: facts after it (and the slack) are bad
+    # how the file writes decimals: "point" (1,234.50), "comma" (1.234,50), or None: the point,
+    # and amounts with two readings ('1.500') are told in ``amounts`` for the file to be judged
+    # whole (importer: refused when no amount shows the point to be the decimal point)
+    decimal: str | None = None
+    amounts: Amounts = field(default_factory=Amounts)
 
     def __post_init__(self) -> None:
         self.text_fields = tuple(
@@ -153,14 +189,14 @@ def parse_row(number: int, cells: list[str], ctx: RowContext) -> ImportRow | lis
                 bad(fld, f"{raw[fld].strip()} is in the future")
     if moments.get("close_date"):
         out["close_date"] = moments["close_date"][0].date()  # type: ignore[index]
-    if "value" in raw:
-        try:
-            out["value_minor"] = parsing.parse_amount(raw["value"], currency)
-        except ValueError as exc:
-            bad("value", str(exc))
+    if raw.get("value"):
+        _amount(raw["value"], currency, ctx, number, out, bad)
     if "probability" in raw:
         try:
-            out["probability"] = parsing.parse_percent(raw["probability"])
+            if ctx.preset is not None and ctx.preset.probability_fraction:
+                out["probability"] = fraction_percent(raw["probability"])
+            else:
+                out["probability"] = parsing.parse_percent(raw["probability"])
         except ValueError as exc:
             bad("probability", str(exc))
     # ---- stage and status
@@ -179,6 +215,7 @@ def parse_row(number: int, cells: list[str], ctx: RowContext) -> ImportRow | lis
         and out.get("value_minor") == 0
     ):
         out.pop("value_minor")
+        out.pop("value_note", None)
     if not ctx.pipeline.is_open(final) and "closed_at" not in out and moments.get("close_date"):
         closed = moments["close_date"][0]  # type: ignore[index]
         if ctx.now is not None and closed > ctx.now:
@@ -186,6 +223,7 @@ def parse_row(number: int, cells: list[str], ctx: RowContext) -> ImportRow | lis
             closed = max(ctx.now, out.get("created_at") or ctx.now)  # type: ignore[type-var]
             out["closed_now"] = True
         out["closed_at"] = closed
+        out["closed_from_close_date"] = True
     if final == LOST and "lost_reason" not in out:
         out["lost_reason"] = facts.lost_reason
     if "name" not in out:
@@ -207,6 +245,57 @@ def parse_row(number: int, cells: list[str], ctx: RowContext) -> ImportRow | lis
             col = ctx.column(fld) if fld in ctx.fields else fld
             errors.append((col, pydantic_reason(err)))
         return errors
+
+
+def _amount(cell: str, currency: str, ctx: RowContext, number: int, out: dict[str, object],
+            bad: Any) -> None:
+    """The value cell into ``out`` (rounded to the currency's minor unit, the cell kept in
+    ``value_note`` when that changed it), told in ``ctx.amounts``; a bad cell into ``bad``."""
+    try:
+        read = parsing.read_amount(cell, currency, comma=ctx.decimal == "comma")
+    except ValueError as exc:
+        bad("value", str(exc))
+        return
+    if read is None:
+        return
+    minor, off = read
+    out["value_minor"] = minor
+    amounts = ctx.amounts
+    if off is not None:
+        from pipectl.values import format_money
+
+        amounts.round(currency, off)
+        out["value_note"] = (f"amount in file: {cell.strip()} {currency}, rounded to "
+                             f"{format_money(minor, currency)}")
+    if ctx.decimal is None:
+        said = parsing.separators(cell, currency)
+        if said > 0:
+            amounts.n_two_ways += 1
+            if len(amounts.two_ways) < MOST_TWO_WAYS:
+                amounts.two_ways.append((number, ctx.column("value"), cell.strip(), currency))
+        elif said < 0:
+            amounts.pointed = True
+
+
+def fraction_percent(text: str) -> int | None:
+    """A probability written as a fraction (HubSpot's 'Deal probability': ``0.4``, ``1.0``,
+    ``0``) -> whole percent (40, 100, 0); empty -> None."""
+    from decimal import Decimal, InvalidOperation
+
+    raw = text.strip()
+    if not raw:
+        return None
+    try:
+        percent = Decimal(raw) * 100 if _FRACTION.fullmatch(raw) else None
+    except InvalidOperation:  # pragma: no cover - the pattern admits only decimals
+        percent = None
+    if percent is None or not 0 <= percent <= 100 or percent != percent.to_integral_value():
+        raise ValueError(f"{text!r} is not a probability from 0 to 1 in whole percents "
+                         "(0.4 for 40%)")
+    return int(percent)
+
+
+_FRACTION = re.compile(r"[0-9]{1,3}(?:\.[0-9]{0,20})?")
 
 
 _FORMS = {  # what a pattern asks for, in words

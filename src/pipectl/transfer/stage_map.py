@@ -120,6 +120,12 @@ class StageMap:
         given = self._preset_open(self.preset.lost_from if self.preset else None)
         return given or self.pipeline.first
 
+    @property
+    def lost_from_known(self) -> bool:
+        """Does the preset know where a lost deal died when the file does not say (Maven's
+        lost deals were engaging), rather than ``lost_from`` standing in for it?"""
+        return self._preset_open(self.preset.lost_from if self.preset else None) is not None
+
 
 # ---------------------------------------------------------------- --create-pipeline
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pipectl.domain.checklist import decode
 from pipectl.domain.pipeline import LOST, Pipeline
@@ -16,6 +16,9 @@ Row = dict[str, Any]
 
 
 Pipelines = dict[int, Pipeline]
+
+if TYPE_CHECKING:
+    from pipectl.domain.rates import Converter
 
 
 def probability(row: Row, pipeline: Pipeline) -> int:
@@ -109,9 +112,10 @@ def close_cell(row: Row) -> str:
     return row["close_date"] or ""
 
 
-def _deal_cells(rows: Iterable[Row], pipelines: Pipelines) -> Iterator[tuple[str, ...]]:
+def _deal_cells(rows: Iterable[Row], pipelines: Pipelines, converter: Converter | None = None
+                ) -> Iterator[tuple[str, ...]]:
     for row in rows:
-        yield (
+        cells = (
             str(row["id"]),
             row["name"],
             row["company"] or "",
@@ -121,14 +125,20 @@ def _deal_cells(rows: Iterable[Row], pipelines: Pipelines) -> Iterator[tuple[str
             close_cell(row),
             row["owner"] or "",
         )
+        if converter is not None:  # --in: the value converted, beside the value as it is
+            into = converter.one(row["value_minor"], row["currency"])
+            cells = (*cells[:5], money_cell(into, converter.target), *cells[5:])
+        yield cells
 
 
 def deal_table(rows: Iterable[Row], pipelines: Pipelines, title: str | None = None,
-               totals: list[Any] | None = None, filters: list[str] | None = None) -> None:
+               totals: list[Any] | None = None, filters: list[str] | None = None,
+               converter: Converter | None = None) -> None:
     """One deal per line, written as the rows come (any number of them), then how many
     deals match and their totals per currency (``totals``: ``services.reports.CurrencyTotal``
     of every deal matching, the limit aside). ``filters``: the date filters in words, said
-    in the title."""
+    in the title. ``converter`` (--in): a column of converted values, and the totals
+    converted (``views.rates.totals_in``)."""
     if filters:
         title = f"Deals {', '.join(filters)}" + (f"; {title}" if title else "")
     table = Table(
@@ -137,18 +147,25 @@ def deal_table(rows: Iterable[Row], pipelines: Pipelines, title: str | None = No
         Column("Company"),
         Column("Stage"),
         Column("Value", justify="right", flexible=False),
+        *([Column(f"in {converter.target}", justify="right", flexible=False)]
+          if converter is not None else []),
         Column("Prob", justify="right", flexible=False),
         Column("Close", flexible=False),
         Column("Owner"),
         title=title,
     )
-    cells = _deal_cells(rows, pipelines)
+    cells = _deal_cells(rows, pipelines, converter)
     first = next(cells, None)
     if first is None and title:
         echo(title)
     n = 0 if first is None else table.write(_chain(first, cells))
     for line in totals_lines(n, totals):
         echo(line)
+    if converter is not None:
+        from pipectl.views.rates import totals_in
+
+        for line in totals_in(totals or [], converter):
+            echo(line)
 
 
 def totals_lines(shown: int, totals: list[Any] | None) -> list[str]:
@@ -192,15 +209,26 @@ def totals_json(totals: list[Any]) -> dict[str, Any]:
                          "without_value": t.without_value} for t in totals}
 
 
-def list_json(rows: Iterable[Row], pipelines: Pipelines, totals: list[Any]) -> None:
+def list_json(rows: Iterable[Row], pipelines: Pipelines, totals: list[Any],
+              converter: Converter | None = None) -> None:
     """``list --json --totals``: {"deals": [...], "total", "shown", "totals"}, the deals
-    written as they come."""
+    written as they come; with ``converter`` (--in) each deal's "value_in" and the object's
+    "totals_in" and "values_in" (``views.rates``)."""
     from pipectl.views.common import print_json_with_list
 
     total = sum(t.count for t in totals)
+    if converter is None:
+        print_json_with_list(
+            "deals", (deal_json(r, pipelines[r["pipeline_id"]]) for r in rows),
+            lambda shown: {"total": total, "shown": shown, "totals": totals_json(totals)},
+        )
+        return
+    from pipectl.views.rates import deal_json_in, totals_json_in
+
     print_json_with_list(
-        "deals", (deal_json(r, pipelines[r["pipeline_id"]]) for r in rows),
-        lambda shown: {"total": total, "shown": shown, "totals": totals_json(totals)},
+        "deals", (deal_json_in(r, pipelines[r["pipeline_id"]], converter) for r in rows),
+        lambda shown: {"total": total, "shown": shown, "totals": totals_json(totals),
+                       **totals_json_in(totals, converter)},
     )
 
 
@@ -219,6 +247,11 @@ def _describe(event: Row, pipeline: Pipeline) -> str:
             text += f", value {money_cell(event['value_minor'], event['currency'])}"
         if event.get("close_date"):
             text += f", close {event['close_date']}"
+        if event.get("field") == "unknown":  # what its import could not tell
+            words = {"created_at": "when it began", "closed_at": "when it closed",
+                     "qualified_at": "whether it was qualified"}
+            told = [words.get(f, f) for f in (event.get("new") or "").split()]
+            text += f"; the file did not say {', '.join(told)}"
         return text
     if kind == "stage":
         a, b = event["from_stage"], event["to_stage"]
@@ -380,10 +413,12 @@ def board(columns: list[dict[str, Any]]) -> None:
     total: dict[str, int] = defaultdict(int)
     exact: dict[str, int] = defaultdict(int)
     for col in columns:
-        for c, v in col["_value"].items():
+        # converted values (--in) are exact fractions, summed before they are rounded
+        for c, v in col.get("_value_exact", col["_value"]).items():
             total[c] += v
         for c, v in col["_exact"].items():
             exact[c] += v
+    total = defaultdict(int, {c: round(v) for c, v in total.items()})  # half-even, once
     # the total is rounded once, as `report` rounds it, not summed from rounded stage figures
     wtotal = {c: weighted_minor(v) for c, v in exact.items()}
     n = sum(col["count"] for col in columns)

@@ -29,17 +29,24 @@ FORMULAS: dict[str, str] = {
     "weighted_value": "sum(value x probability) / 100 over open deals (own probability, else "
     "the stage's), per currency, rounded half-even once",
     "close_rate": "won / qualified, over deals that became qualified in the window, won by "
-    "the as-of moment",
+    "the as-of moment; deals created in the window whose import could not tell whether they "
+    "were qualified are left out and counted",
     "win_rate": "won / (won + lost), over deals won or lost in the window",
     "conversion": "reached(B) / reached(A) for consecutive stages A, B, over deals created in "
     "the window; reached = the furthest stage ever entered (skipped stages count as passed)",
-    "sales_cycle": "days from creation to win, median and mean over deals won in the window",
+    "sales_cycle": "days from creation to win, median and mean over deals won in the window; "
+    "deals whose import could not tell when they began or closed are left out and counted",
     "time_in_stage": "days from entering a stage to leaving it, median over stays that ended "
     "in the window; plus the deals in the stage now and their age in it",
     "velocity": "open deals x win rate x average won value / mean sales cycle (days), per "
     "currency; null when a factor is missing",
     "lost_reasons": "count and value of deals lost in the window, per reason and per stage "
     "they were lost at",
+    "won_value": "sum of value of the deals won in the window, per currency",
+    "lost_value": "sum of value of the deals lost in the window and still lost at the as-of "
+    "moment, per currency",
+    "average_won": "won value / deals won with a value, per currency, exact, rounded "
+    "half-even once",
 }
 
 
@@ -51,6 +58,16 @@ def _money_json(m: Any, weighted: bool = True) -> dict[str, Any]:
     out = {"count": m.count, "without_value": m.without_value, "value": _money_map(m.value)}
     if weighted:
         out["weighted_value"] = _money_map(m.weighted)
+    return out
+
+
+def _outcome_json(o: Any, average: bool = False) -> dict[str, Any]:
+    """Deals won or lost: count, without value, per currency the deals with a value and their
+    value (and the average won deal)."""
+    out = {"count": o.count, "without_value": o.without_value,
+           "with_value": dict(sorted(o.with_value.items())), "value": _money_map(o.value)}
+    if average:
+        out["average"] = _money_map(o.average)
     return out
 
 
@@ -95,6 +112,8 @@ def report_json(r: Any) -> dict[str, Any]:
         **({"pipeline_name": r.only.name} if r.only is not None else {}),
         "deals": dict(r.status),
         "flow": dict(r.flow),
+        "won": _outcome_json(r.won, average=True),
+        "lost": _outcome_json(r.lost),
         "pipeline": {
             **_money_json(r.pipeline_total),
             "stages": [{"pipeline": s.pipeline.name, "stage": s.stage, **_money_json(s.money)}
@@ -114,6 +133,9 @@ def report_json(r: Any) -> dict[str, Any]:
             for s in r.conversion
         ],
         "sales_cycle": _days(r.cycle),
+        # deals left out of close rate and sales cycle: their import could not tell the fact
+        "left_out": {"unknown_qualification": r.unknown.qualification,
+                     "unknown_start": r.unknown.no_start, "unknown_close": r.unknown.no_close},
         "time_in_stage": [
             {
                 "pipeline": t.pipeline.name,
@@ -165,6 +187,9 @@ _EXPLAIN_DEALS = {
     "time_in_stage": "open",
     "velocity": "open",
     "lost_reasons": "lost_in_window",
+    "won_value": "won_in_window",
+    "lost_value": "lost_in_window",
+    "average_won": "won_in_window",
 }
 
 
@@ -228,6 +253,7 @@ def report(r: Any, explain: bool = False) -> None:
         f"In the window: {f['created']} created, {f['qualified']} qualified, "
         f"{f['won']} won, {f['lost']} lost."
     )
+    won_and_lost(r)
     pipe = _stage_rows(_figures("Stage", "Deals", "Value", "Weighted",
                                 title=f"Pipeline (open deals as of {r.as_of})"), several)
     for x in r.pipeline:
@@ -238,13 +264,10 @@ def report(r: Any, explain: bool = False) -> None:
     pipe.add_row(*([""] if several else []), Styled(("total", "bold")), str(t.count),
                  totals_cell(t.value), totals_cell(t.weighted))
     pipe.write()
-    echo(_rates(r.close_rate, r.win_rate))
+    echo(_rates(r.close_rate, r.win_rate, r.unknown.qualification))
     for x in r.by_pipeline or []:
         echo(f"  {x.pipeline.name}: {_rates(x.close_rate, x.win_rate)}")
-    echo(
-        f"Sales cycle: median {_d(r.cycle.median)}, mean {_d(r.cycle.mean)} "
-        f"({count(r.cycle.count, 'deal')} won)"
-    )
+    echo(_cycle(r.cycle, r.unknown))
     vel = "; ".join(
         f"{money_cell(v.per_day, v.currency)}/day" if v.per_day is not None
         else f"n/a ({v.currency})"
@@ -277,9 +300,72 @@ def report(r: Any, explain: bool = False) -> None:
         explain_text(r)
 
 
-def _rates(cr: Any, wr: Any) -> str:
-    return (f"Close rate: {_pct(cr.value)} ({cr.numerator} won of {cr.denominator} qualified)"
+def _amount(minor: int | None, currency: str) -> str:
+    """An amount with thousands separators, without its currency (a column names it)."""
+    return "-" if minor is None else money_cell(minor, currency).removesuffix(f" {currency}")
+
+
+def won_and_lost(r: Any) -> None:
+    """Won value, average won deal and lost value: one row per currency, its amounts without
+    the currency code (the first column names it), so that it fits 80 columns."""
+    won, lost = r.won, r.lost
+    currencies = sorted(set(won.value) | set(lost.value))
+    if not currencies:
+        echo("Won and lost in the window: "
+             + (f"{count(won.count, 'deal')} won, {count(lost.count, 'deal')} lost, none with a "
+                "value." if won.count or lost.count else "no deal won or lost."))
+        return
+    without = [f"{count(n, 'deal')} {what}" for n, what in
+               ((won.without_value, "won"), (lost.without_value, "lost")) if n]
+    number = {"justify": "right", "flexible": False}
+    table = Table(
+        Column("Currency", flexible=False), Column("Won", **number),
+        Column("Won value", **number), Column("Average won", **number),
+        Column("Lost", **number), Column("Lost value", **number),
+        title="Won and lost in the window, per currency",
+        caption=f"Without a value (not in the amounts): {', '.join(without)}" if without
+        else None,
+    )
+    average = won.average
+    for cur in currencies:
+        table.add_row(cur, str(won.with_value.get(cur, 0)), _amount(won.value.get(cur), cur),
+                      _amount(average.get(cur), cur), str(lost.with_value.get(cur, 0)),
+                      _amount(lost.value.get(cur), cur))
+    table.write()
+
+
+def _valued(o: Any) -> str:
+    """'25,000.00 EUR (1 deal); 10,000.00 USD (2 deals)' (and the deals without a value)."""
+    parts = [f"{money_cell(v, c)} ({count(o.with_value[c], 'deal')})"
+             for c, v in sorted(o.value.items())]
+    if o.without_value:
+        parts.append(f"{count(o.without_value, 'deal')} without a value, not in it")
+    return "; ".join(parts) or "none"
+
+
+def _rates(cr: Any, wr: Any, unknown: int = 0) -> str:
+    left_out = (f"; {count(unknown, 'deal')} of unknown qualification left out"
+                if unknown else "")
+    return (f"Close rate: {_pct(cr.value)} ({cr.numerator} won of {cr.denominator} qualified"
+            f"{left_out})"
             f"   Win rate: {_pct(wr.value)} ({wr.numerator} won of {wr.denominator} decided)")
+
+
+def _cycle(d: Any, unknown: Any) -> str:
+    """The sales cycle line: deals won without a known start or close time (their import
+    could not tell) are left out, and said so; n/a when no deal is left."""
+    start, close = unknown.no_start, unknown.no_close
+    what = ("start or close time" if start and close else "close time" if close
+            else "start")
+    if not d.count and (start or close):
+        if not start:
+            return "Sales cycle: n/a (no close times in the import)"
+        return (f"Sales cycle: n/a (no known {what} for the "
+                f"{count(start + close, 'deal')} won)")
+    left_out = (f"; {count(start + close, 'deal')} without a known {what} left out"
+                if start or close else "")
+    return (f"Sales cycle: median {_d(d.median)}, mean {_d(d.mean)} "
+            f"({count(d.count, 'deal')} won{left_out})")
 
 
 def _stage_name(several: bool, pipeline: Any, stage: str) -> str:
@@ -336,12 +422,27 @@ def explain_text(r: Any) -> None:
         return shown + (f" and {more} more" if more > 0 else "")
 
     cr, wr = r.close_rate, r.win_rate
+    t = r.pipeline_total
+    average = r.won.average
     lines = [
-        ("Pipeline value", FORMULAS["pipeline"], f"open deals: {ids('open')}"),
-        ("Weighted value", FORMULAS["weighted_value"], f"open deals: {ids('open')}"),
+        ("Won value", FORMULAS["won_value"],
+         f"{_valued(r.won)}; won deals: {ids('won_in_window')}"),
+        ("Average won deal", FORMULAS["average_won"],
+         "; ".join(f"{money_cell(r.won.value[c], c)} / {r.won.with_value[c]} = "
+                   f"{money_cell(a, c)}" for c, a in average.items()) or "n/a (no deal won "
+         "with a value)"),
+        ("Lost value", FORMULAS["lost_value"],
+         f"{_valued(r.lost)}; lost deals: {ids('lost_in_window')}"),
+        ("Pipeline value", FORMULAS["pipeline"],
+         f"{totals_cell(t.value)} ({count(t.count, 'deal')}"
+         + (f", {t.without_value} without a value" if t.without_value else "")
+         + f"); open deals: {ids('open')}"),
+        ("Weighted value", FORMULAS["weighted_value"],
+         f"{totals_cell(t.weighted)}; open deals: {ids('open')}"),
         ("Close rate", FORMULAS["close_rate"],
          f"{cr.numerator} / {cr.denominator} = {_pct(cr.value)}; qualified: "
-         f"{ids('qualified_in_window')}; of which won: {ids('qualified_and_won')}"),
+         f"{ids('qualified_in_window')}; of which won: {ids('qualified_and_won')}"
+         f"; left out: {count(r.unknown.qualification, 'deal')} of unknown qualification"),
         ("Win rate", FORMULAS["win_rate"],
          f"{wr.numerator} / {wr.denominator} = {_pct(wr.value)}; won: "
          f"{ids('won_in_window')}; lost: {ids('lost_in_window')}"),
@@ -349,7 +450,9 @@ def explain_text(r: Any) -> None:
          "; ".join(f"{_stage_name(several, s.pipeline, s.to_stage)}: "
                    f"{s.reached_to}/{s.reached_from}" for s in r.conversion)
          + f"; deals: {ids('created_in_window')}"),
-        ("Sales cycle", FORMULAS["sales_cycle"], f"won deals: {ids('won_in_window')}"),
+        ("Sales cycle", FORMULAS["sales_cycle"],
+         f"won deals: {ids('won_in_window')}; left out: {r.unknown.no_start} without a known "
+         f"start, {r.unknown.no_close} without a known close time"),
         ("Time in stage", FORMULAS["time_in_stage"],
          "; ".join(f"{_stage_name(several, t.pipeline, t.stage)}: "
                    f"{ids(open_set(several, t.pipeline, t.stage))}" for t in r.time_in_stage)),
@@ -390,6 +493,14 @@ def report_csv(r: Any) -> None:
         row("deals_" + k, "", "", v)
     for k, v in r.flow.items():
         row(f"{k}_in_window", "", "", v)
+    average = r.won.average
+    for name, o in (("won", r.won), ("lost", r.lost)):
+        for cur, v in sorted(o.value.items()):
+            row(f"{name}_deals_with_value", "", cur, o.with_value[cur])
+            row(f"{name}_value", "", cur, money(v, cur))
+            if cur in average and o is r.won:
+                row("average_won_value", "", cur, money(average[cur], cur))
+        row(f"{name}_without_value", "", "", o.without_value)
     for pipeline, name, m in [*((x.pipeline, x.stage, x.money) for x in r.pipeline),
                               (None, "total", r.pipeline_total)]:
         row("pipeline_deals", name, "", m.count, pipeline)

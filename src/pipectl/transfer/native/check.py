@@ -23,7 +23,7 @@ from pipectl.domain.pipeline import LOST, Pipeline, in_force
 from pipectl.errors import UsageError
 from pipectl.transfer.common import Summary
 from pipectl.transfer.formats import V1_CRITERIA
-from pipectl.transfer.history import DEAL_TEXTS, MOVES
+from pipectl.transfer.history import DEAL_TEXTS, MOVES, UNKNOWN, UNKNOWN_FACTS
 from pipectl.transfer.rows import error_place, pydantic_reason
 from pipectl.values import (
     DATE_RANGE,
@@ -387,17 +387,19 @@ _PROJECTED = ("pipeline_id", "stage", "lost_at_stage", "lost_reason", "value_min
 
 # the fields each kind of event carries (beyond id, at, kind), as pipectl's commands and its
 # import write them: (required, also allowed); format 2's names ("pipeline", "checklist")
+# The text of a created or value event: an import's note of the amount its file wrote, when
+# it was rounded ("amount in file: 9225.225 USD, rounded to 9225.22").
 _STAGES = ("from_stage", "to_stage")
 _EVENT_FIELDS: dict[str, tuple[set[str], set[str]]] = {
     "created": ({"to_stage", "currency", "pipeline"},
-                {"value", "close_date", "probability", "reason"}),
+                {"value", "close_date", "probability", "reason", "field", "new", "text"}),
     "stage": ({*_STAGES, "pipeline"}, {"reason", "text"}),
     "lost": ({*_STAGES, "reason", "pipeline"}, {"text"}),
     "reopened": ({*_STAGES, "pipeline"}, {"reason", "text"}),
     "pipeline": ({*_STAGES, "pipeline"}, {"reason", "text", "old", "new"}),
     "checklist": (set(), {"checklist", "text"}),
     "note": ({"text"}, {"next_action", "due"}),
-    "value": ({"currency"}, {"value"}),
+    "value": ({"currency"}, {"value", "text"}),
     "close_date": (set(), {"close_date"}),
     "probability": (set(), {"probability"}),
     "edit": ({"field"}, {"old", "new"}),
@@ -490,6 +492,14 @@ def _history(d: NativeDeal, row: dict[str, Any], evs: list[dict[str, Any]],
             wrong = _move(e, deal, pipelines)
             if wrong is not None:
                 out.append((f"{where}.{wrong[0]}", wrong[1]))
+                break
+        if kind == "created" and (e.get("field") is not None or e.get("new") is not None):
+            # what the deal's first file left unknown (transfer.history.mark_unknown)
+            facts = (e.get("new") or "").split()
+            if e.get("field") != UNKNOWN or not facts or any(
+                    f not in UNKNOWN_FACTS for f in facts):
+                out.append((f"{where}.field", "a 'created' event's field is 'unknown', with "
+                            f"new naming some of: {' '.join(UNKNOWN_FACTS)}"))
                 break
         if kind == "edit":
             fld = e.get("field")
