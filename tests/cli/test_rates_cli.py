@@ -314,3 +314,9 @@ def test_forecast_in_converts_each_period_at_its_own_start(quarter) -> None:
     csv = cli("forecast", "--from", "2026-11-01", "--to", "2026-11-01", "--in", "EUR", "--csv")
     assert "2026-11,2026-11-01,2026-12-01,over,EUR,18000.01," in csv.stdout
     assert "note: values in EUR at the rates in force" in csv.stderr
+
+
+def test_next_never_ranks_vnd_above_eur_for_its_digits(mixed) -> None:
+    """Within a tier, the largest deal of each currency in turn: 32,500 EUR, 1,000,000 JPY,
+    40,000 USD, 350,000,000 VND, then the second largest of each."""
+    assert [d["id"] for d in mixed.json("next")["deals"]] == [2, 7, 3, 1, 4, 5, 6]

@@ -10,8 +10,9 @@
 5. closing: the expected close date is today or within ``near_days``, soonest first;
 6. everything else.
 
-Within a tier, larger value first (amounts compared as written, whatever the currency), then
-id. A logged next action (from ``pipectl note --next``) counts when it was logged since the
+Within a tier (and the same date, for the tiers ordered by one), larger value first, amounts of
+two currencies never compared: the largest of each currency in turn (currencies in code order),
+then the second largest of each, ..., then id. A logged next action (from ``pipectl note --next``) counts when it was logged since the
 deal entered its current stage; otherwise the deal needs what its stage calls for (its
 ``action`` in the pipeline's definition in force at the as-of moment): the rule of
 ``domain.rules.next_step``, in SQL.
@@ -181,6 +182,9 @@ def next_steps(
         defs, lambda p, s: snapshot.quote(s.action), "stage", "pipeline_id")
     stale_after = _threshold_sql(thresholds(defs, stale_days), defs, "s.stage",
                                  "s.pipeline_id")
+    # the date a tier ranks by (the most overdue, longest idle, soonest first)
+    when = ("CASE tier WHEN 0 THEN logged_due WHEN 2 THEN last_event_at "
+            "WHEN 3 THEN close_date WHEN 4 THEN close_date ELSE '' END")
     query = f"""
         WITH s AS (
             SELECT s.*,
@@ -208,10 +212,11 @@ def next_steps(
                CASE WHEN logged THEN logged_due END AS due,
                tier, round(idle, 2), count(*) OVER () AS total
         FROM r s
-        ORDER BY tier,
-                 CASE tier WHEN 0 THEN logged_due WHEN 2 THEN last_event_at
-                           WHEN 3 THEN close_date WHEN 4 THEN close_date ELSE '' END,
-                 value_minor IS NULL, value_minor DESC, id
+        ORDER BY tier, {when},
+                 value_minor IS NULL,
+                 row_number() OVER (PARTITION BY tier, {when}, currency
+                                    ORDER BY value_minor IS NULL, value_minor DESC, id),
+                 currency, id
     """
     today = as_of[:10]
     from datetime import date, timedelta
