@@ -188,7 +188,7 @@ def _slipped(
             FROM {t} f JOIN {e} e ON e.id = f.id
             WHERE f.{in_forecast.replace(' AND ', ' AND f.')}
               AND NOT (e.{won_in.replace(' AND ', ' AND e.')})
-            ORDER BY f.value_minor IS NULL, f.value_minor DESC, f.id""",
+            ORDER BY f.currency, f.value_minor IS NULL, f.value_minor DESC, f.id""",
         params,
     )
     return [Slipped(*r) for r in rows]
