@@ -795,3 +795,26 @@ def test_report_by_adds_up_to_the_report_on_real_files(cli, real_data, files):
             assert _summed([g["pipeline"] for g in groups], "value") == {
                 c: Decimal(v) for c, v in total["pipeline"]["value"].items()}
             assert sum(g["sales_cycle"]["count"] for g in groups) == total["sales_cycle"]["count"]
+
+
+def test_report_by_on_an_empty_database_and_deals_without_value(cli, monkeypatch):
+    monkeypatch.setenv("PIPECTL_NOW", TEAM_NOW)
+    assert cli("report", "--by", "owner").stdout.endswith(
+        "No deal won, lost or qualified in the window, and none open.\n")
+    empty = cli.json("report", "--by", "source")
+    assert (empty["groups"], empty["total"]["won"], empty["total"]["pipeline"]) == (
+        [], NO_WIN, NO_OPEN)
+    assert cli("report", "--by", "owner", "--csv").stdout.count("\n") == 1  # the header
+    cli("add", "X", "--owner", "A", "--at", "2026-10-01")
+    cli("add", "Y", "--stage", "proposal", "--prequalified", "referral", "--at", "2026-10-01")
+    cli("advance", "2", "--to", "won", "--at", "2026-10-05")
+    out = cli.json("report", "--by", "owner")
+    assert [(g["group"], g["won"]["count"], g["won"]["without_value"], g["won"]["value"],
+             g["pipeline"]["count"], g["pipeline"]["without_value"]) for g in out["groups"]] == [
+        ("A", 0, 0, {}, 1, 1), (None, 1, 1, {}, 0, 0)]
+    assert cli("report", "--by", "owner", "--csv").stdout.splitlines()[1:] == [
+        "A,,0,,,,,,1,,", ",,1,,,1.0,1.0,4.0,0,,"]
+    assert ("Without a value (counted, not in the amounts): 1 deal won, 1 deal open."
+            in cli("report", "--by", "owner").stdout)
+    assert ("Won and lost in the window: 1 deal won, 0 deals lost, none with a value."
+            in cli("report").stdout)
