@@ -517,6 +517,10 @@ def report_csv(r: Any) -> None:
         row("conversion", f"{s.from_stage}>{s.to_stage}", "", _num(s.rate.value), s.pipeline)
     row("sales_cycle_median_days", "", "", _num(r.cycle.median))
     row("sales_cycle_mean_days", "", "", _num(r.cycle.mean))
+    u = r.unknown  # deals left out: their import could not tell the fact
+    row("left_out_unknown_qualification", "", "", u.qualification)
+    row("left_out_unknown_start", "", "", u.no_start)
+    row("left_out_unknown_close", "", "", u.no_close)
     for t in r.time_in_stage:
         row("time_in_stage_median_days", t.stage, "", _num(t.stays.median), t.pipeline)
         row("deals_in_stage_now", t.stage, "", t.now.count, t.pipeline)
