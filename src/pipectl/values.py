@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 from pipectl.errors import UsageError
 
@@ -94,38 +95,141 @@ def exponent(currency: str) -> int:
 
 # digits, or digits grouped by three with one separator throughout (',' '_' or ' '); then the
 # decimals after a point. A comma is never a decimal point: '12,50' and '1.500,00' are refused,
-# not read as 1,250 and 1.5.
+# not read as 1,250 and 1.5; nor is '0,500' read as 500 (no number's first group is a 0).
 _AMOUNT = re.compile(
-    r"\+?(?:\d+|\d{1,3}(?:,\d{3})+|\d{1,3}(?:_\d{3})+|\d{1,3}(?: \d{3})+)(?:\.\d*)?|\+?\.\d+"
+    r"\+?(?:\d+|[1-9]\d{0,2}(?:,\d{3})+|\d{1,3}(?:_\d{3})+|\d{1,3}(?: \d{3})+)(?:\.\d*)?|\+?\.\d+"
 )
+# one '.' or ',' after one to three digits (not a lone 0), then exactly three digits: '1.500',
+# '12,345'. A reader who writes the decimal point as '.' takes it one way, a reader who writes
+# it as ',' (most of Europe) the other: 1.500 is one and a half, or fifteen hundred.
+_TWO_WAYS = re.compile(r"\+?([1-9]\d{0,2})([.,])(\d{3})")
+
+
+def _decimal(text: str, field: str, comma: bool) -> Any:
+    """The amount ``text`` writes, as an exact Decimal (UsageError when it is none). With
+    ``comma``, the decimal separator is the comma and '.' (or ' ', '_') groups thousands."""
+    raw = text.strip()
+    if comma:
+        raw = raw.translate(_SWAP)
+    if not _AMOUNT.fullmatch(raw):
+        grouped = ("." if comma else ",") in raw
+        shown = "a point only groups thousands, as in 1.234,50" if comma else \
+            "a comma only groups thousands, as in 1,234.50"
+        raise UsageError(
+            f"{field} {text!r} is not an amount" + (f" ({shown})" if grouped else ""),
+            hint="write it like 12000 or 12000,50; it may not be negative" if comma else
+            "write it like 12000 or 12000.50; it may not be negative",
+        )
+    raw = raw.replace(",", "").replace("_", "").replace(" ", "")
+    from decimal import Decimal  # here: reads never need it (~1 ms)
+
+    return Decimal(raw)  # exact: the regex admits only decimals
+
+
+_SWAP = str.maketrans(".,", ",.")
+
+
+def _too_large(text: str, currency: str, field: str) -> UsageError:
+    most = format_money(MAX_MINOR - 1, currency)
+    return UsageError(f"{field} {text!r} is too large (at most {most} {currency})")
 
 
 def parse_money(text: str, currency: str, field: str = "value") -> int:
     """'12000.50' in EUR -> 1200050. Accepts thousands separators (',', '_' or ' ', in
-    groups of three: '1,234.50'); the decimal separator is the point."""
-    raw = text.strip()
-    if not _AMOUNT.fullmatch(raw):
-        comma = "," in raw
-        raise UsageError(
-            f"{field} {text!r} is not an amount"
-            + (" (a comma only groups thousands, as in 1,234.50)" if comma else ""),
-            hint="write it like 12000 or 12000.50; it may not be negative",
-        )
-    raw = raw.replace(",", "").replace("_", "").replace(" ", "")
-    from decimal import Decimal, InvalidOperation  # here: reads never need it (~1 ms)
+    groups of three: '1,234.50'); the decimal separator is the point. More decimals than the
+    currency has are refused (see ``round_money`` for an import's amounts)."""
+    from decimal import localcontext
 
-    try:
-        amount = Decimal(raw)
-    except InvalidOperation as exc:  # pragma: no cover - the regex admits only decimals
-        raise UsageError(f"{field} {text!r} is not an amount") from exc
+    amount = _decimal(text, field, False)
     exp = exponent(currency)
-    minor = amount.scaleb(exp)
+    with localcontext() as ctx:
+        ctx.prec = len(text) + exp + 2  # exact: the default 28 digits would round
+        minor = amount.scaleb(exp)
     if minor != minor.to_integral_value():
         raise UsageError(f"{field} {text!r} has more than {exp} decimals for {currency}")
     if minor >= MAX_MINOR:
-        most = format_money(MAX_MINOR - 1, currency)
-        raise UsageError(f"{field} {text!r} is too large (at most {most} {currency})")
+        raise _too_large(text, currency, field)
     return int(minor)
+
+
+def round_money(text: str, currency: str, field: str = "value", *,
+                comma: bool = False) -> tuple[int, Any]:
+    """An amount of a file: minor units, rounded half to even to the currency's minor unit
+    ('9225.225' USD -> 922522, '7564.6845' -> 756468, '0.5' JPY -> 0); and by how much that
+    changed it (an exact Decimal in the currency's units: 0.005, 0.0045, 0.5), None when it
+    did not. ``comma``: the file writes the decimal separator as a comma ('1.234,50')."""
+    from decimal import ROUND_HALF_EVEN, localcontext
+
+    amount = _decimal(text, field, comma)
+    exp = exponent(currency)
+    with localcontext() as ctx:
+        ctx.prec = len(text) + exp + 20  # exact: the default 28 digits would round
+        exact = amount.scaleb(exp)
+        minor = exact.to_integral_value(rounding=ROUND_HALF_EVEN)
+        off = None if minor == exact else abs(exact - minor).scaleb(-exp)
+    if minor >= MAX_MINOR:
+        raise _too_large(text, currency, field)
+    return int(minor), off
+
+
+def money_text(amount: Any, currency: str) -> str:
+    """An amount as pipectl shows money ('1,500.00 PLN'), or as written when the currency
+    cannot hold it ('1.234 PLN')."""
+    exp = exponent(currency)
+    minor = amount.scaleb(exp)
+    if minor != minor.to_integral_value():
+        return f"{amount.normalize():f} {currency}"
+    whole, part = divmod(int(minor), 10**exp)
+    return f"{whole:,}" + (f".{part:0{exp}d}" if exp else "") + f" {currency}"
+
+
+def two_readings(text: str, currency: str) -> tuple[Any, Any] | None:
+    """The two amounts ``text`` may mean in ``currency`` ('1.500': 1.5 or 1500), as pipectl
+    reads it first (the point a decimal point, the comma a thousands separator) and as a
+    European reader does second; None when it means one amount only.
+
+    One '.' or ',' between one to three digits (not a lone 0) and exactly three digits has two
+    readings, except '.' in a currency of three or more decimals (1.500 KWD is how KWD writes
+    one and a half, and how pipectl shows it) and ',' in one of none (1,500 JPY: there is no
+    1.5 JPY)."""
+    m = _TWO_WAYS.fullmatch(text.strip())
+    if m is None:
+        return None
+    whole, sep, part = m.groups()
+    exp = exponent(currency)
+    if (sep == "." and exp >= 3) or (sep == "," and exp == 0):
+        return None
+    from decimal import Decimal
+
+    point, thousands = Decimal(f"{whole}.{part}"), Decimal(whole + part)
+    return (point, thousands) if sep == "." else (thousands, point)
+
+
+def parse_typed_money(text: str, currency: str, option: str = "--value") -> int:
+    """An amount a user types (``option``): ``parse_money``, but an amount with two readings
+    ('1.500' PLN: 1.50 or 1,500.00) is refused with both, never guessed."""
+    both = two_readings(text, currency)
+    if both is not None:
+        first, second = both
+        spelled = [_spelling(a, currency) for a in both]
+        said = " or ".join(s for s in spelled if s is not None)
+        raise UsageError(
+            f"{option} {text.strip()} is ambiguous: {money_text(first, currency)} or "
+            f"{money_text(second, currency)}?",
+            hint=f"write {said}",
+        )
+    return parse_money(text, currency)
+
+
+def _spelling(amount: Any, currency: str) -> str | None:
+    """How to type ``amount`` with one reading (None: the currency cannot hold it)."""
+    exp = exponent(currency)
+    minor = amount.scaleb(exp)
+    if minor != minor.to_integral_value():
+        return None
+    if amount == amount.to_integral_value():
+        return str(int(amount))
+    return format_money(int(minor), currency)
 
 
 def format_money(minor: int, currency: str) -> str:

@@ -461,8 +461,9 @@ def test_a_default_stage_name_is_unknown_to_a_pipeline_of_ones_own(tmp_path: Pat
                                  importer.Options(pipeline="Studio"), have=(STUDIO,))
     assert summary[0] == "UsageError" and deals == []
     assert "unknown stage in column 'stage': 'proposal' (row 5)" in summary[1]
-    assert "STAGE is one of pipeline 'Studio': inquiry, brief, scoping, quote, booked, shoot, " \
-        "delivered, lost" in summary[1]
+    assert "STAGE: a stage of pipeline 'Studio': inquiry, brief, scoping, quote, booked, " \
+        "shoot, delivered, lost" in summary[1]
+    assert summary[1].endswith('\n  --stage-map "proposal=STAGE"')
 
 
 def test_a_ref_of_a_deal_in_another_pipeline_is_a_bad_row(tmp_path: Path, monkeypatch) -> None:

@@ -9,10 +9,12 @@ import typer
 
 from pipectl.cli.common import (
     AT_HELP,
+    IN_HELP,
     JSON_HELP,
     at_arg,
     connect,
     connect_for_owner,
+    in_arg,
     positive_limit,
 )
 from pipectl.errors import UsageError
@@ -46,7 +48,13 @@ def add(
     email: Annotated[str | None, typer.Option("--email", help="The contact's email.")] = None,
     phone: Annotated[str | None, typer.Option("--phone", help="The contact's phone.")] = None,
     value: Annotated[
-        str | None, typer.Option("--value", "-v", help="Expected value, e.g. 12000.50.")
+        str | None,
+        typer.Option(
+            "--value",
+            "-v",
+            help="Expected value, e.g. 12000.50 or 1,234.50 (the decimals follow a point; "
+            "1.500 or 1,500, which readers differ on, is refused: write 1.50 or 1500).",
+        ),
     ] = None,
     currency: Annotated[
         str | None,
@@ -108,8 +116,8 @@ def add(
         DEFAULT_CURRENCY,
         currency_code,
         parse_date,
-        parse_money,
         parse_probability,
+        parse_typed_money,
     )
 
     cur = currency_code(currency) if currency is not None else DEFAULT_CURRENCY
@@ -118,7 +126,7 @@ def add(
         stage=stage,
         pipeline=_text(pipeline, "--pipeline"),
         currency=cur,
-        value_minor=parse_money(value, cur) if value is not None else None,
+        value_minor=parse_typed_money(value, cur) if value is not None else None,
         company=_text(company, "company"),
         contact=_text(contact, "contact"),
         email=_text(email, "email"),
@@ -192,7 +200,13 @@ def list_(
         ),
     ] = None,
     sort: Annotated[
-        str, typer.Option("--sort", help="stage, value, close, age or updated.")
+        str,
+        typer.Option(
+            "--sort",
+            help="stage, value, close, age or updated. By value, amounts are compared within "
+            "a currency (grouped by currency), or converted with --in, e.g. --sort value "
+            "--in EUR.",
+        ),
     ] = "stage",
     limit: Annotated[
         int | None, typer.Option("--limit", "-n", help="At most this many deals (0: all).")
@@ -205,6 +219,7 @@ def list_(
             help="Only this pipeline's deals. Default: every pipeline (--stage: the default one).",
         ),
     ] = None,
+    into: Annotated[str | None, typer.Option("--in", metavar="CURRENCY", help=IN_HELP)] = None,
     as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
     totals: Annotated[
         bool,
@@ -221,7 +236,9 @@ def list_(
 
     The Close column shows when a won or lost deal closed, and an open deal's expected close
     date. The last lines count the deals that match ("3 of 21 deals" when --limit cut the
-    list) and total their value per currency, over all of them.
+    list) and total their value per currency, over all of them. --in adds a column of values
+    converted at the rates in force now, and their total (a currency with no rate stays as it
+    is); with --json each deal gets "value_in".
 
     Examples:
 
@@ -232,6 +249,8 @@ def list_(
       pipectl list --status won --closed 2026-10-01..2027-01-01
 
       pipectl list --created 2026-11-01.. --json --totals
+
+      pipectl list --sort value --in EUR
     """
     from pipectl.services import reports
     from pipectl.values import clean_text
@@ -242,6 +261,7 @@ def list_(
     from pipectl.views import deals as view
 
     search = clean_text(search, "--search") if search is not None else None
+    target = in_arg(into)
     conn, owner = connect_for_owner(ctx, owner)
     with reports.deals(
         conn,
@@ -256,18 +276,27 @@ def list_(
         closed=closed_in,
         created=created_in,
         with_totals=totals or not as_json,
+        into=target,
     ) as found:
         known = found.pipelines
+        conv = found.converter
         if as_json and totals:
-            view.list_json(found.rows, known, found.totals or [])
+            view.list_json(found.rows, known, found.totals or [], conv)
         elif as_json:
             from pipectl.views.common import print_json_list
 
-            print_json_list(view.deal_json(r, known[r["pipeline_id"]]) for r in found.rows)
+            if conv is None:
+                print_json_list(view.deal_json(r, known[r["pipeline_id"]]) for r in found.rows)
+            else:
+                from pipectl.views.rates import deal_json_in
+
+                print_json_list(deal_json_in(r, known[r["pipeline_id"]], conv)
+                                for r in found.rows)
         else:
             said = [f"{what} {r.label}" for what, r in (("closed", closed_in),
                                                           ("created", created_in)) if r]
-            view.deal_table(found.rows, known, totals=found.totals, filters=said)
+            view.deal_table(found.rows, known, totals=found.totals, filters=said,
+                            converter=conv)
 
 
 def show(
@@ -485,7 +514,14 @@ def edit(
     phone: Annotated[str | None, typer.Option("--phone", help="New phone ('' clears).")] = None,
     owner: Annotated[str | None, typer.Option("--owner", help="New owner ('' clears).")] = None,
     source: Annotated[str | None, typer.Option("--source", help="New source ('' clears).")] = None,
-    value: Annotated[str | None, typer.Option("--value", help="New value ('' clears).")] = None,
+    value: Annotated[
+        str | None,
+        typer.Option(
+            "--value",
+            help="New value ('' clears), e.g. 15000 or 1,234.50 (1.500 or 1,500 is refused as "
+            "ambiguous).",
+        ),
+    ] = None,
     currency: Annotated[
         str | None, typer.Option("--currency", help="New currency (with --value).")
     ] = None,
@@ -510,7 +546,7 @@ def edit(
     """
     from pipectl.models import DealEdit
     from pipectl.services import deals, reports
-    from pipectl.values import currency_code, parse_date, parse_money, parse_probability
+    from pipectl.values import currency_code, parse_date, parse_probability, parse_typed_money
 
     texts = {}
     for field, given in (
@@ -532,7 +568,8 @@ def edit(
         raise UsageError("changing the currency needs the value in it too", hint="add --value")
     change = DealEdit(
         texts=texts,
-        value_minor=parse_money(value, cur or row["currency"]) if value and value.strip() else None,
+        value_minor=parse_typed_money(value, cur or row["currency"])
+        if value and value.strip() else None,
         currency=cur,
         clear_value=value is not None and not value.strip(),
         close_date=parse_date(close, "--close") if close and close.strip() else None,

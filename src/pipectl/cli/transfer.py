@@ -100,6 +100,16 @@ def import_(
     dayfirst: Annotated[
         bool, typer.Option("--dayfirst", help="Read 1/2/2024 as 1 February.")
     ] = False,
+    decimal: Annotated[
+        str | None,
+        typer.Option(
+            "--decimal",
+            metavar="point|comma",
+            help="How the files write decimals: point (1,234.50) or comma (1.234,50, e.g. "
+            "--decimal comma). Default: the point; a file whose amounts read two ways (1.500: "
+            "1.50 or 1,500.00) and none shows which is refused until this says.",
+        ),
+    ] = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Check everything and report; write nothing.")
     ] = False,
@@ -155,6 +165,7 @@ def import_(
         currency=currency_code(currency) if currency else DEFAULT_CURRENCY,
         encoding=encoding,
         dayfirst=dayfirst,
+        decimal=decimal,
         dry_run=dry_run,
         history=history,
         pipeline=pipeline,

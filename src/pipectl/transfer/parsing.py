@@ -15,10 +15,10 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from pipectl.errors import PipectlError, UsageError
-from pipectl.values import DATE_RANGE, in_range, parse_money
+from pipectl.values import DATE_RANGE, exponent, in_range, round_money, two_readings
 
 # ---------------------------------------------------------------- formula neutralising
 
@@ -509,16 +509,45 @@ def _check(moment: datetime) -> datetime:
 _SYMBOLS = "$€£¥"
 
 
-def parse_amount(text: str, currency: str) -> int | None:
-    """``100000``, ``100000.0``, ``1,234.50``, ``$1,234.50`` -> minor units; empty -> None."""
-    raw = text.strip()
-    if not raw:
+def strip_symbols(text: str) -> str:
+    """An amount cell without its spaces and currency symbol (``$1,234.50`` -> ``1,234.50``)."""
+    return text.strip().strip(_SYMBOLS).strip()
+
+
+def read_amount(text: str, currency: str, *, comma: bool = False) -> tuple[int, Any] | None:
+    """``100000``, ``100000.0``, ``1,234.50``, ``$1,234.50`` -> (minor units, None). More
+    decimals than the currency has are rounded half to even, the second item saying by how
+    much: ``9225.225`` USD -> (922522, Decimal('0.005')). Empty -> None. ``comma``: the
+    decimal separator is the comma (``1.234,50``)."""
+    if not text.strip():
         return None
-    raw = raw.strip(_SYMBOLS).strip()
     try:
-        return parse_money(raw, currency)
+        return round_money(strip_symbols(text), currency, comma=comma)
     except UsageError as exc:
         raise ValueError(str(exc).replace("value ", "", 1)) from exc
+
+
+def parse_amount(text: str, currency: str, *, comma: bool = False) -> int | None:
+    """An amount cell in minor units (rounded as ``read_amount`` does); empty -> None."""
+    read = read_amount(text, currency, comma=comma)
+    return None if read is None else read[0]
+
+
+def separators(text: str, currency: str) -> int:
+    """What an amount cell tells of the file's decimal separator: 1 when it reads two ways
+    (``values.two_readings``: ``1.500`` in USD is 1.50 or 1,500.00), -1 when it shows the
+    point to be the decimal point or the comma to group thousands (``100000.0``, ``1,234``,
+    ``1,234.50``, ``0.500``, ``9225.225``, ``7564.6845``), 0 when it shows neither (``1500``;
+    ``1.500`` in KWD, whose minor unit has three decimals, holds no thousands)."""
+    raw = strip_symbols(text)
+    if "." not in raw and "," not in raw:
+        return 0
+    if two_readings(raw, currency) is not None:
+        return 1
+    if "." in raw and "," not in raw and exponent(currency) >= 3 and \
+            re.fullmatch(r"\+?[1-9]\d{0,2}\.\d{3}", raw):
+        return 0
+    return -1
 
 
 _TRUE = {"1", "true", "yes", "y", "t", "x"}
