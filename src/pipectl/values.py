@@ -127,6 +127,7 @@ def _decimal(text: str, field: str, comma: bool) -> Any:
 
 
 _SWAP = str.maketrans(".,", ",.")
+_PLAIN = re.compile(r"([0-9]{1,16})(?:\.([0-9]*))?")  # digits, a point, digits: most cells
 
 
 def _too_large(text: str, currency: str, field: str) -> UsageError:
@@ -158,10 +159,16 @@ def round_money(text: str, currency: str, field: str = "value", *,
     ('9225.225' USD -> 922522, '7564.6845' -> 756468, '0.5' JPY -> 0); and by how much that
     changed it (an exact Decimal in the currency's units: 0.005, 0.0045, 0.5), None when it
     did not. ``comma``: the file writes the decimal separator as a comma ('1.234,50')."""
+    exp = exponent(currency)
+    plain = None if comma else _PLAIN.fullmatch(text)
+    if plain is not None and len(plain.group(2) or "") <= exp:  # the usual cell: no Decimal
+        minor = int(plain.group(1)) * 10**exp + int((plain.group(2) or "").ljust(exp, "0") or 0)
+        if minor >= MAX_MINOR:
+            raise _too_large(text, currency, field)
+        return minor, None
     from decimal import ROUND_HALF_EVEN, localcontext
 
     amount = _decimal(text, field, comma)
-    exp = exponent(currency)
     with localcontext() as ctx:
         ctx.prec = len(text) + exp + 20  # exact: the default 28 digits would round
         exact = amount.scaleb(exp)
