@@ -141,7 +141,8 @@ L5,2026-02-01 09:00:00,Value Proposition,300,2026-03-31
 """
 
 
-def test_losses_keep_their_stage_and_reason(cli: Cli, tmp_path: Path) -> None:
+def test_losses_keep_their_stage_and_reason(cli: Cli, tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
     opp = _write(tmp_path / "opp.csv", LOSSES)
     hist = _write(tmp_path / "hist.csv", LOSS_HISTORY)
     out = cli.json("import", str(opp), "--preset", "salesforce", "--history", str(hist),
@@ -181,6 +182,9 @@ def test_losses_keep_their_stage_and_reason(cli: Cli, tmp_path: Path) -> None:
     # says it does not know whether it was qualified (nor when it began)
     assert _events(cli, 3, "to_stage", "field", "new")[0] == (
         "2026-01-20T09:00:00Z", "created", "prospecting", "unknown", "created_at qualified_at")
+    monkeypatch.setenv("COLUMNS", "400")  # the timeline on one line per event
+    shown = cli("show", "3").stdout
+    assert "the file did not say when it began, whether it was qualified" in shown
     report = cli.json("report")
     assert report["lost_reasons"]["by_stage"] == [
         {"pipeline": "default", "stage": s, "count": n, "value": {"USD": v}}
@@ -524,3 +528,27 @@ def test_hubspot_probability_and_unknown_qualification(cli: Cli, real_data: Path
     unknown = sum(1 for stage in first_seen.values()
                   if stage in ("Closed: lost", "Closed: abandoned"))
     assert cli.json("report")["left_out"]["unknown_qualification"] == unknown == 46
+
+
+def test_what_a_file_left_unknown_survives_pipectls_own_export(cli: Cli, tmp_path: Path) -> None:
+    f = _write(tmp_path / "deals.csv", """
+name,stage,created_at,closed_at
+W1,won,2026-01-05,
+L1,lost,2026-01-09,2026-02-01
+""")
+    cli("import", str(f))
+    before = cli.json("report")["left_out"]
+    assert before == {"unknown_qualification": 1, "unknown_start": 0, "unknown_close": 1}
+    export = tmp_path / "all.json"
+    cli("export", "--format", "json", "--events", "-o", str(export))
+    other = Cli(tmp_path / "other.db")
+    other("import", str(export))
+    assert other.json("report")["left_out"] == before
+    # a mark pipectl never writes is refused, naming the event
+    text = export.read_text(encoding="utf-8").replace('"new": "qualified_at"', '"new": "price"')
+    assert '"new": "price"' in text
+    bad = _write(tmp_path / "bad.json", text)
+    refused = Cli(tmp_path / "third.db")("import", str(bad), code=1)
+    assert "events.0.field" in refused.stderr
+    assert "a 'created' event's field is 'unknown', with new naming some of: created_at " \
+        "closed_at qualified_at" in refused.stderr
