@@ -23,11 +23,15 @@ choice open. The figures, per import:
 - pipeline: open deals per open stage and in total: count, count without a value, sum of
   values per currency (metrics.md "pipeline value");
 - win_rate: won / (won + lost) over the deals decided in the window (all time);
-- cycle: median and mean of (won at - created at) in days over the deals won.
+- close_rate: won / qualified over the deals qualified in the window (all time);
+- cycle: median and mean of (won at - created at) in days over the deals won;
+- left_out: the deals close rate and cycle leave out because the file does not tell whether
+  they were qualified, when they began or when they closed (metrics.md, "What an import could
+  not tell").
 
 At a past date (the Salesforce opportunities with their stage history, and the three HubSpot
 snapshots imported oldest first) the deals are replayed to that moment: status, open_deals,
-won_deals, won, lost, pipeline, win_rate and cycle as of then.
+won_deals, won, lost, pipeline, win_rate, close_rate, cycle and left_out as of then.
 
 A figure pipectl gets wrong keeps its test asserting the true figure, marked xfail (strict)
 with the reason and the part of issue 12 that fixes it (KNOWN_WRONG below).
@@ -76,18 +80,20 @@ SCENARIOS = (
 # Salesforce: the history has one moment, 2018-10-13 17:16:45 (the sample org's data load):
 # 2018-10-01 is before it (and after most of the won deals' CloseDates), then that very moment
 # (events at the as-of moment count), then the next day.
-# HubSpot: 2023-03-01 and 2023-03-20 are before the first snapshot (2023-04-03; a deal it shows
-# open was last modified on 2023-03-28 and closed by the next snapshot with a Close Date of
-# 2022-11-04; a deal it shows closed has no Close Date and was last modified on 2023-03-14),
-# 2023-05-01 is between the first snapshot and the second (2023-05-09).
+# HubSpot: 2023-03-01 is before the first snapshot (2023-04-03; a deal it shows open has the
+# Close Date 2022-11-04, with which the next snapshot shows it closed; a deal it shows closed
+# has no Close Date and was last modified on 2023-03-14); 2023-04-15 is between the first
+# snapshot and the second (2023-05-09), after the Close Date 2023-04-10 a deal had while open
+# and kept when it was closed (by 2023-04-26); 2023-05-12 is between the second and the third
+# (2023-05-16).
 AS_OF = {
     "salesforce+history": ("2018-10-01", "2018-10-13T17:16:45Z", "2018-10-14"),
-    "hubspot-all": ("2023-03-01", "2023-03-20", "2023-05-01"),
+    "hubspot-all": ("2023-03-01", "2023-04-15", "2023-05-12"),
 }
 NOW_FIGURES = ("status", "stages", "lost_at", "open_deals", "won_deals", "won_value", "won",
-               "lost", "pipeline", "win_rate", "cycle")
+               "lost", "pipeline", "win_rate", "close_rate", "cycle", "left_out")
 AS_OF_FIGURES = ("status", "open_deals", "won_deals", "won", "lost", "pipeline", "win_rate",
-                 "cycle")
+                 "close_rate", "cycle", "left_out")
 
 # (scenario, "now" or the as-of date, figure) -> why pipectl's figure is wrong today. (H2
 # fixed the one listed here: HubSpot deal 4791469527, 'Closed: abandoned' with no Close Date,
@@ -154,6 +160,14 @@ class State:
     value: Decimal | None
     created: datetime
     won_at: datetime | None
+    qualified_at: datetime | None
+
+
+# metrics.md, "qualified at": created with a pre-qualification reason (an import's deal created
+# beyond the gate has one: "imported (file stage: ...)"), else its first move into a stage
+# beyond the default pipeline's gate (qualification), won and post_purchase included. So: its
+# first move into one of these.
+BEYOND_GATE = ("meeting", "proposal", "negotiation", *WON_STAGES)
 
 
 @dataclass
@@ -163,11 +177,14 @@ class Deal:
     moves: list[tuple[datetime, str]]  # (moment, stage key | "won" | "lost"), oldest first
     values: list[tuple[datetime, Decimal | None]]
     close_known: bool = True  # False: the file gives no time at all for its close
+    start_known: bool = True  # False: the file does not tell when it began
     # when the file says it was created; a deal it says closed before that was created at its
-    # close time (opened()), and its sales cycle is unknown: the file contradicts itself
+    # close time (opened()), and when it began is unknown: the file contradicts itself
     file_created: datetime | None = None
+    # False: a lost deal the file places at no stage, so whether it was qualified is unknown
+    qualification_known: bool = True
     edits: list[datetime] = field(default_factory=list)  # other events (close date, texts)
-    seen_open: datetime | None = None  # the latest moment a snapshot recorded it open
+    open_close_dates: set[datetime] = field(default_factory=set)  # close dates it had open
     close_date: datetime | None = None
     texts: dict[str, str] = field(default_factory=dict)
 
@@ -186,8 +203,19 @@ class Deal:
         assert stage in OPEN_STAGES or status != "open", stage
         value = [v for t, v in self.values if t <= moment][-1]
         won_at = next((t for t, s in moves if s in WON_STAGES), None)
+        qualified_at = next((t for t, s in moves if s in BEYOND_GATE), None)
         lost_at = moves[-2][1] if stage == "lost" else None
-        return State(stage, status, lost_at, value, created, won_at)
+        return State(stage, status, lost_at, value, created, won_at, qualified_at)
+
+    def cycle_known(self, state: State) -> str | None:
+        """None, or why its sales cycle is unknown: "close" (no close time in the file) or,
+        the close known, "start" (no start, or a close before the start the file gives)."""
+        if not self.close_known:
+            return "close"
+        assert state.won_at is not None
+        if not self.start_known or state.won_at < (self.file_created or state.created):
+            return "start"
+        return None
 
 
 def opened(created: datetime, stage: str, closed: datetime | None = None,
@@ -283,9 +311,13 @@ def hubspot(paths: list[Path], currency: str) -> list[Deal]:
                     closed = close_moment(close_date, max(created, modified))
                     moves = opened(created, "negotiation" if stage == "won" else "prospecting",
                                    closed, stage)
+                # a lost deal first seen lost is placed at no stage: its qualification is
+                # unknown (what-a-file-cannot-tell); a deal seen open, then lost, is known
                 deals[ref] = Deal(ref, currency, moves, [(moves[0][0], amount)],
                                   file_created=created, close_date=close_date, texts=texts,
-                                  seen_open=modified if stage in OPEN_STAGES else None)
+                                  qualification_known=stage != "lost",
+                                  open_close_dates=({close_date} if close_date and
+                                                    stage in OPEN_STAGES else set()))
                 continue
             # "Re-importing a ref appends events for what changed ... at the row's updated_at
             # (close moves at closed_at), never before the deal's latest event"; stage moves
@@ -295,19 +327,19 @@ def hubspot(paths: list[Path], currency: str) -> list[Deal]:
                 if was in OPEN_STAGES and stage in OPEN_STAGES:
                     deal.moves.append((max(modified, deal.latest()), stage))
                 elif was in OPEN_STAGES:
-                    # Closed since the last snapshot: at its Close Date, never before its latest
-                    # event, and (issue 12, "Snapshots never back-date") never before a moment a
-                    # snapshot recorded it open. That moment is taken as the Last Modified Date
-                    # of the last row showing it open: the row was open as last modified. (The
-                    # export's own day is in the file's name only, not in the file; the as-of
-                    # dates, AS_OF, are chosen so that either reading gives the same state.)
+                    # Closed since the last snapshot ("Snapshots never back-date"): at the
+                    # row's close time (its Close Date), unless that is before the deal's
+                    # latest event or is a close date the deal already had while open (the CRM
+                    # kept the expected date); then at the row's Last Modified Date (by then
+                    # the CRM had recorded the close), never before the deal's latest event.
                     closed = close_moment(close_date, modified)
-                    assert deal.seen_open is not None
-                    deal.moves.append((max(closed, deal.latest(), deal.seen_open), stage))
+                    if closed < deal.latest() or close_date in deal.open_close_dates:
+                        closed = max(modified, deal.latest())
+                    deal.moves.append((closed, stage))
                 else:
                     raise AssertionError(f"{ref}: {was} -> {stage}: no such change in these files")
-            if stage in OPEN_STAGES:
-                deal.seen_open = modified
+            if stage in OPEN_STAGES and close_date is not None:
+                deal.open_close_dates.add(close_date)
             at = max(modified, deal.latest())
             if amount is not None and amount != deal.values[-1][1]:  # an empty cell never clears
                 deal.values.append((at, amount))
@@ -339,11 +371,14 @@ def salesforce(opportunities: Path, history: Path | None, currency: str) -> list
     CreatedDate=created_at, LastModifiedDate=updated_at, IsClosed=closed, IsWon=won (closed and
     not won = lost). These files have no CurrencyIsoCode column.
 
-    --history: "each row is a state of the deal at its CreatedDate; each change of stage,
-    amount, close date or probability becomes an event at that time, then the Opportunity row's
-    state closes the timeline". Several rows at one moment: the deal's state at that moment is
-    the last of them (here every history row is at 2018-10-13 17:16:45: the first row of each
-    deal has CloseDate 2013-09-16, the second the Opportunity's CloseDate)."""
+    --history ("The history an import writes", "A stage history: which date drives which
+    figure"): "each row is a state of the deal from its CreatedDate on; each change of stage,
+    amount, close date or probability becomes an event at that time, then the Opportunity
+    row's state (at its LastModifiedDate) closes the timeline"; the deal is created at the
+    Opportunity's CreatedDate, "or the history's first row, if earlier". Several rows at one
+    moment: the deal's state at that moment is the last of them (here every history row is at
+    2018-10-13 17:16:45: the first row of each deal has CloseDate 2013-09-16, the second the
+    Opportunity's CloseDate)."""
     states: dict[str, list[tuple[datetime, dict[str, str]]]] = {}
     if history is not None:
         for row in read_rows(history):
@@ -371,9 +406,9 @@ def salesforce(opportunities: Path, history: Path | None, currency: str) -> list
             amount = money(row["amount"])
             if deal is None:
                 before = "negotiation" if stage == "won" else "prospecting"
-                close_known = True
+                start_known = True
                 if stage in OPEN_STAGES:
-                    moves = opened(at, stage)
+                    moves = opened(min(at, created), stage)
                 elif history is None:
                     # The deals file alone: a closed deal closed at its CloseDate (it has no
                     # closed_at), from the stage the preset does not name: "the pipeline's last
@@ -382,18 +417,22 @@ def salesforce(opportunities: Path, history: Path | None, currency: str) -> list
                     # here: CloseDate June to October 2018, CreatedDate 2018-10-13).
                     moves = opened(at, before, close_moment(when(row["closedate"]), at), stage)
                 else:
-                    # With the history: "a deal is closed when its history says it closed"
-                    # (issue 12). Its first history row already shows it closed, so the
-                    # history says it was closed by that row's moment and no more: it exists
-                    # from then, closed, and when it closed (and so its cycle) is unknown. Its
-                    # CloseDate (earlier than the history's first row) is a field of that row,
-                    # not a moment of the history.
-                    moves = opened(at, before, at, stage)
-                    close_known = False
+                    # With the history: "a deal is closed when its history says it closed: at
+                    # the first row of the closed run that ends its history, whatever its
+                    # CloseDate says". Its first row already shows it closed: closed at that
+                    # row's moment, created then (or at the Opportunity's CreatedDate, if
+                    # earlier) in the stage the preset gives a won deal (a lost one: the first
+                    # stage, its qualification unknown), and when it began is unknown ("What a
+                    # file cannot tell": no sales cycle).
+                    moves = opened(min(at, created), before, at, stage)
+                    start_known = False
                 deal = Deal(opp["id"], currency, moves, [(moves[0][0], amount)],
-                            file_created=at, close_known=close_known)
+                            file_created=min(at, created), start_known=start_known,
+                            qualification_known=stage != "lost")
                 continue
-            if stage != deal.moves[-1][1]:  # a change of stage: an event at the row's moment
+            # a change of stage: an event at the row's moment; a loss after open rows is lost
+            # at the last open stage the history shows ("A loss keeps its stage")
+            if stage != deal.moves[-1][1]:
                 deal.moves.append((max(at, deal.latest()), stage))
             if amount is not None and amount != deal.values[-1][1]:
                 deal.values.append((max(at, deal.latest()), amount))
@@ -409,10 +448,9 @@ def pipedrive(path: Path, stage_map: dict[str, str], currency: str) -> list[Deal
     """pipedrive: Deal - ID=ref, Deal - Stage=stage (each company's own, mapped by the command's
     --stage-map), Deal - Status=status, Deal - Deal created=created_at, Deal - Value (absent
     from this export: no deal has a value). "A status column decides won and lost; the stage
-    then tells where the deal was before it closed." The export has no Won time / Lost time:
-    import-export.md closes such a deal at "the last time the file knows for the deal", its
-    creation, which is not a fact of the file: its cycle is unknown (issue 12: "a file with no
-    close times gives sales cycle n/a")."""
+    then tells where the deal was before it closed." The export has no Won time / Lost time
+    (nor an update time): a closed deal closes at "the last time the file knows for the deal",
+    its creation, and when it closed is unknown ("What a file cannot tell": no sales cycle)."""
     deals = []
     for row in read_rows(path):
         created = when(row["deal - deal created"])
@@ -490,14 +528,26 @@ def true_figures(deals: list[Deal], moment: datetime) -> dict[str, Any]:
     # it and still lost at the moment (metrics.md)
     # sales cycle: (won at - created at) in days over the deals won in the window whose cycle
     # the file tells: not a deal it gives no close time for, nor one it says closed before it
-    # was created (issue 12: "presets must not invent facts"; a cycle of 0 days would be one)
-    cycles = [days(s.created, s.won_at) for d, s in won
-              if s.won_at and d.close_known and s.won_at >= (d.file_created or s.created)]
+    # was created, nor one whose history starts with it closed (issue 12: "presets must not
+    # invent facts"; a cycle of 0 days would be one). metrics.md counts those left out.
+    unknown = Counter(d.cycle_known(s) for d, s in won)
+    cycles = [days(s.created, s.won_at) for d, s in won if d.cycle_known(s) is None
+              and s.won_at]
     cycle = {
         "count": len(cycles),
         "median_days": q(statistics.median(cycles), "0.01") if cycles else None,
         "mean_days": q(statistics.mean(cycles), "0.01") if cycles else None,
     }
+    # close rate: of the deals that became qualified in the window (all time up to the
+    # moment), the ones won by the moment; a deal whose qualification the file does not tell
+    # (and that did not become qualified) is in neither, and counted as left out
+    qualified = [(d, s) for d, s in now if s.qualified_at is not None]
+    qualified_won = sum(1 for _, s in qualified if s.status == "won")
+    close_rate = {"won": qualified_won, "qualified": len(qualified),
+                  "rate": q(Decimal(qualified_won) / len(qualified), "0.0001")
+                  if qualified else None}
+    unknown_qualification = sum(1 for d, s in now
+                                if not d.qualification_known and s.qualified_at is None)
     return {
         "status": status,
         "stages": dict(Counter(s.stage for _, s in now)),
@@ -511,7 +561,10 @@ def true_figures(deals: list[Deal], moment: datetime) -> dict[str, Any]:
         "lost": money_entry(lost, average=False),
         "pipeline": pipeline,
         "win_rate": rate_figure(len(won), len(lost)),
+        "close_rate": close_rate,
         "cycle": cycle,
+        "left_out": {"unknown_qualification": unknown_qualification,
+                     "unknown_start": unknown["start"], "unknown_close": unknown["close"]},
     }
 
 
@@ -644,6 +697,12 @@ class Run:
                     "rate": decimal_or_none(rate["rate"], "0.0001")}
         if name in ("won", "lost"):
             return report_money(report[name])
+        if name == "close_rate":
+            rate = report["close_rate"]
+            return {"won": rate["won"], "qualified": rate["qualified"],
+                    "rate": decimal_or_none(rate["rate"], "0.0001")}
+        if name == "left_out":
+            return report["left_out"]
         if name == "cycle":
             cycle = report["sales_cycle"]
             return {"count": cycle["count"],
