@@ -818,3 +818,26 @@ def test_report_by_on_an_empty_database_and_deals_without_value(cli, monkeypatch
             in cli("report", "--by", "owner").stdout)
     assert ("Won and lost in the window: 1 deal won, 0 deals lost, none with a value."
             in cli("report").stdout)
+
+
+def test_report_by_says_what_an_import_could_not_tell(cli, real_data, monkeypatch):
+    """HubSpot's exports cannot tell whether a deal was qualified (nor, for one, when it
+    began): the groups count them in left_out, which adds up to the report's, and the terminal
+    says how many were left out of close rate and of the median cycle."""
+    for day in ("04-03", "05-09", "05-16"):
+        cli("import", str(real_data / "hubspot" /
+                          f"hubspot-crm-exports-all-deals-2023-{day}.masked.csv"),
+            "--preset", "hubspot")
+    out = cli.json("report", "--by", "owner")
+    left = out["total"]["left_out"]
+    assert left == cli.json("report")["left_out"]
+    assert left["unknown_qualification"] > 0
+    assert sum(g["left_out"]["unknown_qualification"] for g in out["groups"]) == (
+        left["unknown_qualification"])
+    monkeypatch.setenv("COLUMNS", "80")
+    text = cli("report", "--by", "owner").stdout
+    n = left["unknown_qualification"]
+    assert f"Left out of close rate: {n} deals of unknown qualification.\n" in text
+    if left["unknown_start"]:
+        assert "Left out of the median cycle: " in text
+    assert max(len(line) for line in text.splitlines()) <= 80

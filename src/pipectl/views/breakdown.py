@@ -169,6 +169,14 @@ def breakdown(b: Any) -> None:
                ((b.total.won.without_value, "won"), (b.total.open.without_value, "open")) if n]
     if without:
         echo(f"Without a value (counted, not in the amounts): {', '.join(without)}.")
+    left = b.total.left_out  # what the deals' import could not tell (--json: per group)
+    if left.qualification:
+        echo(f"Left out of close rate: {count(left.qualification, 'deal')} of unknown "
+             "qualification.")
+    cycle = [f"{count(n, 'deal')} without a known {what}" for n, what in (
+        (left.no_start, "start"), (left.no_close, "close time")) if n]
+    if cycle:
+        echo(f"Left out of the median cycle: {', '.join(cycle)}.")
     if b.explain:
         explain_text(b)
 
