@@ -438,11 +438,8 @@ def _unknowns(q, t: str, p: dict, created_in: str, won_in: str) -> Unknowns:
     """The deals left out of close rate and sales cycle for what their import could not tell
     (``transfer.history.mark_unknown``), over every pipeline covered."""
     row = q(
-        f"""SELECT sum({created_in} AND qualified_at IS NULL
-                       AND instr(unknown, 'qualified_at') > 0),
-                   sum({won_in} AND instr(unknown, 'created_at') > 0
-                       AND instr(unknown, 'closed_at') = 0),
-                   sum({won_in} AND instr(unknown, 'closed_at') > 0)
+        f"""SELECT sum({created_in} AND {UNKNOWN_QUALIFICATION}),
+                   sum({won_in} AND {UNKNOWN_START}), sum({won_in} AND {UNKNOWN_CLOSE})
             FROM {t} WHERE unknown IS NOT NULL""",
         p,
     ).fetchone()
