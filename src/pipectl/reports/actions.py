@@ -12,10 +12,10 @@
 
 Within a tier (and the same date, for the tiers ordered by one), larger value first, amounts of
 two currencies never compared: the largest of each currency in turn (currencies in code order),
-then the second largest of each, ..., then id. A logged next action (from ``pipectl note --next``) counts when it was logged since the
-deal entered its current stage; otherwise the deal needs what its stage calls for (its
-``action`` in the pipeline's definition in force at the as-of moment): the rule of
-``domain.rules.next_step``, in SQL.
+then the second largest of each, ..., then id. A logged next action (from ``pipectl note
+--next``) counts when it was logged since the deal entered its current stage; otherwise the
+deal needs what its stage calls for (its ``action`` in the pipeline's definition in force at the
+as-of moment): the rule of ``domain.rules.next_step``, in SQL.
 
 ``stale`` lists the open deals idle for longer than their stage's threshold: its rot days
 (``rot_days`` of the definition, 14 by default) unless ``--days`` says otherwise.
