@@ -175,8 +175,8 @@ def print_check(result: dict[str, Any], as_json: bool) -> None:
     if result["ok"]:
         echo(
             f"{result['path']}: no problems found ({count(result['deals'], 'deal')}, "
-            f"{count(result['events'], 'event')}; structure intact, schema as pipectl made it, every "
-            "event belongs to a deal, every deal is what its events make of it)"
+            f"{count(result['events'], 'event')}; structure intact, schema as pipectl made it, "
+            "every event belongs to a deal, every deal is what its events make of it)"
         )
         return
     echo(f"{result['path']}: problems found")
