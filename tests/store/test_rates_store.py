@@ -163,3 +163,14 @@ def test_db_check_names_a_rate_written_around_pipectl(cli, db_path) -> None:
     assert "1 exchange rate row is not a rate pipectl records (id 2)" in r.stdout
     # conversions leave it out: the rate in force is still the valid one
     assert [x["rate"] for x in cli.json("rate", "list")] == ["0.92"]
+
+
+def test_a_restore_interrupted_after_copying_rates_alone_counts_as_a_change(conn, monkeypatch):
+    """db restore asks store.db._fingerprint whether an interrupted copy changed the database:
+    a backup that differs only in its rates (or its pipeline versions) must read as different."""
+    from pipectl.store.db import _fingerprint
+
+    monkeypatch.setenv("PIPECTL_NOW", "2026-12-01T09:00:00Z")
+    before = _fingerprint(conn)
+    svc.record(conn, "USD", "EUR", "0.92")
+    assert _fingerprint(conn) != before

@@ -759,14 +759,21 @@ def upgrade(conn: sqlite3.Connection, path: Path | None = None,
 
 
 def _fingerprint(conn: sqlite3.Connection) -> tuple | None:
-    """What changes whenever a pipectl command writes (every write appends an event or removes
-    a deal), in every schema: the counts and the latest ids and times of deals and events."""
+    """What changes whenever a pipectl command writes, in every schema: the counts and the
+    latest ids and times of deals and events (every write to a deal appends an event or removes
+    the deal), and the rows of the append-only tables that hold no deal (pipeline versions,
+    exchange rates) where the file has them."""
     try:
         row = conn.execute(
             "SELECT (SELECT count(*) FROM deals), (SELECT max(id) FROM deals), "
             "(SELECT max(updated_at) FROM deals), (SELECT count(*) FROM events), "
             "(SELECT max(id) FROM events)").fetchone()
-        return (*row, conn.execute("PRAGMA user_version").fetchone()[0])
+        tables = {name for (name,) in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' "
+            "AND name IN ('pipeline_versions', 'rates')")}
+        more = tuple(conn.execute(f"SELECT count(*) FROM {name}").fetchone()[0]
+                     for name in sorted(tables))
+        return (*row, *more, conn.execute("PRAGMA user_version").fetchone()[0])
     except sqlite3.Error:
         return None
 
