@@ -841,3 +841,28 @@ def test_report_by_says_what_an_import_could_not_tell(cli, real_data, monkeypatc
     if left["unknown_start"]:
         assert "Left out of the median cycle: " in text
     assert max(len(line) for line in text.splitlines()) <= 80
+
+
+def test_report_lines_wrap_at_spaces_at_80_columns(cli, real_data, monkeypatch):
+    """The report's sentences (deals, close and win rate with what was left out, the cycle)
+    on the three HubSpot snapshots at 80 columns: no line longer, no word cut in two, the win
+    rate on a line of its own when the two rates do not fit one; piped, one line each."""
+    for day in ("04-03", "05-09", "05-16"):
+        cli("import", str(real_data / "hubspot" /
+                          f"hubspot-crm-exports-all-deals-2023-{day}.masked.csv"),
+            "--preset", "hubspot")
+    monkeypatch.delenv("COLUMNS", raising=False)
+    piped = cli("report", "--as-of", "2023-05-17").stdout.splitlines()
+    rates = next(line for line in piped if line.startswith("Close rate:"))
+    assert rates == ("Close rate: 61.1% (11 won of 18 qualified; 46 deals of unknown "
+                     "qualification left out)   Win rate: 18.3% (11 won of 60 decided)")
+    monkeypatch.setenv("COLUMNS", "80")
+    lines = cli("report", "--as-of", "2023-05-17").stdout.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    at = lines.index("Close rate: 61.1% (11 won of 18 qualified; 46 deals of unknown "
+                     "qualification")
+    assert lines[at + 1:at + 4] == [
+        "  left out)", "Win rate: 18.3% (11 won of 60 decided)",
+        "Sales cycle: median 48.01 d, mean 62.33 d (10 deals won; 1 deal without a known"]
+    assert lines[1:3] == ["Deals: 40 open, 11 won, 49 lost (100 in all). In the window: "
+                          "100 created, 18", "  qualified, 11 won, 49 lost."]

@@ -248,11 +248,9 @@ def report(r: Any, explain: bool = False) -> None:
     several = r.several
     s = r.status
     f = r.flow
-    echo(
-        f"Deals: {s['open']} open, {s['won']} won, {s['lost']} lost ({s['total']} in all). "
-        f"In the window: {f['created']} created, {f['qualified']} qualified, "
-        f"{f['won']} won, {f['lost']} lost."
-    )
+    _say("", f"Deals: {s['open']} open, {s['won']} won, {s['lost']} lost ({s['total']} in all). "
+         f"In the window: {f['created']} created, {f['qualified']} qualified, "
+         f"{f['won']} won, {f['lost']} lost.")
     won_and_lost(r)
     pipe = _stage_rows(_figures("Stage", "Deals", "Value", "Weighted",
                                 title=f"Pipeline (open deals as of {r.as_of})"), several)
@@ -264,10 +262,10 @@ def report(r: Any, explain: bool = False) -> None:
     pipe.add_row(*([""] if several else []), Styled(("total", "bold")), str(t.count),
                  totals_cell(t.value), totals_cell(t.weighted))
     pipe.write()
-    echo(_rates(r.close_rate, r.win_rate, r.unknown.qualification))
+    _say_rates(_rates(r.close_rate, r.win_rate, r.unknown.qualification))
     for x in r.by_pipeline or []:
-        echo(f"  {x.pipeline.name}: {_rates(x.close_rate, x.win_rate)}")
-    echo(_cycle(r.cycle, r.unknown))
+        _say_rates(_rates(x.close_rate, x.win_rate), indent="  ", name=f"{x.pipeline.name}: ")
+    _say("", _cycle(r.cycle, r.unknown))
     vel = "; ".join(
         f"{money_cell(v.per_day, v.currency)}/day" if v.per_day is not None
         else f"n/a ({v.currency})"
@@ -343,12 +341,26 @@ def _valued(o: Any) -> str:
     return "; ".join(parts) or "none"
 
 
+_RATES_GAP = "   "
+
+
 def _rates(cr: Any, wr: Any, unknown: int = 0) -> str:
     left_out = (f"; {count(unknown, 'deal')} of unknown qualification left out"
                 if unknown else "")
     return (f"Close rate: {_pct(cr.value)} ({cr.numerator} won of {cr.denominator} qualified"
-            f"{left_out})"
-            f"   Win rate: {_pct(wr.value)} ({wr.numerator} won of {wr.denominator} decided)")
+            f"{left_out}){_RATES_GAP}Win rate: {_pct(wr.value)} ({wr.numerator} won of "
+            f"{wr.denominator} decided)")
+
+
+def _say_rates(text: str, indent: str = "", name: str = "") -> None:
+    """The close and win rate line; on a terminal too narrow for it, the win rate on a line
+    of its own (each wrapped at spaces), never a word cut in two."""
+    close, _, win = text.partition(_RATES_GAP)
+    if width(indent + name + text) <= terminal_width() or not win:
+        _say("", name + text, indent)
+        return
+    _say("", f"{name}{close}", indent)
+    _say("", f"{' ' * len(name)}{win}", indent)
 
 
 def _cycle(d: Any, unknown: Any) -> str:
