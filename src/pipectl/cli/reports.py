@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, Any
 
 import typer
 
@@ -211,41 +212,38 @@ def report(
                                     pipeline=name)
         from pipectl.views import breakdown as by_view
 
-        conv = None
-        if target is not None:
-            from pipectl.services import rates
-
-            grouped, conv = rates.convert_breakdown(conn, grouped, target)
-            _values_in(conv, fmt)
-        if fmt == "json":
-            from pipectl.views.common import print_json
-
-            data = by_view.breakdown_json(grouped)
-            print_json(data if conv is None else {**data, "values_in": conv.as_json()})
-        elif fmt == "csv":
-            by_view.breakdown_csv(grouped)
-        else:
-            by_view.breakdown(grouped)
+        _render(conn, grouped, target, fmt, "convert_breakdown", by_view.breakdown_json,
+                by_view.breakdown_csv, by_view.breakdown)
         return
     conn, owner = connect_for_owner(ctx, owner)
     data = reports.report(conn, moment, window, owner, explain=explain, pipeline=name)
     from pipectl.views import reports as view
 
+    _render(conn, data, target, fmt, "convert_report", view.report_json, view.report_csv,
+            lambda d: view.report(d, explain=explain))
+
+
+def _render(conn: Any, data: Any, target: str | None, fmt: str, convert: str,
+            as_json: Callable[[Any], dict[str, Any]], as_csv: Callable[[Any], None],
+            as_text: Callable[[Any], None]) -> None:
+    """Convert ``data`` into ``target`` when given (``services.rates.<convert>``: what it
+    could not convert stays in its currency, and the output says at which rates), then print
+    it as JSON, CSV or the terminal's text."""
     conv = None
     if target is not None:
         from pipectl.services import rates
 
-        data, conv = rates.convert_report(conn, data, target)
+        data, conv = getattr(rates, convert)(conn, data, target)
         _values_in(conv, fmt)
     if fmt == "json":
         from pipectl.views.common import print_json
 
-        out = view.report_json(data)
+        out = as_json(data)
         print_json(out if conv is None else {**out, "values_in": conv.as_json()})
     elif fmt == "csv":
-        view.report_csv(data)
+        as_csv(data)
     else:
-        view.report(data, explain=explain)
+        as_text(data)
 
 
 def forecast(
