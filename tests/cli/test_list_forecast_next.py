@@ -286,7 +286,7 @@ def test_forecast_terminal_and_csv_show_the_blind_spots(december, monkeypatch) -
         "  #3 Gets a date  5,000.00 EUR  close none -> 2026-12-28 (had none)",
         "  #2 Moves in  15,000.00 USD  close 2027-01-20 -> 2026-12-20 (moved in)",
         "  #4 New one  15,000.00 USD  close none -> 2026-12-22 (new)",
-        "  #9 Reopened  3,000.00 USD  close 2026-12-18 -> 2026-12-18 (reopened)",
+        "  #9 Reopened  3,000.00 USD  close 2026-12-18, not moved (reopened)",
         "No close date: 3 open deals, 1,000.00 EUR + 61,500.00 USD (weighted 400.00 EUR +",
         "  6,150.00 USD), 1 without a value; in no period's forecast",
         "Forecast: deals open when the period began, expected to close in it. Won: all",

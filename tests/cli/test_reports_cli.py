@@ -63,6 +63,11 @@ def test_forecast_table_and_csv(november):
                    "--as-of", "2025-12-05").stdout
     assert "200,000.00 USD" in out and "50,000.00 USD" in out
     assert "2025-11: 3 forecast deals slipped" in out
+    assert "  #2 Deal B  50,000.00 USD  close 2025-11-20, not moved (open)\n" in out
+    november("edit", "3", "--close", "2026-01-15", "--at", "2025-11-25")
+    moved = november("forecast", "--from", "2025-11-01", "--to", "2025-11-30",
+                     "--as-of", "2025-12-05").stdout
+    assert "  #3 Deal C  50,000.00 USD  close 2025-11-20 -> 2026-01-15 (open)\n" in moved
     csv_out = november("forecast", "--from", "2025-11-01", "--to", "2025-11-30",
                        "--as-of", "2025-12-05", "--csv").stdout.splitlines()
     assert csv_out == [

@@ -611,6 +611,14 @@ def forecast_json(items: list[Any], as_of: str, by: str, owner: str | None,
     return out
 
 
+def _moved(then: str | None, after: str | None) -> str:
+    """'close 2026-10-04 -> 2026-11-20' when the expected close date moved, 'close 2026-10-04,
+    not moved' when it did not, and 'none' for a date the deal did not have."""
+    if then == after and then is not None:
+        return f"close {then}, not moved"
+    return f"close {then or 'none'} -> {after or 'none'}"
+
+
 _WAS = {  # what an added deal was when the period began, as the terminal says it
     "moved": "moved in",
     "undated": "had none",
@@ -671,8 +679,8 @@ def forecast_table(items: list[Any], as_of: str, pipeline: str | None = None,
             echo((title, "bold"))
             for s in p.slipped[:20]:
                 _say("", f"#{s.id} {s.name}  {money_cell(s.value_minor, s.currency)}  "
-                     f"close {s.close_date_then} -> {s.close_date_after or '-'} "
-                     f"({s.status_after})", indent="  ")
+                     f"{_moved(s.close_date_then, s.close_date_after)} ({s.status_after})",
+                     indent="  ")
             if len(p.slipped) > 20:
                 echo(f"  ... and {len(p.slipped) - 20} more (--json lists them all)")
     for p in items:
@@ -681,7 +689,7 @@ def forecast_table(items: list[Any], as_of: str, pipeline: str | None = None,
                  _deals_money(p.added) if p.added.count else "no deal")
             for a in (p.added_deals or [])[:20]:
                 _say("", f"#{a.id} {a.name}  {money_cell(a.value_minor, a.currency)}  "
-                     f"close {a.close_date_then or 'none'} -> {a.close_date} ({_WAS[a.was]})",
+                     f"{_moved(a.close_date_then, a.close_date)} ({_WAS[a.was]})",
                      indent="  ")
             if len(p.added_deals or []) > 20:
                 echo(f"  ... and {len(p.added_deals) - 20} more (--json lists them all)")
