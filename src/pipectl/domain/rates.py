@@ -28,7 +28,7 @@ from pipectl.values import exponent
 
 MAX_DIGITS = 24  # digits in a rate, before and after the point together
 
-_RATE = re.compile(r"(\d*)(?:\.(\d*))?")
+_RATE = re.compile(r"([0-9]*)(?:\.([0-9]*))?")  # ASCII digits: \d takes ١ (Arabic)
 
 
 def parse_rate(text: str, field: str = "rate") -> str:

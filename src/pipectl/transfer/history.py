@@ -107,6 +107,12 @@ WARNINGS = {  # key -> (one deal, several deals)
                               "deals' close dates were ones they already had while open, or "
                               "before their latest event: closed at their last change instead, "
                               "never before they were last known open"),
+    "older_than_close": ("row was last changed before its deal closed in the database: "
+                         "older than what the database holds, its stage and value were "
+                         "left as they are",
+                         "rows were last changed before their deals closed in the database: "
+                         "older than what the database holds, their stages and values were "
+                         "left as they are"),
     "unknown_qualification": ("lost deal's file does not say how far it got: lost at the "
                               "pipeline's first stage, its qualification unknown (left out of "
                               "the close rate)",
@@ -403,11 +409,32 @@ def _from_history(
 # ---------------------------------------------------------------- a deal seen again
 
 
+def _differs(deal: Row, row: ImportRow, defaults: Defaults) -> bool:
+    """Would ``row`` change ``deal``'s stage, status or value?"""
+    prev, cur = snap_of_deal(deal), snap_of(row, defaults)
+    return cur.stage != prev.stage or (
+        cur.value_minor is not None
+        and (cur.value_minor, cur.currency) != (prev.value_minor, prev.currency))
+
+
 def update_deal(
     deal: Row, row: ImportRow, defaults: Defaults, notes: set[str], flags: Flags | None = None
 ) -> list[Row]:
-    """Events for what ``row`` changes in ``deal`` (applied to ``deal`` in place)."""
+    """Events for what ``row`` changes in ``deal`` (applied to ``deal`` in place).
+
+    A row last changed before the deal closed in the database (an older snapshot imported
+    after a newer one, or a CRM that had not yet seen a loss recorded in pipectl) is older
+    than what the database holds: it leaves the deal's stage, status and value as they are
+    (it would reopen the deal, or change what it was won or lost at, after its close); its
+    other cells are read as ever."""
     last = deal["updated_at"]
+    if (deal.get("closed_at") is not None and row.updated_at is not None
+            and iso(row.updated_at) < deal["closed_at"] and _differs(deal, row, defaults)):
+        if flags is not None:
+            flags.add("older_than_close")
+        row = row.model_copy(update={"stage": deal["stage"], "value_minor": None,
+                                     "value_note": None, "before_close": None,
+                                     "closed_at": None})
     when = row.updated_at or defaults.now
     at = max(iso(when), last)
     events: list[Row] = []

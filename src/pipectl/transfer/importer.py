@@ -367,15 +367,17 @@ def _row_currency(cells: list[str], fields: dict[str, int], deals: dict[str, str
     from pipectl.values import currency_code
 
     c = fields.get("currency")
+    own = "neither the row nor its deal names one"
     if c is not None and c < len(cells) and cells[c].strip():
         try:
             return currency_code(cells[c]), "the row's own currency"
         except Exception:  # parse_row reports the cell
-            return default, "the row's currency cell names none"
+            own = "the row's currency cell is not a currency code"
     ref = _cell_text(cells, fields["ref"]) if "ref" in fields else None
     if ref is not None and ref in deals:
-        return deals[ref], "its deal's currency in the deals file"
-    return default, "--currency, else USD: neither the row nor its deal names one"
+        why = "its deal's currency in the deals file"
+        return deals[ref], why if own.startswith("neither") else f"{why}: {own}"
+    return default, f"--currency, else USD: {own}"
 
 
 def _read_history(path: Path, opts: Options, stages: StageMap,
