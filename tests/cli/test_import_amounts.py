@@ -320,6 +320,9 @@ def test_many_bad_cells_are_capped_and_counted(cli, tmp_path: Path) -> None:
     assert err[0] == f"60 bad rows of 60 in {f}:"
     assert len([line for line in err if line.startswith("  row ")]) == common.MAX_REPORTED
     assert err[-2] == f"  ... and {60 - common.MAX_REPORTED} more (60 bad cells in all)"
+    out = json.loads(cli("import", str(f), "--json", code=1).stdout)
+    assert (out["bad_rows"], out["bad_cells"], len(out["errors"])) == (
+        60, 60, common.MAX_REPORTED)  # --json says how many it did not list
 
 
 # ---------------------------------------------------------------- typed values

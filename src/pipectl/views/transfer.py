@@ -35,6 +35,8 @@ def summary_json(s: Any) -> dict[str, Any]:
         "rounded": [{"currency": c, "amounts": n, "most": most}
                     for c, (n, most) in s.rounded.items()],
         "bad_rows": s.bad_rows + s.history_bad_rows,
+        # errors lists the first bad cells of each file; bad_cells counts them all
+        "bad_cells": s.bad_cells + s.history_bad_cells,
         "errors": [{"file": f, "row": r, "column": c, "reason": why}
                    for f, errors in ((s.file, s.errors), (s.history_file, s.history_errors))
                    for r, c, why in errors],
