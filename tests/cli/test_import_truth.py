@@ -112,6 +112,78 @@ A3,2026-01-07 09:00:00,Prospecting,eight,,2026-05-31,10
     assert cli.json("list") == []
 
 
+# A deals file with no currency for J1, J2, J4 (an empty cell, or no column at all): J1's and
+# J4's history rows name one (J1's first row does not; J4's latest row in time comes first in
+# the file), J2's name none; J3's deals cell names COP.
+NO_CURRENCY_HISTORY = """
+OpportunityId,CreatedDate,StageName,Amount,CurrencyIsoCode
+J1,2026-01-05 09:00:00,Prospecting,150,
+J1,2026-02-01 10:00:00,Proposal/Price Quote,200,JPY
+J2,2026-01-06 09:00:00,Prospecting,10.5,
+J3,2026-01-07 09:00:00,Prospecting,5000,
+J4,2026-03-01 10:00:00,Proposal/Price Quote,300,JPY
+J4,2026-01-08 09:00:00,Prospecting,100,MXN
+"""
+
+
+def _no_currency_deals(column: bool) -> str:
+    rows = [("J1", "Tokyo", "200", ""), ("J2", "Paris", "10.5", ""),
+            ("J3", "Bogota", "5000", "COP"), ("J4", "Osaka", "300", "")]
+    head = "Id,Name,StageName,Amount" + (",CurrencyIsoCode" if column else "")
+    lines = [head + ",CreatedDate,LastModifiedDate,IsClosed,IsWon"]
+    for ref, name, amount, cur in rows:
+        last = "2026-03-01 10:00:00" if ref == "J4" else "2026-02-01 10:00:00"
+        cells = [ref, name, "Proposal/Price Quote", amount, *([cur] if column else []),
+                 "2026-01-05 09:00:00", last, "0", "0"]
+        if not column and cur:
+            continue  # J3 needs its currency cell
+        lines.append(",".join(cells))
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize("column", [True, False], ids=["empty cell", "no column"])
+def test_a_deal_without_a_currency_cell_is_in_the_one_its_history_names(
+        cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, column: bool) -> None:
+    """A deal whose currency cell is empty (or missing) is in the currency its history rows
+    name (the latest naming one), not --currency: its value never switches currency because
+    of a missing cell. Its history rows that name none are in it too."""
+    from pipectl.transfer import importer
+    from tests.store.test_bulk_import import assert_same
+
+    opp = _write(tmp_path / "opp.csv", _no_currency_deals(column))
+    hist = _write(tmp_path / "hist.csv", NO_CURRENCY_HISTORY)
+    cli.json("import", str(opp), "--preset", "salesforce", "--history", str(hist),
+             "--currency", "EUR")
+    values = {d["ref"]: [(e[2], e[3]) for e in _events(cli, d["id"], "value", "currency")
+                         if e[2] is not None] for d in cli.json("list")}
+    expected = {
+        "J1": [("150", "JPY"), ("200", "JPY")],  # not 'value: 200.00 EUR' at its last change
+        "J2": [("10.50", "EUR")],  # nothing names one: --currency
+        "J3": [("5000.00", "COP")],
+        "J4": [("100.00", "MXN"), ("300", "JPY")],  # the latest row naming one: JPY
+    }
+    if not column:
+        del expected["J3"]
+    assert values == expected
+    assert {d["ref"]: (d["value"], d["currency"]) for d in cli.json("list")} == {
+        ref: v[-1] for ref, v in expected.items()}
+    # the bulk road (a large file into an empty database) writes the same
+    _, deals = assert_same(opp, tmp_path, monkeypatch, importer.Options(
+        preset="salesforce", history=hist, currency="EUR"))
+    assert len(deals) == len(expected)
+
+
+def test_a_history_amount_in_its_deals_history_currency_says_so(cli: Cli,
+                                                                tmp_path: Path) -> None:
+    opp = _write(tmp_path / "opp.csv", _no_currency_deals(True))
+    hist = _write(tmp_path / "hist.csv", NO_CURRENCY_HISTORY.replace(",150,", ",1.5.0,"))
+    err = cli("import", str(opp), "--preset", "salesforce", "--history", str(hist),
+              code=1).stderr
+    line = next(x for x in err.splitlines() if "column 'Amount'" in x)
+    assert line.startswith("  row 2, column 'Amount': '1.5.0' ")
+    assert line.endswith("(read in JPY, its deal's currency in its history rows)")
+
+
 # ---------------------------------------------------------------- 2. losses keep stage and reason
 
 LOSSES = """

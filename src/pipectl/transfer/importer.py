@@ -360,10 +360,47 @@ def _deal_currencies(src: Any, fields: dict[str, int]) -> dict[str, str]:
     return out
 
 
+def _history_currencies(src: Any, fields: dict[str, int], opts: Options,
+                        now: datetime) -> dict[str, str]:
+    """ref -> the currency a deal's --history rows name: that of its latest row (in time,
+    then file order, as history.new_deal orders them) naming one. A deal whose deals-file
+    currency cell is empty is in it, and so are its history rows that name none (the file is
+    read once more)."""
+    from pipectl.transfer.parsing import parse_when
+    from pipectl.values import currency_code
+
+    if "ref" not in fields or "currency" not in fields:
+        return {}
+    r, c, t = fields["ref"], fields["currency"], fields.get("created_at")
+    latest: dict[str, tuple[datetime, int, str]] = {}
+    src.again()
+    for number, cells in src.rows():
+        cell = cells[c] if c < len(cells) else ""
+        ref = _cell_text(cells, r) if cell.strip() else None
+        if ref is None:
+            continue
+        try:
+            code = currency_code(restore(cell) if cell[:1] == "'" else cell)
+        except Exception:  # a bad currency cell: the row's own reading reports it
+            continue
+        when = None
+        if t is not None and t < len(cells):
+            try:
+                when = parse_when(cells[t], dayfirst=opts.dayfirst)
+            except ValueError:
+                when = None
+        key = (when[0] if when else now, number, code)
+        if ref not in latest or key[:2] > latest[ref][:2]:
+            latest[ref] = key
+    src.again()
+    return {ref: code for ref, (_, _, code) in latest.items()}
+
+
 def _row_currency(cells: list[str], fields: dict[str, int], deals: dict[str, str],
-                  default: str) -> tuple[str, str]:
+                  default: str, history: dict[str, str] | None = None) -> tuple[str, str]:
     """The currency a --history row's amount is in, and why: its own currency cell (read by
-    parse_row), else its deal's (in the deals file), else --currency (default USD)."""
+    parse_row), else its deal's (in the deals file, else the one its other history rows
+    name: ``history``), else --currency (default USD)."""
     from pipectl.values import currency_code
 
     c = fields.get("currency")
@@ -374,30 +411,34 @@ def _row_currency(cells: list[str], fields: dict[str, int], deals: dict[str, str
         except Exception:  # parse_row reports the cell
             own = "the row's currency cell is not a currency code"
     ref = _cell_text(cells, fields["ref"]) if "ref" in fields else None
-    if ref is not None and ref in deals:
-        why = "its deal's currency in the deals file"
-        return deals[ref], why if own.startswith("neither") else f"{why}: {own}"
+    for known, why in ((deals, "its deal's currency in the deals file"),
+                       (history or {}, "its deal's currency in its history rows")):
+        if ref is not None and ref in known:
+            return known[ref], why if own.startswith("neither") else f"{why}: {own}"
     return default, f"--currency, else USD: {own}"
 
 
 def _read_history(path: Path, opts: Options, stages: StageMap,
                   now: datetime, deals: dict[str, str] | None = None, *,
                   summary: Summary, read: list[tuple[str, RowContext]]
-                  ) -> dict[str, list[ImportRow]]:
-    """A stage-history file: ref -> its rows. ``deals``: ref -> the currency of each deal of
-    the deals file, for the rows that name none. Its bad rows go to ``summary``
-    (``bad_history``); its name and how its rows were read (unknown stages, amounts) to
-    ``read``, for the import to judge with the deals file's."""
+                  ) -> tuple[dict[str, list[ImportRow]], dict[str, str]]:
+    """A stage-history file: ref -> its rows, and ref -> the currency its rows name
+    (``_history_currencies``: a deals-file row whose currency cell is empty is in it).
+    ``deals``: ref -> the currency of each deal of the deals file, for the rows that name
+    none. Its bad rows go to ``summary`` (``bad_history``); its name and how its rows were
+    read (unknown stages, amounts) to ``read``, for the import to judge with the deals
+    file's."""
     src, preset, fields = _history_source(path, opts)
     try:
         summary.history_file = str(src.path)
+        own = _history_currencies(src, fields, opts, now)
         ctx = RowContext(fields, src.header, preset, stages, opts.currency, opts.dayfirst,
                          now=now, decimal=opts.decimal)
         out: dict[str, list[ImportRow]] = {}
         errors: list[tuple[int, str, str]] = []
         value_column = ctx.column("value")
         for number, cells in src.rows():
-            currency, why = _row_currency(cells, fields, deals or {}, opts.currency)
+            currency, why = _row_currency(cells, fields, deals or {}, opts.currency, own)
             ctx.currency = currency
             parsed = parse_row(number, cells, ctx)
             if isinstance(parsed, list):
@@ -412,7 +453,7 @@ def _read_history(path: Path, opts: Options, stages: StageMap,
         for number, group in groupby(errors, key=itemgetter(0)):
             summary.bad_history(number, [(c, r) for _, c, r in group])
         read.append((str(src.path), ctx))
-        return out
+        return out, own
     finally:
         src.close()
 
@@ -545,9 +586,10 @@ def run_rows(
                 histories: dict[str, list[ImportRow]] = {}
                 read: list[tuple[str, RowContext]] = [(str(path), ctx)]
                 if opts.history is not None:
-                    histories = _read_history(opts.history, opts, stages, now,
-                                              _deal_currencies(src, fields),
-                                              summary=summary, read=read)
+                    # a deal whose currency cell is empty is in the one its history names
+                    histories, ctx.currencies = _read_history(
+                        opts.history, opts, stages, now, _deal_currencies(src, fields),
+                        summary=summary, read=read)
                     summary.history_rows = sum(len(v) for v in histories.values())
                 defaults = hist.Defaults(target, stages.won_from, stages.lost_from, now,
                                          stages.lost_from_known)
@@ -593,7 +635,7 @@ def _rows(conn: sqlite3.Connection, src: Any, ctx: RowContext, defaults: hist.De
     ref_column = ctx.column("ref") if "ref" in ctx.fields else "ref"
     writer = _Writer(conn, defaults, summary, flags, histories, ref_column)
     feed = _Feeder(ctx, summary, writer)
-    if bulk and not histories:
+    if bulk and not histories and not ctx.currencies:  # the SQL side reads no history
         writer = _bulk(conn, src, ctx, defaults, flags, summary, writer, now, progress)
     else:
         for n, (number, cells) in enumerate(src.rows(), 1):

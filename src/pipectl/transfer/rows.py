@@ -102,6 +102,9 @@ class RowContext:
     # whole (importer: refused when no amount shows the point to be the decimal point)
     decimal: str | None = None
     amounts: Amounts = field(default_factory=Amounts)
+    # ref -> the currency of a deal whose currency cell is empty, when not ``currency``: the
+    # one its --history rows name (importer._history_currencies)
+    currencies: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.text_fields = tuple(
@@ -168,6 +171,8 @@ def parse_row(number: int, cells: list[str], ctx: RowContext) -> ImportRow | lis
         if text:
             out[fld] = text
     currency = ctx.currency
+    if ctx.currencies and "ref" in out:
+        currency = ctx.currencies.get(out["ref"], currency)  # type: ignore[arg-type]
     if raw.get("currency", "").strip():
         try:
             currency = currency_code(raw["currency"])
