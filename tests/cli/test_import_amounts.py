@@ -61,8 +61,10 @@ def test_amounts_with_more_decimals_import_rounded_and_kept(cli, db_path: Path,
                                                              tmp_path: Path) -> None:
     out = _import(cli, tmp_path)
     assert (out["added"], out["bad_rows"], out["errors"]) == (5, 0, [])
+    # O3's 150000.5 rounds to the 150000 its history set already: it changed nothing, and is
+    # not counted (only amounts whose text a deal's history keeps are)
     assert out["rounded"] == [
-        {"currency": "JPY", "amounts": 2, "most": "0.5"},
+        {"currency": "JPY", "amounts": 1, "most": "0.5"},
         {"currency": "KWD", "amounts": 2, "most": "0.0005"},
         {"currency": "USD", "amounts": 4, "most": "0.005"},
     ]
@@ -119,6 +121,7 @@ def test_a_round_trip_keeps_the_files_text_and_rounds_nothing_again(cli, db_path
     # the CRM's file again: the values are unchanged, so no event, no second text
     again = _import(cli, tmp_path)
     assert (again["added"], again["updated"], again["events"]) == (0, 0, 0)
+    assert again["rounded"] == []  # nothing set: nothing said rounded
     assert _rows(db_path, texts) == before
 
 
@@ -132,6 +135,38 @@ def test_a_value_that_changes_to_a_rounded_one_keeps_its_text(cli, db_path: Path
         1, [{"currency": "USD", "amounts": 1, "most": "0.005"}])
     assert _rows(db_path, "SELECT kind, value_minor, text FROM events WHERE kind = 'value'") == [
         ("value", 100000, "amount in file: 1000.005 USD, rounded to 1000.00")]
+
+
+def test_a_rounded_amount_that_changes_nothing_is_not_counted(cli, db_path: Path,
+                                                               tmp_path: Path) -> None:
+    """History rows 200 then 200.5 JPY: 200.5 rounds to the 200 the deal has; no event sets it,
+    so the summary does not count it (it said 'each as the file wrote it is kept', and this
+    text was kept nowhere), and the history gets no note for it. A rounded amount that does
+    set a value is counted, with its text on that event."""
+    opp = _write(tmp_path, "Opportunity.csv",
+                 "Id,Name,StageName,Amount,CurrencyIsoCode,CreatedDate,LastModifiedDate\n"
+                 "J1,Tokyo,Qualification,200.5,JPY,2026-01-05 10:00:00,2026-02-01 10:00:00\n"
+                 "J2,Kyoto,Qualification,301.5,JPY,2026-01-05 10:00:00,2026-02-01 10:00:00\n")
+    hist = _write(tmp_path, "OpportunityHistory.csv",
+                  "OpportunityId,CreatedDate,StageName,Amount\n"
+                  "J1,2026-01-05 10:00:00,Prospecting,200\n"
+                  "J1,2026-02-01 10:00:00,Qualification,200.5\n"
+                  "J2,2026-01-05 10:00:00,Prospecting,300\n"
+                  "J2,2026-02-01 10:00:00,Qualification,301.5\n")
+    out = cli.json("import", str(opp), "--preset", "salesforce", "--history", str(hist))
+    # J1's two 200.5 (history, deals file) set nothing; J2's 301.5 sets 302 once (its deals
+    # file's 301.5 then changes nothing)
+    assert out["rounded"] == [{"currency": "JPY", "amounts": 1, "most": "0.5"}]
+    assert _rows(db_path, "SELECT d.ref, e.kind, e.value_minor, e.text FROM events e "
+                          "JOIN deals d ON d.id = e.deal_id WHERE e.value_minor IS NOT NULL "
+                          "OR e.text IS NOT NULL ORDER BY e.id") == [
+        ("J1", "created", 200, None),
+        ("J2", "created", 300, None),
+        ("J2", "value", 302, "amount in file: 301.5 JPY, rounded to 302"),
+    ]
+    text = cli("import", str(opp), "--preset", "salesforce", "--history", str(hist),
+               "--dry-run").stdout
+    assert "amounts rounded" not in text  # again: nothing set, nothing rounded
 
 
 # ---------------------------------------------------------------- amounts that read two ways

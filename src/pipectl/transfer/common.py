@@ -148,6 +148,7 @@ def finish(summary: Summary, counts: dict[str, int], dry_run: bool) -> None:
 
     if summary.bad_rows or summary.history_bad_rows:
         summary.added = summary.updated = summary.unchanged = summary.events = 0
+        summary.rounded = {}  # counted as written: the writing stopped at the first bad row
         raise ImportFailed(summary)
     summary.warnings = {  # in one order whichever road counted them
         warning_text(k, counts[k]): counts[k] for k in WARNINGS if counts.get(k)

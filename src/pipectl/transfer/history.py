@@ -50,6 +50,7 @@ class Snap:
     close_date: date | None = None
     probability: int | None = None
     value_note: str | None = None  # the value as the file wrote it, when rounded (ImportRow)
+    value_off: Any = None  # by how much rounding changed it (ImportRow)
 
 
 @dataclass
@@ -73,13 +74,31 @@ class Defaults:
 
 
 class Flags:
-    """Counts of the adjustments made, for the summary."""
+    """Counts of the adjustments made, for the summary; and the amounts rounded to their
+    currency's minor unit that an event sets (currency -> how many, the largest change)."""
 
     def __init__(self) -> None:
         self.counts: dict[str, int] = {}
+        self.rounded: dict[str, tuple[int, Any]] = {}
 
     def add(self, key: str) -> None:
         self.counts[key] = self.counts.get(key, 0) + 1
+
+    def clear(self) -> None:
+        self.counts.clear()
+        self.rounded.clear()
+
+
+def _kept(events: list[Row], flags: Flags | None) -> None:
+    """Count the rounded amounts these events set (each keeps the file's text), and take their
+    ``off`` out. A rounded amount that sets no event (its deal already had the rounded value:
+    JPY 200 then 200.5) changed nothing, and is not counted: the summary counts only amounts
+    whose text a deal's history keeps."""
+    for e in events:
+        off = e.pop("off", None)
+        if off is not None and flags is not None:
+            n, most = flags.rounded.get(e["currency"], (0, off))
+            flags.rounded[e["currency"]] = (n + 1, max(most, off))
 
 
 WARNINGS = {  # key -> (one deal, several deals)
@@ -163,6 +182,7 @@ def snap_of(row: ImportRow, defaults: Defaults) -> Snap:
         stage=row.stage, lost_at=lost_at, reason=row.lost_reason, value_minor=row.value_minor,
         currency=row.currency if row.value_minor is not None else None,
         close_date=row.close_date, probability=row.probability, value_note=row.value_note,
+        value_off=row.value_off,
     )
 
 
@@ -194,7 +214,7 @@ def moves(prev: Snap, cur: Snap, at: str, defaults: Defaults) -> list[Row]:
         prev.value_minor, prev.currency
     ):
         out.append({"at": at, "kind": "value", "value_minor": cur.value_minor,
-                    "currency": cur.currency, "text": cur.value_note})
+                    "currency": cur.currency, "text": cur.value_note, "off": cur.value_off})
     if cur.close_date is not None and cur.close_date != prev.close_date:
         out.append({"at": at, "kind": "close_date", "close_date": cur.close_date.isoformat()})
     if cur.probability is not None and cur.probability != prev.probability:
@@ -291,6 +311,7 @@ def new_deal(
         "value_minor": s0.value_minor, "currency": currency,
         "close_date": s0.close_date.isoformat() if s0.close_date else None,
         "probability": s0.probability, "reason": reason, "text": s0.value_note,
+        "off": s0.value_off if s0.value_minor is not None else None,
     }]
     if row.note:
         events.append({"at": at0, "kind": "note", "text": row.note})
@@ -307,6 +328,7 @@ def new_deal(
             close_date=s.close_date or prev.close_date,
             probability=s.probability if s.probability is not None else prev.probability,
         )
+    _kept(events, flags)
     deal = projection.blank_deal()
     deal.update({k: getattr(row, k) for k in ("ref", *DEAL_TEXTS)})
     deal["currency"] = currency
@@ -433,7 +455,8 @@ def update_deal(
         if flags is not None:
             flags.add("older_than_close")
         row = row.model_copy(update={"stage": deal["stage"], "value_minor": None,
-                                     "value_note": None, "before_close": None,
+                                     "value_note": None, "value_off": None,
+                                     "before_close": None,
                                      "closed_at": None})
     when = row.updated_at or defaults.now
     at = max(iso(when), last)
@@ -476,6 +499,7 @@ def update_deal(
     if row.note and row.note not in notes:
         events.append({"at": at, "kind": "note", "text": row.note})
     events.sort(key=lambda e: e["at"])  # stable: same-moment events keep their order
+    _kept(events, flags)
     out = [{k: v for k, v in e.items() if v is not None or k in ("old", "new")} for e in events]
     project(deal, out, defaults)
     return [{k: v for k, v in e.items() if v is not None} for e in out]

@@ -127,6 +127,7 @@ def _stopped(lines: list[str], summary: Summary) -> PipectlError | None:
         return None
     if summary.bad_rows or summary.history_bad_rows:
         summary.added = summary.updated = summary.unchanged = summary.events = 0
+        summary.rounded = {}  # counted as written: the writing stopped at the first bad row
         return ImportFailed(summary, UsageError(lines[0], more=tuple(lines[1:])))
     first = lines[0].removesuffix(":")
     return UsageError(f"{first}; nothing was imported{':' if first != lines[0] else ''}",
@@ -274,7 +275,7 @@ def _bulk(conn: sqlite3.Connection, src: CsvSource, ctx: RowContext, defaults: h
         # again that way, from the staged rows
         store.rollback_to_savepoint(conn, "import_bulk")
         summary.restart()
-        flags.counts.clear()
+        flags.clear()
         ctx.unknown_stages.clear()
         ctx.amounts.clear()
         writer = _Writer(conn, defaults, summary, flags, writer.histories, writer.ref_column)
@@ -597,7 +598,7 @@ def run_rows(
                 for number, problems in getattr(src, "problems", ()):  # the file's framing
                     summary.rows += 1
                     summary.bad(number, problems)
-                summary.rounded = _rounded([c.amounts for _, c in read])
+                summary.rounded = _rounded(flags.rounded)
                 stop = _stopped(_unknown_stages(read)
                                 + _two_ways([(f, c.amounts) for f, c in read]), summary)
                 if stop is not None:
@@ -613,14 +614,11 @@ def run_rows(
         src.close()
 
 
-def _rounded(tallies: list[Amounts]) -> dict[str, tuple[int, str]]:
-    """The amounts rounded, per currency over the files: (how many, the largest change)."""
-    out: dict[str, tuple[int, Any]] = {}
-    for amounts in tallies:
-        for currency, (n, most) in amounts.rounded.items():
-            had, top = out.get(currency, (0, most))
-            out[currency] = (had + n, max(top, most))
-    return {c: (n, f"{most.normalize():f}") for c, (n, most) in sorted(out.items())}
+def _rounded(rounded: dict[str, tuple[int, Any]]) -> dict[str, tuple[int, str]]:
+    """The amounts rounded that the import wrote (each on the event that sets it, with the
+    file's text; hist.Flags.rounded), per currency over both files: (how many, the largest
+    change)."""
+    return {c: (n, f"{most.normalize():f}") for c, (n, most) in sorted(rounded.items())}
 
 
 def _rows(conn: sqlite3.Connection, src: Any, ctx: RowContext, defaults: hist.Defaults,

@@ -53,8 +53,10 @@ class ImportRow(BaseModel):
     closed_now: bool = False  # closed at the import's now: the close date is still to come
     closed_from_close_date: bool = False  # closed_at is the close_date (no close time column)
     # the value as the file wrote it, when it had more decimals than the currency: kept on the
-    # event that sets the value ("amount in file: 9225.225 USD, rounded to 9225.22")
+    # event that sets the value ("amount in file: 9225.225 USD, rounded to 9225.22"), and by
+    # how much rounding changed it (a Decimal): the import counts it when an event sets it
     value_note: str | None = None
+    value_off: Any = None
 
 
 MOST_TWO_WAYS = 50  # amounts with two readings listed in a refusal; all are counted
@@ -62,22 +64,16 @@ MOST_TWO_WAYS = 50  # amounts with two readings listed in a refusal; all are cou
 
 @dataclass
 class Amounts:
-    """What the amount cells of one file said: the amounts rounded to their currency's minor
-    unit (count and largest change, per currency), the amounts with two readings ('1.500' in
+    """What the amount cells of one file said: the amounts with two readings ('1.500' in
     USD: values.two_readings), and whether any amount showed the point to be the decimal point
-    (or the comma to group thousands: '100000.0', '1,234', '9225.225')."""
+    (or the comma to group thousands: '100000.0', '1,234', '9225.225'). (The amounts rounded
+    are counted as their events are written: history.Flags.rounded.)"""
 
-    rounded: dict[str, tuple[int, Any]] = field(default_factory=dict)  # currency -> (n, most)
     two_ways: list[tuple[int, str, str, str]] = field(default_factory=list)  # row, column,
     n_two_ways: int = 0  # cell, currency (the first MOST_TWO_WAYS); and how many in all
     pointed: bool = False
 
-    def round(self, currency: str, by: Any) -> None:
-        n, most = self.rounded.get(currency, (0, by))
-        self.rounded[currency] = (n + 1, max(most, by))
-
     def clear(self) -> None:
-        self.rounded.clear()
         self.two_ways.clear()
         self.n_two_ways = 0
         self.pointed = False
@@ -221,6 +217,7 @@ def parse_row(number: int, cells: list[str], ctx: RowContext) -> ImportRow | lis
     ):
         out.pop("value_minor")
         out.pop("value_note", None)
+        out.pop("value_off", None)
     if not ctx.pipeline.is_open(final) and "closed_at" not in out and moments.get("close_date"):
         closed = moments["close_date"][0]  # type: ignore[index]
         if ctx.now is not None and closed > ctx.now:
@@ -255,7 +252,8 @@ def parse_row(number: int, cells: list[str], ctx: RowContext) -> ImportRow | lis
 def _amount(cell: str, currency: str, ctx: RowContext, number: int, out: dict[str, object],
             bad: Any) -> None:
     """The value cell into ``out`` (rounded to the currency's minor unit, the cell kept in
-    ``value_note`` when that changed it), told in ``ctx.amounts``; a bad cell into ``bad``."""
+    ``value_note`` and the change in ``value_off`` when that changed it), its reading told in
+    ``ctx.amounts``; a bad cell into ``bad``."""
     try:
         read = parsing.read_amount(cell, currency, comma=ctx.decimal == "comma")
     except ValueError as exc:
@@ -269,7 +267,7 @@ def _amount(cell: str, currency: str, ctx: RowContext, number: int, out: dict[st
     if off is not None:
         from pipectl.values import format_money
 
-        amounts.round(currency, off)
+        out["value_off"] = off
         out["value_note"] = (f"amount in file: {cell.strip()} {currency}, rounded to "
                              f"{format_money(minor, currency)}")
     if ctx.decimal is None:
