@@ -15,6 +15,7 @@ checked against figures computed from their raw CSV with the csv module (never w
 from __future__ import annotations
 
 import csv
+import json
 from datetime import datetime
 from itertools import pairwise
 from pathlib import Path
@@ -624,3 +625,38 @@ L1,lost,2026-01-09,2026-02-01
     assert "events.0.field" in refused.stderr
     assert "a 'created' event's field is 'unknown', with new naming some of: created_at " \
         "closed_at qualified_at" in refused.stderr
+
+
+def test_a_deal_seen_again_without_a_currency_keeps_its_own(cli: Cli, real_data: Path,
+                                                            tmp_path: Path) -> None:
+    """HubSpot's exports name no currency: imported with --currency GBP, the next snapshot
+    imported without it leaves the deals in GBP (it turned every changed value into USD);
+    given --currency, that is the amounts' currency; new deals take the default as ever."""
+    folder = real_data / "hubspot"
+    cli("import", str(folder / "hubspot-crm-exports-all-deals-2023-04-03.masked.csv"),
+        "--preset", "hubspot", "--currency", "GBP")
+    cli("import", str(folder / "hubspot-crm-exports-all-deals-2023-05-09.masked.csv"),
+        "--preset", "hubspot")
+    deals = cli.json("list", "--status", "all", "--limit", "0")
+    by_currency: dict[str, int] = {}
+    for d in deals:
+        by_currency[d["currency"]] = by_currency.get(d["currency"], 0) + 1
+    with open(folder / "hubspot-crm-exports-all-deals-2023-04-03.masked.csv",
+              encoding="utf-8-sig", newline="") as f:
+        first = {row["Record ID"] for row in csv.DictReader(f)}
+    with open(folder / "hubspot-crm-exports-all-deals-2023-05-09.masked.csv",
+              encoding="utf-8-sig", newline="") as f:
+        new = {row["Record ID"] for row in csv.DictReader(f)} - first
+    assert by_currency == {"GBP": len(first), "USD": len(new)}
+    # no event of a deal of the first file is in another currency than GBP
+    events = json.loads(cli("export", "--format", "json", "--events").stdout)["deals"]
+    assert {e["currency"] for d in events if d["ref"] in first for e in d["events"]
+            if e.get("currency")} == {"GBP"}
+    # --currency given: the file's amounts are in it (a deal may change its currency)
+    small = tmp_path / "again.csv"
+    small.write_text("Record ID,Deal Name,Amount\n" + f"{sorted(first)[0]},Renamed,10\n",
+                     encoding="utf-8")
+    cli("import", str(small), "--preset", "hubspot", "--currency", "EUR")
+    [deal] = [d for d in cli.json("list", "--status", "all", "--limit", "0")
+              if d["ref"] == sorted(first)[0]]
+    assert (deal["currency"], deal["value"]) == ("EUR", "10.00")

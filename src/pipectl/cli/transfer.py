@@ -163,6 +163,7 @@ def import_(
         maps=list(maps or []),
         stage_maps=list(stage_maps or []),
         currency=currency_code(currency) if currency else DEFAULT_CURRENCY,
+        currency_given=bool(currency),
         encoding=encoding,
         dayfirst=dayfirst,
         decimal=decimal,

@@ -106,6 +106,20 @@ def is_empty(conn: sqlite3.Connection) -> bool:
     )
 
 
+def currencies_by_ref(conn: sqlite3.Connection, refs: Iterable[str],
+                      other_than: str) -> dict[str, str]:
+    """ref -> currency of the deals with these refs whose currency is not ``other_than``
+    (one query per 500 refs)."""
+    wanted = list(dict.fromkeys(refs))
+    out: dict[str, str] = {}
+    for i in range(0, len(wanted), _CHUNK):
+        part = wanted[i: i + _CHUNK]
+        out.update(conn.execute(
+            f"SELECT ref, currency FROM deals WHERE ref IN ({', '.join('?' * len(part))}) "
+            "AND currency != ?", (*part, other_than)))
+    return out
+
+
 def deals_by_ref(conn: sqlite3.Connection, refs: Iterable[str]) -> dict[str, Row]:
     """Current rows of the deals with these refs (one query per 500 refs)."""
     return _deals_where_in(conn, "ref", refs)

@@ -27,6 +27,9 @@ class Options:
     maps: list[str] = field(default_factory=list)
     stage_maps: list[str] = field(default_factory=list)
     currency: str = "USD"
+    # --currency (or PIPECTL_CURRENCY) was given: then it, not the currency a deal already
+    # in the database has, is that of its amounts without a currency cell
+    currency_given: bool = False
     encoding: str | None = None
     dayfirst: bool = False
     dry_run: bool = False

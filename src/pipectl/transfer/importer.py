@@ -339,6 +339,24 @@ def _cell_text(cells: list[str], i: int) -> str | None:
         return None
 
 
+def _held_currencies(conn: sqlite3.Connection, src: Any, fields: dict[str, int],
+                     default: str) -> dict[str, str]:
+    """ref -> the currency of each deal the database holds that a row of the file without a
+    currency cell (or of a file without the column) names by its ref, when it is not
+    ``default`` (the file is read once more; nothing is asked of an empty database)."""
+    if store.is_empty(conn):
+        return {}
+    r, c = fields["ref"], fields.get("currency")
+    refs: list[str] = []
+    src.again()
+    for _, cells in src.rows():
+        ref = _cell_text(cells, r)
+        if ref is not None and (c is None or c >= len(cells) or not cells[c].strip()):
+            refs.append(ref)
+    src.again()
+    return store.currencies_by_ref(conn, refs, default) if refs else {}
+
+
 def _deal_currencies(src: Any, fields: dict[str, int]) -> dict[str, str]:
     """ref -> the currency each deal of the deals file names (the file is read once more):
     a --history row without a currency of its own is in its deal's."""
@@ -592,6 +610,11 @@ def run_rows(
                         opts.history, opts, stages, now, _deal_currencies(src, fields),
                         summary=summary, read=read)
                     summary.history_rows = sum(len(v) for v in histories.values())
+                if "ref" in fields and not opts.currency_given:
+                    # a deal seen again whose currency cell is empty keeps its currency (a
+                    # HubSpot export has no currency column: a re-import without --currency
+                    # must not turn its GBP into USD); its history rows' currency comes first
+                    ctx.held = _held_currencies(conn, src, fields, opts.currency)
                 defaults = hist.Defaults(target, stages.won_from, stages.lost_from, now,
                                          stages.lost_from_known)
                 flags = _rows(conn, src, ctx, defaults, histories, summary, now, progress)

@@ -101,6 +101,10 @@ class RowContext:
     # ref -> the currency of a deal whose currency cell is empty, when not ``currency``: the
     # one its --history rows name (importer._history_currencies)
     currencies: dict[str, str] = field(default_factory=dict)
+    # ref -> the currency of a deal the database already holds, when not ``currency`` and no
+    # --currency was given: a deal seen again whose currency cell is empty keeps it (rows of
+    # new deals never find theirs here, so the bulk road may still take them)
+    held: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.text_fields = tuple(
@@ -167,8 +171,9 @@ def parse_row(number: int, cells: list[str], ctx: RowContext) -> ImportRow | lis
         if text:
             out[fld] = text
     currency = ctx.currency
-    if ctx.currencies and "ref" in out:
-        currency = ctx.currencies.get(out["ref"], currency)  # type: ignore[arg-type]
+    if (ctx.currencies or ctx.held) and "ref" in out:
+        ref: str = out["ref"]  # type: ignore[assignment]
+        currency = ctx.currencies.get(ref) or ctx.held.get(ref) or currency
     if raw.get("currency", "").strip():
         try:
             currency = currency_code(raw["currency"])
