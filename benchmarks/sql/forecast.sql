@@ -22,7 +22,9 @@
 -- moves before the moment: the latest move's id and its stage's order in one integer) and its
 -- first win; one pass over events_kind_at gives, per deal and moment, the latest value,
 -- close-date and probability events (rare); those events and the `created` event are then
--- read by primary key. Each figure is then an aggregate over one narrow row per deal.
+-- read by primary key, for the deals that count somewhere only (open at one of the moments,
+-- or won since the first period began). Each figure is then an aggregate over one narrow row
+-- per such deal and period.
 
 DROP TABLE IF EXISTS temp.baseline_forecast;
 
@@ -98,7 +100,10 @@ LEFT JOIN events c2 ON c2.id = ch.c2 LEFT JOIN events c3 ON c3.id = ch.c3
 LEFT JOIN events c4 ON c4.id = ch.c4
 LEFT JOIN events q0 ON q0.id = ch.q0 LEFT JOIN events q1 ON q1.id = ch.q1
 LEFT JOIN events q2 ON q2.id = ch.q2 LEFT JOIN events q3 ON q3.id = ch.q3
-LEFT JOIN events q4 ON q4.id = ch.q4;
+LEFT JOIN events q4 ON q4.id = ch.q4
+-- a deal neither open at one of the five moments nor won since :p0 counts in no figure
+WHERE m.o0 BETWEEN 1 AND 5 OR m.o1 BETWEEN 1 AND 5 OR m.o2 BETWEEN 1 AND 5
+   OR m.o3 BETWEEN 1 AND 5 OR m.o4 BETWEEN 1 AND 5 OR m.won_at >= :p0;
 
 -- Each deal's place in each period: snapshot j (0-3: before period j began; 4: :as_of) gives
 -- its forecast (periods 4 and 5 are forecast from :as_of); the actual of period j is valued at
@@ -125,12 +130,14 @@ rows AS (
            substr(per.ps, 1, 10) AS ds, substr(per.pe, 1, 10) AS de
     FROM baseline_forecast CROSS JOIN per
 ),
-marked AS (
-    SELECT j, ps, val, cur, end_val, end_cur, won,
-           o BETWEEN 1 AND 5 AND close >= ds AND close < de AS fc,
-           val * coalesce(prob, CASE o WHEN 1 THEN 10 WHEN 2 THEN 20 WHEN 3 THEN 40
-                                       WHEN 4 THEN 60 ELSE 80 END) AS w
-    FROM rows
+marked AS MATERIALIZED (  -- once, and only the (deal, period) pairs that count somewhere
+    SELECT * FROM (
+        SELECT j, ps, val, cur, end_val, end_cur, won,
+               o BETWEEN 1 AND 5 AND close >= ds AND close < de AS fc,
+               val * coalesce(prob, CASE o WHEN 1 THEN 10 WHEN 2 THEN 20 WHEN 3 THEN 40
+                                           WHEN 4 THEN 60 ELSE 80 END) AS w
+        FROM rows)
+    WHERE fc OR won
 ),
 agg AS (
     SELECT 'forecast' AS figure, j, ps, cur AS currency, count(*) AS deals,
