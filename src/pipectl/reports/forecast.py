@@ -95,16 +95,24 @@ def build_all(
     from pipectl.store import pipelines as store
 
     only = None if pipeline is None else store.by_name(conn, pipeline, as_of).id
-    snaps: dict[str, tuple[str, dict]] = {}
+    # Every snapshot the periods read (before each begun period, at the end of each one over,
+    # and at the as-of moment), built together from one pass over the history.
+    moments = {as_of}
+    for period in periods:
+        start, end = period.start_iso(), period.end_iso()
+        if start <= as_of:
+            moments.add(_before(period.start))
+            if end <= as_of:
+                moments.add(_before(period.end))
+    in_force = {moment: store.all_in_force(conn, moment) for moment in sorted(moments)}
+    # the figures select only deals open in a snapshot or won in a period that has begun
+    since = min((p.start_iso() for p in periods if p.start_iso() <= as_of), default=as_of)
+    tables = snapshot.build_many(conn, in_force, owner, names=True, open_or_won_since=since)
 
     def snap(moment: str) -> tuple[str, dict]:
         """The snapshot at ``moment`` and the pipelines' definitions in force then."""
-        if moment not in snaps:
-            defs = store.all_in_force(conn, moment)
-            table = snapshot.build(conn, moment, owner, names=True, funnel=False,
-                                   pipelines=defs)
-            snaps[moment] = (table, {only: defs[only]} if only is not None else defs)
-        return snaps[moment]
+        defs = in_force[moment]
+        return tables[moment], {only: defs[only]} if only is not None else defs
 
     mine = "" if only is None else " AND pipeline_id = :pid"
     out: list[PeriodForecast] = []
@@ -144,7 +152,7 @@ def build_all(
         undated, undated_ids = _money(
             conn, now, "status = 'open' AND close_date IS NULL" + mine, {"pid": only}, defs)
     finally:
-        for table, _ in snaps.values():
+        for table in tables.values():
             snapshot.drop(conn, table)
     return Forecast(out, undated, undated_ids)
 

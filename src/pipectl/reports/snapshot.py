@@ -125,6 +125,10 @@ LEFT JOIN events p ON p.id = ch.k_prob{lost_join}
 {where}
 """
 
+# The SELECT of SNAPSHOT_SQL, over the CTEs `m` (deal_id, k_created, k_stage, won_at) and `ch`
+# (deal_id, k_value, k_close, k_prob): ``build_many`` gives it those from its one pass.
+_SNAPSHOT_SELECT = SNAPSHOT_SQL[SNAPSHOT_SQL.index("\nSELECT\n    m.deal_id AS id"):]
+
 # A lost deal moved into another pipeline: still lost, at the stage its latest move names.
 _MOVED_LOST = f"(s.kind = 'pipeline' AND s.from_stage = '{LOST}')"
 _LOST_JOIN = f"""
@@ -265,6 +269,115 @@ def build(
         conn.execute(ACTIVITY_SQL.format(table=table, hint_deal=sql.indexed_by("events_deal")),
                      {"as_of": as_of})
     return table
+
+
+# ``build_many``: one pass over the moves and one over the value / close-date / probability
+# events give, per deal and moment, what the passes of SNAPSHOT_SQL's CTEs give for one.
+MANY_MOVES_SQL = """
+SELECT deal_id, min(id) AS k_created{columns}
+FROM events {hint}
+WHERE to_stage IS NOT NULL AND at <= :last
+GROUP BY deal_id{having}
+"""
+MANY_CHANGES_SQL = """
+SELECT deal_id{columns}
+FROM events {hint}
+WHERE kind IN ('value', 'close_date', 'probability') AND at <= :last
+GROUP BY deal_id
+"""
+MANY_CTES = """
+WITH m AS (
+    SELECT deal_id, k_created, ks_{j} >> 2 AS k_stage,
+           CASE WHEN w_{w} <= :as_of THEN w_{w} END AS won_at
+    FROM {moves} WHERE ks_{j} IS NOT NULL
+),
+ch AS (
+    SELECT deal_id, k_value_{j} AS k_value, k_close_{j} AS k_close, k_prob_{j} AS k_prob
+    FROM {changes}
+)"""
+
+
+def build_many(
+    conn: sqlite3.Connection,
+    moments: dict[str, Pipelines],
+    owner: str | None = None,
+    names: bool = False,
+    open_or_won_since: str | None = None,
+) -> dict[str, str]:
+    """``build(conn, moment, owner, names=names, funnel=False, pipelines=defs)`` for every
+    ``moment: defs`` of ``moments`` (each with the definitions in force at it), the same
+    tables, from one pass over the moves and one over the value, close-date and probability
+    events instead of one of each per moment (``pipectl forecast``). Returns moment -> table;
+    ``drop`` each.
+
+    ``open_or_won_since`` (ISO UTC; None: every deal): keep only the deals open at one of the
+    moments or, at one of them, won at or after it; every other deal is left out of every
+    table (a report that selects only open deals and deals won since then, and joins only
+    those to the other moments' rows, reads the same figures from fewer rows)."""
+    sql.tune_for_reports(conn)
+    order = sorted(moments)
+    if not order:
+        return {}
+    params: dict[str, str | None] = {"last": order[-1], "since": open_or_won_since}
+    moves_cols, changes_cols, keep = [], [], []
+    first_win: dict[str, int] = {}  # the SQL saying "a move into a won stage" -> its column
+    parts = []
+    for j, moment in enumerate(order):
+        params[f"m{j}"] = moment
+        won = member(moments[moment], won_keys, "to_stage", "pipeline_id")
+        if won not in first_win:
+            # a deal's first win as of a moment is its first win at all, if not later
+            first_win[won] = w = len(first_win)
+            moves_cols.append(f",\n    min(CASE WHEN {won} THEN at END) AS w_{w}")
+        w = first_win[won]
+        # ks_j: the latest move as of the moment (its id, a deal's events being appended in
+        # time order) and, in the low bits, what it says, read from the covering index
+        # alone: 3 lost, 2 into a won stage, else 1. A deal open in the snapshot has 1 (a
+        # lost deal moved into another pipeline may have 1 or 2: kept, harmlessly), one won
+        # there has 2.
+        code = (f"CASE WHEN to_stage = '{LOST}' THEN 3 WHEN {won} THEN 2 ELSE 1 END"
+                if open_or_won_since is not None else "0")
+        moves_cols.append(f",\n    max(CASE WHEN at <= :m{j} THEN id * 4 + {code} END) AS ks_{j}")
+        keep.append(f"(ks_{j} & 3) = 1 OR ((ks_{j} & 3) = 2 AND w_{w} <= :m{j}"
+                    f" AND w_{w} >= :since)")
+        parts.append({"j": j, "w": w})
+        for kind, col in (("value", "k_value"), ("close_date", "k_close"),
+                          ("probability", "k_prob")):
+            changes_cols.append(f",\n    max(CASE WHEN kind = '{kind}' AND at <= :m{j}"
+                                f" THEN id END) AS {col}_{j}")
+    if open_or_won_since is None:
+        keep = []
+    n = next(_names)
+    tables: dict[str, str] = {}
+    moves = changes = ""
+    try:
+        moves = sql.scratch(conn, f"snap_{n}_moves", MANY_MOVES_SQL.format(
+            columns="".join(moves_cols), hint=sql.indexed_by("events_moves"),
+            having="\nHAVING " + " OR ".join(keep) if keep else ""), params)
+        changes = sql.scratch(conn, f"snap_{n}_changes", MANY_CHANGES_SQL.format(
+            columns="".join(changes_cols), hint=sql.indexed_by("events_kind_at")), params,
+            index=("deal_id",), unique=True)
+        join = "JOIN deals d ON d.id = m.deal_id" if names or owner is not None else ""
+        if owner is not None:
+            join += " AND d.owner = :owner"
+        for j, moment in enumerate(order):
+            ctes = MANY_CTES.format(**parts[j], moves=moves, changes=changes)
+            select = ctes + _SNAPSHOT_SELECT.format(
+                deal_columns="d.name AS name, d.owner AS owner," if names else "",
+                deal_join=join, where="", **_sql(moments[moment], funnel=False),
+            )
+            tables[moment] = sql.scratch(conn, f"snap_{n}_{j}", select,
+                                         {"as_of": moment, "owner": owner}, index=("id",),
+                                         unique=True)
+    except BaseException:
+        for table in tables.values():
+            drop(conn, table)
+        raise
+    finally:
+        for table in (moves, changes):
+            if table:
+                drop(conn, table)
+    return tables
 
 
 def drop(conn: sqlite3.Connection, table: str) -> None:

@@ -1,0 +1,203 @@
+"""Property: `pipectl forecast`, which builds all its snapshots from one pass over the history
+(``snapshot.build_many``), gives exactly the figures of the way it was computed before: one
+full snapshot (``snapshot.build``) per moment, kept here as the oracle. Random histories in two
+pipelines (moves between them, a new version of one with other probabilities), with values,
+currencies, close dates and probabilities changing, deals won, lost and reopened; every
+--owner and --pipeline, several as-of moments, by month and by quarter."""
+
+from __future__ import annotations
+
+import sqlite3
+import tempfile
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from pipectl.domain.pipeline import DEFAULT, Pipeline, StageDef
+from pipectl.errors import PipectlError
+from pipectl.models import DealEdit, NewDeal
+from pipectl.reports import forecast, snapshot
+from pipectl.reports.forecast import Forecast, PeriodForecast, _added, _before, _money, _slipped
+from pipectl.services import deals as svc
+from pipectl.services.reports import forecast_periods
+from pipectl.store import pipelines as pipeline_store
+from pipectl.store.db import connect, transaction
+from pipectl.values import iso
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def partners(probabilities: tuple[int, int, int]) -> Pipeline:
+    a, b, c = probabilities
+    return Pipeline.of("Partners", [
+        StageDef("intro", "Introduction", probability=a),
+        StageDef("pilot", "Pilot", probability=b, gate=True),
+        StageDef("contract", "Contract", probability=c, skippable=True),
+        StageDef("signed", "Signed", kind="won", probability=100),
+    ], ("fit",))
+
+
+def old_build_all(
+    conn: sqlite3.Connection, as_of: str, periods: list, owner: str | None = None,
+    pipeline: str | None = None,
+) -> Forecast:
+    """``forecast.build_all`` as it was before ``snapshot.build_many``: one full snapshot per
+    moment, built when first needed."""
+    store = pipeline_store
+    only = None if pipeline is None else store.by_name(conn, pipeline, as_of).id
+    snaps: dict[str, tuple[str, dict]] = {}
+
+    def snap(moment: str) -> tuple[str, dict]:
+        if moment not in snaps:
+            defs = store.all_in_force(conn, moment)
+            table = snapshot.build(conn, moment, owner, names=True, funnel=False,
+                                   pipelines=defs)
+            snaps[moment] = (table, {only: defs[only]} if only is not None else defs)
+        return snaps[moment]
+
+    mine = "" if only is None else " AND pipeline_id = :pid"
+    out: list[PeriodForecast] = []
+    try:
+        for period in periods:
+            start, end = period.start_iso(), period.end_iso()
+            if end <= as_of:
+                state = "over"
+            elif start <= as_of:
+                state = "current"
+            else:
+                state = "future"
+            moment = _before(period.start) if state != "future" else as_of
+            t, defs = snap(moment)
+            params = {"ps": period.start.isoformat(), "pe": period.end.isoformat(), "pid": only}
+            in_forecast = "status = 'open' AND close_date >= :ps AND close_date < :pe" + mine
+            fc, fc_ids = _money(conn, t, in_forecast, params, defs)
+            item = PeriodForecast(period, state, moment, fc, fc_ids)
+            if state != "future":
+                end_moment = _before(period.end) if state == "over" else as_of
+                e, _ = snap(end_moment)
+                won_any = "status = 'won' AND won_at >= :s AND won_at < :e"
+                won_in = won_any + mine
+                p2 = {"s": start, "e": end, "pid": only}
+                item.won, item.won_ids = _money(conn, e, won_in, p2, weighted=False)
+                item.won_forecast, _ = _money(
+                    conn, e, f"{won_in} AND id IN (SELECT id FROM {t} WHERE {in_forecast})",
+                    {**p2, **params}, weighted=False,
+                )
+                if state == "over":
+                    item.slipped = _slipped(conn, t, e, in_forecast, won_any, {**p2, **params})
+                else:
+                    item.added, item.added_deals = _added(conn, t, e, in_forecast, mine, params,
+                                                          snap(as_of)[1])
+            out.append(item)
+        now, defs = snap(as_of)
+        undated, undated_ids = _money(
+            conn, now, "status = 'open' AND close_date IS NULL" + mine, {"pid": only}, defs)
+    finally:
+        for table, _ in snaps.values():
+            snapshot.drop(conn, table)
+    return Forecast(out, undated, undated_ids)
+
+
+# mostly "the next stage" (a deal may skip none but skippable ones): some deals get won
+STAGES = st.sampled_from([None] * 12 + [*DEFAULT.keys, "intro", "pilot", "contract", "signed"])
+DEAL = st.integers(1, 4)
+CLOSE = st.one_of(st.none(), st.integers(0, 420).map(lambda d: date(2026, 1, 1)
+                                                      + timedelta(days=d)))
+ADD = st.tuples(st.just("add"), st.booleans(), st.sampled_from(["USD", "EUR"]),
+                st.one_of(st.none(), st.integers(1, 10**7)), CLOSE,
+                st.one_of(st.none(), st.integers(0, 100)), st.sampled_from([None, "Anna", "Ben"]),
+                st.sampled_from([None, None, None, "negotiation", "won", "pilot", "signed"]))
+ADVANCE = st.tuples(st.just("advance"), DEAL, STAGES, st.sampled_from([True, True, False]))
+OPS = st.lists(
+    st.tuples(
+        st.sampled_from([1, 5, 24, 72, 240]),  # hours since the previous operation
+        st.one_of(
+            ADD, ADD, ADVANCE, ADVANCE, ADVANCE, ADVANCE, ADVANCE, ADVANCE,
+            st.tuples(st.just("lose"), DEAL),
+            st.tuples(st.just("reopen"), DEAL),
+            st.tuples(st.just("value"), DEAL, st.one_of(st.none(), st.integers(1, 10**7)),
+                      st.sampled_from([None, "USD", "EUR"])),
+            st.tuples(st.just("close"), DEAL, CLOSE),
+            st.tuples(st.just("probability"), DEAL, st.one_of(st.none(), st.integers(0, 100))),
+            st.tuples(st.just("move"), DEAL, st.booleans()),
+            st.tuples(st.just("version"), st.tuples(st.integers(0, 100), st.integers(0, 100),
+                                                    st.integers(0, 100))),
+        ),
+    ),
+    min_size=10,
+    max_size=60,
+)
+
+
+def play(conn: sqlite3.Connection, first: list, ops: list) -> datetime:
+    """Add the ``first`` deals, then apply the operations, each some hours after the previous
+    one (a refused one changes nothing); returns the moment of the last."""
+    with transaction(conn):
+        pid = pipeline_store.create(conn, partners((20, 50, 75)), "2025-01-01T00:00:00Z")
+    when = T0
+    for hours, op in [(24, add) for add in first] + ops:
+        when += timedelta(hours=hours)
+        kind, *args = op
+        try:
+            if kind == "add":
+                in_partners, currency, value, close, probability, owner, stage = args
+                svc.add(conn, NewDeal(
+                    f"D{when:%m%d%H}", stage=stage, prequalified="known" if stage else None,
+                    pipeline="Partners" if in_partners else None,
+                    currency=currency, value_minor=value, close_date=close,
+                    probability=probability, owner=owner), at=when)
+            elif kind == "advance":
+                deal, to, known = args
+                svc.advance(conn, deal, to=to, prequalified="known" if known else None, at=when)
+            elif kind == "lose":
+                svc.lose(conn, args[0], "price", at=when)
+            elif kind == "reopen":
+                svc.reopen(conn, args[0], at=when)
+            elif kind == "value":
+                deal, value, currency = args
+                change = (DealEdit(clear_value=True) if value is None
+                          else DealEdit(value_minor=value, currency=currency))
+                svc.edit(conn, deal, change, at=when)
+            elif kind == "close":
+                deal, close = args
+                svc.edit(conn, deal, DealEdit(clear_close=True) if close is None
+                         else DealEdit(close_date=close), at=when)
+            elif kind == "probability":
+                deal, probability = args
+                svc.edit(conn, deal, DealEdit(clear_probability=True) if probability is None
+                         else DealEdit(probability=probability), at=when)
+            elif kind == "move":
+                svc.move_to(conn, args[0], "Partners" if args[1] else DEFAULT.name, at=when)
+            else:
+                with transaction(conn):
+                    pipeline_store.add_version(conn, pid, partners(args[0]), iso(when))
+        except PipectlError:
+            pass
+    return when
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(first=st.lists(ADD, min_size=2, max_size=4), ops=OPS,
+       as_of_hours=st.lists(st.integers(-200, 2400), min_size=1, max_size=3))
+def test_forecast_equals_one_snapshot_per_moment(first: list, ops: list,
+                                                 as_of_hours: list[int]) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        conn = connect(Path(tmp) / "p.db")
+        try:
+            last = play(conn, first, ops)
+            for hours in as_of_hours:
+                as_of = iso(max(T0, last + timedelta(hours=hours)))
+                for unit in ("month", "quarter"):
+                    periods = forecast_periods(unit, as_of)
+                    for owner in (None, "Anna"):
+                        for pipeline in (None, "Partners", DEFAULT.name):
+                            new = forecast.build_all(conn, as_of, periods, owner, pipeline)
+                            old = old_build_all(conn, as_of, periods, owner, pipeline)
+                            assert new == old, (as_of, unit, owner, pipeline)
+            # no scratch table is left behind
+            assert conn.execute("SELECT count(*) FROM sqlite_temp_master WHERE type = 'table'"
+                                ).fetchone()[0] == 0
+        finally:
+            conn.close()
