@@ -17,6 +17,7 @@ forecast: their close date moved into it, they got one, they are new, or they we
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -85,13 +86,25 @@ def build(
     return build_all(conn, as_of, periods, owner, pipeline).periods
 
 
+# (conn, moment -> definitions in force, owner, since) -> moment -> snapshot table
+Snapshots = Callable[[sqlite3.Connection, dict[str, dict], str | None, str], dict[str, str]]
+
+
+def _one_pass(conn: sqlite3.Connection, in_force: dict[str, dict], owner: str | None,
+              since: str) -> dict[str, str]:
+    """moment -> its snapshot table, every one built from one pass over the history; only
+    the deals the figures can select (open in a snapshot, or won since ``since``)."""
+    return snapshot.build_many(conn, in_force, owner, names=True, open_or_won_since=since)
+
+
 def build_all(
     conn: sqlite3.Connection, as_of: str, periods: list[Window], owner: str | None = None,
-    pipeline: str | None = None,
+    pipeline: str | None = None, snapshots: Snapshots = _one_pass,
 ) -> Forecast:
     """``pipeline``: only the deals in the pipeline of that name: in it when the period began
     (forecast) or when they were won (actual). A forecast deal that moved into another
-    pipeline and was won there in the period did not slip."""
+    pipeline and was won there in the period did not slip. ``snapshots`` builds the tables
+    (tests give it one full ``snapshot.build`` per moment, to prove the one pass equal)."""
     from pipectl.store import pipelines as store
 
     only = None if pipeline is None else store.by_name(conn, pipeline, as_of).id
@@ -107,7 +120,7 @@ def build_all(
     in_force = {moment: store.all_in_force(conn, moment) for moment in sorted(moments)}
     # the figures select only deals open in a snapshot or won in a period that has begun
     since = min((p.start_iso() for p in periods if p.start_iso() <= as_of), default=as_of)
-    tables = snapshot.build_many(conn, in_force, owner, names=True, open_or_won_since=since)
+    tables = snapshots(conn, in_force, owner, since)
 
     def snap(moment: str) -> tuple[str, dict]:
         """The snapshot at ``moment`` and the pipelines' definitions in force then."""
