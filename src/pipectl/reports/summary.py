@@ -376,32 +376,31 @@ def _report(
 
     time_in_stage = _time_in_stage(conn, t, p, stays.result(), sc)
 
-    # Sales velocity, per currency.
-    by_cur = q(
-        f"""SELECT currency, sum(status = 'open'), sum({won_in}),
-                   {sql.exact_sum(f'CASE WHEN {won_in} THEN value_minor END')}
-            FROM {t} WHERE value_minor IS NOT NULL AND (status = 'open' OR {won_in})
-            GROUP BY currency""",
-        p,
-    ).fetchall()
-    open_by_cur = {r[0]: r[1] for r in by_cur if r[1]}
-    won_by_cur = {r[0]: (r[2], sql.joined(r[3], r[4])) for r in by_cur if r[2]}
-    velocity = [
-        _velocity(cur, open_by_cur.get(cur, 0), win_rate, *won_by_cur.get(cur, (0, 0)),
-                  cycle.count, cycle_seconds)
-        for cur in sorted(set(open_by_cur) | set(won_by_cur))
-    ]
-
     # Won and lost value, per currency: the deals won in the window, and those lost in it and
-    # still lost (win rate's deals), in one grouped pass.
+    # still lost (win rate's deals); and the open deals with a value per currency (velocity's),
+    # in one grouped pass.
     won, lost = Outcome(), Outcome()
+    open_valued: dict[str, int] = {}
     for outcome, cur, n, valued, v_hi, v_lo in q(
-        f"""SELECT CASE WHEN {won_in} THEN 'won' ELSE 'lost' END AS outcome, currency,
-                   count(*), count(value_minor), {sql.exact_sum('value_minor')}
-            FROM {t} WHERE {won_in} OR {lost_in} GROUP BY outcome, currency""",
+        f"""SELECT CASE WHEN {won_in} THEN 'won' WHEN {lost_in} THEN 'lost' ELSE 'open' END
+                   AS outcome, currency, count(*), count(value_minor),
+                   {sql.exact_sum('value_minor')}
+            FROM {t} WHERE {won_in} OR {lost_in} OR status = 'open'
+            GROUP BY outcome, currency""",
         p,
     ):
-        (won if outcome == "won" else lost).add(cur, n, valued, sql.joined(v_hi, v_lo))
+        if outcome == "open":
+            if valued:
+                open_valued[cur] = valued
+        else:
+            (won if outcome == "won" else lost).add(cur, n, valued, sql.joined(v_hi, v_lo))
+
+    # Sales velocity, per currency.
+    velocity = [
+        _velocity(cur, open_valued.get(cur, 0), win_rate, won.with_value.get(cur, 0),
+                  won.value.get(cur, 0), cycle.count, cycle_seconds)
+        for cur in sorted(set(open_valued) | set(won.with_value))
+    ]
 
     lost_by_reason, lost_by_stage = _lost(q, t, p, lost_in, sc)
 
