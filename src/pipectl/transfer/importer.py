@@ -339,44 +339,33 @@ def _cell_text(cells: list[str], i: int) -> str | None:
         return None
 
 
-def _held_currencies(conn: sqlite3.Connection, src: Any, fields: dict[str, int],
-                     default: str) -> dict[str, str]:
-    """ref -> the currency of each deal the database holds that a row of the file without a
-    currency cell (or of a file without the column) names by its ref, when it is not
-    ``default`` (the file is read once more; nothing is asked of an empty database)."""
-    if store.is_empty(conn):
-        return {}
-    r, c = fields["ref"], fields.get("currency")
-    refs: list[str] = []
-    src.again()
-    for _, cells in src.rows():
-        ref = _cell_text(cells, r)
-        if ref is not None and (c is None or c >= len(cells) or not cells[c].strip()):
-            refs.append(ref)
-    src.again()
-    return store.currencies_by_ref(conn, refs, default) if refs else {}
-
-
-def _deal_currencies(src: Any, fields: dict[str, int]) -> dict[str, str]:
-    """ref -> the currency each deal of the deals file names (the file is read once more):
-    a --history row without a currency of its own is in its deal's."""
+def _currency_cells(src: Any, fields: dict[str, int]) -> tuple[dict[str, str], list[str]]:
+    """One more pass over the deals file: ref -> the currency each row names (a --history row
+    without a currency of its own is in its deal's), and the refs of the rows that name none
+    (a deal seen again keeps the currency the database holds for it). Nothing without a ref
+    column."""
     from pipectl.values import currency_code
 
-    if "ref" not in fields or "currency" not in fields:
-        return {}
-    out: dict[str, str] = {}
-    r, c = fields["ref"], fields["currency"]
+    if "ref" not in fields:
+        return {}, []
+    named: dict[str, str] = {}
+    unnamed: list[str] = []
+    r, c = fields["ref"], fields.get("currency")
     src.again()
     for _, cells in src.rows():
         ref = _cell_text(cells, r)
-        cell = cells[c] if c < len(cells) else ""
-        if ref is not None and cell.strip():
-            try:
-                out[ref] = currency_code(cell)
-            except Exception:  # a bad currency cell: the deals file's reading reports it
-                continue
+        cell = cells[c] if c is not None and c < len(cells) else ""
+        if ref is None:
+            continue
+        if not cell.strip():
+            unnamed.append(ref)
+            continue
+        try:
+            named[ref] = currency_code(cell)
+        except Exception:  # a bad currency cell: the deals file's reading reports it
+            continue
     src.again()
-    return out
+    return named, unnamed
 
 
 def _history_currencies(src: Any, fields: dict[str, int], opts: Options,
@@ -604,17 +593,20 @@ def run_rows(
                 ctx.fallbacks = more
                 histories: dict[str, list[ImportRow]] = {}
                 read: list[tuple[str, RowContext]] = [(str(path), ctx)]
+                # deals already held keep their currency (below) unless --currency says
+                keep = not opts.currency_given and not store.is_empty(conn)
+                named, unnamed = (_currency_cells(src, fields)
+                                  if keep or opts.history is not None else ({}, []))
                 if opts.history is not None:
                     # a deal whose currency cell is empty is in the one its history names
                     histories, ctx.currencies = _read_history(
-                        opts.history, opts, stages, now, _deal_currencies(src, fields),
-                        summary=summary, read=read)
+                        opts.history, opts, stages, now, named, summary=summary, read=read)
                     summary.history_rows = sum(len(v) for v in histories.values())
-                if "ref" in fields and not opts.currency_given:
+                if keep and unnamed:
                     # a deal seen again whose currency cell is empty keeps its currency (a
                     # HubSpot export has no currency column: a re-import without --currency
                     # must not turn its GBP into USD); its history rows' currency comes first
-                    ctx.held = _held_currencies(conn, src, fields, opts.currency)
+                    ctx.held = store.currencies_by_ref(conn, unnamed, opts.currency)
                 defaults = hist.Defaults(target, stages.won_from, stages.lost_from, now,
                                          stages.lost_from_known)
                 flags = _rows(conn, src, ctx, defaults, histories, summary, now, progress)
