@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from fractions import Fraction
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -247,6 +251,12 @@ def format_money(minor: int, currency: str) -> str:
     sign = "-" if minor < 0 else ""
     q, r = divmod(abs(minor), 10**exp)
     return f"{sign}{q}.{r:0{exp}d}"
+
+
+def round_half_even(amount: Fraction) -> int:
+    """An exact fraction to the nearest whole number (of minor units); a half goes to the even
+    one (as Decimal's ROUND_HALF_EVEN)."""
+    return round(amount)  # Fraction.__round__: exact, ties to even
 
 
 def weighted_minor(value_x_percent: int) -> int:

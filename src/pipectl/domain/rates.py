@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from pipectl.errors import UsageError
-from pipectl.values import exponent
+from pipectl.values import exponent, round_half_even
 
 MAX_DIGITS = 24  # digits in a rate, before and after the point together
 
@@ -199,11 +199,6 @@ class RateBook:
 def to_target(minor: int | Fraction, source: str, target: str, factor: Fraction) -> Fraction:
     """An amount in ``source``'s minor units, in ``target``'s minor units, exactly."""
     return Fraction(minor) * factor * Fraction(10) ** (exponent(target) - exponent(source))
-
-
-def round_half_even(amount: Fraction) -> int:
-    """The nearest whole number; a half goes to the even one (as Decimal's ROUND_HALF_EVEN)."""
-    return round(amount)  # Fraction.__round__: exact, ties to even
 
 
 @dataclass

@@ -19,9 +19,8 @@ from dataclasses import dataclass, field, fields, replace
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
-from pipectl.domain.rates import round_half_even
 from pipectl.reports.money import Money
-from pipectl.values import weighted_minor
+from pipectl.values import round_half_even, weighted_minor
 
 if TYPE_CHECKING:
     from pipectl.domain.rates import Converter, RateBook

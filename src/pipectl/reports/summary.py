@@ -23,7 +23,7 @@ from pipectl.reports.money import Money
 from pipectl.reports.periods import Window
 from pipectl.reports.scope import Scope, open_set
 from pipectl.store import sql
-from pipectl.values import weighted_minor
+from pipectl.values import round_half_even, weighted_minor
 
 if TYPE_CHECKING:
     from pipectl.domain.pipeline import Pipeline
@@ -132,7 +132,7 @@ class Velocity:
     def average_won(self) -> int | None:
         if not self.won_deals:
             return None
-        return _round(Fraction(self.won_value, self.won_deals))
+        return round_half_even(Fraction(self.won_value, self.won_deals))
 
 
 @dataclass(slots=True)
@@ -149,7 +149,7 @@ class Outcome:
     def average(self) -> dict[str, int]:
         """Per currency: value / deals with a value in it, exact, rounded half-to-even to the
         minor unit once."""
-        return {cur: _round(Fraction(v, self.with_value[cur]))
+        return {cur: round_half_even(Fraction(v, self.with_value[cur]))
                 for cur, v in sorted(self.value.items()) if self.with_value.get(cur)}
 
     def add(self, currency: str | None, deals: int, valued: int, value: int | None) -> None:
@@ -204,11 +204,6 @@ class Report:
         """The open deals of one stage (a pipeline's name and a stage key)."""
         return next(s.money for s in self.pipeline
                     if s.pipeline.name == pipeline and s.stage == stage)
-
-
-def _round(x: Fraction) -> int:
-    """Half-even rounding of an exact fraction to an integer."""
-    return round(x)  # Fraction.__round__ rounds half to even
 
 
 def _days(seconds: float | None) -> float | None:
@@ -568,7 +563,7 @@ def _velocity(
     # this currency, a zero cycle, or no open deal with a value in this currency (open deals
     # without a value have an unknown one; an empty pipeline's velocity is n/a too).
     if rate is not None and won and mean_days and open_deals:
-        per_day = _round(open_deals * rate * Fraction(won_value, won) / mean_days)
+        per_day = round_half_even(open_deals * rate * Fraction(won_value, won) / mean_days)
     return Velocity(
         currency=cur, open_deals=open_deals, win_rate=win_rate, won_deals=won,
         won_value=won_value, cycle_days=None if mean_days is None else round(float(mean_days), 2),

@@ -376,15 +376,14 @@ def report(
         return summary.build(conn, as_of, window, owner, explain=explain, pipeline=pipeline)
 
 
-BY = ("owner", "source", "pipeline")
-
-
 def report_by(by: str, owner: str | None = None, pipeline: str | None = None,
               pipeline_option: str = "--pipeline") -> str:
     """``report --by``'s dimension, lower-cased, once it is known and it makes sense with the
     filters (UsageError otherwise): one owner broken down by owner, or one pipeline by
     pipeline, would be a single row: the plain report says that already.
     ``pipeline_option``: how the user gave ``pipeline`` (the option, or its variable)."""
+    from pipectl.reports.breakdown import BY
+
     chosen = by.strip().lower()
     if chosen not in BY:
         raise UsageError(f"--by {by!r} is not one of {', '.join(BY)}",

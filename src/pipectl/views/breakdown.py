@@ -15,7 +15,16 @@ import sys
 from typing import Any
 
 from pipectl.views.common import count, money, money_cell
-from pipectl.views.reports import _close_rate, _days, _money_json, _outcome_json, _pct, _win_rate
+from pipectl.views.reports import (
+    _close_rate,
+    _d,
+    _days,
+    _money_json,
+    _num,
+    _outcome_json,
+    _pct,
+    _win_rate,
+)
 from pipectl.views.reports import _window as window_json
 from pipectl.views.table import Column, Styled, Table, echo
 
@@ -114,20 +123,12 @@ def breakdown_csv(b: Any) -> None:
                         g.open.without_value, "", ""])
 
 
-def _num(x: Any) -> str:
-    return "" if x is None else str(x)
-
-
 # ---------------------------------------------------------------- terminal
 
 
 def _money_lines(values: dict[str, int]) -> list[str] | str:
     """One line per currency (never added together); '-' for none."""
     return [money_cell(v, c) for c, v in sorted(values.items())] or "-"
-
-
-def _d(x: float | None) -> str:
-    return "n/a" if x is None else f"{x:g} d"
 
 
 _SORTED = {"won_value": "most won value first", "deals_won": "most deals won first"}
