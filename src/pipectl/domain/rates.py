@@ -270,6 +270,16 @@ class Converter:
         exact = self.exact(minor, currency)
         return None if exact is None else round_half_even(exact)
 
+    def sums(self, amounts: Mapping[str, int | Fraction]) -> dict[str, int | Fraction]:
+        """Per currency: the amounts that have a rate as one exact sum in the target (not
+        rounded), the others as they are."""
+        out: dict[str, int | Fraction] = {}
+        for cur, v in sorted(amounts.items()):
+            e = self.exact(v, cur)
+            key = cur if e is None else self.target
+            out[key] = out.get(key, 0) + (v if e is None else e)
+        return out
+
     def totals(self, amounts: Mapping[str, int | Fraction]) -> Converted:
         """Amounts per currency (exact minor units; a weighted sum may be a fraction) as one
         sum in the target, rounded once, and the amounts that have no rate, kept as they

@@ -34,12 +34,7 @@ Exact = dict[str, Fraction | int]
 def exact(amounts: dict[str, int], conv: Converter) -> Exact:
     """Per currency, the amounts that have a rate as one exact sum in the target; the others
     as they are."""
-    out: Exact = {}
-    for cur, v in sorted(amounts.items()):
-        e = conv.exact(v, cur)
-        key = cur if e is None else conv.target
-        out[key] = out.get(key, 0) + (v if e is None else e)
-    return out
+    return conv.sums(amounts)
 
 
 def rounded(amounts: Exact) -> dict[str, int]:

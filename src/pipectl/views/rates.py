@@ -60,23 +60,14 @@ def board_in(columns: list[dict[str, Any]], conv: Converter) -> list[dict[str, A
     """The board's columns (``views.deals.board_data``) with their values converted: each
     stage's value and weighted value summed exactly and rounded once, amounts without a rate
     kept in their own currency; ``_value_exact`` lets the board's total round once too."""
-    from pipectl.values import weighted_minor
+    from pipectl.values import round_half_even, weighted_minor
     from pipectl.views.common import money
-
-    def exact(amounts: dict[str, int]) -> dict[str, Fraction | int]:
-        """Per currency, the amounts with a rate as one exact sum in the target."""
-        out: dict[str, Fraction | int] = {}
-        for cur, v in amounts.items():
-            e = conv.exact(v, cur)
-            key = cur if e is None else conv.target
-            out[key] = out.get(key, 0) + (v if e is None else e)
-        return out
 
     out = []
     for col in columns:
-        exact_values = exact(col["_value"])
-        weighted = exact(col["_exact"])  # value x percent, not yet divided by 100
-        values = {c: round(v) for c, v in exact_values.items()}  # half-even, once
+        exact_values = conv.sums(col["_value"])
+        weighted = conv.sums(col["_exact"])  # value x percent, not yet divided by 100
+        values = {c: round_half_even(Fraction(v)) for c, v in exact_values.items()}  # once
         rounded = {c: weighted_minor(v) for c, v in weighted.items()}
         out.append({
             **col,
