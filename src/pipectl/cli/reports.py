@@ -212,28 +212,32 @@ def report(
                                     pipeline=name)
         from pipectl.views import breakdown as by_view
 
-        _render(conn, grouped, target, fmt, "convert_breakdown", by_view.breakdown_json,
-                by_view.breakdown_csv, by_view.breakdown)
+        conv = None
+        if target is not None:
+            from pipectl.services import rates
+
+            grouped, conv = rates.convert_breakdown(conn, grouped, target)
+        _render(grouped, conv, fmt, by_view.breakdown_json, by_view.breakdown_csv,
+                by_view.breakdown)
         return
     conn, owner = connect_for_owner(ctx, owner)
     data = reports.report(conn, moment, window, owner, explain=explain, pipeline=name)
     from pipectl.views import reports as view
 
-    _render(conn, data, target, fmt, "convert_report", view.report_json, view.report_csv,
-            lambda d: view.report(d, explain=explain))
-
-
-def _render(conn: Any, data: Any, target: str | None, fmt: str, convert: str,
-            as_json: Callable[[Any], dict[str, Any]], as_csv: Callable[[Any], None],
-            as_text: Callable[[Any], None]) -> None:
-    """Convert ``data`` into ``target`` when given (``services.rates.<convert>``: what it
-    could not convert stays in its currency, and the output says at which rates), then print
-    it as JSON, CSV or the terminal's text."""
     conv = None
     if target is not None:
         from pipectl.services import rates
 
-        data, conv = getattr(rates, convert)(conn, data, target)
+        data, conv = rates.convert_report(conn, data, target)
+    _render(data, conv, fmt, view.report_json, view.report_csv,
+            lambda d: view.report(d, explain=explain))
+
+
+def _render(data: Any, conv: Any, fmt: str, as_json: Callable[[Any], dict[str, Any]],
+            as_csv: Callable[[Any], None], as_text: Callable[[Any], None]) -> None:
+    """Print ``data`` as JSON, CSV or the terminal's text; converted by ``conv`` (--in), the
+    output says at which rates (what had no rate stays in its currency)."""
+    if conv is not None:
         _values_in(conv, fmt)
     if fmt == "json":
         from pipectl.views.common import print_json
