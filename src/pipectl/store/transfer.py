@@ -110,14 +110,9 @@ def currencies_by_ref(conn: sqlite3.Connection, refs: Iterable[str],
                       other_than: str) -> dict[str, str]:
     """ref -> currency of the deals with these refs whose currency is not ``other_than``
     (one query per 500 refs)."""
-    wanted = list(dict.fromkeys(refs))
-    out: dict[str, str] = {}
-    for i in range(0, len(wanted), _CHUNK):
-        part = wanted[i: i + _CHUNK]
-        out.update(conn.execute(
-            f"SELECT ref, currency FROM deals WHERE ref IN ({', '.join('?' * len(part))}) "
-            "AND currency != ?", (*part, other_than)))
-    return out
+    found = _deals_where_in(conn, "ref", refs, ("ref", "currency"), "currency != ?",
+                            (other_than,))
+    return {ref: row["currency"] for ref, row in found.items()}
 
 
 def deals_by_ref(conn: sqlite3.Connection, refs: Iterable[str]) -> dict[str, Row]:
@@ -130,16 +125,20 @@ def deals_by_id(conn: sqlite3.Connection, ids: Iterable[int]) -> dict[int, Row]:
     return _deals_where_in(conn, "id", ids)
 
 
-def _deals_where_in(conn: sqlite3.Connection, column: str, values: Iterable[Any]) -> dict:
+def _deals_where_in(conn: sqlite3.Connection, column: str, values: Iterable[Any],
+                    columns: Iterable[str] = DEAL_COLUMNS, also: str = "1",
+                    params: tuple = ()) -> dict:
+    """``column`` value -> the row (``columns``) of each deal whose ``column`` is one of
+    ``values`` and that meets ``also`` (with ``params``); one query per 500 values."""
     wanted = list(dict.fromkeys(values))
     out: dict = {}
     for i in range(0, len(wanted), _CHUNK):
         part = wanted[i: i + _CHUNK]
         sql = (
-            f"SELECT {', '.join(DEAL_COLUMNS)} FROM deals "
-            f"WHERE {column} IN ({', '.join('?' * len(part))})"
+            f"SELECT {', '.join(columns)} FROM deals "
+            f"WHERE {column} IN ({', '.join('?' * len(part))}) AND {also}"
         )
-        for row in conn.execute(sql, part):
+        for row in conn.execute(sql, (*part, *params)):
             out[row[column]] = dict(row)
     return out
 
