@@ -119,6 +119,10 @@ class ImportFailed(PipectlError):
     ways), told after it; it makes the exit code its own (2)."""
 
     def __init__(self, summary: Summary, also: PipectlError | None = None) -> None:
+        # nothing was written: no counts of what would have been (and amounts are counted as
+        # rounded when written, which stopped at the first bad row)
+        summary.added = summary.updated = summary.unchanged = summary.events = 0
+        summary.rounded = {}
         n, h = summary.bad_rows, summary.history_bad_rows
         total = n + h
         if n and h:
@@ -150,8 +154,6 @@ def finish(summary: Summary, counts: dict[str, int], dry_run: bool) -> None:
     from pipectl.transfer.history import WARNINGS, warning_text
 
     if summary.bad_rows or summary.history_bad_rows:
-        summary.added = summary.updated = summary.unchanged = summary.events = 0
-        summary.rounded = {}  # counted as written: the writing stopped at the first bad row
         raise ImportFailed(summary)
     summary.warnings = {  # in one order whichever road counted them
         warning_text(k, counts[k]): counts[k] for k in WARNINGS if counts.get(k)

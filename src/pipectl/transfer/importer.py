@@ -126,8 +126,6 @@ def _stopped(lines: list[str], summary: Summary) -> PipectlError | None:
     if not lines:
         return None
     if summary.bad_rows or summary.history_bad_rows:
-        summary.added = summary.updated = summary.unchanged = summary.events = 0
-        summary.rounded = {}  # counted as written: the writing stopped at the first bad row
         return ImportFailed(summary, UsageError(lines[0], more=tuple(lines[1:])))
     first = lines[0].removesuffix(":")
     return UsageError(f"{first}; nothing was imported{':' if first != lines[0] else ''}",
