@@ -410,18 +410,18 @@ def _row_currency(cells: list[str], fields: dict[str, int], deals: dict[str, str
     from pipectl.values import currency_code
 
     c = fields.get("currency")
-    own = "neither the row nor its deal names one"
+    bad_cell = ""  # a currency cell that names none: said after the currency used instead
     if c is not None and c < len(cells) and cells[c].strip():
         try:
             return currency_code(cells[c]), "the row's own currency"
         except Exception:  # parse_row reports the cell
-            own = "the row's currency cell is not a currency code"
+            bad_cell = "the row's currency cell is not a currency code"
     ref = _cell_text(cells, fields["ref"]) if "ref" in fields else None
     for known, why in ((deals, "its deal's currency in the deals file"),
                        (history or {}, "its deal's currency in its history rows")):
         if ref is not None and ref in known:
-            return known[ref], why if own.startswith("neither") else f"{why}: {own}"
-    return default, f"--currency, else USD: {own}"
+            return known[ref], f"{why}: {bad_cell}" if bad_cell else why
+    return default, f"--currency, else USD: {bad_cell or 'neither the row nor its deal names one'}"
 
 
 def _read_history(path: Path, opts: Options, stages: StageMap,
