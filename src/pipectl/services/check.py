@@ -103,8 +103,6 @@ class Definitions:
         versions = self.history.get(pipeline_id)
         if not versions:
             raise LookupError(f"pipeline {pipeline_id} has no readable definition")
-        if len(versions) == 1:
-            return versions[0][1]
         return in_force(versions, self.fixed or self.at)
 
     def alternatives(self) -> list[Definitions]:
