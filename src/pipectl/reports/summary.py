@@ -287,9 +287,10 @@ def _report(
     lost_in = f"(status = 'lost' AND {_in('decided_at')})"
     qualified_in = _in("qualified_at")
     created_in = _in("created_at")
-    # One pass for the counts: status, flows, close rate, conversion and the cycle total (per
-    # pipeline when there are several). reached is the order of the furthest stage of the
-    # deal's pipeline it reached: reached(S) counts the deals with reached >= order(S).
+    # One pass for the counts: status, flows, close rate, conversion, the cycle total and the
+    # deals left out of them (per pipeline when there are several). reached is the order of
+    # the furthest stage of the deal's pipeline it reached: reached(S) counts the deals with
+    # reached >= order(S).
     longest = max((len(x.line) for x in shown), default=0)
     reached_sums = "".join(
         f", sum({created_in} AND reached >= {k})" for k in range(1, longest + 1)
@@ -300,22 +301,27 @@ def _report(
                    sum({created_in}), sum({qualified_in}),
                    sum({qualified_in} AND status = 'won'), sum({won_in}), sum({lost_in}),
                    sum(CASE WHEN {won_in} AND {CYCLE_KNOWN}
-                       THEN round({sql.seconds_between('won_at', 'created_at')}) END)
+                       THEN round({sql.seconds_between('won_at', 'created_at')}) END),
+                   sum({created_in} AND {UNKNOWN_QUALIFICATION}),
+                   sum({won_in} AND {UNKNOWN_START}), sum({won_in} AND {UNKNOWN_CLOSE})
                    {reached_sums}
             FROM {t}{" GROUP BY pipeline_id" if split else ""}""",
         p,
     ).fetchall()
     per: dict[int | None, list[int]] = {r[0]: [v or 0 for v in r[1:]] for r in rows}
-    row = [sum(col) for col in zip(*per.values(), strict=True)] if per else [0] * (10 + longest)
+    row = [sum(col) for col in zip(*per.values(), strict=True)] if per else [0] * (_FIXED + longest)
     status = {"open": row[1], "won": row[2], "lost": row[3], "total": row[0]}
     flow = {"created": row[4], "qualified": row[5], "won": row[7], "lost": row[8]}
     close_rate = Ratio(row[6], row[5])
     win_rate = Ratio(row[7], row[7] + row[8])
     cycle_seconds = int(row[9])
+    # the deals left out of close rate and sales cycle for what their import could not tell
+    # (transfer.history.mark_unknown), over every pipeline covered
+    unknown = Unknowns(row[10], row[11], row[12])
     conversion: list[Step] = []
     for x in shown:
-        counts = per.get(x.id if split else None, [0] * (10 + longest))
-        reached = counts[10:]
+        counts = per.get(x.id if split else None, [0] * (_FIXED + longest))
+        reached = counts[_FIXED:]
         conversion += [
             Step(x, a.key, b.key, reached[i], reached[i + 1])
             for i, (a, b) in enumerate(pairwise(x.line))
@@ -324,7 +330,7 @@ def _report(
     if several:
         by_pipeline = []
         for x in shown:
-            c = per.get(x.id, [0] * (10 + longest))
+            c = per.get(x.id, [0] * (_FIXED + longest))
             by_pipeline.append(PipelineRates(x, Ratio(c[6], c[5]), Ratio(c[7], c[7] + c[8])))
 
     # Pipeline: open deals at the as-of moment, per stage and currency.
@@ -367,7 +373,6 @@ def _report(
         f" WHERE {won_in} AND {CYCLE_KNOWN}"
     )
     cycle = _durations(conn, cycle_src, p, grouped=False).get(None, NO_DAYS)
-    unknown = _unknowns(q, t, p, created_in, won_in)
 
     time_in_stage = _time_in_stage(conn, t, p, stays.result(), sc)
 
@@ -428,16 +433,7 @@ def _report(
     return report
 
 
-def _unknowns(q, t: str, p: dict, created_in: str, won_in: str) -> Unknowns:
-    """The deals left out of close rate and sales cycle for what their import could not tell
-    (``transfer.history.mark_unknown``), over every pipeline covered."""
-    row = q(
-        f"""SELECT sum({created_in} AND {UNKNOWN_QUALIFICATION}),
-                   sum({won_in} AND {UNKNOWN_START}), sum({won_in} AND {UNKNOWN_CLOSE})
-            FROM {t} WHERE unknown IS NOT NULL""",
-        p,
-    ).fetchone()
-    return Unknowns(*(v or 0 for v in row))
+_FIXED = 13  # the counts query's columns before its reached(S) sums
 
 
 def _ids(q, t: str, cond: str, p: dict) -> list[int]:
