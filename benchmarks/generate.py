@@ -478,6 +478,9 @@ def write(path: Path | None, csv_path: Path | None, n: int, seed: int, end: str,
             conn.execute("DROP TABLE gen_deals")
             for sql in index_sql:
                 conn.execute(sql)
+            from pipectl.store.readmodel import settle
+
+            settle(conn)  # the read models, as every pipectl write leaves them
             conn.execute("COMMIT")
             conn.execute("PRAGMA journal_mode = WAL")
     except BaseException:

@@ -394,9 +394,9 @@ def test_the_json_keys_are_stable(cli) -> None:
     cli("add", "Acme")
     report = cli.json("db", "check")
     assert list(report) == ["path", "ok", "deals", "events", "integrity", "schema",
-                            "orphan_rows", "deals_differing", "differing", "problems",
-                            "repaired"]
+                            "orphan_rows", "deals_differing", "differing",
+                            "read_models_differing", "problems", "repaired"]
     assert (report["integrity"], report["repaired"]) == ("ok", None)
     repaired = cli.json("db", "check", "--repair")["repaired"]
     assert list(repaired) == ["objects", "deals", "deal_ids", "unrepaired",
-                              "append_only_triggers_were_missing"]
+                              "append_only_triggers_were_missing", "read_models"]

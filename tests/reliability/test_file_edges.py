@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from pipectl.store.schema import VERSION
 from tests.reliability.helpers import FIXTURES, env, integrity, pipectl_exe
 
 NOW = "2026-11-27T04:00:00Z"
@@ -470,12 +471,18 @@ def test_an_upgrade_that_keeps_failing_makes_one_backup_not_one_per_try(tmp_path
 
 
 def _schema_4(db: Path) -> None:
-    """Make a current pipectl file look as schema 4 left it (before 0005_imports and
-    0006_rates)."""
+    """Make a current pipectl file look as schema 4 left it (before 0005_imports,
+    0006_rates and 0007_read_models)."""
     con = sqlite3.connect(db)
     con.execute("DROP TABLE rates")
     con.execute("DROP TABLE imports")
-    con.execute("DELETE FROM _sqlite_migrations WHERE name IN ('0005_imports', '0006_rates')")
+    for name in ("read_dirty_event", "read_dirty_deal", "read_dirty_version"):
+        con.execute(f"DROP TRIGGER {name}")
+    for name in ("deal_states", "deal_stays", "read_facts", "read_dirty",
+                 "read_dirty_pipelines"):
+        con.execute(f"DROP TABLE {name}")
+    con.execute("DELETE FROM _sqlite_migrations WHERE name IN "
+                "('0005_imports', '0006_rates', '0007_read_models')")
     con.execute("PRAGMA user_version = 4")
     con.commit()
     con.close()
@@ -495,7 +502,7 @@ def test_an_upgrade_that_only_adds_a_table_does_not_check_every_reference(tmp_pa
     con.close()
     r = _cli(db, "list")
     assert "one" in _ok(r) and "upgrading" in r.stderr
-    assert sqlite3.connect(db).execute("PRAGMA user_version").fetchone()[0] == 6
+    assert sqlite3.connect(db).execute("PRAGMA user_version").fetchone()[0] == VERSION
     check = _cli(db, "db", "check")
     assert check.returncode == 1 and "belong to a deal that no longer exists" in check.stdout
 

@@ -148,6 +148,7 @@ def check(
         "orphan_rows": found.orphan_rows,
         "deals_differing": found.differing,
         "differing": [differs_json(d) for d in found.differ],
+        "read_models_differing": len(found.read_models),
         "problems": found.problems,
         "repaired": None if repaired is None else {
             "objects": [{"type": t, "name": n, "action": a} for t, n, a in repaired.objects],
@@ -155,6 +156,7 @@ def check(
             "deal_ids": repaired.deals[:100],
             "unrepaired": [differs_json(d) for d in repaired.unrepaired[:20]],
             "append_only_triggers_were_missing": repaired.append_only_missing,
+            "read_models": len(repaired.read_models),
         },
     }
     print_check(result, as_json)

@@ -58,6 +58,9 @@ class Check:
     differing: int = 0  # deals whose stored state is not the projection of their events
     differ: list[Differs] = field(default_factory=list)  # the first SHOWN of them
     bad_rates: list[int] = field(default_factory=list)  # ids of exchange rate rows no rate
+    # deals whose read models (the states and stays the reports read) are not what their
+    # events make of them
+    read_models: list[int] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -77,6 +80,7 @@ class Repair:
     deals: list[int]  # the deals rebuilt from their events
     unrepaired: list[Differs]  # deals left as they are: no events, or a state refused
     append_only_missing: bool  # the history was unprotected: events may have been changed
+    read_models: list[int] = field(default_factory=list)  # deals whose read models were redone
 
 
 # ---------------------------------------------------------------- the projection of each deal
@@ -282,6 +286,7 @@ def _examine(conn: sqlite3.Connection, every: list[int] | None = None
     rest is read in one state. ``every``, when given, receives the id of every deal that
     differs (the check keeps the first ``SHOWN``)."""
     deals = events = 0
+    read_models: list[int] = []
     kept: list[Differs] = []  # the first that differ (more than SHOWN: some may be left out)
     ids: list[int] = []  # every deal that differs
     schema: list[SchemaFinding] = []
@@ -298,6 +303,7 @@ def _examine(conn: sqlite3.Connection, every: list[int] | None = None
                     if len(kept) < 4 * SHOWN:
                         kept.append(d)
                 bad_rates = _bad_rates(conn)
+                read_models = store_check.read_model_differences(conn)
         except DatabaseError as exc:  # a damaged file: integrity_check says how
             unreadable = exc
         damage, found = structure()
@@ -307,10 +313,11 @@ def _examine(conn: sqlite3.Connection, every: list[int] | None = None
                 skip = _reported_deals(conn, found)
     if damage:  # a damaged file is restored, not replayed: nothing else is told
         deals = events = 0
-        schema, kept, ids, bad_rates = [], [], [], []
+        schema, kept, ids, bad_rates, read_models = [], [], [], [], []
     elif unreadable is not None:
         raise unreadable
     differ = [d for d in kept if d.deal_id not in skip][:SHOWN]
+    read_models = [i for i in read_models if i not in skip]  # told as broken references
     differing = sum(1 for i in ids if i not in skip)
     if every is not None:
         every.extend(i for i in ids if i not in skip)
@@ -359,6 +366,14 @@ def _examine(conn: sqlite3.Connection, every: list[int] | None = None
             f"{n} exchange rate row{'s are' if n != 1 else ' is'} not a rate pipectl records "
             f"(id {shown}): conversions (--in) leave {'them' if n != 1 else 'it'} out; "
             "record the right one with pipectl rate set")
+    if read_models:
+        n = len(read_models)
+        shown = ", ".join(map(str, read_models[:SHOWN])) + (" ..." if n > SHOWN else "")
+        problems.append(
+            f"{n} deal{'s' if n != 1 else ''}' read models (the states and stays the reports "
+            f"read) are not what {'their' if n != 1 else 'its'} events make of "
+            f"{'them' if n != 1 else 'it'} (deal {shown}): the reports replay the events "
+            "until pipectl db check --repair recomputes them")
     return Check(
         damage=damage,
         missing_deal=counted.get("deals", (0, []))[0],
@@ -372,6 +387,7 @@ def _examine(conn: sqlite3.Connection, every: list[int] | None = None
         differing=differing,
         differ=differ,
         bad_rates=bad_rates,
+        read_models=read_models,
     ), skip
 
 
@@ -439,6 +455,8 @@ def repair(conn: sqlite3.Connection) -> Repair:
             else:
                 unrepaired.append(Differs(d.deal_id, d.fields, f"the database refuses what "
                                           f"its events make of it ({refused})"))
+        # recomputed from the events at this transaction's COMMIT, with the deals rebuilt
+        store_check.recompute_read_models(conn, [*found.read_models, *rebuilt])
     missing_triggers = any(f.type == "trigger" and f.name in APPEND_ONLY
                            and f.problem in ("missing", "altered") for f in findings)
-    return Repair(objects, rebuilt, unrepaired, missing_triggers)
+    return Repair(objects, rebuilt, unrepaired, missing_triggers, found.read_models)

@@ -256,8 +256,9 @@ def _convert(conn: sqlite3.Connection, plan: Plan) -> tuple[int, int, dict[str, 
         || CASE WHEN unknown_q THEN 'qualified_at' ELSE '' END), '')"""
     at0 = f"CASE WHEN closed THEN min(created, {x}) ELSE created END"
     pid, won = int(plan.pipeline_id), literal(plan.won_key)
-    before = conn.total_changes
-    conn.execute(
+    # rowcount: the rows the statement itself wrote (total_changes would count the read
+    # models' marks a trigger writes too)
+    deals = conn.execute(
         f"""INSERT INTO deals (id, ref, name, company, contact, email, phone, owner, source,
             pipeline_id, stage, lost_at_stage, lost_reason, value_minor, currency, probability,
             close_date, qualified_at, prequalified_reason, created_at, updated_at, closed_at,
@@ -270,9 +271,8 @@ def _convert(conn: sqlite3.Connection, plan: Plan) -> tuple[int, int, dict[str, 
             reason, {at0}, CASE WHEN closed THEN {x} ELSE created END,
             CASE WHEN closed THEN {x} END, search
         FROM temp.import_fast ORDER BY n"""
-    )
-    deals = conn.total_changes - before
-    before = conn.total_changes
+    ).rowcount
+    events = 0
     # one kind at a time, in the order a deal's events happen: ids keep each deal's order
     for sql in (
         f"""INSERT INTO events (deal_id, at, kind, pipeline_id, to_stage, value_minor, currency,
@@ -293,8 +293,7 @@ def _convert(conn: sqlite3.Connection, plan: Plan) -> tuple[int, int, dict[str, 
         SELECT id, {x}, 'lost', {pid}, opening, {lost}, lost_reason FROM temp.import_fast
         WHERE final = {lost} ORDER BY n""",
     ):
-        conn.execute(sql)
-    events = conn.total_changes - before
+        events += conn.execute(sql).rowcount
     (no_created, no_closed, closed_before, unknown_q) = conn.execute(
         """SELECT coalesce(sum(no_created), 0),
             coalesce(sum(closed AND closed_at IS NULL), 0),

@@ -292,3 +292,52 @@ def rewrite_deal(conn: sqlite3.Connection, deal_id: int, values: Row) -> str | N
     except sqlite3.IntegrityError as exc:
         return str(exc)
     return None
+
+
+# ---------------------------------------------------------------- read models
+
+
+def read_model_differences(conn: sqlite3.Connection) -> list[int]:
+    """The deals whose read models (``store.readmodel``: states over time, completed stays)
+    are not what their events make of them now, recomputed here from scratch, and those
+    still waiting to be recomputed (marked by a write made around pipectl). Sorted ids."""
+    from pipectl.store import readmodel
+
+    if not readmodel.present(conn):
+        return []
+    every = "temp.check_every_deal"
+    states, stays = readmodel.computed(readmodel.definitions(conn), every)
+    conn.execute(f"CREATE TEMP TABLE {every.split('.')[1]} (deal_id INTEGER PRIMARY KEY)")
+    try:
+        conn.execute(f"INSERT INTO {every} SELECT id FROM deals UNION "
+                     "SELECT deal_id FROM deal_states UNION SELECT deal_id FROM deal_stays")
+        cols = ", ".join(readmodel.ALL_COLUMNS)
+        stay_cols = ("deal_id, entered_id, pipeline_id, stage, entered_at, left_at, seconds")
+        return [r[0] for r in conn.execute(f"""
+            SELECT deal_id FROM (SELECT {cols} FROM deal_states
+                                 EXCEPT SELECT {cols} FROM ({states}))
+            UNION SELECT deal_id FROM (SELECT {cols} FROM ({states})
+                                       EXCEPT SELECT {cols} FROM deal_states)
+            UNION SELECT deal_id FROM (SELECT {stay_cols} FROM deal_stays
+                                       EXCEPT SELECT {stay_cols} FROM ({stays}))
+            UNION SELECT deal_id FROM (SELECT {stay_cols} FROM ({stays})
+                                       EXCEPT SELECT {stay_cols} FROM deal_stays)
+            UNION SELECT deal_id FROM read_dirty
+            ORDER BY 1""")]
+    finally:
+        conn.execute(f"DROP TABLE IF EXISTS {every}")
+
+
+def recompute_read_models(conn: sqlite3.Connection, ids: list[int]) -> None:
+    """Mark these deals, and every pipeline's facts, to be recomputed at the COMMIT of the
+    caller's write transaction (``readmodel.settle``)."""
+    from pipectl.store import readmodel
+
+    if not readmodel.present(conn):
+        return
+    conn.executemany("INSERT OR IGNORE INTO read_dirty (deal_id) VALUES (?)",
+                     [(i,) for i in ids])
+    conn.execute("DELETE FROM read_facts")
+    conn.execute("INSERT OR IGNORE INTO read_dirty_pipelines (pipeline_id) "
+                 "SELECT id FROM pipelines")
+

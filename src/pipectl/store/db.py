@@ -539,6 +539,14 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
         raise
     global commits
     try:
+        from pipectl.store.readmodel import settle
+
+        settle(conn)  # the read models follow the events, in the same transaction
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    try:
         conn.execute("COMMIT")
     except BaseException:
         if conn.in_transaction:

@@ -373,6 +373,15 @@ def _migrations():  # -> sqlite_utils.Migrations, imported lazily (start-up cost
     def rates(db) -> None:
         run_script(db.conn, SCHEMA_V6)
 
+    @migrations(name="0007_read_models")
+    def read_models(db) -> None:
+        # Each deal's states over time and its completed stays (store/readmodel.py), computed
+        # from the events by the COMMIT of this same transaction (readmodel.settle).
+        from pipectl.store import readmodel
+
+        run_script(db.conn, readmodel.SCHEMA)
+        readmodel.mark_all(db.conn)
+
     return migrations
 
 
@@ -447,7 +456,7 @@ def run_script(conn: sqlite3.Connection, script: str) -> None:
 
 
 # Number of migrations above; a test checks it matches.
-VERSION = 6
+VERSION = 7
 
 # The migrations that rebuild tables (foreign keys off while they run): after them, and only
 # after them, an upgrade checks every reference before it commits.
@@ -456,5 +465,6 @@ REBUILDS = frozenset({"0001_initial", "0003_checks_without_in_lists", "0004_pipe
 # The oldest schema the commands that only read can use as it is, on a file pipectl may not
 # write (which cannot be upgraded): 0005 only added the imports table, which no read touches;
 # 0006 only added the rates table, which a read of a file without it finds empty
-# (``store.rates``: no rates, nothing converted).
+# (``store.rates``: no rates, nothing converted); 0007 only added the read models, which a
+# report on a file without them does without (it replays the events: ``readmodel.usable``).
 READABLE_FROM = 4

@@ -158,7 +158,11 @@ def _print_repaired(result: dict[str, Any]) -> None:
         more = f" and {done['deals'] - 20} more" if done["deals"] > 20 else ""
         their = "its" if done["deals"] == 1 else "their"
         echo(f"  rebuilt {count(done['deals'], 'deal')} from {their} events: {ids}{more}")
-    if not done["objects"] and not done["deals"]:
+    if done["read_models"]:
+        n = done["read_models"]
+        echo(f"  recomputed the read models of {count(n, 'deal')} from "
+             f"{'its' if n == 1 else 'their'} events")
+    if not done["objects"] and not done["deals"] and not done["read_models"]:
         echo("  nothing needed repairing")
     for d in done["unrepaired"]:
         echo(f"  not rebuilt: {_differs_line(d)}")
