@@ -136,7 +136,7 @@ def stale(
     if limits is None:
         limits = thresholds(sc.pipelines)
     t = snapshot.build(conn, as_of, owner, activity=True, names=True, pipelines=sc.pipelines,
-                       pipeline_id=sc.pipeline_id)
+                       pipeline_id=sc.pipeline_id, only_open=True)
     threshold = _threshold_sql(limits, sc.in_sql)
     try:
         rows = conn.execute(
@@ -175,7 +175,7 @@ def next_steps(
 
         sc = scope(conn, as_of)
     t = snapshot.build(conn, as_of, owner, activity=True, names=True, pipelines=sc.pipelines,
-                       pipeline_id=sc.pipeline_id)
+                       pipeline_id=sc.pipeline_id, only_open=True)
     defs = sc.in_sql
     # What the stage calls for: the same rule as domain.rules.next_step, for every open deal.
     stage_action = snapshot.per_stage(

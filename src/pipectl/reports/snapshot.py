@@ -219,6 +219,75 @@ UPDATE {table} SET
 WHERE status = 'open'
 """
 
+# The snapshot read from the read models (``store.readmodel``), where they hold it: the
+# deal's state in force at the moment is one range of ``deal_states`` (``since_at <= as_of <
+# until_at``); what a stage means is applied here, from the definitions in force at the
+# moment, exactly as the replay above applies it.
+STATES_SQL = """
+SELECT
+    r.deal_id AS id,
+    {deal_columns}
+    r.created_at AS created_at,
+    r.unknown AS unknown,
+    r.pipeline_id AS pipeline_id,
+    r.stage AS stage,
+    {status} AS status,
+    r.entered_at AS entered_at,
+    r.lost_stage AS lost_stage,
+    r.lost_reason AS lost_reason,
+    CASE WHEN r.stage = '{lost}' THEN r.lost_at WHEN {won_now} THEN r.won_at END AS decided_at,
+    CASE WHEN {won_now} THEN r.won_at END AS won_at,{funnel_columns}
+    r.value_minor AS value_minor,
+    r.currency AS currency,
+    r.close_date AS close_date,
+    r.probability AS probability{activity_columns}
+FROM {source}
+{deal_join}
+WHERE r.until_at > :as_of AND r.since_at <= :as_of{where}
+"""
+
+# A deal's latest event and latest logged next action as of the moment: its state now
+# carries them (``last_at``, ``next_id``), right for any moment at or after its latest event;
+# for an earlier one they are read from its events, as ACTIVITY_SQL does.
+_STATES_ACTIVITY = """,
+    CASE WHEN {status} = 'open' THEN
+        CASE WHEN r.last_at <= :as_of THEN r.last_at ELSE (
+            SELECT max(e.at) FROM events e {hint_deal}
+            WHERE e.deal_id = r.deal_id AND e.at <= :as_of) END
+    END AS last_event_at,
+    CASE WHEN {status} = 'open' THEN
+        CASE WHEN r.last_at <= :as_of THEN r.next_id ELSE (
+            SELECT max(e.id) FROM events e {hint_deal}
+            WHERE e.deal_id = r.deal_id AND e.at <= :as_of AND e.kind = 'note'
+              AND (e.next_action IS NOT NULL OR e.due IS NOT NULL)) END
+    END AS next_event"""
+
+
+def _states_sql(pipelines: Pipelines, funnel: bool, activity: bool, deal_columns: str,
+                deal_join: str, where: str, source: str = "deal_states r") -> str:
+    status = stage_case(pipelines, "status", "r.stage", "r.pipeline_id")
+    return STATES_SQL.format(
+        deal_columns=deal_columns,
+        status=status,
+        lost=LOST,
+        won_now=member(pipelines, won_keys, "r.stage", "r.pipeline_id"),
+        funnel_columns=("\n    r.qualified_at AS qualified_at,\n    r.reached AS reached,"
+                        if funnel else ""),
+        activity_columns=(_STATES_ACTIVITY.format(
+            status=status, hint_deal=sql.indexed_by("events_deal")) if activity else ""),
+        deal_join=deal_join,
+        where=where,
+        source=source,
+    )
+
+
+def from_read_models(conn: sqlite3.Connection, pipelines: Pipelines) -> bool:
+    """Whether a snapshot under these definitions can be read from the read models."""
+    from pipectl.store import readmodel
+
+    return readmodel.usable(conn, pipelines)
+
+
 _names = count(1)
 
 
@@ -232,6 +301,7 @@ def build(
     pipelines: Pipelines | None = None,
     pipeline_id: int | None = None,
     group: str | None = None,
+    only_open: bool = False,
 ) -> str:
     """Create a TEMP table with the snapshot at ``as_of`` (ISO UTC); returns its name.
 
@@ -242,6 +312,8 @@ def build(
     note with a next action) to the open deals; ``names`` adds each deal's ``name`` and
     ``owner`` (from ``deals``); ``funnel=False`` leaves out ``qualified_at`` and ``reached``;
     ``group`` ("owner" or "source") adds that column of ``deals`` as ``grp`` (``report --by``).
+    ``only_open``: the table may leave out the deals not open then (for a caller that selects
+    only open ones: ``stale``, ``next``).
     """
     if pipelines is None:
         from pipectl.store.pipelines import all_in_force
@@ -251,13 +323,26 @@ def build(
     params = {"as_of": as_of, "owner": owner, "pipeline_id": pipeline_id}
     if group not in (None, "owner", "source"):
         raise ValueError(f"no snapshot column for group {group!r}")
+    deal_columns = (("d.name AS name, d.owner AS owner," if names else "")
+                    + (f"d.{group} AS grp," if group is not None else ""))
+    if from_read_models(conn, pipelines):
+        join = ("JOIN deals d ON d.id = r.deal_id"
+                if names or owner is not None or group is not None else "")
+        if owner is not None:
+            join += " AND d.owner = :owner"
+        where = " AND r.pipeline_id = :pipeline_id" if pipeline_id is not None else ""
+        if only_open:
+            where += (" AND " + stage_case(pipelines, "status", "r.stage", "r.pipeline_id")
+                      + " = 'open'")
+        select = _states_sql(pipelines, funnel, activity, deal_columns, join, where)
+        return sql.scratch(conn, f"snap_{next(_names)}", select, params, index=("id",),
+                           unique=True)
     join = ("JOIN deals d ON d.id = m.deal_id"
             if names or owner is not None or group is not None else "")
     if owner is not None:
         join += " AND d.owner = :owner"
     select = SNAPSHOT_SQL.format(
-        deal_columns=("d.name AS name, d.owner AS owner," if names else "")
-        + (f"d.{group} AS grp," if group is not None else ""),
+        deal_columns=deal_columns,
         deal_join=join,
         where="WHERE s.pipeline_id = :pipeline_id" if pipeline_id is not None else "",
         **_sql(pipelines, funnel),
@@ -319,6 +404,8 @@ def build_many(
     if not order:
         return {}
     params: dict[str, str | None] = {"last": order[-1], "since": open_or_won_since}
+    if all(from_read_models(conn, moments[m]) for m in order):
+        return _many_from_read_models(conn, moments, order, owner, names, open_or_won_since)
     moves_cols, changes_cols, keep = [], [], []
     first_win: dict[str, int] = {}  # the SQL saying "a move into a won stage" -> its column
     parts = []
@@ -375,6 +462,62 @@ def build_many(
         raise
     finally:
         for table in (moves, changes):
+            if table:
+                drop(conn, table)
+    return tables
+
+
+def _many_from_read_models(
+    conn: sqlite3.Connection, moments: dict[str, Pipelines], order: list[str],
+    owner: str | None, names: bool, open_or_won_since: str | None,
+) -> dict[str, str]:
+    """``build_many`` from the read models. One range of ``deal_states`` (the states in
+    force at the first moment or later) gives the deals the figures can select (open at one
+    of the moments, or won there since ``open_or_won_since``; every deal without it); a second
+    pass over that range copies those deals' states in force at any of the moments, with
+    their names, once; each moment's snapshot is then read from that copy alone."""
+    n = next(_names)
+    params: dict[str, str | None] = {f"m{j}": m for j, m in enumerate(order)}
+    params.update(first=order[0], last=order[-1], since=open_or_won_since, owner=owner)
+    covers = " OR ".join(f"(r.since_at <= :m{j} AND r.until_at > :m{j})"
+                         for j in range(len(order)))
+    in_range = f"r.until_at > :first AND r.since_at <= :last AND ({covers})"
+    join = "JOIN deals d ON d.id = r.deal_id" if names or owner is not None else ""
+    if owner is not None:
+        join += " AND d.owner = :owner"
+    keep = cover = ""
+    tables: dict[str, str] = {}
+    try:
+        wanted = ""
+        if open_or_won_since is not None:
+            # the facts (status, won) are the same at every moment here (from_read_models)
+            defs = moments[order[-1]]
+            status = stage_case(defs, "status", "r.stage", "r.pipeline_id")
+            won_now = member(defs, won_keys, "r.stage", "r.pipeline_id")
+            keep = f"snap_{n}_keep"
+            conn.execute(f"CREATE TEMP TABLE {keep} (deal_id INTEGER PRIMARY KEY)")
+            conn.execute(
+                f"INSERT OR IGNORE INTO {keep} SELECT r.deal_id FROM deal_states r "
+                f"WHERE {in_range} "
+                f"AND ({status} = 'open' OR ({won_now} AND r.won_at >= :since))", params)
+            wanted = f" AND r.deal_id IN (SELECT deal_id FROM {keep})"
+        names_sql = "d.name AS name, d.owner AS owner, " if names else ""
+        cover = sql.scratch(
+            conn, f"snap_{n}_cover",
+            f"SELECT r.*, {names_sql}0 AS _ FROM deal_states r {join} "
+            f"WHERE {in_range}{wanted}", params)
+        for moment in order:
+            select = _states_sql(moments[moment], False, False,
+                                 "r.name AS name, r.owner AS owner," if names else "",
+                                 "", "", f"{cover} r")
+            tables[moment] = sql.scratch(conn, f"snap_{n}_{len(tables)}", select,
+                                         {"as_of": moment}, index=("id",), unique=True)
+    except BaseException:
+        for table in tables.values():
+            drop(conn, table)
+        raise
+    finally:
+        for table in (keep, cover):
             if table:
                 drop(conn, table)
     return tables

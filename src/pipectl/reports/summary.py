@@ -245,6 +245,11 @@ def _in(column: str) -> str:
     return f"({column} >= :ws AND {column} < :we)"
 
 
+def _known(column: str) -> str:
+    """``_in`` for the window of all time (where NULL and false count alike)."""
+    return f"({column} IS NOT NULL)"
+
+
 def build(
     conn: sqlite3.Connection,
     as_of: str,
@@ -283,10 +288,13 @@ def _report(
     shown = sc.shown
     defs = sc.in_sql
 
-    won_in = f"(status = 'won' AND {_in('won_at')})"
-    lost_in = f"(status = 'lost' AND {_in('decided_at')})"
-    qualified_in = _in("qualified_at")
-    created_in = _in("created_at")
+    # all time: a moment is in the window when there is one (the same truth for every sum,
+    # CASE and WHERE below, with no comparison per row); --explain shows the window's test
+    inside = _known if window == Window() and not explain else _in
+    won_in = f"(status = 'won' AND {inside('won_at')})"
+    lost_in = f"(status = 'lost' AND {inside('decided_at')})"
+    qualified_in = inside("qualified_at")
+    created_in = inside("created_at")
     # One pass for the counts: status, flows, close rate, conversion, the cycle total and the
     # deals left out of them (per pipeline when there are several). reached is the order of
     # the furthest stage of the deal's pipeline it reached: reached(S) counts the deals with
@@ -462,6 +470,11 @@ def _stays(conn: sqlite3.Connection, p: dict, owner: str | None,
     """
     only = "AND e.deal_id IN (SELECT id FROM deals WHERE owner = :owner)" if owner else ""
     defs = sc.pipelines
+    if snapshot.from_read_models(conn, defs):
+        if len(defs) == 1 and owner is None and _every_stay(conn, p):
+            return _every_stay_by_stage(conn, next(iter(defs.values())))
+        return _durations(conn, _stays_from_read_models(sc, owner), {**p, "owner": owner},
+                          grouped=True)
     mine = ""
     latest = ""  # one pipeline: no pipeline column to carry through the window's sort
     if len(defs) > 1:
@@ -486,6 +499,56 @@ def _stays(conn: sqlite3.Connection, p: dict, owner: str | None,
           AND left_j >= coalesce({sql.day(':ws')}, 0) AND left_j < coalesce({sql.day(':we')}, 1e12)
     """
     return _durations(conn, stays_src, {**p, "owner": owner}, grouped=True)
+
+
+def _every_stay(conn: sqlite3.Connection, p: dict) -> bool:
+    """Whether the figure counts every completed stay: all time, as of a moment at or after
+    the last one ended."""
+    if p["ws"] != Window().start_iso() or p["we"] != Window().end_iso():
+        return False
+    (last,) = conn.execute(
+        f"SELECT max(left_at) FROM deal_stays {sql.indexed_by('deal_stays_left')}").fetchone()
+    return last is None or last <= p["as_of"]
+
+
+def _every_stay_by_stage(conn: sqlite3.Connection, pipeline: Pipeline) -> dict[str | None, Days]:
+    """``_durations`` of every completed stay per open stage of the one pipeline, read along
+    the read model's index of stays by stage and length: the median by offset, nothing
+    copied."""
+    hint = sql.indexed_by("deal_stays_stage")
+    out: dict[str | None, Days] = {}
+    for key in pipeline.open_keys:
+        n, mean, top = conn.execute(
+            f"SELECT count(*), avg(seconds), max(seconds) FROM deal_stays {hint} "
+            "WHERE pipeline_id = ? AND stage = ?", (pipeline.id, key)).fetchone()
+        if not n:
+            continue
+        middle = [r[0] for r in conn.execute(
+            f"SELECT seconds FROM deal_stays {hint} WHERE pipeline_id = ? AND stage = ? "
+            "ORDER BY seconds LIMIT ? OFFSET ?", (pipeline.id, key, 2 - n % 2, (n - 1) // 2))]
+        out[key] = Days(n, _days(sum(middle) / len(middle)), _days(mean), _days(top))
+    return out
+
+
+def _stays_from_read_models(sc: Scope, owner: str | None) -> str:
+    """``_stays``'s rows from the read model of completed stays (``deal_stays``): the same
+    stays, ended by the as-of moment and in the window, of the deals in the same pipeline
+    as of the moment."""
+    defs = sc.pipelines
+    mine = ""
+    if len(defs) > 1:
+        mine = ("AND st.pipeline_id = (SELECT r.pipeline_id FROM deal_states r "
+                "WHERE r.deal_id = st.deal_id AND r.until_at > :as_of AND r.since_at <= :as_of)")
+        if sc.pipeline_id is not None:
+            mine += " AND st.pipeline_id = :pipeline_id"
+    only = "AND st.deal_id IN (SELECT id FROM deals WHERE owner = :owner)" if owner else ""
+    is_open = snapshot.member(defs, snapshot.open_keys, "st.stage", "st.pipeline_id")
+    return f"""
+        SELECT {_group(sc, "st.stage", "st.pipeline_id")} AS grp, st.seconds AS s
+        FROM deal_stays st {sql.indexed_by('deal_stays_left')}
+        WHERE st.left_at <= :as_of AND st.left_at >= coalesce(:ws, '')
+          AND st.left_at < coalesce(:we, '~') AND {is_open} {mine} {only}
+    """
 
 
 class _InBackground:

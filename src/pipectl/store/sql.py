@@ -15,6 +15,7 @@ uses another style translates them in its ``execute``.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
@@ -78,6 +79,11 @@ def tune_for_reports(conn: sqlite3.Connection) -> None:
     1M deals, 92 MB against 560 MB), and a 16 MiB page cache."""
     conn.execute("PRAGMA temp_store = FILE")
     conn.execute("PRAGMA cache_size = -16384")
+    # Scratch tables need no rollback journal (a failed report drops them, and the temp
+    # file goes with the connection): without it, dropping a million-row snapshot takes
+    # 0.15 s instead of 0.96 s. Left as it is where SQLite will not change it now.
+    with contextlib.suppress(sqlite3.OperationalError):
+        conn.execute("PRAGMA temp.journal_mode = OFF")
 
 
 def prepare_for_reports(conn: sqlite3.Connection) -> bool:

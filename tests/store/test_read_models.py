@@ -1,0 +1,142 @@
+"""Property: the read models (``store.readmodel``: each deal's states over time, its completed
+stays) give exactly what a replay of the events gives, at any moment the definitions allow.
+
+Random histories in two pipelines (moves between them, deals won, lost, reopened, values,
+currencies, close dates, probabilities and next actions changing, a new version of a
+pipeline with other probabilities, and one that moves its gate: other facts, so every deal
+that was in it is recomputed). At moments between events, on events' own moments, before
+the first and after the last: every snapshot the reports build (with and without owner,
+activity, names, pipeline) and the completed stays per stage, read from the read models and
+replayed, are the same rows; and the stored rows equal a recomputation from scratch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+import tempfile
+from dataclasses import replace
+from datetime import timedelta
+from pathlib import Path
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from pipectl.errors import PipectlError
+from pipectl.models import NewDeal
+from pipectl.reports import snapshot, summary
+from pipectl.reports.periods import Window
+from pipectl.reports.scope import scope
+from pipectl.services import deals as svc
+from pipectl.store import pipelines as pipeline_store
+from pipectl.store import readmodel
+from pipectl.store.db import connect, transaction
+from pipectl.values import iso
+from tests.store.test_forecast_property import ADD, OPS, T0, partners, play
+
+
+def rows(conn: sqlite3.Connection, table: str) -> list[tuple]:
+    try:
+        return [tuple(r) for r in conn.execute(f"SELECT * FROM {table} ORDER BY id")]
+    finally:
+        snapshot.drop(conn, table)
+
+
+def regate(conn: sqlite3.Connection, when) -> None:
+    """A new version of Partners whose gate is its first stage: other facts."""
+    base = partners((20, 50, 75))
+    stages = [replace(s, gate=s.key == "intro") for s in base.line]
+    moved = base.__class__.of("Partners", stages, ("fit",))
+    pid = pipeline_store.find_id(conn, "Partners")
+    with transaction(conn):
+        pipeline_store.add_version(conn, pid, moved, iso(when))
+
+
+def stored(conn: sqlite3.Connection) -> tuple[list[tuple], list[tuple]]:
+    return (conn.execute("SELECT * FROM deal_states ORDER BY deal_id, since_id").fetchall(),
+            conn.execute("SELECT * FROM deal_stays ORDER BY deal_id, entered_id").fetchall())
+
+
+def recomputed(conn: sqlite3.Connection) -> tuple[list[tuple], list[tuple]]:
+    states, stays = readmodel.computed(readmodel.definitions(conn), "temp.every_deal")
+    conn.execute("CREATE TEMP TABLE every_deal AS SELECT id AS deal_id FROM deals")
+    try:
+        cols = ", ".join(readmodel.ALL_COLUMNS)
+        return (conn.execute(f"SELECT {cols} FROM ({states}) ORDER BY deal_id, since_id"
+                             ).fetchall(),
+                conn.execute(f"SELECT * FROM ({stays}) ORDER BY deal_id, entered_id"
+                             ).fetchall())
+    finally:
+        conn.execute("DROP TABLE temp.every_deal")
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(first=st.lists(ADD, min_size=2, max_size=4), ops=OPS, more=OPS,
+       regated=st.booleans(), hours=st.lists(st.integers(-300, 2400), min_size=1, max_size=3),
+       picks=st.lists(st.integers(0, 10**6), min_size=2, max_size=5))
+def test_read_models_equal_a_replay(first: list, ops: list, more: list, regated: bool,
+                                    hours: list[int], picks: list[int]) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        conn = connect(Path(tmp) / "p.db")
+        try:
+            last = play(conn, first, ops)
+            if regated:
+                last += timedelta(hours=1)
+                regate(conn, last)
+                when = last
+                for hours_later, op in more:  # a few more moves after the change
+                    when += timedelta(hours=hours_later)
+                    if op[0] == "advance":
+                        with contextlib.suppress(PipectlError):
+                            svc.advance(conn, op[1], to=op[2], prequalified="known", at=when)
+                    elif op[0] == "add":
+                        with contextlib.suppress(PipectlError):
+                            svc.add(conn, NewDeal(f"Late {when:%H%M}", pipeline="Partners"),
+                                    at=when)
+                last = when
+            # with every write settled, nothing waits and the rows are the events' function
+            assert conn.execute("SELECT count(*) FROM read_dirty").fetchone()[0] == 0
+            assert stored(conn) == recomputed(conn)
+
+            moments = {iso(max(T0, last + timedelta(hours=h))) for h in hours}
+            ats = [a for (a,) in conn.execute("SELECT DISTINCT at FROM events ORDER BY at")]
+            for i in picks if ats else ():  # on an event's own moment, a second before
+                at = ats[i % len(ats)]
+                moments.add(at)
+                moments.add(iso(snapshot_moment(at) - timedelta(seconds=1)))
+            partners_id = pipeline_store.find_id(conn, "Partners")
+            fast_seen = 0
+            for moment in sorted(moments):
+                defs = pipeline_store.all_in_force(conn, moment)
+                if not readmodel.usable(conn, defs):
+                    continue  # before the change of facts: the reports replay
+                fast_seen += 1
+                for kwargs in ({}, {"owner": "Anna"}, {"activity": True, "names": True},
+                               {"pipeline_id": partners_id, "group": "owner"},
+                               {"funnel": False, "owner": "Ben"}):
+                    fast = rows(conn, snapshot.build(conn, moment, pipelines=defs, **kwargs))
+                    with readmodel.replaying():
+                        slow = rows(conn, snapshot.build(conn, moment, pipelines=defs,
+                                                         **kwargs))
+                    assert fast == slow, (moment, kwargs)
+                for pipeline in (None, "Partners"):
+                    sc = scope(conn, moment, pipeline)
+                    for window in (Window(None, None), Window(T0.date() + timedelta(days=20),
+                                                              T0.date() + timedelta(days=60))):
+                        p = {"ws": window.start_iso(), "we": window.end_iso(), "as_of": moment,
+                             "pipeline_id": sc.pipeline_id}
+                        for owner in (None, "Anna"):
+                            fast_stays = summary._stays(conn, p, owner, sc)
+                            with readmodel.replaying():
+                                slow_stays = summary._stays(conn, p, owner, sc)
+                            assert fast_stays == slow_stays, (moment, pipeline, window, owner)
+            if not regated:
+                assert fast_seen == len(moments)  # no change of facts: every moment is fast
+        finally:
+            conn.close()
+
+
+def snapshot_moment(at: str):
+    from datetime import datetime
+
+    return datetime.fromisoformat(at.replace("Z", "+00:00"))
