@@ -58,16 +58,18 @@ def stored(conn: sqlite3.Connection) -> tuple[list[tuple], list[tuple]]:
 
 
 def recomputed(conn: sqlite3.Connection) -> tuple[list[tuple], list[tuple]]:
-    states, stays = readmodel.computed(readmodel.definitions(conn), "temp.every_deal")
+    """The rows computed from scratch (``readmodel.fill`` into scratch tables)."""
     conn.execute("CREATE TEMP TABLE every_deal AS SELECT id AS deal_id FROM deals")
+    conn.execute("CREATE TEMP TABLE st AS SELECT * FROM deal_states WHERE 0")
+    conn.execute("CREATE TEMP TABLE sy AS SELECT * FROM deal_stays WHERE 0")
     try:
-        cols = ", ".join(readmodel.ALL_COLUMNS)
-        return (conn.execute(f"SELECT {cols} FROM ({states}) ORDER BY deal_id, since_id"
-                             ).fetchall(),
-                conn.execute(f"SELECT * FROM ({stays}) ORDER BY deal_id, entered_id"
-                             ).fetchall())
+        readmodel.fill(conn, readmodel.definitions(conn), "temp.every_deal", "temp.st",
+                       "temp.sy")
+        return (conn.execute("SELECT * FROM temp.st ORDER BY deal_id, since_id").fetchall(),
+                conn.execute("SELECT * FROM temp.sy ORDER BY deal_id, entered_id").fetchall())
     finally:
-        conn.execute("DROP TABLE temp.every_deal")
+        for t in ("every_deal", "st", "sy"):
+            conn.execute(f"DROP TABLE temp.{t}")
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -299,33 +299,34 @@ def rewrite_deal(conn: sqlite3.Connection, deal_id: int, values: Row) -> str | N
 
 def read_model_differences(conn: sqlite3.Connection) -> list[int]:
     """The deals whose read models (``store.readmodel``: states over time, completed stays)
-    are not what their events make of them now, recomputed here from scratch, and those
-    still waiting to be recomputed (marked by a write made around pipectl). Sorted ids."""
+    are not what their events make of them now, recomputed here from scratch (into scratch
+    tables, compared in SQL), and those still waiting to be recomputed (marked by a write
+    made around pipectl). Sorted ids."""
     from pipectl.store import readmodel
 
     if not readmodel.present(conn):
         return []
-    every = "temp.check_every_deal"
-    states, stays = readmodel.computed(readmodel.definitions(conn), every)
-    conn.execute(f"CREATE TEMP TABLE {every.split('.')[1]} (deal_id INTEGER PRIMARY KEY)")
+    every, states, stays = "check_every_deal", "check_states", "check_stays"
     try:
-        conn.execute(f"INSERT INTO {every} SELECT id FROM deals UNION "
+        conn.execute(f"CREATE TEMP TABLE {every} (deal_id INTEGER PRIMARY KEY)")
+        conn.execute(f"INSERT INTO temp.{every} SELECT id FROM deals UNION "
                      "SELECT deal_id FROM deal_states UNION SELECT deal_id FROM deal_stays")
-        cols = ", ".join(readmodel.ALL_COLUMNS)
-        stay_cols = ("deal_id, entered_id, pipeline_id, stage, entered_at, left_at, seconds")
+        conn.execute(f"CREATE TEMP TABLE {states} AS SELECT * FROM deal_states WHERE 0")
+        conn.execute(f"CREATE TEMP TABLE {stays} AS SELECT * FROM deal_stays WHERE 0")
+        readmodel.fill(conn, readmodel.definitions(conn), f"temp.{every}", f"temp.{states}",
+                       f"temp.{stays}")
         return [r[0] for r in conn.execute(f"""
-            SELECT deal_id FROM (SELECT {cols} FROM deal_states
-                                 EXCEPT SELECT {cols} FROM ({states}))
-            UNION SELECT deal_id FROM (SELECT {cols} FROM ({states})
-                                       EXCEPT SELECT {cols} FROM deal_states)
-            UNION SELECT deal_id FROM (SELECT {stay_cols} FROM deal_stays
-                                       EXCEPT SELECT {stay_cols} FROM ({stays}))
-            UNION SELECT deal_id FROM (SELECT {stay_cols} FROM ({stays})
-                                       EXCEPT SELECT {stay_cols} FROM deal_stays)
+            SELECT deal_id FROM (SELECT * FROM deal_states EXCEPT SELECT * FROM temp.{states})
+            UNION SELECT deal_id FROM (SELECT * FROM temp.{states} EXCEPT
+                                       SELECT * FROM deal_states)
+            UNION SELECT deal_id FROM (SELECT * FROM deal_stays EXCEPT SELECT * FROM temp.{stays})
+            UNION SELECT deal_id FROM (SELECT * FROM temp.{stays} EXCEPT
+                                       SELECT * FROM deal_stays)
             UNION SELECT deal_id FROM read_dirty
             ORDER BY 1""")]
     finally:
-        conn.execute(f"DROP TABLE IF EXISTS {every}")
+        for table in (every, states, stays):
+            conn.execute(f"DROP TABLE IF EXISTS temp.{table}")
 
 
 def recompute_read_models(conn: sqlite3.Connection, ids: list[int]) -> None:

@@ -6,20 +6,23 @@ A report as of a moment needs every deal as it stood then. Replaying the history
 is a range query:
 
 - ``deal_states``: one row per state a deal has been in, from ``since_at`` (the moment of the
-  event that began it) until ``until_at`` (the moment of the next one; NULL: the deal's state
-  now). A state is what the snapshot gives for a deal: its pipeline and stage, since when,
-  its loss (stage, reason, moment), its first win, when it became qualified, the furthest
-  stage reached, its value, currency, close date and own probability, and when it was
-  created and what its import could not tell. The deal's current state also carries its
+  event that began it) until ``until_at`` (the moment of the next one; ``STILL``, later than
+  any moment pipectl takes, for the deal's state now). The table is kept in ``until_at``
+  order, so the states in force at a moment T (``since_at <= T < until_at``) are one range
+  of it; at a moment after every event, exactly the states now. A state is what
+  the snapshot gives for a deal: its pipeline and stage, since when, its loss (stage,
+  reason, moment), its first win, when it became qualified, the furthest stage reached,
+  its value, currency, close date and own probability, and when it was created and what
+  its import could not tell. The deal's current state also carries its
   latest event's moment (``last_at``) and its latest note with a next action (``next_id``).
   A state that the next one replaced at the same moment is not kept (no moment sees it).
 - ``deal_stays``: one row per completed stay in a stage: from a move into it to the deal's
   next move, with its length in seconds.
 
-They are one function of the events: ``REFRESH_SQL`` recomputes a deal's rows from its events
-alone, with the same window over its moves that the replay reads (latest move, latest value /
-close-date / probability event, first win, first qualifying move, furthest stage of its
-pipeline). Nothing updates them in place. Every insert into ``events`` (and every deleted
+They are one function of the events: ``domain.states`` computes a deal's rows from its events
+alone (its latest move, latest value / close-date / probability event, first win, first
+qualifying move, furthest stage of its pipeline), and ``fill`` writes them; nothing updates
+them in place. Every insert into ``events`` (and every deleted
 deal) marks the deal in ``read_dirty`` (a trigger, so no write path can forget it); every new
 pipeline version marks the pipeline in ``read_dirty_pipelines``. ``settle``, run by
 ``store.db.transaction`` just before every COMMIT, recomputes the marked deals and empties the
@@ -45,7 +48,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import TYPE_CHECKING
 
-from pipectl.domain.pipeline import LOST
+from pipectl.domain.states import ROW, STATE, STILL  # noqa: F401 (STILL: the readers')
 from pipectl.store import sql
 
 if TYPE_CHECKING:
@@ -56,8 +59,6 @@ Pipelines = Mapping[int, "Pipeline"]
 # The first schema that has the read models (migration 0007).
 SINCE_VERSION = 7
 
-# ``until_at`` of a deal's state now: after any moment pipectl takes (dates end in 2999).
-STILL = "9999-12-31T23:59:59Z"
 
 STATE_COLUMNS = (
     "created_at", "unknown", "pipeline_id", "stage", "entered_at", "lost_stage",
@@ -125,91 +126,12 @@ CREATE TRIGGER read_dirty_version AFTER INSERT ON pipeline_versions
 BEGIN INSERT OR IGNORE INTO read_dirty_pipelines (pipeline_id) VALUES (NEW.pipeline_id); END;
 """
 
-# A lost deal moved into another pipeline: still lost, at the stage the move names.
-_MOVED = f"(s.kind = 'pipeline' AND s.from_stage = '{LOST}')"
-
-REFRESH_SQL = """
-WITH ev AS (
-    SELECT id, deal_id, at, kind, pipeline_id, from_stage, to_stage,
-           -- a move: the furthest stage of its pipeline the deal has reached by then
-           CASE WHEN to_stage IS NOT NULL THEN max({order}) OVER (
-               PARTITION BY deal_id, pipeline_id ORDER BY id ROWS UNBOUNDED PRECEDING) END
-               AS reached
-    FROM events {hint}
-    WHERE deal_id IN (SELECT deal_id FROM {dirty})
-      AND (to_stage IS NOT NULL OR kind = 'value' OR kind = 'close_date'
-           OR kind = 'probability')
-),
-w AS (
-    SELECT id, deal_id, at,
-        lead(at) OVER (PARTITION BY deal_id ORDER BY id) AS until_at,
-        min(CASE WHEN to_stage IS NOT NULL THEN id END) OVER d AS k_created,
-        -- the latest move's id and, in the low bits, the furthest stage reached then
-        max(CASE WHEN to_stage IS NOT NULL THEN id * {bits} + reached END) OVER d AS ks,
-        max(CASE WHEN kind = 'value' THEN id END) OVER d AS k_value,
-        max(CASE WHEN kind = 'close_date' THEN id END) OVER d AS k_close,
-        max(CASE WHEN kind = 'probability' THEN id END) OVER d AS k_prob,
-        max(CASE WHEN to_stage = '{lost}' THEN id END) OVER d AS k_lost,
-        min(CASE WHEN to_stage IS NOT NULL AND {won} THEN at END) OVER d AS won_at,
-        min(CASE WHEN to_stage IS NOT NULL AND {qualified}
-                  AND NOT (kind = 'pipeline' AND from_stage = '{lost}') THEN at END)
-            OVER d AS qualified_at
-    FROM ev
-    WINDOW d AS (PARTITION BY deal_id ORDER BY id ROWS UNBOUNDED PRECEDING)
-)
-SELECT
-    w.deal_id, w.id AS since_id, w.at AS since_at,
-    coalesce(w.until_at, '{still}') AS until_at,
-    cr.at AS created_at,
-    CASE WHEN cr.field = 'unknown' THEN cr.new END AS unknown,
-    s.pipeline_id,
-    CASE WHEN {moved} THEN '{lost}' ELSE s.to_stage END AS stage,
-    s.at AS entered_at,
-    CASE WHEN s.to_stage = '{lost}' THEN s.from_stage WHEN {moved} THEN s.to_stage END
-        AS lost_stage,
-    CASE WHEN s.to_stage = '{lost}' THEN s.reason WHEN {moved} THEN l.reason END
-        AS lost_reason,
-    CASE WHEN s.to_stage = '{lost}' THEN s.at WHEN {moved} THEN l.at END AS lost_at,
-    w.won_at,
-    CASE WHEN cr.reason IS NOT NULL THEN cr.at ELSE w.qualified_at END AS qualified_at,
-    w.ks % {bits} AS reached,
-    CASE WHEN w.k_value IS NULL THEN cr.value_minor ELSE v.value_minor END AS value_minor,
-    CASE WHEN w.k_value IS NULL THEN cr.currency ELSE v.currency END AS currency,
-    CASE WHEN w.k_close IS NULL THEN cr.close_date ELSE c.close_date END AS close_date,
-    CASE WHEN w.k_prob IS NULL THEN cr.probability ELSE p.probability END AS probability,
-    -- the deal's latest event and its latest note with a next action (stale, next)
-    CASE WHEN w.until_at IS NULL THEN (
-        SELECT max(x.at) FROM events x {hint} WHERE x.deal_id = w.deal_id) END AS last_at,
-    CASE WHEN w.until_at IS NULL THEN (
-        SELECT max(x.id) FROM events x {hint} WHERE x.deal_id = w.deal_id AND x.kind = 'note'
-           AND (x.next_action IS NOT NULL OR x.due IS NOT NULL)) END AS next_id
-FROM w
-JOIN events cr ON cr.id = w.k_created
-JOIN events s ON s.id = w.ks / {bits}
-LEFT JOIN events v ON v.id = w.k_value
-LEFT JOIN events c ON c.id = w.k_close
-LEFT JOIN events p ON p.id = w.k_prob
-LEFT JOIN events l ON l.id = w.k_lost
-WHERE w.until_at IS NULL OR w.until_at > w.at
+# Each marked deal's events, by deal then id (``domain.states.EVENT_COLUMNS``, led by deal_id).
+EVENTS_SQL = """
+SELECT deal_id, {columns} FROM events {hint}
+WHERE deal_id IN (SELECT deal_id FROM {dirty})
+ORDER BY deal_id, id
 """
-
-STAYS_SQL = """
-SELECT deal_id, entered_id, pipeline_id, stage, entered_at, left_at,
-       (left_j - j) * 86400 AS seconds
-FROM (
-    SELECT deal_id, id AS entered_id, pipeline_id, to_stage AS stage, at AS entered_at,
-           {day} AS j, lead(at) OVER win AS left_at, lead({day}) OVER win AS left_j
-    FROM events {hint}
-    WHERE deal_id IN (SELECT deal_id FROM {dirty}) AND to_stage IS NOT NULL
-    WINDOW win AS (PARTITION BY deal_id ORDER BY id)
-)
-WHERE left_at IS NOT NULL
-"""
-
-
-# A stage's order fits in these low bits of ``ks`` (a pipeline has far fewer stages).
-_BITS = 1 << 16
-
 
 def facts(p: Pipeline) -> str:
     """What the rows depend on in a pipeline's definition, as one text: each stage's key,
@@ -239,27 +161,81 @@ def present(conn: sqlite3.Connection) -> bool:
     return bool(conn.execute("PRAGMA user_version").fetchone()[0] >= SINCE_VERSION)
 
 
-def _refresh_sql(pipelines: Pipelines, dirty: str) -> dict[str, str]:
-    won = sql.member(pipelines, lambda p: p.won_keys, "to_stage", "pipeline_id")
-    qualified = sql.member(
-        pipelines, lambda p: tuple(s.key for s in p.line if p.is_qualified_stage(s.key)),
-        "to_stage", "pipeline_id")
-    order = sql.stage_case(pipelines, "order", "to_stage", "pipeline_id", default="0")
-    hint = sql.indexed_by("events_deal")
-    return {
-        "states": REFRESH_SQL.format(hint=hint, dirty=dirty, order=order, won=won,
-                                     qualified=qualified, lost=LOST, moved=_MOVED,
-                                     still=STILL, bits=_BITS),
-        "stays": STAYS_SQL.format(hint=sql.indexed_by("events_moves"), dirty=dirty,
-                                  day=sql.day("at")),
-    }
+def _many(conn: sqlite3.Connection, dirty: str) -> bool:
+    """Whether the deals listed in ``dirty`` are a large share of all (over 1 in 20)."""
+    (marked,) = conn.execute(f"SELECT count(*) FROM {dirty}").fetchone()
+    (deals,) = conn.execute("SELECT count(*) FROM deals").fetchone()
+    return bool(marked * 20 > deals)
 
 
-def computed(pipelines: Pipelines, dirty: str) -> tuple[str, str]:
-    """The SELECTs of the rows of the deals listed in table ``dirty`` (deal_id), recomputed
-    from their events: (states, stays)."""
-    parts = _refresh_sql(pipelines, dirty)
-    return parts["states"], parts["stays"]
+def fill(conn: sqlite3.Connection, pipelines: Pipelines, dirty: str, states_table: str,
+         stays_table: str, past_table: str | None = None) -> None:
+    """Insert the rows of the deals listed in table ``dirty`` (deal_id), computed from their
+    events (``domain.states``), into ``states_table`` and ``stays_table`` (their columns as
+    ``deal_states`` and ``deal_stays``; with ``past_table``, the states a later one replaced
+    go there). A few deals' events are read through their index; a large share (an import,
+    the migration) in one pass over the table, sorted once."""
+    from pipectl.domain import states as domain
+
+    many = _many(conn, dirty)
+    facts_by_pipeline = domain.facts_of(pipelines)
+    cur = conn.cursor()
+    cur.row_factory = None
+    cur.execute(EVENTS_SQL.format(columns=", ".join(domain.EVENT_COLUMNS), dirty=dirty,
+                                  hint="NOT INDEXED" if many else sql.indexed_by("events_deal")))
+    slots = f"({', '.join(ALL_COLUMNS)}) VALUES ({', '.join('?' * len(ALL_COLUMNS))})"
+    now_sql = f"INSERT INTO {states_table} {slots}"
+    past_sql = f"INSERT INTO {past_table or states_table} {slots}"
+    stay_sql = (f"INSERT INTO {stays_table} ({', '.join(domain.STAY)}, seconds) "
+                f"VALUES (?, ?, ?, ?, ?, ?, ({sql.day('?6')} - {sql.day('?5')}) * 86400)")
+    now_rows: list[tuple] = []
+    past_rows: list[tuple] = []
+    stay_rows: list[tuple] = []
+    writer = conn.cursor()
+
+    def flush() -> None:
+        writer.executemany(now_sql, now_rows)
+        writer.executemany(past_sql, past_rows)
+        writer.executemany(stay_sql, stay_rows)
+        now_rows.clear()
+        past_rows.clear()
+        stay_rows.clear()
+
+    for deal_id, events in domain.by_deal(cur):
+        rows, stays = domain.states(deal_id, events, facts_by_pipeline)
+        if rows:
+            now_rows.append(rows[-1])
+            past_rows.extend(rows[:-1])
+        stay_rows.extend(stays)
+        if len(past_rows) + len(now_rows) >= 20_000:
+            flush()
+    flush()
+
+
+def _fill_many(conn: sqlite3.Connection, pipelines: Pipelines) -> None:
+    """``fill`` for a large share of the deals (an import, the migration), written in the
+    order the tables keep their rows, their other indexes dropped meanwhile and built again
+    after in one sorted pass each (a row written out of order costs a search of the b-tree,
+    and the file's pages in cache no longer hold the place it goes). Each deal's state now
+    and its stays come in that order already (by deal); the states a later one replaced go
+    to a scratch table first and in sorted by when they ended."""
+    indexes = conn.execute(
+        "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL "
+        "AND tbl_name IN ('deal_states', 'deal_stays') ORDER BY name").fetchall()
+    for name, _ in indexes:
+        conn.execute(f'DROP INDEX "{name}"')
+    for table in ("deal_states", "deal_stays"):  # one pass each, no index to keep
+        conn.execute(f"DELETE FROM {table} WHERE deal_id IN (SELECT deal_id FROM read_dirty)")
+    conn.execute("DROP TABLE IF EXISTS temp.read_past")
+    conn.execute("CREATE TEMP TABLE read_past AS SELECT * FROM deal_states WHERE 0")
+    try:
+        fill(conn, pipelines, "read_dirty", "deal_states", "deal_stays", "temp.read_past")
+        conn.execute("INSERT INTO deal_states SELECT * FROM temp.read_past "
+                     "ORDER BY until_at, deal_id, since_id")
+    finally:
+        conn.execute("DROP TABLE IF EXISTS temp.read_past")
+    for _, index_sql in indexes:
+        conn.execute(index_sql)
 
 
 def settle(conn: sqlite3.Connection) -> None:
@@ -289,11 +265,12 @@ def settle(conn: sqlite3.Connection) -> None:
         return
     if pipelines is None:
         pipelines = definitions(conn)
-    states, stays = computed(pipelines, "read_dirty")
-    conn.execute("DELETE FROM deal_states WHERE deal_id IN (SELECT deal_id FROM read_dirty)")
-    conn.execute("DELETE FROM deal_stays WHERE deal_id IN (SELECT deal_id FROM read_dirty)")
-    conn.execute(f"INSERT INTO deal_states ({', '.join(ALL_COLUMNS)}) {states}")
-    conn.execute(f"INSERT INTO deal_stays {stays}")
+    if not _many(conn, "read_dirty"):
+        for table in ("deal_states", "deal_stays"):
+            conn.execute(f"DELETE FROM {table} WHERE deal_id IN (SELECT deal_id FROM read_dirty)")
+        fill(conn, pipelines, "read_dirty", "deal_states", "deal_stays")
+    else:
+        _fill_many(conn, pipelines)
     conn.execute("DELETE FROM read_dirty")
 
 
