@@ -43,7 +43,8 @@ def _replayed(cli: Cli, *args: str) -> dict:
 
 
 @pytest.fixture
-def history(cli: Cli) -> Cli:
+def history(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> Cli:
+    monkeypatch.setenv("PIPECTL_NOW", "2026-12-06T09:00:00Z")  # one "now" for every command
     cli("add", "Acme", "--value", "100", "--currency", "EUR", "--at", "2026-01-05")
     cli("add", "Zakład Łódź", "--value", "250", "--currency", "PLN", "--at", "2026-01-06")
     cli("add", "Công ty Hà Nội", "--value", "7", "--currency", "USD", "--at", "2026-01-07")
@@ -131,3 +132,14 @@ def test_a_gate_moved_recomputes_the_deals_of_that_pipeline(cli, db_path, tmp_pa
     assert (cli.json("report", "--as-of", "2026-01-07")
             == _replayed(cli, "report", "--as-of", "2026-01-07"))
     assert cli.json("db", "check")["ok"] is True
+
+
+def test_a_moment_that_is_no_date_written_around_pipectl_stops_no_write(history, db_path):
+    """The shape check lets '2026-08-99T00:00:00Z' in; SQLite has no day number for it. The
+    stay it ends has no length (as in the replay): every write goes on, the reports agree."""
+    _sql(db_path, "INSERT INTO events (deal_id, at, kind, pipeline_id, from_stage, to_stage) "
+                  "VALUES (2, '2026-08-99T00:00:00Z', 'stage', 1, 'meeting', 'proposal')")
+    history("note", "1", "still writable", "--at", "2026-12-01")
+    assert _one(db_path, "SELECT count(*) FROM read_dirty") == 0
+    assert history.json("report") == _replayed(history, "report")
+    assert history.json("forecast") == _replayed(history, "forecast")

@@ -24,10 +24,11 @@ from hypothesis import strategies as st
 
 from pipectl.errors import PipectlError
 from pipectl.models import NewDeal
-from pipectl.reports import snapshot, summary
+from pipectl.reports import forecast, snapshot, summary
 from pipectl.reports.periods import Window
 from pipectl.reports.scope import scope
 from pipectl.services import deals as svc
+from pipectl.services.reports import forecast_periods
 from pipectl.store import pipelines as pipeline_store
 from pipectl.store import readmodel
 from pipectl.store.db import connect, transaction
@@ -121,6 +122,13 @@ def test_read_models_equal_a_replay(first: list, ops: list, more: list, regated:
                         slow = rows(conn, snapshot.build(conn, moment, pipelines=defs,
                                                          **kwargs))
                     assert fast == slow, (moment, kwargs)
+                for unit, owner, pipeline in (("month", None, None),
+                                              ("quarter", "Anna", "Partners")):
+                    periods = forecast_periods(unit, moment)
+                    fast_fc = forecast.build_all(conn, moment, periods, owner, pipeline)
+                    with readmodel.replaying():
+                        slow_fc = forecast.build_all(conn, moment, periods, owner, pipeline)
+                    assert fast_fc == slow_fc, (moment, unit, owner, pipeline)
                 for pipeline in (None, "Partners"):
                     sc = scope(conn, moment, pipeline)
                     for window in (Window(None, None), Window(T0.date() + timedelta(days=20),

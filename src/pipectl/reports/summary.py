@@ -520,12 +520,14 @@ def _every_stay_by_stage(conn: sqlite3.Connection, pipeline: Pipeline) -> dict[s
     for key in pipeline.open_keys:
         n, mean, top = conn.execute(
             f"SELECT count(*), avg(seconds), max(seconds) FROM deal_stays {hint} "
-            "WHERE pipeline_id = ? AND stage = ?", (pipeline.id, key)).fetchone()
+            "WHERE pipeline_id = ? AND stage = ? AND seconds IS NOT NULL",
+            (pipeline.id, key)).fetchone()
         if not n:
             continue
         middle = [r[0] for r in conn.execute(
             f"SELECT seconds FROM deal_stays {hint} WHERE pipeline_id = ? AND stage = ? "
-            "ORDER BY seconds LIMIT ? OFFSET ?", (pipeline.id, key, 2 - n % 2, (n - 1) // 2))]
+            "AND seconds IS NOT NULL ORDER BY seconds LIMIT ? OFFSET ?",
+            (pipeline.id, key, 2 - n % 2, (n - 1) // 2))]
         out[key] = Days(n, _days(sum(middle) / len(middle)), _days(mean), _days(top))
     return out
 

@@ -45,7 +45,6 @@ import os
 import sqlite3
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from contextvars import ContextVar
 from typing import TYPE_CHECKING
 
 from pipectl.domain.states import ROW, STATE, STILL  # noqa: F401 (STILL: the readers')
@@ -102,7 +101,7 @@ CREATE TABLE deal_stays (
     stage TEXT NOT NULL,
     entered_at TEXT NOT NULL,
     left_at TEXT NOT NULL,
-    seconds REAL NOT NULL,
+    seconds REAL,  -- NULL where a moment is no date (written around pipectl)
     PRIMARY KEY (deal_id, entered_id)
 ) STRICT, WITHOUT ROWID;
 CREATE INDEX deal_stays_left ON deal_stays (left_at, pipeline_id, stage, seconds);
@@ -248,7 +247,8 @@ def settle(conn: sqlite3.Connection) -> None:
         pipelines = definitions(conn)
         stored = dict(conn.execute("SELECT pipeline_id, facts FROM read_facts"))
         for (pid,) in conn.execute("SELECT pipeline_id FROM read_dirty_pipelines").fetchall():
-            if pid not in pipelines:
+            if pid not in pipelines:  # removed, or no definition pipectl can read: no facts
+                conn.execute("DELETE FROM read_facts WHERE pipeline_id = ?", (pid,))
                 continue
             now = facts(pipelines[pid])
             if stored.get(pid) == now:
@@ -274,17 +274,17 @@ def settle(conn: sqlite3.Connection) -> None:
     conn.execute("DELETE FROM read_dirty")
 
 
-_replaying: ContextVar[bool] = ContextVar("replaying", default=False)
+_replaying = [0]  # > 0: inside ``replaying()`` (a plain counter: a report's threads see it)
 
 
 @contextmanager
 def replaying() -> Iterator[None]:
     """Within it, ``usable`` says no: the reports replay the events (tests compare the two)."""
-    token = _replaying.set(True)
+    _replaying[0] += 1
     try:
         yield
     finally:
-        _replaying.reset(token)
+        _replaying[0] -= 1
 
 
 def usable(conn: sqlite3.Connection, pipelines: Pipelines) -> bool:
@@ -292,7 +292,7 @@ def usable(conn: sqlite3.Connection, pipelines: Pipelines) -> bool:
     moment asked): the database has them, none is waiting to be recomputed, and they were
     computed with the same facts. ``PIPECTL_REPLAY=1`` (benchmarks) or ``replaying()`` (tests)
     make the reports replay the events instead."""
-    if _replaying.get() or os.environ.get("PIPECTL_REPLAY") == "1":
+    if _replaying[0] or os.environ.get("PIPECTL_REPLAY") == "1":
         return False
     try:
         if not present(conn):
