@@ -370,9 +370,9 @@ def _examine(conn: sqlite3.Connection, every: list[int] | None = None
         n = len(read_models)
         shown = ", ".join(map(str, read_models[:SHOWN])) + (" ..." if n > SHOWN else "")
         problems.append(
-            f"{n} deal{'s' if n != 1 else ''}' read models (the states and stays the reports "
-            f"read) are not what {'their' if n != 1 else 'its'} events make of "
-            f"{'them' if n != 1 else 'it'} (deal {shown}): the reports replay the events "
+            f"{n} deal{'s' + chr(39) if n != 1 else chr(39) + 's'} read models (the states "
+            f"and stays the reports read) are not what {'their' if n != 1 else 'its'} events "
+            f"make of {'them' if n != 1 else 'it'} (deal {shown}): reports may be wrong "
             "until pipectl db check --repair recomputes them")
     return Check(
         damage=damage,
