@@ -289,6 +289,16 @@ def board(
             params,
         )
     ]
+    if per_stage and not factors:
+        # the largest of each currency in turn: each currency's first ``per_stage`` along the
+        # index deals_board (no sort of the stage's deals), then ranked as value_order does
+        held: dict[str, list[str]] = {}
+        for t in totals:
+            held.setdefault(t["stage"], []).append(t["currency"])
+        top = {key: _largest_in_turn(conn, pipeline.id, key, held.get(key, []), mine, params,
+                                     int(per_stage))
+               for key in pipeline.open_keys}
+        return top, totals
     limit = f" LIMIT {int(per_stage)}" if per_stage else ""
     top = {
         key: [dict(r) for r in conn.execute(
@@ -299,6 +309,26 @@ def board(
         for key in pipeline.open_keys
     }
     return top, totals
+
+
+def _largest_in_turn(conn: sqlite3.Connection, pipeline_id: int, stage: str,
+                     currencies: list[str], mine: str, params: list[Any], n: int
+                     ) -> list[Row]:
+    """The first ``n`` deals of a stage in ``value_order(interleave=True), id`` order: the
+    largest of each currency, then the second of each, ..., deals without a value last."""
+    ranked: list[tuple[tuple, Row]] = []
+    for cur in currencies:
+        rows = conn.execute(
+            f"SELECT * FROM deals INDEXED BY deals_board WHERE pipeline_id = ? AND stage = ? "
+            f"AND currency = ?{mine} ORDER BY value_minor DESC, id LIMIT {n}",
+            [pipeline_id, stage, cur, *params],
+        )
+        for rank, r in enumerate(rows, start=1):
+            d = dict(r)
+            value = d["value_minor"]
+            ranked.append(((value is None, rank, cur, -(value or 0), d["id"]), d))
+    ranked.sort(key=lambda x: x[0])
+    return [d for _, d in ranked[:n]]
 
 
 def count_outside_ref_prefix(conn: sqlite3.Connection, prefix: str) -> int:

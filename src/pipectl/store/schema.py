@@ -381,6 +381,10 @@ def _migrations():  # -> sqlite_utils.Migrations, imported lazily (start-up cost
 
         run_script(db.conn, readmodel.SCHEMA)
         readmodel.mark_all(db.conn)
+        # The board's largest deals of a stage, currency by currency, read along an index
+        # instead of sorting every deal of the stage (at 1M deals: 1.7 s -> a few ms).
+        run_script(db.conn, "CREATE INDEX deals_board ON deals "
+                            "(pipeline_id, stage, currency, value_minor DESC);")
 
     return migrations
 

@@ -1,0 +1,47 @@
+"""Property: the board's largest deals of a stage, read currency by currency along the index
+``deals_board``, are exactly those the one sorted query gives (``value_order(interleave=True),
+id``): the largest of each currency in turn, deals without a value last, ties by id."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from pipectl.store import deals as store
+from pipectl.store.db import connect, transaction
+from pipectl.store.pipelines import default
+
+DEAL = st.tuples(st.sampled_from(["EUR", "USD", "PLN"]),
+                 st.one_of(st.none(), st.sampled_from([0, 5, 100, 100, 2500, 10**12])),
+                 st.sampled_from([None, "Anna", "Ben"]),
+                 st.sampled_from(["prospecting", "meeting", "proposal"]))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(deals=st.lists(DEAL, max_size=40), n=st.integers(1, 12),
+       owner=st.sampled_from([None, "Anna"]))
+def test_the_largest_in_turn_are_the_sorted_querys(deals: list, n: int, owner: str | None):
+    with tempfile.TemporaryDirectory() as tmp:
+        conn = connect(Path(tmp) / "b.db")
+        try:
+            with transaction(conn):
+                for i, (cur, value, who, stage) in enumerate(deals):
+                    conn.execute(
+                        "INSERT INTO deals (name, pipeline_id, stage, currency, value_minor, "
+                        "owner, created_at, updated_at) VALUES (?, 1, ?, ?, ?, ?, "
+                        "'2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z')",
+                        (f"D{i}", stage, cur, value, who))
+            p = default(conn)
+            top, _ = store.board(conn, p, owner=owner, per_stage=n)
+            mine = " AND owner = ?" if owner else ""
+            for key in p.open_keys:
+                want = [dict(r) for r in conn.execute(
+                    f"SELECT * FROM deals WHERE pipeline_id = 1 AND stage = ?{mine} "
+                    f"ORDER BY {store.value_order(None, interleave=True)}, id LIMIT {n}",
+                    [key, *([owner] if owner else [])])]
+                assert [d["id"] for d in top[key]] == [d["id"] for d in want], key
+        finally:
+            conn.close()
