@@ -478,6 +478,7 @@ def _schema_4(db: Path) -> None:
     con.execute("DROP TABLE imports")
     for name in ("read_dirty_event", "read_dirty_deal", "read_dirty_version"):
         con.execute(f"DROP TRIGGER {name}")
+    con.execute("DROP INDEX deals_board")
     for name in ("deal_states", "deal_stays", "read_facts", "read_dirty",
                  "read_dirty_pipelines"):
         con.execute(f"DROP TABLE {name}")
