@@ -47,7 +47,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from pipectl.domain.states import ROW, STATE, STILL  # noqa: F401 (STILL: the readers')
+from pipectl.domain.states import ROW
 from pipectl.store import sql
 
 if TYPE_CHECKING:
@@ -58,14 +58,6 @@ Pipelines = Mapping[int, "Pipeline"]
 # The first schema that has the read models (migration 0007).
 SINCE_VERSION = 7
 
-
-STATE_COLUMNS = (
-    "created_at", "unknown", "pipeline_id", "stage", "entered_at", "lost_stage",
-    "lost_reason", "lost_at", "won_at", "qualified_at", "reached", "value_minor", "currency",
-    "close_date", "probability",
-)
-ALL_COLUMNS = ("deal_id", "since_id", "since_at", "until_at", *STATE_COLUMNS, "last_at",
-               "next_id")
 
 SCHEMA = """
 CREATE TABLE deal_states (
@@ -168,7 +160,7 @@ def _many(conn: sqlite3.Connection, dirty: str) -> bool:
 
 
 def fill(conn: sqlite3.Connection, pipelines: Pipelines, dirty: str, states_table: str,
-         stays_table: str, past_table: str | None = None) -> None:
+         stays_table: str, past_table: str | None = None, many: bool | None = None) -> None:
     """Insert the rows of the deals listed in table ``dirty`` (deal_id), computed from their
     events (``domain.states``), into ``states_table`` and ``stays_table`` (their columns as
     ``deal_states`` and ``deal_stays``; with ``past_table``, the states a later one replaced
@@ -176,13 +168,14 @@ def fill(conn: sqlite3.Connection, pipelines: Pipelines, dirty: str, states_tabl
     the migration) in one pass over the table, sorted once."""
     from pipectl.domain import states as domain
 
-    many = _many(conn, dirty)
+    if many is None:
+        many = _many(conn, dirty)
     facts_by_pipeline = domain.facts_of(pipelines)
     cur = conn.cursor()
     cur.row_factory = None
     cur.execute(EVENTS_SQL.format(columns=", ".join(domain.EVENT_COLUMNS), dirty=dirty,
                                   hint="NOT INDEXED" if many else sql.indexed_by("events_deal")))
-    slots = f"({', '.join(ALL_COLUMNS)}) VALUES ({', '.join('?' * len(ALL_COLUMNS))})"
+    slots = f"({', '.join(ROW)}) VALUES ({', '.join('?' * len(ROW))})"
     now_sql = f"INSERT INTO {states_table} {slots}"
     past_sql = f"INSERT INTO {past_table or states_table} {slots}"
     stay_sql = (f"INSERT INTO {stays_table} ({', '.join(domain.STAY)}, seconds) "
@@ -228,7 +221,8 @@ def _fill_many(conn: sqlite3.Connection, pipelines: Pipelines) -> None:
     conn.execute("DROP TABLE IF EXISTS temp.read_past")
     conn.execute("CREATE TEMP TABLE read_past AS SELECT * FROM deal_states WHERE 0")
     try:
-        fill(conn, pipelines, "read_dirty", "deal_states", "deal_stays", "temp.read_past")
+        fill(conn, pipelines, "read_dirty", "deal_states", "deal_stays", "temp.read_past",
+             many=True)
         conn.execute("INSERT INTO deal_states SELECT * FROM temp.read_past "
                      "ORDER BY until_at, deal_id, since_id")
     finally:
@@ -268,7 +262,7 @@ def settle(conn: sqlite3.Connection) -> None:
     if not _many(conn, "read_dirty"):
         for table in ("deal_states", "deal_stays"):
             conn.execute(f"DELETE FROM {table} WHERE deal_id IN (SELECT deal_id FROM read_dirty)")
-        fill(conn, pipelines, "read_dirty", "deal_states", "deal_stays")
+        fill(conn, pipelines, "read_dirty", "deal_states", "deal_stays", many=False)
     else:
         _fill_many(conn, pipelines)
     conn.execute("DELETE FROM read_dirty")
