@@ -14,16 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import Cli
-
-
-def _sql(db: Path, *statements: str) -> None:
-    con = sqlite3.connect(db)
-    try:
-        for s in statements:
-            con.execute(s)
-        con.commit()
-    finally:
-        con.close()
+from tests.reliability.test_check_tampering import _sql
 
 
 def _one(db: Path, sql: str) -> object:

@@ -360,15 +360,13 @@ def _examine(conn: sqlite3.Connection, every: list[int] | None = None
     if differing:
         problems.append(_deals_problem(differ, differing))
     if bad_rates:
-        n = len(bad_rates)
-        shown = ", ".join(map(str, bad_rates[:SHOWN])) + (" ..." if n > SHOWN else "")
+        n, shown = len(bad_rates), _first_ids(bad_rates)
         problems.append(
             f"{n} exchange rate row{'s are' if n != 1 else ' is'} not a rate pipectl records "
             f"(id {shown}): conversions (--in) leave {'them' if n != 1 else 'it'} out; "
             "record the right one with pipectl rate set")
     if read_models:
-        n = len(read_models)
-        shown = ", ".join(map(str, read_models[:SHOWN])) + (" ..." if n > SHOWN else "")
+        n, shown = len(read_models), _first_ids(read_models)
         problems.append(
             f"{n} deal{'s' + chr(39) if n != 1 else chr(39) + 's'} read models (the states "
             f"and stays the reports read) are not what {'their' if n != 1 else 'its'} events "
@@ -389,6 +387,11 @@ def _examine(conn: sqlite3.Connection, every: list[int] | None = None
         bad_rates=bad_rates,
         read_models=read_models,
     ), skip
+
+
+def _first_ids(ids: list[int]) -> str:
+    """The first ``SHOWN`` ids, "..." after them when there are more."""
+    return ", ".join(map(str, ids[:SHOWN])) + (" ..." if len(ids) > SHOWN else "")
 
 
 def _bad_rates(conn: sqlite3.Connection) -> list[int]:
