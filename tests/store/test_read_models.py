@@ -150,3 +150,47 @@ def snapshot_moment(at: str):
     from datetime import datetime
 
     return datetime.fromisoformat(at.replace("Z", "+00:00"))
+
+
+def test_marked_picks_the_marked_deals_from_the_sorted_stream() -> None:
+    """``fill``'s one pass over every deal keeps exactly the marked ones: marks before,
+    between and after the deals, marks of deals without events (deleted), none at all."""
+    deals = [(2, ["a"]), (3, ["b"]), (5, ["c"]), (9, ["d"])]
+    for marks, kept in (
+        ([], []),
+        ([1, 4, 10], []),
+        ([2, 3, 5, 9], [2, 3, 5, 9]),
+        ([1, 3, 4, 9, 12], [3, 9]),
+        ([5], [5]),
+        ([2, 9], [2, 9]),
+    ):
+        got = [d for d, _ in readmodel._marked(iter(deals), [(m,) for m in marks])]
+        assert got == kept, marks
+
+
+def test_the_one_pass_and_the_index_give_the_same_rows_for_some_marked_deals(
+        tmp_path: Path) -> None:
+    """A share of the deals marked, read by the one sorted pass (``many``) and through the
+    index: the same rows."""
+    conn = connect(tmp_path / "m.db")
+    for i in range(12):
+        svc.add(conn, NewDeal(name=f"Deal {i}", value_minor=100 * i, currency="EUR"),
+                T0 + timedelta(hours=i))
+        if i % 2:
+            svc.advance(conn, i + 1, at=T0 + timedelta(days=1, hours=i))
+    conn.execute("CREATE TEMP TABLE some AS SELECT id AS deal_id FROM deals WHERE id % 3 = 1")
+    conn.execute("INSERT INTO temp.some VALUES (999)")  # a deal with no events
+    out = {}
+    for many in (True, False):
+        conn.execute("CREATE TEMP TABLE st AS SELECT * FROM deal_states WHERE 0")
+        conn.execute("CREATE TEMP TABLE sy AS SELECT * FROM deal_stays WHERE 0")
+        readmodel.fill(conn, readmodel.definitions(conn), "temp.some", "temp.st", "temp.sy",
+                       many=many)
+        out[many] = (conn.execute("SELECT * FROM temp.st ORDER BY deal_id").fetchall(),
+                     conn.execute("SELECT * FROM temp.sy ORDER BY deal_id").fetchall())
+        conn.execute("DROP TABLE temp.st")
+        conn.execute("DROP TABLE temp.sy")
+    assert sorted({r[0] for r in out[True][0]}) == [1, 4, 7, 10]
+    assert {r[0] for r in out[True][1]} == {4, 10}  # the two advanced: a stay each
+    assert out[True] == out[False]
+    conn.close()

@@ -43,7 +43,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
@@ -123,6 +123,13 @@ SELECT deal_id, {columns} FROM events {hint}
 WHERE deal_id IN (SELECT deal_id FROM {dirty})
 ORDER BY deal_id, id
 """
+# The same for a large share of the deals: every deal's events, sorted once, read in one pass;
+# the marked ones are picked out in Python (``_marked``), by deal, from the marks in the same
+# order (a probe of the marks per event cost ~1.8 us each: 9 s of 5M events).
+EVERY_EVENT_SQL = """
+SELECT deal_id, {columns} FROM events NOT INDEXED
+ORDER BY deal_id, id
+"""
 
 def facts(p: Pipeline) -> str:
     """What the rows depend on in a pipeline's definition, as one text: each stage's key,
@@ -173,8 +180,12 @@ def fill(conn: sqlite3.Connection, pipelines: Pipelines, dirty: str, states_tabl
     facts_by_pipeline = domain.facts_of(pipelines)
     cur = conn.cursor()
     cur.row_factory = None
-    cur.execute(EVENTS_SQL.format(columns=", ".join(domain.EVENT_COLUMNS), dirty=dirty,
-                                  hint="NOT INDEXED" if many else sql.indexed_by("events_deal")))
+    columns = ", ".join(domain.EVENT_COLUMNS)
+    if many:
+        cur.execute(EVERY_EVENT_SQL.format(columns=columns))
+    else:
+        cur.execute(EVENTS_SQL.format(columns=columns, dirty=dirty,
+                                      hint=sql.indexed_by("events_deal")))
     slots = f"({', '.join(ROW)}) VALUES ({', '.join('?' * len(ROW))})"
     now_sql = f"INSERT INTO {states_table} {slots}"
     past_sql = f"INSERT INTO {past_table or states_table} {slots}"
@@ -193,7 +204,10 @@ def fill(conn: sqlite3.Connection, pipelines: Pipelines, dirty: str, states_tabl
         past_rows.clear()
         stay_rows.clear()
 
-    for deal_id, events in domain.by_deal(cur):
+    deals = domain.by_deal(cur)
+    if many:
+        deals = _marked(deals, conn.execute(f"SELECT deal_id FROM {dirty} ORDER BY deal_id"))
+    for deal_id, events in deals:
         rows, stays = domain.states(deal_id, events, facts_by_pipeline)
         if rows:
             now_rows.append(rows[-1])
@@ -202,6 +216,20 @@ def fill(conn: sqlite3.Connection, pipelines: Pipelines, dirty: str, states_tabl
         if len(past_rows) + len(now_rows) >= 20_000:
             flush()
     flush()
+
+
+def _marked(deals: Iterable[tuple[int, list]], marks: Iterable[tuple[int]]
+            ) -> Iterator[tuple[int, list]]:
+    """The ``(deal_id, events)`` of ``deals`` whose id is in ``marks``; both by deal id."""
+    marked = iter(marks)
+    mark = next(marked, None)
+    for deal_id, events in deals:
+        while mark is not None and mark[0] < deal_id:
+            mark = next(marked, None)
+        if mark is None:
+            return
+        if mark[0] == deal_id:
+            yield deal_id, events
 
 
 def _fill_many(conn: sqlite3.Connection, pipelines: Pipelines) -> None:
