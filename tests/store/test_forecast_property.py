@@ -42,7 +42,7 @@ def one_per_moment(conn: sqlite3.Connection, in_force: dict[str, dict], owner: s
                    since: str) -> dict[str, str]:
     """How ``forecast.build_all`` built its snapshots before ``snapshot.build_many``: one full
     snapshot (``snapshot.build``) per moment, every deal in it."""
-    return {moment: snapshot.build(conn, moment, owner, names=True, funnel=False,
+    return {moment: snapshot.build(conn, moment, owner, funnel=False,
                                    pipelines=defs) for moment, defs in in_force.items()}
 
 
