@@ -7,6 +7,7 @@ and against the pipectl command, side by side, interleaved, on one database (iss
 Every figure is the median wall time of a whole process: the `sqlite3` shell running the
 baseline script (its parameters set with `.parameter set`, output discarded), the shell
 running `select count(*), sum(length(kind)), max(at) from events`, and `pipectl CMD --json`.
+The shell opens the database `-readonly`: a baseline writes only TEMP tables.
 Prints a Markdown table of medians and ratios.
 """
 
@@ -71,9 +72,9 @@ def main(argv: list[str] | None = None) -> int:
     for name in cmds:
         times[f"{name}-sql"], times[name] = [], []
     for _ in range(a.reps + 1):  # the first round warms the page cache and is dropped
-        times["scan"].append(timed([SQLITE3, str(a.db)], SCAN))
+        times["scan"].append(timed([SQLITE3, "-readonly", str(a.db)], SCAN))
         for name, (pipectl_argv, script) in cmds.items():
-            times[f"{name}-sql"].append(timed([SQLITE3, str(a.db)], script))
+            times[f"{name}-sql"].append(timed([SQLITE3, "-readonly", str(a.db)], script))
             times[name].append(timed(pipectl_argv))
     med = {k: statistics.median(v[1:]) for k, v in times.items()}
     load = os.getloadavg()
