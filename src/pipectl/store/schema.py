@@ -386,7 +386,21 @@ def _migrations():  # -> sqlite_utils.Migrations, imported lazily (start-up cost
         run_script(db.conn, "CREATE INDEX deals_board ON deals "
                             "(pipeline_id, stage, currency, value_minor DESC);")
 
+    @migrations(name="0008_board_index_covers_totals")
+    def board_index_covers_totals(db) -> None:
+        # The board's totals per stage and currency read the open deals along deals_board,
+        # and each one's row for its probability: at 1M deals (271k open), 0.8 s of random
+        # reads. With the probability (and the id, the largest deals' tie-break) in the
+        # index, they read the index alone.
+        run_script(db.conn, "DROP INDEX IF EXISTS deals_board;")
+        run_script(db.conn, BOARD_INDEX)
+
     return migrations
+
+
+# The board's index (migration 0008): each open stage's deals by currency, largest first.
+BOARD_INDEX = ("CREATE INDEX deals_board ON deals "
+               "(pipeline_id, stage, currency, value_minor DESC, id, probability);")
 
 
 _IN_LIST = re.compile(r"\b(\w+) IN \(('[^'()]*'(?:, '[^'()]*')*)\)")
@@ -460,7 +474,7 @@ def run_script(conn: sqlite3.Connection, script: str) -> None:
 
 
 # Number of migrations above; a test checks it matches.
-VERSION = 7
+VERSION = 8
 
 # The migrations that rebuild tables (foreign keys off while they run): after them, and only
 # after them, an upgrade checks every reference before it commits.
@@ -470,5 +484,6 @@ REBUILDS = frozenset({"0001_initial", "0003_checks_without_in_lists", "0004_pipe
 # write (which cannot be upgraded): 0005 only added the imports table, which no read touches;
 # 0006 only added the rates table, which a read of a file without it finds empty
 # (``store.rates``: no rates, nothing converted); 0007 only added the read models, which a
-# report on a file without them does without (it replays the events: ``readmodel.usable``).
+# report on a file without them does without (it replays the events: ``readmodel.usable``);
+# 0008 only widened an index.
 READABLE_FROM = 4
