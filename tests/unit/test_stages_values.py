@@ -190,6 +190,19 @@ def test_streamed_json_list_is_byte_identical(items, capsys) -> None:
     assert capsys.readouterr().out == json.dumps(items, ensure_ascii=False, indent=2) + "\n"
 
 
+@pytest.mark.parametrize("items", [[], [{"a": 1}], [{"a": [1, {"b": "ễ"}]}, {"c": None}, 3]])
+@pytest.mark.parametrize("head", [{}, {"as_of": "2026-12-01T09:00:00Z", "total": 3},
+                                  {"nested": {"a": [1, {"b": None}]}, "ł": "Łódź"}])
+def test_streamed_json_object_ending_with_a_list_is_byte_identical(items, head, capsys) -> None:
+    import json
+
+    from pipectl.views.common import print_json_ending_with_list
+
+    print_json_ending_with_list(head, "deals", iter(items))
+    expected = json.dumps({**head, "deals": items}, ensure_ascii=False, indent=2) + "\n"
+    assert capsys.readouterr().out == expected
+
+
 _CREATED = {"at": "2026-01-01T00:00:00Z", "kind": "created", "to_stage": "prospecting"}
 _STEP = {"at": "2026-01-02T00:00:00Z", "kind": "note", "text": "x", "next_action": "call",
          "due": "2026-01-05"}

@@ -394,13 +394,15 @@ def stale(
     name = _pipeline(pipeline)
     moment = _as_of(as_of)
     conn, owner = connect_for_owner(ctx, owner)
-    found = reports.stale(conn, moment, default, wanted, owner, limit=most, pipeline=name)
+    found = reports.stale(conn, moment, default, wanted, owner, limit=most, pipeline=name,
+                          stream=as_json)
     from pipectl.views import reports as view
 
     if as_json:
-        from pipectl.views.common import print_json
+        from pipectl.views.common import print_json_ending_with_list
 
-        print_json(view.stale_json(found.rows, found.total, moment, found.several))
+        print_json_ending_with_list({"as_of": moment, "total": found.total}, "deals",
+                                    view.stale_items(found.rows, found.several))
     else:
         view.stale_table(found.rows, found.total, moment, found.several)
 
@@ -436,13 +438,15 @@ def next_(
     name = _pipeline(pipeline)
     moment = _as_of(as_of)
     conn, owner = connect_for_owner(ctx, owner)
-    found = reports.next_steps(conn, moment, owner, limit=most, pipeline=name)
+    found = reports.next_steps(conn, moment, owner, limit=most, pipeline=name,
+                               stream=as_json)
     from pipectl.views import reports as view
 
     if as_json:
-        from pipectl.views.common import print_json
+        from pipectl.views.common import print_json_ending_with_list
 
-        print_json(view.next_json(found.rows, found.total, moment, found.several))
+        print_json_ending_with_list({"as_of": moment, "total": found.total}, "deals",
+                                    view.next_items(found.rows, found.several))
     else:
         view.next_table(found.rows, found.total, moment, found.several)
 

@@ -24,8 +24,9 @@ as-of moment): the rule of ``domain.rules.next_step``, in SQL.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pipectl.domain.next_step import DUE_ONLY
 from pipectl.errors import UsageError
@@ -124,8 +125,10 @@ def stale(
     owner: str | None = None,
     limit: int | None = None,
     sc: Scope | None = None,
-) -> tuple[list[StaleDeal], int]:
-    """The stale deals, oldest first (at most ``limit``), and how many there are in all.
+    stream: bool = False,
+) -> tuple[list[StaleDeal] | Iterator[StaleDeal], int]:
+    """The stale deals, oldest first (at most ``limit``), and how many there are in all;
+    ``stream``: one at a time (read them before the connection's next report).
 
     ``limits``: ``thresholds(...)`` (default: each stage's rot days); ``sc``: the pipelines
     (``reports.scope``; default: all of them, as in force at ``as_of``)."""
@@ -144,24 +147,36 @@ def stale(
     try:
         # the deals listed, ranked without their names; names only for those (a million-deal
         # table carries no names: at 1M, 271k open deals, copying them cost ~0.3 s)
-        rows = conn.execute(
-            f"""SELECT s.id, d.name, d.owner, s.pipeline, s.stage, s.value_minor, s.currency,
-                       s.last_event_at, s.idle, s.limit_days
-                FROM (SELECT id, {_names_sql(sc)} AS pipeline, stage, value_minor, currency,
-                             last_event_at,
-                             round({sql.days_between(':as_of', 'last_event_at')}, 2) AS idle,
-                             {threshold} AS limit_days
-                      FROM {t} WHERE {stale_now}
-                      ORDER BY last_event_at, id LIMIT :limit) s
-                JOIN deals d ON d.id = s.id
-                ORDER BY s.last_event_at, s.id""",
-            params,
-        ).fetchall()
-        total = (len(rows) if limit is None or len(rows) < limit else
+        out = sql.scratch(conn, f"{t}_out", f"""
+            SELECT s.id, d.name, d.owner, s.pipeline, s.stage, s.value_minor, s.currency,
+                   s.last_event_at, s.idle, s.limit_days
+            FROM (SELECT id, {_names_sql(sc)} AS pipeline, stage, value_minor, currency,
+                         last_event_at,
+                         round({sql.days_between(':as_of', 'last_event_at')}, 2) AS idle,
+                         {threshold} AS limit_days
+                  FROM {t} WHERE {stale_now}
+                  ORDER BY last_event_at, id LIMIT :limit) s
+            JOIN deals d ON d.id = s.id
+            ORDER BY s.last_event_at, s.id""", params)
+        (listed,) = conn.execute(f"SELECT count(*) FROM {out}").fetchone()
+        total = (listed if limit is None or listed < limit else
                  conn.execute(f"SELECT count(*) FROM {t} WHERE {stale_now}", params).fetchone()[0])
     finally:
         snapshot.drop(conn, t)
-    return [StaleDeal(*r) for r in rows], total
+    rows = _listed(conn, out, StaleDeal)
+    return (rows if stream else list(rows)), total
+
+
+def _listed(conn: sqlite3.Connection, out: str, make: Callable[..., Any]) -> Iterator[Any]:
+    """The rows of the scratch table ``out``, in the order they were written, each made by
+    ``make``, one at a time (flat memory however many); the table is dropped at the end.
+    It holds the list as the report's read transaction saw it: reading it after that
+    transaction ended sees the same rows."""
+    try:
+        for r in conn.execute(f"SELECT * FROM {out} ORDER BY rowid"):
+            yield make(*r)
+    finally:
+        snapshot.drop(conn, out)
 
 
 def next_steps(
@@ -172,10 +187,12 @@ def next_steps(
     near_days: int = DEFAULT_NEAR_DAYS,
     limit: int | None = None,
     sc: Scope | None = None,
-) -> tuple[list[NextStep], int]:
+    stream: bool = False,
+) -> tuple[list[NextStep] | Iterator[NextStep], int]:
     """The open deals, most urgent first (at most ``limit``), and how many there are in all.
 
-    A deal is stale after ``stale_days`` without an event (default: its stage's rot days)."""
+    A deal is stale after ``stale_days`` without an event (default: its stage's rot days).
+    ``stream``: the deals one at a time (read them before the connection's next report)."""
     if sc is None:
         from pipectl.reports.scope import scope
 
@@ -241,8 +258,10 @@ def next_steps(
             cut = "WHERE tier < :tier OR (tier = :tier AND rank_at <= :last)"
             params.update(tier=tier, last=last)
         params["limit"] = -1 if limit is None else limit
-        rows = conn.execute(f"""
-            SELECT r.id, d.name, d.owner, r.pipeline, r.stage, r.value_minor, r.currency,
+        out = sql.scratch(conn, f"{t}_out", f"""
+            SELECT row_number() OVER (ORDER BY r.tier, r.rank_at, r.value_minor IS NULL, r.nth,
+                                               r.currency, r.id) AS rank,
+                   r.id, d.name, d.owner, r.pipeline, r.stage, r.value_minor, r.currency,
                    r.close_date, r.action, r.source, r.due, r.tier, r.idle
             FROM (SELECT id, {_names_sql(sc)} AS pipeline, stage, value_minor, currency,
                          close_date,
@@ -259,13 +278,16 @@ def next_steps(
                   LIMIT :limit) r
             JOIN deals d ON d.id = r.id
             ORDER BY r.tier, r.rank_at, r.value_minor IS NULL, r.nth, r.currency, r.id""",
-            params).fetchall()
+            params)
     finally:
         snapshot.drop(conn, ranked)
         snapshot.drop(conn, t)
-    why = ("overdue", "due_today", "stale", "close_overdue", "closing", "open")
-    steps = [
-        NextStep(i, *r[:11], why[r[11]], r[12])
-        for i, r in enumerate(rows, 1)
-    ]
-    return steps, total
+    rows = _listed(conn, out, _next_step)
+    return (rows if stream else list(rows)), total
+
+
+_WHY = ("overdue", "due_today", "stale", "close_overdue", "closing", "open")
+
+
+def _next_step(*r: Any) -> NextStep:
+    return NextStep(*r[:12], _WHY[r[12]], r[13])

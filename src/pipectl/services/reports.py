@@ -15,7 +15,7 @@ and the board do not load it.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
@@ -511,7 +511,7 @@ class Attention:
     # several: do the rows span more than one pipeline (name each row's)?
     __slots__ = ('rows', 'several', 'total')
 
-    def __init__(self, rows: list[Any], total: int, several: bool) -> None:
+    def __init__(self, rows: Iterable[Any], total: int, several: bool) -> None:
         self.rows = rows
         self.total = total
         self.several = several
@@ -525,9 +525,12 @@ def stale(
     owner: str | None = None,
     limit: int | None = None,
     pipeline: str | None = None,
+    stream: bool = False,
 ) -> Attention:
     """Open deals idle for longer than their threshold, oldest first: ``stage_days`` for the
-    stages they name, else ``days``, else each stage's rot days."""
+    stages they name, else ``days``, else each stage's rot days. ``stream``: ``rows`` one at
+    a time, in flat memory (as the read transaction saw them; read them before the
+    connection's next report)."""
     from pipectl.reports import actions
     from pipectl.reports.scope import scope
 
@@ -539,7 +542,7 @@ def stale(
             for pid, key in _open_stage(sc, given, wanted.stage):
                 per_stage[(pid, key)] = wanted.days
         rows, total = actions.stale(conn, as_of, actions.thresholds(sc, days, per_stage), owner,
-                                    limit=limit, sc=sc)
+                                    limit=limit, sc=sc, stream=stream)
     return Attention(rows, total, sc.several)
 
 
@@ -575,12 +578,14 @@ def next_steps(
     owner: str | None = None,
     limit: int | None = None,
     pipeline: str | None = None,
+    stream: bool = False,
 ) -> Attention:
-    """What each open deal needs next, most urgent first (``reports.actions.next_steps``)."""
+    """What each open deal needs next, most urgent first (``reports.actions.next_steps``);
+    ``stream`` as for ``stale``."""
     from pipectl.reports import actions
     from pipectl.reports.scope import scope
 
     with _one_state(conn, for_reports=True):
         sc = scope(conn, as_of, pipeline)
-        rows, total = actions.next_steps(conn, as_of, owner, limit=limit, sc=sc)
+        rows, total = actions.next_steps(conn, as_of, owner, limit=limit, sc=sc, stream=stream)
     return Attention(rows, total, sc.several)

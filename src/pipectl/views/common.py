@@ -57,6 +57,24 @@ def print_json_list(items: Iterable[Any]) -> None:
     out.write("[]\n" if first else "\n]\n")
 
 
+def print_json_ending_with_list(head: dict[str, Any], key: str, items: Iterable[Any]) -> None:
+    """A JSON object: the keys of ``head``, then ``key`` holding an array written item by
+    item: exactly what ``print_json({**head, key: list(items)})`` would print, in flat
+    memory."""
+    import json
+
+    out = sys.stdout
+    start = json.dumps(head, ensure_ascii=False, indent=2)
+    out.write((start[:-2] + ",\n  " if head else "{\n  ") + json.dumps(key, ensure_ascii=False)
+              + ": ")
+    first = True
+    for item in items:
+        body = json.dumps(item, ensure_ascii=False, indent=2).replace("\n", "\n    ")
+        out.write(("[\n    " if first else ",\n    ") + body)
+        first = False
+    out.write("[]\n}\n" if first else "\n  ]\n}\n")
+
+
 def print_json_with_list(key: str, items: Iterable[Any], tail: Callable[[int], dict]) -> None:
     """A JSON object whose first key, ``key``, holds an array written item by item, followed
     by the keys of ``tail(n)`` (``n``: how many items there were): exactly what

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import sys
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from pipectl.views.common import count, money, money_cell, totals_cell
@@ -741,22 +742,21 @@ def _pipeline_key(r: Any, several: bool) -> dict[str, Any]:
     return {"pipeline": r.pipeline} if several else {}
 
 
-def stale_json(rows: list[Any], total: int, as_of: str, several: bool = False
+def stale_json(rows: Iterable[Any], total: int, as_of: str, several: bool = False
                ) -> dict[str, Any]:
     """``several``: the deals may be in several pipelines (each deal names its own)."""
-    return {
-        "as_of": as_of,
-        "total": total,
-        "deals": [
-            {
-                "id": r.id, "name": r.name, "owner": r.owner, **_pipeline_key(r, several),
-                "stage": r.stage, "value": money(r.value_minor, r.currency),
-                "currency": r.currency, "last_event_at": r.last_event_at,
-                "idle_days": r.idle_days, "threshold_days": r.threshold_days,
-            }
-            for r in rows
-        ],
-    }
+    return {"as_of": as_of, "total": total, "deals": list(stale_items(rows, several))}
+
+
+def stale_items(rows: Iterable[Any], several: bool = False) -> Iterator[dict[str, Any]]:
+    """The deals of ``stale_json``, one at a time."""
+    for r in rows:
+        yield {
+            "id": r.id, "name": r.name, "owner": r.owner, **_pipeline_key(r, several),
+            "stage": r.stage, "value": money(r.value_minor, r.currency),
+            "currency": r.currency, "last_event_at": r.last_event_at,
+            "idle_days": r.idle_days, "threshold_days": r.threshold_days,
+        }
 
 
 def _stage_cell(r: Any, several: bool) -> str:
@@ -782,22 +782,21 @@ def stale_table(rows: list[Any], total: int, as_of: str, several: bool = False) 
                  else ""))
 
 
-def next_json(rows: list[Any], total: int, as_of: str, several: bool = False
+def next_json(rows: Iterable[Any], total: int, as_of: str, several: bool = False
               ) -> dict[str, Any]:
-    return {
-        "as_of": as_of,
-        "total": total,
-        "deals": [
-            {
-                "rank": r.rank, "id": r.id, "name": r.name, "owner": r.owner,
-                **_pipeline_key(r, several), "stage": r.stage,
-                "value": money(r.value_minor, r.currency),
-                "currency": r.currency, "close_date": r.close_date, "action": r.action,
-                "source": r.source, "due": r.due, "why": r.why, "idle_days": r.idle_days,
-            }
-            for r in rows
-        ],
-    }
+    return {"as_of": as_of, "total": total, "deals": list(next_items(rows, several))}
+
+
+def next_items(rows: Iterable[Any], several: bool = False) -> Iterator[dict[str, Any]]:
+    """The deals of ``next_json``, one at a time."""
+    for r in rows:
+        yield {
+            "rank": r.rank, "id": r.id, "name": r.name, "owner": r.owner,
+            **_pipeline_key(r, several), "stage": r.stage,
+            "value": money(r.value_minor, r.currency),
+            "currency": r.currency, "close_date": r.close_date, "action": r.action,
+            "source": r.source, "due": r.due, "why": r.why, "idle_days": r.idle_days,
+        }
 
 
 _WHY = {  # label and style of each reason a deal is ranked where it is
