@@ -472,18 +472,19 @@ def test_an_upgrade_that_keeps_failing_makes_one_backup_not_one_per_try(tmp_path
 
 def _schema_4(db: Path) -> None:
     """Make a current pipectl file look as schema 4 left it (before 0005_imports,
-    0006_rates and 0007_read_models)."""
+    0006_rates, 0007_read_models and 0008_board_index_and_figures)."""
     con = sqlite3.connect(db)
     con.execute("DROP TABLE rates")
     con.execute("DROP TABLE imports")
     for name in ("read_dirty_event", "read_dirty_deal", "read_dirty_version"):
         con.execute(f"DROP TRIGGER {name}")
     con.execute("DROP INDEX deals_board")
-    for name in ("deal_states", "deal_stays", "read_facts", "read_dirty",
+    for name in ("deal_figures", "deal_states", "deal_stays", "read_facts", "read_dirty",
                  "read_dirty_pipelines"):
         con.execute(f"DROP TABLE {name}")
     con.execute("DELETE FROM _sqlite_migrations WHERE name IN "
-                "('0005_imports', '0006_rates', '0007_read_models')")
+                "('0005_imports', '0006_rates', '0007_read_models', "
+                "'0008_board_index_and_figures')")
     con.execute("PRAGMA user_version = 4")
     con.commit()
     con.close()

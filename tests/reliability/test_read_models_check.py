@@ -134,3 +134,25 @@ def test_a_moment_that_is_no_date_written_around_pipectl_stops_no_write(history,
     assert _one(db_path, "SELECT count(*) FROM read_dirty") == 0
     assert history.json("report") == _replayed(history, "report")
     assert history.json("forecast") == _replayed(history, "forecast")
+
+
+def test_the_reports_figures_changed_behind_pipectls_back_are_told_and_counted_again(
+        history, db_path):
+    """The counts kept for the report (``store.figures``) are checked too: a row changed
+    around pipectl is told, --repair counts them again from every deal, and the report is
+    the replay's again."""
+    before = history.json("report")
+    _sql(db_path, "UPDATE deal_figures SET deals = deals + 5 WHERE stage = 'lost'")
+    assert history.json("report") != before  # the report reads them
+    found = json.loads(history("db", "check", "--json", code=1).stdout)
+    assert found["read_models_differing"] >= 1
+    repaired = json.loads(history("db", "check", "--repair", "--json").stdout)
+    assert repaired["ok"] is True
+    history("db", "check")  # clean: exits 0
+    assert history.json("report") == before == _replayed(history, "report")
+    _sql(db_path, "INSERT INTO deal_figures (pipeline_id, stage, valued, own_probability, "
+                  "qualified, won, lost, deals) VALUES (1, 'proposal', 0, 0, 0, 0, 0, 3)")
+    found = json.loads(history("db", "check", "--json", code=1).stdout)
+    assert found["read_models_differing"] == 3  # a combination no deal has: every deal
+    history("db", "check", "--repair")
+    assert history.json("report") == before

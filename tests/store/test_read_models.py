@@ -29,8 +29,8 @@ from pipectl.reports.periods import Window
 from pipectl.reports.scope import scope
 from pipectl.services import deals as svc
 from pipectl.services.reports import forecast_periods
+from pipectl.store import figures, readmodel
 from pipectl.store import pipelines as pipeline_store
-from pipectl.store import readmodel
 from pipectl.store.db import connect, transaction
 from pipectl.values import iso
 from tests.store.test_forecast_property import ADD, OPS, T0, partners, play
@@ -100,6 +100,7 @@ def test_read_models_equal_a_replay(first: list, ops: list, more: list, regated:
             # with every write settled, nothing waits and the rows are the events' function
             assert conn.execute("SELECT count(*) FROM read_dirty").fetchone()[0] == 0
             assert stored(conn) == recomputed(conn)
+            assert not figures.differ(conn)  # the counts kept at write time, as recounted
 
             moments = {iso(max(T0, last + timedelta(hours=h))) for h in hours}
             ats = [a for (a,) in conn.execute("SELECT DISTINCT at FROM events ORDER BY at")]
@@ -129,6 +130,15 @@ def test_read_models_equal_a_replay(first: list, ops: list, more: list, regated:
                     with readmodel.replaying():
                         slow_fc = forecast.build_all(conn, moment, periods, owner, pipeline)
                     assert fast_fc == slow_fc, (moment, unit, owner, pipeline)
+                after_all = not ats or moment >= ats[-1]
+                for pipeline in (None, "Partners"):
+                    # over all time, after every event: from the figures kept at write time
+                    sc = scope(conn, moment, pipeline)
+                    assert summary._figures_usable(conn, sc) == after_all, moment
+                    fast_report = summary.build(conn, moment, Window(), pipeline=pipeline)
+                    with readmodel.replaying():
+                        slow_report = summary.build(conn, moment, Window(), pipeline=pipeline)
+                    assert fast_report == slow_report, (moment, pipeline)
                 for pipeline in (None, "Partners"):
                     sc = scope(conn, moment, pipeline)
                     for window in (Window(None, None), Window(T0.date() + timedelta(days=20),

@@ -211,13 +211,15 @@ def _days(seconds: float | None) -> float | None:
 
 
 def _durations(
-    conn: sqlite3.Connection, source: str, params: dict, grouped: bool
+    conn: sqlite3.Connection, source: str, params: dict, grouped: bool,
+    rounded: dict[str | None, int] | None = None,
 ) -> dict[str | None, Days]:
     """Count, median, mean and max (in days) of the seconds in ``source`` per group.
 
     ``source`` yields ``grp, s`` rows (``grp`` NULL when not ``grouped``). The values go to a
     TEMP table indexed by (grp, s); the median is then read by offset along that index, so no
-    value ever reaches Python, only the few aggregates per group.
+    value ever reaches Python, only the few aggregates per group. ``rounded``, when given,
+    receives per group the sum of the seconds each rounded to a whole second.
     """
     table = sql.scratch(conn, f"dur_{next(_tables)}",
                         f"SELECT grp, s FROM ({source}) WHERE s IS NOT NULL", params,
@@ -225,9 +227,11 @@ def _durations(
     try:
         out: dict[str | None, Days] = {}
         groups = conn.execute(
-            f"SELECT grp, count(*), avg(s), max(s) FROM {table} GROUP BY grp"
+            f"SELECT grp, count(*), avg(s), max(s), sum(round(s)) FROM {table} GROUP BY grp"
         ).fetchall()
-        for grp, n, mean, top in groups:
+        for grp, n, mean, top, whole in groups:
+            if rounded is not None:
+                rounded[grp] = int(whole)
             middle = [
                 r[0]
                 for r in conn.execute(
@@ -265,8 +269,11 @@ def build(
     sc = scope_of(conn, as_of, pipeline)
     p = {"ws": window.start_iso(), "we": window.end_iso(), "as_of": as_of,
          "pipeline_id": sc.pipeline_id}
+    kept = window == Window() and owner is None and not explain and _figures_usable(conn, sc)
     stays = _InBackground(conn, p, owner, sc)  # starts now, on the other core
     try:
+        if kept:
+            return _from_figures(conn, p, window, stays, sc)
         table = snapshot.build(conn, as_of, owner, pipelines=sc.pipelines,
                                pipeline_id=sc.pipeline_id)
         try:
@@ -438,6 +445,221 @@ def _report(
         for key, cond in conditions.items():
             report.deals[key] = _ids(q, t, cond, p)
             report.deal_counts[key] = q(f"SELECT count(*) FROM {t} WHERE {cond}", p).fetchone()[0]
+    return report
+
+
+def _figures_usable(conn: sqlite3.Connection, sc: Scope) -> bool:
+    """Whether the figures kept at write time (``store.figures``: every deal's state now,
+    counted) give the report as of ``sc.as_of``: the read models may be used under the
+    definitions in force then, and no event is later than that moment (every deal's state
+    then is its state now)."""
+    from pipectl.store import figures, readmodel
+    from pipectl.store.schema import EVENT_KINDS
+
+    if not figures.present(conn) or not readmodel.usable(conn, sc.pipelines):
+        return False
+    hint = sql.indexed_by("events_kind_at")
+    for kind in EVENT_KINDS:
+        (last,) = conn.execute(f"SELECT max(at) FROM events {hint} WHERE kind = ?",
+                               (kind,)).fetchone()
+        if last is not None and last > sc.as_of:
+            return False
+    return True
+
+
+def _from_figures(conn: sqlite3.Connection, p: dict, window: Window, stays: _InBackground,
+                  sc: Scope) -> Report:
+    """``_report`` over all time as of a moment after every event, from the figures kept at
+    write time (``store.figures``) instead of a pass over every deal: the same numbers (the
+    states' stages read through the same SQL of the definitions), with only the won deals'
+    cycles and the open deals' ages read deal by deal, from the states now."""
+    from pipectl.domain.pipeline import LOST
+    from pipectl.domain.states import STILL
+
+    several, split = sc.several, sc.split
+    shown = sc.shown
+    defs = sc.in_sql
+    status_sql = snapshot.stage_case(sc.pipelines, "status", "stage", "pipeline_id")
+    won_now_sql = snapshot.member(sc.pipelines, snapshot.won_keys, "stage", "pipeline_id")
+    default_sql = snapshot.stage_case(defs, "probability", "stage", "pipeline_id")
+    mine = " AND pipeline_id = :pipeline_id" if sc.pipeline_id is not None else ""
+    rows = conn.execute(
+        f"""SELECT {status_sql}, {won_now_sql}, {default_sql}, pipeline_id, stage, currency,
+                   valued, own_probability, reached, qualified, won, lost, unknown,
+                   lost_reason, lost_stage, deals, value_hi, value_lo, weighted_hi, weighted_lo
+            FROM deal_figures WHERE 1{mine}""", p).fetchall()
+
+    longest = max((len(x.line) for x in shown), default=0)
+    width = _FIXED + longest
+    per: dict[int | None, list[int]] = {}
+    pipe_groups: dict[tuple, list] = {}  # (pid, stage, currency) -> [n, none, value, weighted]
+    outcomes: dict[tuple[str, str | None], list] = {}  # (outcome, currency) -> [n, valued, v]
+    lost_groups: dict[tuple, list] = {}  # (reason, pid, stage, currency) -> [n, value]
+    for (status, won_now, default, pid, stage, cur, valued, own, reached, qualified, won,
+         lost, unknown, reason, lost_stage, n, v_hi, v_lo, w_hi, w_lo) in rows:
+        value = sql.joined(v_hi, v_lo) if valued else None
+        own_weighted = sql.joined(w_hi, w_lo) if valued and own else None
+        key = pid if split else None
+        c = per.setdefault(key, [0] * width)
+        won_in = status == "won" and bool(won_now) and bool(won)
+        decided = lost if stage == LOST else (won if won_now else 0)
+        lost_in = status == "lost" and bool(decided)
+        unknown = unknown or ""
+        c[0] += n
+        c[1] += n if status == "open" else 0
+        c[2] += n if status == "won" else 0
+        c[3] += n if status == "lost" else 0
+        c[4] += n  # created in the window: all time, every deal
+        c[5] += n if qualified else 0
+        c[6] += n if qualified and status == "won" else 0
+        c[7] += n if won_in else 0
+        c[8] += n if lost_in else 0
+        c[10] += n if not qualified and "qualified_at" in unknown else 0
+        c[11] += n if won_in and "created_at" in unknown and "closed_at" not in unknown else 0
+        c[12] += n if won_in and "closed_at" in unknown else 0
+        for k in range(1, longest + 1):
+            c[_FIXED + k - 1] += n if reached is not None and reached >= k else 0
+        if status == "open":
+            g = pipe_groups.setdefault((key, stage, cur), [0, 0, None, None])
+            g[0] += n
+            g[1] += 0 if valued else n
+            if valued:
+                g[2] = (g[2] or 0) + value
+                if own:
+                    g[3] = (g[3] or 0) + own_weighted
+                elif default is not None:
+                    g[3] = (g[3] or 0) + value * default
+        outcome = "won" if won_in else "lost" if lost_in else "open" if status == "open" else None
+        if outcome is not None:
+            o = outcomes.setdefault((outcome, cur), [0, 0, None])
+            o[0] += n
+            if valued:
+                o[1] += n
+                o[2] = (o[2] or 0) + value
+        if lost_in:
+            lg = lost_groups.setdefault((reason, key, lost_stage, cur), [0, None])
+            lg[0] += n
+            if valued:
+                lg[1] = (lg[1] or 0) + value
+
+    def order(item: tuple) -> tuple:  # SQLite's GROUP BY order: NULL first
+        return tuple((v is not None, v if v is not None else 0) for v in item[0])
+
+    # the won deals' cycles and the open deals' ages, deal by deal, from the states now
+    now_rows = f"FROM deal_states {sql.indexed_by('deal_states_now')} WHERE until_at = '{STILL}'"
+    won_in_sql = (f"({status_sql} = 'won' AND CASE WHEN {won_now_sql} THEN won_at END "
+                  "IS NOT NULL)")
+    won_stages = sorted({k for x in sc.pipelines.values() for k in x.won_keys})
+    open_stages = sorted({k for x in sc.pipelines.values() for k in x.open_keys})
+    cycle_src = (
+        f"SELECT NULL AS grp, {sql.seconds_between('won_at', 'created_at')} AS s {now_rows}"
+        f" AND stage IN ({', '.join(map(snapshot.quote, won_stages)) or 'NULL'}){mine}"
+        f" AND {won_in_sql} AND {CYCLE_KNOWN}")
+    whole: dict[str | None, int] = {}
+    cycle = _durations(conn, cycle_src, p, grouped=False, rounded=whole).get(None, NO_DAYS)
+    for c in per.values():
+        c[9] = 0
+    if per:  # the counts' cycle total: carried by one of them, summed over all below
+        next(iter(per.values()))[9] = whole.get(None, 0)
+
+    row = [sum(col) for col in zip(*per.values(), strict=True)] if per else [0] * width
+    status = {"open": row[1], "won": row[2], "lost": row[3], "total": row[0]}
+    flow = {"created": row[4], "qualified": row[5], "won": row[7], "lost": row[8]}
+    close_rate = Ratio(row[6], row[5])
+    win_rate = Ratio(row[7], row[7] + row[8])
+    cycle_seconds = int(row[9])
+    unknown_counts = Unknowns(row[10], row[11], row[12])
+    conversion: list[Step] = []
+    for x in shown:
+        counts = per.get(x.id if split else None, [0] * width)
+        reached_n = counts[_FIXED:]
+        conversion += [
+            Step(x, a.key, b.key, reached_n[i], reached_n[i + 1])
+            for i, (a, b) in enumerate(pairwise(x.line))
+        ]
+    by_pipeline = None
+    if several:
+        by_pipeline = []
+        for x in shown:
+            c = per.get(x.id, [0] * width)
+            by_pipeline.append(PipelineRates(x, Ratio(c[6], c[5]), Ratio(c[7], c[7] + c[8])))
+
+    pipeline = {(x.id, key): StageMoney(x, key, Money()) for x in shown for key in x.open_keys}
+    total = Money()
+    raw_total: dict[str, int] = {}
+    for (pipeline_id, stage, cur), (n, none, value, weighted) in sorted(pipe_groups.items(),
+                                                                          key=order):
+        total.count += n
+        total.without_value += none
+        if value is not None:
+            total.value[cur] = total.value.get(cur, 0) + value
+            if weighted is not None:
+                raw_total[cur] = raw_total.get(cur, 0) + weighted
+        if not split:
+            pipeline_id = shown[0].id if shown else None
+        entry = pipeline.get((pipeline_id, stage))
+        if entry is None:
+            continue
+        m = entry.money
+        m.count += n
+        m.without_value += none
+        if value is not None:
+            m.value[cur] = m.value.get(cur, 0) + value
+            m.weighted[cur] = weighted_minor(weighted or 0)
+            m.exact[cur] = weighted or 0
+    total.weighted = {c: weighted_minor(v) for c, v in raw_total.items()}
+    total.exact = raw_total
+
+    now_src = f"""
+        SELECT {_group(sc, "stage", "pipeline_id")} AS grp,
+               {sql.seconds_between(':as_of', 'entered_at')} AS s
+        {now_rows} AND stage IN ({', '.join(map(snapshot.quote, open_stages)) or 'NULL'}){mine}
+          AND {status_sql} = 'open'
+    """
+    now = _durations(conn, now_src, p, grouped=True)
+    done = stays.result()
+    time_in_stage = []
+    for x in shown:
+        for key in x.open_keys:
+            g = _group_key(sc, x, key)
+            time_in_stage.append(StageTime(x, key, done.get(g, NO_DAYS), now.get(g, NO_DAYS)))
+
+    won, lost = Outcome(), Outcome()
+    open_valued: dict[str, int] = {}
+    for (outcome, cur), (n, valued, value) in sorted(outcomes.items(), key=order):
+        if outcome == "open":
+            if valued:
+                open_valued[cur] = valued
+        else:
+            (won if outcome == "won" else lost).add(cur, n, valued, value)
+    velocity = [
+        _velocity(cur, open_valued.get(cur, 0), win_rate, won.with_value.get(cur, 0),
+                  won.value.get(cur, 0), cycle.count, cycle_seconds)
+        for cur in sorted(set(open_valued) | set(won.with_value))
+    ]
+
+    reasons: dict[str, LostGroup] = {}
+    at_stage: dict[tuple[int | None, str], LostGroup] = {}
+    for (reason, pipeline_id, stage, cur), (n, value) in sorted(lost_groups.items(), key=order):
+        if not split:
+            pipeline_id = shown[0].id if shown else None
+        owner_pipeline = sc.pipeline(pipeline_id) if pipeline_id is not None else None
+        for g in (reasons.setdefault(reason, LostGroup(reason)),
+                  at_stage.setdefault((pipeline_id, stage),
+                                      LostGroup(stage, pipeline=owner_pipeline))):
+            g.count += n
+            if value is not None:
+                g.value[cur] = g.value.get(cur, 0) + value
+    lost_by_reason, lost_by_stage = _lost_order(reasons, at_stage, sc)
+
+    report = Report(
+        as_of=p["as_of"], window=window, owner=None, status=status, flow=flow,
+        pipeline=list(pipeline.values()), pipeline_total=total, close_rate=close_rate,
+        win_rate=win_rate, conversion=conversion, cycle=cycle, time_in_stage=time_in_stage,
+        velocity=velocity, lost_by_reason=lost_by_reason, lost_by_stage=lost_by_stage,
+        pipelines=shown, only=sc.only, by_pipeline=by_pipeline, won=won, lost=lost,
+    )
+    report.unknown = unknown_counts
     return report
 
 
@@ -654,6 +876,12 @@ def _lost(
             g.count += n
             if value is not None:
                 g.value[cur] = g.value.get(cur, 0) + value
+    return _lost_order(reasons, at_stage, sc)
+
+
+def _lost_order(reasons: dict[str, LostGroup], at_stage: dict[tuple[int | None, str], LostGroup],
+                sc: Scope) -> tuple[list[LostGroup], list[LostGroup]]:
+    """The lost groups as the report lists them: reasons by count, stages along the line."""
     by_reason = sorted(reasons.values(), key=lambda g: (-g.count, g.key))
     place = {x.id: i for i, x in enumerate(sc.shown)}
 

@@ -315,18 +315,47 @@ def read_model_differences(conn: sqlite3.Connection) -> list[int]:
         conn.execute(f"CREATE TEMP TABLE {stays} AS SELECT * FROM deal_stays WHERE 0")
         readmodel.fill(conn, readmodel.definitions(conn), f"temp.{every}", f"temp.{states}",
                        f"temp.{stays}")
-        return [r[0] for r in conn.execute(f"""
+        from pipectl.store import figures
+
+        counted_wrong: list[int] = []
+        if figures.present(conn) and figures.differ(conn, f"temp.{states}"):
+            # the counts kept for the report are not those of the deals' states: every deal
+            # counted in a combination that differs (or, for one no deal has, every deal)
+            counted_wrong = every_deal_counted_wrong(conn, f"temp.{states}")
+        return sorted(set(counted_wrong) | {r[0] for r in conn.execute(f"""
             SELECT deal_id FROM (SELECT * FROM deal_states EXCEPT SELECT * FROM temp.{states})
             UNION SELECT deal_id FROM (SELECT * FROM temp.{states} EXCEPT
                                        SELECT * FROM deal_states)
             UNION SELECT deal_id FROM (SELECT * FROM deal_stays EXCEPT SELECT * FROM temp.{stays})
             UNION SELECT deal_id FROM (SELECT * FROM temp.{stays} EXCEPT
                                        SELECT * FROM deal_stays)
-            UNION SELECT deal_id FROM read_dirty
-            ORDER BY 1""")]
+            UNION SELECT deal_id FROM read_dirty""")})
     finally:
         for table in (every, states, stays):
             conn.execute(f"DROP TABLE IF EXISTS temp.{table}")
+
+
+def every_deal_counted_wrong(conn: sqlite3.Connection, states: str) -> list[int]:
+    """The deals whose states now (recomputed, in ``states``) fall in a combination of
+    ``deal_figures`` that is not what they make of it; every deal when the wrong rows are
+    of combinations no deal has. Sorted ids."""
+    from pipectl.domain.states import STILL
+    from pipectl.store import figures
+
+    dims = figures.DIMENSIONS
+    right = figures.counted(conn, states=states)
+    stored = conn.execute(f"SELECT {', '.join(dims + figures.MEASURES)} FROM deal_figures"
+                          ).fetchall()
+    wrong = {tuple(r[:len(dims)]) for r in set(map(tuple, right)) ^ set(map(tuple, stored))}
+    ids = []
+    for (deal_id, *key) in conn.execute(
+            f"SELECT deal_id, {figures.COMBINATION} FROM {states} "
+            f"WHERE until_at = '{STILL}' ORDER BY deal_id"):
+        if tuple(key) in wrong:
+            ids.append(deal_id)
+    if not ids:
+        ids = [r[0] for r in conn.execute("SELECT id FROM deals ORDER BY id")]
+    return ids
 
 
 def recompute_read_models(conn: sqlite3.Connection, ids: list[int]) -> None:
@@ -336,8 +365,12 @@ def recompute_read_models(conn: sqlite3.Connection, ids: list[int]) -> None:
 
     if not readmodel.present(conn):
         return
+    from pipectl.store import figures
+
     conn.executemany("INSERT OR IGNORE INTO read_dirty (deal_id) VALUES (?)",
                      [(i,) for i in ids])
+    if figures.present(conn):
+        conn.execute("DELETE FROM deal_figures")  # counted again, from every deal (settle)
     conn.execute("DELETE FROM read_facts")
     conn.execute("INSERT OR IGNORE INTO read_dirty_pipelines (pipeline_id) "
                  "SELECT id FROM pipelines")

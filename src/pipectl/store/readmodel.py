@@ -287,16 +287,30 @@ def settle(conn: sqlite3.Connection) -> None:
                     f"FROM events {sql.indexed_by('events_moves')} "
                     "WHERE to_stage IS NOT NULL AND pipeline_id = ?", (pid,))
         conn.execute("DELETE FROM read_dirty_pipelines")
+    from pipectl.store import figures
+
+    counted = figures.present(conn)
     if not conn.execute("SELECT 1 FROM read_dirty LIMIT 1").fetchone():
+        if counted and figures.needs_rebuild(conn):
+            figures.rebuild(conn)
         return
     if pipelines is None:
         pipelines = definitions(conn)
+    marked = "deal_id IN (SELECT deal_id FROM read_dirty)"
     if not _many(conn, "read_dirty"):
+        before = figures.counted(conn, marked) if counted else []
         for table in ("deal_states", "deal_stays"):
-            conn.execute(f"DELETE FROM {table} WHERE deal_id IN (SELECT deal_id FROM read_dirty)")
+            conn.execute(f"DELETE FROM {table} WHERE {marked}")
         fill(conn, pipelines, "read_dirty", "deal_states", "deal_stays", many=False)
+        if counted:
+            if figures.needs_rebuild(conn):
+                figures.rebuild(conn)
+            else:
+                figures.apply(conn, before, figures.counted(conn, marked))
     else:
         _fill_many(conn, pipelines)
+        if counted:
+            figures.rebuild(conn)
     conn.execute("DELETE FROM read_dirty")
 
 

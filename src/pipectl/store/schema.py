@@ -386,14 +386,20 @@ def _migrations():  # -> sqlite_utils.Migrations, imported lazily (start-up cost
         run_script(db.conn, "CREATE INDEX deals_board ON deals "
                             "(pipeline_id, stage, currency, value_minor DESC);")
 
-    @migrations(name="0008_board_index_covers_totals")
-    def board_index_covers_totals(db) -> None:
+    @migrations(name="0008_board_index_and_figures")
+    def board_index_and_figures(db) -> None:
         # The board's totals per stage and currency read the open deals along deals_board,
         # and each one's row for its probability: at 1M deals (271k open), 0.8 s of random
         # reads. With the probability (and the id, the largest deals' tie-break) in the
         # index, they read the index alone.
         run_script(db.conn, "DROP INDEX IF EXISTS deals_board;")
         run_script(db.conn, BOARD_INDEX)
+        # The report's figures over every deal's state now, kept at write time
+        # (store/figures.py); the states open now in each stage, for their ages.
+        from pipectl.store import figures
+
+        run_script(db.conn, figures.SCHEMA)
+        figures.rebuild(db.conn)
 
     return migrations
 
@@ -485,5 +491,6 @@ REBUILDS = frozenset({"0001_initial", "0003_checks_without_in_lists", "0004_pipe
 # 0006 only added the rates table, which a read of a file without it finds empty
 # (``store.rates``: no rates, nothing converted); 0007 only added the read models, which a
 # report on a file without them does without (it replays the events: ``readmodel.usable``);
-# 0008 only widened an index.
+# 0008 only widened an index and added the report's figures, which a report on a file
+# without them does without (it reads the states or replays the events).
 READABLE_FROM = 4

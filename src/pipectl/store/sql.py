@@ -55,9 +55,13 @@ _HALF = 32
 _LOW_BITS = (1 << _HALF) - 1
 
 
-def exact_sum(expr: str) -> str:
+def exact_sum(expr: str, zero: bool = False) -> str:
     """SQL: two columns that hold ``sum(expr)`` exactly between them (NULL, NULL when every
-    term is NULL); ``joined`` makes the number of them. ``expr`` is an integer expression."""
+    term is NULL; 0, 0 with ``zero``); ``joined`` makes the number of them. ``expr`` is an
+    integer expression."""
+    if zero:
+        return (f"coalesce(sum(({expr}) >> {_HALF}), 0), "
+                f"coalesce(sum(({expr}) & {_LOW_BITS}), 0)")
     return f"sum(({expr}) >> {_HALF}), sum(({expr}) & {_LOW_BITS})"
 
 
