@@ -15,6 +15,7 @@ from operator import itemgetter
 from typing import Any
 
 from pipectl.store.deals import search_text, status_condition
+from pipectl.store.sql import indexed_by
 
 Row = dict[str, Any]
 
@@ -144,12 +145,16 @@ def _deals_where_in(conn: sqlite3.Connection, column: str, values: Iterable[Any]
 
 
 def note_texts(conn: sqlite3.Connection, deal_ids: Iterable[int]) -> dict[int, set[str]]:
+    """The note texts of these deals. Read deal by deal along ``events_deal``: SQLite's
+    planner took ``events_kind_at`` (every note of the database, for each chunk of ids): at
+    100k deals 37 ms a chunk of 500, 1.8 ms along the deals."""
     ids = list(deal_ids)
     out: dict[int, set[str]] = {}
     for i in range(0, len(ids), _CHUNK):
         part = ids[i: i + _CHUNK]
         sql = (
-            "SELECT deal_id, text FROM events WHERE kind = 'note' AND text IS NOT NULL "
+            f"SELECT deal_id, text FROM events {indexed_by('events_deal')} "
+            "WHERE kind = 'note' AND text IS NOT NULL "
             f"AND deal_id IN ({', '.join('?' * len(part))})"
         )
         for deal_id, text in conn.execute(sql, part):
