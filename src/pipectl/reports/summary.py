@@ -289,7 +289,6 @@ def _report(
     conn: sqlite3.Connection, t: str, p: dict, window: Window, owner: str | None,
     explain: bool, stays: _InBackground, sc: Scope,
 ) -> Report:
-    as_of = p["as_of"]
     q = conn.execute
     several, split = sc.several, sc.split
     shown = sc.shown
@@ -324,63 +323,18 @@ def _report(
         p,
     ).fetchall()
     per: dict[int | None, list[int]] = {r[0]: [v or 0 for v in r[1:]] for r in rows}
-    row = [sum(col) for col in zip(*per.values(), strict=True)] if per else [0] * (_FIXED + longest)
-    status = {"open": row[1], "won": row[2], "lost": row[3], "total": row[0]}
-    flow = {"created": row[4], "qualified": row[5], "won": row[7], "lost": row[8]}
-    close_rate = Ratio(row[6], row[5])
-    win_rate = Ratio(row[7], row[7] + row[8])
-    cycle_seconds = int(row[9])
-    # the deals left out of close rate and sales cycle for what their import could not tell
-    # (transfer.history.mark_unknown), over every pipeline covered
-    unknown = Unknowns(row[10], row[11], row[12])
-    conversion: list[Step] = []
-    for x in shown:
-        counts = per.get(x.id if split else None, [0] * (_FIXED + longest))
-        reached = counts[_FIXED:]
-        conversion += [
-            Step(x, a.key, b.key, reached[i], reached[i + 1])
-            for i, (a, b) in enumerate(pairwise(x.line))
-        ]
-    by_pipeline = None
-    if several:
-        by_pipeline = []
-        for x in shown:
-            c = per.get(x.id, [0] * (_FIXED + longest))
-            by_pipeline.append(PipelineRates(x, Ratio(c[6], c[5]), Ratio(c[7], c[7] + c[8])))
 
     # Pipeline: open deals at the as-of moment, per stage and currency.
     default = snapshot.stage_case(defs, "probability", "stage", "pipeline_id")
     prob = f"coalesce(probability, {default})"
-    pipeline = {(x.id, key): StageMoney(x, key, Money()) for x in shown for key in x.open_keys}
-    total = Money()
-    raw_total: dict[str, int] = {}
     pid = "pipeline_id" if split else "NULL"
-    for pipeline_id, stage, cur, n, v_hi, v_lo, w_hi, w_lo, none in q(
-        f"""SELECT {pid}, stage, currency, count(*), {sql.exact_sum('value_minor')},
-                   {sql.exact_sum(f'value_minor * {prob}')}, sum(value_minor IS NULL)
-            FROM {t} WHERE status = 'open' GROUP BY {pid}, stage, currency"""
-    ):
-        value, weighted = sql.joined(v_hi, v_lo), sql.joined(w_hi, w_lo)
-        total.count += n
-        total.without_value += none
-        if value is not None:
-            total.value[cur] = total.value.get(cur, 0) + value
-            if weighted is not None:
-                raw_total[cur] = raw_total.get(cur, 0) + weighted
-        if not split:
-            pipeline_id = shown[0].id if shown else None
-        entry = pipeline.get((pipeline_id, stage))
-        if entry is None:  # a stage its pipeline no longer has, or a removed pipeline
-            continue
-        m = entry.money
-        m.count += n
-        m.without_value += none
-        if value is not None:
-            m.value[cur] = m.value.get(cur, 0) + value
-            m.weighted[cur] = weighted_minor(weighted or 0)
-            m.exact[cur] = weighted or 0
-    total.weighted = {c: weighted_minor(v) for c, v in raw_total.items()}
-    total.exact = raw_total
+    open_groups = [
+        (pipeline_id, stage, cur, n, none, sql.joined(v_hi, v_lo), sql.joined(w_hi, w_lo))
+        for pipeline_id, stage, cur, n, v_hi, v_lo, w_hi, w_lo, none in q(
+            f"""SELECT {pid}, stage, currency, count(*), {sql.exact_sum('value_minor')},
+                       {sql.exact_sum(f'value_minor * {prob}')}, sum(value_minor IS NULL)
+                FROM {t} WHERE status = 'open' GROUP BY {pid}, stage, currency""")
+    ]
 
     # Sales cycle: creation to win, deals won in the window.
     cycle_src = (
@@ -394,39 +348,19 @@ def _report(
     # Won and lost value, per currency: the deals won in the window, and those lost in it and
     # still lost (win rate's deals); and the open deals with a value per currency (velocity's),
     # in one grouped pass.
-    won, lost = Outcome(), Outcome()
-    open_valued: dict[str, int] = {}
-    for outcome, cur, n, valued, v_hi, v_lo in q(
-        f"""SELECT CASE WHEN {won_in} THEN 'won' WHEN {lost_in} THEN 'lost' ELSE 'open' END
-                   AS outcome, currency, count(*), count(value_minor),
-                   {sql.exact_sum('value_minor')}
-            FROM {t} WHERE {won_in} OR {lost_in} OR status = 'open'
-            GROUP BY outcome, currency""",
-        p,
-    ):
-        if outcome == "open":
-            if valued:
-                open_valued[cur] = valued
-        else:
-            (won if outcome == "won" else lost).add(cur, n, valued, sql.joined(v_hi, v_lo))
-
-    # Sales velocity, per currency.
-    velocity = [
-        _velocity(cur, open_valued.get(cur, 0), win_rate, won.with_value.get(cur, 0),
-                  won.value.get(cur, 0), cycle.count, cycle_seconds)
-        for cur in sorted(set(open_valued) | set(won.with_value))
+    outcomes = [
+        (outcome, cur, n, valued, sql.joined(v_hi, v_lo))
+        for outcome, cur, n, valued, v_hi, v_lo in q(
+            f"""SELECT CASE WHEN {won_in} THEN 'won' WHEN {lost_in} THEN 'lost' ELSE 'open' END
+                       AS outcome, currency, count(*), count(value_minor),
+                       {sql.exact_sum('value_minor')}
+                FROM {t} WHERE {won_in} OR {lost_in} OR status = 'open'
+                GROUP BY outcome, currency""",
+            p,
+        )
     ]
-
-    lost_by_reason, lost_by_stage = _lost(q, t, p, lost_in, sc)
-
-    report = Report(
-        as_of=as_of, window=window, owner=owner, status=status, flow=flow,
-        pipeline=list(pipeline.values()), pipeline_total=total, close_rate=close_rate,
-        win_rate=win_rate, conversion=conversion, cycle=cycle, time_in_stage=time_in_stage,
-        velocity=velocity, lost_by_reason=lost_by_reason, lost_by_stage=lost_by_stage,
-        pipelines=shown, only=sc.only, by_pipeline=by_pipeline, won=won, lost=lost,
-    )
-    report.unknown = unknown
+    report = _assemble(p, window, owner, sc, per, _FIXED + longest, open_groups, cycle,
+                       time_in_stage, outcomes, _lost(q, t, p, lost_in, sc))
     if explain:
         conditions = {
             "open": "status = 'open'",
@@ -454,17 +388,9 @@ def _figures_usable(conn: sqlite3.Connection, sc: Scope) -> bool:
     definitions in force then, and no event is later than that moment (every deal's state
     then is its state now)."""
     from pipectl.store import figures, readmodel
-    from pipectl.store.schema import EVENT_KINDS
 
-    if not figures.present(conn) or not readmodel.usable(conn, sc.pipelines):
-        return False
-    hint = sql.indexed_by("events_kind_at")
-    for kind in EVENT_KINDS:
-        (last,) = conn.execute(f"SELECT max(at) FROM events {hint} WHERE kind = ?",
-                               (kind,)).fetchone()
-        if last is not None and last > sc.as_of:
-            return False
-    return True
+    return (figures.present(conn) and readmodel.usable(conn, sc.pipelines)
+            and not figures.event_after(conn, sc.as_of))
 
 
 def _from_figures(conn: sqlite3.Connection, p: dict, window: Window, stays: _InBackground,
@@ -476,7 +402,7 @@ def _from_figures(conn: sqlite3.Connection, p: dict, window: Window, stays: _InB
     from pipectl.domain.pipeline import LOST
     from pipectl.domain.states import STILL
 
-    several, split = sc.several, sc.split
+    split = sc.split
     shown = sc.shown
     defs = sc.in_sql
     status_sql = snapshot.stage_case(sc.pipelines, "status", "stage", "pipeline_id")
@@ -542,9 +468,6 @@ def _from_figures(conn: sqlite3.Connection, p: dict, window: Window, stays: _InB
             if valued:
                 lg[1] = (lg[1] or 0) + value
 
-    def order(item: tuple) -> tuple:  # SQLite's GROUP BY order: NULL first
-        return tuple((v is not None, v if v is not None else 0) for v in item[0])
-
     # the won deals' cycles and the open deals' ages, deal by deal, from the states now
     now_rows = f"FROM deal_states {sql.indexed_by('deal_states_now')} WHERE until_at = '{STILL}'"
     won_in_sql = (f"({status_sql} = 'won' AND CASE WHEN {won_now_sql} THEN won_at END "
@@ -562,23 +485,52 @@ def _from_figures(conn: sqlite3.Connection, p: dict, window: Window, stays: _InB
     if per:  # the counts' cycle total: carried by one of them, summed over all below
         next(iter(per.values()))[9] = whole.get(None, 0)
 
+    now_src = f"""
+        SELECT {_group(sc, "stage", "pipeline_id")} AS grp,
+               {sql.seconds_between(':as_of', 'entered_at')} AS s
+        {now_rows} AND stage IN ({', '.join(map(snapshot.quote, open_stages)) or 'NULL'}){mine}
+          AND {status_sql} = 'open'
+    """
+    time_in_stage = _stage_times(sc, stays.result(), _durations(conn, now_src, p, grouped=True))
+
+    def ordered(groups: dict[tuple, list]) -> list[tuple]:
+        """The groups in SQLite's GROUP BY order (NULL first), as the replay's pass gives
+        them (the order money first meets each currency in)."""
+        return [(*key, *values) for key, values in sorted(
+            groups.items(), key=lambda item: tuple((v is not None, v if v is not None else 0)
+                                                   for v in item[0]))]
+
+    return _assemble(p, window, None, sc, per, width, ordered(pipe_groups), cycle,
+                     time_in_stage, ordered(outcomes), ordered(lost_groups))
+
+
+def _assemble(
+    p: dict, window: Window, owner: str | None, sc: Scope, per: dict[int | None, list[int]],
+    width: int, open_groups: list[tuple], cycle: Days, time_in_stage: list[StageTime],
+    outcomes: list[tuple], lost_rows: list[tuple],
+) -> Report:
+    """The report from what either road (a pass over the snapshot, or the figures kept at
+    write time) counted: ``per`` the counts per pipeline (``None`` when not split), in the
+    counts pass's columns; ``open_groups`` the open deals per (pipeline, stage, currency):
+    count, without a value, value, weighted value x 100; ``outcomes`` per (won / lost /
+    open, currency): count, with a value, value; ``lost_rows`` per (reason, pipeline, stage
+    lost at, currency): count, value. Groups in SQL's GROUP BY order."""
+    shown, split = sc.shown, sc.split
     row = [sum(col) for col in zip(*per.values(), strict=True)] if per else [0] * width
     status = {"open": row[1], "won": row[2], "lost": row[3], "total": row[0]}
     flow = {"created": row[4], "qualified": row[5], "won": row[7], "lost": row[8]}
     close_rate = Ratio(row[6], row[5])
     win_rate = Ratio(row[7], row[7] + row[8])
     cycle_seconds = int(row[9])
-    unknown_counts = Unknowns(row[10], row[11], row[12])
     conversion: list[Step] = []
     for x in shown:
-        counts = per.get(x.id if split else None, [0] * width)
-        reached_n = counts[_FIXED:]
+        reached = per.get(x.id if split else None, [0] * width)[_FIXED:]
         conversion += [
-            Step(x, a.key, b.key, reached_n[i], reached_n[i + 1])
+            Step(x, a.key, b.key, reached[i], reached[i + 1])
             for i, (a, b) in enumerate(pairwise(x.line))
         ]
     by_pipeline = None
-    if several:
+    if sc.several:
         by_pipeline = []
         for x in shown:
             c = per.get(x.id, [0] * width)
@@ -587,8 +539,7 @@ def _from_figures(conn: sqlite3.Connection, p: dict, window: Window, stays: _InB
     pipeline = {(x.id, key): StageMoney(x, key, Money()) for x in shown for key in x.open_keys}
     total = Money()
     raw_total: dict[str, int] = {}
-    for (pipeline_id, stage, cur), (n, none, value, weighted) in sorted(pipe_groups.items(),
-                                                                          key=order):
+    for pipeline_id, stage, cur, n, none, value, weighted in open_groups:
         total.count += n
         total.without_value += none
         if value is not None:
@@ -598,7 +549,7 @@ def _from_figures(conn: sqlite3.Connection, p: dict, window: Window, stays: _InB
         if not split:
             pipeline_id = shown[0].id if shown else None
         entry = pipeline.get((pipeline_id, stage))
-        if entry is None:
+        if entry is None:  # a stage its pipeline no longer has, or a removed pipeline
             continue
         m = entry.money
         m.count += n
@@ -610,23 +561,9 @@ def _from_figures(conn: sqlite3.Connection, p: dict, window: Window, stays: _InB
     total.weighted = {c: weighted_minor(v) for c, v in raw_total.items()}
     total.exact = raw_total
 
-    now_src = f"""
-        SELECT {_group(sc, "stage", "pipeline_id")} AS grp,
-               {sql.seconds_between(':as_of', 'entered_at')} AS s
-        {now_rows} AND stage IN ({', '.join(map(snapshot.quote, open_stages)) or 'NULL'}){mine}
-          AND {status_sql} = 'open'
-    """
-    now = _durations(conn, now_src, p, grouped=True)
-    done = stays.result()
-    time_in_stage = []
-    for x in shown:
-        for key in x.open_keys:
-            g = _group_key(sc, x, key)
-            time_in_stage.append(StageTime(x, key, done.get(g, NO_DAYS), now.get(g, NO_DAYS)))
-
     won, lost = Outcome(), Outcome()
     open_valued: dict[str, int] = {}
-    for (outcome, cur), (n, valued, value) in sorted(outcomes.items(), key=order):
+    for outcome, cur, n, valued, value in outcomes:
         if outcome == "open":
             if valued:
                 open_valued[cur] = valued
@@ -637,29 +574,17 @@ def _from_figures(conn: sqlite3.Connection, p: dict, window: Window, stays: _InB
                   won.value.get(cur, 0), cycle.count, cycle_seconds)
         for cur in sorted(set(open_valued) | set(won.with_value))
     ]
-
-    reasons: dict[str, LostGroup] = {}
-    at_stage: dict[tuple[int | None, str], LostGroup] = {}
-    for (reason, pipeline_id, stage, cur), (n, value) in sorted(lost_groups.items(), key=order):
-        if not split:
-            pipeline_id = shown[0].id if shown else None
-        owner_pipeline = sc.pipeline(pipeline_id) if pipeline_id is not None else None
-        for g in (reasons.setdefault(reason, LostGroup(reason)),
-                  at_stage.setdefault((pipeline_id, stage),
-                                      LostGroup(stage, pipeline=owner_pipeline))):
-            g.count += n
-            if value is not None:
-                g.value[cur] = g.value.get(cur, 0) + value
-    lost_by_reason, lost_by_stage = _lost_order(reasons, at_stage, sc)
-
+    lost_by_reason, lost_by_stage = _lost_groups(lost_rows, sc)
     report = Report(
-        as_of=p["as_of"], window=window, owner=None, status=status, flow=flow,
+        as_of=p["as_of"], window=window, owner=owner, status=status, flow=flow,
         pipeline=list(pipeline.values()), pipeline_total=total, close_rate=close_rate,
         win_rate=win_rate, conversion=conversion, cycle=cycle, time_in_stage=time_in_stage,
         velocity=velocity, lost_by_reason=lost_by_reason, lost_by_stage=lost_by_stage,
         pipelines=shown, only=sc.only, by_pipeline=by_pipeline, won=won, lost=lost,
     )
-    report.unknown = unknown_counts
+    # the deals left out of close rate and sales cycle for what their import could not tell
+    # (transfer.history.mark_unknown), over every pipeline covered
+    report.unknown = Unknowns(row[10], row[11], row[12])
     return report
 
 
@@ -824,7 +749,12 @@ def _time_in_stage(
                {sql.seconds_between(':as_of', 'entered_at')} AS s
         FROM {t} WHERE status = 'open'
     """
-    now = _durations(conn, now_src, p, grouped=True)
+    return _stage_times(sc, stays, _durations(conn, now_src, p, grouped=True))
+
+
+def _stage_times(sc: Scope, stays: dict[str | None, Days], now: dict[str | None, Days]
+                 ) -> list[StageTime]:
+    """Per open stage of each pipeline shown: its completed stays and its deals' ages now."""
     out = []
     for x in sc.shown:
         for key in x.open_keys:
@@ -854,20 +784,24 @@ def _velocity(
     )
 
 
-def _lost(
-    q, t: str, p: dict, lost_in: str, sc: Scope
-) -> tuple[list[LostGroup], list[LostGroup]]:
-    """Deals lost in the window, per reason and per stage lost at (one grouped pass)."""
+def _lost(q, t: str, p: dict, lost_in: str, sc: Scope) -> list[tuple]:
+    """Deals lost in the window, per reason, pipeline, stage lost at and currency (one
+    grouped pass): count and value."""
+    pid = "pipeline_id" if sc.split else "NULL"
+    return [(reason, pipeline_id, stage, cur, n, sql.joined(v_hi, v_lo))
+            for reason, pipeline_id, stage, cur, n, v_hi, v_lo in q(
+                f"SELECT lost_reason, {pid}, lost_stage, currency, count(*),"
+                f" {sql.exact_sum('value_minor')} FROM {t}"
+                f" WHERE {lost_in} GROUP BY lost_reason, {pid}, lost_stage, currency",
+                p)]
+
+
+def _lost_groups(rows: list[tuple], sc: Scope) -> tuple[list[LostGroup], list[LostGroup]]:
+    """The lost deals per reason (by count) and per stage lost at (along the line), from
+    ``_lost``'s rows."""
     reasons: dict[str, LostGroup] = {}
     at_stage: dict[tuple[int | None, str], LostGroup] = {}
-    pid = "pipeline_id" if sc.split else "NULL"
-    for reason, pipeline_id, stage, cur, n, v_hi, v_lo in q(
-        f"SELECT lost_reason, {pid}, lost_stage, currency, count(*),"
-        f" {sql.exact_sum('value_minor')} FROM {t}"
-        f" WHERE {lost_in} GROUP BY lost_reason, {pid}, lost_stage, currency",
-        p,
-    ):
-        value = sql.joined(v_hi, v_lo)
+    for reason, pipeline_id, stage, cur, n, value in rows:
         if not sc.split:
             pipeline_id = sc.shown[0].id if sc.shown else None
         pipeline = sc.pipeline(pipeline_id) if pipeline_id is not None else None
@@ -876,12 +810,6 @@ def _lost(
             g.count += n
             if value is not None:
                 g.value[cur] = g.value.get(cur, 0) + value
-    return _lost_order(reasons, at_stage, sc)
-
-
-def _lost_order(reasons: dict[str, LostGroup], at_stage: dict[tuple[int | None, str], LostGroup],
-                sc: Scope) -> tuple[list[LostGroup], list[LostGroup]]:
-    """The lost groups as the report lists them: reasons by count, stages along the line."""
     by_reason = sorted(reasons.values(), key=lambda g: (-g.count, g.key))
     place = {x.id: i for i, x in enumerate(sc.shown)}
 

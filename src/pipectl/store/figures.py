@@ -86,6 +86,20 @@ def present(conn: sqlite3.Connection) -> bool:
     return bool(conn.execute("PRAGMA user_version").fetchone()[0] >= SINCE_VERSION)
 
 
+def event_after(conn: sqlite3.Connection, moment: str) -> bool:
+    """Whether any event is later than ``moment`` (then a deal's state at that moment may not
+    be its state now): the latest of each kind, read from ``events_kind_at``."""
+    from pipectl.store.schema import EVENT_KINDS
+
+    hint = sql.indexed_by("events_kind_at")
+    for kind in EVENT_KINDS:
+        (last,) = conn.execute(f"SELECT max(at) FROM events {hint} WHERE kind = ?",
+                               (kind,)).fetchone()
+        if last is not None and last > moment:
+            return True
+    return False
+
+
 def counted(conn: sqlite3.Connection, where: str = "", states: str = "deal_states"
             ) -> list[tuple]:
     """The figures' rows of the states now in ``states`` (``where``: more conditions)."""
