@@ -44,17 +44,24 @@ def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
 
 
-def print_json_list(items: Iterable[Any]) -> None:
-    """A JSON array written item by item, exactly as ``print_json(list(items))`` would be."""
+def _json_items(out: Any, items: Iterable[Any], indent: str) -> int:
+    """Write ``items`` as the elements of a JSON array (``indent``: the array's own), exactly
+    as ``json.dumps(list(items), indent=2)`` lays them out there; returns how many."""
     import json
 
-    out = sys.stdout
-    first = True
+    n = 0
     for item in items:
-        body = json.dumps(item, ensure_ascii=False, indent=2).replace("\n", "\n  ")
-        out.write(("[\n  " if first else ",\n  ") + body)
-        first = False
-    out.write("[]\n" if first else "\n]\n")
+        body = json.dumps(item, ensure_ascii=False, indent=2).replace("\n", "\n  " + indent)
+        out.write(("[\n  " if n == 0 else ",\n  ") + indent + body)
+        n += 1
+    out.write("[]" if n == 0 else "\n" + indent + "]")
+    return n
+
+
+def print_json_list(items: Iterable[Any]) -> None:
+    """A JSON array written item by item, exactly as ``print_json(list(items))`` would be."""
+    _json_items(sys.stdout, items, "")
+    sys.stdout.write("\n")
 
 
 def print_json_ending_with_list(head: dict[str, Any], key: str, items: Iterable[Any]) -> None:
@@ -67,12 +74,8 @@ def print_json_ending_with_list(head: dict[str, Any], key: str, items: Iterable[
     start = json.dumps(head, ensure_ascii=False, indent=2)
     out.write((start[:-2] + ",\n  " if head else "{\n  ") + json.dumps(key, ensure_ascii=False)
               + ": ")
-    first = True
-    for item in items:
-        body = json.dumps(item, ensure_ascii=False, indent=2).replace("\n", "\n    ")
-        out.write(("[\n    " if first else ",\n    ") + body)
-        first = False
-    out.write("[]\n}\n" if first else "\n  ]\n}\n")
+    _json_items(out, items, "  ")
+    out.write("\n}\n")
 
 
 def print_json_with_list(key: str, items: Iterable[Any], tail: Callable[[int], dict]) -> None:
@@ -83,12 +86,7 @@ def print_json_with_list(key: str, items: Iterable[Any], tail: Callable[[int], d
 
     out = sys.stdout
     out.write("{\n  " + json.dumps(key, ensure_ascii=False) + ": ")
-    n = 0
-    for item in items:
-        body = json.dumps(item, ensure_ascii=False, indent=2).replace("\n", "\n    ")
-        out.write(("[\n    " if n == 0 else ",\n    ") + body)
-        n += 1
-    out.write("[]" if n == 0 else "\n  ]")
+    n = _json_items(out, items, "  ")
     rest = json.dumps(tail(n), ensure_ascii=False, indent=2)
     out.write(",\n" + rest[2:] + "\n" if rest != "{}" else "\n}\n")
 
