@@ -192,7 +192,42 @@ def test_edge_rows_same_both_ways(tmp_path: Path, monkeypatch, converted) -> Non
     f = _write(tmp_path, EDGE_HEADER, EDGE_ROWS)
     summary, _deals = assert_same(f, tmp_path, monkeypatch)
     assert summary["added"] == len(EDGE_ROWS)
-    assert converted == [12]  # B1-B12 went row by row, the rest (B13 too) through SQL
+    # B1, B2 and B4-B12 went row by row, the rest through SQL: B3's neutralised formula is
+    # restored as the row-by-row path restores it, B13's history is fixed the same way
+    assert converted == [11]
+
+
+NEUTRALISED_ROWS = [  # what pipectl's export writes for cells a spreadsheet would run
+    ["N1", "'=HYPERLINK(x)", "'+49 30 1234", "'-Minh", "proposal", "", "", "", "10", "EUR",
+     "", "", "", "", "", "'@noted", ""],
+    ["'-N2", "Ref neutralised", "", "", "won", "", "", "", "", "", "", "", "", "", "", "'=x",
+     ""],
+    ["N3", "''=twice", "Acme", "", "", "", "", "", "", "", "", "", "", "", "", "", ""],
+    ["N4", "'t Hooft BV", "", "", "", "", "", "", "", "", "", "", "", "", "", "", ""],
+    ["N5", "'", "'+", "", "", "", "", "", "", "", "", "", "", "", "", "", ""],
+]
+
+
+def test_neutralised_cells_restored_the_same_both_ways(tmp_path: Path, monkeypatch,
+                                                      converted) -> None:
+    f = _write(tmp_path, EDGE_HEADER, [*EDGE_ROWS[:8], *NEUTRALISED_ROWS])
+    summary, deals = assert_same(f, tmp_path, monkeypatch)
+    assert summary["added"] == 13
+    # N1 and N2 through SQL, restored; N3-N5 keep a leading apostrophe: row by row
+    assert converted == [3]
+    by_ref = {d[1]: d for d in deals}
+    assert "=HYPERLINK(x)" in by_ref["N1"] and "+49 30 1234" in by_ref["N1"]
+    assert "-N2" in by_ref
+
+
+@pytest.mark.parametrize("cell, column", [("'-5", "value"), ("'=EUR", "currency")])
+def test_a_neutralised_cell_that_is_bad_restored_is_bad_both_ways(
+        tmp_path: Path, monkeypatch, cell: str, column: str) -> None:
+    row = ["Z1", "Bad", "", "", "", "", "", "", "", "", "", "", "", "", "", "", ""]
+    row[EDGE_HEADER.index(column)] = cell
+    f = _write(tmp_path, EDGE_HEADER, [*EDGE_ROWS[:8], row])
+    summary, _deals = assert_same(f, tmp_path, monkeypatch)
+    assert summary[0] == "failed" and [e[0] for e in summary[1]["errors"]] == [10]
 
 
 @pytest.mark.parametrize("row, why", [
@@ -288,7 +323,7 @@ def test_into_a_database_with_deals_rows_naming_them_update_them(
     summary, deals = assert_same(_write(tmp_path, EDGE_HEADER, EDGE_ROWS), tmp_path,
                                  monkeypatch, seed=seed)
     assert (summary["added"], summary["updated"]) == (len(EDGE_ROWS) - 2, 2)
-    assert converted == [14]  # A1 and A4 (they update) and B1-B12 went row by row
+    assert converted == [13]  # A1 and A4 (they update), B1, B2 and B4-B12 went row by row
     assert [d[0] for d in deals] == list(range(1, len(EDGE_ROWS) + 3))  # no gaps
     by_ref = {d[1]: d for d in deals}
     assert by_ref["A1"][0] == 1 and by_ref["A2"][0] == 5  # A2: the first new row
@@ -344,8 +379,8 @@ def test_real_exports_same_both_ways(real_data: Path, tmp_path: Path, monkeypatc
 _CELLS = {
     "ref": st.sampled_from(["", "R1", "R2", "R3", "R4", "R5", "R6", "r1", " R7", "R8 "]),
     "name": st.sampled_from(["", "Deal", "Đơn hàng", "Cafe\u0301", "x" * 2001, "'=1", "A  B",
-                             "Ü"]),
-    "company": st.sampled_from(["", "Acme", "Zażółć gęślą", "ACME"]),
+                             "Ü", "''=2", "'t Hooft", "'"]),
+    "company": st.sampled_from(["", "Acme", "Zażółć gęślą", "ACME", "'+49 30", "'-x"]),
     "stage": st.sampled_from(["", "prospecting", "Meeting", "won", "lost", "post purchase",
                               "negotiation", "nope", "closed won"]),
     "status": st.sampled_from(["", "open", "won", "lost", "maybe"]),
@@ -364,7 +399,7 @@ _CELLS = {
                                   "2026-01-01T24:00:00Z", "2026-11-27T12:05:00Z",
                                   "2026-11-27T12:06:00Z"]),
     "updated_at": st.sampled_from(["", "2026-03-01T00:00:00Z", "2029-01-01T00:00:00Z"]),
-    "note": st.sampled_from(["", "called", "line\nbreak", "Ghi chú"]),
+    "note": st.sampled_from(["", "called", "line\nbreak", "Ghi chú", "'@mention"]),
     "prequalified_reason": st.sampled_from(["", "referral"]),
 }
 
@@ -603,4 +638,4 @@ def test_a_plain_json_array_same_both_ways(tmp_path: Path, monkeypatch, converte
     f.write_text(json.dumps(items, ensure_ascii=False), encoding="utf-8")
     summary, deals = assert_same(f, tmp_path, monkeypatch)
     assert summary["added"] == len(EDGE_ROWS) == len(deals)
-    assert converted == [12]  # took the bulk road, the odd rows row by row
+    assert converted == [11]  # took the bulk road, the odd rows row by row

@@ -22,6 +22,7 @@ from operator import itemgetter
 from pipectl.domain.pipeline import LOST
 from pipectl.store import bulk as store
 from pipectl.transfer.history import Defaults, iso
+from pipectl.transfer.parsing import restore
 from pipectl.transfer.rows import RowContext, stage_facts
 from pipectl.values import MAX_TEXT, currency_code, exponent, fold, in_range
 
@@ -128,7 +129,7 @@ class RowCheck:
         if (
             _ODD.search(joined)
             or "\n " in joined or " \n" in joined  # a cell starts or ends with a space
-            or "\n'" in joined  # a neutralised formula: parse_row restores it
+            or "\n'" in joined  # an apostrophe that is not a neutralised formula's
             or joined.count("\n") != self.n_texts + 1  # a line break in a cell
             or not (joined.isascii() or unicodedata.is_normalized("NFC", joined))
             or (len(joined) > MAX_TEXT and any(len(t) > MAX_TEXT for t in texts))
@@ -180,12 +181,30 @@ def stage(conn: sqlite3.Connection, rows: Iterator[tuple[int, list[str]]], ctx: 
         for n, (line, cells) in enumerate(rows, 1):
             if len(cells) <= last:
                 cells = cells + [""] * (header_width - len(cells))
+            if "\x1f'" in "\x1f" + "\x1f".join(pick(cells)[:width]):
+                cells = _restored(cells, used)
             yield (n, line, check(cells), *pick(cells)[:width])
             if progress is not None and n % 1000 == 0:
                 progress(n)
 
     count = store.stage_rows(conn, width, staged())
     return Staged(used, count)
+
+
+def _restored(cells: list[str], used: list[int]) -> list[str]:
+    """The row with its neutralised cells restored (``'+49 ...`` -> ``+49 ...``, as
+    ``parse_row`` restores them), when that leaves no used cell starting with an apostrophe;
+    else the row as it is (RowCheck then leaves it to ``parse_row``, which must restore its
+    cells once, not twice). ``restore`` never empties a cell, so a field's fallback columns
+    are chosen as ``parse_row`` chooses them, and ``parse_row`` reads the restored row as it
+    reads the file's."""
+    fixed = list(cells)
+    for i in used:
+        if fixed[i][:1] == "'":
+            fixed[i] = restore(fixed[i])
+            if fixed[i][:1] == "'":
+                return cells
+    return fixed
 
 
 def plan(conn: sqlite3.Connection, staged: Staged, ctx: RowContext, defaults: Defaults,
