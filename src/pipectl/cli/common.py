@@ -32,6 +32,17 @@ def db_path(ctx: typer.Context) -> Path:
     from pipectl.paths import expand
 
     given = (ctx.find_root().obj or {}).get("db")
+    from pipectl.store.postgres import is_url
+
+    if is_url(given):
+        from pipectl.store.postgres import masked
+
+        command = ctx.command_path.partition(" ")[2] or "this command"
+        raise UsageError(
+            f"--db {masked(given)}: `pipectl {command}` does not run against a PostgreSQL "
+            "server yet; this pipectl copies a pipeline to and from one (db copy)",
+            hint="pipectl db copy --from URL --to FILE, then use the file",
+        )
     if given and (given == ":memory:" or given.startswith("file:")):
         # SQLite would read these as other than a file (it opens files by absolute path, so
         # it cannot): refused as typed, since "./file:x" is the same Path as "file:x"

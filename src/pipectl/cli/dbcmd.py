@@ -22,13 +22,17 @@ db_app = typer.Typer(
 
 @db_app.command("path")
 def path_(ctx: typer.Context) -> None:
-    """Print the path of the database file in use (--db, PIPECTL_DB or the default).
+    """Print the path of the database file in use (--db, PIPECTL_DB or the default); for a
+    PostgreSQL server, its URL with any password masked.
 
     Example:
 
       pipectl db path
     """
-    typer.echo(str(db_path(ctx)))
+    from pipectl.store.postgres import is_url, masked
+
+    given = (ctx.find_root().obj or {}).get("db")
+    typer.echo(masked(given) if is_url(given) else str(db_path(ctx)))
 
 
 @db_app.command()
@@ -163,6 +167,46 @@ def check(
     if not found.ok:
         raise typer.Exit(1)
 
+
+
+@db_app.command("copy")
+def copy_(
+    ctx: typer.Context,
+    to: Annotated[str, typer.Option(
+        "--to", metavar="FILE|URL",
+        help="Where to copy the pipeline: a new file, or a postgresql:// URL of a server "
+        "database that holds no pipeline yet.")],
+    source: Annotated[str | None, typer.Option(
+        "--from", metavar="FILE|URL",
+        help="The pipeline to copy. Default: the one in use (--db, PIPECTL_DB or the default "
+        "file).")] = None,
+) -> None:
+    """Copy a whole pipeline to a PostgreSQL server, or from one to a new file.
+
+    Every deal, event, pipeline definition, stage map, import record and exchange rate moves
+    with its id, and the read models with them. The copy is one transaction of the target and
+    is verified before it commits: per table, the row count and a digest of every row must be
+    equal on both sides, or nothing is written. A file target must not exist (it appears only
+    complete); a server target must hold no pipeline yet (a new database: createdb NAME).
+    A password in a URL is never printed; credentials may also come from PGPASSWORD or
+    ~/.pgpass.
+
+    Examples:
+
+      pipectl db copy --to postgresql://anna@crm.example:5432/sales
+
+      pipectl db copy --from postgresql://anna@crm.example/sales --to sales-copy.db
+    """
+    from pipectl.services import clock, database
+    from pipectl.store.postgres import is_url
+
+    root = ctx.find_root().obj or {}
+    if source is None:
+        given = root.get("db")
+        source = given if is_url(given) else str(db_path(ctx))
+    done = database.copy(source, to, clock.now())
+    typer.echo(f"Copied {_n(done.deals, 'deal')} and {_n(done.events, 'event')} from "
+               f"{done.source} to {done.target} ({len(done.tables)} tables, each verified)")
 
 
 def register(app: typer.Typer) -> None:

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pipectl.errors import DatabaseDamaged
 from pipectl.services.check import Check as Check  # db check lives in services/check.py
@@ -17,6 +17,7 @@ from pipectl.store import db
 
 if TYPE_CHECKING:
     from pipectl.services.reports import Board
+    from pipectl.store.copy import Copied, Side
 
 
 def backup(conn: sqlite3.Connection, target: Path | str) -> Path:
@@ -100,6 +101,117 @@ def _into_empty(src: sqlite3.Connection, path: Path) -> None:
         db.restore_into(src, conn)
     finally:
         conn.close()
+
+
+# ---------------------------------------------------------------- db copy
+
+
+@dataclass(frozen=True)
+class CopyDone:
+    source: str  # as messages show it (a server URL masked)
+    target: str
+    tables: dict[str, int]  # table -> rows copied and verified
+
+    @property
+    def deals(self) -> int:
+        return self.tables.get("deals", 0)
+
+    @property
+    def events(self) -> int:
+        return self.tables.get("events", 0)
+
+
+def copy(source: str, target: str, at: datetime) -> CopyDone:
+    """Copy the whole pipeline in ``source`` (a file or a ``postgresql://`` URL) to ``target``
+    (a new file, or a server database that holds no pipeline yet), every row with its id,
+    verified table by table (``store.copy``). One transaction of the target: on any failure
+    it is as before (a new file is not left behind)."""
+    from pipectl.errors import UsageError
+    from pipectl.paths import expand
+    from pipectl.store import copy as copying
+    from pipectl.store import postgres
+
+    if source.strip() == target.strip():
+        raise UsageError("--from and --to are the same pipeline", hint="give another --to")
+    now = iso_moment(at)
+    src_conn, src_name = _open_source(source, now)
+    try:
+        if postgres.is_url(target):
+            done = _copy_to_server(copying.Side(src_conn), target, now)
+        else:
+            path = expand(target)
+            if not postgres.is_url(source) and path.exists() and \
+                    os.path.samefile(path, expand(source)):
+                raise UsageError("--from and --to are the same file")
+            done = _copy_to_file(copying.Side(src_conn), path)
+        return CopyDone(src_name, postgres.masked(target) if postgres.is_url(target)
+                        else str(expand(target)), done.tables)
+    finally:
+        src_conn.close()
+
+
+def iso_moment(at: datetime) -> str:
+    from pipectl.values import iso
+
+    return iso(at)
+
+
+def _open_source(source: str, now: str) -> tuple[Any, str]:
+    from pipectl.paths import expand
+    from pipectl.store import postgres
+
+    if postgres.is_url(source):
+        from pipectl.store.postgres.connection import connect
+
+        return connect(source, now, migrate=False), postgres.masked(source)
+    path = expand(source)
+    if not path.exists():
+        from pipectl.errors import UsageError
+
+        raise UsageError(f"{path} does not exist", hint="give the file to copy with --from")
+    return db.connect(path, read_only_ok=True), str(path)
+
+
+def _copy_to_server(source: Side, url: str, now: str) -> Copied:
+    from pipectl.errors import DatabaseError
+    from pipectl.store import copy as copying
+    from pipectl.store.postgres import masked
+    from pipectl.store.postgres.connection import connect, transaction
+
+    conn = connect(url, now)
+    try:
+        with transaction(conn, url):
+            target = copying.Side(conn)
+            target.lock()  # no other pipectl writes to the server while the copy runs
+            why = copying.held(target)
+            if why:
+                raise DatabaseError(f"{masked(url)}: {why}; db copy fills an empty pipeline "
+                                    "only, nothing was changed",
+                                    hint="copy into a new database (createdb NAME)")
+            with source.reading():
+                return copying.copy_all(source, target)
+    finally:
+        conn.close()
+
+
+def _copy_to_file(source: Side, path: Path) -> Copied:
+    from pipectl.paths import new_file
+    from pipectl.store import copy as copying
+
+    target = new_file(path)
+    temp = target.with_name(f".{target.name}.partial-{os.getpid()}")
+    try:
+        conn = db.connect(temp)
+        try:
+            with db.transaction(conn), source.reading():
+                done = copying.copy_all(source, copying.Side(conn))
+        finally:
+            conn.close()
+        os.link(temp, target)  # never over a file that appeared meanwhile
+    finally:
+        for side in ("", "-wal", "-shm", "-journal"):
+            Path(f"{temp}{side}").unlink(missing_ok=True)
+    return done
 
 
 # ---------------------------------------------------------------- the demo

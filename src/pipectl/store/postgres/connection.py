@@ -1,0 +1,180 @@
+"""Opening a pipectl pipeline on a PostgreSQL server, and its errors as one-line messages.
+
+This is the only module that imports psycopg (a command that names a server URL loads it; a
+SQLite command never does). Credentials come the libpq way: the URL, ``PGPASSWORD``,
+``~/.pgpass``, ``PGSSLMODE``, a service file. A password never appears in a message: the URL
+is shown masked, and any text the server or libpq sends back is cleaned of it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from pipectl.errors import DatabaseBusy, DatabaseError, PipectlError, UsageError
+from pipectl.store.postgres import masked, password_of
+
+if TYPE_CHECKING:
+    import psycopg
+
+CONNECT_TIMEOUT_S = 10
+
+
+def _psycopg() -> Any:
+    try:
+        import psycopg
+    except ImportError as exc:
+        raise UsageError(
+            "a PostgreSQL --db needs psycopg, which is not installed",
+            hint="pip install 'pipectl[postgres]'",
+        ) from exc
+    return psycopg
+
+
+def where(url: str) -> str:
+    """How messages name the server's pipeline: the URL without its password."""
+    return masked(url)
+
+
+def _host(url: str) -> str:
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or os.environ.get("PGHOST") or "the local socket"
+        port = parts.port or os.environ.get("PGPORT") or 5432
+    except ValueError:
+        return "the server"
+    return f"{host}:{port}"
+
+
+def connect(url: str, now: str, *, migrate: bool = True) -> psycopg.Connection:
+    """A connection (autocommit: pipectl opens each transaction itself) to the server ``url``
+    names, its schema created or brought up to date (recorded as done at ``now``) unless
+    ``migrate`` is False."""
+    psycopg = _psycopg()
+    from pipectl.store.db import busy_timeout_ms
+
+    try:
+        conn = psycopg.connect(
+            url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S,
+            application_name="pipectl",
+            # a write blocked by another longer than the busy timeout gives up (exit 75), as
+            # on SQLite
+            options=f"-c lock_timeout={busy_timeout_ms()}",
+        )
+    except psycopg.Error as exc:
+        raise translate(exc, url) from exc
+    except Exception as exc:  # a malformed URL: psycopg.ProgrammingError, ValueError
+        raise UsageError(f"{where(url)}: not a PostgreSQL URL pipectl can use "
+                         f"({_clean(str(exc), url)})",
+                         hint="postgresql://USER@HOST:PORT/DATABASE") from exc
+    try:
+        if migrate:
+            from pipectl.store.postgres import schema
+
+            schema.upgrade(conn, where(url), now)
+    except psycopg.Error as exc:
+        conn.close()
+        raise translate(exc, url) from exc
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+@contextmanager
+def transaction(conn: psycopg.Connection, url: str) -> Iterator[psycopg.Connection]:
+    """One transaction: committed when the block ends, rolled back on any exception (a
+    psycopg error raised as pipectl's)."""
+    with errors_told(url), conn.transaction():
+        yield conn
+
+
+@contextmanager
+def errors_told(url: str) -> Iterator[None]:
+    """Any psycopg error inside becomes pipectl's one-line error."""
+    psycopg = _psycopg()
+    try:
+        yield
+    except psycopg.Error as exc:
+        raise translate(exc, url) from exc
+
+
+def _clean(text: str, url: str) -> str:
+    """``text`` on its first line only, without the URL (shown masked) or its password (nor
+    PGPASSWORD's): libpq quotes a URL it cannot read whole."""
+    text = text.strip().split("\n")[0]
+    text = " ".join(text.replace("\t", " ").split()).replace(url, where(url))
+    for secret in (password_of(url), os.environ.get("PGPASSWORD")):
+        if secret:
+            text = text.replace(secret, "***")
+    return text
+
+
+_UNREACHABLE = ("connection refused", "could not connect", "failed to resolve host",
+                "timeout expired", "no route to host", "network is unreachable",
+                "could not translate host name", "name or service not known",
+                "no such file or directory")
+_LOST = ("server closed the connection", "terminating connection", "connection is lost",
+         "consuming input failed", "the connection is closed", "connection already closed",
+         "ssl connection has been closed", "server conn crashed", "sending query failed",
+         "could not receive data", "could not send data")
+
+
+def translate(exc: BaseException, url: str) -> PipectlError:
+    """A psycopg error as pipectl's one-line error (exit 1; 75 for a lock waited on too long).
+
+    Each leaves the pipeline as it was: the server rolls the transaction back."""
+    text = _clean(str(exc), url)
+    low = text.lower()
+    state = getattr(exc, "sqlstate", None) or ""
+    here = where(url)
+    if "uri" in low or "invalid connection option" in low or "invalid dsn" in low:
+        return UsageError(f"{here}: not a PostgreSQL URL pipectl can use ({text})",
+                          hint="postgresql://USER@HOST:PORT/DATABASE")
+    if state in ("55P03", "40001", "40P01") or "lock timeout" in low:
+        return DatabaseBusy(
+            f"{here}: the server's pipeline is busy: another pipectl held it too long; "
+            "nothing was changed",
+            hint="try again; PIPECTL_BUSY_TIMEOUT_MS sets how long to wait",
+        )
+    if state == "57014" or "statement timeout" in low:
+        return DatabaseError(
+            f"{here}: the server stopped a statement that ran past its statement_timeout; "
+            "nothing was changed", hint="ask the database owner, or retry when it is quieter")
+    if state == "42501" or "permission denied" in low or "row-level security" in low:
+        return DatabaseError(f"{here}: permission denied ({text}); nothing was changed")
+    if state == "3D000" or ("database" in low and "does not exist" in low):
+        name = (urlsplit(url).path or "/").lstrip("/") or "(default)"
+        return DatabaseError(
+            f"{here}: the database {name!r} does not exist on {_host(url)}",
+            hint=f"create it first, e.g. createdb -h {_host(url).split(':')[0]} {name}",
+        )
+    if (state.startswith("28") or "authentication failed" in low
+            or "no password supplied" in low or ("role" in low and "does not exist" in low)):
+        return DatabaseError(
+            f"{here}: the server refused the login ({_after_fatal(text)})",
+            hint="check the user name and the password (PGPASSWORD, ~/.pgpass)",
+        )
+    if any(s in low for s in _LOST) or state.startswith("08") or state == "57P01":
+        return DatabaseError(
+            f"{here}: lost the connection to the server mid-command ({_after_fatal(text)}); "
+            "the server rolled the transaction back: nothing was changed",
+            hint="check the server, then retry",
+        )
+    if any(s in low for s in _UNREACHABLE):
+        return DatabaseError(
+            f"{here}: cannot reach the PostgreSQL server at {_host(url)} ({_after_fatal(text)})",
+            hint="is the server running, and the host and port right?",
+        )
+    return DatabaseError(f"{here}: database error: {text}; nothing was changed")
+
+
+def _after_fatal(text: str) -> str:
+    """The server's own words of a connection failure, without libpq's preamble."""
+    for marker in ("FATAL: ", "failed: "):
+        if marker in text:
+            text = text.rsplit(marker, 1)[1]
+    return text.strip()

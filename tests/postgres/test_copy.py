@@ -1,0 +1,216 @@
+"""db copy between a file and a PostgreSQL server: every row with its id, verified; the
+server's schema made on first use; its errors as one line, never with a password."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Cli
+from tests.postgres.conftest import admin, new_database, url_of
+
+NOW = "2026-12-01T09:00:00Z"
+SECRET = "s3cr3t-Пароль"
+
+
+@pytest.fixture(autouse=True)
+def _clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PIPECTL_NOW", NOW)
+
+
+@pytest.fixture
+def source(tmp_path: Path, real_data: Path) -> Path:
+    """A file with the demo pipeline and Maven's 8,800 real deals, a pipeline of one's own,
+    an exchange rate and an import record."""
+    from pipectl.services import database
+
+    path = tmp_path / "source.db"
+    database.demo(path)
+    cli = Cli(path)
+    cli("import", str(real_data / "maven_crm" / "sales_pipeline.csv"), "--preset", "maven")
+    cli("rate", "set", "EUR", "USD", "1.08", "--at", "2026-11-01")
+    return path
+
+
+def _tables(path: Path) -> dict[str, list[tuple]]:
+    from pipectl.store.copy import TABLES
+
+    conn = sqlite3.connect(path)
+    try:
+        return {t: sorted(map(tuple, conn.execute(f"SELECT * FROM {t}")), key=repr)
+                for t in TABLES}
+    finally:
+        conn.close()
+
+
+def _server_rows(url: str, table: str) -> int:
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        return conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+
+
+def test_a_file_to_the_server_and_back_is_the_same_pipeline(source: Path, tmp_path: Path,
+                                                           pg_url: str) -> None:
+    out = Cli(source)("db", "copy", "--to", pg_url).stdout
+    assert out.startswith("Copied 8,8") and "14 tables, each verified" in out
+    back = tmp_path / "back.db"
+    Cli(source)("db", "copy", "--from", pg_url, "--to", str(back))
+    assert _tables(back) == _tables(source)
+    for args in (["report", "--json"], ["forecast", "--json"], ["list", "--json", "--status",
+                                                                  "all"], ["export"]):
+        assert Cli(back)(*args).stdout == Cli(source)(*args).stdout, args
+    Cli(back)("db", "check")
+    # the server hands out ids after the copied ones
+    import psycopg
+
+    with psycopg.connect(pg_url) as conn:
+        top = conn.execute("SELECT max(id) FROM events").fetchone()[0]
+        conn.execute("INSERT INTO deals (name, pipeline_id, stage, currency, created_at, "
+                     "updated_at) VALUES ('next', 1, 'prospecting', 'EUR', %s, %s)", (NOW, NOW))
+        new = conn.execute("SELECT max(id) FROM deals").fetchone()[0]
+        assert new > _tables(source)["deals"][-1][0] or new > 8800
+        assert top == max(r[0] for r in _tables(source)["events"])
+        conn.rollback()
+
+
+def test_a_server_that_holds_a_pipeline_is_refused_and_unchanged(source: Path,
+                                                                 pg_url: str) -> None:
+    Cli(source)("db", "copy", "--to", pg_url)
+    deals = _server_rows(pg_url, "deals")
+    err = Cli(source)("db", "copy", "--to", pg_url, code=1).stderr
+    assert "holds deals already" in err and "nothing was changed" in err
+    assert _server_rows(pg_url, "deals") == deals
+
+
+def test_a_copy_that_does_not_verify_writes_nothing(source: Path, tmp_path: Path, pg_url: str,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    from pipectl.store import copy as copying
+
+    real = copying.digest
+    calls: list[int] = []
+
+    def off_by_one(rows):  # type: ignore[no-untyped-def]
+        n, total = real(rows)
+        calls.append(n)
+        return (n, total + (len(calls) % 2))  # the target's digest differs from the source's
+
+    monkeypatch.setattr(copying, "digest", off_by_one)
+    err = Cli(source)("db", "copy", "--to", pg_url, code=1).stderr
+    assert "differs from the source" in err and "nothing was written" in err
+    assert _server_rows(pg_url, "deals") == 0 and _server_rows(pg_url, "events") == 0
+    assert _server_rows(pg_url, "pipelines") == 1  # the default pipeline of its first use
+    err = Cli(source)("db", "copy", "--from", str(source), "--to", str(tmp_path / "x.db"),
+                      code=1).stderr
+    assert "differs from the source" in err
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith((".x", "x"))) == []
+
+
+def test_first_use_by_many_at_once_creates_the_schema_once() -> None:
+    from pipectl.store.postgres.connection import connect
+
+    url = url_of(new_database())
+    errors: list[BaseException] = []
+
+    def first_use() -> None:
+        try:
+            connect(url, NOW).close()
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=first_use) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert _server_rows(url, "pipectl_migrations") == 1
+    assert _server_rows(url, "pipelines") == 1
+
+
+def test_a_newer_schema_on_the_server_is_refused(pg_url: str) -> None:
+    import psycopg
+
+    from pipectl.errors import DatabaseError
+    from pipectl.store.postgres.connection import connect
+
+    connect(pg_url, NOW).close()
+    with psycopg.connect(pg_url) as conn:
+        conn.execute("INSERT INTO pipectl_migrations VALUES (99, 'from the future', %s)", (NOW,))
+    with pytest.raises(DatabaseError, match="version 99, newer than this pipectl knows"):
+        connect(pg_url, NOW)
+
+
+def test_history_on_the_server_is_append_only(source: Path, pg_url: str) -> None:
+    import psycopg
+
+    Cli(source)("db", "copy", "--to", pg_url)
+    with psycopg.connect(pg_url) as conn:
+        for sql in ("UPDATE events SET text = 'x' WHERE id = 1", "DELETE FROM events WHERE id = 1",
+                    "UPDATE rates SET rate = '2'", "DELETE FROM rates"):
+            with pytest.raises(psycopg.errors.IntegrityConstraintViolation,
+                               match="append-only"):
+                conn.execute(sql)
+            conn.rollback()
+        # a deal removed takes its history with it (pipectl rm), as in a file
+        conn.execute("DELETE FROM deals WHERE id = 1")
+        assert conn.execute("SELECT count(*) FROM events WHERE deal_id = 1").fetchone()[0] == 0
+
+
+@pytest.mark.parametrize("url, code, told", [
+    ("postgresql://postgres@127.0.0.1:1/x", 1, "cannot reach the PostgreSQL server at "
+                                                "127.0.0.1:1 (Connection refused)"),
+    (url_of("postgres", "no_such_pipectl_role", SECRET), 1, "the server refused the login"),
+    (url_of("no_such_pipectl_db", None, SECRET), 1, "the database 'no_such_pipectl_db' "
+                                                     "does not exist"),
+    (f"postgresql://u:{SECRET}@[::1/x", 2, "not a PostgreSQL URL pipectl can use"),
+    (url_of("x") + "?nonsense=1", 2, "not a PostgreSQL URL pipectl can use"),
+])
+def test_server_errors_are_one_line_without_the_password(source: Path, url: str, code: int,
+                                                         told: str) -> None:
+    admin().close()  # skips (or fails under CI) without a server
+    result = Cli(source)("db", "copy", "--to", url, code=code)
+    err = result.stderr
+    assert told in err, err
+    assert SECRET not in err and SECRET not in result.stdout
+    assert err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_commands_other_than_copy_refuse_a_server_url_clearly(tmp_path: Path) -> None:
+    cli = Cli(tmp_path / "unused.db")
+    from pipectl.cli import app
+
+    url = f"postgresql://anna:{SECRET}@crm.example:5432/sales"
+    result = cli.runner.invoke(app, ["--db", url, "list"])
+    assert result.exit_code == 2
+    assert "does not run against a PostgreSQL server yet" in result.stderr
+    assert SECRET not in result.stderr and "anna:***@crm.example" in result.stderr
+    result = cli.runner.invoke(app, ["--db", url, "db", "path"])
+    assert result.stdout == "postgresql://anna:***@crm.example:5432/sales\n"
+    assert not list(tmp_path.iterdir())  # no file made of the URL
+
+
+def test_without_psycopg_a_server_url_says_what_to_install(source: Path,
+                                                           monkeypatch: pytest.MonkeyPatch
+                                                           ) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "psycopg", None)
+    err = Cli(source)("db", "copy", "--to", "postgresql://x@127.0.0.1/y", code=2).stderr
+    assert "needs psycopg" in err and "pip install 'pipectl[postgres]'" in err
+
+
+def test_a_sqlite_command_never_imports_psycopg(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom pipectl.cli import main\nsys.argv = ['pipectl', '--db', "
+            f"{str(tmp_path / 'p.db')!r}, 'list']\n"
+            "try:\n    main()\nexcept SystemExit:\n    pass\n"
+            "print('psycopg' in sys.modules, file=sys.stderr)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True)
+    assert done.stderr.strip().endswith("False"), done.stderr
