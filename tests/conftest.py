@@ -35,6 +35,8 @@ def _isolate_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     for var in ("PIPECTL_DB", "PIPECTL_NOW", "PIPECTL_CURRENCY", "PIPECTL_BUSY_TIMEOUT_MS",
                 "PIPECTL_PIPELINE"):
         monkeypatch.delenv(var, raising=False)
+    # who the tests' events are recorded as (services.identity), whoever runs them
+    monkeypatch.setenv("PIPECTL_USER", "tester")
     monkeypatch.setenv("COLUMNS", "120")
 
 

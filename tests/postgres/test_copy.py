@@ -184,7 +184,7 @@ def test_commands_other_than_copy_refuse_a_server_url_clearly(tmp_path: Path) ->
     from pipectl.cli import app
 
     url = f"postgresql://anna:{SECRET}@crm.example:5432/sales"
-    result = cli.runner.invoke(app, ["--db", url, "list"])
+    result = cli.runner.invoke(app, ["--db", url, "report"])
     assert result.exit_code == 2
     assert "does not run against a PostgreSQL server yet" in result.stderr
     assert SECRET not in result.stderr and "anna:***@crm.example" in result.stderr
@@ -214,3 +214,58 @@ def test_a_sqlite_command_never_imports_psycopg(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=True)
     assert done.stderr.strip().endswith("False"), done.stderr
+
+
+def test_each_event_keeps_its_actor_and_a_non_owner_cannot_forge_one(
+        tmp_path: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    import psycopg
+
+    cli = Cli(tmp_path / "a.db")
+    cli("add", "Hợp đồng Łódź", "--owner", "Minh Trần")  # PIPECTL_USER=tester
+    monkeypatch.setenv("PIPECTL_USER", "Ewa Łukasiewicz")
+    cli("advance", "1")
+    cli("db", "copy", "--to", pg_url)
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        actors = [r[0] for r in conn.execute("SELECT actor FROM events ORDER BY id")]
+        assert actors == ["tester", "Ewa Łukasiewicz"]  # the owner's copy keeps them
+        role = f"pipectl_rep_{os.getpid()}"
+        conn.execute(f'DROP ROLE IF EXISTS "{role}"')
+        conn.execute(f'CREATE ROLE "{role}" LOGIN')
+        try:
+            conn.execute(f'GRANT INSERT, SELECT ON events TO "{role}"')
+            conn.execute(f'GRANT USAGE ON SEQUENCE events_id_seq TO "{role}"')
+            with psycopg.connect(pg_url.replace("postgres@", f"{role}@"),
+                                 autocommit=True) as rep:
+                rep.execute("INSERT INTO events (deal_id, at, kind, text, actor) "
+                            "VALUES (1, %s, 'note', 'by hand', 'Minh Trần')", (NOW,))
+            last = conn.execute("SELECT actor FROM events ORDER BY id DESC LIMIT 1").fetchone()
+            assert last[0] == role  # recorded as who they are, not whom they named
+        finally:
+            conn.execute(f'REVOKE ALL ON events FROM "{role}"')
+            conn.execute(f'REVOKE ALL ON SEQUENCE events_id_seq FROM "{role}"')
+            conn.execute(f'DROP ROLE "{role}"')
+
+
+def test_the_server_schema_knows_every_version_of_the_file_schema() -> None:
+    from pipectl.store import schema
+    from pipectl.store.postgres import schema as server
+
+    assert server.BASE_VERSION <= schema.VERSION
+    assert set(server.MIGRATIONS) == set(range(server.BASE_VERSION + 1, schema.VERSION + 1))
+
+
+def test_every_table_has_the_same_columns_on_both_engines(tmp_path: Path, pg_url: str) -> None:
+    from pipectl.store import copy as copying
+    from pipectl.store import db
+    from pipectl.store.postgres.connection import connect
+
+    file = db.connect(tmp_path / "f.db")
+    server = connect(pg_url, NOW)
+    try:
+        for table in copying.TABLES:
+            assert copying.Side(server).columns(table) == copying.Side(file).columns(table), table
+    finally:
+        file.close()
+        server.close()

@@ -472,8 +472,9 @@ def test_an_upgrade_that_keeps_failing_makes_one_backup_not_one_per_try(tmp_path
 
 def _schema_4(db: Path) -> None:
     """Make a current pipectl file look as schema 4 left it (before 0005_imports,
-    0006_rates, 0007_read_models and 0008_board_index_and_figures)."""
+    0006_rates, 0007_read_models, 0008_board_index_and_figures and 0009_event_actor)."""
     con = sqlite3.connect(db)
+    con.execute("ALTER TABLE events DROP COLUMN actor")
     con.execute("DROP TABLE rates")
     con.execute("DROP TABLE imports")
     for name in ("read_dirty_event", "read_dirty_deal", "read_dirty_version"):
@@ -484,7 +485,7 @@ def _schema_4(db: Path) -> None:
         con.execute(f"DROP TABLE {name}")
     con.execute("DELETE FROM _sqlite_migrations WHERE name IN "
                 "('0005_imports', '0006_rates', '0007_read_models', "
-                "'0008_board_index_and_figures')")
+                "'0008_board_index_and_figures', '0009_event_actor')")
     con.execute("PRAGMA user_version = 4")
     con.commit()
     con.close()

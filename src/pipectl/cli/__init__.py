@@ -87,6 +87,10 @@ class PipectlGroup(TyperGroup):
                 from pipectl.store.db import translate
 
                 _fail(ctx, translate(exc, ctx.obj.get("db") if ctx.obj else None))
+            if module.startswith("psycopg"):  # a command run against a PostgreSQL server
+                from pipectl.store.postgres.connection import translate as server_error
+
+                _fail(ctx, server_error(exc, (ctx.obj or {}).get("db") or "the server"))
             if isinstance(exc, OSError):  # a file named on the command line: missing, too long
                 _fail(ctx, PipectlError(_os_error(exc)))
             if isinstance(exc, ValueError) and "null byte" in str(exc):  # only from Python callers

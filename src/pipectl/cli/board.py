@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from pipectl.cli.common import IN_HELP, JSON_HELP, connect_for_owner
+from pipectl.cli.common import IN_HELP, JSON_HELP, OWNER_HELP, connect_for_owner
 
 BOARD_PIPELINE_HELP = "The pipeline to show. Default: the default pipeline."
 
@@ -20,7 +20,7 @@ def _pipeline(name: str | None) -> str | None:
 def board(
     ctx: typer.Context,
     owner: Annotated[
-        str | None, typer.Option("--owner", "-o", help="Only this owner's deals.")
+        str | None, typer.Option("--owner", "-o", help=OWNER_HELP)
     ] = None,
     limit: Annotated[
         int,

@@ -15,6 +15,8 @@ if TYPE_CHECKING:  # sqlite3 loads when a command opens the database, not at sta
 
 JSON_HELP = "Print JSON (stable keys, ISO 8601 UTC times, money as exact decimal strings)."
 AT_HELP = "When it happened: YYYY-MM-DD or an ISO datetime (UTC unless an offset is given)."
+OWNER_HELP = ("Only this owner's deals; 'me' is you (PIPECTL_USER, else your login "
+              "name).")
 IN_HELP = ("Convert the values into this currency at the rates recorded with pipectl rate set, "
            "e.g. --in EUR; a currency with no rate in force stays as it is, with a note.")
 
@@ -38,9 +40,12 @@ def db_path(ctx: typer.Context) -> Path:
         from pipectl.store.postgres import masked
 
         command = ctx.command_path.partition(" ")[2] or "this command"
+        if command in SERVER_COMMANDS:
+            return Path(given)  # not a path: connect() opens the server
+        runs = ", ".join(sorted(SERVER_COMMANDS))
         raise UsageError(
             f"--db {masked(given)}: `pipectl {command}` does not run against a PostgreSQL "
-            "server yet; this pipectl copies a pipeline to and from one (db copy)",
+            f"server yet (so far: {runs} and db copy)",
             hint="pipectl db copy --from URL --to FILE, then use the file",
         )
     if given and (given == ":memory:" or given.startswith("file:")):
@@ -62,14 +67,35 @@ READS = frozenset({
 })
 
 
+# The commands that run against a PostgreSQL server so far (issue 14: every command, in
+# the end); the others refuse a server URL with a clear message (db_path).
+SERVER_COMMANDS = frozenset({"add", "show", "list", "advance", "note"})
+
+
 def connect(ctx: typer.Context) -> sqlite3.Connection:
     from pipectl.store.db import connect as _connect
+    from pipectl.store.postgres import is_url
+
+    given = (ctx.find_root().obj or {}).get("db")
+    if is_url(given):
+        db_path(ctx)  # refuses a command that does not run on a server yet
+        from pipectl.services import clock
+        from pipectl.store.postgres.connection import open_store
+        from pipectl.values import iso
+
+        conn = open_store(given, iso(clock.now()))
+        ctx.call_on_close(conn.close)
+        return conn  # type: ignore[return-value]
 
     path = db_path(ctx)
     ctx.find_root().obj["db"] = str(path)
     command = ctx.command_path.partition(" ")[2]
     conn = _connect(path, notice=notice, read_only_ok=command in READS)
     ctx.call_on_close(conn.close)
+    if command not in READS:
+        from pipectl.services import identity
+
+        identity.use(conn)
     return conn
 
 
@@ -110,9 +136,18 @@ def in_arg(text: str | None) -> str | None:
 
 def owner_arg(text: str | None) -> str | None:
     """The --owner of a command that reads, cleaned and NFC-normalised as stored names are (a
-    name typed in decomposed form still matches). Checked before the database is opened."""
+    name typed in decomposed form still matches); ``me`` is the user (PIPECTL_USER, else the
+    login name: ``services.identity``). Checked before the database is opened."""
     if text is None:
         return None
+    if text.strip().lower() == "me":
+        from pipectl.services import identity
+
+        me = identity.actor()
+        if me is None:
+            raise UsageError("--owner me: pipectl cannot tell who you are",
+                             hint="set PIPECTL_USER to your name as deals' owner")
+        return me
     from pipectl.values import clean_text
 
     return clean_text(text, "--owner", required=True)

@@ -11,6 +11,7 @@ from pipectl.cli.common import (
     AT_HELP,
     IN_HELP,
     JSON_HELP,
+    OWNER_HELP,
     at_arg,
     connect,
     connect_for_owner,
@@ -172,7 +173,7 @@ def list_(
         ),
     ] = None,
     owner: Annotated[
-        str | None, typer.Option("--owner", "-o", help="Only this owner's deals.")
+        str | None, typer.Option("--owner", "-o", help=OWNER_HELP)
     ] = None,
     search: Annotated[
         str | None,

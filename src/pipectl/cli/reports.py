@@ -9,6 +9,7 @@ import typer
 
 from pipectl.cli.common import (
     JSON_HELP,
+    OWNER_HELP,
     connect_for_owner,
     positive_limit,
 )
@@ -18,7 +19,6 @@ AS_OF_HELP = (
     "Reconstruct the pipeline as it stood at this moment (YYYY-MM-DD means its midnight UTC, "
     "or an ISO datetime); later events are ignored. Default: now."
 )
-OWNER_HELP = "Only this owner's deals."
 CSV_HELP = "Print CSV (one figure per row) instead of a table."
 PIPELINE_HELP = (
     "Only the deals in this pipeline (as of the as-of moment). Default: every pipeline "

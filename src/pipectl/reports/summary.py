@@ -413,7 +413,7 @@ def _from_figures(conn: sqlite3.Connection, p: dict, window: Window, stays: _InB
         f"""SELECT {status_sql}, {won_now_sql}, {default_sql}, pipeline_id, stage, currency,
                    valued, own_probability, reached, qualified, won, lost, unknown,
                    lost_reason, lost_stage, deals, value_hi, value_lo, weighted_hi, weighted_lo
-            FROM deal_figures WHERE 1{mine}""", p).fetchall()
+            FROM deal_figures WHERE 1 = 1{mine}""", p).fetchall()
 
     longest = max((len(x.line) for x in shown), default=0)
     width = _FIXED + longest

@@ -131,19 +131,23 @@ def copy(source: str, target: str, at: datetime) -> CopyDone:
     from pipectl.store import copy as copying
     from pipectl.store import postgres
 
+    for option, given in (("--from", source), ("--to", target)):
+        if not given.strip():
+            raise UsageError(f"{option} is empty", hint="give a file or a postgresql:// URL")
     if source.strip() == target.strip():
         raise UsageError("--from and --to are the same pipeline", hint="give another --to")
+    if not postgres.is_url(source) and not postgres.is_url(target):
+        src_path, dest = expand(source), expand(target)
+        if src_path.exists() and dest.exists() and os.path.samefile(src_path, dest):
+            raise UsageError("--from and --to are the same file")
     now = iso_moment(at)
-    src_conn, src_name = _open_source(source, now)
+    src_conn, src_name = _open_source(source, target)
+    src = copying.Side(src_conn, source if postgres.is_url(source) else None)
     try:
         if postgres.is_url(target):
-            done = _copy_to_server(copying.Side(src_conn), target, now)
+            done = _copy_to_server(src, target, now)
         else:
-            path = expand(target)
-            if not postgres.is_url(source) and path.exists() and \
-                    os.path.samefile(path, expand(source)):
-                raise UsageError("--from and --to are the same file")
-            done = _copy_to_file(copying.Side(src_conn), path)
+            done = _copy_to_file(src, expand(target))
         return CopyDone(src_name, postgres.masked(target) if postgres.is_url(target)
                         else str(expand(target)), done.tables)
     finally:
@@ -156,20 +160,24 @@ def iso_moment(at: datetime) -> str:
     return iso(at)
 
 
-def _open_source(source: str, now: str) -> tuple[Any, str]:
+def _open_source(source: str, target: str) -> tuple[Any, str]:
+    """The pipeline to copy, opened to be read only: a file as it is (never created, upgraded
+    or written: an empty or foreign file is refused), a server database that holds this
+    pipectl's schema."""
     from pipectl.paths import expand
     from pipectl.store import postgres
 
     if postgres.is_url(source):
-        from pipectl.store.postgres.connection import connect
+        from pipectl.store.postgres.connection import open_source
 
-        return connect(source, now, migrate=False), postgres.masked(source)
+        return open_source(source), postgres.masked(source)
     path = expand(source)
     if not path.exists():
         from pipectl.errors import UsageError
 
         raise UsageError(f"{path} does not exist", hint="give the file to copy with --from")
-    return db.connect(path, read_only_ok=True), str(path)
+    target_path = None if postgres.is_url(target) else expand(target)
+    return db.open_to_copy(path, target_path), str(path)
 
 
 def _copy_to_server(source: Side, url: str, now: str) -> Copied:
@@ -188,7 +196,7 @@ def _copy_to_server(source: Side, url: str, now: str) -> Copied:
                 raise DatabaseError(f"{masked(url)}: {why}; db copy fills an empty pipeline "
                                     "only, nothing was changed",
                                     hint="copy into a new database (createdb NAME)")
-            with source.reading():
+            with source.reading(), source.errors_told():
                 return copying.copy_all(source, target)
     finally:
         conn.close()
@@ -203,7 +211,7 @@ def _copy_to_file(source: Side, path: Path) -> Copied:
     try:
         conn = db.connect(temp)
         try:
-            with db.transaction(conn), source.reading():
+            with db.transaction(conn), source.reading(), source.errors_told():
                 done = copying.copy_all(source, copying.Side(conn))
         finally:
             conn.close()

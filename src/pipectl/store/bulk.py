@@ -23,7 +23,7 @@ from typing import Any
 
 from pipectl.domain.pipeline import LOST
 from pipectl.store.sql import literal
-from pipectl.store.transfer import taken
+from pipectl.store.transfer import actor, taken
 
 RAW = "temp.import_raw"
 
@@ -273,27 +273,30 @@ def _convert(conn: sqlite3.Connection, plan: Plan) -> tuple[int, int, dict[str, 
         FROM temp.import_fast ORDER BY n"""
     ).rowcount
     events = 0
+    who = actor(conn)  # every event of the import is recorded as its user's
     # one kind at a time, in the order a deal's events happen: ids keep each deal's order
     for sql in (
         f"""INSERT INTO events (deal_id, at, kind, pipeline_id, to_stage, value_minor, currency,
-            close_date, probability, reason, field, new)
+            close_date, probability, reason, field, new, actor)
         SELECT id, {at0}, 'created', {pid}, opening, value_minor, currency, close_date,
-            probability, reason, CASE WHEN {unknown} IS NOT NULL THEN 'unknown' END, {unknown}
+            probability, reason, CASE WHEN {unknown} IS NOT NULL THEN 'unknown' END, {unknown},
+            :actor
         FROM temp.import_fast ORDER BY n""",
-        f"""INSERT INTO events (deal_id, at, kind, text)
-        SELECT id, {at0}, 'note', note FROM temp.import_fast
+        f"""INSERT INTO events (deal_id, at, kind, text, actor)
+        SELECT id, {at0}, 'note', note, :actor FROM temp.import_fast
         WHERE note IS NOT NULL ORDER BY n""",
-        f"""INSERT INTO events (deal_id, at, kind, pipeline_id, from_stage, to_stage)
-        SELECT id, {x}, 'stage', {pid}, opening, {won} FROM temp.import_fast
+        f"""INSERT INTO events (deal_id, at, kind, pipeline_id, from_stage, to_stage, actor)
+        SELECT id, {x}, 'stage', {pid}, opening, {won}, :actor FROM temp.import_fast
         WHERE won ORDER BY n""",
-        f"""INSERT INTO events (deal_id, at, kind, pipeline_id, from_stage, to_stage)
-        SELECT id, {x}, 'stage', {pid}, {won}, final FROM temp.import_fast
+        f"""INSERT INTO events (deal_id, at, kind, pipeline_id, from_stage, to_stage, actor)
+        SELECT id, {x}, 'stage', {pid}, {won}, final, :actor FROM temp.import_fast
         WHERE after_won ORDER BY n""",
-        f"""INSERT INTO events (deal_id, at, kind, pipeline_id, from_stage, to_stage, reason)
-        SELECT id, {x}, 'lost', {pid}, opening, {lost}, lost_reason FROM temp.import_fast
+        f"""INSERT INTO events (deal_id, at, kind, pipeline_id, from_stage, to_stage, reason,
+            actor)
+        SELECT id, {x}, 'lost', {pid}, opening, {lost}, lost_reason, :actor FROM temp.import_fast
         WHERE final = {lost} ORDER BY n""",
     ):
-        events += conn.execute(sql).rowcount
+        events += conn.execute(sql, {"actor": who}).rowcount
     (no_created, no_closed, closed_before, unknown_q) = conn.execute(
         """SELECT coalesce(sum(no_created), 0),
             coalesce(sum(closed AND closed_at IS NULL), 0),

@@ -311,8 +311,8 @@ def read_model_differences(conn: sqlite3.Connection) -> list[int]:
         conn.execute(f"CREATE TEMP TABLE {every} (deal_id INTEGER PRIMARY KEY)")
         conn.execute(f"INSERT INTO temp.{every} SELECT id FROM deals UNION "
                      "SELECT deal_id FROM deal_states UNION SELECT deal_id FROM deal_stays")
-        conn.execute(f"CREATE TEMP TABLE {states} AS SELECT * FROM deal_states WHERE 0")
-        conn.execute(f"CREATE TEMP TABLE {stays} AS SELECT * FROM deal_stays WHERE 0")
+        conn.execute(f"CREATE TEMP TABLE {states} AS SELECT * FROM deal_states WHERE 1 = 0")
+        conn.execute(f"CREATE TEMP TABLE {stays} AS SELECT * FROM deal_stays WHERE 1 = 0")
         readmodel.fill(conn, readmodel.definitions(conn), f"temp.{every}", f"temp.{states}",
                        f"temp.{stays}")
         from pipectl.store import figures

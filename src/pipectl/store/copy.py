@@ -49,9 +49,20 @@ class Copied:
 class Side:
     """One end of a copy: a SQLite connection or a psycopg one, read and written alike."""
 
-    def __init__(self, conn: Any) -> None:
+    def __init__(self, conn: Any, url: str | None = None) -> None:
         self.conn = conn
+        self.url = url  # a server's, for its errors' messages
         self.sqlite = isinstance(conn, sqlite3.Connection)
+
+    def errors_told(self) -> AbstractContextManager[Any]:
+        """A server's errors while it is read or written, as pipectl's one-line errors."""
+        if self.sqlite:
+            from contextlib import nullcontext
+
+            return nullcontext()
+        from pipectl.store.postgres.connection import errors_told
+
+        return errors_told(self.url or "the server")
 
     def columns(self, table: str) -> list[str]:
         if self.sqlite:
@@ -117,6 +128,8 @@ class Side:
         BEGIN IMMEDIATE already does)."""
         if not self.sqlite:
             self.run("LOCK TABLE pipelines, deals, events, rates IN EXCLUSIVE MODE")
+            # each copied event keeps its actor (the server's trigger lets the table's owner)
+            self.run("SET LOCAL pipectl.copy = 'on'")
 
     def run(self, sql: str) -> None:
         if self.sqlite:

@@ -349,6 +349,24 @@ def _bind_none_directly() -> None:
     sqlite3.register_adapter(type(None), _same)
 
 
+class Connection(sqlite3.Connection):
+    """A pipectl file's connection: a ``sqlite3.Connection`` that knows who uses it."""
+
+    actor: str | None = None  # who the events written through it are recorded as
+
+
+def act_as(conn: sqlite3.Connection, actor: str | None) -> None:
+    """Who the events written through ``conn`` are recorded as (``events.actor``; None: not
+    known). Every insert of an event binds it as a value (no SQL function: a Python callback
+    per row would turn a Ctrl-C inside it into a database error)."""
+    if isinstance(conn, Connection):
+        conn.actor = actor
+
+
+def actor_of(conn: sqlite3.Connection) -> str | None:
+    return getattr(conn, "actor", None)
+
+
 def connect(path: Path | str, *, migrate: bool = True,
             notice: Callable[[str], None] | None = None,
             read_only_ok: bool = False) -> sqlite3.Connection:
@@ -384,7 +402,7 @@ def connect(path: Path | str, *, migrate: bool = True,
         # An absolute path: SQLite (built to accept URIs) would open a relative "file:x" as
         # a URI, another file than the one checked above.
         conn = sqlite3.connect(str(path.absolute()), isolation_level=None,
-                               timeout=timeout / 1000)
+                               timeout=timeout / 1000, factory=Connection)
     except sqlite3.Error as exc:
         raise translate(exc, path) from exc
     try:
@@ -686,6 +704,32 @@ def open_backup(path: Path | str, database: Path) -> sqlite3.Connection:
     except sqlite3.Error as exc:
         raise DatabaseError(f"{path} cannot be read as a database ({exc}); nothing was "
                             "changed", hint="choose another backup") from exc
+    return conn
+
+
+def open_to_copy(path: Path, target: Path | None) -> sqlite3.Connection:
+    """A read-only connection to the pipectl file ``path`` for ``db copy`` (never created,
+    upgraded or written), once it is known to be a whole pipectl database this pipectl reads,
+    holding every table a copy moves, and not ``target``."""
+    from pipectl.store import schema
+
+    try:
+        conn = open_backup(path, target if target is not None and target.exists() else path
+                           .with_name(path.name + ".no-such-target"))
+    except DatabaseError as exc:
+        exc.hint = None
+        raise
+    except UsageError as exc:
+        exc.hint = None
+        raise
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version < schema.READ_MODELS_FROM:
+        conn.close()
+        raise DatabaseError(
+            f"{path} is a pipectl database of schema {version}, older than db copy reads "
+            f"({schema.READ_MODELS_FROM}); nothing was changed",
+            hint=f"open it once with this pipectl to upgrade it (pipectl --db {path} list), "
+            "then copy it")
     return conn
 
 

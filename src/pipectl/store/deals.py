@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from pipectl.domain.pipeline import LOST
 from pipectl.errors import NotFound
+from pipectl.store.db import actor_of
 from pipectl.store.sql import exact_sum, joined, literal, stage_case
 from pipectl.values import fold
 
@@ -63,7 +64,7 @@ STATUS_SQL = {
     "won": f"closed_at IS NOT NULL AND stage <> '{LOST}'",
     "lost": f"stage = '{LOST}'",
     "closed": "closed_at IS NOT NULL",  # won or lost
-    "all": "1",
+    "all": "1 = 1",
 }
 
 
@@ -357,11 +358,13 @@ def counts_by_status(conn: sqlite3.Connection) -> dict[str, int]:
 
 
 def insert_event(conn: sqlite3.Connection, deal_id: int, event: Row) -> int:
-    cols = {k: v for k, v in event.items() if v is not None and k not in ("id", "deal_id")}
-    names = ", ".join(["deal_id", *cols])
-    marks = ", ".join("?" * (1 + len(cols)))
+    cols = {k: v for k, v in event.items()
+            if v is not None and k not in ("id", "deal_id", "actor")}
+    names = ", ".join(["deal_id", *cols, "actor"])
+    marks = ", ".join("?" * (2 + len(cols)))
     cur = conn.execute(
-        f"INSERT INTO events ({names}) VALUES ({marks})", (deal_id, *cols.values())
+        f"INSERT INTO events ({names}) VALUES ({marks})",
+        (deal_id, *cols.values(), actor_of(conn)),
     )
     return int(cur.lastrowid or 0)
 

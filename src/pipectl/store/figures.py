@@ -65,9 +65,10 @@ CREATE TABLE deal_figures (
 """
 
 # A state's combination (``DIMENSIONS``), from a row of ``deal_states``.
-COMBINATION = f"""pipeline_id, stage, currency, value_minor IS NOT NULL, probability IS NOT NULL,
-       reached, qualified_at IS NOT NULL, won_at IS NOT NULL,
-       stage = '{LOST}' AND lost_at IS NOT NULL, unknown,
+COMBINATION = f"""pipeline_id, stage, currency, {sql.flag('value_minor IS NOT NULL')},
+       {sql.flag('probability IS NOT NULL')}, reached, {sql.flag('qualified_at IS NOT NULL')},
+       {sql.flag('won_at IS NOT NULL')}, {sql.flag(f"stage = '{LOST}' AND lost_at IS NOT NULL")},
+       unknown,
        CASE WHEN stage = '{LOST}' THEN lost_reason END,
        CASE WHEN stage = '{LOST}' THEN lost_stage END"""
 
@@ -147,7 +148,7 @@ def differ(conn: sqlite3.Connection, states: str = "deal_states") -> bool:
     """Whether the table is not what the states now in ``states`` make of it."""
     table = "check_figures"
     conn.execute(f"DROP TABLE IF EXISTS temp.{table}")
-    conn.execute(f"CREATE TEMP TABLE {table} AS SELECT * FROM deal_figures WHERE 0")
+    conn.execute(f"CREATE TEMP TABLE {table} AS SELECT * FROM deal_figures WHERE 1 = 0")
     try:
         conn.executemany(f"INSERT INTO temp.{table} VALUES "
                          f"({', '.join('?' * (len(DIMENSIONS) + len(MEASURES)))})",

@@ -245,13 +245,14 @@ def _fill_many(conn: sqlite3.Connection, pipelines: Pipelines) -> None:
     to a scratch table first and in sorted by when they ended."""
     indexes = conn.execute(
         "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL "
-        "AND tbl_name IN ('deal_states', 'deal_stays') ORDER BY name").fetchall()
+        "AND tbl_name IN ('deal_states', 'deal_stays') ORDER BY name").fetchall() \
+        if sql.on_sqlite(conn) else []  # a server's indexes stay (its planner, its memory)
     for name, _ in indexes:
         conn.execute(f'DROP INDEX "{name}"')
     for table in ("deal_states", "deal_stays"):  # one pass each, no index to keep
         conn.execute(f"DELETE FROM {table} WHERE deal_id IN (SELECT deal_id FROM read_dirty)")
     conn.execute("DROP TABLE IF EXISTS temp.read_past")
-    conn.execute("CREATE TEMP TABLE read_past AS SELECT * FROM deal_states WHERE 0")
+    conn.execute("CREATE TEMP TABLE read_past AS SELECT * FROM deal_states WHERE 1 = 0")
     try:
         fill(conn, pipelines, "read_dirty", "deal_states", "deal_stays", "temp.read_past",
              many=True)
@@ -279,7 +280,8 @@ def settle(conn: sqlite3.Connection) -> None:
             now = facts(pipelines[pid])
             if stored.get(pid) == now:
                 continue
-            conn.execute("INSERT OR REPLACE INTO read_facts (pipeline_id, facts) VALUES (?, ?)",
+            conn.execute("INSERT INTO read_facts (pipeline_id, facts) VALUES (?, ?) "
+                         "ON CONFLICT (pipeline_id) DO UPDATE SET facts = excluded.facts",
                          (pid, now))
             if pid in stored:  # its deals were computed with other facts
                 conn.execute(

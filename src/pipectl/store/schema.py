@@ -401,6 +401,12 @@ def _migrations():  # -> sqlite_utils.Migrations, imported lazily (start-up cost
         run_script(db.conn, figures.SCHEMA)
         figures.rebuild(db.conn)
 
+    @migrations(name="0009_event_actor")
+    def event_actor(db) -> None:
+        # Who recorded each event (issue 14): the login name or PIPECTL_USER here, the
+        # database role on a server. Events recorded before are NULL: not known.
+        run_script(db.conn, "ALTER TABLE events ADD COLUMN actor TEXT;")
+
     return migrations
 
 
@@ -480,7 +486,7 @@ def run_script(conn: sqlite3.Connection, script: str) -> None:
 
 
 # Number of migrations above; a test checks it matches.
-VERSION = 8
+VERSION = 9
 
 # The migrations that rebuild tables (foreign keys off while they run): after them, and only
 # after them, an upgrade checks every reference before it commits.
@@ -492,5 +498,8 @@ REBUILDS = frozenset({"0001_initial", "0003_checks_without_in_lists", "0004_pipe
 # (``store.rates``: no rates, nothing converted); 0007 only added the read models, which a
 # report on a file without them does without (it replays the events: ``readmodel.usable``);
 # 0008 only widened an index and added the report's figures, which a report on a file
-# without them does without (it reads the states or replays the events).
+# without them does without (it reads the states or replays the events); 0009 only added
+# events.actor, which a read of a file without it shows as not known.
 READABLE_FROM = 4
+# The oldest schema that holds every table ``db copy`` moves (0008 added deal_figures).
+READ_MODELS_FROM = 8

@@ -27,6 +27,17 @@ if TYPE_CHECKING:
 Pipelines = Mapping[int, "Pipeline"]
 
 
+def on_sqlite(conn: Any) -> bool:
+    """Is ``conn`` a SQLite file's (else a PostgreSQL server's, ``store.postgres.adapter``)?"""
+    return isinstance(conn, sqlite3.Connection)
+
+
+def flag(condition: str) -> str:
+    """SQL: 1 where ``condition`` holds, else 0 (a condition is a boolean on PostgreSQL, where
+    an integer column takes no boolean)."""
+    return f"CASE WHEN {condition} THEN 1 ELSE 0 END"
+
+
 def day(expr: str) -> str:
     """SQL: the moment ``expr`` (ISO 8601 UTC text) as a number of days; differences of two
     are days, times 86400 seconds."""

@@ -94,7 +94,15 @@ _UPDATE_DEAL = (
 
 def _insert_events_sql(with_id: bool) -> str:
     cols = EVENT_COLUMNS if with_id else EVENT_COLUMNS[1:]
-    return f"INSERT INTO events ({', '.join(cols)}) VALUES ({', '.join(map(_slot, cols))})"
+    return (f"INSERT INTO events ({', '.join(cols)}, actor) "
+            f"VALUES ({', '.join(map(_slot, cols))}, ?)")
+
+
+def actor(conn: sqlite3.Connection) -> str | None:
+    """Who this connection records events as (``store.db.act_as``)."""
+    from pipectl.store.db import actor_of
+
+    return actor_of(conn)
 
 
 def next_deal_id(conn: sqlite3.Connection) -> int:
@@ -127,7 +135,7 @@ def deals_by_id(conn: sqlite3.Connection, ids: Iterable[int]) -> dict[int, Row]:
 
 
 def _deals_where_in(conn: sqlite3.Connection, column: str, values: Iterable[Any],
-                    columns: Iterable[str] = DEAL_COLUMNS, also: str = "1",
+                    columns: Iterable[str] = DEAL_COLUMNS, also: str = "1 = 1",
                     params: tuple = ()) -> dict:
     """``column`` value -> the row (``columns``) of each deal whose ``column`` is one of
     ``values`` and that meets ``also`` (with ``params``); one query per 500 values."""
@@ -192,9 +200,10 @@ def insert_events(conn: sqlite3.Connection, events: list[Row], *, with_id: bool 
     """Events in the order given (each carries its deal_id)."""
     if events:
         values = _event_values if with_id else _event_values_no_id
+        who = actor(conn)
         conn.executemany(
             _insert_events_sql(with_id),
-            [tuple(map(_blank, values({**_EVENT_BLANK, **e}))) for e in events],
+            [(*map(_blank, values({**_EVENT_BLANK, **e})), who) for e in events],
         )
 
 
@@ -375,8 +384,8 @@ def insert_stashed_events(conn: sqlite3.Connection) -> None:
         cols = EVENT_COLUMNS[1:]
         picks = ", ".join(f"NULLIF({c}, '')" for c in cols)
         conn.execute(
-            f"INSERT INTO events ({', '.join(cols)}) "
-            f"SELECT {picks} FROM temp.import_json_later ORDER BY rowid"
+            f"INSERT INTO events ({', '.join(cols)}, actor) "
+            f"SELECT {picks}, ? FROM temp.import_json_later ORDER BY rowid", (actor(conn),)
         )
 
 

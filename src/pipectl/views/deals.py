@@ -333,14 +333,17 @@ def show(row: Row, events: list[Row], pipeline: Pipeline) -> None:
         echo("  ", (f"{word:<7}", style), f" {c:<{max(width, 9)}} {pipeline.description(c)}"
              .rstrip())
     # One deal's history is read in full: What and Note wrap at spaces instead of being cut.
+    # Who recorded each event, when any is known (events before pipectl kept it are not)
+    by = any(e.get("actor") for e in events)
     table = Table(Column("When", flexible=False), Column("What", wrap=True, min_width=16),
-                  Column("Note", wrap=True, min_width=16), title="Timeline")
+                  Column("Note", wrap=True, min_width=16),
+                  *([Column("By", wrap=True, min_width=6)] if by else []), title="Timeline")
     for e in events:
         extra = e.get("text") or ""
         if e.get("next_action"):
             extra += f" [next: {e['next_action']}" + (f", due {e['due']}]" if e.get("due") else "]")
         table.add_row(e["at"].replace("T", " ").rstrip("Z"), _describe(e, pipeline),
-                      extra.strip())
+                      extra.strip(), *([e.get("actor") or ""] if by else []))
     echo()
     table.write()
 

@@ -34,6 +34,16 @@ def _psycopg() -> Any:
     return psycopg
 
 
+def _userinfo_readable(url: str) -> None:
+    """A user or password with a raw ``@`` is read by libpq up to the first one, the rest
+    taken for the host (which its errors then quote): refused before connecting."""
+    rest = url.split("://", 1)[1] if "://" in url else url
+    netloc = rest.split("/", 1)[0]
+    if netloc.count("@") > 1:
+        raise UsageError(f"{where(url)}: write an @ in the user name or password as %40",
+                         hint="postgresql://USER:PASSWORD@HOST:PORT/DATABASE")
+
+
 def where(url: str) -> str:
     """How messages name the server's pipeline: the URL without its password."""
     return masked(url)
@@ -49,6 +59,39 @@ def _host(url: str) -> str:
     return f"{host}:{port}"
 
 
+def open_store(url: str, now: str) -> Any:
+    """The server's pipeline as the store's code uses a file's (``adapter.Connection``), its
+    schema created or brought up to date first."""
+    from pipectl.store.postgres.adapter import Connection
+
+    return Connection(connect(url, now), url)
+
+
+def open_source(url: str) -> psycopg.Connection:
+    """A connection to a server database that ``db copy`` reads from: it must hold this
+    pipectl's schema, at this pipectl's version (nothing is created or migrated)."""
+    from pipectl.store.postgres import schema
+    from pipectl.store.schema import VERSION
+
+    conn = connect(url, "", migrate=False)
+    try:
+        with errors_told(url), conn.cursor() as cur:
+            found = schema.version(cur)
+        if found is None:
+            raise DatabaseError(f"{where(url)}: holds no pipectl pipeline; nothing was copied")
+        if found > VERSION:
+            raise schema.newer(where(url), found)
+        if found < VERSION:
+            raise DatabaseError(
+                f"{where(url)}: its pipectl schema is version {found}, older than this "
+                f"pipectl's ({VERSION}); nothing was copied",
+                hint="run any pipectl command on it first: it is upgraded on first use")
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
 def connect(url: str, now: str, *, migrate: bool = True) -> psycopg.Connection:
     """A connection (autocommit: pipectl opens each transaction itself) to the server ``url``
     names, its schema created or brought up to date (recorded as done at ``now``) unless
@@ -56,6 +99,7 @@ def connect(url: str, now: str, *, migrate: bool = True) -> psycopg.Connection:
     psycopg = _psycopg()
     from pipectl.store.db import busy_timeout_ms
 
+    _userinfo_readable(url)
     try:
         conn = psycopg.connect(
             url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S,
@@ -70,6 +114,7 @@ def connect(url: str, now: str, *, migrate: bool = True) -> psycopg.Connection:
         raise UsageError(f"{where(url)}: not a PostgreSQL URL pipectl can use "
                          f"({_clean(str(exc), url)})",
                          hint="postgresql://USER@HOST:PORT/DATABASE") from exc
+    _numbers_as_sqlite_gives_them(conn)
     try:
         if migrate:
             from pipectl.store.postgres import schema
@@ -82,6 +127,21 @@ def connect(url: str, now: str, *, migrate: bool = True) -> psycopg.Connection:
         conn.close()
         raise
     return conn
+
+
+def _numbers_as_sqlite_gives_them(conn: Any) -> None:
+    """A ``numeric`` (what PostgreSQL's sum() of integers and avg() give) read as SQLite gives
+    the same figure: an int when it has no decimals (a sum), else a float (an average)."""
+    from psycopg.adapt import Loader
+
+    class SqliteNumbers(Loader):
+        def load(self, data: Any) -> int | float | None:
+            text = bytes(data).decode()
+            if text == "NaN":
+                return None
+            return float(text) if "." in text or "e" in text.lower() else int(text)
+
+    conn.adapters.register_loader("numeric", SqliteNumbers)
 
 
 @contextmanager
@@ -128,10 +188,12 @@ def translate(exc: BaseException, url: str) -> PipectlError:
 
     Each leaves the pipeline as it was: the server rolls the transaction back."""
     text = _clean(str(exc), url)
-    low = text.lower()
+    low = " ".join(str(exc).split()).lower()  # classified on the words as sent, shown cleaned
     state = getattr(exc, "sqlstate", None) or ""
     here = where(url)
-    if "uri" in low or "invalid connection option" in low or "invalid dsn" in low:
+    if ("uri" in low or "invalid connection option" in low or "invalid dsn" in low
+            or "invalid sslmode" in low or "invalid port" in low
+            or "invalid integer value" in low):
         return UsageError(f"{here}: not a PostgreSQL URL pipectl can use ({text})",
                           hint="postgresql://USER@HOST:PORT/DATABASE")
     if state in ("55P03", "40001", "40P01") or "lock timeout" in low:

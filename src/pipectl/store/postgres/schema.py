@@ -18,7 +18,7 @@ from pipectl.errors import DatabaseError
 from pipectl.store.schema import EVENT_KINDS, MOVE_KINDS, VERSION
 
 # The version this file's SCHEMA is (a later migration adds to MIGRATIONS, not to SCHEMA).
-BASE_VERSION = 8
+BASE_VERSION = 9
 # version -> (name, SQL) of each migration after BASE_VERSION
 MIGRATIONS: dict[int, tuple[str, str]] = {}
 LOCK_KEY = 0x70697065  # "pipe": the advisory lock of schema changes
@@ -30,6 +30,19 @@ _moves = " OR ".join(f"kind = '{k}'" for k in MOVE_KINDS)
 STILL = "9999-12-31T23:59:59Z"
 
 SCHEMA = f"""
+-- SQLite's functions that the store's portable SQL uses, with SQLite's meaning
+CREATE FUNCTION julianday(moment TEXT) RETURNS DOUBLE PRECISION
+    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
+    SELECT extract(epoch FROM moment::timestamptz)::double precision / 86400.0 + 2440587.5
+$$;
+CREATE FUNCTION instr(haystack TEXT, needle TEXT) RETURNS INTEGER
+    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$ SELECT strpos(haystack, needle) $$;
+-- sum() of a condition counts where it holds, as SQLite's sum() of 0/1 does
+CREATE FUNCTION pipectl_add_bool(total BIGINT, flag BOOLEAN) RETURNS BIGINT
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT CASE WHEN flag IS NULL THEN total ELSE coalesce(total, 0) + flag::int END
+$$;
+CREATE AGGREGATE sum(BOOLEAN) (SFUNC = pipectl_add_bool, STYPE = BIGINT);
 CREATE TABLE pipectl_migrations (
     version INTEGER PRIMARY KEY,
     name TEXT NOT NULL,
@@ -114,6 +127,7 @@ CREATE TABLE events (
     field TEXT,
     old TEXT,
     new TEXT,
+    actor TEXT,
     CHECK (({_moves}) = (to_stage IS NOT NULL)),
     CHECK ((to_stage IS NULL) = (pipeline_id IS NULL)),
     FOREIGN KEY (pipeline_id, to_stage) REFERENCES stage_keys (pipeline_id, key)
@@ -142,6 +156,20 @@ BEGIN
     END IF;
     RETURN OLD;
 END $$;
+-- who recorded an event: the database role, set by the server whatever the client sends.
+-- Only db copy, run by a role of the table's owner, keeps each copied event's own actor.
+CREATE FUNCTION pipectl_event_actor() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF current_setting('pipectl.copy', true) IS DISTINCT FROM 'on'
+       OR NOT pg_has_role(current_user,
+                          (SELECT relowner FROM pg_catalog.pg_class WHERE oid = TG_RELID),
+                          'USAGE') THEN
+        NEW.actor := current_user;
+    END IF;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER events_actor BEFORE INSERT ON events
+    FOR EACH ROW EXECUTE FUNCTION pipectl_event_actor();
 CREATE TRIGGER events_no_update BEFORE UPDATE ON events
     FOR EACH ROW EXECUTE FUNCTION pipectl_append_only();
 CREATE TRIGGER events_no_delete BEFORE DELETE ON events
@@ -214,18 +242,23 @@ CREATE TABLE read_facts (
     facts TEXT NOT NULL
 );
 CREATE TABLE read_dirty (deal_id BIGINT PRIMARY KEY);
+-- the marks are written by the triggers below as the schema's owner (SECURITY DEFINER): a
+-- role that may add an event needs no right on these tables
 CREATE TABLE read_dirty_pipelines (pipeline_id BIGINT PRIMARY KEY);
-CREATE FUNCTION pipectl_dirty_event() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE FUNCTION pipectl_dirty_event() RETURNS trigger LANGUAGE plpgsql
+    SECURITY DEFINER SET search_path FROM CURRENT AS $$
 BEGIN
     INSERT INTO read_dirty (deal_id) VALUES (NEW.deal_id) ON CONFLICT DO NOTHING;
     RETURN NULL;
 END $$;
-CREATE FUNCTION pipectl_dirty_deal() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE FUNCTION pipectl_dirty_deal() RETURNS trigger LANGUAGE plpgsql
+    SECURITY DEFINER SET search_path FROM CURRENT AS $$
 BEGIN
     INSERT INTO read_dirty (deal_id) VALUES (OLD.id) ON CONFLICT DO NOTHING;
     RETURN NULL;
 END $$;
-CREATE FUNCTION pipectl_dirty_version() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE FUNCTION pipectl_dirty_version() RETURNS trigger LANGUAGE plpgsql
+    SECURITY DEFINER SET search_path FROM CURRENT AS $$
 BEGIN
     INSERT INTO read_dirty_pipelines (pipeline_id) VALUES (NEW.pipeline_id)
         ON CONFLICT DO NOTHING;
