@@ -89,3 +89,76 @@ def test_ids_follow_the_largest_as_in_a_file(both: Both) -> None:
     both("add", "Two")
     both("add", "Past the gate", "--stage", "proposal", code=1)  # refused: no id used up
     assert both("add", "Three") == "Added deal 3: Three (prospecting)\n"
+
+
+PARTNERS = """name = "Partners"
+checklist = ["fit"]
+stages = [
+  { key = "intro", probability = 10 },
+  { key = "pilot", probability = 50, gate = "checklist" },
+  { key = "contract", probability = 75 },
+  { key = "signed", kind = "won" },
+]
+"""
+
+READS = (
+    ["list", "--json", "--status", "all"], ["report", "--json"], ["report"],
+    ["report", "--by", "owner", "--json"],
+    ["report", "--from", "2026-03-01", "--to", "2026-04-01", "--json"],
+    ["report", "--as-of", "2026-04-01", "--json"], ["report", "--pipeline", "Partners"],
+    ["report", "--quarter", "--in", "2026-04-01", "--csv"], ["report", "--in", "EUR", "--json"],
+    ["forecast", "--json"], ["forecast", "--by", "quarter", "--as-of", "2026-04-01", "--json"],
+    ["forecast", "--csv"], ["stale", "--json"], ["stale", "-n", "2"], ["next", "--json"],
+    ["next", "--owner", "me"], ["board", "--json"], ["board"], ["stages"], ["export"],
+    ["export", "--format", "json"], ["pipeline", "list"], ["pipeline", "show", "Partners"],
+    ["rate", "list"], ["show", "1", "--json"], ["show", "4"],
+)
+
+
+def test_every_command_that_runs_on_a_server_agrees(both: Both, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    _pipeline(both)
+    toml = tmp_path / "partners.toml"
+    toml.write_text(PARTNERS, encoding="utf-8")
+    monkeypatch.setenv("PIPECTL_NOW", "2026-01-01T00:00:00Z")
+    both("pipeline", "apply", str(toml))
+    monkeypatch.setenv("PIPECTL_NOW", NOW)
+    both("add", "Pilot with Łódź", "--pipeline", "Partners", "--value", "5000", "--currency",
+         "EUR", "--owner", "postgres", "--at", "2026-02-01")
+    both("advance", "4", "--at", "2026-02-02")
+    both("advance", "4", "--at", "2026-02-03", code=1)  # the gate: fit unknown
+    both("qualify", "4", "fit", "--at", "2026-02-03")
+    both("advance", "4", "--at", "2026-02-04")
+    both("qualify", "2", "--budget", "--no-need", "--at", "2026-04-06")
+    both("edit", "2", "--value", "90000", "--close", "2026-06-30", "--probability", "",
+         "--owner", "Łukasz Nowak", "--at", "2026-04-07")
+    both("lose", "3", "--reason", "went with a competitor", "--at", "2026-05-05")
+    both("reopen", "3", "--at", "2026-05-06")
+    both("lose", "3", "--reason", "no budget", "--at", "2026-05-07")
+    both("add", "To remove", "--at", "2026-05-08")
+    both("rm", "5", "--yes")
+    both("move", "2", "--pipeline", "Partners", "--stage", "intro", "--at", "2026-05-09")
+    both("rate", "set", "PLN", "EUR", "0.23", "--at", "2026-03-01")
+    both("rate", "set", "USD", "EUR", "0.9", "--at", "2026-03-01")
+    both("rate", "rm", "USD", "EUR", "--at", "2026-03-01")
+    for args in READS:
+        both(*args)
+    both("pipeline", "rm", "Partners", code=1)  # it holds deals
+    both("pipeline", "default", "Partners")
+    both("add", "Into the new default", "--at", "2026-06-01")
+    both("list", "--json", "--status", "all")
+
+
+def test_an_import_agrees_row_by_row_and_in_bulk(both: Both, real_data: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    from pipectl.transfer import common
+    from tests.cli.test_import_real import PIPEDRIVE_STAGES
+
+    maps = [a for m in PIPEDRIVE_STAGES for a in ("--stage-map", m)]
+    both("import", str(real_data / "pipedrive" / "ambiwalencja_pipedrive_deals_export.csv"),
+         "--preset", "pipedrive", *maps)
+    monkeypatch.setattr(common, "BULK_BYTES", 0)  # the next file through SQL
+    both("import", str(real_data / "maven_crm" / "sales_pipeline.csv"), "--preset", "maven")
+    for args in READS:
+        if "Partners" not in args:
+            both(*args)

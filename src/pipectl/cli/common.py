@@ -42,11 +42,10 @@ def db_path(ctx: typer.Context) -> Path:
         command = ctx.command_path.partition(" ")[2] or "this command"
         if command in SERVER_COMMANDS:
             return Path(given)  # not a path: connect() opens the server
-        runs = ", ".join(sorted(SERVER_COMMANDS))
         raise UsageError(
             f"--db {masked(given)}: `pipectl {command}` does not run against a PostgreSQL "
-            f"server yet (so far: {runs} and db copy)",
-            hint="pipectl db copy --from URL --to FILE, then use the file",
+            "server yet (docs/team.md lists the commands that do)",
+            hint="pg_dump backs a server up; pipectl db copy --from URL --to FILE makes a file",
         )
     if given and (given == ":memory:" or given.startswith("file:")):
         # SQLite would read these as other than a file (it opens files by absolute path, so
@@ -59,6 +58,15 @@ def db_path(ctx: typer.Context) -> Path:
     return expand(given) if given else default_db_path()
 
 
+def shown_db(ctx: typer.Context) -> str:
+    """The database in use as messages name it: the file's path, or the server's URL with
+    any password masked."""
+    from pipectl.store.postgres import is_url, masked
+
+    given = (ctx.find_root().obj or {}).get("db")
+    return masked(given) if is_url(given) else str(db_path(ctx))
+
+
 # The commands that only read: on a file pipectl may not write (its mode, a read-only mount)
 # they still work, through a read-only connection. Every other command is refused up front.
 READS = frozenset({
@@ -69,7 +77,12 @@ READS = frozenset({
 
 # The commands that run against a PostgreSQL server so far (issue 14: every command, in
 # the end); the others refuse a server URL with a clear message (db_path).
-SERVER_COMMANDS = frozenset({"add", "show", "list", "advance", "note"})
+SERVER_COMMANDS = frozenset({
+    "add", "list", "show", "advance", "qualify", "lose", "reopen", "edit", "note", "move",
+    "rm", "board", "stages", "report", "forecast", "stale", "next", "import", "export",
+    "pipeline apply", "pipeline list", "pipeline show", "pipeline export", "pipeline default",
+    "pipeline rm", "rate set", "rate list", "rate rm", "db check",
+})
 
 
 def connect(ctx: typer.Context) -> sqlite3.Connection:
@@ -90,7 +103,10 @@ def connect(ctx: typer.Context) -> sqlite3.Connection:
     path = db_path(ctx)
     ctx.find_root().obj["db"] = str(path)
     command = ctx.command_path.partition(" ")[2]
-    conn = _connect(path, notice=notice, read_only_ok=command in READS)
+    from pipectl.services import clock
+    from pipectl.values import iso
+
+    conn = _connect(path, notice=notice, read_only_ok=command in READS, now=iso(clock.now()))
     ctx.call_on_close(conn.close)
     if command not in READS:
         from pipectl.services import identity

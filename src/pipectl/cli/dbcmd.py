@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from pipectl.cli.common import JSON_HELP, connect, db_path, notice
+from pipectl.cli.common import JSON_HELP, connect, db_path, notice, shown_db
 
 db_app = typer.Typer(
     help="The database file: where it is, a safe copy, restoring one, a health check.\n\n"
@@ -29,10 +29,7 @@ def path_(ctx: typer.Context) -> None:
 
       pipectl db path
     """
-    from pipectl.store.postgres import is_url, masked
-
-    given = (ctx.find_root().obj or {}).get("db")
-    typer.echo(masked(given) if is_url(given) else str(db_path(ctx)))
+    typer.echo(shown_db(ctx))
 
 
 @db_app.command()
@@ -127,8 +124,14 @@ def check(
       pipectl db check --repair
     """
     from pipectl.services import check as checking
+    from pipectl.store.postgres import is_url
     from pipectl.views.transfer import differs_json, print_check
 
+    if repair and is_url((ctx.find_root().obj or {}).get("db")):
+        from pipectl.errors import UsageError
+
+        raise UsageError("db check --repair does not run against a PostgreSQL server yet",
+                         hint="db check tells what differs; ask for --repair on a copy")
     if repair:  # a write: a file pipectl may not write is refused before any work
         from pipectl.cli.common import notice
         from pipectl.store.db import connect as open_for_writing
@@ -142,7 +145,7 @@ def check(
     repaired = checking.repair(conn) if repair else None
     found = checking.check(conn)
     result = {
-        "path": str(db_path(ctx)),
+        "path": shown_db(ctx),
         "ok": found.ok,
         "deals": found.deals,
         "events": found.events,

@@ -143,12 +143,13 @@ def stale(
     threshold = _threshold_sql(limits, sc.in_sql)
     stale_now = (f"status = 'open' AND {sql.days_between(':as_of', 'last_event_at')}"
                  f" > {threshold}")
-    params = {"as_of": as_of, "limit": -1 if limit is None else limit}
+    params = {"as_of": as_of, "limit": NO_LIMIT if limit is None else limit}
     try:
         # the deals listed, ranked without their names; names only for those (a million-deal
         # table carries no names: at 1M, 271k open deals, copying them cost ~0.3 s)
         out = sql.scratch(conn, f"{t}_out", f"""
-            SELECT s.id, d.name, d.owner, s.pipeline, s.stage, s.value_minor, s.currency,
+            SELECT row_number() OVER (ORDER BY s.last_event_at, s.id) AS rank,
+                   s.id, d.name, d.owner, s.pipeline, s.stage, s.value_minor, s.currency,
                    s.last_event_at, s.idle, s.limit_days
             FROM (SELECT id, {_names_sql(sc)} AS pipeline, stage, value_minor, currency,
                          last_event_at,
@@ -163,17 +164,21 @@ def stale(
                  conn.execute(f"SELECT count(*) FROM {t} WHERE {stale_now}", params).fetchone()[0])
     finally:
         snapshot.drop(conn, t)
-    rows = _listed(conn, out, StaleDeal)
+    rows = _listed(conn, out, _stale_deal)
     return (rows if stream else list(rows)), total
 
 
+def _stale_deal(rank: int, *columns: Any) -> StaleDeal:
+    return StaleDeal(*columns)
+
+
 def _listed(conn: sqlite3.Connection, out: str, make: Callable[..., Any]) -> Iterator[Any]:
-    """The rows of the scratch table ``out``, in the order they were written, each made by
+    """The rows of the scratch table ``out``, by their rank (its first column), each made by
     ``make``, one at a time (flat memory however many); the table is dropped at the end.
     It holds the list as the report's read transaction saw it: reading it after that
     transaction ended sees the same rows."""
     try:
-        for r in conn.execute(f"SELECT * FROM {out} ORDER BY rowid"):
+        for r in conn.execute(f"SELECT * FROM {out} ORDER BY rank"):
             yield make(*r)
     finally:
         snapshot.drop(conn, out)
@@ -224,8 +229,8 @@ def next_steps(
         ),
         r AS (
             SELECT s.*,
-                   CASE WHEN logged AND logged_due < :today THEN 0
-                        WHEN logged AND logged_due = :today THEN 1
+                   CASE WHEN logged = 1 AND logged_due < :today THEN 0
+                        WHEN logged = 1 AND logged_due = :today THEN 1
                         WHEN idle > stale_after THEN 2
                         WHEN close_date < :today THEN 3
                         WHEN close_date <= :near THEN 4
@@ -257,7 +262,7 @@ def next_steps(
             ).fetchone()[0]
             cut = "WHERE tier < :tier OR (tier = :tier AND rank_at <= :last)"
             params.update(tier=tier, last=last)
-        params["limit"] = -1 if limit is None else limit
+        params["limit"] = NO_LIMIT if limit is None else limit
         out = sql.scratch(conn, f"{t}_out", f"""
             SELECT row_number() OVER (ORDER BY r.tier, r.rank_at, r.value_minor IS NULL, r.nth,
                                                r.currency, r.id) AS rank,
@@ -265,10 +270,11 @@ def next_steps(
                    r.close_date, r.action, r.source, r.due, r.tier, r.idle
             FROM (SELECT id, {_names_sql(sc)} AS pipeline, stage, value_minor, currency,
                          close_date,
-                         CASE WHEN logged THEN coalesce(logged_action, {snapshot.quote(DUE_ONLY)})
+                         CASE WHEN logged = 1
+                              THEN coalesce(logged_action, {snapshot.quote(DUE_ONLY)})
                               ELSE {stage_action} END AS action,
-                         CASE WHEN logged THEN 'logged' ELSE 'stage' END AS source,
-                         CASE WHEN logged THEN logged_due END AS due,
+                         CASE WHEN logged = 1 THEN 'logged' ELSE 'stage' END AS source,
+                         CASE WHEN logged = 1 THEN logged_due END AS due,
                          tier, round(idle, 2) AS idle, rank_at,
                          row_number() OVER (PARTITION BY tier, rank_at, currency
                                             ORDER BY value_minor IS NULL, value_minor DESC, id)
@@ -285,6 +291,8 @@ def next_steps(
     rows = _listed(conn, out, _next_step)
     return (rows if stream else list(rows)), total
 
+
+NO_LIMIT = 1 << 62  # a LIMIT that cuts nothing, on every engine (SQLite's -1 is its own)
 
 _WHY = ("overdue", "due_today", "stale", "close_overdue", "closing", "open")
 

@@ -222,7 +222,7 @@ def _durations(
     receives per group the sum of the seconds each rounded to a whole second.
     """
     table = sql.scratch(conn, f"dur_{next(_tables)}",
-                        f"SELECT grp, s FROM ({source}) WHERE s IS NOT NULL", params,
+                        f"SELECT grp, s FROM ({source}) AS src WHERE s IS NOT NULL", params,
                         index=("grp", "s"))
     try:
         out: dict[str | None, Days] = {}
@@ -333,7 +333,7 @@ def _report(
         for pipeline_id, stage, cur, n, v_hi, v_lo, w_hi, w_lo, none in q(
             f"""SELECT {pid}, stage, currency, count(*), {sql.exact_sum('value_minor')},
                        {sql.exact_sum(f'value_minor * {prob}')}, sum(value_minor IS NULL)
-                FROM {t} WHERE status = 'open' GROUP BY {pid}, stage, currency""")
+                FROM {t} WHERE status = 'open' GROUP BY 1, 2, 3""")
     ]
 
     # Sales cycle: creation to win, deals won in the window.
@@ -792,7 +792,7 @@ def _lost(q, t: str, p: dict, lost_in: str, sc: Scope) -> list[tuple]:
             for reason, pipeline_id, stage, cur, n, v_hi, v_lo in q(
                 f"SELECT lost_reason, {pid}, lost_stage, currency, count(*),"
                 f" {sql.exact_sum('value_minor')} FROM {t}"
-                f" WHERE {lost_in} GROUP BY lost_reason, {pid}, lost_stage, currency",
+                f" WHERE {lost_in} GROUP BY 1, 2, 3, 4",
                 p)]
 
 

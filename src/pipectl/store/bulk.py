@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pipectl.domain.pipeline import LOST
-from pipectl.store.sql import literal
+from pipectl.store.sql import flag, literal
 from pipectl.store.transfer import actor, taken
 
 RAW = "temp.import_raw"
@@ -39,6 +39,15 @@ def stage_rows(conn: sqlite3.Connection, width: int, rows: Iterable[Sequence[Any
     conn.execute(
         f"CREATE TABLE {RAW} (n INTEGER PRIMARY KEY, line INTEGER NOT NULL, search TEXT{cells})"
     )
+    from pipectl.store.sql import on_sqlite
+
+    if not on_sqlite(conn):  # a server takes the rows by COPY, streamed
+        n = 0
+        with conn.raw.cursor() as cur, cur.copy("COPY pg_temp.import_raw FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+                n += 1
+        return n
     before = conn.total_changes
     conn.executemany(f"INSERT INTO {RAW} VALUES (?, ?, ?{', ?' * width})", rows)
     return conn.total_changes - before
@@ -184,7 +193,7 @@ def _convert(conn: sqlite3.Connection, plan: Plan) -> tuple[int, int, dict[str, 
                      [(cell, code, exp) for cell, (code, exp) in plan.currencies.items()])
     combo_on = " AND ".join(
         f"m.k{i} = {c[f]}" for i, f in enumerate(plan.combo_cells)
-    ) or "1"
+    ) or "1 = 1"
     ok = ["r.search IS NOT NULL"]
     deal_id = _deal_id(plan)
     if plan.renumbered:  # a row that updates a deal already there goes row by row
@@ -204,7 +213,7 @@ def _convert(conn: sqlite3.Connection, plan: Plan) -> tuple[int, int, dict[str, 
     for fld in ("created_at", "closed_at", "updated_at"):
         if c[fld] != "''":
             ok.append(f"{c[fld]} <= {now}")
-    ok.append(f"(NOT m.closed OR coalesce({closed_at}, '') <= {now})")
+    ok.append(f"(m.closed = 0 OR coalesce({closed_at}, '') <= {now})")
     value = _minor(c["value"]) if c["value"] != "''" else "NULL"
     if plan.zero_value_lost_is_unknown:
         value = f"CASE WHEN m.final = {lost} THEN nullif({value}, 0) ELSE {value} END"
@@ -232,11 +241,12 @@ def _convert(conn: sqlite3.Connection, plan: Plan) -> tuple[int, int, dict[str, 
             CAST(nullif({c['probability']}, '') AS INTEGER),
             nullif({c['close_date']}, ''),
             coalesce(nullif({c['created_at']}, ''),
-                     CASE WHEN m.closed THEN {closed_at} END,
+                     CASE WHEN m.closed = 1 THEN {closed_at} END,
                      nullif({c['updated_at']}, ''), ?),
-            CASE WHEN m.closed THEN {closed_at} END,
-            {c['created_at']} = '', r.search,
-            m.unknown_q AND nullif({c['prequalified']}, '') IS NULL AND m.auto_reason IS NULL,
+            CASE WHEN m.closed = 1 THEN {closed_at} END,
+            {flag(f"{c['created_at']} = ''")}, r.search,
+            {flag(f"m.unknown_q = 1 AND nullif({c['prequalified']}, '') IS NULL "
+                  "AND m.auto_reason IS NULL")},
             nullif({c['updated_at']}, '')
         FROM {RAW} r
         JOIN temp.import_combo m ON {combo_on}
@@ -251,10 +261,11 @@ def _convert(conn: sqlite3.Connection, plan: Plan) -> tuple[int, int, dict[str, 
     # the facts in this order).
     x = "coalesce(closed_at, max(created, coalesce(updated, created)))"
     unknown = """nullif(rtrim(
-        CASE WHEN no_created OR (closed AND closed_at < created) THEN 'created_at ' ELSE '' END
-        || CASE WHEN closed AND closed_at IS NULL THEN 'closed_at ' ELSE '' END
-        || CASE WHEN unknown_q THEN 'qualified_at' ELSE '' END), '')"""
-    at0 = f"CASE WHEN closed THEN min(created, {x}) ELSE created END"
+        CASE WHEN no_created = 1 OR (closed = 1 AND closed_at < created) THEN 'created_at '
+             ELSE '' END
+        || CASE WHEN closed = 1 AND closed_at IS NULL THEN 'closed_at ' ELSE '' END
+        || CASE WHEN unknown_q = 1 THEN 'qualified_at' ELSE '' END), '')"""
+    at0 = f"CASE WHEN closed = 1 THEN min(created, {x}) ELSE created END"
     pid, won = int(plan.pipeline_id), literal(plan.won_key)
     # rowcount: the rows the statement itself wrote (total_changes would count the read
     # models' marks a trigger writes too)
@@ -266,10 +277,10 @@ def _convert(conn: sqlite3.Connection, plan: Plan) -> tuple[int, int, dict[str, 
         SELECT id, ref, name, company, contact, email, phone, owner, source,
             {pid}, final, CASE WHEN final = {lost} THEN opening END, lost_reason, value_minor,
             currency, probability, close_date,
-            CASE WHEN reason IS NOT NULL OR qualified THEN {at0}
-                 WHEN won THEN {x} END,
-            reason, {at0}, CASE WHEN closed THEN {x} ELSE created END,
-            CASE WHEN closed THEN {x} END, search
+            CASE WHEN reason IS NOT NULL OR qualified = 1 THEN {at0}
+                 WHEN won = 1 THEN {x} END,
+            reason, {at0}, CASE WHEN closed = 1 THEN {x} ELSE created END,
+            CASE WHEN closed = 1 THEN {x} END, search
         FROM temp.import_fast ORDER BY n"""
     ).rowcount
     events = 0
@@ -287,10 +298,10 @@ def _convert(conn: sqlite3.Connection, plan: Plan) -> tuple[int, int, dict[str, 
         WHERE note IS NOT NULL ORDER BY n""",
         f"""INSERT INTO events (deal_id, at, kind, pipeline_id, from_stage, to_stage, actor)
         SELECT id, {x}, 'stage', {pid}, opening, {won}, :actor FROM temp.import_fast
-        WHERE won ORDER BY n""",
+        WHERE won = 1 ORDER BY n""",
         f"""INSERT INTO events (deal_id, at, kind, pipeline_id, from_stage, to_stage, actor)
         SELECT id, {x}, 'stage', {pid}, {won}, final, :actor FROM temp.import_fast
-        WHERE after_won ORDER BY n""",
+        WHERE after_won = 1 ORDER BY n""",
         f"""INSERT INTO events (deal_id, at, kind, pipeline_id, from_stage, to_stage, reason,
             actor)
         SELECT id, {x}, 'lost', {pid}, opening, {lost}, lost_reason, :actor FROM temp.import_fast
@@ -299,8 +310,8 @@ def _convert(conn: sqlite3.Connection, plan: Plan) -> tuple[int, int, dict[str, 
         events += conn.execute(sql, {"actor": who}).rowcount
     (no_created, no_closed, closed_before, unknown_q) = conn.execute(
         """SELECT coalesce(sum(no_created), 0),
-            coalesce(sum(closed AND closed_at IS NULL), 0),
-            coalesce(sum(closed AND closed_at < created), 0),
+            coalesce(sum(closed = 1 AND closed_at IS NULL), 0),
+            coalesce(sum(closed = 1 AND closed_at < created), 0),
             coalesce(sum(unknown_q), 0)
         FROM temp.import_fast"""
     ).fetchone()

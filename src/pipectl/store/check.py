@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from pipectl.domain.projection import DEAL_FIELDS
 from pipectl.store.db import translate
+from pipectl.store.sql import on_sqlite, streamed
 
 if TYPE_CHECKING:
     from pipectl.domain.pipeline import Pipeline
@@ -55,7 +56,16 @@ def normalised(sql: str) -> str:
 
 def objects(conn: sqlite3.Connection) -> dict[tuple[str, str], SchemaObject]:
     """The file's tables, indexes, views and triggers, by (type, name); SQLite's own objects
-    (its automatic indexes, statistics tables) left out."""
+    (its automatic indexes, statistics tables) left out. On a server: those of pipectl's
+    objects it holds (presence only: the server keeps their definitions; its other objects
+    are its own)."""
+    if not on_sqlite(conn):
+        from pipectl.store.postgres import schema as server
+
+        mine = server.made()
+        with conn.raw.cursor() as cur:
+            return {key: SchemaObject(key[0], key[1], "", "") for key in server.found(cur)
+                    if key in mine}
     return {
         (t, n): SchemaObject(t, n, tbl, sql)
         for t, n, tbl, sql in conn.execute(
@@ -87,6 +97,10 @@ def made_by_pipectl(version: int | None = None) -> dict[tuple[str, str], SchemaO
 
 def expected(conn: sqlite3.Connection) -> dict[tuple[str, str], SchemaObject]:
     """The objects pipectl makes for the schema version ``conn``'s file says it has."""
+    if not on_sqlite(conn):
+        from pipectl.store.postgres import schema as server
+
+        return {(k, n): SchemaObject(k, n, "", "") for k, n in server.made()}
     return made_by_pipectl(conn.execute("PRAGMA user_version").fetchone()[0])
 
 
@@ -124,6 +138,12 @@ Findings = tuple[list[str], list[tuple[str, int | None, str]]]
 
 
 def structure_beside(conn: sqlite3.Connection) -> Callable[[], Findings]:
+    if not on_sqlite(conn):  # a server keeps its pages whole and its references enforced
+        return lambda: ([], [])
+    return _structure_beside(conn)
+
+
+def _structure_beside(conn: sqlite3.Connection) -> Callable[[], Findings]:
     """Start ``PRAGMA integrity_check`` and ``PRAGMA foreign_key_check`` on a second, read-only
     connection in another thread (sqlite3 releases the GIL while a statement runs: at 100,000
     deals they take about as long as the replay of every deal, which runs meanwhile); returns
@@ -234,14 +254,10 @@ def histories(conn: sqlite3.Connection, ids: list[int] | None = None
 
 def _merged(conn: sqlite3.Connection, where: str, params: list[int]
             ) -> Iterator[tuple[Row, list[Row]]]:
-    deals = conn.cursor()
-    deals.row_factory = None
-    deals.execute(f"SELECT {', '.join(DEAL_COLUMNS)} FROM deals{where.format('id')} "
-                  "ORDER BY id", params)
-    events = conn.cursor()
-    events.row_factory = None
-    events.execute(f"SELECT {', '.join(EVENT_COLUMNS)} FROM events{where.format('deal_id')} "
-                   "ORDER BY deal_id, at, id", params)
+    _, deals = streamed(conn, f"SELECT {', '.join(DEAL_COLUMNS)} FROM deals"
+                        f"{where.format('id')} ORDER BY id", params)
+    _, events = streamed(conn, f"SELECT {', '.join(EVENT_COLUMNS)} FROM events"
+                         f"{where.format('deal_id')} ORDER BY deal_id, at, id", params)
     names = EVENT_COLUMNS
     nxt = next(events, None)
     for row in deals:
@@ -324,11 +340,13 @@ def read_model_differences(conn: sqlite3.Connection) -> list[int]:
             counted_wrong = every_deal_counted_wrong(conn, f"temp.{states}")
         return sorted(set(counted_wrong) | {r[0] for r in conn.execute(f"""
             SELECT deal_id FROM (SELECT * FROM deal_states EXCEPT SELECT * FROM temp.{states})
+                AS a
             UNION SELECT deal_id FROM (SELECT * FROM temp.{states} EXCEPT
-                                       SELECT * FROM deal_states)
+                                       SELECT * FROM deal_states) AS b
             UNION SELECT deal_id FROM (SELECT * FROM deal_stays EXCEPT SELECT * FROM temp.{stays})
+                AS c
             UNION SELECT deal_id FROM (SELECT * FROM temp.{stays} EXCEPT
-                                       SELECT * FROM deal_stays)
+                                       SELECT * FROM deal_stays) AS d
             UNION SELECT deal_id FROM read_dirty""")})
     finally:
         for table in (every, states, stays):

@@ -369,7 +369,7 @@ def actor_of(conn: sqlite3.Connection) -> str | None:
 
 def connect(path: Path | str, *, migrate: bool = True,
             notice: Callable[[str], None] | None = None,
-            read_only_ok: bool = False) -> sqlite3.Connection:
+            read_only_ok: bool = False, now: str | None = None) -> sqlite3.Connection:
     """Open (creating if needed) a pipectl database and bring its schema up to date.
 
     Every refusal happens before SQLite writes a byte: the header is checked from the file, then
@@ -420,10 +420,12 @@ def connect(path: Path | str, *, migrate: bool = True,
         if migrate:
             global commits
             mine = commits
+            schema.MOMENT[0] = now  # a new file's default pipeline is created then
             try:
                 upgrade(conn, path, notice)
             finally:  # (also when Ctrl-C lands just after its commit)
                 commits = mine  # a schema made or upgraded is not the command's change
+                schema.MOMENT[0] = None
     except sqlite3.Error as exc:
         conn.close()
         raise translate(exc, path) from exc

@@ -236,11 +236,10 @@ def totals(conn: sqlite3.Connection, **filters: Any) -> list[Row]:
 def _dicts(conn: sqlite3.Connection, sql: str, params: list) -> Iterator[Row]:
     """The rows as dicts, made from plain tuples: half the time of dict(sqlite3.Row) per row
     (1,000 deals: ~8 ms against ~15 ms). The query runs now, as conn.execute would."""
-    cur = conn.cursor()
-    cur.row_factory = None
-    cur.execute(sql, params)
-    names = [d[0] for d in cur.description]
-    return (dict(zip(names, r, strict=True)) for r in cur)
+    from pipectl.store.sql import streamed
+
+    names, rows = streamed(conn, sql, params)
+    return (dict(zip(names, r, strict=True)) for r in rows)
 
 
 def has_owner(conn: sqlite3.Connection, owner: str) -> bool:

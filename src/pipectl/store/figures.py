@@ -155,8 +155,8 @@ def differ(conn: sqlite3.Connection, states: str = "deal_states") -> bool:
                          counted(conn, states=states))
         found = conn.execute(
             f"SELECT 1 FROM (SELECT * FROM deal_figures EXCEPT SELECT * FROM temp.{table}) "
-            f"UNION ALL SELECT 1 FROM (SELECT * FROM temp.{table} EXCEPT "
-            "SELECT * FROM deal_figures) LIMIT 1").fetchone()
+            f"AS gone UNION ALL SELECT 1 FROM (SELECT * FROM temp.{table} EXCEPT "
+            "SELECT * FROM deal_figures) AS new LIMIT 1").fetchone()
         return found is not None
     finally:
         conn.execute(f"DROP TABLE IF EXISTS temp.{table}")

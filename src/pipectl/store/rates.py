@@ -14,9 +14,9 @@ _COLUMNS = "id, source, target, at, rate, recorded_at"
 
 
 def _has_table(conn: sqlite3.Connection) -> bool:
-    return conn.execute(
-        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'rates'"
-    ).fetchone() is not None
+    from pipectl.store.sql import has_table
+
+    return has_table(conn, "rates")
 
 
 def all_rates(conn: sqlite3.Connection) -> list[Rate]:

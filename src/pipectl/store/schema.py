@@ -242,6 +242,12 @@ def _json_marks(prefix: str = "") -> str:
     return f"nullif('{{' || rtrim({parts}, ',') || '}}', '{{}}')"
 
 
+# The moment the command opening the file runs at (services.clock, PIPECTL_NOW included), set
+# by store.db.connect for the migrations it applies: the default pipeline of a new file is
+# created then (the same moment a server's is). None: SQLite's clock.
+MOMENT: list[str | None] = [None]
+
+
 def _to_v4(conn: sqlite3.Connection) -> None:
     """Rebuild deals and events in the schema-4 shape, every row kept: all deals into the
     default pipeline (id 1), the four checklist columns into one JSON object. Runs inside the
@@ -252,7 +258,7 @@ def _to_v4(conn: sqlite3.Connection) -> None:
     from pipectl.domain.pipeline import to_json as pipeline_json
 
     run_script(conn, SCHEMA_V4)
-    now = conn.execute("SELECT strftime('%Y-%m-%dT%H:%M:%SZ', 'now')").fetchone()[0]
+    now = MOMENT[0] or conn.execute("SELECT strftime('%Y-%m-%dT%H:%M:%SZ', 'now')").fetchone()[0]
     first = conn.execute("SELECT min(at) FROM events").fetchone()[0] or now
     since = min(first, now)
     conn.execute(

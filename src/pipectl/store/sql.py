@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +25,27 @@ if TYPE_CHECKING:
     from pipectl.domain.pipeline import Pipeline, StageDef
 
 Pipelines = Mapping[int, "Pipeline"]
+
+
+def streamed(conn: Any, query: str, params: Sequence[Any] | Mapping[str, Any] = ()
+             ) -> tuple[list[str], Iterator[tuple]]:
+    """(column names, rows as plain tuples) of ``query``, run now and read as the caller
+    goes: a SQLite cursor; on a server, a server-side cursor (the client never holds every
+    row)."""
+    if on_sqlite(conn):
+        cur = conn.cursor()
+        cur.row_factory = None
+        cur.execute(query, params)
+        return [d[0] for d in cur.description], iter(cur)
+    return conn.stream(query, params)
+
+
+def has_table(conn: Any, name: str) -> bool:
+    """Does the database hold the table ``name`` (an older file may not)?"""
+    if on_sqlite(conn):
+        return conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
+                            (name,)).fetchone() is not None
+    return conn.execute("SELECT to_regclass(?) IS NOT NULL", (name,)).fetchone()[0]
 
 
 def on_sqlite(conn: Any) -> bool:
@@ -122,7 +143,9 @@ def scratch(conn: sqlite3.Connection, name: str, select: str,
     conn.execute(f"CREATE TEMP TABLE {name} AS {select}", params)
     if index:
         kind = "UNIQUE INDEX" if unique else "INDEX"
-        conn.execute(f"CREATE {kind} temp.{name}_ix ON {name} ({', '.join(index)})")
+        # (SQLite names the index's schema; PostgreSQL puts it beside its table)
+        where = "temp." if on_sqlite(conn) else ""
+        conn.execute(f"CREATE {kind} {where}{name}_ix ON {name} ({', '.join(index)})")
     return name
 
 
@@ -197,14 +220,15 @@ def stage_case(pipelines: Pipelines, what: str, column: str = "stage",
 
 def member(pipelines: Pipelines, keys: Callable[[Pipeline], Iterable[str]], column: str,
            pipeline_column: str = "pipeline_id") -> str:
-    """SQL: 1 when the stage in ``column`` is one of ``keys(its pipeline)``, else 0 (an IN list
-    for one pipeline: what a hand-written query would say)."""
+    """SQL: whether the stage in ``column`` is one of ``keys(its pipeline)``, a condition (an
+    IN list for one pipeline: what a hand-written query would say; 1 or 0 on SQLite, a
+    boolean on PostgreSQL)."""
 
     def one(p: Pipeline) -> str:
         wanted = list(keys(p))
-        return f"{column} IN ({', '.join(map(literal, wanted))})" if wanted else "0"
+        return f"{column} IN ({', '.join(map(literal, wanted))})" if wanted else "1 = 0"
 
     if len(pipelines) == 1:
         return f"({one(next(iter(pipelines.values())))})"
     whens = " ".join(f"WHEN {pid} THEN {one(p)}" for pid, p in sorted(pipelines.items()))
-    return f"(CASE {pipeline_column} {whens} ELSE 0 END)"
+    return f"(CASE {pipeline_column} {whens} ELSE 1 = 0 END)"

@@ -74,11 +74,13 @@ def _unique(run):  # decorator: an IntegrityError of a taken value -> Taken
 
 
 def _slot(column: str) -> str:
-    return "?" if column == "search" else "NULLIF(?, '')"
+    return "?"
 
 
-def _blank(value: Any) -> Any:
-    return "" if value is None else value
+def _none(value: Any) -> Any:
+    """An empty cell is no value: NULL (done here, not by NULLIF(?, '') in SQL, where a
+    typed server compares an integer with '')."""
+    return None if value == "" else value
 
 
 _INSERT_DEAL = (
@@ -182,7 +184,7 @@ def insert_deals(conn: sqlite3.Connection, deals: list[Row]) -> None:
     if deals:
         conn.executemany(
             _INSERT_DEAL,
-            [(*map(_blank, _deal_values({**_DEAL_BLANK, **d})), search_text(d)) for d in deals],
+            [(*map(_none, _deal_values({**_DEAL_BLANK, **d})), search_text(d)) for d in deals],
         )
 
 
@@ -190,7 +192,7 @@ def update_deals(conn: sqlite3.Connection, deals: list[Row]) -> None:
     if deals:
         conn.executemany(
             _UPDATE_DEAL,
-            [(*(_blank(d.get(c)) for c in DEAL_COLUMNS[1:]), search_text(d), d["id"])
+            [(*(_none(d.get(c)) for c in DEAL_COLUMNS[1:]), search_text(d), d["id"])
              for d in deals],
         )
 
@@ -203,7 +205,7 @@ def insert_events(conn: sqlite3.Connection, events: list[Row], *, with_id: bool 
         who = actor(conn)
         conn.executemany(
             _insert_events_sql(with_id),
-            [(*map(_blank, values({**_EVENT_BLANK, **e})), who) for e in events],
+            [(*map(_none, values({**_EVENT_BLANK, **e})), who) for e in events],
         )
 
 
@@ -214,6 +216,10 @@ def drop_indexes(conn: sqlite3.Connection) -> list[tuple[str, str]]:
     rebuilds them, in one sorted pass each, before the same transaction commits. Indexes that
     enforce a constraint (UNIQUE ref) have no SQL and are kept.
     """
+    from pipectl.store.sql import on_sqlite
+
+    if not on_sqlite(conn):
+        return []  # a server keeps its indexes (other users read meanwhile)
     found = conn.execute(
         "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL "
         "AND tbl_name IN ('deals', 'events') ORDER BY name"
@@ -323,14 +329,21 @@ def export_pipelines(conn: sqlite3.Connection, status: str = "all",
         "SELECT id, name, is_default FROM pipelines WHERE removed_at IS NULL ORDER BY id")]
 
 
+def _streamed(conn: Any, sql: str) -> tuple[list[str], Iterator[tuple]]:
+    from pipectl.store.sql import streamed
+
+    return streamed(conn, sql)
+
+
 def iter_deals(conn: sqlite3.Connection, status: str = "all", pipeline_id: int | None = None
                ) -> Iterator[Row]:
     sql = (
         f"SELECT {', '.join(DEAL_COLUMNS)} FROM deals WHERE {deals_where(status, pipeline_id)} "
         "ORDER BY id"
     )
-    for row in conn.execute(sql):
-        yield dict(row)
+    names, rows = _streamed(conn, sql)
+    for row in rows:
+        yield dict(zip(names, row, strict=True))
 
 
 def iter_events(conn: sqlite3.Connection, status: str = "all", pipeline_id: int | None = None
@@ -340,8 +353,9 @@ def iter_events(conn: sqlite3.Connection, status: str = "all", pipeline_id: int 
         f"WHERE deal_id IN (SELECT id FROM deals WHERE {deals_where(status, pipeline_id)})"
     )
     sql = f"SELECT {', '.join(EVENT_COLUMNS)} FROM events {where} ORDER BY deal_id, at, id"
-    for row in conn.execute(sql):
-        yield dict(row)
+    names, rows = _streamed(conn, sql)
+    for row in rows:
+        yield dict(zip(names, row, strict=True))
 
 
 # ---------------------------------------------------------------- JSON import (streamed)
@@ -373,7 +387,7 @@ def stash_events(conn: sqlite3.Connection, events: list[Row]) -> None:
         conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS import_json_later ({', '.join(cols)})")
         conn.executemany(
             f"INSERT INTO temp.import_json_later VALUES ({', '.join('?' * len(cols))})",
-            [tuple(map(_blank, _event_values_no_id({**_EVENT_BLANK, **e}))) for e in events],
+            [tuple(map(_none, _event_values_no_id({**_EVENT_BLANK, **e}))) for e in events],
         )
 
 

@@ -62,12 +62,19 @@ _TOKEN = re.compile(r"""('(?:[^']|'')*')|("(?:[^"]|"")*")|(\?\d*)|(:[A-Za-z_]\w*
 _HINT = re.compile(r"\b(?:INDEXED\s+BY\s+\w+|NOT\s+INDEXED)\b", re.IGNORECASE)
 _OR_IGNORE = re.compile(r"^\s*INSERT\s+OR\s+IGNORE\s+INTO\b", re.IGNORECASE)
 _TEMP = re.compile(r"\btemp\.(?=\w)", re.IGNORECASE)
+# SQLite's "a IS b" compares values, NULL equal to NULL; PostgreSQL spells it so
+_IS_VALUE = re.compile(r"\bIS\s+(%s|%\(\w+\)s|[a-z_]+\.\w+)", re.IGNORECASE)
+_IS_NOT_VALUE = re.compile(r"\bIS\s+NOT\s+(%s|%\(\w+\)s|[a-z_]+\.\w+)", re.IGNORECASE)
 
 
 @lru_cache(maxsize=1024)
-def translate(sql: str) -> tuple[str, tuple[int, ...] | None, bool]:
-    """(psycopg's SQL, the 0-based positions of numbered ``?NNN`` placeholders in order of
-    appearance or None, whether the parameters are named)."""
+def translate(sql: str, nulls: frozenset[int | str] = frozenset()
+              ) -> tuple[str, tuple[int, ...] | None, bool]:
+    """(psycopg's SQL, the 0-based positions of the parameters its placeholders take in order,
+    or None when that is all of them in order; whether the parameters are named).
+
+    ``nulls``: the parameters (positions, names) whose value is None, written as ``NULL``
+    (the server cannot tell the type of a parameter sent as NULL in ``? IS NULL``)."""
     sql = _HINT.sub("", sql)
     ignore = bool(_OR_IGNORE.match(sql))
     if ignore:
@@ -75,6 +82,7 @@ def translate(sql: str) -> tuple[str, tuple[int, ...] | None, bool]:
     sql = _TEMP.sub("pg_temp.", sql)
     order: list[int] = []
     numbered = named = False
+    seen = 0
 
     def one(m: re.Match[str]) -> str:
         nonlocal numbered, named
@@ -86,41 +94,38 @@ def translate(sql: str) -> tuple[str, tuple[int, ...] | None, bool]:
         if percent:
             return "%%"
         if qmark:
-            if len(qmark) > 1:
-                numbered = True
-                order.append(int(qmark[1:]) - 1)
-            else:
-                order.append(len(order))
+            nonlocal seen
+            at = int(qmark[1:]) - 1 if len(qmark) > 1 else seen
+            seen += 1
+            if at in nulls:
+                numbered = True  # a parameter left out
+                return "NULL"
+            numbered = numbered or len(qmark) > 1
+            order.append(at)
             return "%s"
         named = True
+        if name[1:] in nulls:
+            return "NULL"
         return f"%({name[1:]})s"
 
-    out = _next_id(_TOKEN.sub(one, sql))
+    out = _IS_NOT_VALUE.sub(r"IS DISTINCT FROM \1", _TOKEN.sub(one, sql))
+    out = _IS_VALUE.sub(r"IS NOT DISTINCT FROM \1", out)
     if ignore:
         out = out.rstrip().rstrip(";") + " ON CONFLICT DO NOTHING"
     return out, (tuple(order) if numbered else None), named
 
 
-_VALUES_INSERT = re.compile(r"^\s*INSERT\s+INTO\s+(\w+)\s*\(([^)]*)\)\s*VALUES\s*\(",
-                            re.IGNORECASE)
-
-
-def _next_id(sql: str) -> str:
-    """A row inserted without an id into a table of ids takes the largest id + 1, as SQLite
-    numbers rows (a server's sequence would leave gaps where a transaction rolled back, and
-    the two engines' ids would differ). Writers take turns (WRITE_LOCK), so no two take one."""
-    m = _VALUES_INSERT.match(sql)
-    if not m or m.group(1).lower() not in _IDS:
-        return sql
-    columns = [c.strip().lower() for c in m.group(2).split(",")]
-    if "id" in columns:
-        return sql
-    table = m.group(1)
-    return (f"INSERT INTO {table} (id, {m.group(2)}) VALUES "
-            f"((SELECT coalesce(max(id), 0) + 1 FROM {table}), " + sql[m.end():])
+def _nulls(params: Any) -> frozenset[int | str]:
+    if not params:
+        return frozenset()
+    if isinstance(params, Mapping):
+        return frozenset(k for k, v in params.items() if v is None)
+    return frozenset(i for i, v in enumerate(params) if v is None)
 
 
 def _params(order: tuple[int, ...] | None, params: Any) -> Any:
+    if isinstance(params, Row):  # a row read back, written again (sqlite3 takes it as is)
+        params = tuple(params)
     if order is None or params is None:
         return params
     return [params[i] for i in order]
@@ -140,7 +145,7 @@ class Cursor:
         special = self._conn._special(self, sql, params)
         if special is not None:
             return special
-        text, order, _ = translate(sql)
+        text, order, _ = translate(sql, _nulls(params))
         returning = _returning_id(text)
         if returning:
             text += " RETURNING id"
@@ -207,11 +212,23 @@ class Cursor:
 _IDS = frozenset({"deals", "events", "pipelines", "rates", "imports"})
 
 
+_VALUES_INSERT = re.compile(r"^\s*INSERT\s+INTO\s+(\w+)\s*\(([^)]*)\)\s*VALUES\s*\(",
+                            re.IGNORECASE)
+
+
 def _returning_id(text: str) -> bool:
     """An INSERT of one row into a table whose id the server hands out: its id is read back
     (sqlite3's ``lastrowid``)."""
     m = _VALUES_INSERT.match(text)
     return bool(m and m.group(1).lower() in _IDS and "RETURNING" not in text.upper())
+
+
+# Each write transaction numbers new rows from the largest id + 1, as SQLite does (a server's
+# sequence alone would keep the gaps of rolled-back transactions, and the engines' ids would
+# differ). Writers take turns (WRITE_LOCK), so no two number from the same largest.
+_IDS_FROM_LARGEST = "SELECT " + ", ".join(
+    f"setval(pg_get_serial_sequence('{t}', 'id'), "
+    f"(SELECT coalesce(max(id), 0) + 1 FROM {t}), false)" for t in sorted(_IDS))
 
 
 class Connection:
@@ -223,6 +240,7 @@ class Connection:
         self.url = url
         self.row_factory: Any = Row
         self.total_changes = 0
+        self._streams = 0
 
     @property
     def in_transaction(self) -> bool:
@@ -238,6 +256,25 @@ class Connection:
 
     def executemany(self, sql: str, seq: Iterable[Any]) -> Cursor:
         return self.cursor().executemany(sql, seq)
+
+    def stream(self, sql: str, params: Any = ()) -> tuple[list[str], Iterator[tuple]]:
+        """(column names, rows as tuples) of a query run now on a server-side cursor: the
+        client holds one batch at a time, however many rows (an export of 1M deals)."""
+        text, order, _ = translate(sql, _nulls(params))
+        self._streams += 1
+        cur = self.raw.cursor(name=f"pipectl_stream_{self._streams}",
+                              withhold=not self.in_transaction)
+        cur.itersize = 2000
+        cur.execute(text, _params(order, params) if params else [])
+        names = [d.name for d in cur.description or []]
+
+        def rows() -> Iterator[tuple]:
+            try:
+                yield from cur
+            finally:
+                cur.close()
+
+        return names, rows()
 
     def create_function(self, *args: Any, **kwargs: Any) -> None:
         """The server defines pipectl's SQL functions itself (``pipectl_actor``: the role)."""
@@ -255,6 +292,7 @@ class Connection:
         if word.startswith("BEGIN IMMEDIATE"):
             cur._cur.execute("BEGIN")
             cur._cur.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
+            cur._cur.execute(_IDS_FROM_LARGEST)
             return cur
         if word.startswith("BEGIN"):
             # one read transaction: every query sees the same state (SQLite's snapshot)

@@ -131,7 +131,8 @@ def connect(url: str, now: str, *, migrate: bool = True) -> psycopg.Connection:
 
 def _numbers_as_sqlite_gives_them(conn: Any) -> None:
     """A ``numeric`` (what PostgreSQL's sum() of integers and avg() give) read as SQLite gives
-    the same figure: an int when it has no decimals (a sum), else a float (an average)."""
+    the same figure: an int when it has no decimals (a sum), else a float (an average); a
+    Python bool written as 1 or 0, as sqlite3 writes it."""
     from psycopg.adapt import Loader
 
     class SqliteNumbers(Loader):
@@ -142,6 +143,17 @@ def _numbers_as_sqlite_gives_them(conn: Any) -> None:
             return float(text) if "." in text or "e" in text.lower() else int(text)
 
     conn.adapters.register_loader("numeric", SqliteNumbers)
+
+    from psycopg.adapt import Dumper
+    from psycopg.postgres import types
+
+    class BoolAsInteger(Dumper):  # a Python bool is 1 or 0, as sqlite3 binds it
+        oid = types["int4"].oid
+
+        def dump(self, obj: Any) -> bytes:
+            return b"1" if obj else b"0"
+
+    conn.adapters.register_dumper(bool, BoolAsInteger)
 
 
 @contextmanager
