@@ -182,14 +182,13 @@ def fill(conn: sqlite3.Connection, pipelines: Pipelines, dirty: str, states_tabl
     if many is None:
         many = _many(conn, dirty)
     facts_by_pipeline = domain.facts_of(pipelines)
-    cur = conn.cursor()
-    cur.row_factory = None
     columns = ", ".join(domain.EVENT_COLUMNS)
+    # read as the pass goes (on a server, a server-side cursor: never every event at once)
     if many:
-        cur.execute(EVERY_EVENT_SQL.format(columns=columns))
+        _, cur = sql.streamed(conn, EVERY_EVENT_SQL.format(columns=columns))
     else:
-        cur.execute(EVENTS_SQL.format(columns=columns, dirty=dirty,
-                                      hint=sql.indexed_by("events_deal")))
+        _, cur = sql.streamed(conn, EVENTS_SQL.format(columns=columns, dirty=dirty,
+                                                      hint=sql.indexed_by("events_deal")))
     slots = f"({', '.join(ROW)}) VALUES ({', '.join('?' * len(ROW))})"
     now_sql = f"INSERT INTO {states_table} {slots}"
     past_sql = f"INSERT INTO {past_table or states_table} {slots}"
@@ -210,7 +209,8 @@ def fill(conn: sqlite3.Connection, pipelines: Pipelines, dirty: str, states_tabl
 
     deals = domain.by_deal(cur)
     if many:
-        deals = _marked(deals, conn.execute(f"SELECT deal_id FROM {dirty} ORDER BY deal_id"))
+        deals = _marked(deals, sql.streamed(conn, f"SELECT deal_id FROM {dirty} "
+                                                  "ORDER BY deal_id")[1])
     for deal_id, events in deals:
         rows, stays = domain.states(deal_id, events, facts_by_pipeline)
         if rows:

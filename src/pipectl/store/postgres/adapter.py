@@ -61,6 +61,7 @@ class Row:
 _TOKEN = re.compile(r"""('(?:[^']|'')*')|("(?:[^"]|"")*")|(\?\d*)|(:[A-Za-z_]\w*)|(%)|(--[^\n]*)""")
 _HINT = re.compile(r"\b(?:INDEXED\s+BY\s+\w+|NOT\s+INDEXED)\b", re.IGNORECASE)
 _OR_IGNORE = re.compile(r"^\s*INSERT\s+OR\s+IGNORE\s+INTO\b", re.IGNORECASE)
+_INTEGER = re.compile(r"\bINTEGER\b", re.IGNORECASE)
 _TEMP = re.compile(r"\btemp\.(?=\w)", re.IGNORECASE)
 # SQLite's "a IS b" compares values, NULL equal to NULL; PostgreSQL spells it so
 _IS_VALUE = re.compile(r"\bIS\s+(%s|%\(\w+\)s|[a-z_]+\.\w+)", re.IGNORECASE)
@@ -109,6 +110,7 @@ def translate(sql: str, nulls: frozenset[int | str] = frozenset()
         return f"%({name[1:]})s"
 
     out = _IS_NOT_VALUE.sub(r"IS DISTINCT FROM \1", _TOKEN.sub(one, sql))
+    out = _INTEGER.sub("BIGINT", out)  # SQLite's integers are 64-bit, PostgreSQL's 32
     out = _IS_VALUE.sub(r"IS NOT DISTINCT FROM \1", out)
     if ignore:
         out = out.rstrip().rstrip(";") + " ON CONFLICT DO NOTHING"
