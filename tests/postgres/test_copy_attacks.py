@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -17,6 +16,7 @@ import pytest
 
 from tests.conftest import Cli
 from tests.postgres.conftest import admin, new_database, url_of
+from tests.postgres.test_copy import _tables
 
 NOW = "2026-12-01T09:00:00Z"
 SECRET = "Hunter2-s3cr3t"
@@ -83,15 +83,6 @@ def _snapshot(path: Path) -> tuple[int, bytes]:
     return path.stat().st_size, path.read_bytes()
 
 
-def _tables(path: Path) -> dict[str, list[tuple]]:
-    from pipectl.store.copy import TABLES
-
-    conn = sqlite3.connect(path)
-    try:
-        return {t: sorted(map(tuple, conn.execute(f"SELECT * FROM {t}")), key=repr)
-                for t in TABLES}
-    finally:
-        conn.close()
 
 
 # ---------------------------------------------------------------- pipectl as a process

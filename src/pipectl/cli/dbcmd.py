@@ -208,8 +208,9 @@ def copy_(
         given = root.get("db")
         source = given if is_url(given) else str(db_path(ctx))
     done = database.copy(source, to, clock.now())
-    typer.echo(f"Copied {_n(done.deals, 'deal')} and {_n(done.events, 'event')} from "
-               f"{done.source} to {done.target} ({len(done.tables)} tables, each verified)")
+    copied = done.copied
+    typer.echo(f"Copied {_n(copied.deals, 'deal')} and {_n(copied.events, 'event')} from "
+               f"{done.source} to {done.target} ({len(copied.tables)} tables, each verified)")
 
 
 def register(app: typer.Typer) -> None:

@@ -110,15 +110,7 @@ def _into_empty(src: sqlite3.Connection, path: Path) -> None:
 class CopyDone:
     source: str  # as messages show it (a server URL masked)
     target: str
-    tables: dict[str, int]  # table -> rows copied and verified
-
-    @property
-    def deals(self) -> int:
-        return self.tables.get("deals", 0)
-
-    @property
-    def events(self) -> int:
-        return self.tables.get("events", 0)
+    copied: Copied  # rows copied and verified, per table
 
 
 def copy(source: str, target: str, at: datetime) -> CopyDone:
@@ -140,7 +132,9 @@ def copy(source: str, target: str, at: datetime) -> CopyDone:
         src_path, dest = expand(source), expand(target)
         if src_path.exists() and dest.exists() and os.path.samefile(src_path, dest):
             raise UsageError("--from and --to are the same file")
-    now = iso_moment(at)
+    from pipectl.values import iso
+
+    now = iso(at)
     src_conn, src_name = _open_source(source, target)
     src = copying.Side(src_conn, source if postgres.is_url(source) else None)
     try:
@@ -149,15 +143,9 @@ def copy(source: str, target: str, at: datetime) -> CopyDone:
         else:
             done = _copy_to_file(src, expand(target))
         return CopyDone(src_name, postgres.masked(target) if postgres.is_url(target)
-                        else str(expand(target)), done.tables)
+                        else str(expand(target)), done)
     finally:
         src_conn.close()
-
-
-def iso_moment(at: datetime) -> str:
-    from pipectl.values import iso
-
-    return iso(at)
 
 
 def _open_source(source: str, target: str) -> tuple[Any, str]:

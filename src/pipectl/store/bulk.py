@@ -42,12 +42,7 @@ def stage_rows(conn: sqlite3.Connection, width: int, rows: Iterable[Sequence[Any
     from pipectl.store.sql import on_sqlite
 
     if not on_sqlite(conn):  # a server takes the rows by COPY, streamed
-        n = 0
-        with conn.raw.cursor() as cur, cur.copy("COPY pg_temp.import_raw FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
-                n += 1
-        return n
+        return conn.copy_in(RAW, rows)
     before = conn.total_changes
     conn.executemany(f"INSERT INTO {RAW} VALUES (?, ?, ?{', ?' * width})", rows)
     return conn.total_changes - before

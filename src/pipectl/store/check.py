@@ -63,9 +63,8 @@ def objects(conn: sqlite3.Connection) -> dict[tuple[str, str], SchemaObject]:
         from pipectl.store.postgres import schema as server
 
         mine = server.made()
-        with conn.raw.cursor() as cur:
-            return {key: SchemaObject(key[0], key[1], "", "") for key in server.found(cur)
-                    if key in mine}
+        return {key: SchemaObject(key[0], key[1], "", "") for key in server.found(conn)
+                if key in mine}
     return {
         (t, n): SchemaObject(t, n, tbl, sql)
         for t, n, tbl, sql in conn.execute(

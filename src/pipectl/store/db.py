@@ -718,10 +718,7 @@ def open_to_copy(path: Path, target: Path | None) -> sqlite3.Connection:
     try:
         conn = open_backup(path, target if target is not None and target.exists() else path
                            .with_name(path.name + ".no-such-target"))
-    except DatabaseError as exc:
-        exc.hint = None
-        raise
-    except UsageError as exc:
+    except (DatabaseError, UsageError) as exc:  # a backup's hint says "choose another backup"
         exc.hint = None
         raise
     version = conn.execute("PRAGMA user_version").fetchone()[0]

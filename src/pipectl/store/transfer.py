@@ -15,7 +15,7 @@ from operator import itemgetter
 from typing import Any
 
 from pipectl.store.deals import search_text, status_condition
-from pipectl.store.sql import indexed_by
+from pipectl.store.sql import indexed_by, streamed
 
 Row = dict[str, Any]
 
@@ -329,19 +329,13 @@ def export_pipelines(conn: sqlite3.Connection, status: str = "all",
         "SELECT id, name, is_default FROM pipelines WHERE removed_at IS NULL ORDER BY id")]
 
 
-def _streamed(conn: Any, sql: str) -> tuple[list[str], Iterator[tuple]]:
-    from pipectl.store.sql import streamed
-
-    return streamed(conn, sql)
-
-
 def iter_deals(conn: sqlite3.Connection, status: str = "all", pipeline_id: int | None = None
                ) -> Iterator[Row]:
     sql = (
         f"SELECT {', '.join(DEAL_COLUMNS)} FROM deals WHERE {deals_where(status, pipeline_id)} "
         "ORDER BY id"
     )
-    names, rows = _streamed(conn, sql)
+    names, rows = streamed(conn, sql)
     for row in rows:
         yield dict(zip(names, row, strict=True))
 
@@ -353,7 +347,7 @@ def iter_events(conn: sqlite3.Connection, status: str = "all", pipeline_id: int 
         f"WHERE deal_id IN (SELECT id FROM deals WHERE {deals_where(status, pipeline_id)})"
     )
     sql = f"SELECT {', '.join(EVENT_COLUMNS)} FROM events {where} ORDER BY deal_id, at, id"
-    names, rows = _streamed(conn, sql)
+    names, rows = streamed(conn, sql)
     for row in rows:
         yield dict(zip(names, row, strict=True))
 

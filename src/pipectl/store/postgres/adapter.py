@@ -70,9 +70,9 @@ _IS_NOT_VALUE = re.compile(r"\bIS\s+NOT\s+(%s|%\(\w+\)s|[a-z_]+\.\w+)", re.IGNOR
 
 @lru_cache(maxsize=1024)
 def translate(sql: str, nulls: frozenset[int | str] = frozenset()
-              ) -> tuple[str, tuple[int, ...] | None, bool]:
+              ) -> tuple[str, tuple[int, ...] | None]:
     """(psycopg's SQL, the 0-based positions of the parameters its placeholders take in order,
-    or None when that is all of them in order; whether the parameters are named).
+    or None when that is all of them in order).
 
     ``nulls``: the parameters (positions, names) whose value is None, written as ``NULL``
     (the server cannot tell the type of a parameter sent as NULL in ``? IS NULL``)."""
@@ -82,11 +82,11 @@ def translate(sql: str, nulls: frozenset[int | str] = frozenset()
         sql = _OR_IGNORE.sub("INSERT INTO", sql, count=1)
     sql = _TEMP.sub("pg_temp.", sql)
     order: list[int] = []
-    numbered = named = False
+    numbered = False
     seen = 0
 
     def one(m: re.Match[str]) -> str:
-        nonlocal numbered, named
+        nonlocal numbered
         literal, ident, qmark, name, percent, comment = m.groups()
         if literal or ident:
             return m.group(0)
@@ -104,7 +104,6 @@ def translate(sql: str, nulls: frozenset[int | str] = frozenset()
             numbered = numbered or len(qmark) > 1
             order.append(at)
             return "%s"
-        named = True
         if name[1:] in nulls:
             return "NULL"
         return f"%({name[1:]})s"
@@ -114,7 +113,7 @@ def translate(sql: str, nulls: frozenset[int | str] = frozenset()
     out = _IS_VALUE.sub(r"IS NOT DISTINCT FROM \1", out)
     if ignore:
         out = out.rstrip().rstrip(";") + " ON CONFLICT DO NOTHING"
-    return out, (tuple(order) if numbered else None), named
+    return out, (tuple(order) if numbered else None)
 
 
 def _nulls(params: Any) -> frozenset[int | str]:
@@ -147,7 +146,7 @@ class Cursor:
         special = self._conn._special(self, sql, params)
         if special is not None:
             return special
-        text, order, _ = translate(sql, _nulls(params))
+        text, order = translate(sql, _nulls(params))
         returning = _returning_id(text)
         if returning:
             text += " RETURNING id"
@@ -160,7 +159,7 @@ class Cursor:
         return self
 
     def executemany(self, sql: str, seq: Iterable[Any]) -> Cursor:
-        text, order, _ = translate(sql)
+        text, order = translate(sql)
         self._cur.executemany(text, [_params(order, p) for p in seq])
         self._conn._changed(self._cur)
         return self
@@ -262,7 +261,7 @@ class Connection:
     def stream(self, sql: str, params: Any = ()) -> tuple[list[str], Iterator[tuple]]:
         """(column names, rows as tuples) of a query run now on a server-side cursor: the
         client holds one batch at a time, however many rows (an export of 1M deals)."""
-        text, order, _ = translate(sql, _nulls(params))
+        text, order = translate(sql, _nulls(params))
         self._streams += 1
         cur = self.raw.cursor(name=f"pipectl_stream_{self._streams}",
                               withhold=not self.in_transaction)
@@ -277,6 +276,16 @@ class Connection:
                 cur.close()
 
         return names, rows()
+
+    def copy_in(self, table: str, rows: Iterable[Sequence[Any]]) -> int:
+        """Rows into ``table`` by COPY, streamed (the server's bulk load); how many."""
+        n = 0
+        with self.raw.cursor() as cur, cur.copy(f"COPY {_TEMP.sub('pg_temp.', table)} "
+                                                "FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+                n += 1
+        return n
 
     def create_function(self, *args: Any, **kwargs: Any) -> None:
         """The server defines pipectl's SQL functions itself (``pipectl_actor``: the role)."""

@@ -315,9 +315,9 @@ def made() -> dict[tuple[str, str], str]:
     return {(k.lower(), n): k.lower() for k, n in _OBJECT.findall(SCHEMA)}
 
 
-def found(cur: Any) -> set[tuple[str, str]]:
-    """(kind, name) of the pipectl objects the server's database holds."""
-    cur.execute(
+def found(conn: Any) -> set[tuple[str, str]]:
+    """(kind, name) of the objects the server's database holds (``conn``: the store's)."""
+    rows = conn.execute(
         "SELECT 'table', c.relname FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n "
         "ON n.oid = c.relnamespace WHERE c.relkind = 'r' AND n.nspname = current_schema() "
         "UNION ALL SELECT 'index', c.relname FROM pg_catalog.pg_class c "
@@ -327,8 +327,8 @@ def found(cur: Any) -> set[tuple[str, str]]:
         "WHERE NOT t.tgisinternal "
         "UNION ALL SELECT CASE p.prokind WHEN 'a' THEN 'aggregate' ELSE 'function' END, "
         "p.proname FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n "
-        "ON n.oid = p.pronamespace WHERE n.nspname = current_schema()")
-    return {(k, n) for k, n in cur.fetchall()}
+        "ON n.oid = p.pronamespace WHERE n.nspname = current_schema()").fetchall()
+    return {(k, n) for k, n in rows}
 
 
 def _default_pipeline(cur: Any, now: str) -> None:
