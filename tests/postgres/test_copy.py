@@ -186,7 +186,7 @@ def test_commands_other_than_copy_refuse_a_server_url_clearly(tmp_path: Path) ->
     url = f"postgresql://anna:{SECRET}@crm.example:5432/sales"
     result = cli.runner.invoke(app, ["--db", url, "db", "backup", "copy.db"])
     assert result.exit_code == 2
-    assert "does not run against a PostgreSQL server yet" in result.stderr
+    assert "works on a file, not on a PostgreSQL server" in result.stderr
     assert SECRET not in result.stderr and "anna:***@crm.example" in result.stderr
     result = cli.runner.invoke(app, ["--db", url, "db", "path"])
     assert result.stdout == "postgresql://anna:***@crm.example:5432/sales\n"

@@ -115,8 +115,15 @@ READS = (
 )
 
 
+@pytest.mark.parametrize("figures", ["read models", "replay"])
 def test_every_command_that_runs_on_a_server_agrees(both: Both, tmp_path: Path,
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+                                                   monkeypatch: pytest.MonkeyPatch,
+                                                   figures: str) -> None:
+    """Both ways to a figure agree across engines: from the read models, and by replaying
+    the events (what a server's reports do while a team's rep has left the models marked:
+    store.readmodel.settle)."""
+    if figures == "replay":
+        monkeypatch.setenv("PIPECTL_REPLAY", "1")
     _pipeline(both)
     toml = tmp_path / "partners.toml"
     toml.write_text(PARTNERS, encoding="utf-8")

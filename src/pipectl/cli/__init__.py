@@ -58,7 +58,7 @@ class PipectlGroup(TyperGroup):
 
     def _invoke(self, ctx):
         try:
-            return super().invoke(ctx)
+            return self._run(ctx)
         except PipectlError as exc:
             _fail(ctx, exc)
         except KeyboardInterrupt as exc:
@@ -104,6 +104,26 @@ class PipectlGroup(TyperGroup):
                     hint="please report this bug with the command you ran",
                 ),
             )
+
+    def _run(self, ctx: typer.Context) -> object:
+        """The command; on a PostgreSQL server, run again after a serialization failure or a
+        deadlock, when that cannot be told from one run (``cli/retry.py`` says why here)."""
+        from pipectl.store.postgres import is_url
+
+        url = ctx.params.get("db")
+        if not is_url(url):
+            return super().invoke(ctx)
+        from pipectl.cli import retry
+
+        field = "_protected_args" if "_protected_args" in vars(ctx) else "protected_args"
+        line = (list(getattr(ctx, field)), list(ctx.args))
+
+        def again() -> None:  # click consumes the command line as it runs the command
+            setattr(ctx, field, list(line[0]))
+            ctx.args = list(line[1])
+
+        return retry.run(lambda: super(PipectlGroup, self).invoke(ctx), again=again,
+                         args=[*line[0], *line[1]], url=url)
 
 
 def _interrupted(ctx: typer.Context, exc: BaseException | None = None) -> None:
@@ -247,9 +267,9 @@ def root(
 
 def _register() -> None:
     """Each command group registers its commands (their bodies import what they need)."""
-    from pipectl.cli import board, dbcmd, deals, pipelines, rates, reports, transfer
+    from pipectl.cli import board, dbcmd, deals, pipelines, rates, reports, team, transfer
 
-    for module in (deals, board, reports, transfer, pipelines, rates, dbcmd):
+    for module in (deals, board, reports, transfer, pipelines, rates, team, dbcmd):
         module.register(app)
 
 

@@ -16,7 +16,7 @@ if TYPE_CHECKING:  # sqlite3 loads when a command opens the database, not at sta
 JSON_HELP = "Print JSON (stable keys, ISO 8601 UTC times, money as exact decimal strings)."
 AT_HELP = "When it happened: YYYY-MM-DD or an ISO datetime (UTC unless an offset is given)."
 OWNER_HELP = ("Only this owner's deals; 'me' is you (PIPECTL_USER, else your login "
-              "name).")
+              "name; on a server's team, your owner name).")
 IN_HELP = ("Convert the values into this currency at the rates recorded with pipectl rate set, "
            "e.g. --in EUR; a currency with no rate in force stays as it is, with a note.")
 
@@ -43,8 +43,8 @@ def db_path(ctx: typer.Context) -> Path:
         if command in SERVER_COMMANDS:
             return Path(given)  # not a path: connect() opens the server
         raise UsageError(
-            f"--db {masked(given)}: `pipectl {command}` does not run against a PostgreSQL "
-            "server yet (docs/team.md lists the commands that do)",
+            f"--db {masked(given)}: `pipectl {command}` works on a file, not on a PostgreSQL "
+            "server (docs/team.md lists the commands that do)",
             hint="pg_dump backs a server up; pipectl db copy --from URL --to FILE makes a file",
         )
     if given and (given == ":memory:" or given.startswith("file:")):
@@ -72,6 +72,7 @@ def shown_db(ctx: typer.Context) -> str:
 READS = frozenset({
     "list", "show", "board", "stages", "report", "forecast", "stale", "next", "export",
     "db backup", "db check", "pipeline list", "pipeline show", "pipeline export", "rate list",
+    "team list",
 })
 
 
@@ -81,7 +82,8 @@ SERVER_COMMANDS = frozenset({
     "add", "list", "show", "advance", "qualify", "lose", "reopen", "edit", "note", "move",
     "rm", "board", "stages", "report", "forecast", "stale", "next", "import", "export",
     "pipeline apply", "pipeline list", "pipeline show", "pipeline export", "pipeline default",
-    "pipeline rm", "rate set", "rate list", "rate rm", "db check",
+    "pipeline rm", "rate set", "rate list", "rate rm", "db check", "team grant", "team revoke",
+    "team list",
 })
 
 
@@ -153,7 +155,8 @@ def in_arg(text: str | None) -> str | None:
 def owner_arg(text: str | None) -> str | None:
     """The --owner of a command that reads, cleaned and NFC-normalised as stored names are (a
     name typed in decomposed form still matches); ``me`` is the user (PIPECTL_USER, else the
-    login name: ``services.identity``). Checked before the database is opened."""
+    login name: ``services.identity``; on a server with a team, the owner name of the role's
+    deals: ``connect_for_owner``). Checked before the database is opened."""
     if text is None:
         return None
     if text.strip().lower() == "me":
@@ -176,6 +179,10 @@ def connect_for_owner(ctx: typer.Context, text: str | None
     may have meant; the command's own output is unchanged (an empty list, a report of zeros)."""
     owner = owner_arg(text)
     conn = connect(ctx)
+    if owner is not None and text is not None and text.strip().lower() == "me":
+        from pipectl.services.team import my_owner
+
+        owner = my_owner(conn) or owner  # a team member's deals carry their owner name
     if owner is not None:
         from pipectl.services.reports import owner_known
 

@@ -130,8 +130,9 @@ def check(
     if repair and is_url((ctx.find_root().obj or {}).get("db")):
         from pipectl.errors import UsageError
 
-        raise UsageError("db check --repair does not run against a PostgreSQL server yet",
-                         hint="db check tells what differs; ask for --repair on a copy")
+        raise UsageError("db check --repair works on a file, not on a PostgreSQL server",
+                         hint="db check tells what differs; pipectl db copy --from URL --to "
+                         "FILE makes a file to repair")
     if repair:  # a write: a file pipectl may not write is refused before any work
         from pipectl.cli.common import notice
         from pipectl.store.db import connect as open_for_writing

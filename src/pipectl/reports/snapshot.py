@@ -408,6 +408,9 @@ def build_many(
         return _many_from_read_models(conn, moments, order, owner, names, open_or_won_since)
     moves_cols, changes_cols, keep = [], [], []
     first_win: dict[str, int] = {}  # the SQL saying "a move into a won stage" -> its column
+    # HAVING names the columns by alias on SQLite; PostgreSQL takes only the expressions
+    said: dict[str, str] = {}
+    aliased = sql.on_sqlite(conn)
     parts = []
     for j, moment in enumerate(order):
         params[f"m{j}"] = moment
@@ -415,7 +418,8 @@ def build_many(
         if won not in first_win:
             # a deal's first win as of a moment is its first win at all, if not later
             first_win[won] = w = len(first_win)
-            moves_cols.append(f",\n    min(CASE WHEN {won} THEN at END) AS w_{w}")
+            said[f"w_{w}"] = f"min(CASE WHEN {won} THEN at END)"
+            moves_cols.append(f",\n    {said[f'w_{w}']} AS w_{w}")
         w = first_win[won]
         # ks_j: the latest move as of the moment (its id, a deal's events being appended in
         # time order) and, in the low bits, what it says, read from the covering index
@@ -424,9 +428,11 @@ def build_many(
         # there has 2.
         code = (f"CASE WHEN to_stage = '{LOST}' THEN 3 WHEN {won} THEN 2 ELSE 1 END"
                 if open_or_won_since is not None else "0")
-        moves_cols.append(f",\n    max(CASE WHEN at <= :m{j} THEN id * 4 + {code} END) AS ks_{j}")
-        keep.append(f"(ks_{j} & 3) = 1 OR ((ks_{j} & 3) = 2 AND w_{w} <= :m{j}"
-                    f" AND w_{w} >= :since)")
+        said[f"ks_{j}"] = f"max(CASE WHEN at <= :m{j} THEN id * 4 + {code} END)"
+        moves_cols.append(f",\n    {said[f'ks_{j}']} AS ks_{j}")
+        ks, wj = (f"ks_{j}", f"w_{w}") if aliased else (said[f"ks_{j}"], said[f"w_{w}"])
+        keep.append(f"({ks} & 3) = 1 OR (({ks} & 3) = 2 AND {wj} <= :m{j}"
+                    f" AND {wj} >= :since)")
         parts.append({"j": j, "w": w})
         for kind, col in (("value", "k_value"), ("close_date", "k_close"),
                           ("probability", "k_prob")):

@@ -641,7 +641,7 @@ def _stays(conn: sqlite3.Connection, p: dict, owner: str | None,
     is_open = snapshot.member(defs, snapshot.open_keys, "stage", "pid")
     # The window's ends as Julian days (an unbounded end is not a date: no limit there).
     stays_src = f"""
-        SELECT {_group(sc, "stage", "pid")} AS grp, (left_j - j) * 86400 AS s FROM ({moves})
+        SELECT {_group(sc, "stage", "pid")} AS grp, (left_j - j) * 86400 AS s FROM ({moves}) AS m
         WHERE left_j IS NOT NULL AND {is_open} {mine}
           AND left_j >= coalesce({sql.day(':ws')}, 0) AND left_j < coalesce({sql.day(':we')}, 1e12)
     """

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from pipectl.domain.pipeline import LOST
 from pipectl.errors import NotFound
 from pipectl.store.db import actor_of
-from pipectl.store.sql import exact_sum, joined, literal, stage_case
+from pipectl.store.sql import exact_sum, joined, literal, on_sqlite, stage_case
 from pipectl.values import fold
 
 if TYPE_CHECKING:
@@ -395,10 +395,22 @@ def record(conn: sqlite3.Connection, before: Row, after: Row, events: list[Row])
         changes["search"] = search_text(after)
     if changes:
         sets = ", ".join(f"{k} = ?" for k in changes)
-        conn.execute(f"UPDATE deals SET {sets} WHERE id = ?", (*changes.values(), before["id"]))
+        cur = conn.execute(f"UPDATE deals SET {sets} WHERE id = ?",
+                           (*changes.values(), before["id"]))
+        _changed_or_refused(conn, cur, before["id"])
     return ids
 
 
 def remove(conn: sqlite3.Connection, deal_id: int) -> None:
     """Delete a deal and its history for good (the only way an event disappears)."""
-    conn.execute("DELETE FROM deals WHERE id = ?", (deal_id,))
+    cur = conn.execute("DELETE FROM deals WHERE id = ?", (deal_id,))
+    _changed_or_refused(conn, cur, deal_id)
+
+
+def _changed_or_refused(conn: sqlite3.Connection, cur: sqlite3.Cursor, deal_id: int) -> None:
+    """On a server, a deal the role may not change is not there to change (row-level
+    security filters it out): the server's refusal is raised rather than a silent nothing."""
+    if cur.rowcount == 0 and not on_sqlite(conn):
+        from pipectl.store.postgres.team import explain_unchanged
+
+        explain_unchanged(conn, deal_id)

@@ -266,8 +266,12 @@ def _fill_many(conn: sqlite3.Connection, pipelines: Pipelines) -> None:
 
 def settle(conn: sqlite3.Connection) -> None:
     """Recompute the rows of every marked deal (and of every deal of a pipeline whose facts
-    changed) and clear the marks. Inside the caller's write transaction."""
-    if not present(conn):
+    changed) and clear the marks. Inside the caller's write transaction.
+
+    A server's team member who may not write them (a rep: ``store.postgres.team``) leaves
+    the marks: until a manager's or the owner's next write settles them, the reports replay
+    the events (``usable`` says no), so no figure depends on rows a rep could have written."""
+    if not present(conn) or not sql.may_write(conn, "deal_states"):
         return
     pipelines = None
     if conn.execute("SELECT 1 FROM read_dirty_pipelines LIMIT 1").fetchone():

@@ -53,6 +53,16 @@ def on_sqlite(conn: Any) -> bool:
     return isinstance(conn, sqlite3.Connection)
 
 
+def may_write(conn: Any, table: str) -> bool:
+    """Whether this connection may insert into ``table``: always on a file (whoever may open
+    it for writing); on a server, what its role was granted (a team's rep or viewer may not
+    write the read models: ``store.postgres.team``)."""
+    if on_sqlite(conn):
+        return True
+    return bool(conn.execute("SELECT has_table_privilege(?, 'INSERT')",
+                             (table,)).fetchone()[0])
+
+
 def flag(condition: str) -> str:
     """SQL: 1 where ``condition`` holds, else 0 (a condition is a boolean on PostgreSQL, where
     an integer column takes no boolean)."""

@@ -226,10 +226,9 @@ def _returning_id(text: str) -> bool:
 
 # Each write transaction numbers new rows from the largest id + 1, as SQLite does (a server's
 # sequence alone would keep the gaps of rolled-back transactions, and the engines' ids would
-# differ). Writers take turns (WRITE_LOCK), so no two number from the same largest.
-_IDS_FROM_LARGEST = "SELECT " + ", ".join(
-    f"setval(pg_get_serial_sequence('{t}', 'id'), "
-    f"(SELECT coalesce(max(id), 0) + 1 FROM {t}), false)" for t in sorted(_IDS))
+# differ). Writers take turns (WRITE_LOCK), so no two number from the same largest. The
+# schema's pipectl_number_ids() does it as the schema's owner (a team member may not setval).
+_IDS_FROM_LARGEST = "SELECT pipectl_number_ids()"
 
 
 class Connection:

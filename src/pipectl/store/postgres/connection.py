@@ -31,6 +31,14 @@ def _psycopg() -> Any:
             "a PostgreSQL --db needs psycopg, which is not installed",
             hint="pip install 'pipectl[postgres]'",
         ) from exc
+    import logging
+
+    # psycopg logs what it ignores while it gives up a lost connection (a COPY ended by a
+    # server restart); pipectl says it once, in its own line
+    quiet = logging.getLogger("psycopg")
+    if not quiet.handlers:
+        quiet.addHandler(logging.NullHandler())
+    quiet.propagate = False
     return psycopg
 
 
@@ -195,6 +203,19 @@ _LOST = ("server closed the connection", "terminating connection", "connection i
          "could not receive data", "could not send data")
 
 
+def conflict_error(exc: BaseException, url: str, attempts: int) -> DatabaseBusy:
+    """A serialization failure (40001) or a deadlock (40P01) that ended the command's last
+    run, of ``attempts``: the busy error (exit 75). The server rolled each run back."""
+    what = "a deadlock" if getattr(exc, "sqlstate", None) == "40P01" else (
+        "a serialization failure")
+    times = f" each of the {attempts} times it ran" if attempts > 1 else ""
+    return DatabaseBusy(
+        f"{where(url)}: the server's pipeline is busy: this write met {what} with another write"
+        f"{times} ({_clean(str(exc), url)}); nothing was changed",
+        hint="try again; the server stops one of two writes that wait on each other",
+    )
+
+
 def translate(exc: BaseException, url: str) -> PipectlError:
     """A psycopg error as pipectl's one-line error (exit 1; 75 for a lock waited on too long).
 
@@ -208,7 +229,9 @@ def translate(exc: BaseException, url: str) -> PipectlError:
             or "invalid integer value" in low):
         return UsageError(f"{here}: not a PostgreSQL URL pipectl can use ({text})",
                           hint="postgresql://USER@HOST:PORT/DATABASE")
-    if state in ("55P03", "40001", "40P01") or "lock timeout" in low:
+    if state in ("40001", "40P01"):  # the CLI ran the command again first (cli/retry.py)
+        return conflict_error(exc, url, 1)
+    if state == "55P03" or "lock timeout" in low:
         return DatabaseBusy(
             f"{here}: the server's pipeline is busy: another pipectl held it too long; "
             "nothing was changed",
@@ -219,7 +242,7 @@ def translate(exc: BaseException, url: str) -> PipectlError:
             f"{here}: the server stopped a statement that ran past its statement_timeout; "
             "nothing was changed", hint="ask the database owner, or retry when it is quieter")
     if state == "42501" or "permission denied" in low or "row-level security" in low:
-        return DatabaseError(f"{here}: permission denied ({text}); nothing was changed")
+        return _refused(text, here)
     if state == "3D000" or ("database" in low and "does not exist" in low):
         name = (urlsplit(url).path or "/").lstrip("/") or "(default)"
         return DatabaseError(
@@ -244,6 +267,40 @@ def translate(exc: BaseException, url: str) -> PipectlError:
             hint="is the server running, and the host and port right?",
         )
     return DatabaseError(f"{here}: database error: {text}; nothing was changed")
+
+
+# what a table's rights concern, and who holds them (store.postgres.team)
+_WHO_MAY = {
+    **dict.fromkeys(("deals", "events", "imports"),
+                    ("change deals", "a rep (their own deals), a manager or the database owner")),
+    **dict.fromkeys(("pipelines", "pipeline_versions", "stage_keys", "stage_maps"),
+                    ("define pipelines", "a manager or the database owner")),
+    "rates": ("record rates", "a manager or the database owner"),
+}
+
+
+def _refused(text: str, here: str) -> PipectlError:
+    """The server refused a write (exit 1). A refusal worded by the team's checks (it names
+    the deal's owner and who may change it) is shown as it is; a table's privilege is said
+    with who holds it."""
+    from pipectl.store.postgres.team import MESSAGE
+
+    if text.startswith(f"{MESSAGE}"):
+        return DatabaseError(f"{here}: permission denied: {text[len(MESSAGE):]}; "
+                             "nothing was changed")
+    words = text.split()
+    table = words[-1].strip('"') if "for table" in text or "for sequence" in text else ""
+    if table == "pipectl_migrations":  # read by every command first: no right to read at all
+        return DatabaseError(f"{here}: permission denied: this role is no member of this "
+                             "pipeline's team", hint="the database's owner adds one: pipectl "
+                             "team grant ROLE --as viewer|rep|manager")
+    if table in _WHO_MAY:
+        what, who = _WHO_MAY[table]
+        return DatabaseError(f"{here}: permission denied: this role may not {what} here; "
+                             f"{who} may; nothing was changed",
+                             hint="pipectl team list says who is which")
+    return DatabaseError(f"{here}: permission denied ({text}); nothing was changed",
+                         hint="pipectl team list says who is which")
 
 
 def _after_fatal(text: str) -> str:

@@ -39,8 +39,11 @@ SCHEMA = f"""
 -- both engines: the seconds of a stay, the days of an age)
 CREATE FUNCTION julianday(moment TEXT) RETURNS DOUBLE PRECISION
     LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
-    SELECT ((extract(epoch FROM moment::timestamptz) * 1000)::bigint
-            + 210866760000000)::double precision / 86400000.0
+    SELECT CASE WHEN substr(moment, 1, 4) > '0000' AND substr(moment, 6, 2) BETWEEN '01' AND '12'
+                 AND substr(moment, 9, 2) BETWEEN '01' AND '31'
+                 AND substr(moment, 12, 2) <= '24' THEN  -- else NULL, as SQLite's (a sentinel)
+        ((extract(epoch FROM moment::timestamptz) * 1000)::bigint
+         + 210866760000000)::double precision / 86400000.0 END
 $$;
 CREATE FUNCTION round(x DOUBLE PRECISION, digits INTEGER) RETURNS DOUBLE PRECISION
     LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$ SELECT round(x::numeric, digits)::float8 $$;
@@ -305,6 +308,22 @@ CREATE TABLE deal_figures (
     weighted_hi BIGINT,
     weighted_lo BIGINT
 );
+-- each write transaction numbers its new rows from the largest id + 1 (the adapter's BEGIN
+-- IMMEDIATE), as the schema's owner: a team member needs no right on the sequences
+CREATE FUNCTION pipectl_number_ids() RETURNS void LANGUAGE plpgsql
+    SECURITY DEFINER SET search_path FROM CURRENT AS $$
+BEGIN
+    PERFORM setval(pg_get_serial_sequence('deals', 'id'),
+                   (SELECT coalesce(max(id), 0) + 1 FROM deals), false);
+    PERFORM setval(pg_get_serial_sequence('events', 'id'),
+                   (SELECT coalesce(max(id), 0) + 1 FROM events), false);
+    PERFORM setval(pg_get_serial_sequence('imports', 'id'),
+                   (SELECT coalesce(max(id), 0) + 1 FROM imports), false);
+    PERFORM setval(pg_get_serial_sequence('pipelines', 'id'),
+                   (SELECT coalesce(max(id), 0) + 1 FROM pipelines), false);
+    PERFORM setval(pg_get_serial_sequence('rates', 'id'),
+                   (SELECT coalesce(max(id), 0) + 1 FROM rates), false);
+END $$;
 """
 
 _OBJECT = re.compile(r"CREATE (?:UNIQUE )?(TABLE|INDEX|TRIGGER|FUNCTION|AGGREGATE) (\w+)")
