@@ -8,7 +8,8 @@ database on the server (``pipectl db copy``, timed), then runs each read command
 and on the server, interleaved, and reports the median wall time and peak memory (GNU time's
 maximum resident set) of each. With --csv, it also times importing that file into a new file
 and into a new server database. Every server database it makes is dropped at the end.
-Figures go to docs/performance.md.
+Figures go to docs/performance.md. Issue 14's own yardsticks (report and forecast against
+the same SQL in psql, import against \\copy, at 1M deals) are ``benchmarks/postgres_sql.py``.
 """
 
 from __future__ import annotations

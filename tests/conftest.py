@@ -1,11 +1,12 @@
-"""Shared fixtures: a temp database path, a CliRunner wrapper that asserts exit codes,
+"""Shared fixtures: a temp database (a SQLite file, or in tests/cli and tests/store a
+PostgreSQL database too: see tests/engines.py), a CliRunner wrapper that asserts exit codes,
 and a fixed clock."""
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,8 @@ from typing import Any
 import pytest
 from hypothesis import settings
 from typer.testing import CliRunner
+
+from tests import engines
 
 # Local runs explore new random inputs every time; CI (CI=true) replays a fixed, derandomized
 # set so that a submission's result does not depend on luck, and with no per-example deadline,
@@ -41,15 +44,42 @@ def _isolate_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def db_path(tmp_path: Path) -> Path:
-    return tmp_path / "pipeline.db"
+def engine() -> str:
+    """The engine of the test's database: SQLite, unless tests/cli's or tests/store's
+    conftest parametrizes it over both (engines.parametrize_engine)."""
+    return "sqlite"
 
 
 @pytest.fixture
-def conn(db_path: Path):
-    from pipectl.store.db import connect
+def databases(engine: str, tmp_path: Path) -> Iterator[engines.Databases]:
+    made = engines.Databases(engine, tmp_path)
+    yield made
+    made.close()
 
-    c = connect(db_path)
+
+@pytest.fixture
+def new_db(databases: engines.Databases) -> Callable[..., engines.Target]:
+    """new_db("other.db"): another new, empty database of the test's engine."""
+    return databases.new
+
+
+@pytest.fixture
+def db_at(databases: engines.Databases) -> Callable[[str], engines.Target]:
+    """db_at("a.db"): the test's database of that name, the same each time it is asked for
+    (tmp_path/a.db on SQLite)."""
+    return databases.at
+
+
+@pytest.fixture
+def db_path(databases: engines.Databases) -> engines.Target:
+    """The test's database: tmp_path/pipeline.db on SQLite (not created yet), the URL of a
+    fresh, empty database on PostgreSQL."""
+    return databases.new("pipeline.db")
+
+
+@pytest.fixture
+def conn(db_path: engines.Target):
+    c = engines.connect(db_path)
     yield c
     c.close()
 
@@ -62,11 +92,23 @@ def at(text: str) -> datetime:
 
 
 class Cli:
-    """Runs pipectl in-process against one temp database."""
+    """Runs pipectl in-process against one temp database (a file's path or a server's URL)."""
 
-    def __init__(self, db: Path) -> None:
+    def __init__(self, db: engines.Target,
+                 new_db: Callable[..., engines.Target] | None = None) -> None:
         self.db = db
         self.runner = CliRunner()
+        self._new_db = new_db
+
+    @property
+    def engine(self) -> str:
+        return engines.engine_of(self.db)
+
+    def another(self, name: str) -> Cli:
+        """A Cli on another new database of the same engine (``name``: the file's)."""
+        if self._new_db is None:
+            return Cli(Path(self.db).parent / name)
+        return Cli(self._new_db(name), self._new_db)
 
     def __call__(self, *args: str, code: int = 0, input: str | None = None) -> Any:
         from pipectl.cli import app
@@ -85,8 +127,8 @@ class Cli:
 
 
 @pytest.fixture
-def cli(db_path: Path) -> Cli:
-    return Cli(db_path)
+def cli(db_path: engines.Target, new_db: Callable[..., engines.Target]) -> Cli:
+    return Cli(db_path, new_db)
 
 
 @pytest.fixture
@@ -94,6 +136,17 @@ def real_data() -> Path:
     if not REAL_DATA.is_dir():
         pytest.skip(f"the real CRM exports are not at {REAL_DATA}")
     return REAL_DATA
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    engines.mark_postgres_findings(items)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _drop_test_databases() -> Iterator[None]:
+    """The server databases the tests made (emptied after each for the next) are dropped."""
+    yield
+    engines.drop_all_created()
 
 
 Factory = Callable[..., int]

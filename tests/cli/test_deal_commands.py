@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.engines import actor
+
 CREATED = {
     "id": 1,
     "ref": None,
@@ -72,8 +74,9 @@ def test_show_json_has_the_timeline(cli) -> None:
     assert shown["value"] == "15000.00" and shown["probability"] == 55
     assert shown["weighted_value"] == "8250.00"
     assert shown["next_action"] == "send quote" and shown["next_due"] == "2026-03-10"
-    # every event is recorded as its user's (PIPECTL_USER, tests/conftest.py)
-    assert {e.pop("actor") for e in shown["events"]} == {"tester"}
+    # every event is recorded as its user's (PIPECTL_USER, tests/conftest.py), on a server as
+    # the database role's
+    assert {e.pop("actor") for e in shown["events"]} == {actor(cli.db, "tester")}
     assert shown["events"] == [
         {"id": 1, "at": "2026-03-01T09:30:00Z", "kind": "created", "to_stage": "prospecting",
          "currency": "EUR", "close_date": "2026-12-15", "value": "12000.50"},

@@ -31,9 +31,7 @@ def test_csv_round_trip_through_import(cli, tmp_path: Path) -> None:
     _seed(cli)
     target = tmp_path / "deals.csv"
     cli("export", "-o", str(target))
-    from tests.conftest import Cli
-
-    other = Cli(tmp_path / "other.db")
+    other = cli.another("other.db")
     other("import", str(target))
     before = {d["name"]: (d["company"], d["stage"], d["value"], d["lost_reason"])
               for d in cli.json("list", "--status", "all")}

@@ -7,11 +7,12 @@ the real files are not beside the repository.
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections import Counter
 from pathlib import Path
 
 import pytest
+
+from tests import engines
 
 PIPEDRIVE_STAGES = [
     "Kolejka (darmowa)=prospecting", "Kolejka=prospecting", "Kandydaci=prospecting",
@@ -24,34 +25,23 @@ PIPEDRIVE_STAGES = [
 ]
 
 
-def _rows(db: Path, sql: str, *params) -> list[tuple]:
-    con = sqlite3.connect(db)
-    try:
-        return con.execute(sql, params).fetchall()
-    finally:
-        con.close()
+def _rows(db: engines.Target, sql: str, *params) -> list[tuple]:
+    return engines.rows(db, sql, params)
 
 
-def _coherent(db: Path) -> None:
+def _coherent(db: engines.Target) -> None:
     """Every deal's events are in time order and its row agrees with them."""
-    con = sqlite3.connect(db)
-    try:
-        bad = con.execute(
-            """SELECT d.id FROM deals d WHERE
+    bad = _rows(
+        db, """SELECT d.id FROM deals d WHERE
                  d.created_at != (SELECT min(at) FROM events e WHERE e.deal_id = d.id)
               OR d.updated_at != (SELECT max(at) FROM events e WHERE e.deal_id = d.id)
               OR (SELECT to_stage FROM events e WHERE e.deal_id = d.id
                   AND to_stage IS NOT NULL ORDER BY at DESC, id DESC LIMIT 1) != d.stage
               OR (SELECT to_stage FROM events e WHERE e.deal_id = d.id AND kind = 'created')
                   NOT IN ('prospecting', 'qualification', 'meeting', 'proposal', 'negotiation')
-              OR (d.stage IN ('won', 'lost')) != (d.closed_at IS NOT NULL)"""
-        ).fetchall()
-        order = con.execute(
-            """SELECT count(*) FROM events a JOIN events b
-               ON a.deal_id = b.deal_id AND b.id > a.id AND b.at < a.at"""
-        ).fetchone()[0]
-    finally:
-        con.close()
+              OR (d.stage IN ('won', 'lost')) != (d.closed_at IS NOT NULL)""")
+    order = _rows(db, """SELECT count(*) FROM events a JOIN events b
+                         ON a.deal_id = b.deal_id AND b.id > a.id AND b.at < a.at""")[0][0]
     assert bad == []
     assert order == 0
 
@@ -241,14 +231,9 @@ def test_hubspot_into_a_pipeline_made_from_its_stages(cli, db_path: Path,
     _coherent_in(db_path, shown)
 
 
-def _coherent_in(db: Path, shown: dict) -> None:
+def _coherent_in(db: engines.Target, shown: dict) -> None:
     """Every deal's events are in time order, each deal created in an open stage."""
     opens = tuple(s["key"] for s in shown["stages"] if s["kind"] == "open")
-    con = sqlite3.connect(db)
-    try:
-        bad = con.execute(
-            f"""SELECT count(*) FROM events WHERE kind = 'created'
-                AND to_stage NOT IN ({', '.join('?' * len(opens))})""", opens).fetchone()[0]
-    finally:
-        con.close()
+    bad = _rows(db, f"""SELECT count(*) FROM events WHERE kind = 'created'
+                       AND to_stage NOT IN ({', '.join('?' * len(opens))})""", *opens)[0][0]
     assert bad == 0

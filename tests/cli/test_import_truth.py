@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 
+from tests import engines
 from tests.conftest import Cli
 
 NOW = "2026-12-01T09:00:00Z"
@@ -414,7 +415,7 @@ L3,lost,2026-01-11,2026-02-03,proposal
 
 
 def test_the_bulk_road_marks_what_the_file_left_unknown_as_the_row_road_does(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        databases, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from tests.store.test_bulk_import import assert_same
 
     rows = ["name,stage,created_at,closed_at,updated_at,lost_at_stage,prequalified"]
@@ -430,16 +431,12 @@ def test_the_bulk_road_marks_what_the_file_left_unknown_as_the_row_road_does(
         reason = "referred" if i % 13 == 0 else ""
         rows.append(f"D{i},{stage},{created},{closed},{updated},{lost_at},{reason}")
     f = _write(tmp_path / "many.csv", "\n".join(rows) + "\n")
-    _, deals = assert_same(f, tmp_path, monkeypatch)
+    _, deals = assert_same(f, tmp_path, monkeypatch, dbs=databases)
     assert len(deals) == 60
-    import sqlite3
+    from tests.engines import rows
 
-    con = sqlite3.connect(tmp_path / "both-slow.db")
-    try:
-        marks = dict(con.execute("SELECT new, count(*) FROM events WHERE field = 'unknown' "
-                                 "GROUP BY new").fetchall())
-    finally:
-        con.close()
+    marks = dict(rows(databases.named["both-slow.db"], "SELECT new, count(*) FROM events "
+                                                       "WHERE field = 'unknown' GROUP BY new"))
     # every kind of mark is there, so both roads were compared on each
     assert {"created_at", "closed_at", "qualified_at", "closed_at qualified_at"} <= set(marks)
 
@@ -603,6 +600,7 @@ def test_hubspot_probability_and_unknown_qualification(cli: Cli, real_data: Path
     assert cli.json("report")["left_out"]["unknown_qualification"] == unknown == 46
 
 
+@pytest.mark.xfail_on_postgres(engines.JSON_TEMP_MASTER)
 def test_what_a_file_left_unknown_survives_pipectls_own_export(cli: Cli, tmp_path: Path) -> None:
     f = _write(tmp_path / "deals.csv", """
 name,stage,created_at,closed_at
@@ -614,14 +612,14 @@ L1,lost,2026-01-09,2026-02-01
     assert before == {"unknown_qualification": 1, "unknown_start": 0, "unknown_close": 1}
     export = tmp_path / "all.json"
     cli("export", "--format", "json", "--events", "-o", str(export))
-    other = Cli(tmp_path / "other.db")
+    other = cli.another("other.db")
     other("import", str(export))
     assert other.json("report")["left_out"] == before
     # a mark pipectl never writes is refused, naming the event
     text = export.read_text(encoding="utf-8").replace('"new": "qualified_at"', '"new": "price"')
     assert '"new": "price"' in text
     bad = _write(tmp_path / "bad.json", text)
-    refused = Cli(tmp_path / "third.db")("import", str(bad), code=1)
+    refused = cli.another("third.db")("import", str(bad), code=1)
     assert "events.0.field" in refused.stderr
     assert "a 'created' event's field is 'unknown', with new naming some of: created_at " \
         "closed_at qualified_at" in refused.stderr

@@ -9,6 +9,8 @@ import unicodedata
 
 import pytest
 
+from tests import engines
+
 READERS = ["list", "board", "report", "forecast", "stale", "next"]
 
 
@@ -85,7 +87,7 @@ def test_an_empty_owner_is_a_usage_error(owned, command: str, db_path) -> None:
 def test_a_bad_owner_is_refused_before_the_database_is_made(cli, command: str, db_path) -> None:
     r = cli(command, "--owner", "", code=2)
     assert r.stderr == "error: --owner may not be empty\n"
-    assert not db_path.exists()
+    assert not engines.exists(db_path)
 
 
 def test_owners_walks_the_index(conn) -> None:

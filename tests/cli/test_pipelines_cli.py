@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests import engines
 from tests.unit.test_pipeline_file import EXAMPLE as AGENCY  # the issue's example, as laid out
 
 
@@ -297,9 +298,7 @@ def test_the_name_of_a_removed_pipeline_is_kept(cli, agency, tmp_path) -> None:
     kept = next(r for r in cli.json("pipeline", "list") if r["name"] != "default") \
         if len(cli.json("pipeline", "list")) > 1 else None
     assert kept is None
-    con = __import__("sqlite3").connect(cli.db)
-    (name,) = con.execute("SELECT name FROM pipelines WHERE removed_at IS NOT NULL").fetchone()
-    con.close()
+    (name,), = engines.rows(cli.db, "SELECT name FROM pipelines WHERE removed_at IS NOT NULL")
     path = tmp_path / "same.toml"
     path.write_text(AGENCY.replace('name = "Agency retainers"', f'name = "{name}"'))
     err = cli("pipeline", "apply", str(path), code=2).stderr
@@ -331,11 +330,10 @@ def test_a_backdated_event_follows_the_definition_in_force_then(cli, tmp_path, m
     assert report["deals"]["open"] == report["deals"]["total"] == 1
 
 
+@pytest.mark.xfail_on_postgres(engines.JSON_TEMP_MASTER)
 def test_an_export_brings_every_version_back(cli, tmp_path, monkeypatch) -> None:
     """Backup and restore through export: a stage a later version dropped is still named by
     the history, and past figures use the version in force then, on both sides."""
-    from tests.conftest import Cli
-
     monkeypatch.setenv("PIPECTL_NOW", "2026-11-01T09:00:00Z")
     first = tmp_path / "v1.toml"
     first.write_text(AGENCY)
@@ -352,7 +350,7 @@ def test_an_export_brings_every_version_back(cli, tmp_path, monkeypatch) -> None
     monkeypatch.setenv("PIPECTL_NOW", "2026-11-12T09:00:00Z")
     export = tmp_path / "e.json"
     cli("export", "--format", "json", "--events", "-o", str(export))
-    other = Cli(tmp_path / "restored.db")
+    other = cli.another("restored.db")
     out = other("import", str(export)).stdout
     assert "created pipeline 'Agency retainers' from the file" in out
     for args in (("report", "--as-of", "2026-11-05"), ("report",), ("show", "1"),

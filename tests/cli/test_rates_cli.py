@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests import engines
+
 NOW = "2026-12-01T09:00:00Z"
 
 
@@ -68,11 +70,12 @@ def test_rate_refusals_are_one_line_and_change_nothing(rated, db_path, args, cod
     assert r.stderr.startswith(f"error: {message}")
     assert r.stderr.count("\n") == 1
     if code == 2:
-        assert not db_path.exists()  # checked before the database is opened
+        assert not engines.exists(db_path)  # checked before the database is opened
     else:
         assert rated.json("rate", "list", "--all") == []
 
 
+@pytest.mark.sqlite_only("the file's mode (chmod 0444): a read-only file")
 def test_rate_list_reads_a_read_only_file(rated, db_path) -> None:
     rated("rate", "set", "USD", "EUR", "0.92")
     db_path.chmod(0o444)
@@ -193,7 +196,7 @@ def test_in_checks_its_currency_before_opening_the_database(rated, db_path, comm
                         if command == "report" else
                         "error: --in: currency 'euro' is not a three-letter ISO 4217 code "
                         "(e.g. EUR)\n")
-    assert not db_path.exists()
+    assert not engines.exists(db_path)
 
 
 @pytest.mark.parametrize(("args", "message"), [
@@ -207,7 +210,7 @@ def test_in_checks_its_currency_before_opening_the_database(rated, db_path, comm
 def test_report_in_takes_a_date_and_a_currency(rated, db_path, args, message) -> None:
     r = rated("report", *args, code=2)
     assert r.stderr.startswith(f"error: {message}")
-    assert not db_path.exists()
+    assert not engines.exists(db_path)
 
 
 # ---------------------------------------------------------------- --in on report and forecast

@@ -10,6 +10,7 @@ from __future__ import annotations
 import pytest
 
 from pipectl.domain.pipeline import DEFAULT
+from tests import engines
 
 
 @pytest.fixture
@@ -277,7 +278,7 @@ def test_forecast_by_quarter_counts_only_what_was_known_when_it_began(november):
 @pytest.fixture
 def two(cli):
     """tests/store/test_reports.py's scenario of two pipelines (default and Partners)."""
-    from pipectl.store.db import connect
+    from tests.engines import connect
     from tests.store.test_reports import build_two
 
     conn = connect(cli.db)
@@ -649,6 +650,7 @@ def test_report_by_fits_80_columns_with_long_names_and_amounts(cli, monkeypatch)
     assert "Nguyễn Thị" in out and "…" in out  # the name is cut, not the amounts
 
 
+@pytest.mark.xfail_on_postgres(engines.BY_EXPLAIN)
 def test_report_by_explain(team):
     out = team("report", "--quarter", "--by", "owner", "--explain").stdout
     assert "Win rate = won / (won + lost), over the group's deals" in out

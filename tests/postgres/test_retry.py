@@ -151,7 +151,7 @@ def test_a_deadlock_on_the_server_is_retried_and_the_command_acts_once(one_deal:
     (its deadlock_timeout, 1 s, ends first); pipectl runs the command again once the other
     session is done, and the deal advances once, one event, one line of output."""
     psycopg = _psycopg()
-    from pipectl.store.postgres.adapter import WRITE_LOCK
+    from pipectl.store.postgres.adapter import WRITE_TURN
 
     url = one_deal
     deadlocks = _deadlocks(url)
@@ -165,7 +165,7 @@ def test_a_deadlock_on_the_server_is_retried_and_the_command_acts_once(one_deal:
         _pipectl_waits_on_a_lock(url)
         # the cycle: we wait for pipectl's lock, pipectl for our row; returns when the
         # server has stopped pipectl's transaction (so its write lock is free)
-        other.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
+        other.execute(WRITE_TURN)
         waited_for_us = proc.poll() is None  # pipectl still running: it did not give up
         other.commit()
         out, err = proc.communicate(timeout=60)
@@ -239,7 +239,7 @@ def test_a_lock_waited_on_past_the_busy_timeout_is_not_retried(
         one_deal: str, monkeypatch: pytest.MonkeyPatch, pauses: list[float]) -> None:
     """55P03 has already waited the busy timeout: one run, exit 75 at once."""
     psycopg = _psycopg()
-    from pipectl.store.postgres.adapter import WRITE_LOCK
+    from pipectl.store.postgres.adapter import WRITE_TURN
 
     url = one_deal
     monkeypatch.setenv("PIPECTL_BUSY_TIMEOUT_MS", "300")
@@ -255,7 +255,7 @@ def test_a_lock_waited_on_past_the_busy_timeout_is_not_retried(
 
     monkeypatch.setattr(Connection, "_special", special)
     with psycopg.connect(url) as other:
-        other.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
+        other.execute(WRITE_TURN)
         result = _pipectl(monkeypatch, url, "note", "1", "waits")
     assert result.exit_code == 75, result.output
     assert "held it too long" in result.stderr

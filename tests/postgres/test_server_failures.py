@@ -74,11 +74,11 @@ def test_a_connection_cut_mid_import_is_one_line_and_changes_nothing(seeded: str
 def test_a_write_blocked_past_the_busy_timeout_exits_75(seeded: str) -> None:
     import psycopg
 
-    from pipectl.store.postgres.adapter import WRITE_LOCK
+    from pipectl.store.postgres.adapter import WRITE_TURN
 
     before = _counts(seeded)
     with psycopg.connect(seeded) as other:  # another writer, in the middle of its command
-        other.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
+        other.execute(WRITE_TURN)
         proc = _start("--db", seeded, "add", "Waits", PIPECTL_BUSY_TIMEOUT_MS="500")
         _, err = proc.communicate(timeout=60)
     assert proc.returncode == 75, err
@@ -89,10 +89,10 @@ def test_a_write_blocked_past_the_busy_timeout_exits_75(seeded: str) -> None:
 def test_reads_do_not_wait_for_a_writer(seeded: str) -> None:
     import psycopg
 
-    from pipectl.store.postgres.adapter import WRITE_LOCK
+    from pipectl.store.postgres.adapter import WRITE_TURN
 
     with psycopg.connect(seeded) as other:
-        other.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
+        other.execute(WRITE_TURN)
         proc = _start("--db", seeded, "list", "--json", PIPECTL_BUSY_TIMEOUT_MS="500")
         out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err

@@ -213,7 +213,6 @@ def _writing(url: str, timeout: float = 60.0) -> float:
     transaction has begun and is under way); the seconds it waited."""
     import psycopg
 
-    from pipectl.store.postgres.adapter import WRITE_LOCK
 
     name = url.rsplit("/", 1)[1]
     began = time.monotonic()
@@ -222,8 +221,8 @@ def _writing(url: str, timeout: float = 60.0) -> float:
             held = conn.execute(
                 "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
                 "WHERE a.datname = %s AND a.application_name = 'pipectl' AND l.granted "
-                "AND l.locktype = 'advisory' AND l.objid = %s",
-                (name, WRITE_LOCK & 0xFFFFFFFF)).fetchone()[0]
+                "AND l.locktype = 'relation' AND l.mode = 'ExclusiveLock' "
+                "AND l.relation = 'pipectl_write_turn'::regclass", (name,)).fetchone()[0]
             if held:
                 return time.monotonic() - began
             time.sleep(0.05)

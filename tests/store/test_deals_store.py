@@ -3,7 +3,6 @@ transactions that leave nothing behind when a rule refuses."""
 
 from __future__ import annotations
 
-import sqlite3
 import unicodedata
 
 import pytest
@@ -14,6 +13,7 @@ from pipectl.services import deals as svc
 from pipectl.store import deals as store
 from pipectl.store import schema
 from tests.conftest import at
+from tests.engines import refusals
 from tests.unit.test_rules import S
 
 
@@ -61,6 +61,8 @@ def count(conn, table: str) -> int:
     return conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
 
 
+@pytest.mark.sqlite_only("the file's PRAGMAs (WAL, application_id, user_version) and "
+                         "sqlite_master")
 def test_pragmas_and_identity(conn) -> None:
     from pipectl.store.db import APPLICATION_ID
 
@@ -173,9 +175,9 @@ def test_edit_records_value_close_and_probability_events(conn) -> None:
 
 def test_events_are_append_only(conn) -> None:
     d = deals.add(conn, NewDeal(name="Hist"), at("2026-03-01"))
-    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+    with pytest.raises(refusals(conn), match="append-only"):
         conn.execute("UPDATE events SET at = '2020-01-01T00:00:00Z'")
-    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+    with pytest.raises(refusals(conn), match="append-only"):
         conn.execute("DELETE FROM events")
     assert count(conn, "events") == 1
     deals.remove(conn, d)
@@ -201,7 +203,7 @@ def test_check_constraints_reject_bad_rows(conn) -> None:
         "INSERT INTO events (deal_id, at, kind) VALUES (999, '2026-01-01T00:00:00Z', 'note')",
     ]
     for sql in bad:
-        with pytest.raises(sqlite3.IntegrityError):
+        with pytest.raises(refusals(conn)):
             conn.execute(sql)
 
 

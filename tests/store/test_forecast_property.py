@@ -8,9 +8,7 @@ currencies, close dates and probabilities changing, deals won, lost and reopened
 from __future__ import annotations
 
 import sqlite3
-import tempfile
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -22,8 +20,9 @@ from pipectl.reports import forecast, snapshot
 from pipectl.services import deals as svc
 from pipectl.services.reports import forecast_periods
 from pipectl.store import pipelines as pipeline_store
-from pipectl.store.db import connect, transaction
+from pipectl.store.db import transaction
 from pipectl.values import iso
+from tests import engines
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -124,13 +123,21 @@ def play(conn: sqlite3.Connection, first: list, ops: list) -> datetime:
     return when
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(first=st.lists(ADD, min_size=2, max_size=4), ops=OPS,
-       as_of_hours=st.lists(st.integers(-200, 2400), min_size=1, max_size=3))
-def test_forecast_equals_one_snapshot_per_moment(first: list, ops: list,
-                                                 as_of_hours: list[int]) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        conn = connect(Path(tmp) / "p.db")
+def test_forecast_equals_one_snapshot_per_moment(engine: str) -> None:
+    # on PostgreSQL a fifth of the examples (engines.settings_for): each makes its database anew
+    @settings(**engines.settings_for(engine, 40), deadline=None,
+              suppress_health_check=[HealthCheck.too_slow])
+    @given(first=st.lists(ADD, min_size=2, max_size=4), ops=OPS,
+           as_of_hours=st.lists(st.integers(-200, 2400), min_size=1, max_size=3))
+    def run(first: list, ops: list, as_of_hours: list[int]) -> None:
+        _forecast_equals(engine, first, ops, as_of_hours)
+
+    run()
+
+
+def _forecast_equals(engine: str, first: list, ops: list, as_of_hours: list[int]) -> None:
+    with engines.scratch(engine, "p.db") as db:
+        conn = engines.connect(db)
         try:
             last = play(conn, first, ops)
             for hours in as_of_hours:
@@ -144,7 +151,6 @@ def test_forecast_equals_one_snapshot_per_moment(first: list, ops: list,
                                                      snapshots=one_per_moment)
                             assert new == old, (as_of, unit, owner, pipeline)
             # no scratch table is left behind
-            assert conn.execute("SELECT count(*) FROM sqlite_temp_master WHERE type = 'table'"
-                                ).fetchone()[0] == 0
+            assert engines.temp_tables(conn) == 0
         finally:
             conn.close()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, date, datetime, timedelta
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipectl.domain.checklist import decode
@@ -15,7 +15,8 @@ from pipectl.errors import MoveRefused, NotFound
 from pipectl.models import DealEdit, NewDeal
 from pipectl.services import deals as svc
 from pipectl.store import deals, pipelines
-from pipectl.store.db import connect, transaction
+from pipectl.store.db import transaction
+from tests import engines
 from tests.unit.test_rules_custom import TWELVE
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -99,8 +100,12 @@ def replay(p: Pipeline, events: list[dict]) -> dict:
     return s
 
 
-def _run(path, p: Pipeline, sequence) -> None:
-    conn = connect(path)
+def _run(engine: str, p: Pipeline, sequence) -> None:
+    with engines.scratch(engine, "p.db") as db:
+        _run_in(engines.connect(db), p, sequence)
+
+
+def _run_in(conn, p: Pipeline, sequence) -> None:
     if p.name != DEFAULT.name:
         with transaction(conn):
             pipelines.create(conn, p, "2025-12-01T00:00:00Z")
@@ -152,20 +157,23 @@ def _run(path, p: Pipeline, sequence) -> None:
         conn.close()
 
 
-@settings(max_examples=150, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(operations(DEFAULT))
-def test_deals_table_is_a_replay_of_events(tmp_path_factory, sequence) -> None:
-    _run(tmp_path_factory.mktemp("prop") / "p.db", DEFAULT, sequence)
+# On PostgreSQL a fifth of the examples (engines.settings_for): each makes its database anew.
+def test_deals_table_is_a_replay_of_events(engine) -> None:
+    @settings(**engines.settings_for(engine, 150), deadline=None)
+    @given(operations(DEFAULT))
+    def run(sequence) -> None:
+        _run(engine, DEFAULT, sequence)
+
+    run()
 
 
-@settings(max_examples=100, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(operations(TWELVE))
-def test_deals_table_is_a_replay_of_events_in_a_twelve_stage_pipeline(
-    tmp_path_factory, sequence
-) -> None:
-    _run(tmp_path_factory.mktemp("prop12") / "p.db", TWELVE, sequence)
+def test_deals_table_is_a_replay_of_events_in_a_twelve_stage_pipeline(engine) -> None:
+    @settings(**engines.settings_for(engine, 100), deadline=None)
+    @given(operations(TWELVE))
+    def run(sequence) -> None:
+        _run(engine, TWELVE, sequence)
+
+    run()
 
 
 # ---------------------------------------------------------------- the reports' snapshot
@@ -240,10 +248,18 @@ def _expected(events: list[dict], pipelines: dict) -> dict:
     }
 
 
-@settings(max_examples=100, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(snapshot_ops)
-def test_report_snapshot_is_the_projection_as_of_each_moment(tmp_path_factory, sequence):
+def test_report_snapshot_is_the_projection_as_of_each_moment(engine):
+    # on PostgreSQL a fifth of the examples (engines.settings_for)
+    @settings(**engines.settings_for(engine, 100), deadline=None)
+    @given(snapshot_ops)
+    def run(sequence) -> None:
+        with engines.scratch(engine, "s.db") as db:
+            _snapshot_run(engines.connect(db), sequence)
+
+    run()
+
+
+def _snapshot_run(conn, sequence) -> None:
     from pipectl.errors import UsageError
     from pipectl.reports import snapshot as report_snapshot
     from pipectl.services import deals as svc
@@ -251,8 +267,6 @@ def test_report_snapshot_is_the_projection_as_of_each_moment(tmp_path_factory, s
     from pipectl.store.db import transaction
     from pipectl.values import iso
 
-    path = tmp_path_factory.mktemp("snap") / "s.db"
-    conn = connect(path)
     t = T0
     try:
         with transaction(conn):
@@ -390,22 +404,22 @@ def _import_row(pipeline) -> st.SearchStrategy:
     })
 
 
-@settings(max_examples=150, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(st.integers(0, 2).flatmap(
-    lambda k: st.tuples(st.just(k), st.lists(_import_row(_import_targets()[k]), min_size=1,
-                                             max_size=25))))
-def test_bulk_import_writes_what_the_projection_makes_of_its_events(tmp_path_factory, case):
+def test_bulk_import_writes_what_the_projection_makes_of_its_events(engine, tmp_path_factory):
+    # on PostgreSQL a fifth of the examples (engines.settings_for)
+    @settings(**engines.settings_for(engine, 150), deadline=None)
+    @given(st.integers(0, 2).flatmap(
+        lambda k: st.tuples(st.just(k), st.lists(_import_row(_import_targets()[k]), min_size=1,
+                                                 max_size=25))))
+    def run(case) -> None:
+        _bulk_case(engine, tmp_path_factory, case)
+
+    run()
+
+
+def _bulk_case(engine, tmp_path_factory, case) -> None:
     import csv
 
-    from pipectl.domain import projection
     from pipectl.domain.pipeline import LOST
-    from pipectl.store import bulk as bulk_sql
-    from pipectl.store import deals as deal_store
-    from pipectl.store import pipelines as pipeline_store
-    from pipectl.store.db import transaction
-    from pipectl.transfer import common, importer
-    from pipectl.values import iso
 
     which, rows = case
     target = _import_targets()[which]
@@ -422,7 +436,19 @@ def test_bulk_import_writes_what_the_projection_makes_of_its_events(tmp_path_fac
             lost_at = r["lost_at_stage"] if LOST in (stage.lower(), status) else ""
             out.writerow([f"R{i}" if r["has_ref"] else "", f"Deal {i}", stage, status, lost_at,
                           *(r[h] for h in header[5:])])
-    conn = connect(base / "b.db")
+    with engines.scratch(engine, "b.db") as db:
+        _bulk_run(engines.connect(db), f, target, rows)
+
+
+def _bulk_run(conn, f, target, rows) -> None:
+    from pipectl.domain import projection
+    from pipectl.store import bulk as bulk_sql
+    from pipectl.store import deals as deal_store
+    from pipectl.store import pipelines as pipeline_store
+    from pipectl.store.db import transaction
+    from pipectl.transfer import common, importer
+    from pipectl.values import iso
+
     left: list[int] = []
     real_leftover, real_bulk = bulk_sql.leftover_rows, common.BULK_BYTES
 

@@ -14,10 +14,8 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
-import tempfile
 from dataclasses import replace
 from datetime import timedelta
-from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -31,8 +29,9 @@ from pipectl.services import deals as svc
 from pipectl.services.reports import forecast_periods
 from pipectl.store import figures, readmodel
 from pipectl.store import pipelines as pipeline_store
-from pipectl.store.db import connect, transaction
+from pipectl.store.db import transaction
 from pipectl.values import iso
+from tests import engines
 from tests.store.test_forecast_property import ADD, OPS, T0, partners, play
 
 
@@ -61,8 +60,8 @@ def stored(conn: sqlite3.Connection) -> tuple[list[tuple], list[tuple]]:
 def recomputed(conn: sqlite3.Connection) -> tuple[list[tuple], list[tuple]]:
     """The rows computed from scratch (``readmodel.fill`` into scratch tables)."""
     conn.execute("CREATE TEMP TABLE every_deal AS SELECT id AS deal_id FROM deals")
-    conn.execute("CREATE TEMP TABLE st AS SELECT * FROM deal_states WHERE 0")
-    conn.execute("CREATE TEMP TABLE sy AS SELECT * FROM deal_stays WHERE 0")
+    conn.execute("CREATE TEMP TABLE st AS SELECT * FROM deal_states WHERE 1 = 0")
+    conn.execute("CREATE TEMP TABLE sy AS SELECT * FROM deal_stays WHERE 1 = 0")
     try:
         readmodel.fill(conn, readmodel.definitions(conn), "temp.every_deal", "temp.st",
                        "temp.sy")
@@ -73,14 +72,25 @@ def recomputed(conn: sqlite3.Connection) -> tuple[list[tuple], list[tuple]]:
             conn.execute(f"DROP TABLE temp.{t}")
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(first=st.lists(ADD, min_size=2, max_size=4), ops=OPS, more=OPS,
-       regated=st.booleans(), hours=st.lists(st.integers(-300, 2400), min_size=1, max_size=3),
-       picks=st.lists(st.integers(0, 10**6), min_size=2, max_size=5))
-def test_read_models_equal_a_replay(first: list, ops: list, more: list, regated: bool,
-                                    hours: list[int], picks: list[int]) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        conn = connect(Path(tmp) / "p.db")
+def test_read_models_equal_a_replay(engine: str) -> None:
+    # on PostgreSQL a fifth of the examples (engines.settings_for): each makes its database anew
+    @settings(**engines.settings_for(engine, 60), deadline=None,
+              suppress_health_check=[HealthCheck.too_slow])
+    @given(first=st.lists(ADD, min_size=2, max_size=4), ops=OPS, more=OPS,
+           regated=st.booleans(),
+           hours=st.lists(st.integers(-300, 2400), min_size=1, max_size=3),
+           picks=st.lists(st.integers(0, 10**6), min_size=2, max_size=5))
+    def run(first: list, ops: list, more: list, regated: bool, hours: list[int],
+            picks: list[int]) -> None:
+        _read_models_equal(engine, first, ops, more, regated, hours, picks)
+
+    run()
+
+
+def _read_models_equal(engine: str, first: list, ops: list, more: list, regated: bool,
+                       hours: list[int], picks: list[int]) -> None:
+    with engines.scratch(engine, "p.db") as db:
+        conn = engines.connect(db)
         try:
             last = play(conn, first, ops)
             if regated:
@@ -179,22 +189,25 @@ def test_marked_picks_the_marked_deals_from_the_sorted_stream() -> None:
 
 
 def test_the_one_pass_and_the_index_give_the_same_rows_for_some_marked_deals(
-        tmp_path: Path) -> None:
+        db_path: engines.Target) -> None:
     """A share of the deals marked, read by the one sorted pass (``many``) and through the
     index: the same rows."""
-    conn = connect(tmp_path / "m.db")
+    conn = engines.connect(db_path)
     for i in range(12):
         svc.add(conn, NewDeal(name=f"Deal {i}", value_minor=100 * i, currency="EUR"),
                 T0 + timedelta(hours=i))
         if i % 2:
             svc.advance(conn, i + 1, at=T0 + timedelta(days=1, hours=i))
-    conn.execute("CREATE TEMP TABLE some AS SELECT id AS deal_id FROM deals WHERE id % 3 = 1")
-    conn.execute("INSERT INTO temp.some VALUES (999)")  # a deal with no events
+    # (not "some": a reserved word of PostgreSQL's)
+    conn.execute("CREATE TEMP TABLE some_deals AS SELECT id AS deal_id FROM deals "
+                 "WHERE id % 3 = 1")
+    conn.execute("INSERT INTO temp.some_deals VALUES (999)")  # a deal with no events
     out = {}
     for many in (True, False):
-        conn.execute("CREATE TEMP TABLE st AS SELECT * FROM deal_states WHERE 0")
-        conn.execute("CREATE TEMP TABLE sy AS SELECT * FROM deal_stays WHERE 0")
-        readmodel.fill(conn, readmodel.definitions(conn), "temp.some", "temp.st", "temp.sy",
+        conn.execute("CREATE TEMP TABLE st AS SELECT * FROM deal_states WHERE 1 = 0")
+        conn.execute("CREATE TEMP TABLE sy AS SELECT * FROM deal_stays WHERE 1 = 0")
+        readmodel.fill(conn, readmodel.definitions(conn), "temp.some_deals", "temp.st",
+                       "temp.sy",
                        many=many)
         out[many] = (conn.execute("SELECT * FROM temp.st ORDER BY deal_id").fetchall(),
                      conn.execute("SELECT * FROM temp.sy ORDER BY deal_id").fetchall())

@@ -56,9 +56,12 @@ def _server(conn: sqlite3.Connection, command: str) -> None:
 
 
 def role_name(text: str) -> str:
-    """A server role's name as given (NFC), checked: what a command checks before it opens the
-    database."""
-    name = clean_text(text, "ROLE", required=True)
+    """A server role's name exactly as given, checked: what a command checks before it opens
+    the database."""
+    # as the server spells it: not normalised, not stripped (a role may be named so)
+    name = text
+    if not name or any(ord(c) < 32 or ord(c) == 127 for c in name):
+        raise UsageError(f"ROLE {name!r}: a role's name, without control characters")
     if len(name.encode()) > 63:
         raise UsageError(f"role {name!r} is longer than PostgreSQL's 63 bytes")
     return name
@@ -95,6 +98,7 @@ def grant(conn: sqlite3.Connection, role: str, access: str,
 
     name, access = role_name(role), access_of(access)
     owner_name = clean_text(owner if owner is not None else name, "--owner", required=True)
+    _may_administer(conn, "grant team roles")  # before the writers' turn, which a viewer lacks
     with transaction(conn):
         _may_administer(conn, "grant team roles")
         found = team.role(conn, name)
@@ -120,6 +124,7 @@ def revoke(conn: sqlite3.Connection, role: str) -> str:
     from pipectl.store.postgres import team
 
     name = role_name(role)
+    _may_administer(conn, "revoke team roles")
     with transaction(conn):
         _may_administer(conn, "revoke team roles")
         before = team.revoke(conn, name)

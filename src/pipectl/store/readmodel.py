@@ -198,11 +198,24 @@ def fill(conn: sqlite3.Connection, pipelines: Pipelines, dirty: str, states_tabl
     past_rows: list[tuple] = []
     stay_rows: list[tuple] = []
     writer = conn.cursor()
+    # a server takes many rows by COPY (an INSERT a row costs a round of the protocol each);
+    # the stays through a scratch table, their seconds computed by the server as on a file
+    copying = many and not sql.on_sqlite(conn)
+    if copying:
+        conn.execute("DROP TABLE IF EXISTS temp.read_stays")
+        conn.execute(f"CREATE TEMP TABLE read_stays AS SELECT {', '.join(domain.STAY)} "
+                     f"FROM {stays_table} WHERE 1 = 0")
 
     def flush() -> None:
-        writer.executemany(now_sql, now_rows)
-        writer.executemany(past_sql, past_rows)
-        writer.executemany(stay_sql, stay_rows)
+        if copying:
+            put = conn.copy_in  # type: ignore[attr-defined]
+            put(states_table, now_rows, ROW)
+            put(past_table or states_table, past_rows, ROW)
+            put("temp.read_stays", stay_rows, domain.STAY)
+        else:
+            writer.executemany(now_sql, now_rows)
+            writer.executemany(past_sql, past_rows)
+            writer.executemany(stay_sql, stay_rows)
         now_rows.clear()
         past_rows.clear()
         stay_rows.clear()
@@ -220,6 +233,12 @@ def fill(conn: sqlite3.Connection, pipelines: Pipelines, dirty: str, states_tabl
         if len(past_rows) + len(now_rows) >= 20_000:
             flush()
     flush()
+    if copying:
+        names = ", ".join(domain.STAY)
+        conn.execute(f"INSERT INTO {stays_table} ({names}, seconds) SELECT {names}, "
+                     f"({sql.day('left_at')} - {sql.day('entered_at')}) * 86400 "
+                     "FROM temp.read_stays")
+        conn.execute("DROP TABLE temp.read_stays")
 
 
 def _marked(deals: Iterable[tuple[int, list]], marks: Iterable[tuple[int]]

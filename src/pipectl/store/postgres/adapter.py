@@ -17,9 +17,10 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
-# The advisory lock every write transaction takes first: writers to one pipeline take turns,
-# as on SQLite (BEGIN IMMEDIATE), so a command's reads and its writes see one state.
-WRITE_LOCK = 0x70697066
+# The lock every write transaction takes first: writers to one pipeline take turns, as on
+# SQLite (BEGIN IMMEDIATE), so a command's reads and its writes see one state. A table's lock,
+# which only a role that may write can take (schema.py: pipectl_write_turn).
+WRITE_TURN = "LOCK TABLE pipectl_write_turn IN EXCLUSIVE MODE"
 
 
 class Row:
@@ -226,7 +227,7 @@ def _returning_id(text: str) -> bool:
 
 # Each write transaction numbers new rows from the largest id + 1, as SQLite does (a server's
 # sequence alone would keep the gaps of rolled-back transactions, and the engines' ids would
-# differ). Writers take turns (WRITE_LOCK), so no two number from the same largest. The
+# differ). Writers take turns (WRITE_TURN), so no two number from the same largest. The
 # schema's pipectl_number_ids() does it as the schema's owner (a team member may not setval).
 _IDS_FROM_LARGEST = "SELECT pipectl_number_ids()"
 
@@ -276,10 +277,13 @@ class Connection:
 
         return names, rows()
 
-    def copy_in(self, table: str, rows: Iterable[Sequence[Any]]) -> int:
-        """Rows into ``table`` by COPY, streamed (the server's bulk load); how many."""
+    def copy_in(self, table: str, rows: Iterable[Sequence[Any]],
+                columns: Sequence[str] = ()) -> int:
+        """Rows into ``table`` (its ``columns``, default all in order) by COPY, streamed (the
+        server's bulk load); how many."""
         n = 0
-        with self.raw.cursor() as cur, cur.copy(f"COPY {_TEMP.sub('pg_temp.', table)} "
+        named = f" ({', '.join(columns)})" if columns else ""
+        with self.raw.cursor() as cur, cur.copy(f"COPY {_TEMP.sub('pg_temp.', table)}{named} "
                                                 "FROM STDIN") as copy:
             for row in rows:
                 copy.write_row(row)
@@ -301,7 +305,7 @@ class Connection:
         word = sql.lstrip()[:16].upper()
         if word.startswith("BEGIN IMMEDIATE"):
             cur._cur.execute("BEGIN")
-            cur._cur.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
+            cur._cur.execute(WRITE_TURN)
             cur._cur.execute(_IDS_FROM_LARGEST)
             return cur
         if word.startswith("BEGIN"):

@@ -273,6 +273,10 @@ def translate(exc: BaseException, url: str) -> PipectlError:
 _WHO_MAY = {
     **dict.fromkeys(("deals", "events", "imports"),
                     ("change deals", "a rep (their own deals), a manager or the database owner")),
+    # the writers' turn, taken first by every write (a viewer's, refused there)
+    **dict.fromkeys(("pipectl_write_turn", "pipectl_number_ids"),
+                    ("change this pipeline", "a rep (their own deals), a manager or the "
+                     "database owner")),
     **dict.fromkeys(("pipelines", "pipeline_versions", "stage_keys", "stage_maps"),
                     ("define pipelines", "a manager or the database owner")),
     "rates": ("record rates", "a manager or the database owner"),
@@ -289,7 +293,8 @@ def _refused(text: str, here: str) -> PipectlError:
         return DatabaseError(f"{here}: permission denied: {text[len(MESSAGE):]}; "
                              "nothing was changed")
     words = text.split()
-    table = words[-1].strip('"') if "for table" in text or "for sequence" in text else ""
+    table = words[-1].strip('"') if any(
+        f"for {kind}" in text for kind in ("table", "sequence", "function")) else ""
     if table == "pipectl_migrations":  # read by every command first: no right to read at all
         return DatabaseError(f"{here}: permission denied: this role is no member of this "
                              "pipeline's team", hint="the database's owner adds one: pipectl "

@@ -30,9 +30,12 @@ from typing import Any
 ACCESS = ("viewer", "rep", "manager")
 MESSAGE = "pipectl: "  # the start of a refusal worded by the server's checks
 
-# rep: deals of their own, the events of those deals, the record of an import
-REP_WRITES = {"deals": "INSERT, UPDATE, DELETE", "events": "INSERT", "imports": "INSERT"}
+# rep: deals of their own, the events of those deals, the record of an import, and the
+# writers' turn (locking a table takes a right to change it)
+REP_WRITES = {"deals": "INSERT, UPDATE, DELETE", "events": "INSERT", "imports": "INSERT",
+              "pipectl_write_turn": "UPDATE"}
 NOT_MANAGED = ("pipectl_migrations", "team_members")  # the schema's and the owner's alone
+APPEND_ONLY = ("events", "rates")  # changed by no one (a deal's removal takes its events)
 
 
 @dataclass(frozen=True)
@@ -107,7 +110,10 @@ def setup(conn: Any) -> dict[str, str]:
         if conn.execute("SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = ?",
                         (name,)).fetchone() is None:
             conn.execute(f"CREATE ROLE {quoted(name)} NOLOGIN")
+    from pipectl.store.postgres.schema import safe_search_path
+
     conn.execute(_TABLE)
+    safe_search_path(conn)  # what the functions below keep: no pg_temp table stands in
     for statement in _FUNCTIONS:  # as written: no placeholders (psycopg's own connection)
         conn.raw.execute(statement)
     conn.execute(f"GRANT CONNECT, TEMPORARY ON DATABASE {database} TO {everyone}")
@@ -120,6 +126,8 @@ def setup(conn: Any) -> dict[str, str]:
     conn.execute(f"GRANT INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {schema} TO {manager}")
     conn.execute(f"REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON {', '.join(NOT_MANAGED)} "
                  f"FROM {manager}")
+    conn.execute(f"REVOKE UPDATE, DELETE, TRUNCATE ON {', '.join(APPEND_ONLY)} FROM {manager}")
+    conn.execute(f"GRANT EXECUTE ON FUNCTION pipectl_number_ids() TO {rep}, {manager}")
     conn.execute(f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA {schema} TO {rep}, {manager}")
     for table in ("deals", "events"):
         conn.execute(f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY")
