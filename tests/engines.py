@@ -412,43 +412,6 @@ def schema_objects(conn: Any) -> list[tuple]:
 # (it fails the run once it passes there: remove the mark with the fix); only=(...) limits it
 # to the parametrized cases whose id holds one of those texts.
 
-CHECK_REFERENCES = (
-    "db check on a server checks no reference: rows whose deal, stage or pipeline is gone "
-    "(written with the server's checks off) go unreported, and it says 'every event belongs "
-    "to a deal' (store/check.py runs PRAGMA foreign_key_check, which the adapter answers with "
-    "no rows)")
-JSON_TEMP_MASTER = (
-    "import of a pipectl JSON export fails on a server: store/transfer.py:407 reads "
-    "sqlite_temp_master ('relation \"sqlite_temp_master\" does not exist')")
-JSON_STASH = (
-    "import of a JSON file of deals without ids (or events to number anew) fails on a server: "
-    "store/transfer.py:381 stash_events creates TEMP TABLE import_json_later with columns "
-    "without a type ('syntax error at end of input')")
-JSON_IDS_TWICE = (
-    "import of a JSON export whose ids cannot all be kept (an id twice) fails on a server: "
-    "the renumbered rows collide with the kept ones (UniqueViolation on deals_pkey or "
-    "events_pkey)")
-CSV_PAIR = (
-    "import deals.csv --history events.csv fails on a server: store/transfer.py:426 creates "
-    "TEMP TABLE import_csv_events (deal_key NOT NULL, ...) with a column without a type "
-    "('syntax error at or near \"NOT\"')")
-BULK_GLOB = (
-    "the bulk import (a CSV over BULK_BYTES) of a file with an amount that reads two ways "
-    "('1.500', '12.345') fails on a server: store/bulk.py:330 uses SQLite's GLOB ('syntax "
-    "error at or near \"GLOB\"')")
-BULK_FALLBACK = (
-    "the bulk import into a database that holds deals (rows naming them by ref) fails on a "
-    "server: 'subquery in FROM must have an alias'")
-BULK_DUPLICATE_REF = (
-    "the bulk import of a file with a ref twice (which must fall back to row by row) fails on "
-    "a server: UniqueViolation on deals_ref_key")
-BY_EXPLAIN = (
-    "report --by owner|source --explain fails on a server: reports/breakdown.py:200's query "
-    "has a subquery in FROM without an alias")
-BOARD_ORDER = (
-    "board orders the deals without a value differently on a server: the NULL values sort "
-    "first there (SQLite: last) in the per-currency walk of store.deals.board")
-
 
 def mark_postgres_findings(items: list[pytest.Item]) -> None:
     """pytest_collection_modifyitems: the PostgreSQL variant of a test marked

@@ -6,8 +6,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
-
 from tests import engines
 from tests.conftest import Cli
 
@@ -48,7 +46,6 @@ def _damaged_copy(cli, db_path: Path, tmp_path: Path) -> Cli:
     return copy
 
 
-@pytest.mark.xfail_on_postgres(engines.CHECK_REFERENCES)
 def test_check_tells_a_missing_deal_from_a_missing_stage(cli, db_path, tmp_path) -> None:
     damaged = _damaged_copy(cli, db_path, tmp_path)
     out = damaged("db", "check", code=1).stdout
@@ -71,7 +68,6 @@ def test_check_tells_a_missing_deal_from_a_missing_stage(cli, db_path, tmp_path)
     assert cli.json("db", "check")["ok"] is True
 
 
-@pytest.mark.xfail_on_postgres(engines.CHECK_REFERENCES)
 def test_check_names_only_the_stage_problem_when_every_deal_exists(cli, db_path, tmp_path):
     copy = _copy(cli, tmp_path, "Acme", "--at", "2026-01-01")
     engines.execute(

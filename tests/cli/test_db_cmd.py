@@ -39,7 +39,6 @@ def test_check_ok(cli) -> None:
     assert cli.json("db", "check")["ok"] is True
 
 
-@pytest.mark.xfail_on_postgres(engines.CHECK_REFERENCES)
 def test_check_finds_history_without_its_deal(cli, db_path: Path) -> None:
     cli("add", "Acme")
     engines.execute(db_path, "INSERT INTO events (deal_id, at, kind, text) VALUES (99, "

@@ -94,7 +94,6 @@ def test_the_summary_says_what_was_rounded(cli, tmp_path: Path) -> None:
             ) in out
 
 
-@pytest.mark.xfail_on_postgres(engines.CSV_PAIR)
 def test_a_round_trip_keeps_the_files_text_and_rounds_nothing_again(cli, db_path: Path,
                                                                      tmp_path: Path) -> None:
     _import(cli, tmp_path)
@@ -231,7 +230,6 @@ def test_json_numbers_never_read_two_ways(cli, db_path: Path, tmp_path: Path) ->
 
 
 @pytest.mark.parametrize("proof_row", [True, False])
-@pytest.mark.xfail_on_postgres(engines.BULK_GLOB)
 def test_the_bulk_road_judges_the_file_the_same(cli, db_path: Path, tmp_path: Path,
                                                 monkeypatch, proof_row: bool) -> None:
     """A large file: rows the SQL side converts ('12.5') count as rows read in Python do."""

@@ -23,7 +23,6 @@ from typing import Any
 
 import pytest
 
-from tests import engines
 from tests.conftest import Cli
 
 NOW = "2026-12-01T09:00:00Z"
@@ -600,7 +599,6 @@ def test_hubspot_probability_and_unknown_qualification(cli: Cli, real_data: Path
     assert cli.json("report")["left_out"]["unknown_qualification"] == unknown == 46
 
 
-@pytest.mark.xfail_on_postgres(engines.JSON_TEMP_MASTER)
 def test_what_a_file_left_unknown_survives_pipectls_own_export(cli: Cli, tmp_path: Path) -> None:
     f = _write(tmp_path / "deals.csv", """
 name,stage,created_at,closed_at

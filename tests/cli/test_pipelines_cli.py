@@ -330,7 +330,6 @@ def test_a_backdated_event_follows_the_definition_in_force_then(cli, tmp_path, m
     assert report["deals"]["open"] == report["deals"]["total"] == 1
 
 
-@pytest.mark.xfail_on_postgres(engines.JSON_TEMP_MASTER)
 def test_an_export_brings_every_version_back(cli, tmp_path, monkeypatch) -> None:
     """Backup and restore through export: a stage a later version dropped is still named by
     the history, and past figures use the version in force then, on both sides."""

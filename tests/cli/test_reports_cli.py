@@ -10,7 +10,6 @@ from __future__ import annotations
 import pytest
 
 from pipectl.domain.pipeline import DEFAULT
-from tests import engines
 
 
 @pytest.fixture
@@ -650,7 +649,6 @@ def test_report_by_fits_80_columns_with_long_names_and_amounts(cli, monkeypatch)
     assert "Nguyễn Thị" in out and "…" in out  # the name is cut, not the amounts
 
 
-@pytest.mark.xfail_on_postgres(engines.BY_EXPLAIN)
 def test_report_by_explain(team):
     out = team("report", "--quarter", "--by", "owner", "--explain").stdout
     assert "Win rate = won / (won + lost), over the group's deals" in out

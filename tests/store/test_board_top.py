@@ -19,14 +19,13 @@ DEAL = st.tuples(st.sampled_from(["EUR", "USD", "PLN"]),
                  st.sampled_from(["prospecting", "meeting", "proposal"]))
 
 
-@pytest.mark.xfail_on_postgres(engines.BOARD_ORDER)
 def test_the_largest_in_turn_are_the_sorted_querys(engine: str) -> None:
     # on PostgreSQL a fifth of the examples (engines.settings_for): each makes its database anew
     @settings(**engines.settings_for(engine, 40), deadline=None,
               suppress_health_check=[HealthCheck.too_slow])
     @given(deals=st.lists(DEAL, max_size=40), n=st.integers(1, 12),
            owner=st.sampled_from([None, "Anna"]))
-    # a deal without a value and one of 0: every run tries it (engines.BOARD_ORDER)
+    # a deal without a value and one of 0: every run tries it (NULLs last on both engines)
     @example(deals=[("EUR", None, None, "prospecting"), ("EUR", 0, None, "prospecting")], n=1,
              owner=None)
     def run(deals: list, n: int, owner: str | None) -> None:

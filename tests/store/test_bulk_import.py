@@ -252,7 +252,6 @@ def test_a_neutralised_cell_that_is_bad_restored_is_bad_both_ways(
     (["A1", "Same ref again", "", "", "won", "", "", "", "", "", "", "", "", "", "", "", ""],
      "duplicate ref: the whole file goes row by row"),
 ])
-@pytest.mark.xfail_on_postgres(engines.BULK_DUPLICATE_REF, only=("row9",))
 def test_bad_or_odd_rows_same_both_ways(databases, tmp_path: Path, monkeypatch, row, why) -> None:
     f = _write(tmp_path, EDGE_HEADER, [*EDGE_ROWS[:8], row, *EDGE_ROWS[8:10]])
     assert_same(f, tmp_path, monkeypatch, dbs=databases)
@@ -306,7 +305,6 @@ def test_a_time_after_now_is_a_bad_cell_both_ways(databases, tmp_path: Path, mon
     assert summary[1]["errors"] == [(10, column, f"{cell} is in the future")]
 
 
-@pytest.mark.xfail_on_postgres(engines.BULK_DUPLICATE_REF)
 def test_duplicate_refs_fall_back_to_row_by_row(
         databases, tmp_path: Path, monkeypatch, converted) -> None:
     rows = [EDGE_ROWS[0], EDGE_ROWS[1], [*EDGE_ROWS[0][:1], "Again", *EDGE_ROWS[0][2:]]]
@@ -316,7 +314,6 @@ def test_duplicate_refs_fall_back_to_row_by_row(
     assert converted[-1] == 3  # started again, all rows row by row
 
 
-@pytest.mark.xfail_on_postgres(engines.BULK_FALLBACK)
 def test_into_a_database_with_deals_rows_naming_them_update_them(
         databases, tmp_path: Path, monkeypatch, converted) -> None:
     """Rows whose ref names a deal already there update it, row by row; the other rows make
@@ -338,7 +335,6 @@ def test_into_a_database_with_deals_rows_naming_them_update_them(
     assert by_ref["A1"][0] == 1 and by_ref["A2"][0] == 5  # A2: the first new row
 
 
-@pytest.mark.xfail_on_postgres(engines.BULK_FALLBACK)
 def test_importing_the_same_file_again_changes_nothing(databases, tmp_path: Path, monkeypatch,
                                                        converted) -> None:
     f = _write(tmp_path, EDGE_HEADER, EDGE_ROWS[:8])
@@ -417,12 +413,11 @@ _CELLS = {
 
 # The hypothesis tests below run a fifth of their examples on PostgreSQL (engines.settings_for):
 # each example there empties two databases and makes their schema anew.
-# a row of an amount that reads two ways: every run tries it (engines.BULK_GLOB)
+# a row of an amount that reads two ways (1.500, 12.345: shows_decimal_point): every run tries it
 _BLANK = dict.fromkeys(_CELLS, "")
 _TWO_WAYS = [_BLANK, {**_BLANK, "value": "12.345"}]
 
 
-@pytest.mark.xfail_on_postgres(engines.BULK_GLOB)
 def test_any_rows_same_both_ways(databases, tmp_path: Path, monkeypatch) -> None:
     @settings(**engines.settings_for(databases.engine, 40), deadline=None)
     @given(st.lists(st.fixed_dictionaries(_CELLS), min_size=1, max_size=12))
@@ -435,7 +430,6 @@ def test_any_rows_same_both_ways(databases, tmp_path: Path, monkeypatch) -> None
     run()
 
 
-@pytest.mark.xfail_on_postgres(engines.BULK_GLOB)
 def test_any_rows_into_a_database_with_deals_same_both_ways(
         databases, tmp_path: Path, monkeypatch) -> None:
     @settings(**engines.settings_for(databases.engine, 40), deadline=None)
@@ -527,7 +521,6 @@ def test_a_default_stage_name_is_unknown_to_a_pipeline_of_ones_own(databases, tm
     assert summary[1].endswith('\n  --stage-map "proposal=STAGE"')
 
 
-@pytest.mark.xfail_on_postgres(engines.BULK_FALLBACK)
 def test_a_ref_of_a_deal_in_another_pipeline_is_a_bad_row(
         databases, tmp_path: Path, monkeypatch) -> None:
     """An import writes into one pipeline: a row naming a deal of another is refused (it
@@ -591,14 +584,13 @@ _STUDIO_CELLS = {
 }
 
 
-@pytest.mark.xfail_on_postgres(engines.BULK_GLOB)
 def test_any_rows_into_a_pipeline_of_ones_own_same_both_ways(
         databases, tmp_path: Path, monkeypatch) -> None:
     # on PostgreSQL a fifth of the examples (engines.settings_for)
     @settings(**engines.settings_for(databases.engine, 40), deadline=None)
     @given(st.lists(st.fixed_dictionaries(_STUDIO_CELLS), min_size=1, max_size=6),
            st.lists(st.fixed_dictionaries(_STUDIO_CELLS), min_size=1, max_size=12))
-    @example([_BLANK], _TWO_WAYS)  # every run tries it (engines.BULK_GLOB)
+    @example([_BLANK], _TWO_WAYS)  # every run tries it
     def run(there: list[dict], rows: list[dict]) -> None:
         header = list(_STUDIO_CELLS)
         seed = _write(tmp_path, header, [[r[h] for h in header] for r in there], "seed.csv")

@@ -82,7 +82,6 @@ def _temp_tables(db: engines.Target) -> int:
 
 
 @pytest.mark.parametrize("batch", [1, 4, 2000])
-@pytest.mark.xfail_on_postgres(engines.CSV_PAIR)
 def test_the_pair_restores_the_database_in_batches_of_any_size(db_at, tmp_path: Path,
                                                               monkeypatch, batch: int) -> None:
     monkeypatch.setattr(common, "BATCH", batch)
@@ -96,7 +95,6 @@ def test_the_pair_restores_the_database_in_batches_of_any_size(db_at, tmp_path: 
     assert (again.added, again.unchanged, again.events) == (0, 24, 0)
 
 
-@pytest.mark.xfail_on_postgres(engines.CSV_PAIR)
 def test_events_in_another_order_than_the_deals(db_at, tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setattr(common, "BATCH", 3)
     src, deals_csv, events_csv = _pair(tmp_path, db_at)
@@ -122,7 +120,6 @@ def _db_with_one_deal(db_at) -> tuple[engines.Target, Any]:
 
 
 @pytest.mark.parametrize("which", ["deals", "events"])
-@pytest.mark.xfail_on_postgres(engines.CSV_PAIR)
 def test_a_bad_row_in_either_file_is_reported_and_nothing_is_written(
         db_at, tmp_path: Path, which: str, monkeypatch) -> None:
     monkeypatch.setattr(common, "BATCH", 4)
@@ -155,7 +152,6 @@ def test_a_bad_row_in_either_file_is_reported_and_nothing_is_written(
 
 
 @pytest.mark.parametrize("where", ["reading events", "writing deals"])
-@pytest.mark.xfail_on_postgres(engines.CSV_PAIR)
 def test_ctrl_c_midway_leaves_the_database_as_it_was(db_at, tmp_path: Path, monkeypatch,
                                                      where: str) -> None:
     monkeypatch.setattr(common, "BATCH", 2)
@@ -189,7 +185,6 @@ def test_ctrl_c_midway_leaves_the_database_as_it_was(db_at, tmp_path: Path, monk
     assert _dump(db) == before
 
 
-@pytest.mark.xfail_on_postgres(engines.CSV_PAIR)
 def test_a_dry_run_writes_nothing_and_leaves_no_temp_table(db_at, tmp_path: Path) -> None:
     src, deals_csv, events_csv = _pair(tmp_path, db_at)
     db = db_at("a.db")
@@ -249,7 +244,6 @@ def test_memory_does_not_grow_with_the_pair(tmp_path: Path) -> None:
         con.close()
 
 
-@pytest.mark.xfail_on_postgres(engines.CSV_PAIR)
 def test_events_of_no_deal_or_of_a_deal_twice_refuse_the_pair(db_at, tmp_path: Path) -> None:
     """The deals of one --status with the events of all: the other deals' events were dropped
     without a word; a deal id twice in deals.csv gave both rows its events."""
@@ -274,7 +268,6 @@ def test_events_of_no_deal_or_of_a_deal_twice_refuse_the_pair(db_at, tmp_path: P
         assert _dump(db_at(db))["deals"] == []
 
 
-@pytest.mark.xfail_on_postgres(engines.CSV_PAIR)
 def test_a_format_1_pair_imports_into_the_target_pipeline(db_at, tmp_path: Path) -> None:
     """The pair pipectl exported before pipelines: four checklist columns, no pipeline."""
     d = dict.fromkeys(formats.DEAL_CSV_V1, "")

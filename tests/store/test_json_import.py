@@ -63,7 +63,6 @@ def _ids(db: engines.Target) -> tuple[list[int], list[tuple[int, int]]]:
     return [r[0] for r in d["deals"]], [(r[0], r[1]) for r in d["events"]]
 
 
-@pytest.mark.xfail_on_postgres(engines.JSON_TEMP_MASTER)
 def test_tiny_batches_and_pieces_give_the_same_database(db_at, tmp_path: Path, monkeypatch) -> None:
     src = db_at("src.db")
     conn = connect(src)
@@ -91,7 +90,6 @@ def test_tiny_batches_and_pieces_give_the_same_database(db_at, tmp_path: Path, m
     assert (again.added, again.unchanged, again.events) == (0, 30, 0)
 
 
-@pytest.mark.xfail_on_postgres(engines.JSON_STASH)
 def test_unique_ids_are_kept_and_deals_without_events_come_after(db_at, tmp_path: Path,
                                                                  monkeypatch) -> None:
     monkeypatch.setattr(common, "BATCH", 1)
@@ -105,7 +103,6 @@ def test_unique_ids_are_kept_and_deals_without_events_come_after(db_at, tmp_path
 
 @pytest.mark.parametrize("case", ["deal id twice", "event id twice", "no deal id",
                                   "no event id"])
-@pytest.mark.xfail_on_postgres(engines.JSON_IDS_TWICE, only=("deal id twice", "event id twice"))
 def test_ids_that_cannot_all_be_kept_are_all_renumbered(db_at, tmp_path: Path, case: str) -> None:
     a = _deal(10, "A", [_created(1)])
     b = _deal(20, "B", [_created(2)])
@@ -138,7 +135,6 @@ def test_a_ref_twice_in_the_file_is_a_bad_row_not_a_merge(db_at, tmp_path: Path)
     assert _ids(db_at("a.db")) == ([], [])
 
 
-@pytest.mark.xfail_on_postgres(engines.JSON_STASH)
 def test_texts_are_stored_as_pipectl_stores_them(db_at, tmp_path: Path) -> None:
     """NFC and no surrounding space (an NFD owner did not match --owner), a control
     character refused, as the CSV import does."""
@@ -181,7 +177,6 @@ def test_a_deal_that_is_not_an_object_is_told_so(db_at, tmp_path: Path) -> None:
     assert failed.value.summary.errors == [(2, "deal", "should be a JSON object")]
 
 
-@pytest.mark.xfail_on_postgres(engines.JSON_STASH)
 def test_bad_deals_are_reported_and_nothing_is_written(db_at, tmp_path: Path) -> None:
     db = db_at("a.db")
     _import(db, _write(tmp_path, [_deal(1, "KEEP")], "first.json"))
@@ -273,7 +268,6 @@ def _drop_events(**change: Any) -> Any:
         {"id": 91, "at": "2025-02-03T00:00:00Z", "kind": "edit", "field": "name", "old": "Y",
          "new": d["name"]}]), "events.3.old", "'Y' is not the deal's name then ('X')"),
 ])
-@pytest.mark.xfail_on_postgres(engines.JSON_TEMP_MASTER)
 def test_a_deal_whose_events_are_bad_or_disagree_with_it_is_a_bad_row(
         db_at, tmp_path: Path, edit: Any, column: str, reason: str) -> None:
     """An event's time is a real moment, not in the future; the events make a history pipectl
@@ -294,7 +288,6 @@ def test_a_deal_whose_events_are_bad_or_disagree_with_it_is_a_bad_row(
     assert _dump(db) == {"deals": [], "events": []}
 
 
-@pytest.mark.xfail_on_postgres(engines.JSON_TEMP_MASTER)
 def test_events_listed_out_of_time_order_are_stored_in_time_order(db_at, tmp_path: Path) -> None:
     d = _won(1)
     d["events"].reverse()
@@ -314,7 +307,6 @@ def test_events_listed_out_of_time_order_are_stored_in_time_order(db_at, tmp_pat
     ('[1, 2]', "must hold objects"),
     ('[{"name": "A"}, 2, {"name": "B"', "is not valid JSON"),  # the worse problem first
 ])
-@pytest.mark.xfail_on_postgres(engines.JSON_STASH)
 def test_bad_files_change_nothing(db_at, tmp_path: Path, text: str, message: str) -> None:
     db = db_at("a.db")
     _import(db, _write(tmp_path, [_deal(1, "KEEP")], "first.json"))
@@ -326,7 +318,6 @@ def test_bad_files_change_nothing(db_at, tmp_path: Path, text: str, message: str
     assert _dump(db) == before
 
 
-@pytest.mark.xfail_on_postgres(engines.JSON_STASH)
 def test_a_later_deals_key_wins_as_in_json_load(db_at, tmp_path: Path) -> None:
     f = tmp_path / "twice.json"
     f.write_text('{"deals": [' + json.dumps(_deal(1, "A")) + '], "pipectl_export": 1, '
@@ -391,7 +382,6 @@ def test_kept_ids_must_follow_the_events_times(db_at, tmp_path: Path) -> None:
     assert [(e[0], e[3]) for e in d["events"]] == [(1, "created"), (2, "stage")]
 
 
-@pytest.mark.xfail_on_postgres(engines.JSON_TEMP_MASTER)
 def test_a_deal_without_ref_renamed_since_is_still_the_deal(db_at, tmp_path: Path) -> None:
     """Importing an export again after a rename added the deal again, each time."""
     db = db_at("a.db")
@@ -454,7 +444,6 @@ def _with_agency(db: Path) -> None:
         conn.close()
 
 
-@pytest.mark.xfail_on_postgres(engines.JSON_TEMP_MASTER)
 def test_format_2_keeps_each_deals_pipeline_and_checklist(db_at, tmp_path: Path) -> None:
     db = db_at("a.db")
     _with_agency(db)
@@ -470,7 +459,6 @@ def test_format_2_keeps_each_deals_pipeline_and_checklist(db_at, tmp_path: Path)
                       ("created", 1, None)]
 
 
-@pytest.mark.xfail_on_postgres(engines.JSON_TEMP_MASTER)
 def test_a_pipeline_the_database_lacks_is_one_line_unless_created(db_at, tmp_path: Path) -> None:
     db = db_at("a.db")
     f = _write2(tmp_path, [_deal(1, "B", [_created2(9)], pipeline="default"), _agency_deal(2)])
@@ -500,7 +488,6 @@ def test_a_pipeline_the_database_lacks_is_one_line_unless_created(db_at, tmp_pat
         conn.close()
 
 
-@pytest.mark.xfail_on_postgres(engines.JSON_TEMP_MASTER)
 def test_format_1_goes_into_the_target_pipeline_its_checklist_as_one_object(
         db_at, tmp_path: Path) -> None:
     db = db_at("a.db")
@@ -527,7 +514,6 @@ def test_format_1_goes_into_the_target_pipeline_its_checklist_as_one_object(
         (1, "events.0.to_stage", "'prospecting' is not a stage of pipeline 'Agency retainers'")]
 
 
-@pytest.mark.xfail_on_postgres(engines.JSON_STASH)
 def test_the_format_number_after_the_deals_is_read_first(db_at, tmp_path: Path) -> None:
     """A format 1 file whose number comes after its deals: they are read again as format 1."""
     f = tmp_path / "late.json"
@@ -544,7 +530,6 @@ def test_the_format_number_after_the_deals_is_read_first(db_at, tmp_path: Path) 
     assert (1, "pipeline", "is not a field of pipectl's export") in failed.value.summary.errors
 
 
-@pytest.mark.xfail_on_postgres(engines.JSON_TEMP_MASTER)
 def test_a_deal_the_database_has_in_another_pipeline_is_a_bad_row(db_at, tmp_path: Path) -> None:
     db = db_at("a.db")
     _with_agency(db)
@@ -594,7 +579,6 @@ def test_format_2_histories_are_checked_against_their_pipelines(db_at, tmp_path:
                for _, col, why in failed.value.summary.errors), failed.value.summary.errors
 
 
-@pytest.mark.xfail_on_postgres(engines.JSON_TEMP_MASTER)
 def test_a_move_between_pipelines_round_trips(db_at, tmp_path: Path) -> None:
     from tests.store.test_roundtrip import with_agency
 
@@ -644,7 +628,6 @@ def _write_defined(tmp_path: Path, deals_: list[dict], pipelines_: Any,
     return f
 
 
-@pytest.mark.xfail_on_postgres(engines.JSON_TEMP_MASTER)
 def test_a_pipeline_the_file_defines_is_created_in_the_import(db_at, tmp_path: Path) -> None:
     from pipectl.store import pipelines
     from tests.store.test_roundtrip import AGENCY
@@ -673,7 +656,6 @@ def test_a_pipeline_the_file_defines_is_created_in_the_import(db_at, tmp_path: P
     assert _import(db, f).pipelines_created == []
 
 
-@pytest.mark.xfail_on_postgres(engines.JSON_IDS_TWICE)
 def test_a_file_whose_ids_cannot_be_kept_creates_its_pipeline_once(db_at, tmp_path: Path) -> None:
     """The first pass (ids kept) is rolled back when an id repeats: the pipeline it made goes
     with it and the second pass makes it again."""
@@ -721,7 +703,6 @@ def test_definitions_after_the_deals_are_not_read(db_at, tmp_path: Path) -> None
         _import(db_at("a.db"), f)
 
 
-@pytest.mark.xfail_on_postgres(engines.JSON_TEMP_MASTER)
 def test_a_removed_pipeline_travels_under_its_stored_name(db_at, tmp_path: Path) -> None:
     """A deal moved out of a pipeline later removed: its history names the removed pipeline,
     which the export defines under its stored name ("... (removed ...)")."""

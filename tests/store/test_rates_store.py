@@ -99,7 +99,6 @@ def test_add_missing_adds_each_row_once(conn) -> None:
     assert [r.rate for r in store.all_rates(conn)] == ["0.92", "0.93", "0.92"]
 
 
-@pytest.mark.xfail_on_postgres(engines.JSON_TEMP_MASTER)
 def test_rates_go_through_the_json_export_and_come_back(cli, tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("PIPECTL_NOW", "2026-12-01T09:00:00Z")
     cli("add", "Acme", "--value", "100", "--currency", "USD")

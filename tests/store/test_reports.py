@@ -37,7 +37,6 @@ from pipectl.store import pipelines as pipeline_store
 from pipectl.store.db import transaction
 from pipectl.store.pipelines import all_in_force
 from pipectl.views.reports import forecast_json, report_json
-from tests import engines
 from tests.conftest import at
 
 ALL = {"location": True, "budget": True, "authority": True, "need": True}
@@ -752,7 +751,6 @@ def test_by_window_and_as_of(scenario):
         ("Anna", 0, 2, {"USD": 1_500_000}), ("Ben", 0, 1, {"EUR": 2_000_000})]
 
 
-@pytest.mark.xfail_on_postgres(engines.BY_EXPLAIN)
 def test_by_owner_restricted_and_explained(scenario):
     b = _by(scenario, "source", owner="Anna", explain=True)
     # no deal has a source: one group, Anna's deals

@@ -15,7 +15,6 @@ import sqlite3
 import unicodedata
 from datetime import UTC, datetime, timedelta
 
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -142,7 +141,6 @@ def _dump(db: engines.Target) -> dict[str, list[tuple]]:
 
 # The hypothesis tests here run a fifth of their examples on PostgreSQL (engines.settings_for):
 # each example there empties two databases and makes their schema anew.
-@pytest.mark.xfail_on_postgres(engines.JSON_TEMP_MASTER)
 def test_json_export_import_round_trips_exactly(databases, tmp_path_factory) -> None:
     """Into a database that has AGENCY, or a fresh one (``fresh``), which gets it from the
     file's definition when a deal names it."""
@@ -228,7 +226,6 @@ def _csv_round_trip(databases, tmp_path_factory, adds, steps) -> None:
     assert rows(dst) == rows(src)
 
 
-@pytest.mark.xfail_on_postgres(engines.CSV_PAIR)
 def test_csv_deals_with_csv_event_log_round_trip_exactly(databases, tmp_path_factory) -> None:
     """pipectl export -o deals.csv; pipectl export --events -o events.csv; then
     pipectl import deals.csv --history events.csv: the same tables, neutralised cells and all."""

@@ -225,7 +225,6 @@ def test_next(served: engines.Target, db: sqlite3.Connection, as_of: str) -> Non
     assert {d["why"] for d in want["deals"]} >= {"overdue", "stale", "open"}
 
 
-@pytest.mark.xfail_on_postgres(engines.BOARD_ORDER)
 def test_board(served: engines.Target, db: sqlite3.Connection) -> None:
     want = Cli(served).json("board")
     rows = baselines.run(db, "board", baselines.params("board"))

@@ -202,7 +202,7 @@ def _figures(conn: sqlite3.Connection, t: str, p: dict, by: str, sc: Scope,
                         SELECT {g} AS grp, id,
                                row_number() OVER (PARTITION BY {g} ORDER BY id) AS rn,
                                count(*) OVER (PARTITION BY {g}) AS n
-                        FROM {t} WHERE {cond})
+                        FROM {t} WHERE {cond}) AS ranked
                     WHERE rn <= {EXPLAIN_IDS} ORDER BY id""",
                 p,
             ):

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pipectl.domain.pipeline import LOST
-from pipectl.store.sql import flag, literal
+from pipectl.store.sql import flag, literal, on_sqlite
 from pipectl.store.transfer import actor, taken
 
 RAW = "temp.import_raw"
@@ -39,8 +39,6 @@ def stage_rows(conn: sqlite3.Connection, width: int, rows: Iterable[Sequence[Any
     conn.execute(
         f"CREATE TABLE {RAW} (n INTEGER PRIMARY KEY, line INTEGER NOT NULL, search TEXT{cells})"
     )
-    from pipectl.store.sql import on_sqlite
-
     if not on_sqlite(conn):  # a server takes the rows by COPY, streamed
         return conn.copy_in(RAW, rows)
     before = conn.total_changes
@@ -120,7 +118,7 @@ def number_rows(conn: sqlite3.Connection, ref_columns: Columns, base: int) -> bo
         f"""INSERT INTO temp.import_ids (n, id)
         SELECT n, CASE WHEN known THEN NULL
                        ELSE {int(base)} + sum(NOT known) OVER (ORDER BY n) END
-        FROM (SELECT r.n, {known} AS known FROM {RAW} r)"""
+        FROM (SELECT r.n, {known} AS known FROM {RAW} r) AS staged"""
     )
     return True
 
@@ -156,8 +154,8 @@ def convert(conn: sqlite3.Connection, plan: Plan) -> tuple[int, int, dict[str, i
     """
     try:
         return _convert(conn, plan)
-    except sqlite3.IntegrityError as exc:
-        found = taken(exc)
+    except Exception as exc:
+        found = taken(exc)  # either engine's
         if found is None:
             raise
         raise found from exc
@@ -327,8 +325,12 @@ def shows_decimal_point(conn: sqlite3.Connection, plan: Plan) -> bool:
     x = plan.cells()["value"]
     if x == "''":
         return False
-    two_ways = " OR ".join(f"{x} GLOB '{p}'" for p in (
-        "[1-9].[0-9][0-9][0-9]", "[1-9][0-9].[0-9][0-9][0-9]", "[1-9][0-9][0-9].[0-9][0-9][0-9]"))
+    if on_sqlite(conn):
+        two_ways = " OR ".join(f"{x} GLOB '{p}'" for p in (
+            "[1-9].[0-9][0-9][0-9]", "[1-9][0-9].[0-9][0-9][0-9]",
+            "[1-9][0-9][0-9].[0-9][0-9][0-9]"))
+    else:  # a server has no GLOB: the same three shapes as one regular expression
+        two_ways = f"{x} ~ '^[1-9][0-9]{{0,2}}[.][0-9]{{3}}$'"
     found = conn.execute(
         f"""SELECT EXISTS (SELECT 1 FROM {RAW} r WHERE r.n IN (SELECT n FROM temp.import_fast)
             AND instr({x}, '.') > 0 AND NOT ({two_ways}))"""

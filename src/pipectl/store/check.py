@@ -137,9 +137,46 @@ Findings = tuple[list[str], list[tuple[str, int | None, str]]]
 
 
 def structure_beside(conn: sqlite3.Connection) -> Callable[[], Findings]:
-    if not on_sqlite(conn):  # a server keeps its pages whole and its references enforced
-        return lambda: ([], [])
+    if not on_sqlite(conn):  # a server keeps its pages whole: its references are read
+        found: Findings = ([], server_foreign_key_problems(conn))
+        return lambda: found
     return _structure_beside(conn)
+
+
+def server_foreign_key_problems(conn: Any) -> list[tuple[str, int | None, str]]:
+    """``foreign_key_problems`` on a server: the server enforces each reference, but a row
+    written with its checks off (``session_replication_role = replica``, a restore with
+    triggers disabled) is not checked again; every foreign key of the schema is read here,
+    as SQLite's ``PRAGMA foreign_key_check`` reads each (a row with a NULL in its key refers
+    to nothing, as there)."""
+    keys = conn.execute(
+        # CAST, not ::, which the adapter would read as a named parameter
+        "SELECT CAST(CAST(c.conrelid AS regclass) AS text), "
+        "CAST(CAST(c.confrelid AS regclass) AS text), "
+        "array_to_string(array(SELECT a.attname FROM unnest(c.conkey) WITH ORDINALITY "
+        "k(n, i) JOIN pg_catalog.pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.n "
+        "ORDER BY k.i), ','), "
+        "array_to_string(array(SELECT a.attname FROM unnest(c.confkey) WITH ORDINALITY "
+        "k(n, i) JOIN pg_catalog.pg_attribute a ON a.attrelid = c.confrelid AND a.attnum = k.n "
+        "ORDER BY k.i), ',') "
+        "FROM pg_catalog.pg_constraint c JOIN pg_catalog.pg_namespace s "
+        "ON s.oid = c.connamespace WHERE c.contype = 'f' AND s.nspname = current_schema() "
+        "ORDER BY 1, c.conname").fetchall()
+    found: list[tuple[str, int | None, str]] = []
+    for table, target, cols, target_cols in keys:
+        mine, theirs = cols.split(","), target_cols.split(",")
+        has_id = conn.execute(
+            "SELECT EXISTS (SELECT 1 FROM information_schema.columns WHERE table_name = ? "
+            "AND column_name = 'id' AND table_schema = current_schema())",
+            (table,)).fetchone()[0]
+        rowid = "t.id" if has_id else "NULL"
+        present = " AND ".join(f"t.{c} IS NOT NULL" for c in mine)
+        match = " AND ".join(f"r.{b} = t.{a}" for a, b in zip(mine, theirs, strict=True))
+        for (row,) in conn.execute(
+                f"SELECT {rowid} FROM {table} t WHERE {present} AND NOT EXISTS "
+                f"(SELECT 1 FROM {target} r WHERE {match}) ORDER BY 1"):
+            found.append((table, row, target))
+    return found
 
 
 def _structure_beside(conn: sqlite3.Connection) -> Callable[[], Findings]:

@@ -213,7 +213,9 @@ def value_order(factors: Mapping[str, Fraction] | None = None, interleave: bool 
         key = f"CASE currency {whens} END"
         terms += [f"{key} IS NULL", f"{key} DESC"]
     if interleave:
-        terms.append("row_number() OVER (PARTITION BY currency ORDER BY value_minor DESC, id)")
+        # NULLS LAST: SQLite's order for DESC, written out for PostgreSQL (NULLS FIRST there)
+        terms.append("row_number() OVER (PARTITION BY currency "
+                     "ORDER BY value_minor DESC NULLS LAST, id)")
     terms += ["currency", "value_minor DESC"]
     return ", ".join(terms)
 
@@ -311,6 +313,11 @@ def board(
     return top, totals
 
 
+# a deal without a value comes after the others, as SQLite orders a DESC by itself (the
+# server's index deals_board is so ordered: schema.py)
+_NULLS_LAST = {True: "", False: " NULLS LAST"}
+
+
 def _largest_in_turn(conn: sqlite3.Connection, pipeline_id: int, stage: str,
                      currencies: list[str], mine: str, params: list[Any], n: int
                      ) -> list[Row]:
@@ -320,7 +327,8 @@ def _largest_in_turn(conn: sqlite3.Connection, pipeline_id: int, stage: str,
     for cur in currencies:
         rows = conn.execute(
             f"SELECT * FROM deals INDEXED BY deals_board WHERE pipeline_id = ? AND stage = ? "
-            f"AND currency = ?{mine} ORDER BY value_minor DESC, id LIMIT {n}",
+            f"AND currency = ?{mine} ORDER BY value_minor DESC{_NULLS_LAST[on_sqlite(conn)]}, "
+            f"id LIMIT {n}",
             [pipeline_id, stage, cur, *params],
         )
         for rank, r in enumerate(rows, start=1):

@@ -15,7 +15,7 @@ from operator import itemgetter
 from typing import Any
 
 from pipectl.store.deals import search_text, status_condition
-from pipectl.store.sql import indexed_by, streamed
+from pipectl.store.sql import indexed_by, on_sqlite, streamed
 
 Row = dict[str, Any]
 
@@ -48,13 +48,25 @@ class Taken(Exception):
         self.what = what
 
 
-def taken(exc: sqlite3.IntegrityError) -> Taken | None:
-    """The Taken a UNIQUE or PRIMARY KEY failure means, else None (another constraint)."""
-    text = str(exc)
-    for what in ("deals.ref", "deals.id", "events.id"):
-        if text == f"UNIQUE constraint failed: {what}":
-            return Taken(what)
-    return None
+# a server's unique constraints (store/postgres/schema.py) -> what SQLite's message names
+_SERVER_UNIQUE = {"deals_ref_key": "deals.ref", "deals_pkey": "deals.id",
+                  "events_pkey": "events.id"}
+
+
+def taken(exc: Exception) -> Taken | None:
+    """The Taken a UNIQUE or PRIMARY KEY failure means, else None (another constraint, or
+    another error): SQLite's IntegrityError by its message, a server's unique_violation
+    (SQLSTATE 23505) by its constraint's name."""
+    if isinstance(exc, sqlite3.IntegrityError):
+        text = str(exc)
+        for what in ("deals.ref", "deals.id", "events.id"):
+            if text == f"UNIQUE constraint failed: {what}":
+                return Taken(what)
+        return None
+    if getattr(exc, "sqlstate", None) != "23505":
+        return None
+    what = _SERVER_UNIQUE.get(getattr(getattr(exc, "diag", None), "constraint_name", None))
+    return Taken(what) if what else None
 
 
 def _unique(run):  # decorator: an IntegrityError of a taken value -> Taken
@@ -64,7 +76,7 @@ def _unique(run):  # decorator: an IntegrityError of a taken value -> Taken
     def call(*args: Any, **kwargs: Any) -> Any:
         try:
             return run(*args, **kwargs)
-        except sqlite3.IntegrityError as exc:
+        except Exception as exc:
             found = taken(exc)
             if found is None:
                 raise
@@ -160,10 +172,14 @@ def note_texts(conn: sqlite3.Connection, deal_ids: Iterable[int]) -> dict[int, s
     100k deals 37 ms a chunk of 500, 1.8 ms along the deals."""
     ids = list(deal_ids)
     out: dict[int, set[str]] = {}
+    # a bulk import into an empty file drops the indexes until its end: no hint meanwhile
+    hint = indexed_by("events_deal") if on_sqlite(conn) and conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = 'events_deal'"
+    ).fetchone() else ""
     for i in range(0, len(ids), _CHUNK):
         part = ids[i: i + _CHUNK]
         sql = (
-            f"SELECT deal_id, text FROM events {indexed_by('events_deal')} "
+            f"SELECT deal_id, text FROM events {hint} "
             "WHERE kind = 'note' AND text IS NOT NULL "
             f"AND deal_id IN ({', '.join('?' * len(part))})"
         )
@@ -216,8 +232,6 @@ def drop_indexes(conn: sqlite3.Connection) -> list[tuple[str, str]]:
     rebuilds them, in one sorted pass each, before the same transaction commits. Indexes that
     enforce a constraint (UNIQUE ref) have no SQL and are kept.
     """
-    from pipectl.store.sql import on_sqlite
-
     if not on_sqlite(conn):
         return []  # a server keeps its indexes (other users read meanwhile)
     found = conn.execute(
@@ -368,19 +382,49 @@ def savepoint(conn: sqlite3.Connection, name: str) -> None:
 def rollback_to_savepoint(conn: sqlite3.Connection, name: str) -> None:
     conn.execute(f'ROLLBACK TO "{name}"')
     conn.execute(f'RELEASE "{name}"')
+    _ids_from_largest(conn)  # the ids the rolled-back rows took are free again
+
+
+# On a server, new rows take their ids from a sequence that the write transaction sets to the
+# largest id + 1 when it begins (store/postgres/adapter.py), where SQLite takes the largest id
+# + 1 at each insert. A sequence keeps its place through a rollback and does not see rows
+# written with their own ids: after either, it is set again, so the ids are SQLite's.
+_IDS_FROM_LARGEST = "SELECT pipectl_number_ids()"
+
+
+def _ids_from_largest(conn: sqlite3.Connection) -> None:
+    if not on_sqlite(conn):
+        conn.execute(_IDS_FROM_LARGEST)
 
 
 def release_savepoint(conn: sqlite3.Connection, name: str) -> None:
     conn.execute(f'RELEASE "{name}"')
 
 
+# the stashed events' columns on a server, typed as in ``events`` (INTEGER is the adapter's
+# BIGINT), after the order they were stashed in (SQLite's rowid)
+_STASH_TYPES = {"deal_id": "INTEGER", "pipeline_id": "INTEGER", "value_minor": "INTEGER",
+                "probability": "INTEGER"}
+_SERVER_STASH = (
+    "CREATE TEMP TABLE IF NOT EXISTS import_json_later (seq INTEGER GENERATED ALWAYS AS "
+    "IDENTITY, " + ", ".join(f"{c} {_STASH_TYPES.get(c, 'TEXT')}" for c in EVENT_COLUMNS[1:])
+    + ")"
+)
+
+
 def stash_events(conn: sqlite3.Connection, events: list[Row]) -> None:
     """Events without an id, kept in order for ``insert_stashed_events``."""
     if events:
         cols = EVENT_COLUMNS[1:]
-        conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS import_json_later ({', '.join(cols)})")
+        if on_sqlite(conn):
+            conn.execute(
+                f"CREATE TEMP TABLE IF NOT EXISTS import_json_later ({', '.join(cols)})")
+            into = "temp.import_json_later"
+        else:
+            conn.execute(_SERVER_STASH)
+            into = f"temp.import_json_later ({', '.join(cols)})"
         conn.executemany(
-            f"INSERT INTO temp.import_json_later VALUES ({', '.join('?' * len(cols))})",
+            f"INSERT INTO {into} VALUES ({', '.join('?' * len(cols))})",
             [tuple(map(_none, _event_values_no_id({**_EVENT_BLANK, **e}))) for e in events],
         )
 
@@ -390,10 +434,15 @@ def insert_stashed_events(conn: sqlite3.Connection) -> None:
     """The stashed events into ``events``, in the order stashed (ids after the largest)."""
     if _has_temp(conn, "import_json_later"):
         cols = EVENT_COLUMNS[1:]
-        picks = ", ".join(f"NULLIF({c}, '')" for c in cols)
+        if on_sqlite(conn):
+            picks = ", ".join(f"NULLIF({c}, '')" for c in cols)
+            order = "rowid"
+        else:  # stashed as NULL already (_none); a typed column takes no ''
+            picks, order = ", ".join(cols), "seq"
+            _ids_from_largest(conn)  # after the file's ids, written as they are
         conn.execute(
             f"INSERT INTO events ({', '.join(cols)}, actor) "
-            f"SELECT {picks}, ? FROM temp.import_json_later ORDER BY rowid", (actor(conn),)
+            f"SELECT {picks}, ? FROM temp.import_json_later ORDER BY {order}", (actor(conn),)
         )
 
 
@@ -403,9 +452,13 @@ def drop_json_scratch(conn: sqlite3.Connection) -> None:
 
 
 def _has_temp(conn: sqlite3.Connection, name: str) -> bool:
-    return conn.execute(
-        "SELECT 1 FROM sqlite_temp_master WHERE type = 'table' AND name = ?", (name,)
-    ).fetchone() is not None
+    """Does this connection hold the TEMP table ``name``?"""
+    if on_sqlite(conn):
+        return conn.execute(
+            "SELECT 1 FROM sqlite_temp_master WHERE type = 'table' AND name = ?", (name,)
+        ).fetchone() is not None
+    return bool(conn.execute("SELECT to_regclass(?) IS NOT NULL",
+                             (f"pg_temp.{name}",)).fetchone()[0])
 
 
 # ---------------------------------------------------------------- CSV pair import (streamed)
@@ -422,6 +475,14 @@ def stash_csv_events(conn: sqlite3.Connection, columns: tuple[str, ...],
                      rows: Iterable[tuple[Any, ...]]) -> int:
     """Rows (key, one text per column, '' for none) into a TEMP table; returns how many."""
     number = itertools.count(1)
+    if not on_sqlite(conn):  # a server's column has one type: the key as text (_server_key)
+        conn.execute(
+            f"CREATE TEMP TABLE {_CSV_EVENTS} (deal_key TEXT NOT NULL, seq INTEGER NOT NULL, "
+            + "".join(f'"{c}" TEXT NOT NULL, ' for c in columns)
+            + "PRIMARY KEY (deal_key, seq))"
+        )
+        return conn.copy_in(f"temp.{_CSV_EVENTS}", (
+            (_server_key(row[0]), next(number), *row[1:]) for row in rows))
     conn.execute(
         f"CREATE TEMP TABLE {_CSV_EVENTS} (deal_key NOT NULL, seq INTEGER NOT NULL, "
         + "".join(f'"{c}" TEXT NOT NULL, ' for c in columns)
@@ -438,13 +499,27 @@ def stashed_csv_events(conn: sqlite3.Connection, keys: Iterable[Any]) -> Iterato
     wanted = list(dict.fromkeys(keys))
     cur = conn.cursor()
     cur.row_factory = None
+    server = not on_sqlite(conn)
     for i in range(0, len(wanted), _CHUNK):
         part = wanted[i: i + _CHUNK]
+        if server:  # keyed by text there: each row is given back with the caller's key
+            texts = {_server_key(k): k for k in part}
+            yield from ((texts[row[0]], *row[1:]) for row in cur.execute(
+                f"SELECT * FROM temp.{_CSV_EVENTS} WHERE deal_key IN "
+                f"({', '.join('?' * len(texts))}) ORDER BY deal_key, seq", list(texts)))
+            continue
         yield from cur.execute(
             f"SELECT * FROM temp.{_CSV_EVENTS} WHERE deal_key IN ({', '.join('?' * len(part))}) "
             "ORDER BY deal_key, seq",
             part,
         )
+
+
+def _server_key(key: Any) -> str:
+    """A key as a server's text column holds it: an integer key (a plain number without a
+    leading zero, as the caller makes it) as its digits, a text key with a mark, so the two
+    kinds never compare equal there either (a text such as '007' is no integer key)."""
+    return str(key) if isinstance(key, int) else f"t{key}"
 
 
 def drop_csv_events(conn: sqlite3.Connection) -> None:

@@ -161,8 +161,8 @@ CREATE INDEX deals_stage_owner ON deals (pipeline_id, stage, owner);
 CREATE INDEX deals_owner ON deals (owner);
 CREATE INDEX deals_close ON deals (close_date);
 CREATE INDEX deals_updated ON deals (updated_at);
-CREATE INDEX deals_board ON deals (pipeline_id, stage, currency, value_minor DESC, id,
-                                   probability);
+CREATE INDEX deals_board ON deals (pipeline_id, stage, currency, value_minor DESC NULLS LAST,
+                                   id, probability);
 CREATE FUNCTION pipectl_append_only() RETURNS trigger LANGUAGE plpgsql
     SET search_path FROM CURRENT AS $$
 BEGIN
