@@ -155,6 +155,8 @@ def test_team_on_a_file_says_it_is_a_servers(cli: Cli) -> None:
     err = cli("team", "grant", "anna", "--as", "rep", code=2).stderr
     assert "works on a PostgreSQL server" in err and "file permissions" in err
     cli("team", "list", code=2)
+    cli("team", "revoke", "anna", code=2)
+    assert not Path(cli.db).exists()  # refused before the file is opened, or made
 
 
 # ---------------------------------------------------------------- what each may do

@@ -22,6 +22,17 @@ team_app = typer.Typer(
     rich_markup_mode=None,
 )
 
+def _server(ctx: typer.Context) -> None:
+    """A team is a server's: on a file, refused before anything is opened (or created)."""
+    from pipectl.cli.common import db_path
+    from pipectl.services.team import on_a_file
+    from pipectl.store.postgres import is_url
+
+    given = (ctx.find_root().obj or {}).get("db")
+    if not is_url(given):
+        raise on_a_file(ctx.command.name or "", str(db_path(ctx)))
+
+
 RoleArg = Annotated[str, typer.Argument(metavar="ROLE", help="A role of the PostgreSQL "
                                         "server (created beforehand, e.g. createuser anna).")]
 
@@ -52,6 +63,7 @@ def grant(
     from pipectl.services import team
     from pipectl.views import team as view
 
+    _server(ctx)
     team.role_name(role)
     team.access_of(access)
     view.granted(team.grant(connect(ctx), role, access, owner))
@@ -69,6 +81,7 @@ def revoke(ctx: typer.Context, role: RoleArg) -> None:
     """
     from pipectl.services import team
 
+    _server(ctx)
     name = team.role_name(role)
     before = team.revoke(connect(ctx), name)
     typer.echo(f"{name} is no longer a {before} of this pipeline")
@@ -90,6 +103,7 @@ def list_(
     from pipectl.services import team
     from pipectl.views import team as view
 
+    _server(ctx)
     shown = team.listing(connect(ctx))
     if as_json:
         from pipectl.views.common import print_json

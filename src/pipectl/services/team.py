@@ -46,13 +46,18 @@ class Team:
     me: str  # the role asking
 
 
+def on_a_file(command: str, where: str = "") -> UsageError:
+    said = f"{where}: " if where else ""
+    return UsageError(
+        f"{said}pipectl team {command} works on a PostgreSQL server (--db postgresql://...): "
+        "who may change a file is decided by its file permissions",
+        hint="docs/team.md: pipectl db copy --to postgresql://... moves a file's pipeline "
+        "to a server")
+
+
 def _server(conn: sqlite3.Connection, command: str) -> None:
     if sql.on_sqlite(conn):
-        raise UsageError(
-            f"pipectl team {command} works on a PostgreSQL server (--db postgresql://...): "
-            "who may change a file is decided by its file permissions",
-            hint="docs/team.md: pipectl db copy --to postgresql://... moves a file's pipeline "
-            "to a server")
+        raise on_a_file(command)
 
 
 def role_name(text: str) -> str:
