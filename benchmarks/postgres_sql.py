@@ -26,7 +26,11 @@
    process, ``CREATE TABLE staging (one text column per CSV column)`` and
    ``\\copy staging FROM FILE.csv WITH (FORMAT csv, HEADER true)`` in one transaction:
    the file's bytes loaded as text, unconverted, into a table of the same database and
-   schema, no index. Both databases are dropped after each pair. Each import database gets
+   schema, no index. A second baseline, ``bench_tables_*``: the rows pipectl's import
+   wrote (its deals, events, import record and read models, dumped by ``\\copy ... TO``,
+   not timed) loaded by ``\\copy`` into the same schema's own tables, with their indexes,
+   constraints and triggers, in one transaction, timed as a whole psql process. Every
+   database is dropped after its run. Each import database gets
    ``statement_timeout`` 20min (a runaway statement ends the run) and, with ``--work-mem``,
    that ``work_mem``: with the server's 4 MB, pipectl's 1M-row import does not finish (its
    leftover rows are read with a ``NOT IN`` that is then planned as a per-row subplan; see
@@ -287,6 +291,24 @@ def copy_script(path: Path) -> str:
             "COMMIT;\n")
 
 
+# what an import writes on the server, in the order a load must go (references first)
+LOADED = ("deals", "events", "imports", "deal_states", "deal_stays", "deal_figures",
+          "read_facts")
+
+
+def dump_script(out: Path) -> str:
+    """psql lines writing each table an import filled to ``out``/TABLE.copy (not timed)."""
+    return "".join(f"\\copy (SELECT * FROM {t}) TO '{out / (t + '.copy')}'\n" for t in LOADED)
+
+
+def load_script(out: Path) -> str:
+    """The same rows into the same schema's tables, with their indexes, constraints and
+    triggers, in one transaction (what `\\copy` into the same schema costs)."""
+    lines = ["BEGIN;", "DELETE FROM read_facts;"]  # the default pipeline's, made by stages
+    lines += [f"\\copy {t} FROM '{out / (t + '.copy')}'" for t in LOADED]
+    return "\n".join([*lines, "COMMIT;", ""])
+
+
 def reads(args: argparse.Namespace, dbs: Databases) -> tuple[dict, list, tuple[int, int]]:
     """Steps 1-3: (report and forecast runs, export runs, (deals, events))."""
     import psycopg
@@ -354,7 +376,9 @@ def imports(args: argparse.Namespace, dbs: Databases) -> tuple[dict, tuple[int, 
     settings = {"statement_timeout": IMPORT_TIMEOUT}
     if args.work_mem:
         settings["work_mem"] = args.work_mem
-    imp: dict[str, list] = {"pipectl": [], "mb": [], "copy": [], "copy_mb": []}
+    imp: dict[str, list] = {"pipectl": [], "mb": [], "copy": [], "copy_mb": [], "tables": []}
+    dumped = args.work / "tables"
+    dumped.mkdir(parents=True, exist_ok=True)
     rows = (0, 0)
     script = copy_script(args.csv)
     for i in range(args.import_runs):
@@ -363,7 +387,13 @@ def imports(args: argparse.Namespace, dbs: Databases) -> tuple[dict, tuple[int, 
         imp["pipectl"].append(s)
         imp["mb"].append(mb)
         rows = counts(target)
+        timed(psql(target), stdin=dump_script(dumped))  # what it wrote, for the 2nd baseline
         dbs.drop(target)
+        same = dbs.fresh("tables", **settings)
+        timed([PIPECTL, "--db", same, "stages"])  # pipectl's schema, not timed
+        s3, _ = timed(psql(same), stdin=load_script(dumped))
+        imp["tables"].append(s3)
+        dbs.drop(same)
         base = dbs.fresh("copy", **settings)
         timed([PIPECTL, "--db", base, "stages"])  # pipectl's schema, not timed
         s2, mb2 = timed(psql(base), stdin=script)
@@ -373,8 +403,8 @@ def imports(args: argparse.Namespace, dbs: Databases) -> tuple[dict, tuple[int, 
             staged = conn.execute("SELECT count(*) FROM staging").fetchone()
         dbs.drop(base)
         print(f"  import run {i + 1}: pipectl {s:.1f} s {mb} MB, \\copy {s2:.1f} s "
-              f"({staged[0] if staged else '?'} rows), load {os.getloadavg()[0]:.2f}",
-              flush=True)
+              f"({staged[0] if staged else '?'} rows), \\copy of its tables {s3:.1f} s, "
+              f"load {os.getloadavg()[0]:.2f}", flush=True)
     if args.profile and args.import_runs:
         target = dbs.fresh("imp", **settings)
         sql = captured(target, args.work / "import.sql", ["import", str(args.csv)])
@@ -408,6 +438,9 @@ def bench(args: argparse.Namespace) -> None:
         print(f"| `import` ({rows[0]:,} deals, {rows[1]:,} events) | "
               f"{spread(imp['pipectl'])} | {spread(imp['copy'])} | {ratio:.2f}x | <= 2x | "
               f"{max(imp['mb'])} / {max(imp['copy_mb'])} |")
+        ratio = statistics.median(imp["pipectl"]) / statistics.median(imp["tables"])
+        print(f"| `import` / `\\copy` of the rows it wrote into the same schema's tables | "
+              f"{spread(imp['pipectl'])} | {spread(imp['tables'])} | {ratio:.2f}x | <= 2x | |")
     if ex:
         print(f"| `export -o FILE` | {spread([s for s, _ in ex])} | | | | "
               f"{max(mb for _, mb in ex)} |")
