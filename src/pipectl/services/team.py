@@ -79,7 +79,7 @@ def access_of(text: str) -> str:
     return access
 
 
-def _may_administer(conn: sqlite3.Connection, what: str) -> tuple[str, str]:
+def _may_administer(conn: sqlite3.Connection, what: str) -> None:
     from pipectl.store.postgres import team
 
     me, db_owner, may, create = team.standing(conn)
@@ -91,7 +91,6 @@ def _may_administer(conn: sqlite3.Connection, what: str) -> tuple[str, str]:
         raise PipectlError(
             f"{me} may not {what}: the server lets only a role with CREATEROLE (or a "
             "superuser) grant roles", hint=f"ALTER ROLE {me} CREATEROLE, as a superuser")
-    return me, db_owner
 
 
 def grant(conn: sqlite3.Connection, role: str, access: str,
@@ -105,7 +104,6 @@ def grant(conn: sqlite3.Connection, role: str, access: str,
     owner_name = clean_text(owner if owner is not None else name, "--owner", required=True)
     _may_administer(conn, "grant team roles")  # before the writers' turn, which a viewer lacks
     with transaction(conn):
-        _may_administer(conn, "grant team roles")
         found = team.role(conn, name)
         if found is None:
             raise NotFound(f"the server has no role {name!r}",
@@ -129,9 +127,8 @@ def revoke(conn: sqlite3.Connection, role: str) -> str:
     from pipectl.store.postgres import team
 
     name = role_name(role)
-    _may_administer(conn, "revoke team roles")
+    _may_administer(conn, "revoke team roles")  # before the writers' turn, which a viewer lacks
     with transaction(conn):
-        _may_administer(conn, "revoke team roles")
         before = team.revoke(conn, name)
         if before is None:
             raise NotFound(f"{name} is no member of this pipeline's team",

@@ -162,14 +162,13 @@ def server_foreign_key_problems(conn: Any) -> list[tuple[str, int | None, str]]:
         "FROM pg_catalog.pg_constraint c JOIN pg_catalog.pg_namespace s "
         "ON s.oid = c.connamespace WHERE c.contype = 'f' AND s.nspname = current_schema() "
         "ORDER BY 1, c.conname").fetchall()
+    with_id = {r[0] for r in conn.execute(
+        "SELECT table_name FROM information_schema.columns WHERE column_name = 'id' "
+        "AND table_schema = current_schema()")}
     found: list[tuple[str, int | None, str]] = []
     for table, target, cols, target_cols in keys:
         mine, theirs = cols.split(","), target_cols.split(",")
-        has_id = conn.execute(
-            "SELECT EXISTS (SELECT 1 FROM information_schema.columns WHERE table_name = ? "
-            "AND column_name = 'id' AND table_schema = current_schema())",
-            (table,)).fetchone()[0]
-        rowid = "t.id" if has_id else "NULL"
+        rowid = "t.id" if table in with_id else "NULL"  # SQLite's rowid, where there is one
         present = " AND ".join(f"t.{c} IS NOT NULL" for c in mine)
         match = " AND ".join(f"r.{b} = t.{a}" for a, b in zip(mine, theirs, strict=True))
         for (row,) in conn.execute(

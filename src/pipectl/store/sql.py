@@ -48,6 +48,25 @@ def has_table(conn: Any, name: str) -> bool:
     return conn.execute("SELECT to_regclass(?) IS NOT NULL", (name,)).fetchone()[0]
 
 
+def ids_from_largest(conn: Any) -> None:
+    """On a server, set the id sequences to the largest id + 1, as SQLite numbers a new row
+    (the schema's ``pipectl_number_ids()``, in the writer's turn). A write transaction does it
+    as it begins (store/postgres/adapter.py); a sequence keeps its place through a rollback
+    and does not see rows written with their own ids, so after either it is done again. On
+    a file, nothing to do."""
+    if not on_sqlite(conn):
+        conn.execute("SELECT pipectl_number_ids()")
+
+
+def has_temp_table(conn: Any, name: str) -> bool:
+    """Does this connection hold the TEMP table ``name``?"""
+    if on_sqlite(conn):
+        return conn.execute("SELECT 1 FROM sqlite_temp_master WHERE type = 'table' "
+                            "AND name = ?", (name,)).fetchone() is not None
+    return bool(conn.execute("SELECT to_regclass(?) IS NOT NULL",
+                             (f"pg_temp.{name}",)).fetchone()[0])
+
+
 def on_sqlite(conn: Any) -> bool:
     """Is ``conn`` a SQLite file's (else a PostgreSQL server's, ``store.postgres.adapter``)?"""
     return isinstance(conn, sqlite3.Connection)

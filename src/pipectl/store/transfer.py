@@ -15,7 +15,13 @@ from operator import itemgetter
 from typing import Any
 
 from pipectl.store.deals import search_text, status_condition
-from pipectl.store.sql import indexed_by, on_sqlite, streamed
+from pipectl.store.sql import (
+    has_temp_table,
+    ids_from_largest,
+    indexed_by,
+    on_sqlite,
+    streamed,
+)
 
 Row = dict[str, Any]
 
@@ -382,19 +388,7 @@ def savepoint(conn: sqlite3.Connection, name: str) -> None:
 def rollback_to_savepoint(conn: sqlite3.Connection, name: str) -> None:
     conn.execute(f'ROLLBACK TO "{name}"')
     conn.execute(f'RELEASE "{name}"')
-    _ids_from_largest(conn)  # the ids the rolled-back rows took are free again
-
-
-# On a server, new rows take their ids from a sequence that the write transaction sets to the
-# largest id + 1 when it begins (store/postgres/adapter.py), where SQLite takes the largest id
-# + 1 at each insert. A sequence keeps its place through a rollback and does not see rows
-# written with their own ids: after either, it is set again, so the ids are SQLite's.
-_IDS_FROM_LARGEST = "SELECT pipectl_number_ids()"
-
-
-def _ids_from_largest(conn: sqlite3.Connection) -> None:
-    if not on_sqlite(conn):
-        conn.execute(_IDS_FROM_LARGEST)
+    ids_from_largest(conn)  # the ids the rolled-back rows took are free again
 
 
 def release_savepoint(conn: sqlite3.Connection, name: str) -> None:
@@ -432,14 +426,14 @@ def stash_events(conn: sqlite3.Connection, events: list[Row]) -> None:
 @_unique
 def insert_stashed_events(conn: sqlite3.Connection) -> None:
     """The stashed events into ``events``, in the order stashed (ids after the largest)."""
-    if _has_temp(conn, "import_json_later"):
+    if has_temp_table(conn, "import_json_later"):
         cols = EVENT_COLUMNS[1:]
         if on_sqlite(conn):
             picks = ", ".join(f"NULLIF({c}, '')" for c in cols)
             order = "rowid"
         else:  # stashed as NULL already (_none); a typed column takes no ''
             picks, order = ", ".join(cols), "seq"
-            _ids_from_largest(conn)  # after the file's ids, written as they are
+            ids_from_largest(conn)  # after the file's ids, written as they are
         conn.execute(
             f"INSERT INTO events ({', '.join(cols)}, actor) "
             f"SELECT {picks}, ? FROM temp.import_json_later ORDER BY {order}", (actor(conn),)
@@ -449,16 +443,6 @@ def insert_stashed_events(conn: sqlite3.Connection) -> None:
 def drop_json_scratch(conn: sqlite3.Connection) -> None:
     for name in _JSON_SCRATCH:
         conn.execute(f"DROP TABLE IF EXISTS temp.{name}")
-
-
-def _has_temp(conn: sqlite3.Connection, name: str) -> bool:
-    """Does this connection hold the TEMP table ``name``?"""
-    if on_sqlite(conn):
-        return conn.execute(
-            "SELECT 1 FROM sqlite_temp_master WHERE type = 'table' AND name = ?", (name,)
-        ).fetchone() is not None
-    return bool(conn.execute("SELECT to_regclass(?) IS NOT NULL",
-                             (f"pg_temp.{name}",)).fetchone()[0])
 
 
 # ---------------------------------------------------------------- CSV pair import (streamed)

@@ -225,13 +225,6 @@ def _returning_id(text: str) -> bool:
     return bool(m and m.group(1).lower() in _IDS and "RETURNING" not in text.upper())
 
 
-# Each write transaction numbers new rows from the largest id + 1, as SQLite does (a server's
-# sequence alone would keep the gaps of rolled-back transactions, and the engines' ids would
-# differ). Writers take turns (WRITE_TURN), so no two number from the same largest. The
-# schema's pipectl_number_ids() does it as the schema's owner (a team member may not setval).
-_IDS_FROM_LARGEST = "SELECT pipectl_number_ids()"
-
-
 class Connection:
     """The part of ``sqlite3.Connection`` the store uses, over an autocommit psycopg
     connection whose transactions pipectl opens itself."""
@@ -306,7 +299,9 @@ class Connection:
         if word.startswith("BEGIN IMMEDIATE"):
             cur._cur.execute("BEGIN")
             cur._cur.execute(WRITE_TURN)
-            cur._cur.execute(_IDS_FROM_LARGEST)
+            # new rows numbered from the largest id + 1, as SQLite does (a sequence alone
+            # would keep the gaps of rolled-back transactions): store.sql.ids_from_largest
+            cur._cur.execute("SELECT pipectl_number_ids()")
             return cur
         if word.startswith("BEGIN"):
             # one read transaction: every query sees the same state (SQLite's snapshot)

@@ -289,7 +289,7 @@ def _refused(text: str, here: str) -> PipectlError:
     with who holds it."""
     from pipectl.store.postgres.team import MESSAGE
 
-    if text.startswith(f"{MESSAGE}"):
+    if text.startswith(MESSAGE):
         return DatabaseError(f"{here}: permission denied: {text[len(MESSAGE):]}; "
                              "nothing was changed")
     words = text.split()
