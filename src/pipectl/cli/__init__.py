@@ -267,9 +267,19 @@ def root(
 
 def _register() -> None:
     """Each command group registers its commands (their bodies import what they need)."""
-    from pipectl.cli import board, dbcmd, deals, pipelines, rates, reports, team, transfer
+    from pipectl.cli import (
+        board,
+        dbcmd,
+        deals,
+        forecasting,
+        pipelines,
+        rates,
+        reports,
+        team,
+        transfer,
+    )
 
-    for module in (deals, board, reports, transfer, pipelines, rates, team, dbcmd):
+    for module in (deals, board, reports, forecasting, transfer, pipelines, rates, team, dbcmd):
         module.register(app)
 
 

@@ -72,7 +72,7 @@ def shown_db(ctx: typer.Context) -> str:
 READS = frozenset({
     "list", "show", "board", "stages", "report", "forecast", "stale", "next", "export",
     "db backup", "db check", "pipeline list", "pipeline show", "pipeline export", "rate list",
-    "team list",
+    "team list", "calibrate",
 })
 
 
@@ -83,7 +83,7 @@ SERVER_COMMANDS = frozenset({
     "rm", "board", "stages", "report", "forecast", "stale", "next", "import", "export",
     "pipeline apply", "pipeline list", "pipeline show", "pipeline export", "pipeline default",
     "pipeline rm", "rate set", "rate list", "rate rm", "db check", "team grant", "team revoke",
-    "team list",
+    "team list", "calibrate",
 })
 
 

@@ -252,7 +252,8 @@ def _render(data: Any, conv: Any, fmt: str, as_json: Callable[[Any], dict[str, A
 
 def forecast(
     ctx: typer.Context,
-    by: Annotated[str, typer.Option("--by", help="month or quarter.")] = "month",
+    by: Annotated[str | None, typer.Option("--by", help="month or quarter.")] = None,
+    quarter: Annotated[bool, typer.Option("--quarter", help="Per quarter: --by quarter.")] = False,
     from_: Annotated[
         str | None,
         typer.Option(
@@ -283,10 +284,38 @@ def forecast(
             "its actual too, e.g. --in EUR; a currency with no rate stays as it is.",
         ),
     ] = None,
+    range_: Annotated[
+        bool,
+        typer.Option("--range", help="P10 / P50 / P90 and the expected value won in each "
+                     "period from the current one, by Monte Carlo over the open deals with "
+                     "probabilities and timing learned from the history (docs/forecasting.md). "
+                     "Default: the current period and the two after it."),
+    ] = False,
+    target: Annotated[
+        str | None,
+        typer.Option("--target", metavar="AMOUNT",
+                     help="With the range (implies --range): the chance of winning at least "
+                     "AMOUNT in each period, e.g. --target 250000 or --target '250000 EUR'."),
+    ] = None,
+    backtest: Annotated[
+        bool,
+        typer.Option("--backtest", help="For each period over: the weighted forecast and the "
+                     "range as computed at its start from the events known then, against the "
+                     "value won; the share of periods inside P10-P90 and the mean errors. "
+                     "Default: the 24 periods before the current one."),
+    ] = False,
+    runs: Annotated[
+        int, typer.Option("--runs", metavar="N", help="Simulated futures (100 to 1,000,000).")
+    ] = 10_000,
+    seed: Annotated[
+        int, typer.Option("--seed", metavar="S", help="Seed of the draws: same seed, same "
+                          "figures.")
+    ] = 1,
     as_json: JsonOption = False,
     as_csv: CsvOption = False,
 ) -> None:
-    """Forecast versus actual, per month or quarter.
+    """Forecast versus actual, per month or quarter; with --range, as a range of outcomes;
+    with --backtest, scored against the past.
 
     A period's forecast is the pipeline as it stood when the period began: the deals open then
     whose expected close date lay in the period (count, value, weighted value, per currency).
@@ -304,18 +333,36 @@ def forecast(
       pipectl forecast --owner "Anna Kowalska" --csv
 
       pipectl forecast --by quarter --in EUR
+
+      pipectl forecast --range
+
+      pipectl forecast --target 250000 --quarter
+
+      pipectl forecast --backtest --from 2025-01-01 --json
     """
     from pipectl.cli.common import in_arg
     from pipectl.services import reports
 
     fmt = _format(as_json, as_csv)
-    target = in_arg(into)
-    unit = by.strip().lower()
+    if quarter and by is not None and by.strip().lower() != "quarter":
+        raise UsageError(f"--quarter and --by {by} disagree")
+    unit = "quarter" if quarter else (by or "month").strip().lower()
     if unit not in ("month", "quarter"):
         raise UsageError(f"--by {by!r} is not month or quarter")
     moment = _as_of(as_of)
     first = _date(from_, "--from")
     last = _date(to, "--to")
+    if range_ or target is not None or backtest:
+        if into is not None:
+            raise UsageError("--in converts the weighted forecast; the range and the backtest "
+                             "are per currency", hint="leave out --in")
+        if backtest and (range_ or target is not None):
+            raise UsageError("--backtest scores the past; --range and --target forecast the "
+                             "future: run them one at a time")
+        _ranges(ctx, unit, moment, first, last, owner, _pipeline(pipeline), backtest, target,
+                runs, seed, fmt)
+        return
+    target = in_arg(into)
     chosen = reports.forecast_periods(unit, moment, first, last)
     name = _pipeline(pipeline)
     conn, owner = connect_for_owner(ctx, owner)
@@ -342,6 +389,41 @@ def forecast(
         view.forecast_csv(items, result.no_close_date)
     else:
         view.forecast_table(items, moment, name, result.no_close_date)
+
+
+def _ranges(ctx: typer.Context, unit: str, moment: str, first, last, owner: str | None,
+            name: str | None, backtest: bool, target_text: str | None, runs: int, seed: int,
+            fmt: str) -> None:
+    """forecast --range / --target / --backtest (services.forecasting)."""
+    from pipectl.services import forecasting
+    from pipectl.views import forecasting as view
+
+    if not 100 <= runs <= forecasting.MOST_RUNS:
+        raise UsageError(f"--runs {runs} must be from 100 to {forecasting.MOST_RUNS:,}")
+    if seed < 0:
+        raise UsageError(f"--seed {seed} must be 0 or more")
+    target = None if target_text is None else forecasting.parse_target(target_text)
+    if backtest:
+        chosen = forecasting.backtest_periods(unit, moment, first, last)
+        conn, owner = connect_for_owner(ctx, owner)
+        result = forecasting.backtest(conn, moment, unit, chosen, owner, name, runs, seed)
+        if fmt == "json":
+            view.backtest_json(result, owner)
+        elif fmt == "csv":
+            view.backtest_csv(result)
+        else:
+            view.backtest_table(result)
+        return
+    chosen = forecasting.range_periods(unit, moment, first, last)
+    conn, owner = connect_for_owner(ctx, owner)
+    found = forecasting.forecast_range(conn, moment, unit, chosen, owner, name, runs, seed,
+                                       target)
+    if fmt == "json":
+        view.range_json(found, owner)
+    elif fmt == "csv":
+        view.range_csv(found)
+    else:
+        view.range_table(found)
 
 
 def stale(
