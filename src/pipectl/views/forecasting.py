@@ -10,7 +10,14 @@ from typing import Any
 
 from pipectl.values import format_money
 from pipectl.views.common import money, print_json
-from pipectl.views.table import Column, Table, echo, terminal_width
+from pipectl.views.table import Column, Table, terminal_width
+
+
+def _line(text: str) -> None:
+    """A line of prose, wrapped at spaces to the terminal (piped: one line, for grep)."""
+    from pipectl.views.reports import _say
+
+    _say("", text)
 
 
 def _pct(x: float | None, digits: int = 0) -> str:
@@ -43,26 +50,23 @@ def calibrate_table(cal: Any) -> None:
         p = fit.pipeline
         table = Table(
             Column("Stage"), Column("Set", justify="right", flexible=False),
-            Column("Learned", justify="right", flexible=False),
-            Column("90 % interval", justify="right", flexible=False),
+            Column("Learned (90 %)", justify="right", flexible=False),
             Column("Won/decided", justify="right", flexible=False),
             Column("Days (P25-P75)", justify="right", flexible=False),
             title=f"Calibration of {p.name} (as of {cal.as_of}{since})",
         )
         for s in fit.stages:
             if s.learned is None:
-                learned = "too few" if s.decided else "none"
-                interval = f"< {cal.min_decided} decided" if s.decided else ""
+                learned = f"too few (<{cal.min_decided})" if s.decided else "none"
             else:
-                learned = _pct(s.learned)
-                interval = f"{_pct(s.low)}-{_pct(s.high)}"
-            table.add_row(s.label, f"{s.configured} %", learned, interval,
-                          f"{s.won}/{s.decided}", _days(s))
+                learned = f"{_pct(s.learned)} ({s.low * 100:.0f}-{s.high * 100:.0f})"
+            table.add_row(s.label, f"{s.configured} %", learned, f"{s.won}/{s.decided}",
+                          _days(s))
         table.write()
         if fit.brier_configured is None:
-            echo("No decided deal yet: nothing to score the probabilities on.")
+            _line("No decided deal yet: nothing to score the probabilities on.")
             continue
-        echo(f"Brier score of the set probabilities: {fit.brier_configured:.3f} over "
+        _line(f"Brier score of the set probabilities: {fit.brier_configured:.3f} over "
              f"{fit.predictions:,} stage records of decided deals; the learned ones "
              f"{fit.brier_learned:.3f} (on the same deals); 0.250 is a coin toss, 0 perfect.")
         bands = Table(
@@ -80,7 +84,7 @@ def calibrate_table(cal: Any) -> None:
         changes = [(s.label, s.configured, s.suggested) for s in fit.stages
                    if s.suggested is not None and s.suggested != s.configured]
         if changes:
-            echo(f"pipectl calibrate --apply{_pipeline_flag(cal, p.name)} would set: "
+            _line(f"pipectl calibrate --apply{_pipeline_flag(cal, p.name)} would set: "
                  + ", ".join(f"{label} {old} % -> {new} %" for label, old, new in changes))
 
 
@@ -216,22 +220,9 @@ def _basis_lines(basis: Any) -> list[str]:
 def range_table(r: Any) -> None:
     which = f", pipeline {r.pipeline}" if r.pipeline else ""
     target = any(f.target is not None for p in r.periods for f in p.figures)
-    fixed = 7 + 2 + 3 + 2 + 4 * (11 + 2) + (8 if target else 0)
-    bar = max(0, min(30, terminal_width() - fixed - 2))
-    columns = [Column("Period", flexible=False), Column("Cur", flexible=False)]
-    columns += [Column(h, justify="right", flexible=False)
-                for h in ("P10", "P50", "P90", "Expected")]
-    if target:
-        columns.append(Column("Chance", justify="right", flexible=False))
-    if bar >= 8:
-        columns.append(Column("P10 ─●─ P90", width=bar, flexible=False))
-    table = Table(*columns, box=False,
-                  title=f"Forecast range (as of {r.as_of}{which}; {r.runs:,} runs, "
-                  f"seed {r.seed})")
-    scale: dict[str, int] = {}
-    for p in r.periods:
-        for f in p.figures:
-            scale[f.currency] = max(scale.get(f.currency, 0), f.p90, f.target or 0)
+    headers = ["Period", "Cur", "P10", "P50", "P90", "Expected"] + (["Chance"] if target else [])
+    rows: list[list[str]] = []
+    figures = []
     for p in r.periods:
         label = p.period.label + ("*" if p.state == "current" else "")
         for f in p.figures:
@@ -239,23 +230,38 @@ def range_table(r: Any) -> None:
                                         for x in (f.p10, f.p50, f.p90, f.expected))]
             if target:
                 row.append("" if f.chance is None else _pct(f.chance))
-            if bar >= 8:
-                row.append(_bar(f, scale[f.currency], bar))
-            table.add_row(*row)
+            rows.append(row)
+            figures.append(f)
             label = ""
+    # the bar takes the room the figures leave (columns two spaces apart), at most 30 cells
+    used = sum(max([len(h)] + [len(row[i]) for row in rows]) + 2
+               for i, h in enumerate(headers))
+    bar = max(0, min(30, terminal_width() - used - 2))
+    columns = [Column("Period", flexible=False), Column("Cur", flexible=False)]
+    columns += [Column(h, justify="right", flexible=False) for h in headers[2:]]
+    if bar >= 8:
+        columns.append(Column("P10 ─●─ P90", width=bar, flexible=False))
+    table = Table(*columns, box=False,
+                  title=f"Forecast range (as of {r.as_of}{which}; {r.runs:,} runs, "
+                  f"seed {r.seed})")
+    scale: dict[str, int] = {}
+    for f in figures:
+        scale[f.currency] = max(scale.get(f.currency, 0), f.p90, f.target or 0)
+    for row, f in zip(rows, figures, strict=True):
+        table.add_row(*row, *([_bar(f, scale[f.currency], bar)] if bar >= 8 else []))
     table.write()
     current = next((p for p in r.periods if p.state == "current"), None)
     if current is not None:
         so_far = ", ".join(f"{_whole(f.won_so_far, f.currency)} {f.currency}"
                            for f in current.figures if f.won_so_far)
-        echo(f"* {current.period.label} is under way: its figures include what was won in it "
+        _line(f"* {current.period.label} is under way: its figures include what was won in it "
              f"so far ({so_far or 'nothing yet'}).")
     if target:
         t = next(f for p in r.periods for f in p.figures if f.target is not None)
-        echo(f"Chance: the share of runs in which the period's won value reaches the target "
+        _line(f"Chance: the share of runs in which the period's won value reaches the target "
              f"{_whole(t.target, t.currency)} {t.currency}.")
     for line in _basis_lines(r.basis):
-        echo(line)
+        _line(line)
 
 
 def _range_item(f: Any) -> dict[str, Any]:
@@ -334,12 +340,12 @@ def backtest_table(b: Any) -> None:
                           "yes" if s.inside else ("low" if s.actual < s.p10 else "high"))
             label = ""
     if not table.rows:
-        echo("No period in this span had anything forecast or won.")
+        _line("No period in this span had anything forecast or won.")
         return
     table.write()
     for s in b.scores:
         c = s.currency
-        echo(f"{c}: inside P10-P90 in {s.inside} of {s.periods} periods "
+        _line(f"{c}: inside P10-P90 in {s.inside} of {s.periods} periods "
              f"({_pct(s.coverage)}; honest ranges: about 80 %). Mean absolute error: weighted "
              f"{_whole(s.mae_weighted, c)}, P50 {_whole(s.mae_p50, c)}, expected "
              f"{_whole(s.mae_expected, c)} {c}.")
