@@ -105,3 +105,41 @@ def test_version_help_and_module_entry(env) -> None:
     proc = subprocess.run([sys.executable, "-m", "pipectl", "--version"], capture_output=True,
                           text=True, env=env, timeout=60)
     assert proc.stdout == f"pipectl {__version__}\n"
+
+
+def test_forecasting_commands_on_the_demo(env, tmp_path: Path) -> None:
+    """calibrate, forecast --range and --backtest as installed (numpy comes with pipectl): the
+    same seed gives the same bytes, and the figures hang together."""
+    demo = tmp_path / "demo.db"
+    run("demo", "--path", str(demo), env=env)
+    cal = json.loads(run("--db", str(demo), "calibrate", "--json", env=env).stdout)
+    default = next(p for p in cal["pipelines"] if p["pipeline"] == "default")
+    for s in default["stages"]:
+        assert s["won"] + s["lost"] == s["decided"]
+        if s["learned"] is not None:
+            assert s["decided"] >= 10
+            assert abs(s["learned"] - s["won"] / s["decided"]) < 1e-6
+            low, high = s["interval_90"]
+            assert low <= s["learned"] <= high
+    from datetime import UTC, datetime
+
+    today = datetime.now(UTC).date().isoformat()
+    args = ("--db", str(demo), "forecast", "--range", "--quarter", "--runs", "2000", "--json",
+            "--as-of", today)
+    first = run(*args, env=env).stdout
+    assert run(*args, env=env).stdout == first
+    out = json.loads(first)
+    assert [p["state"] for p in out["periods"]] == ["current", "future", "future"]
+    for p in out["periods"]:
+        for f in p["figures"]:
+            p10, p50, p90 = (float(f[k]) for k in ("p10", "p50", "p90"))
+            assert 0 <= p10 <= p50 <= p90
+    other = run("--db", str(demo), "forecast", "--range", "--quarter", "--runs", "2000",
+                "--seed", "2", "--json", "--as-of", today, env=env).stdout
+    assert other != first  # the draws follow the seed
+    back = json.loads(run("--db", str(demo), "forecast", "--backtest", "--runs", "500",
+                          "--json", env=env).stdout)
+    for s in back["scores"]:
+        assert 0 <= s["inside"] <= s["periods"]
+    bad = run("--db", str(demo), "forecast", "--range", "--runs", "5", env=env, code=2)
+    assert bad.stderr.startswith("error: --runs 5")
