@@ -33,6 +33,12 @@ from datetime import UTC, date, datetime, timedelta
 from pipectl.models import DealEdit, NewDeal
 from pipectl.services import deals as svc
 from pipectl.services import pipelines
+from pipectl.store.db import transaction
+
+# Service calls written in one transaction: each still runs every rule (clock, order of
+# events, the pipeline's moves); the read models settle once a batch, as after an import.
+# One commit per call would spend most of a test's time in fsync.
+BATCH = 200
 
 PIPELINE = "Truth"
 # Configured probabilities deliberately wrong (20 % and 50 % against the true 30 % and 70 %):
@@ -149,13 +155,19 @@ class Writer:
         self._next: Step | None = next(self._steps, None)
         self.written = 0
 
-    def until(self, moment: datetime) -> int:
-        """Write every step at or before ``moment``; returns how many were written."""
+    def until(self, moment: datetime, batch: int = BATCH) -> int:
+        """Write every step at or before ``moment``, ``batch`` service calls to a transaction
+        (each call joins it, as a command joins the one it is called in); returns how many
+        were written."""
         n = 0
         while self._next is not None and self._next.at <= moment:
-            self._write(self._next)
-            n += 1
-            self._next = next(self._steps, None)
+            with transaction(self.conn):
+                for _ in range(batch):
+                    self._write(self._next)
+                    n += 1
+                    self._next = next(self._steps, None)
+                    if self._next is None or self._next.at > moment:
+                        break
         self.written += n
         return n
 

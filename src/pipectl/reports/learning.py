@@ -8,7 +8,10 @@ its pipeline (won at its first such move) or into lost. For each decided deal an
 stage of its pipeline it was ever in before being decided (a ``created``, ``stage``,
 ``reopened`` or ``pipeline`` event into it), one record: won or lost, the days from its latest
 entry into the stage to the decision, and the probability the deal carried itself when it
-entered (its own, NULL when it had none: the stage's then applies).
+entered (its own, NULL when it had none: the stage's then applies), and whether it had a
+value (above 0) when decided: the forecast range, which is about money, learns its chances
+from the deals that had one (a file that gives lost deals no value, as Maven's does, would
+otherwise count each loss twice: once in the chance, once in the value).
 
 A **promise** is an expected close date a deal that was later won carried at some time before
 the win (its ``created`` event's, or a ``close_date`` event's); its **slip** is the days from
@@ -74,15 +77,16 @@ WHERE ({won_now} OR s.to_stage = '{lost}' OR (s.kind = 'pipeline' AND s.from_sta
 STAGES_SQL = """
 WITH e AS (
     SELECT o.id, o.pipeline_id, o.won, o.decided_at, o.untimed, o.p_created, o.has_prob,
+           CASE WHEN o.value_minor > 0 THEN 1 ELSE 0 END AS valued,
            x.to_stage AS stage, max(x.at) AS entered_at, max(x.id) AS k_entry
     FROM {decided} o JOIN events x {hint_moves} ON x.deal_id = o.id
     WHERE x.to_stage IS NOT NULL AND x.at <= o.decided_at AND x.pipeline_id = o.pipeline_id
       AND {open_stage}
     GROUP BY o.id, o.pipeline_id, o.won, o.decided_at, o.untimed, o.p_created, o.has_prob,
-             x.to_stage
+             o.value_minor, x.to_stage
 ),
 e2 AS (
-    SELECT pipeline_id, stage, won,
+    SELECT pipeline_id, stage, won, valued,
            CASE WHEN untimed = 0 THEN CAST(julianday(substr(decided_at, 1, 10))
                                            - julianday(substr(entered_at, 1, 10)) AS INTEGER)
            END AS days,
@@ -95,9 +99,9 @@ e2 AS (
                 ELSE p_created END AS p_own
     FROM e
 )
-SELECT pipeline_id, stage, won, days, p_own, count(*) AS n
+SELECT pipeline_id, stage, won, valued, days, p_own, count(*) AS n
 FROM e2
-GROUP BY pipeline_id, stage, won, days, p_own
+GROUP BY pipeline_id, stage, won, valued, days, p_own
 """
 
 SLIPS_SQL = """
@@ -131,10 +135,16 @@ class StageRecord:
     days_lost: dict[int, int] = field(default_factory=dict)
     untimed: int = 0  # decided, with no days (an import that could not tell)
     own: dict[int | None, list[int]] = field(default_factory=dict)  # own p: [won, lost]
+    won_valued: int = 0  # of which had a value (above 0) when decided
+    lost_valued: int = 0
 
     @property
     def decided(self) -> int:
         return self.won + self.lost
+
+    @property
+    def decided_valued(self) -> int:
+        return self.won_valued + self.lost_valued
 
 
 @dataclass(slots=True)
@@ -182,14 +192,16 @@ def learn(conn: sqlite3.Connection, as_of: str, pipelines: snapshot.Pipelines,
         open_stage = snapshot.member(pipelines, snapshot.open_keys, "x.to_stage",
                                      "x.pipeline_id")
         rows = conn.execute(STAGES_SQL.format(decided=decided, open_stage=open_stage, **hints))
-        for pid, stage, won, days, p_own, n in rows:
+        for pid, stage, won, valued, days, p_own, n in rows:
             record = stages.get((pid, stage))
             if record is None:
                 record = stages[(pid, stage)] = StageRecord(pid, stage)
             if won:
                 record.won += n
+                record.won_valued += n if valued else 0
             else:
                 record.lost += n
+                record.lost_valued += n if valued else 0
             if days is None:
                 record.untimed += n
             else:

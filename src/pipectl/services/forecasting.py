@@ -50,6 +50,15 @@ class StageFit:
     days_p75: int | None
     days_won_median: int | None
     untimed: int
+    won_valued: int = 0  # of the decided deals, those with a value (above 0) when decided
+    lost_valued: int = 0
+
+    @property
+    def learned_valued(self) -> float | None:
+        """The share won among the decided deals that had a value: the chance the forecast
+        range uses (None when fewer than the minimum)."""
+        n = self.won_valued + self.lost_valued
+        return self.won_valued / n if n and self.learned is not None else None
 
     @property
     def decided(self) -> int:
@@ -111,7 +120,8 @@ def _fits(pipeline: Pipeline, history: History, min_decided: int) -> PipelineFit
         stages.append(StageFit(
             s.key, s.label, s.probability, won, lost, learned, low, high,
             days.quantile(0.5), days.quantile(0.25), days.quantile(0.75),
-            days_won.quantile(0.5), r.untimed if r else 0))
+            days_won.quantile(0.5), r.untimed if r else 0,
+            r.won_valued if r else 0, r.lost_valued if r else 0))
         if r is None:
             continue
         for own, (w, lo) in r.own.items():
@@ -347,8 +357,8 @@ def _simulate_at(conn: sqlite3.Connection, unit: str, moment: str, today: int,
             continue
         definition = in_force.get(pid)
         record = history.stages.get((pid, stage))
-        if record is not None and record.decided >= min_decided:
-            p = record.won / record.decided
+        if record is not None and record.decided_valued >= min_decided:
+            p = record.won_valued / record.decided_valued
             basis.learned += 1
         elif own is not None:
             p = own / 100

@@ -63,6 +63,15 @@ def calibrate_table(cal: Any) -> None:
             table.add_row(s.label, f"{s.configured} %", learned, f"{s.won}/{s.decided}",
                           _days(s))
         table.write()
+        apart = [s for s in fit.stages if s.learned is not None
+                 and s.won_valued + s.lost_valued >= cal.min_decided
+                 and abs((s.learned_valued or 0) - s.learned) >= 0.05]
+        if apart:
+            _line("Among the deals that had a value when decided (the chance forecast --range "
+                  "uses): " + ", ".join(
+                      f"{s.label} {_pct(s.learned_valued)} ({s.won_valued}/"
+                      f"{s.won_valued + s.lost_valued})" for s in apart)
+                  + "; the lost deals had no value more often than the won ones.")
         if fit.brier_configured is None:
             _line("No decided deal yet: nothing to score the probabilities on.")
             continue
@@ -115,6 +124,9 @@ def calibrate_json(cal: Any, applied: list[Any] | None = None) -> None:
                         "interval_90": None if s.low is None else
                         [round(s.low, 6), round(s.high, 6)],
                         "suggested": s.suggested,
+                        "with_value": {"won": s.won_valued, "lost": s.lost_valued,
+                                       "learned": None if s.learned_valued is None else
+                                       round(s.learned_valued, 6)},
                         "days_to_close": {"median": s.days_median, "p25": s.days_p25,
                                           "p75": s.days_p75, "won_median": s.days_won_median},
                         "untimed": s.untimed,
