@@ -262,6 +262,7 @@ class _Simulated:
     expected: dict[str, list[int]]  # from the open deals
     basis: Basis
     new_expected: dict[str, list[int]]  # the mean of the past periods' new business
+    so_far: dict[str, int]  # won since ``so_far_from``, per currency
 
 
 # New business: how many past periods the value won from deals not yet open is drawn from.
@@ -310,11 +311,13 @@ def _hint(conn: sqlite3.Connection, index: str) -> str:
 
 def _simulate_at(conn: sqlite3.Connection, unit: str, moment: str, today: int,
                  windows: Sequence[Window], owner: str | None, pipeline_id: int | None,
-                 runs: int, seed: tuple[int, ...], min_decided: int) -> _Simulated:
+                 runs: int, seed: tuple[int, ...], min_decided: int,
+                 so_far_from: str | None = None) -> _Simulated:
     """The open deals at ``moment`` and what the history known then says of them, drawn
     ``runs`` times over the periods ``windows``; no deal closes before the day ``today``.
     Each run adds, per period, the value won from deals not yet open in one of the past
-    periods like it (``_analogs``), drawn at random."""
+    periods like it (``_analogs``), drawn at random. ``so_far_from``: also read the value won
+    from then up to ``moment`` (the current period's), per currency."""
     import numpy as np
 
     from pipectl.domain import forecasting as f
@@ -322,7 +325,10 @@ def _simulate_at(conn: sqlite3.Connection, unit: str, moment: str, today: int,
 
     in_force = pipeline_store.all_in_force(conn, moment)
     analogs = _analogs(conn, unit, moment, windows)
-    history = learning.learn(conn, moment, in_force, fresh=analogs, owner=owner,
+    windows_read = list(analogs)
+    if so_far_from is not None:  # every deal won since then, new or not
+        windows_read.append(("so_far", so_far_from, "9999-12-31T23:59:59Z", ""))
+    history = learning.learn(conn, moment, in_force, fresh=windows_read, owner=owner,
                              fresh_pipeline=pipeline_id)
     table = snapshot.build(conn, moment, owner, funnel=False, pipelines=in_force,
                            pipeline_id=pipeline_id, only_open=True)
@@ -420,29 +426,12 @@ def _simulate_at(conn: sqlite3.Connection, unit: str, moment: str, today: int,
                 won[:, k] += past[rng.integers(0, past.size, runs)]
                 new_expected[c][k] = round(past.mean())
         out[c] = won
-    return _Simulated(out, expected, basis, new_expected)
+    return _Simulated(out, expected, basis, new_expected, history.fresh.get("so_far", {}))
 
 
 def _currency_number(code: str) -> int:
     """A currency as a number for the seed (stable: its three letters)."""
     return int.from_bytes(code.encode("ascii", "replace"), "big")
-
-
-def _won_in(conn: sqlite3.Connection, start: str, as_of: str, owner: str | None,
-            pipeline_id: int | None) -> dict[str, int]:
-    """The value won from ``start`` up to ``as_of``, per currency (the current period's won so
-    far)."""
-    from pipectl.reports import snapshot
-
-    table = snapshot.build(conn, as_of, owner, funnel=False, pipeline_id=pipeline_id)
-    try:
-        rows = conn.execute(
-            f"SELECT currency, sum(value_minor) FROM {table} WHERE status = 'won' "
-            f"AND won_at >= :s AND value_minor IS NOT NULL GROUP BY currency",
-            {"s": start}).fetchall()
-    finally:
-        snapshot.drop(conn, table)
-    return {c: int(v) for c, v in rows}
 
 
 def _check_runs(runs: int) -> None:
@@ -474,10 +463,10 @@ def forecast_range(conn: sqlite3.Connection, as_of: str, unit: str, periods: lis
     with _one_state(conn, for_reports=True):
         pid = None if pipeline is None else pipeline_store.by_name(conn, pipeline, as_of).id
         name = None if pipeline is None else pipeline_store.by_name(conn, pipeline).name
-        sim = _simulate_at(conn, unit, as_of, today, ahead, owner, pid, runs, (seed,),
-                           min_decided)
         current = ahead[0] if ahead[0].start_iso() <= as_of else None
-        so_far = {} if current is None else _won_in(conn, current.start_iso(), as_of, owner, pid)
+        sim = _simulate_at(conn, unit, as_of, today, ahead, owner, pid, runs, (seed,),
+                           min_decided, None if current is None else current.start_iso())
+        so_far = sim.so_far
     currencies = sorted(set(sim.runs) | set(so_far))
     if target is not None and target[1] is None and len(currencies) > 1:
         raise UsageError(f"--target {target[0]}: the forecast has {len(currencies)} "
