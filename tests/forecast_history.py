@@ -10,10 +10,11 @@ The process is stationary and simple enough that every number ``pipectl calibrat
   ``p_advance``, else it is lost at ``a``; after ``days_in_b`` more days a deal in ``b`` is won
   with probability ``p_win``, else lost at ``b``. Outcome and delays are independent;
 - so the true P(won | ever in a) is ``p_advance * p_win`` and P(won | ever in b) ``p_win``;
-- every deal is created with an expected close date: its real decision day minus a slip drawn
-  uniformly from ``slip`` (positive: it closes later than promised); on entering ``b``, a
-  share ``repromise`` of the deals changes its close date to the decision day minus a smaller
-  slip drawn from ``reslip`` (a ``close_date`` event).
+- every deal is created with an expected close date: the day it would be won (after its days
+  in ``a`` and in ``b``, whatever its outcome) minus a slip drawn uniformly from ``slip``
+  (positive: it is won later than promised); on entering ``b``, a share ``repromise`` of the
+  deals changes its close date to that day minus a smaller slip drawn from ``reslip`` (a
+  ``close_date`` event).
 
 Everything is written through pipectl's own services (``services.deals`` add / advance /
 lose / edit, each with its ``at``), in time order, exactly as a team recording it day by day
@@ -115,17 +116,21 @@ def plan(flow: Flow, start: datetime, end: datetime, seed: int) -> list[Deal]:
         # keep every step of a deal within working hours of its days: whole-day delays
         created = t.replace(hour=8 + rnd.randrange(9), minute=rnd.randrange(60), second=0)
         da = rnd.randint(*flow.days_in_a)
+        db = rnd.randint(*flow.days_in_b)  # in b, had it got there (the promise counts it)
         advanced = rnd.random() < flow.p_advance
-        db = rnd.randint(*flow.days_in_b) if advanced else None
         won = advanced and rnd.random() < flow.p_win
         value = rnd.randint(*flow.value) * 100
-        deal = Deal(len(out), created, value, created.date(), da, advanced, db, won)
-        decided = deal.decided.date()
-        deal.promise = max(created.date() + timedelta(days=1),
-                           decided - timedelta(days=rnd.randint(*flow.slip)))
+        # the promise is about the win: the day it would be won, less a slip (whatever the
+        # outcome: no one promises a loss)
+        would_win = created.date() + timedelta(days=da + db)
+        promise = max(created.date() + timedelta(days=1),
+                      would_win - timedelta(days=rnd.randint(*flow.slip)))
+        deal = Deal(len(out), created, value, promise, da, advanced,
+                    db if advanced else None, won)
         if advanced and rnd.random() < flow.repromise:
             entered = deal.entered_b.date()  # type: ignore[union-attr]
-            deal.repromise = max(entered, decided - timedelta(days=rnd.randint(*flow.reslip)))
+            deal.repromise = max(entered,
+                                 would_win - timedelta(days=rnd.randint(*flow.reslip)))
         out.append(deal)
 
 

@@ -216,9 +216,11 @@ def two_readings(text: str, currency: str) -> tuple[Any, Any] | None:
     return (point, thousands) if sep == "." else (thousands, point)
 
 
-def parse_typed_money(text: str, currency: str, option: str = "--value") -> int:
-    """An amount a user types (``option``): ``parse_money``, but an amount with two readings
-    ('1.500' PLN: 1.50 or 1,500.00) is refused with both, never guessed."""
+def parse_typed_money(text: str, currency: str, option: str = "--value",
+                      field: str = "value") -> int:
+    """An amount a user types (``option``): ``parse_money`` (its errors name ``field``), but an
+    amount with two readings ('1.500' PLN: 1.50 or 1,500.00) is refused with both, never
+    guessed."""
     both = two_readings(text, currency)
     if both is not None:
         first, second = both
@@ -229,7 +231,7 @@ def parse_typed_money(text: str, currency: str, option: str = "--value") -> int:
             f"{money_text(second, currency)}?",
             hint=f"write {said}",
         )
-    return parse_money(text, currency)
+    return parse_money(text, currency, field)
 
 
 def _spelling(amount: Any, currency: str) -> str | None:

@@ -472,6 +472,10 @@ def forecast_range(conn: sqlite3.Connection, as_of: str, unit: str, periods: lis
         raise UsageError(f"--target {target[0]}: the forecast has {len(currencies)} "
                          f"currencies ({', '.join(currencies)})",
                          hint="name one, e.g. --target '250000 EUR'")
+    if target is not None and target[1] is not None and target[1] not in currencies:
+        raise UsageError(f"--target in {target[1]}: no open deal and no past win is in "
+                         f"{target[1]}", hint=f"the forecast's currencies: "
+                         f"{', '.join(currencies) or 'none'}")
     out = []
     for k, period in enumerate(ahead):
         state = "current" if period is current else "future"
@@ -494,7 +498,7 @@ def _minor(major_text: Any, currency: str) -> int:
     from pipectl.values import parse_typed_money
 
     return major_text if isinstance(major_text, int) else parse_typed_money(
-        str(major_text), currency, "--target")
+        str(major_text), currency, "--target", "--target")
 
 
 def parse_target(text: str) -> tuple[Any, str | None]:
@@ -510,11 +514,11 @@ def parse_target(text: str) -> tuple[Any, str | None]:
             raise UsageError(f"--target {text!r} is not an amount and a currency",
                              hint="e.g. --target 250000 or --target '250000 EUR'")
         code = currency_code(code)
-        return parse_typed_money(amount, code, "--target"), code
+        return parse_typed_money(amount, code, "--target", "--target"), code
     if len(parts) != 1:
         raise UsageError(f"--target {text!r} is not an amount",
                          hint="e.g. --target 250000 or --target '250000 EUR'")
-    parse_typed_money(parts[0], "USD", "--target")  # refuses what no currency would accept
+    parse_typed_money(parts[0], "USD", "--target", "--target")  # what no currency accepts
     return parts[0], None
 
 
@@ -656,6 +660,10 @@ def backtest_periods(unit: str, as_of: str, first: date | None, last: date | Non
     here = per.period_start(unit, date.fromisoformat(as_of[:10]))
     if last is None:
         last = here - timedelta(days=1)
+        if first is not None and first > last:
+            raise UsageError(f"--backtest scores periods that are over; --from {first} is not "
+                             f"before the current {unit} (it began on {here})",
+                             hint="give an earlier --from")
     if first is None:
         first = here
         for _ in range(back):
