@@ -44,7 +44,10 @@ def wilson(won: int, n: int, z: float = Z90) -> tuple[float, float]:
     denominator = 1 + z2 / n
     centre = (p + z2 / (2 * n)) / denominator
     half = z * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / denominator
-    return max(0.0, centre - half), min(1.0, centre + half)
+    # at 0 of n and n of n the bound is exactly 0 or 1 (the float difference is not)
+    low = 0.0 if won <= 0 else max(0.0, centre - half)
+    high = 1.0 if won >= n else min(1.0, centre + half)
+    return low, high
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,6 +199,18 @@ def thresholds(deals: OpenDeals, today: int, ends: Sequence[int]) -> tuple[np.nd
     return out, timed
 
 
+def generator(seed: int | Sequence[int], key: tuple[int, ...]) -> np.random.Generator:
+    """A generator for one use (``key``) of a seed (a number or a tuple of numbers), whose
+    stream no other seed or key shares. SeedSequence pads its entropy with zeros ([7] and
+    [7, 0] would be one stream), so the entropy starts with the seed's length; the use goes
+    in the spawn key."""
+    import numpy as np
+
+    seeds = [seed] if isinstance(seed, int) else list(seed)
+    return np.random.Generator(np.random.SFC64(
+        np.random.SeedSequence([len(seeds), *seeds], spawn_key=key)))
+
+
 def _workers() -> int:
     import os
 
@@ -205,6 +220,9 @@ def _workers() -> int:
 
 BLOCK_DEALS = 256
 BLOCK_RUNS = 1024
+# The first spawn key of the deals' blocks' generators; other draws seeded from the same
+# entropy (services.forecasting's new deals) take another.
+BLOCKS_KEY = 0
 
 
 def simulate(values: Sequence[int] | np.ndarray, cumulative: np.ndarray, runs: int,
@@ -218,12 +236,12 @@ def simulate(values: Sequence[int] | np.ndarray, cumulative: np.ndarray, runs: i
     65,536, and not in any period when there is none.
 
     The deals are taken in blocks of ``BLOCK_DEALS``; each block draws from its own generator,
-    seeded by (seed..., block number), so the result does not depend on how the blocks are shared
-    among threads: same inputs and seed, same output.
+    seeded by the seed with the block number as its spawn key (``generator``), so the result
+    does not depend on how the blocks are shared among threads: same inputs and seed, same
+    output.
     """
     import numpy as np
 
-    seeds = [seed] if isinstance(seed, int) else list(seed)
     d, k = cumulative.shape
     total = np.zeros((runs, k), dtype=np.int64)
     if d == 0 or k == 0 or runs <= 0:
@@ -253,7 +271,7 @@ def simulate(values: Sequence[int] | np.ndarray, cumulative: np.ndarray, runs: i
         b = min(a + BLOCK_DEALS, v.size)
         k0, k1 = int(first[a:b].min()), int(last[a:b].max())
         out = np.zeros((runs, k), dtype=np.int64)
-        rng = np.random.Generator(np.random.SFC64(np.random.SeedSequence([*seeds, index])))
+        rng = generator(seed, (BLOCKS_KEY, index))
         w = weights[a:b]
         width = b - a
         buffer = np.empty((min(runs, BLOCK_RUNS), width), dtype=np.float64)

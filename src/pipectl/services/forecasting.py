@@ -267,6 +267,9 @@ class _Simulated:
 
 # New business: how many past periods the value won from deals not yet open is drawn from.
 ANALOGS = 12
+# The spawn key of the new business's generator (the open deals' blocks use another:
+# domain.forecasting.BLOCKS_KEY), so the two never share a stream.
+NEW_DEALS_KEY = 1
 
 
 def _analogs(conn: sqlite3.Connection, unit: str, moment: str, windows: Sequence[Window]
@@ -418,8 +421,7 @@ def _simulate_at(conn: sqlite3.Connection, unit: str, moment: str, today: int,
         gained = np.diff(np.concatenate([np.zeros((len(rows_c), 1)), part], axis=1), axis=1)
         expected[c] = [round(x) for x in (gained * values[rows_c][:, None]).sum(axis=0)]
         new_expected[c] = [0] * len(windows)
-        rng = np.random.Generator(np.random.SFC64(
-            np.random.SeedSequence([*seed, _currency_number(c), 1])))
+        rng = f.generator((*seed, _currency_number(c)), (NEW_DEALS_KEY,))
         for k in range(len(windows)):
             past = np.asarray([a.get(c, 0) for a in fresh.get(k, [])], dtype=np.int64)
             if past.size:
