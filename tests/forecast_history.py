@@ -5,7 +5,8 @@ The process is stationary and simple enough that every number ``pipectl calibrat
 ``pipectl forecast --range/--backtest`` learn has a known true value:
 
 - deals arrive as a Poisson process (``Flow.per_day`` a day), each in stage ``a`` of the
-  pipeline ``TRUTH`` with a value drawn uniformly from ``Flow.value`` (whole dollars, USD);
+  pipeline ``Truth`` (``TRUTH``) with a value drawn uniformly from ``Flow.value`` (whole
+  dollars, USD);
 - after ``days_in_a`` days (uniform, inclusive) a deal moves on to ``b`` with probability
   ``p_advance``, else it is lost at ``a``; after ``days_in_b`` more days a deal in ``b`` is won
   with probability ``p_win``, else lost at ``b``. Outcome and delays are independent;
@@ -37,7 +38,8 @@ from pipectl.services import pipelines
 from pipectl.store.db import transaction
 
 # Service calls written in one transaction: each still runs every rule (clock, order of
-# events, the pipeline's moves); the read models settle once a batch, as after an import.
+# events, the pipeline's moves); the read models settle once a batch, as after an import
+# (``pipectl db check`` finds them what the events make: test_forecasting_truth checks).
 # One commit per call would spend most of a test's time in fsync.
 BATCH = 200
 
@@ -64,7 +66,7 @@ class Flow:
     days_in_a: tuple[int, int] = (3, 45)
     days_in_b: tuple[int, int] = (5, 60)
     value: tuple[int, int] = (1_000, 20_000)  # whole USD
-    slip: tuple[int, int] = (-10, 30)  # decision day - the promise made at creation
+    slip: tuple[int, int] = (-10, 30)  # the day it would be won - the promise at creation
     repromise: float = 0.5
     reslip: tuple[int, int] = (0, 5)
 
@@ -94,6 +96,13 @@ class Deal:
     @property
     def decided(self) -> datetime:
         return self.created + timedelta(days=self.days_in_a + (self.days_in_b or 0))
+
+    def stage_at(self, moment: datetime) -> str | None:
+        """Its stage at ``moment`` while it is open then (``a`` or ``b``), else None."""
+        if not self.created <= moment < self.decided:
+            return None
+        entered = self.entered_b
+        return "b" if entered is not None and entered <= moment else "a"
 
 
 @dataclass(order=True, slots=True)
@@ -159,17 +168,24 @@ class Writer:
         self._steps: Iterator[Step] = iter(steps(deals))
         self._next: Step | None = next(self._steps, None)
         self.written = 0
+        self.dropped: set[int] = set()  # deals whose later steps a test writes itself
+
+    def drop(self, number: int) -> int:
+        """Write none of deal ``number``'s later steps (a test takes it over); its id."""
+        self.dropped.add(number)
+        return self.ids[number]
 
     def until(self, moment: datetime, batch: int = BATCH) -> int:
-        """Write every step at or before ``moment``, ``batch`` service calls to a transaction
-        (each call joins it, as a command joins the one it is called in); returns how many
+        """Write every step at or before ``moment``, ``batch`` steps to a transaction (each
+        service call joins it, as a command joins the one it is called in); returns how many
         were written."""
         n = 0
         while self._next is not None and self._next.at <= moment:
             with transaction(self.conn):
                 for _ in range(batch):
-                    self._write(self._next)
-                    n += 1
+                    if self._next.number not in self.dropped:
+                        self._write(self._next)
+                        n += 1
                     self._next = next(self._steps, None)
                     if self._next is None or self._next.at > moment:
                         break
@@ -209,9 +225,17 @@ def write(conn: sqlite3.Connection, flow: Flow, start: datetime, end: datetime, 
 
 
 def utc(text: str) -> datetime:
-    return datetime.fromisoformat(text).replace(tzinfo=UTC)
+    """A moment in UTC from ISO text, with or without its Z."""
+    return datetime.fromisoformat(text.removesuffix("Z")).replace(tzinfo=UTC)
 
 
-def within(count: int, n: int, p: float, low: int, high: int) -> float:
+def nearest_rank(values: list[int], q: float) -> int:
+    """The nearest-rank ``q`` quantile: the smallest value that at least ceil(q * n) of them do
+    not exceed (docs: the medians and spreads of days)."""
+    ordered = sorted(values)
+    return ordered[max(1, math.ceil(q * len(ordered))) - 1]
+
+
+def within(n: int, p: float, low: int, high: int) -> float:
     """P(low <= X <= high) for X ~ binomial(n, p), exactly."""
     return math.fsum(math.comb(n, k) * p**k * (1 - p) ** (n - k) for k in range(low, high + 1))

@@ -88,13 +88,20 @@ class Calibration:
     pipelines: list[PipelineFit]
 
 
-def _chosen(conn: sqlite3.Connection, name: str | None, at: str) -> dict[int, Pipeline]:
-    """The pipelines in force at ``at`` that a command covers: the one named, else all."""
+def _chosen(conn: sqlite3.Connection, name: str | None, at: str,
+            learned: set[int] | None = None) -> dict[int, Pipeline]:
+    """The pipelines a command covers at ``at``: the one named; else each that existed then
+    (created by then, not removed by then) or that has decided deals in the history known then
+    (an import dates deals before the pipeline was made). Later ones do not change a past
+    figure."""
     in_force = pipeline_store.all_in_force(conn, at)
-    if name is None:
-        return in_force
-    p = pipeline_store.by_name(conn, name, at)
-    return {p.id: in_force.get(p.id, p)}  # type: ignore[dict-item]
+    if name is not None:
+        p = pipeline_store.by_name(conn, name, at)
+        return {p.id: in_force.get(p.id, p)}  # type: ignore[dict-item]
+    existed = {int(r[0]) for r in conn.execute(
+        "SELECT id FROM pipelines WHERE created_at <= :at "
+        "AND (removed_at IS NULL OR removed_at > :at)", {"at": at})}
+    return {pid: p for pid, p in in_force.items() if pid in existed or pid in (learned or ())}
 
 
 def _fits(pipeline: Pipeline, history: History, min_decided: int) -> PipelineFit:
@@ -145,10 +152,10 @@ def calibrate(conn: sqlite3.Connection, as_of: str, pipeline: str | None = None,
     if min_decided < 1:
         raise UsageError(f"--min-decided {min_decided} must be at least 1")
     with _one_state(conn, for_reports=True):
-        chosen = _chosen(conn, pipeline, as_of)
         in_force = pipeline_store.all_in_force(conn, as_of)
-        only = next(iter(chosen)) if pipeline is not None else None
+        only = None if pipeline is None else pipeline_store.by_name(conn, pipeline, as_of).id
         history = learning.learn(conn, as_of, in_force, only, since)
+        chosen = _chosen(conn, pipeline, as_of, {pid for pid, _ in history.stages})
     fits = [_fits(p, history, min_decided) for _, p in sorted(chosen.items())]
     return Calibration(as_of, since, min_decided, fits)
 
