@@ -79,6 +79,14 @@ def calibrate(
         raise UsageError("--apply prints what it changed as a table or --json, not --csv")
     if yes and not apply:
         raise UsageError("--yes goes with --apply")
+    if apply and as_of is not None:
+        raise UsageError("--apply writes what is learned now; it does not take --as-of")
+    if apply and not yes:
+        import sys
+
+        if not sys.stdin.isatty():
+            raise UsageError("--apply needs confirmation and there is no terminal",
+                             hint="add --yes")
     name = _pipeline(pipeline)
     conn = connect(ctx)
     cal = forecasting.calibrate(conn, moment, name, start, min_decided)
@@ -90,8 +98,6 @@ def calibrate(
         else:
             view.calibrate_table(cal)
         return
-    if as_of is not None:
-        raise UsageError("--apply writes what is learned now; it does not take --as-of")
     preview = view.apply_preview(cal)
     if fmt == "table":
         view.calibrate_table(cal)
@@ -103,11 +109,6 @@ def calibrate(
                        "its learned probability.")
         return
     if not yes:
-        import sys
-
-        if not sys.stdin.isatty():
-            raise UsageError("--apply needs confirmation and there is no terminal",
-                             hint="add --yes")
         typer.echo("This sets, as a new version of the pipeline's definition:", err=fmt == "json")
         for line in preview:
             typer.echo(f"  {line}", err=fmt == "json")

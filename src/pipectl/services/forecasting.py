@@ -408,6 +408,10 @@ def _simulate_at(conn: sqlite3.Connection, unit: str, moment: str, today: int,
         deals.timing.append(timing)
     basis.deals = len(rows)
     ends = [w.end.toordinal() for w in windows]  # type: ignore[union-attr]
+    # a first window after today: the wins before it make a column of their own, dropped
+    before = bool(windows) and windows[0].start.toordinal() > today  # type: ignore[union-attr]
+    if before:
+        ends.insert(0, windows[0].start.toordinal())  # type: ignore[union-attr]
     cumulative, _ = f.thresholds(deals, today, ends)
     currencies = np.asarray(deals.currency, dtype=object)
     values = np.asarray(deals.value_minor, dtype=np.int64)
@@ -424,9 +428,12 @@ def _simulate_at(conn: sqlite3.Connection, unit: str, moment: str, today: int,
         part = cumulative[rows_c]
         won = f.simulate(values[rows_c], part, runs, (*seed, _currency_number(c)))
         if rows_c.size == 0:
-            won = np.zeros((runs, len(windows)), dtype=np.int64)
+            won = np.zeros((runs, len(ends)), dtype=np.int64)
         gained = np.diff(np.concatenate([np.zeros((len(rows_c), 1)), part], axis=1), axis=1)
-        expected[c] = [round(x) for x in (gained * values[rows_c][:, None]).sum(axis=0)]
+        sums = (gained * values[rows_c][:, None]).sum(axis=0)
+        if before:
+            won, sums = won[:, 1:], sums[1:]
+        expected[c] = [round(x) for x in sums]
         new_expected[c] = [0] * len(windows)
         rng = f.generator((*seed, _currency_number(c)), (NEW_DEALS_KEY,))
         for k in range(len(windows)):

@@ -208,9 +208,13 @@ def _bar(f: Any, scale: int, width: int) -> str:
     return "".join(cells)
 
 
+def _deals(n: int) -> str:
+    return f"{n:,} deal{'' if n == 1 else 's'}"
+
+
 def _basis_lines(basis: Any) -> list[str]:
     lines = [
-        f"{basis.deals:,} open deals: chance learned for {basis.learned:,}, own "
+        f"{_deals(basis.deals)} open: chance learned for {basis.learned:,}, own "
         f"{basis.own:,}, stage's set {basis.configured:,}; timed by close date and the "
         f"team's slips {basis.by_close_date:,}, by their stage's time to win "
         f"{basis.by_stage:,}, on their close date {basis.as_promised:,}.",
@@ -222,10 +226,12 @@ def _basis_lines(basis: Any) -> list[str]:
     if basis.untimed:
         from pipectl.views.common import totals_cell
 
-        lines.append(f"Left out: {basis.untimed:,} deals open longer than any win their "
-                     f"history saw ({totals_cell(basis.untimed_value)}).")
+        lines.append(f"Left out: {_deals(basis.untimed)} nothing in the history can time (no "
+                     f"close date ahead, and no win from their stage took as long as they "
+                     f"have waited, or too few wins to tell): "
+                     f"{totals_cell(basis.untimed_value)}.")
     if basis.without_value:
-        lines.append(f"Left out: {basis.without_value:,} deals without a value.")
+        lines.append(f"Left out: {_deals(basis.without_value)} without a value.")
     return lines
 
 
