@@ -594,7 +594,8 @@ def test_range_csv_and_table(hist: Cli) -> None:
         "5833.33,0.00,,",
     ]
     lines = hist(*common).stdout.splitlines()
-    assert lines[0] == "Forecast range (as of 2026-05-15T12:00:00Z; 1,000 runs, seed 7)"
+    assert lines[0] == "Forecast range as of 2026-05-15T12:00:00Z"
+    assert lines[-1] == "1,000 runs, seed 7: the same seed gives the same figures."
     assert lines[1].split() == ["Period", "Cur", "P10", "P50", "P90", "Expected", "P10",
                                 "─●─", "P90"]  # the bar column
     rows = lines[2:8]
@@ -735,8 +736,7 @@ def test_backtest_csv_and_table(hist: Cli) -> None:
     ]
     lines = hist("forecast", "--backtest", "--runs", "500", "--from", "2025-11-01",
                  "--to", "2026-02-28").stdout.splitlines()
-    assert lines[0] == ("Backtest: each period's forecast at its start against what was won "
-                        "(as of 2026-05-15T12:00:00Z; 500 runs, seed 1)")
+    assert lines[0] == "Backtest as of 2026-05-15T12:00:00Z"
     assert [line.split() for line in lines[1:7]] == [
         ["Period", "Cur", "Weighted", "P10", "P50", "P90", "Won", "In"],
         ["2025-11", "USD", "19,200", "0", "22,000", "32,000", "10,000", "yes"],
@@ -746,7 +746,9 @@ def test_backtest_csv_and_table(hist: Cli) -> None:
         ["USD", "0", "0", "0", "0", "18,000", "high"],
     ]
     text = " ".join(" ".join(lines[7:]).split())
-    assert ("EUR: inside P10-P90 in 1 of 1 periods (100 %; honest ranges: about 80 %). Mean "
+    assert ("Each period's forecast at its start, from the events known then, against what "
+            "was won in it (500 runs, seed 1).") in text
+    assert ("EUR: inside P10-P90 in 1 of 1 period (100 %; honest ranges: about 80 %). Mean "
             "absolute error: weighted 5,600, P50 0, expected 3,818 EUR.") in text
     assert ("USD: inside P10-P90 in 3 of 4 periods (75 %; honest ranges: about 80 %). Mean "
             "absolute error: weighted 13,200, P50 15,000, expected 13,773 USD.") in text

@@ -260,8 +260,7 @@ def range_table(r: Any) -> None:
     if bar >= 8:
         columns.append(Column("P10 ─●─ P90", width=bar, flexible=False))
     table = Table(*columns, box=False,
-                  title=f"Forecast range (as of {r.as_of}{which}; {r.runs:,} runs, "
-                  f"seed {r.seed})")
+                  title=f"Forecast range as of {r.as_of}{which}")
     scale: dict[str, int] = {}
     for f in figures:
         scale[f.currency] = max(scale.get(f.currency, 0), f.p90, f.target or 0)
@@ -280,6 +279,7 @@ def range_table(r: Any) -> None:
              f"{_whole(t.target, t.currency)} {t.currency}.")
     for line in _basis_lines(r.basis):
         _line(line)
+    _line(f"{r.runs:,} runs, seed {r.seed}: the same seed gives the same figures.")
 
 
 def _range_item(f: Any) -> dict[str, Any]:
@@ -344,8 +344,7 @@ def backtest_table(b: Any) -> None:
           for h in ("Weighted", "P10", "P50", "P90", "Won")),
         Column("In", flexible=False),
         box=False,
-        title=f"Backtest: each period's forecast at its start against what was won "
-        f"(as of {b.as_of}{which}; {b.runs:,} runs, seed {b.seed})",
+        title=f"Backtest as of {b.as_of}{which}",
     )
     for p in b.periods:
         label = p.period.label
@@ -361,9 +360,12 @@ def backtest_table(b: Any) -> None:
         _line("No period in this span had anything forecast or won.")
         return
     table.write()
+    _line(f"Each period's forecast at its start, from the events known then, against what was "
+          f"won in it ({b.runs:,} runs, seed {b.seed}).")
     for s in b.scores:
         c = s.currency
-        _line(f"{c}: inside P10-P90 in {s.inside} of {s.periods} periods "
+        _line(f"{c}: inside P10-P90 in {s.inside} of {s.periods} "
+              f"period{'' if s.periods == 1 else 's'} "
              f"({_pct(s.coverage)}; honest ranges: about 80 %). Mean absolute error: weighted "
              f"{_whole(s.mae_weighted, c)}, P50 {_whole(s.mae_p50, c)}, expected "
              f"{_whole(s.mae_expected, c)} {c}.")
