@@ -407,23 +407,20 @@ def _ranges(ctx: typer.Context, unit: str, moment: str, first, last, owner: str 
         chosen = forecasting.backtest_periods(unit, moment, first, last)
         conn, owner = connect_for_owner(ctx, owner)
         result = forecasting.backtest(conn, moment, unit, chosen, owner, name, runs, seed)
-        if fmt == "json":
-            view.backtest_json(result, owner)
-        elif fmt == "csv":
-            view.backtest_csv(result)
-        else:
-            view.backtest_table(result)
-        return
-    chosen = forecasting.range_periods(unit, moment, first, last)
-    conn, owner = connect_for_owner(ctx, owner)
-    found = forecasting.forecast_range(conn, moment, unit, chosen, owner, name, runs, seed,
-                                       target)
-    if fmt == "json":
-        view.range_json(found, owner)
-    elif fmt == "csv":
-        view.range_csv(found)
+        shown = (view.backtest_json, view.backtest_csv, view.backtest_table)
     else:
-        view.range_table(found)
+        chosen = forecasting.range_periods(unit, moment, first, last)
+        conn, owner = connect_for_owner(ctx, owner)
+        result = forecasting.forecast_range(conn, moment, unit, chosen, owner, name, runs,
+                                            seed, target)
+        shown = (view.range_json, view.range_csv, view.range_table)
+    as_json, as_csv, as_table = shown
+    if fmt == "json":
+        as_json(result, owner)
+    elif fmt == "csv":
+        as_csv(result)
+    else:
+        as_table(result)
 
 
 def stale(

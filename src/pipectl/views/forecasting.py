@@ -305,10 +305,15 @@ def _basis_json(b: Any) -> dict[str, Any]:
     }
 
 
+def _head(r: Any, owner: str | None) -> dict[str, Any]:
+    """What a range or a backtest was computed from, first in its JSON."""
+    return {"as_of": r.as_of, "by": r.unit, "runs": r.runs, "seed": r.seed, "owner": owner,
+            "pipeline": r.pipeline}
+
+
 def range_json(r: Any, owner: str | None) -> None:
     print_json({
-        "as_of": r.as_of, "by": r.unit, "runs": r.runs, "seed": r.seed, "owner": owner,
-        "pipeline": r.pipeline,
+        **_head(r, owner),
         "periods": [
             {"period": p.period.label, "from": p.period.start.isoformat(),
              "to": p.period.end.isoformat(), "state": p.state,
@@ -373,8 +378,7 @@ def backtest_table(b: Any) -> None:
 
 def backtest_json(b: Any, owner: str | None) -> None:
     print_json({
-        "as_of": b.as_of, "by": b.unit, "runs": b.runs, "seed": b.seed, "owner": owner,
-        "pipeline": b.pipeline,
+        **_head(b, owner),
         "periods": [
             {"period": p.period.label, "from": p.period.start.isoformat(),
              "to": p.period.end.isoformat(), "forecast_as_of": p.forecast_as_of,
