@@ -154,7 +154,7 @@ def calibrate(conn: sqlite3.Connection, as_of: str, pipeline: str | None = None,
     with _one_state(conn, for_reports=True):
         in_force = pipeline_store.all_in_force(conn, as_of)
         only = None if pipeline is None else pipeline_store.by_name(conn, pipeline, as_of).id
-        history = learning.learn(conn, as_of, in_force, only, since)
+        history = learning.learn(conn, as_of, in_force, only, since, slips=False)
         chosen = _chosen(conn, pipeline, as_of, {pid for pid, _ in history.stages})
     fits = [_fits(p, history, min_decided) for _, p in sorted(chosen.items())]
     return Calibration(as_of, since, min_decided, fits)
