@@ -58,6 +58,10 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import run  # benchmarks/run.py: its CAPTURE runs pipectl capturing every SQL statement
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 OUT = HERE / "out"
@@ -67,36 +71,6 @@ SQLITE3 = shutil.which("sqlite3") or "/usr/bin/sqlite3"
 AS_OF = "2026-12-01T09:00:00Z"  # generate.py's history ends on 2026-11-27
 OLD_REV = "812f8fe"
 
-# Runs pipectl's console script, writing every SQL statement its connections run to
-# $CAPTURE_TO, one per line group, each ended by ';'.
-CAPTURE = r"""
-import atexit, os, sqlite3, sys
-
-statements = []
-_connect = sqlite3.connect
-
-
-def connect(*args, **kwargs):
-    conn = _connect(*args, **kwargs)
-    conn.set_trace_callback(statements.append)
-    return conn
-
-
-sqlite3.connect = connect
-
-
-@atexit.register
-def save():
-    with open(os.environ["CAPTURE_TO"], "w") as fh:
-        for sql in statements:
-            fh.write(sql.strip().rstrip(";") + ";\n")
-
-
-from pipectl.entry import main
-
-sys.argv = ["pipectl", *sys.argv[1:]]
-sys.exit(main())
-"""
 
 # Runs pipectl's console script and says on stderr, at exit, whether numpy was imported.
 WATCH = r"""
@@ -145,12 +119,12 @@ def interleaved(cmds: dict[str, Callable[[], float]], reps: int, warmup: int = 1
                 ) -> dict[str, list[float]]:
     """Each command run ``warmup`` times (not kept), then ``reps`` rounds of all in turn."""
     for _ in range(warmup):
-        for run in cmds.values():
-            run()
+        for command in cmds.values():
+            command()
     out: dict[str, list[float]] = {name: [] for name in cmds}
     for _ in range(reps):
-        for name, run in cmds.items():
-            out[name].append(run())
+        for name, command in cmds.items():
+            out[name].append(command())
     return out
 
 
@@ -344,7 +318,7 @@ def captured_sql(argv: Sequence[str], target: Path) -> Path:
     """The statements the pipectl command ``argv`` (without the executable) runs, as a
     script for the sqlite3 shell (``.bail on``: the replay stops at a failing statement)."""
     raw = target.with_suffix(".raw.sql")
-    subprocess.run([PY, "-c", CAPTURE, *argv], check=True, stdout=subprocess.DEVNULL,
+    subprocess.run([PY, "-c", run.CAPTURE, *argv], check=True, stdout=subprocess.DEVNULL,
                    env={**environment(), "CAPTURE_TO": str(raw)})
     target.write_text(".bail on\n" + raw.read_text())
     raw.unlink()
