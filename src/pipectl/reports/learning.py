@@ -236,5 +236,26 @@ def learn(conn: sqlite3.Connection, as_of: str, pipelines: snapshot.Pipelines,
     return History(as_of, stages, promised, new)
 
 
+def first_created(conn: sqlite3.Connection) -> str | None:
+    """When the history begins: the earliest ``created`` event (None: no deal yet)."""
+    hint = sql.indexed_by("events_kind_at") if sql.on_sqlite(conn) else ""
+    return conn.execute(
+        f"SELECT min(at) FROM events {hint} WHERE kind = 'created'").fetchone()[0]
+
+
+def open_deals(conn: sqlite3.Connection, as_of: str, pipelines: snapshot.Pipelines,
+               owner: str | None = None, pipeline_id: int | None = None) -> list[tuple]:
+    """The deals open at ``as_of``, in id order: (id, pipeline id, stage, entered_at,
+    value_minor, currency, close_date, own probability), from ``reports.snapshot``."""
+    table = snapshot.build(conn, as_of, owner, funnel=False, pipelines=pipelines,
+                           pipeline_id=pipeline_id, only_open=True)
+    try:
+        return conn.execute(
+            f"SELECT id, pipeline_id, stage, entered_at, value_minor, currency, close_date, "
+            f"probability FROM {table} WHERE status = 'open' ORDER BY id").fetchall()
+    finally:
+        snapshot.drop(conn, table)
+
+
 def _won_now(pipelines: snapshot.Pipelines) -> str:
     return snapshot.member(pipelines, snapshot.won_keys, "s.to_stage", "s.pipeline_id")

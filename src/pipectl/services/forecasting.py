@@ -1,7 +1,7 @@
 """Forecasting from the team's own history: ``pipectl calibrate``, ``pipectl forecast --range``
 (with ``--target``) and ``pipectl forecast --backtest``.
 
-The history is read by ``reports.learning`` and the open deals by ``reports.snapshot``, both as
+The history and the open deals are read by ``reports.learning`` (the latter from a snapshot), as
 of a moment; the arithmetic is ``domain.forecasting``'s. docs/forecasting.md says what every
 number means.
 """
@@ -98,9 +98,7 @@ def _chosen(conn: sqlite3.Connection, name: str | None, at: str,
     if name is not None:
         p = pipeline_store.by_name(conn, name, at)
         return {p.id: in_force.get(p.id, p)}  # type: ignore[dict-item]
-    existed = {int(r[0]) for r in conn.execute(
-        "SELECT id FROM pipelines WHERE created_at <= :at "
-        "AND (removed_at IS NULL OR removed_at > :at)", {"at": at})}
+    existed = pipeline_store.existed_at(conn, at)
     return {pid: p for pid, p in in_force.items() if pid in existed or pid in (learned or ())}
 
 
@@ -287,12 +285,11 @@ def _analogs(conn: sqlite3.Connection, unit: str, moment: str, windows: Sequence
     (key (k, j), start, end, after) as ``reports.learning.learn`` takes them."""
     from datetime import datetime
 
+    from pipectl.reports import learning
     from pipectl.reports import periods as per
     from pipectl.values import from_iso, iso
 
-    first = conn.execute(
-        f"SELECT min(at) FROM events {_hint(conn, 'events_kind_at')} WHERE kind = 'created'"
-    ).fetchone()[0]
+    first = learning.first_created(conn)
     if first is None:
         return []
     t = from_iso(moment)
@@ -313,12 +310,6 @@ def _analogs(conn: sqlite3.Connection, unit: str, moment: str, windows: Sequence
     return out
 
 
-def _hint(conn: sqlite3.Connection, index: str) -> str:
-    from pipectl.store import sql
-
-    return sql.indexed_by(index) if sql.on_sqlite(conn) else ""
-
-
 def _simulate_at(conn: sqlite3.Connection, unit: str, moment: str, today: int,
                  windows: Sequence[Window], owner: str | None, pipeline_id: int | None,
                  runs: int, seed: tuple[int, ...], min_decided: int,
@@ -331,7 +322,7 @@ def _simulate_at(conn: sqlite3.Connection, unit: str, moment: str, today: int,
     import numpy as np
 
     from pipectl.domain import forecasting as f
-    from pipectl.reports import learning, snapshot
+    from pipectl.reports import learning
 
     in_force = pipeline_store.all_in_force(conn, moment)
     analogs = _analogs(conn, unit, moment, windows)
@@ -340,14 +331,7 @@ def _simulate_at(conn: sqlite3.Connection, unit: str, moment: str, today: int,
         windows_read.append(("so_far", so_far_from, "9999-12-31T23:59:59Z", ""))
     history = learning.learn(conn, moment, in_force, fresh=windows_read, owner=owner,
                              fresh_pipeline=pipeline_id)
-    table = snapshot.build(conn, moment, owner, funnel=False, pipelines=in_force,
-                           pipeline_id=pipeline_id, only_open=True)
-    try:
-        rows = conn.execute(
-            f"SELECT id, pipeline_id, stage, entered_at, value_minor, currency, close_date, "
-            f"probability FROM {table} WHERE status = 'open' ORDER BY id").fetchall()
-    finally:
-        snapshot.drop(conn, table)
+    rows = learning.open_deals(conn, moment, in_force, owner, pipeline_id)
     samples: list[Sample] = []
     index: dict[Any, int] = {}
     ceiling: list[int] = []  # each sample's largest day

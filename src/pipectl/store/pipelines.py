@@ -105,6 +105,13 @@ def of_deal(conn: sqlite3.Connection, deal: dict[str, Any]) -> Pipeline:
     return load(conn, int(deal["pipeline_id"]))
 
 
+def existed_at(conn: sqlite3.Connection, at: str) -> set[int]:
+    """The ids of the pipelines that existed at ``at``: created by then, not removed by then."""
+    return {int(r[0]) for r in conn.execute(
+        "SELECT id FROM pipelines WHERE created_at <= :at "
+        "AND (removed_at IS NULL OR removed_at > :at)", {"at": at})}
+
+
 def all_in_force(conn: sqlite3.Connection, at: str | None = None) -> dict[int, Pipeline]:
     """Every pipeline (removed ones too: their history stays), as in force at ``at``."""
     if at is None:  # the latest version of each, in one query (every list and board asks)
