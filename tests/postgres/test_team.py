@@ -335,3 +335,40 @@ def test_psql_as_a_rep_meets_the_same_refusals(team: Team) -> None:
     assert done.stdout.strip() == "3"
     done = _psql(team, "vic", "UPDATE deals SET name = 'x' WHERE id = 1")
     assert "permission denied for table deals" in done.stderr
+
+
+def test_a_server_of_schema_9_upgrades_and_its_team_reads_the_new_read_model(team: Team
+                                                                             ) -> None:
+    """Migration 10 (``store.outcomes``) on a server with a team: the new tables get the
+    rights ``deal_states`` has (every member reads, a manager writes), every deal is marked,
+    and until a manager's write computes them calibrate reads the events: the same figures."""
+    owner = team.cli()
+    owner("advance", "1", "--to", "meeting", "--prequalified", "referral")
+    owner("lose", "2", "--reason", "price")
+    before = json.loads(owner("calibrate", "--json").stdout)
+    import psycopg
+
+    with psycopg.connect(team.url(), autocommit=True) as conn:  # back to schema 9
+        conn.execute("DROP TABLE deal_outcomes, outcome_figures")
+        conn.execute("DELETE FROM pipectl_migrations WHERE version = 10")
+    vic = team.cli("vic")
+    err = vic("calibrate", "--json", code=1).stderr  # a viewer may not create tables
+    assert "schema is version 9, older than this pipectl's (10), and this role may not " \
+           "upgrade it; nothing was changed" in err and "database's owner upgrades" in err, err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    assert json.loads(owner("calibrate", "--json").stdout) == before  # upgraded by its owner
+    assert json.loads(vic("calibrate", "--json").stdout) == before
+    assert team.sql("SELECT max(version) FROM pipectl_migrations") == [(10,)]
+    assert team.sql("SELECT count(*) FROM read_dirty") == [(3,)]  # computed by the next write
+    rights = {(r, p) for r, p in team.sql(
+        "SELECT grantee, privilege_type FROM information_schema.role_table_grants "
+        "WHERE table_name = 'deal_outcomes'")}
+    assert rights == {(r, p) for r, p in team.sql(
+        "SELECT grantee, privilege_type FROM information_schema.role_table_grants "
+        "WHERE table_name = 'deal_states'")}
+    _refused(team.cli("anna"), "note", "2", "hi")  # a rep's refused write changes nothing
+    team.cli("carol")("note", "3", "called")  # a manager's write computes them
+    assert team.sql("SELECT count(*) FROM read_dirty") == [(0,)]
+    assert team.sql("SELECT count(*) FROM deal_outcomes WHERE kind = 'stage'") == [(1,)]
+    assert json.loads(vic("calibrate", "--json").stdout) == before
+    owner("db", "check")

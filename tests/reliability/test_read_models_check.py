@@ -116,6 +116,7 @@ def test_a_gate_moved_recomputes_the_deals_of_that_pipeline(cli, db_path, tmp_pa
     cli("pipeline", "apply", str(toml))
     monkeypatch.delenv("PIPECTL_NOW")
     assert _one(db_path, now) == "2026-01-06T00:00:00Z"  # recomputed: pilot is beyond it now
+    monkeypatch.setenv("PIPECTL_NOW", "2026-12-06T09:00:00Z")  # both reports at one moment
     assert cli.json("report")["close_rate"] != _replayed(cli, "report", "--as-of",
                                                           "2026-01-07T12:00:00Z")["close_rate"]
     assert cli.json("report") == _replayed(cli, "report")
@@ -156,3 +157,29 @@ def test_the_reports_figures_changed_behind_pipectls_back_are_told_and_counted_a
     assert found["read_models_differing"] == 3  # a combination no deal has: every deal
     history("db", "check", "--repair")
     assert history.json("report") == before
+
+
+def test_what_the_forecast_learns_changed_behind_pipectls_back_is_told_and_recomputed(
+        history, db_path):
+    """What the writes keep for calibrate and the forecast range (``store.outcomes``) is
+    checked too: a count or a deal's row changed around pipectl is told, --repair computes
+    them again, and calibrate and the range are the replay's again."""
+    history("advance", "2", "--at", "2026-02-10")  # to proposal
+    history("advance", "2", "--to", "won", "--at", "2026-02-20")
+    reads = (("calibrate",), ("forecast", "--range", "--runs", "200"))
+    before = {args: history.json(*args) for args in reads}
+    for args in reads:
+        assert before[args] == _replayed(history, *args), args
+    _sql(db_path, "UPDATE outcome_figures SET n = n + 40 WHERE kind = 'stage'")
+    assert history.json("calibrate") != before[("calibrate",)]  # calibrate reads them
+    found = json.loads(history("db", "check", "--json", code=1).stdout)
+    assert found["read_models_differing"] >= 1
+    history("db", "check", "--repair")
+    history("db", "check")  # clean: exits 0
+    assert {args: history.json(*args) for args in reads} == before
+    _sql(db_path, "UPDATE deal_outcomes SET days = days + 9 WHERE deal_id = 2")
+    found = json.loads(history("db", "check", "--json", code=1).stdout)
+    assert found["read_models_differing"] == 1  # the deal whose rows differ
+    history("db", "check", "--repair")
+    history("db", "check")
+    assert {args: history.json(*args) for args in reads} == before

@@ -22,12 +22,12 @@ from hypothesis import strategies as st
 
 from pipectl.errors import PipectlError
 from pipectl.models import NewDeal
-from pipectl.reports import forecast, snapshot, summary
+from pipectl.reports import forecast, learning, snapshot, summary
 from pipectl.reports.periods import Window
 from pipectl.reports.scope import scope
 from pipectl.services import deals as svc
 from pipectl.services.reports import forecast_periods
-from pipectl.store import figures, readmodel
+from pipectl.store import figures, outcomes, readmodel
 from pipectl.store import pipelines as pipeline_store
 from pipectl.store.db import transaction
 from pipectl.values import iso
@@ -52,23 +52,30 @@ def regate(conn: sqlite3.Connection, when) -> None:
         pipeline_store.add_version(conn, pid, moved, iso(when))
 
 
-def stored(conn: sqlite3.Connection) -> tuple[list[tuple], list[tuple]]:
+def _outcomes(conn: sqlite3.Connection, table: str) -> list[tuple]:
+    return sorted((tuple(r) for r in conn.execute(f"SELECT * FROM {table}")), key=repr)
+
+
+def stored(conn: sqlite3.Connection) -> tuple[list[tuple], list[tuple], list[tuple]]:
     return (conn.execute("SELECT * FROM deal_states ORDER BY deal_id, since_id").fetchall(),
-            conn.execute("SELECT * FROM deal_stays ORDER BY deal_id, entered_id").fetchall())
+            conn.execute("SELECT * FROM deal_stays ORDER BY deal_id, entered_id").fetchall(),
+            _outcomes(conn, "deal_outcomes"))
 
 
-def recomputed(conn: sqlite3.Connection) -> tuple[list[tuple], list[tuple]]:
+def recomputed(conn: sqlite3.Connection) -> tuple[list[tuple], list[tuple], list[tuple]]:
     """The rows computed from scratch (``readmodel.fill`` into scratch tables)."""
     conn.execute("CREATE TEMP TABLE every_deal AS SELECT id AS deal_id FROM deals")
     conn.execute("CREATE TEMP TABLE st AS SELECT * FROM deal_states WHERE 1 = 0")
     conn.execute("CREATE TEMP TABLE sy AS SELECT * FROM deal_stays WHERE 1 = 0")
+    conn.execute("CREATE TEMP TABLE so AS SELECT * FROM deal_outcomes WHERE 1 = 0")
     try:
         readmodel.fill(conn, readmodel.definitions(conn), "temp.every_deal", "temp.st",
-                       "temp.sy")
+                       "temp.sy", outcomes_table="temp.so")
         return (conn.execute("SELECT * FROM temp.st ORDER BY deal_id, since_id").fetchall(),
-                conn.execute("SELECT * FROM temp.sy ORDER BY deal_id, entered_id").fetchall())
+                conn.execute("SELECT * FROM temp.sy ORDER BY deal_id, entered_id").fetchall(),
+                _outcomes(conn, "temp.so"))
     finally:
-        for t in ("every_deal", "st", "sy"):
+        for t in ("every_deal", "st", "sy", "so"):
             conn.execute(f"DROP TABLE temp.{t}")
 
 
@@ -111,6 +118,7 @@ def _read_models_equal(engine: str, first: list, ops: list, more: list, regated:
             assert conn.execute("SELECT count(*) FROM read_dirty").fetchone()[0] == 0
             assert stored(conn) == recomputed(conn)
             assert not figures.differ(conn)  # the counts kept at write time, as recounted
+            assert not outcomes.differ(conn)
 
             moments = {iso(max(T0, last + timedelta(hours=h))) for h in hours}
             ats = [a for (a,) in conn.execute("SELECT DISTINCT at FROM events ORDER BY at")]
@@ -141,6 +149,23 @@ def _read_models_equal(engine: str, first: list, ops: list, more: list, regated:
                         slow_fc = forecast.build_all(conn, moment, periods, owner, pipeline)
                     assert fast_fc == slow_fc, (moment, unit, owner, pipeline)
                 after_all = not ats or moment >= ats[-1]
+                # what calibrate and the forecast range learn: kept at write time after
+                # every event, else read from the events; the same either way
+                assert learning.kept(conn, moment, defs) == after_all, moment
+                windows = [("a", iso(T0), iso(T0 + timedelta(days=40)), iso(T0)),
+                           ("b", iso(T0 + timedelta(days=10)), "9999-12-31T23:59:59Z",
+                            iso(T0 + timedelta(days=5)))]
+                for kwargs in ({}, {"pipeline_id": partners_id, "slips": False},
+                               {"owner": "Anna", "fresh_pipeline": partners_id}):
+                    fast_l = learning.learn(conn, moment, defs, fresh=windows, **kwargs)
+                    with readmodel.replaying():
+                        slow_l = learning.learn(conn, moment, defs, fresh=windows, **kwargs)
+                    assert fast_l == slow_l, (moment, kwargs)
+                for kwargs in ({}, {"owner": "Anna"}, {"pipeline_id": partners_id}):
+                    fast_o = learning.open_deals(conn, moment, defs, **kwargs)
+                    with readmodel.replaying():
+                        slow_o = learning.open_deals(conn, moment, defs, **kwargs)
+                    assert [tuple(r) for r in fast_o] == [tuple(r) for r in slow_o], kwargs
                 for pipeline in (None, "Partners"):
                     # over all time, after every event: from the figures kept at write time
                     sc = scope(conn, moment, pipeline)

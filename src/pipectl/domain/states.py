@@ -56,12 +56,14 @@ class Facts:
     won: frozenset[str]
     order: Mapping[str, int]
     qualified: frozenset[str]
+    open: frozenset[str] = frozenset()
 
 
 def facts_of(pipelines: Mapping[int, Pipeline]) -> dict[int, Facts]:
     return {
         pid: Facts(frozenset(p.won_keys), {s.key: s.order for s in p.stages},
-                   frozenset(s.key for s in p.line if p.is_qualified_stage(s.key)))
+                   frozenset(s.key for s in p.line if p.is_qualified_stage(s.key)),
+                   frozenset(p.open_keys))
         for pid, p in pipelines.items()
     }
 
@@ -148,6 +150,107 @@ def states(deal_id: int, events: Sequence[Sequence[Any]], facts: Mapping[int, Fa
         pending[-2], pending[-1] = last_at, next_id
         rows.append(tuple(pending))
     return rows, stays
+
+
+# An outcome row (``outcomes``): (deal_id, *OUTCOME).
+OUTCOME = ("kind", "pipeline_id", "stage", "won", "valued", "days", "p_own", "decided_at",
+           "created_at", "value_minor", "currency")
+OUTCOME_ROW = ("deal_id", *OUTCOME)
+
+
+def outcomes(deal_id: int, events: Sequence[Sequence[Any]], facts: Mapping[int, Facts]
+             ) -> list[tuple]:
+    """What the deal teaches the forecast, now (``reports.learning`` reads the same from the
+    events in SQL, as of any moment; ``tests/store/test_read_models.py`` proves the two equal
+    after every event): nothing while it is not decided (its latest move is not into a won
+    stage of its pipeline, into lost, or a lost deal's move to another pipeline). Decided:
+
+    - ``stage``: one row per open stage of its pipeline it moved into before the decision
+      (at or before its moment): won (1) or lost (0), whether its value (its latest ``value``
+      event's, else its ``created`` event's) is above 0, the days from its latest entry into
+      the stage to the decision (None when its import could not tell when it began), and its
+      own probability at that entry (its latest ``probability`` event before it, else its
+      ``created`` event's; the latter too when it never had one);
+    - ``slip``: when won, one row per close date promised at or before the win (its
+      ``created`` and ``close_date`` events'), ``days`` from that date to the win;
+    - ``won``: when won, when (its first move into a won stage), when it was created, its value
+      and currency (the value won, for the new business of the range).
+
+    The decision is the win's first move's moment, or the loss's (its latest move's)."""
+    moves = [e for e in events if e[_TO] is not None]
+    if not moves:
+        return []
+    cr, s = moves[0], moves[-1]
+    won_now = s[_TO] in facts.get(s[_PID], _NONE).won
+    if not (won_now or s[_TO] == LOST or (s[_KIND] == "pipeline" and s[_FROM] == LOST)):
+        return []
+    pid = s[_PID]
+    decided_at = (min(e[_AT] for e in moves if e[_TO] in facts.get(e[_PID], _NONE).won)
+                  if won_now else s[_AT])
+    untimed = cr[_FIELD] == "unknown" and cr[_NEW] is not None and cr[_NEW] != "qualified_at"
+    probs = [e for e in events if e[_KIND] == "probability"]
+    values = [e for e in events if e[_KIND] == "value"]
+    value, currency = (values[-1] if values else cr)[_VALUE], (values[-1] if values else cr)[_CUR]
+    valued = 1 if value is not None and value > 0 else 0
+    won = 1 if won_now else 0
+    entries: dict[str, list[Any]] = {}  # stage -> [latest moment, latest id]
+    open_ = facts.get(pid, _NONE).open
+    for x in moves:
+        if x[_AT] <= decided_at and x[_PID] == pid and x[_TO] in open_:
+            entry = entries.get(x[_TO])
+            if entry is None:
+                entries[x[_TO]] = [x[_AT], x[_ID]]
+            else:
+                entry[0] = max(entry[0], x[_AT])
+                entry[1] = max(entry[1], x[_ID])
+    out: list[tuple] = []
+    decided_day = day_number(decided_at[:10])
+    for stage, (entered_at, k_entry) in entries.items():
+        days = None
+        if not untimed:
+            entered_day = day_number(entered_at[:10])
+            if decided_day is not None and entered_day is not None:
+                days = decided_day - entered_day
+        own = cr[_PROB]
+        if probs:
+            before = [y for y in probs if y[_ID] < k_entry]
+            if before:
+                own = before[-1][_PROB]
+        out.append((deal_id, "stage", pid, stage, won, valued, days, own, None, None, None,
+                    None))
+    if won_now:
+        if not untimed:
+            for x in events:
+                if (x[_KIND] in ("created", "close_date") and x[_CLOSE] is not None
+                        and x[_AT] <= decided_at):
+                    promised = day_number(x[_CLOSE])
+                    slip = (None if decided_day is None or promised is None
+                            else decided_day - promised)
+                    out.append((deal_id, "slip", pid, None, None, None, slip, None, None, None,
+                                None, None))
+        out.append((deal_id, "won", pid, None, None, None, None, None, decided_at, cr[_AT],
+                    value, currency))
+    return out
+
+
+def day_number(text: Any) -> int | None:
+    """A ``YYYY-MM-DD`` date's day number as SQLite's ``julianday`` counts it (less its
+    constant), so that a difference of two is the days SQLite gives: it takes any day 1-31 of
+    any month (the 30th of February is the 2nd of March). None where SQLite gives NULL."""
+    if not isinstance(text, str) or len(text) != 10 or text[4] != "-" or text[7] != "-":
+        return None
+    y, m, d = text[:4], text[5:7], text[8:]
+    if not (y.isdigit() and m.isdigit() and d.isdigit() and y.isascii() and m.isascii()
+            and d.isascii()):
+        return None
+    year, month, day = int(y), int(m), int(d)
+    if not (1 <= month <= 12 and 1 <= day <= 31):
+        return None
+    if month <= 2:
+        year, month = year - 1, month + 12
+    a = year // 100
+    b = 2 - a + a // 4
+    return (36525 * (year + 4716)) // 100 + (306001 * (month + 1)) // 10000 + day + b
 
 
 def by_deal(events: Iterable[Sequence[Any]]) -> Iterable[tuple[int, list[Sequence[Any]]]]:

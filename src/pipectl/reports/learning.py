@@ -20,7 +20,10 @@ the promised date to the day it was won (negative: early).
 The days of a deal whose import could not tell when it began or closed (``unknown``) are left
 out of the times and slips; its outcome still counts.
 
-Everything is aggregated in SQL: the Python side reads a few thousand rows at 1M deals.
+Everything is aggregated in SQL: the Python side reads a few thousand rows at 1M deals. As of a
+moment after every event, under the definitions the read models were computed with, the same
+is read from what the writes kept (``store.outcomes``: ``KEPT_*``), without a pass over the
+history.
 """
 
 from __future__ import annotations
@@ -130,6 +133,22 @@ GROUP BY currency
 """
 
 
+# The same from the read model (``store.outcomes``), as of now.
+KEPT_STAGES_SQL = """
+SELECT pipeline_id, stage, won, valued, days, p_own, n FROM outcome_figures
+WHERE kind = 'stage'{where}
+"""
+KEPT_SLIPS_SQL = """
+SELECT pipeline_id, days, n FROM outcome_figures WHERE kind = 'slip'{where}
+"""
+KEPT_FRESH_SQL = """
+SELECT currency, sum(value_minor) FROM deal_outcomes {hint}
+WHERE kind = 'won' AND decided_at >= :start AND decided_at < :end AND created_at >= :after
+  AND value_minor IS NOT NULL{mine}
+GROUP BY currency
+"""
+
+
 @dataclass(slots=True)
 class StageRecord:
     """How the decided deals that were in one open stage of one pipeline ended."""
@@ -176,6 +195,8 @@ def learn(conn: sqlite3.Connection, as_of: str, pipelines: snapshot.Pipelines,
     ``end`` by deals created at or after ``after`` (``History.fresh[key]``, per currency), of
     ``owner`` only when given, and of the pipeline ``fresh_pipeline`` when given."""
     sql.tune_for_reports(conn)
+    if since is None and kept(conn, as_of, pipelines):
+        return _learn_kept(conn, as_of, pipeline_id, fresh, owner, fresh_pipeline, slips)
     where = []
     if pipeline_id is not None:
         where.append("s.pipeline_id = :pipeline_id")
@@ -196,27 +217,10 @@ def learn(conn: sqlite3.Connection, as_of: str, pipelines: snapshot.Pipelines,
         where_ix = "temp." if sql.on_sqlite(conn) else ""
         conn.execute(f"CREATE INDEX {where_ix}{decided}_won ON {decided} (won, decided_at)")
     try:
-        stages: dict[tuple[int, str], StageRecord] = {}
         open_stage = snapshot.member(pipelines, snapshot.open_keys, "x.to_stage",
                                      "x.pipeline_id")
-        rows = conn.execute(STAGES_SQL.format(decided=decided, open_stage=open_stage, **hints))
-        for pid, stage, won, valued, days, p_own, n in rows:
-            record = stages.get((pid, stage))
-            if record is None:
-                record = stages[(pid, stage)] = StageRecord(pid, stage)
-            if won:
-                record.won += n
-                record.won_valued += n if valued else 0
-            else:
-                record.lost += n
-                record.lost_valued += n if valued else 0
-            if days is None:
-                record.untimed += n
-            else:
-                histogram = record.days_won if won else record.days_lost
-                histogram[days] = histogram.get(days, 0) + n
-            tally = record.own.setdefault(p_own, [0, 0])
-            tally[0 if won else 1] += n
+        stages = _records(conn.execute(STAGES_SQL.format(decided=decided,
+                                                         open_stage=open_stage, **hints)))
         promised: dict[int, dict[int, int]] = {}
         if slips:  # only the forecast range times deals by them
             for pid, slip, n in conn.execute(SLIPS_SQL.format(decided=decided, **hints)):
@@ -236,6 +240,63 @@ def learn(conn: sqlite3.Connection, as_of: str, pipelines: snapshot.Pipelines,
     return History(as_of, stages, promised, new)
 
 
+def kept(conn: sqlite3.Connection, as_of: str, pipelines: snapshot.Pipelines) -> bool:
+    """Whether the read model (``store.outcomes``) gives the history as of ``as_of``: the
+    database has it, the read models are usable under ``pipelines`` (``readmodel.usable``),
+    and no event is later than ``as_of``."""
+    from pipectl.store import figures, outcomes, readmodel
+
+    return (outcomes.present(conn) and readmodel.usable(conn, pipelines)
+            and not figures.event_after(conn, as_of))
+
+
+def _records(rows: Any) -> dict[tuple[int, str], StageRecord]:
+    """``StageRecord``s from rows of (pipeline, stage, won, valued, days, own p, how many)."""
+    stages: dict[tuple[int, str], StageRecord] = {}
+    for pid, stage, won, valued, days, p_own, n in rows:
+        record = stages.get((pid, stage))
+        if record is None:
+            record = stages[(pid, stage)] = StageRecord(pid, stage)
+        if won:
+            record.won += n
+            record.won_valued += n if valued else 0
+        else:
+            record.lost += n
+            record.lost_valued += n if valued else 0
+        if days is None:
+            record.untimed += n
+        else:
+            histogram = record.days_won if won else record.days_lost
+            histogram[days] = histogram.get(days, 0) + n
+        tally = record.own.setdefault(p_own, [0, 0])
+        tally[0 if won else 1] += n
+    return stages
+
+
+def _learn_kept(conn: sqlite3.Connection, as_of: str, pipeline_id: int | None,
+                fresh: Sequence[tuple[Any, str, str, str]], owner: str | None,
+                fresh_pipeline: int | None, slips: bool) -> History:
+    """``learn`` from the read model (``kept`` said it may)."""
+    where = "" if pipeline_id is None else "\n  AND pipeline_id = :pipeline_id"
+    p: dict[str, Any] = {"pipeline_id": pipeline_id, "owner": owner, "fp": fresh_pipeline}
+    stages = _records(conn.execute(KEPT_STAGES_SQL.format(where=where), p))
+    promised: dict[int, dict[int, int]] = {}
+    if slips:
+        for pid, slip, n in conn.execute(KEPT_SLIPS_SQL.format(where=where), p):
+            promised.setdefault(pid, {})[slip] = n
+    mine = where + ("" if owner is None else
+                    "\n  AND deal_id IN (SELECT id FROM deals WHERE owner = :owner)")
+    if fresh_pipeline is not None:
+        mine += "\n  AND pipeline_id = :fp"
+    hint = sql.indexed_by("deal_outcomes_won") if sql.on_sqlite(conn) else ""
+    new: dict[Any, dict[str, int]] = {}
+    for key, start, end, after in fresh:
+        rows = conn.execute(KEPT_FRESH_SQL.format(mine=mine, hint=hint),
+                            {**p, "start": start, "end": end, "after": after})
+        new[key] = {c: int(v) for c, v in rows}
+    return History(as_of, stages, promised, new)
+
+
 def first_created(conn: sqlite3.Connection) -> str | None:
     """When the history begins: the earliest ``created`` event (None: no deal yet)."""
     hint = sql.indexed_by("events_kind_at") if sql.on_sqlite(conn) else ""
@@ -247,14 +308,9 @@ def open_deals(conn: sqlite3.Connection, as_of: str, pipelines: snapshot.Pipelin
                owner: str | None = None, pipeline_id: int | None = None) -> list[tuple]:
     """The deals open at ``as_of``, in id order: (id, pipeline id, stage, entered_at,
     value_minor, currency, close_date, own probability), from ``reports.snapshot``."""
-    table = snapshot.build(conn, as_of, owner, funnel=False, pipelines=pipelines,
-                           pipeline_id=pipeline_id, only_open=True)
-    try:
-        return conn.execute(
-            f"SELECT id, pipeline_id, stage, entered_at, value_minor, currency, close_date, "
-            f"probability FROM {table} WHERE status = 'open' ORDER BY id").fetchall()
-    finally:
-        snapshot.drop(conn, table)
+    return snapshot.open_rows(conn, as_of, "id, pipeline_id, stage, entered_at, value_minor, "
+                              "currency, close_date, probability", pipelines, owner,
+                              pipeline_id)
 
 
 def _won_now(pipelines: snapshot.Pipelines) -> str:

@@ -357,23 +357,45 @@ def read_model_differences(conn: sqlite3.Connection) -> list[int]:
 
     if not readmodel.present(conn):
         return []
-    every, states, stays = "check_every_deal", "check_states", "check_stays"
+    from pipectl.store import figures, outcomes
+
+    kept = outcomes.present(conn)
+    every, states, stays, taught = ("check_every_deal", "check_states", "check_stays",
+                                    "check_outcomes")
     try:
         conn.execute(f"CREATE TEMP TABLE {every} (deal_id INTEGER PRIMARY KEY)")
         conn.execute(f"INSERT INTO temp.{every} SELECT id FROM deals UNION "
-                     "SELECT deal_id FROM deal_states UNION SELECT deal_id FROM deal_stays")
+                     "SELECT deal_id FROM deal_states UNION SELECT deal_id FROM deal_stays"
+                     + (" UNION SELECT deal_id FROM deal_outcomes" if kept else ""))
         conn.execute(f"CREATE TEMP TABLE {states} AS SELECT * FROM deal_states WHERE 1 = 0")
         conn.execute(f"CREATE TEMP TABLE {stays} AS SELECT * FROM deal_stays WHERE 1 = 0")
+        if kept:
+            conn.execute(f"CREATE TEMP TABLE {taught} AS SELECT * FROM deal_outcomes "
+                         "WHERE 1 = 0")
         readmodel.fill(conn, readmodel.definitions(conn), f"temp.{every}", f"temp.{states}",
-                       f"temp.{stays}")
-        from pipectl.store import figures
-
+                       f"temp.{stays}", outcomes_table=f"temp.{taught}" if kept else None)
         counted_wrong: list[int] = []
         if figures.present(conn) and figures.differ(conn, f"temp.{states}"):
             # the counts kept for the report are not those of the deals' states: every deal
             # counted in a combination that differs (or, for one no deal has, every deal)
             counted_wrong = every_deal_counted_wrong(conn, f"temp.{states}")
-        return sorted(set(counted_wrong) | {r[0] for r in conn.execute(f"""
+        taught_wrong: set[int] = set()
+        if kept:
+            # a deal's rows may repeat (two promises of one slip): compared with their counts
+            columns = ", ".join(("deal_id", *outcomes.DIMENSIONS, "decided_at", "created_at",
+                                 "value_minor", "currency"))
+            grouped = "SELECT {c}, count(*) AS n FROM {t} GROUP BY {c}"
+            right = grouped.format(c=columns, t=f"temp.{taught}")
+            held = grouped.format(c=columns, t="deal_outcomes")
+            taught_wrong = {r[0] for r in conn.execute(
+                f"SELECT deal_id FROM ({held} EXCEPT {right}) AS a "
+                f"UNION SELECT deal_id FROM ({right} EXCEPT {held}) AS b")}
+            if not taught_wrong and outcomes.differ(conn):
+                # the counts are wrong, not the deals' rows: every deal that has any
+                taught_wrong = {r[0] for r in conn.execute(
+                    "SELECT DISTINCT deal_id FROM deal_outcomes WHERE kind <> 'won'")} or {
+                    r[0] for r in conn.execute("SELECT id FROM deals")}
+        return sorted(set(counted_wrong) | taught_wrong | {r[0] for r in conn.execute(f"""
             SELECT deal_id FROM (SELECT * FROM deal_states EXCEPT SELECT * FROM temp.{states})
                 AS a
             UNION SELECT deal_id FROM (SELECT * FROM temp.{states} EXCEPT
@@ -384,7 +406,7 @@ def read_model_differences(conn: sqlite3.Connection) -> list[int]:
                                        SELECT * FROM deal_stays) AS d
             UNION SELECT deal_id FROM read_dirty""")})
     finally:
-        for table in (every, states, stays):
+        for table in (every, states, stays, taught):
             conn.execute(f"DROP TABLE IF EXISTS temp.{table}")
 
 
@@ -424,6 +446,10 @@ def recompute_read_models(conn: sqlite3.Connection, ids: list[int]) -> None:
                      [(i,) for i in ids])
     if figures.present(conn):
         conn.execute("DELETE FROM deal_figures")  # counted again, from every deal (settle)
+    from pipectl.store import outcomes
+
+    if outcomes.present(conn):
+        conn.execute("DELETE FROM outcome_figures")  # the same
     conn.execute("DELETE FROM read_facts")
     conn.execute("INSERT OR IGNORE INTO read_dirty_pipelines (pipeline_id) "
                  "SELECT id FROM pipelines")

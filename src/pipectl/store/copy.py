@@ -27,7 +27,7 @@ from pipectl.errors import DatabaseError
 # Parents first; every table a pipectl database holds but its migrations' own.
 TABLES = ("pipelines", "pipeline_versions", "stage_keys", "stage_maps", "deals", "events",
           "imports", "rates", "deal_states", "deal_stays", "read_facts", "read_dirty",
-          "read_dirty_pipelines", "deal_figures")
+          "read_dirty_pipelines", "deal_figures", "deal_outcomes", "outcome_figures")
 # Tables with an id that the server hands out: its counter moves past the copied ids.
 IDENTITY = ("pipelines", "deals", "events", "imports", "rates")
 BATCH = 5000
@@ -175,7 +175,8 @@ def clear_default(side: Side) -> None:
     """Remove the default pipeline a new target's first use created (the copy brings the
     source's)."""
     for table in ("stage_keys", "pipeline_versions", "pipelines", "read_facts",
-                  "read_dirty_pipelines", "read_dirty", "deal_figures"):
+                  "read_dirty_pipelines", "read_dirty", "deal_figures", "deal_outcomes",
+                  "outcome_figures"):
         side.run(f"DELETE FROM {table}")
 
 

@@ -18,6 +18,8 @@ is a range query:
   A state that the next one replaced at the same moment is not kept (no moment sees it).
 - ``deal_stays``: one row per completed stay in a stage: from a move into it to the deal's
   next move, with its length in seconds.
+- ``deal_outcomes`` (and its counts, ``outcome_figures``): what each decided deal teaches the
+  forecast now (``store.outcomes``).
 
 They are one function of the events: ``domain.states`` computes a deal's rows from its events
 alone (its latest move, latest value / close-date / probability event, first win, first
@@ -171,12 +173,14 @@ def _many(conn: sqlite3.Connection, dirty: str) -> bool:
 
 
 def fill(conn: sqlite3.Connection, pipelines: Pipelines, dirty: str, states_table: str,
-         stays_table: str, past_table: str | None = None, many: bool | None = None) -> None:
+         stays_table: str, past_table: str | None = None, many: bool | None = None,
+         outcomes_table: str | None = None) -> None:
     """Insert the rows of the deals listed in table ``dirty`` (deal_id), computed from their
     events (``domain.states``), into ``states_table`` and ``stays_table`` (their columns as
     ``deal_states`` and ``deal_stays``; with ``past_table``, the states a later one replaced
-    go there). A few deals' events are read through their index; a large share (an import,
-    the migration) in one pass over the table, sorted once."""
+    go there; with ``outcomes_table``, what each teaches the forecast, as ``deal_outcomes``:
+    ``store.outcomes``). A few deals' events are read through their index; a large share (an
+    import, the migration) in one pass over the table, sorted once."""
     from pipectl.domain import states as domain
 
     if many is None:
@@ -194,9 +198,12 @@ def fill(conn: sqlite3.Connection, pipelines: Pipelines, dirty: str, states_tabl
     past_sql = f"INSERT INTO {past_table or states_table} {slots}"
     stay_sql = (f"INSERT INTO {stays_table} ({', '.join(domain.STAY)}, seconds) "
                 f"VALUES (?, ?, ?, ?, ?, ?, ({sql.day('?6')} - {sql.day('?5')}) * 86400)")
+    outcome_sql = (f"INSERT INTO {outcomes_table} ({', '.join(domain.OUTCOME_ROW)}) "
+                   f"VALUES ({', '.join('?' * len(domain.OUTCOME_ROW))})")
     now_rows: list[tuple] = []
     past_rows: list[tuple] = []
     stay_rows: list[tuple] = []
+    outcome_rows: list[tuple] = []
     writer = conn.cursor()
     # a server takes many rows by COPY (an INSERT a row costs a round of the protocol each);
     # the stays through a scratch table, their seconds computed by the server as on a file
@@ -212,13 +219,18 @@ def fill(conn: sqlite3.Connection, pipelines: Pipelines, dirty: str, states_tabl
             put(states_table, now_rows, ROW)
             put(past_table or states_table, past_rows, ROW)
             put("temp.read_stays", stay_rows, domain.STAY)
+            if outcome_rows:
+                put(outcomes_table, outcome_rows, domain.OUTCOME_ROW)
         else:
             writer.executemany(now_sql, now_rows)
             writer.executemany(past_sql, past_rows)
             writer.executemany(stay_sql, stay_rows)
+            if outcome_rows:
+                writer.executemany(outcome_sql, outcome_rows)
         now_rows.clear()
         past_rows.clear()
         stay_rows.clear()
+        outcome_rows.clear()
 
     deals = domain.by_deal(cur)
     if many:
@@ -230,6 +242,8 @@ def fill(conn: sqlite3.Connection, pipelines: Pipelines, dirty: str, states_tabl
             now_rows.append(rows[-1])
             past_rows.extend(rows[:-1])
         stay_rows.extend(stays)
+        if outcomes_table is not None:
+            outcome_rows.extend(domain.outcomes(deal_id, events, facts_by_pipeline))
         if len(past_rows) + len(now_rows) >= 20_000:
             flush()
     flush()
@@ -262,25 +276,32 @@ def _fill_many(conn: sqlite3.Connection, pipelines: Pipelines) -> None:
     and the file's pages in cache no longer hold the place it goes). Each deal's state now
     and its stays come in that order already (by deal); the states a later one replaced go
     to a scratch table first and in sorted by when they ended."""
-    indexes = conn.execute(
+    # a server's indexes stay (its planner, its memory)
+    from pipectl.store import outcomes
+
+    kept = outcomes.present(conn)
+    tables = ("deal_states", "deal_stays", "deal_outcomes") if kept else (
+        "deal_states", "deal_stays")
+    indexes = [] if not sql.on_sqlite(conn) else conn.execute(
         "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL "
-        "AND tbl_name IN ('deal_states', 'deal_stays') ORDER BY name").fetchall() \
-        if sql.on_sqlite(conn) else []  # a server's indexes stay (its planner, its memory)
+        f"AND tbl_name IN ({', '.join(repr(t) for t in tables)}) ORDER BY name").fetchall()
     for name, _ in indexes:
         conn.execute(f'DROP INDEX "{name}"')
-    for table in ("deal_states", "deal_stays"):  # one pass each, no index to keep
+    for table in tables:  # one pass each, no index to keep
         conn.execute(f"DELETE FROM {table} WHERE deal_id IN (SELECT deal_id FROM read_dirty)")
     conn.execute("DROP TABLE IF EXISTS temp.read_past")
     conn.execute("CREATE TEMP TABLE read_past AS SELECT * FROM deal_states WHERE 1 = 0")
     try:
         fill(conn, pipelines, "read_dirty", "deal_states", "deal_stays", "temp.read_past",
-             many=True)
+             many=True, outcomes_table="deal_outcomes" if kept else None)
         conn.execute("INSERT INTO deal_states SELECT * FROM temp.read_past "
                      "ORDER BY until_at, deal_id, since_id")
     finally:
         conn.execute("DROP TABLE IF EXISTS temp.read_past")
     for _, index_sql in indexes:
         conn.execute(index_sql)
+    if kept:
+        outcomes.rebuild(conn)
 
 
 def settle(conn: sqlite3.Connection) -> None:
@@ -312,26 +333,37 @@ def settle(conn: sqlite3.Connection) -> None:
                     f"FROM events {sql.indexed_by('events_moves')} "
                     "WHERE to_stage IS NOT NULL AND pipeline_id = ?", (pid,))
         conn.execute("DELETE FROM read_dirty_pipelines")
-    from pipectl.store import figures
+    from pipectl.store import figures, outcomes
 
     counted = figures.present(conn)
+    kept = outcomes.present(conn)
     if not conn.execute("SELECT 1 FROM read_dirty LIMIT 1").fetchone():
         if counted and figures.needs_rebuild(conn):
             figures.rebuild(conn)
+        if kept and outcomes.needs_rebuild(conn):
+            outcomes.rebuild(conn)
         return
     if pipelines is None:
         pipelines = definitions(conn)
     marked = "deal_id IN (SELECT deal_id FROM read_dirty)"
     if not _many(conn, "read_dirty"):
         before = figures.counted(conn, marked) if counted else []
-        for table in ("deal_states", "deal_stays"):
+        taught = outcomes.counted(conn, marked) if kept else []
+        for table in ("deal_states", "deal_stays", "deal_outcomes") if kept else (
+                "deal_states", "deal_stays"):
             conn.execute(f"DELETE FROM {table} WHERE {marked}")
-        fill(conn, pipelines, "read_dirty", "deal_states", "deal_stays", many=False)
+        fill(conn, pipelines, "read_dirty", "deal_states", "deal_stays", many=False,
+             outcomes_table="deal_outcomes" if kept else None)
         if counted:
             if figures.needs_rebuild(conn):
                 figures.rebuild(conn)
             else:
                 figures.apply(conn, before, figures.counted(conn, marked))
+        if kept:
+            if outcomes.needs_rebuild(conn):
+                outcomes.rebuild(conn)
+            else:
+                outcomes.apply(conn, taught, outcomes.counted(conn, marked))
     else:
         _fill_many(conn, pipelines)
         if counted:

@@ -413,6 +413,15 @@ def _migrations():  # -> sqlite_utils.Migrations, imported lazily (start-up cost
         # database role on a server. Events recorded before are NULL: not known.
         run_script(db.conn, "ALTER TABLE events ADD COLUMN actor TEXT;")
 
+    @migrations(name="0010_deal_outcomes")
+    def deal_outcomes(db) -> None:
+        # What each decided deal teaches the forecast (store/outcomes.py), computed with the
+        # other read models from the events by the COMMIT of this same transaction.
+        from pipectl.store import outcomes, readmodel
+
+        run_script(db.conn, outcomes.SCHEMA)
+        readmodel.mark_all(db.conn)
+
     return migrations
 
 
@@ -492,7 +501,7 @@ def run_script(conn: sqlite3.Connection, script: str) -> None:
 
 
 # Number of migrations above; a test checks it matches.
-VERSION = 9
+VERSION = 10
 
 # The migrations that rebuild tables (foreign keys off while they run): after them, and only
 # after them, an upgrade checks every reference before it commits.
@@ -505,7 +514,9 @@ REBUILDS = frozenset({"0001_initial", "0003_checks_without_in_lists", "0004_pipe
 # report on a file without them does without (it replays the events: ``readmodel.usable``);
 # 0008 only widened an index and added the report's figures, which a report on a file
 # without them does without (it reads the states or replays the events); 0009 only added
-# events.actor, which a read of a file without it shows as not known.
+# events.actor, which a read of a file without it shows as not known; 0010 only added the
+# forecast's read model, which a forecast on a file without it does without (it reads the
+# events).
 READABLE_FROM = 4
-# The oldest schema that holds every table ``db copy`` moves (0008 added deal_figures).
-READ_MODELS_FROM = 8
+# The oldest schema that holds every table ``db copy`` moves (0010 added deal_outcomes).
+READ_MODELS_FROM = 10

@@ -341,8 +341,35 @@ _OBJECT = re.compile(r"CREATE (?:UNIQUE )?(TABLE|INDEX|TRIGGER|FUNCTION|AGGREGAT
 
 
 def made() -> dict[tuple[str, str], str]:
-    """(kind, name) -> kind of every object SCHEMA creates (``db check`` finds each)."""
-    return {(k.lower(), n): k.lower() for k, n in _OBJECT.findall(SCHEMA)}
+    """(kind, name) -> kind of every object SCHEMA and the migrations create (``db check``
+    finds each)."""
+    every = SCHEMA + "".join(sql for _, sql in MIGRATIONS.values())
+    return {(k.lower(), n): k.lower() for k, n in _OBJECT.findall(every)}
+
+
+def _migration_10() -> str:
+    """What each decided deal teaches the forecast (``store.outcomes``); every deal marked,
+    so that the next write computes them (until then the forecast reads the events). A team
+    (``store.postgres.team``) gets the same rights on the new tables as on ``deal_states``."""
+    from pipectl.store.outcomes import PG_SCHEMA
+
+    return PG_SCHEMA + """
+INSERT INTO read_dirty (deal_id) SELECT id FROM deals ON CONFLICT DO NOTHING;
+DO $$
+DECLARE r record;
+BEGIN
+    FOR r IN SELECT a.grantee::regrole::text AS who, a.privilege_type AS what
+             FROM pg_catalog.pg_class c, aclexplode(c.relacl) a
+             WHERE c.oid = 'deal_states'::regclass AND a.grantee <> c.relowner
+               AND a.grantee <> 0
+    LOOP
+        EXECUTE format('GRANT %s ON deal_outcomes, outcome_figures TO %s', r.what, r.who);
+    END LOOP;
+END $$;
+"""
+
+
+MIGRATIONS[10] = ("0010_deal_outcomes", _migration_10())
 
 
 def found(conn: Any) -> set[tuple[str, str]]:
@@ -429,9 +456,21 @@ def upgrade(conn: Any, where: str, now: str) -> bool:
             cur.execute("INSERT INTO pipectl_migrations VALUES (%s, %s, %s)",
                         (BASE_VERSION, "schema created at this version", now))
             found, changed = BASE_VERSION, True
-        for v in range(found + 1, VERSION + 1):
-            name, sql = MIGRATIONS[v]
-            cur.execute(sql)
-            cur.execute("INSERT INTO pipectl_migrations VALUES (%s, %s, %s)", (v, name, now))
-            changed = True
+        import psycopg
+
+        older = found
+        try:
+            for v in range(found + 1, VERSION + 1):
+                name, sql = MIGRATIONS[v]
+                cur.execute(sql)
+                cur.execute("INSERT INTO pipectl_migrations VALUES (%s, %s, %s)",
+                            (v, name, now))
+                changed = True
+        except psycopg.errors.InsufficientPrivilege:
+            # a team member who may not create tables: the database's owner upgrades it
+            raise DatabaseError(
+                f"{where}: its pipectl schema is version {older}, older than this pipectl's "
+                f"({VERSION}), and this role may not upgrade it; nothing was changed",
+                hint="the database's owner upgrades it by running any pipectl command once "
+                     "(e.g. pipectl list), or use the pipectl it was made with") from None
         return changed
