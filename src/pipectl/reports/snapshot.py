@@ -291,6 +291,47 @@ def from_read_models(conn: sqlite3.Connection, pipelines: Pipelines) -> bool:
 _names = count(1)
 
 
+def _read_model_select(pipelines: Pipelines, owner: str | None, pipeline_id: int | None,
+                       deal_columns: str, funnel: bool, activity: bool, only_open: bool,
+                       join_deals: bool) -> str:
+    """The SELECT of ``build``'s snapshot from the read models (parameters ``:as_of``,
+    ``:owner``, ``:pipeline_id``)."""
+    join = "JOIN deals d ON d.id = r.deal_id" if join_deals else ""
+    if owner is not None:
+        join += " AND d.owner = :owner"
+    where = " AND r.pipeline_id = :pipeline_id" if pipeline_id is not None else ""
+    if only_open:
+        where += (" AND " + stage_case(pipelines, "status", "r.stage", "r.pipeline_id")
+                  + " = 'open'")
+    return _states_sql(pipelines, funnel, activity, deal_columns, join, where)
+
+
+def open_rows(conn: sqlite3.Connection, as_of: str, columns: str, pipelines: Pipelines,
+              owner: str | None = None, pipeline_id: int | None = None) -> list[tuple]:
+    """The ``columns`` (the first: ``id``) of the snapshot's deals open at ``as_of``, in id
+    order: what
+    ``build(..., funnel=False, only_open=True)`` holds, read straight from the read models
+    when they serve (no table in between: 100,000 open deals, 0.5 s -> 0.2 s), else from a
+    built snapshot."""
+    params = {"as_of": as_of, "owner": owner, "pipeline_id": pipeline_id}
+    if from_read_models(conn, pipelines):
+        select = _read_model_select(pipelines, owner, pipeline_id, "", False, False, True,
+                                    owner is not None)
+        # sorted here: told to order by id, SQLite reads every state through deal_states_deal
+        # (1.8M at 369k deals: 3-8 s) rather than the range of states in force, then sort
+        rows = conn.execute(f"SELECT {columns} FROM ({select}) AS s WHERE status = 'open'",
+                            params).fetchall()
+        rows.sort(key=lambda r: r[0])
+        return rows
+    table = build(conn, as_of, owner, funnel=False, pipelines=pipelines,
+                  pipeline_id=pipeline_id, only_open=True)
+    try:
+        return conn.execute(f"SELECT {columns} FROM {table} WHERE status = 'open' "
+                            "ORDER BY id").fetchall()
+    finally:
+        drop(conn, table)
+
+
 def build(
     conn: sqlite3.Connection,
     as_of: str,
@@ -326,15 +367,9 @@ def build(
     deal_columns = (("d.name AS name, d.owner AS owner," if names else "")
                     + (f"d.{group} AS grp," if group is not None else ""))
     if from_read_models(conn, pipelines):
-        join = ("JOIN deals d ON d.id = r.deal_id"
-                if names or owner is not None or group is not None else "")
-        if owner is not None:
-            join += " AND d.owner = :owner"
-        where = " AND r.pipeline_id = :pipeline_id" if pipeline_id is not None else ""
-        if only_open:
-            where += (" AND " + stage_case(pipelines, "status", "r.stage", "r.pipeline_id")
-                      + " = 'open'")
-        select = _states_sql(pipelines, funnel, activity, deal_columns, join, where)
+        select = _read_model_select(pipelines, owner, pipeline_id, deal_columns, funnel,
+                                    activity, only_open,
+                                    names or owner is not None or group is not None)
         return sql.scratch(conn, f"snap_{next(_names)}", select, params, index=("id",),
                            unique=True)
     join = ("JOIN deals d ON d.id = m.deal_id"
