@@ -472,8 +472,11 @@ def test_an_upgrade_that_keeps_failing_makes_one_backup_not_one_per_try(tmp_path
 
 def _schema_4(db: Path) -> None:
     """Make a current pipectl file look as schema 4 left it (before 0005_imports,
-    0006_rates, 0007_read_models, 0008_board_index_and_figures and 0009_event_actor)."""
+    0006_rates, 0007_read_models, 0008_board_index_and_figures, 0009_event_actor and
+    0010_deal_outcomes)."""
     con = sqlite3.connect(db)
+    con.execute("DROP TABLE deal_outcomes")
+    con.execute("DROP TABLE outcome_figures")
     con.execute("ALTER TABLE events DROP COLUMN actor")
     con.execute("DROP TABLE rates")
     con.execute("DROP TABLE imports")
@@ -485,7 +488,7 @@ def _schema_4(db: Path) -> None:
         con.execute(f"DROP TABLE {name}")
     con.execute("DELETE FROM _sqlite_migrations WHERE name IN "
                 "('0005_imports', '0006_rates', '0007_read_models', "
-                "'0008_board_index_and_figures', '0009_event_actor')")
+                "'0008_board_index_and_figures', '0009_event_actor', '0010_deal_outcomes')")
     con.execute("PRAGMA user_version = 4")
     con.commit()
     con.close()
