@@ -203,7 +203,8 @@ def steps() -> Iterator[dict[str, float]]:
 
     wrap(service, "_analogs", "past periods (analogs)")
     wrap(learning, "learn", "learning SQL (reports.learning.learn)")
-    wrap(snapshot, "build", "open-deals snapshot (snapshot.build)")
+    wrap(learning, "open_deals", "the open deals (reports.learning.open_deals)")
+    wrap(snapshot, "build", "open-deals snapshot (snapshot.build)")  # before 25eb99d
     wrap(f, "thresholds", "thresholds")
     wrap(f, "simulate", "simulate (numpy, threads)")
     wrap(service, "_won_in", "won so far (_won_in)")
@@ -274,6 +275,10 @@ STATEMENTS = [
     ("SQL: learn's slips (SLIPS_SQL)", re.compile(r"julianday\(x\.close_date\)")),
     ("SQL: learn's new-business windows (FRESH_SQL, all)",
      re.compile(r"FROM learn_\d+\s+WHERE won = 1")),
+    ("SQL: learn's counted stages and slips, kept at write time (outcome_figures)",
+     re.compile(r"FROM outcome_figures")),
+    ("SQL: learn's new-business windows, kept at write time (deal_outcomes, all)",
+     re.compile(r"FROM deal_outcomes")),
     ("SQL: the snapshot's temp table (CREATE TEMP TABLE snap_N)",
      re.compile(r"CREATE TEMP TABLE snap_")),
     ("SQL: the open deals read from it", re.compile(r"FROM snap_\d+ WHERE status = 'open'")),

@@ -676,6 +676,91 @@ def test_distinct_seeds_give_distinct_draws() -> None:
                               simulate([1, 2, 4], cumulative, 2_000, (7, 0)))
 
 
+def _reference(values: list[int], cumulative: np.ndarray, runs: int, seed: int) -> np.ndarray:
+    """simulate's draws and sums spelled out deal by deal: the deals with a chance, ordered by
+    their first and last period with one; in blocks of BLOCK_DEALS, each block's stream of
+    64-bit words from ``generator(seed, (BLOCKS_KEY, block))`` cut into 16-bit draws, run by
+    run (runs x deals); a deal won by the end of period k when its draw is below
+    rint(cumulative x 65,536). Python integers, taken modulo 2**64 at the end as int64."""
+    d, k = cumulative.shape
+    limits = np.rint(np.clip(cumulative, 0.0, 1.0) * RESOLUTION).astype(np.int64)
+    chance = [i for i in range(d) if limits[i, -1] > 0]
+    first = {i: int(np.argmax(limits[i] > 0)) for i in chance}
+    last = {i: max(int(np.argmax(limits[i] == limits[i, -1])), first[i]) for i in chance}
+    order = sorted(chance, key=lambda i: (first[i], last[i], i))
+    won_by = [[0] * k for _ in range(runs)]
+    for block, a in enumerate(range(0, len(order), f.BLOCK_DEALS)):
+        deals = order[a:a + f.BLOCK_DEALS]
+        n = runs * len(deals)
+        words = f.generator(seed, (f.BLOCKS_KEY, block)).bit_generator.random_raw(-(-n // 4))
+        u = words.view(np.uint16)[:n].reshape(runs, len(deals))
+        for c, i in enumerate(deals):
+            for r in range(runs):
+                for j in range(k):
+                    if u[r, c] < limits[i, j]:
+                        won_by[r][j] += values[i]
+    out = [[row[0], *(row[j] - row[j - 1] for j in range(1, k))] for row in won_by]
+    return np.array([[(x + 2**63) % 2**64 - 2**63 for x in row] for row in out], dtype=np.int64)
+
+
+@pytest.mark.parametrize(
+    ("block_deals", "block_runs", "chunk_entries", "segment", "workers"),
+    [
+        (f.BLOCK_DEALS, f.BLOCK_RUNS, f._CHUNK_ENTRIES, f._SEGMENT_RUNS, 1),  # as shipped
+        (256, 4, f._CHUNK_ENTRIES, f._SEGMENT_RUNS, 2),  # 4 runs at a time
+        (5, 12, 40, 24, 3),  # tiny blocks, chunks and segments, not dividing the runs
+        (3, 1024, 1, 8, 2),
+    ],
+)
+def test_simulate_is_the_reference_draw_by_draw(block_deals: int, block_runs: int,
+                                                chunk_entries: int, segment: int,
+                                                workers: int,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    # how many runs a block draws at a time, how its sums are taken and how many threads
+    # share the blocks change nothing: the same draws, the same exact sums
+    monkeypatch.setattr(f, "BLOCK_DEALS", block_deals)
+    monkeypatch.setattr(f, "BLOCK_RUNS", block_runs)
+    monkeypatch.setattr(f, "_CHUNK_ENTRIES", chunk_entries)
+    monkeypatch.setattr(f, "_SEGMENT_RUNS", segment)
+    _workers(monkeypatch, workers)
+    rng = np.random.default_rng(17)
+    d, k, runs = 23, 4, 103  # runs not a multiple of 4: the last word is cut
+    values = [int(x) for x in rng.integers(0, 10**9, d)]
+    values[:6] = [2**45 + 1, 2**62, -(2**40), 0, 3 * 10**15, -7]  # beyond float64, negative
+    cumulative = _random_cumulative(rng, d, k)
+    cumulative[6] = [0.0, 0.0, 1.0, 1.0]  # certain from period 2
+    cumulative[7] = [0.0, 0.0, 0.0, 0.0]  # no chance: no draw
+    cumulative[8] = [1e-6, 0.3, 0.3, 0.9999999]  # rounds to 0, then certain at the end
+    got = simulate(values, cumulative, runs, 5)
+    assert got.dtype == np.int64
+    assert np.array_equal(got, _reference(values, cumulative, runs, 5))
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_simulate_is_the_reference_for_a_shared_divisor(seed: int) -> None:
+    # values with a common divisor (taken out of the sums and put back) and one block of 256
+    # deals at values up to 2**45 (parts of 16 bits: three)
+    rng = np.random.default_rng(seed)
+    values = [int(x) * 1_000 for x in rng.integers(1, 10**8, 256)]
+    values[0] = 2**45 // 1_000 * 1_000
+    cumulative = np.sort(rng.random((256, 2)) * 0.6, axis=1)
+    assert np.array_equal(simulate(values, cumulative, 40, seed),
+                          _reference(values, cumulative, 40, seed))
+
+
+def test_deals_of_no_value_and_blocks_of_certain_deals(monkeypatch: pytest.MonkeyPatch) -> None:
+    # blocks of 2 deals: one of values 0 only, one certain in every period it has a chance
+    # in (no draw counts in either), one drawn; the draws are each block's own all the same
+    monkeypatch.setattr(f, "BLOCK_DEALS", 2)
+    values = [0, 0, 4, 9, 5, 6]
+    cumulative = np.array([[0.2, 0.5, 0.5], [0.1, 0.1, 0.1],
+                           [0.0, 1.0, 1.0], [0.0, 1.0, 1.0],
+                           [0.0, 0.0, 0.5], [0.0, 0.0, 0.25]])
+    out = simulate(values, cumulative, 1_001, 3)
+    assert np.array_equal(out, _reference(values, cumulative, 1_001, 3))
+    assert (out[:, 1] == 13).all() and not out[:, 0].any()
+
+
 # ---------------------------------------------------------------- quantile of the runs
 
 

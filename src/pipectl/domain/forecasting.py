@@ -155,14 +155,15 @@ class OpenDeals:
 
     ``probability``: its chance to win (0..1). ``anchor``: the day number (date.toordinal) its
     timing counts from. ``timing``: the index in ``samples`` of its timing sample (days from
-    the anchor to the win), or -1 when nothing times it.
+    the anchor to the win), or -1 when nothing times it. The numbers may come as lists or as
+    numpy arrays.
     """
 
-    value_minor: list[int]
-    currency: list[str]
-    probability: list[float]
-    anchor: list[int]
-    timing: list[int]
+    value_minor: Sequence[int] | np.ndarray
+    currency: Sequence[str]
+    probability: Sequence[float] | np.ndarray
+    anchor: Sequence[int] | np.ndarray
+    timing: Sequence[int] | np.ndarray
     samples: list[Sample]
 
 
@@ -188,15 +189,27 @@ def thresholds(deals: OpenDeals, today: int, ends: Sequence[int]) -> tuple[np.nd
             continue
         days = np.asarray(sample.days, dtype=np.int64)
         cum = np.concatenate(([0], np.cumsum(np.asarray(sample.counts, dtype=np.int64))))
-        lo = np.searchsorted(days, today - anchor[rows], side="left")
+        lo = _before(days, today - anchor[rows])
         left = cum[-1] - cum[lo]  # observations not before today
         ok = left > 0
-        hi = np.searchsorted(days, end[None, :] - anchor[rows][:, None], side="left")
+        hi = _before(days, end[None, :] - anchor[rows][:, None])
         hi = np.maximum(hi, lo[:, None])
         share = (cum[hi] - cum[lo][:, None]) / np.where(ok, left, 1)[:, None]
         out[rows] = np.where(ok[:, None], share * prob[rows][:, None], 0.0)
         timed[rows] = ok
     return out, timed
+
+
+def _before(days: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """How many of the sorted ``days`` lie before each of ``x``: ``np.searchsorted``, from a
+    table of every whole number x spans when there are fewer of them than of x (many deals
+    share an anchor)."""
+    import numpy as np
+
+    low, high = (int(x.min()), int(x.max())) if x.size else (0, 0)
+    if high - low >= x.size:
+        return np.searchsorted(days, x, side="left")
+    return np.searchsorted(days, np.arange(low, high + 1), side="left")[x - low]
 
 
 def generator(seed: int | Sequence[int], key: tuple[int, ...]) -> np.random.Generator:
@@ -219,10 +232,21 @@ def _workers() -> int:
 
 
 BLOCK_DEALS = 256
+# A block draws its runs at most BLOCK_RUNS at a time, each chunk continuing its generator's
+# stream of 64-bit words, cut into four 16-bit draws each. With a multiple of 4 runs per chunk
+# no chunk leaves part of a word unused, so the draws do not depend on the chunks (only the
+# last chunk of a block may end inside a word, and the draws it leaves were nobody's).
 BLOCK_RUNS = 1024
 # The first spawn key of the deals' blocks' generators; other draws seeded from the same
 # entropy (services.forecasting's new deals) take another.
 BLOCKS_KEY = 0
+# At most this many deal x run x period 0/1 entries per chunk (a float32 matrix of 1.5 MB, in
+# the CPU's cache). Larger steps hand the GIL over less often between the threads, but from
+# about 2**19 entries OpenBLAS shares a matrix-vector product among threads of its own, which
+# then compete with ours (measured on 2 CPUs: 3x slower at 3 x 768 x 256).
+_CHUNK_ENTRIES = 3 * 512 * 256
+# A block's sums are added up this many runs at a time (what it holds: runs x periods).
+_SEGMENT_RUNS = 1 << 16
 
 
 def simulate(values: Sequence[int] | np.ndarray, cumulative: np.ndarray, runs: int,
@@ -239,74 +263,174 @@ def simulate(values: Sequence[int] | np.ndarray, cumulative: np.ndarray, runs: i
     seeded by the seed with the block number as its spawn key (``generator``), so the result
     does not depend on how the blocks are shared among threads: same inputs and seed, same
     output.
+
+    The sums: per block and period, the runs x deals matrix of 0/1 (won by the end of the
+    period) as float32, times the deals' values (BLAS). float32 adds whole numbers exactly
+    below 2**24, so the values (divided by the block's greatest common divisor) go in as
+    parts of 16 bits, whose sums over a block of 256 deals stay below 2**24, and the parts'
+    sums are put together as 64-bit integers: every sum is exact, whatever the values (modulo
+    2**64, as int64 arithmetic is).
     """
     import numpy as np
 
     d, k = cumulative.shape
-    total = np.zeros((runs, k), dtype=np.int64)
     if d == 0 or k == 0 or runs <= 0:
-        return total
+        return np.zeros((max(runs, 0), k), dtype=np.int64)
     v = np.asarray(values, dtype=np.int64)
     limits = np.rint(np.clip(cumulative, 0.0, 1.0) * RESOLUTION).astype(np.int64)
     keep = limits[:, -1] > 0
     v, limits = v[keep], limits[keep]
     if v.size == 0:
-        return total
-    # float64 sums of whole numbers are exact while they stay below 2**53: with every value
-    # below 2**45 a block's sum is (BLOCK_DEALS <= 256); else the slower integer path
-    exact_float = int(v.max()) < (1 << 45)
-    weights = v.astype(np.float64) if exact_float else v
+        return np.zeros((runs, k), dtype=np.int64)
     # the periods each deal can be won in: from its first to its last with any chance
     first = np.argmax(limits > 0, axis=1)
     last = np.maximum(np.argmax(limits == limits[:, -1:], axis=1), first)
     order = np.lexsort((last, first))
-    v, weights, limits, first, last = v[order], weights[order], limits[order], first[order], \
-        last[order]
+    v, limits, first, last = v[order], limits[order], first[order], last[order]
     certain = limits >= RESOLUTION
     small = np.where(certain, 0, limits).astype(np.uint16)
-    blocks = range(0, v.size, BLOCK_DEALS)
+    size = BLOCK_DEALS
+    jobs = -(-v.size // size)
+    # bits per part: ``size`` deals of values below 2**bits sum below 2**24
+    bits = 24 - (min(size, v.size) - 1).bit_length()
+    chunk = max(4, BLOCK_RUNS // 4 * 4)
+    segment = max(4, _SEGMENT_RUNS // 4 * 4)
 
-    def block(index: int) -> np.ndarray:
-        a = index * BLOCK_DEALS
-        b = min(a + BLOCK_DEALS, v.size)
+    class Sums:
+        """One thread's sums, as 64-bit integers: ``won`` (periods x runs), the value won by
+        the end of each period in the blocks' periods with draws; ``after``, by the end of a
+        block's last period, to add to every later one; ``sure`` and ``sure_after``, the same
+        for the deals certain by then (the same in every run); and its working memory."""
+
+        def __init__(self) -> None:
+            self.won = np.zeros((k, runs), dtype=np.uint64)
+            self.after: np.ndarray | None = None  # made when a block needs it
+            self.sure = np.zeros(k, dtype=np.uint64)
+            self.sure_after = np.zeros(k, dtype=np.uint64)
+            self.memory: dict[str, np.ndarray] = {}
+
+        def scratch(self, name: str, shape: tuple[int, ...], dtype: type) -> np.ndarray:
+            """A working array, kept from one block to the next (no new pages to fault)."""
+            n = math.prod(shape)
+            held = self.memory.get(name)
+            if held is None or held.size < n:
+                held = self.memory[name] = np.empty(n, dtype=dtype)
+            return held[:n].reshape(shape)
+
+    def block(index: int, into: Sums) -> None:
+        """Add block ``index``'s value won by the end of its periods to ``into``."""
+        a, b = index * size, min(index * size + size, v.size)
         k0, k1 = int(first[a:b].min()), int(last[a:b].max())
-        out = np.zeros((runs, k), dtype=np.int64)
-        rng = generator(seed, (BLOCKS_KEY, index))
-        w = weights[a:b]
-        width = b - a
-        buffer = np.empty((min(runs, BLOCK_RUNS), width), dtype=np.float64)
-        for r0 in range(0, runs, BLOCK_RUNS):
-            r1 = min(runs, r0 + BLOCK_RUNS)
-            n = (r1 - r0) * width
-            raw = rng.bit_generator.random_raw((n + 3) // 4)
-            u = raw.view(np.uint16)[:n].reshape(r1 - r0, width)
-            for j in range(k0, k1 + 1):
-                if exact_float:  # BLAS: 0/1 as float64 times the values
-                    hit = np.less(u, small[a:b, j], out=buffer[:r1 - r0], casting="unsafe")
-                    out[r0:r1, j] = np.rint(hit @ w).astype(np.int64)
-                else:
-                    out[r0:r1, j] = np.einsum("ij,j->i", u < small[a:b, j], w)
-        for j in range(k0, k1 + 1):  # the deals certain to have been won by the period's end
-            out[:, j] += int(v[a:b][certain[a:b, j]].sum())
-        # a deal won by the end of its last period is won by every later period's end
+        # the deals certain by the end of each period k0..k1
+        sure = (v[a:b] @ certain[a:b, k0:k1 + 1]).view(np.uint64)
+        into.sure[k0:k1 + 1] += sure
         if k1 < k - 1:
-            out[:, k1 + 1:] = out[:, k1:k1 + 1]
-        return out
+            into.sure_after[k1:k1 + 1] += sure[-1:]
+        # and those whose draw is below their limit, in the periods with a limit below 1
+        drawn = [j for j in range(k0, k1 + 1) if small[a:b, j].any()]
+        w = v[a:b]
+        divisor = int(np.gcd.reduce(w)) if int(w.min()) >= 0 else 1
+        uw = (w // divisor if divisor > 1 else w).view(np.uint64)
+        if not drawn or not uw.any():  # no draw counts (nothing drawn, or values of 0)
+            return
+        targets = [[into.won[j]] for j in drawn]
+        if drawn[-1] == k1 < k - 1:  # also won by the end of every later period
+            if into.after is None:
+                into.after = np.zeros((k, runs), dtype=np.uint64)
+            targets[-1].append(into.after[k1])
+        draw(generator(seed, (BLOCKS_KEY, index)).bit_generator, small[a:b, drawn], uw,
+             divisor, targets, into)
 
-    jobs = len(blocks)
+    def draw(source: np.random.BitGenerator, limit_: np.ndarray, uw: np.ndarray,
+             divisor: int, targets: list[list[np.ndarray]], into: Sums) -> None:
+        """Add to the ``targets`` (arrays of the runs) of each period drawn the value of the
+        deals whose draw is below their limit (``limit_``: deals x periods, 16-bit)."""
+        width, n = limit_.shape
+        n_parts = max(1, -(-int(uw.max()).bit_length() // bits))
+        mask = np.uint64((1 << bits) - 1)
+        parts = [((uw >> np.uint64(bits * p)) & mask).astype(np.float32)
+                 for p in range(n_parts)]
+        rows = max(4, min(chunk, _CHUNK_ENTRIES // (n * width)) // 4 * 4)
+        rows = min(rows, -(-min(runs, segment) // 4) * 4)
+        limit = into.scratch("limit", (n, rows, width), np.uint16)
+        limit[...] = limit_.T[:, None, :]
+        below = into.scratch("below", (n, rows, width), bool)
+        hits = into.scratch("hits", (n, rows, width), np.float32)
+        flat = hits.reshape(n * rows, width)
+        for s0 in range(0, runs, segment):
+            s1 = min(runs, s0 + segment)
+            full, rest = divmod(s1 - s0, rows)
+            chunks = full + (rest > 0)
+            sums = into.scratch("sums", (n_parts, chunks, n * rows), np.float32)
+            for c in range(full):  # ``rows`` runs at a time: whole 64-bit words
+                u = source.random_raw(rows * width // 4).view(np.uint16)
+                np.less(u.reshape(1, rows, width), limit, out=below)
+                np.copyto(hits, below, casting="unsafe")  # (two steps: faster than one)
+                for p in range(n_parts):  # BLAS: the 0/1 times the values' part p
+                    np.matmul(flat, parts[p], out=sums[p, c])
+            if rest:  # the last runs
+                sums[:, full] = 0
+                m = rest * width
+                u = source.random_raw((m + 3) // 4).view(np.uint16)[:m]
+                hit = hits.reshape(-1)[:n * m].reshape(n, rest, width)
+                np.less(u.reshape(1, rest, width), limit[:, :rest], out=hit, casting="unsafe")
+                for p in range(n_parts):
+                    sums[p, full].reshape(n, rows)[:, :rest] = (
+                        hit.reshape(n * rest, width) @ parts[p]).reshape(n, rest)
+            # each part's sums (below 2**24) as 64-bit integers, times 2**(bits x p) and the
+            # divisor, added to the targets' runs s0..s1
+            part = into.scratch("part", (chunks, rows), np.uint64)
+            by_chunk = sums.reshape(n_parts, chunks, n, rows)
+            for i, target in enumerate(targets):
+                for p in range(n_parts):
+                    np.copyto(part, by_chunk[p, :, i], casting="unsafe")
+                    if p:
+                        part <<= np.uint64(bits * p)
+                    if divisor > 1:
+                        part *= np.uint64(divisor)
+                    for t in target:
+                        t[s0:s0 + full * rows].reshape(full, rows)[...] += part[:full]
+                        if rest:
+                            t[s0 + full * rows:s1] += part[full, :rest]
+
     workers = min(_workers(), jobs)
     if workers > 1:
+        import itertools
         from concurrent.futures import ThreadPoolExecutor
 
+        counter = itertools.count()
+
+        def work() -> Sums:
+            into = Sums()
+            while (i := next(counter)) < jobs:
+                block(i, into)
+            into.memory.clear()
+            return into
+
         with ThreadPoolExecutor(workers) as pool:
-            parts = list(pool.map(block, range(jobs)))
+            done = [sums.result() for sums in [pool.submit(work) for _ in range(workers)]]
     else:
-        parts = [block(i) for i in range(jobs)]
-    for part in parts:
-        total += part
-    # cumulative (won by the end of k) to per period (won in k)
-    total[:, 1:] -= total[:, :-1].copy()
-    return total
+        done = [Sums()]
+        for i in range(jobs):
+            block(i, done[0])
+    # won by the end of each period (integer sums: the same whatever thread added what)
+    won, sure, sure_after = done[0].won, done[0].sure, done[0].sure_after
+    for other in done[1:]:
+        won += other.won
+        sure += other.sure
+        sure_after += other.sure_after
+    won += sure[:, None]
+    # what blocks won by the end of their last period, won by the end of every later one
+    later = [each.after for each in done if each.after is not None]
+    if later or sure_after.any():
+        after = later[0] if later else np.zeros((k, runs), dtype=np.uint64)
+        for other in later[1:]:
+            after += other
+        after += sure_after[:, None]
+        won[1:] += np.cumsum(after[:-1], axis=0, dtype=np.uint64)
+    # per period: won by its end less won by the end of the period before
+    won[1:] -= won[:-1].copy()
+    return np.ascontiguousarray(won.view(np.int64).T)
 
 
 def quantile(values: np.ndarray, q: float) -> int:

@@ -19,7 +19,7 @@ from pipectl.services.reports import _one_state
 from pipectl.store import pipelines as pipeline_store
 
 if TYPE_CHECKING:
-    from pipectl.domain.forecasting import Band, Sample
+    from pipectl.domain.forecasting import Band, OpenDeals, Sample
     from pipectl.domain.pipeline import Pipeline
     from pipectl.reports.learning import History
     from pipectl.reports.periods import Window
@@ -332,72 +332,17 @@ def _simulate_at(conn: sqlite3.Connection, unit: str, moment: str, today: int,
     history = learning.learn(conn, moment, in_force, fresh=windows_read, owner=owner,
                              fresh_pipeline=pipeline_id)
     rows = learning.open_deals(conn, moment, in_force, owner, pipeline_id)
-    samples: list[Sample] = []
-    index: dict[Any, int] = {}
-    ceiling: list[int] = []  # each sample's largest day
-
-    def sample(key: Any, seen: dict[int, int]) -> int:
-        if key not in index:
-            s = f.Sample.of(seen)
-            index[key] = len(samples) if s.n >= min_decided else -1
-            if index[key] >= 0:
-                samples.append(s)
-                ceiling.append(s.days[-1])
-        return index[key]
-
-    promised = len(samples)
-    samples.append(f.Sample.of({0: 1}))  # on the close date itself
-    ceiling.append(0)
-    index["promised"] = promised
-    basis = Basis()
-    deals = f.OpenDeals([], [], [], [], [], samples)
-    for _id, pid, stage, entered_at, value, currency, close, own in rows:
-        if value is None:
-            basis.without_value += 1
-            continue
-        definition = in_force.get(pid)
-        record = history.stages.get((pid, stage))
-        if record is not None and record.decided_valued >= min_decided:
-            p = record.won_valued / record.decided_valued
-            basis.learned += 1
-        elif own is not None:
-            p = own / 100
-            basis.own += 1
-        else:
-            p = (definition.stage(stage).probability
-                 if definition is not None and definition.has(stage) else 0) / 100
-            basis.configured += 1
-        anchor, timing = 0, -1
-        if close is not None:
-            j = sample(("slip", pid), history.slips.get(pid, {}))
-            if j >= 0 and ceiling[j] >= today - _ordinal(close):
-                anchor, timing = _ordinal(close), j
-                basis.by_close_date += 1
-        if timing < 0:
-            j = sample(("stage", pid, stage), record.days_won if record else {})
-            if j >= 0 and ceiling[j] >= today - _ordinal(entered_at):
-                anchor, timing = _ordinal(entered_at), j
-                basis.by_stage += 1
-        if timing < 0 and close is not None and _ordinal(close) >= today:
-            anchor, timing = _ordinal(close), promised
-            basis.as_promised += 1
-        if timing < 0:
-            basis.untimed += 1
-            basis.untimed_value[currency] = basis.untimed_value.get(currency, 0) + value
-            continue
-        deals.value_minor.append(value)
-        deals.currency.append(currency)
-        deals.probability.append(p)
-        deals.anchor.append(anchor)
-        deals.timing.append(timing)
-    basis.deals = len(rows)
+    basis = Basis(deals=len(rows))
+    deals = _open_deals(rows, in_force, history, today, min_decided, basis)
     ends = [w.end.toordinal() for w in windows]  # type: ignore[union-attr]
     # a first window after today: the wins before it make a column of their own, dropped
     before = bool(windows) and windows[0].start.toordinal() > today  # type: ignore[union-attr]
     if before:
         ends.insert(0, windows[0].start.toordinal())  # type: ignore[union-attr]
     cumulative, _ = f.thresholds(deals, today, ends)
-    currencies = np.asarray(deals.currency, dtype=object)
+    codes = {c: i for i, c in enumerate(dict.fromkeys(deals.currency))}
+    currencies = np.fromiter(map(codes.__getitem__, deals.currency), np.int64,
+                             len(deals.currency))
     values = np.asarray(deals.value_minor, dtype=np.int64)
     fresh: dict[int, list[dict[str, int]]] = {}
     for (k, _j), *_ in analogs:
@@ -408,7 +353,7 @@ def _simulate_at(conn: sqlite3.Connection, unit: str, moment: str, today: int,
     new_expected: dict[str, list[int]] = {}
     names = set(deals.currency) | {c for v in history.fresh.values() for c in v}
     for c in sorted(names):
-        rows_c = np.flatnonzero(currencies == c)
+        rows_c = np.flatnonzero(currencies == codes.get(c, -1))
         part = cumulative[rows_c]
         won = f.simulate(values[rows_c], part, runs, (*seed, _currency_number(c)))
         if rows_c.size == 0:
@@ -427,6 +372,113 @@ def _simulate_at(conn: sqlite3.Connection, unit: str, moment: str, today: int,
                 new_expected[c][k] = round(past.mean())
         out[c] = won
     return _Simulated(out, expected, basis, new_expected, history.fresh.get("so_far", {}))
+
+
+def _open_deals(rows: Sequence[Any], in_force: dict[int, Pipeline], history: History,
+                today: int, min_decided: int, basis: Basis) -> OpenDeals:
+    """The open deals ``rows`` (as ``reports.learning.open_deals`` reads them) as
+    ``domain.forecasting.OpenDeals`` (numpy columns), in their order: those with a value and
+    a timing, each with its chance (its stage's learned one, else its own, else its stage's
+    configured one) and its timing (the team's slips from its close date, else its stage's
+    time to win from its entry, else its close date itself while still ahead); ``basis``
+    counts what the deals stood on. The decisions of a loop deal by deal, column by column."""
+    from itertools import compress, count
+    from operator import itemgetter
+
+    import numpy as np
+
+    from pipectl.domain import forecasting as f
+
+    samples: list[Sample] = [f.Sample.of({0: 1})]  # 0: on the close date itself
+    ceiling: list[int] = [0]  # each sample's largest day
+    promised = 0
+
+    def sample(seen: dict[int, int]) -> int:
+        """The index of the timing sample of ``seen``; -1 when it has too few days."""
+        s = f.Sample.of(seen)
+        if s.n < min_decided:
+            return -1
+        samples.append(s)
+        ceiling.append(s.days[-1])
+        return len(samples) - 1
+
+    valued = [r[4] is not None for r in rows]
+    rows = list(compress(rows, valued))
+    basis.without_value += len(valued) - len(rows)
+    n = len(rows)
+    pids, stages, value, currency, close = (
+        list(map(itemgetter(i), rows)) for i in (1, 2, 4, 5, 6))
+    # per (pipeline, stage), at the index of its first deal: its learned chance (NaN: none),
+    # its configured one and its time to win's sample; per pipeline, its slips' sample
+    keys: dict[tuple[int, str], int] = {}
+    group = np.fromiter(map(keys.setdefault, zip(pids, stages, strict=True), count()),
+                        np.intp, n)
+    learned_p = np.full(n, np.nan)
+    configured_p = np.zeros(n)
+    stage_sample = np.full(n, -1, dtype=np.intp)
+    slips: dict[int, int] = {}
+    for (pid, stage), i in keys.items():
+        record = history.stages.get((pid, stage))
+        definition = in_force.get(pid)
+        if record is not None and record.decided_valued >= min_decided:
+            learned_p[i] = record.won_valued / record.decided_valued
+        configured_p[i] = (definition.stage(stage).probability
+                           if definition is not None and definition.has(stage) else 0) / 100
+        stage_sample[i] = sample(record.days_won if record else {})
+        if pid not in slips:
+            slips[pid] = sample(history.slips.get(pid, {}))
+    by_slips = np.fromiter(map(slips.__getitem__, pids), np.intp, n)
+    by_time_to_win = stage_sample[group]
+    ceilings = np.asarray(ceiling, dtype=np.int64)
+
+    # the chance: learned, else the deal's own, else configured
+    chance = learned_p[group]
+    learned = ~np.isnan(chance)
+    has_own = np.zeros(n, dtype=bool)
+    some = np.flatnonzero(~learned)
+    own_p = np.array([rows[i][7] for i in some.tolist()], dtype=np.float64) / 100  # None: NaN
+    has_own[some] = ~np.isnan(own_p)
+    chance[has_own] = own_p[~np.isnan(own_p)]
+    configured = ~learned & ~has_own
+    chance[configured] = configured_p[group[configured]]
+    basis.learned += int(learned.sum())
+    basis.own += int(has_own.sum())
+    basis.configured += int(configured.sum())
+
+    # the timing, from day numbers (date.toordinal): of the close dates (0: none), else of
+    # the entries into the stage (read for the deals that come to them)
+    days = dict.fromkeys(close, 0)
+    for c in days:
+        if c is not None:
+            days[c] = _ordinal(c)
+    close_day = np.fromiter(map(days.__getitem__, close), np.int64, n)
+    has_close = close_day != 0
+    by_close = has_close & (by_slips >= 0) & (ceilings[by_slips] >= today - close_day)
+    by_entry = ~by_close & (by_time_to_win >= 0)
+    entry_day = np.zeros(n, dtype=np.int64)
+    some = np.flatnonzero(by_entry)
+    entered = [e[:10] if e is not None else None
+               for e in (rows[i][3] for i in some.tolist())]
+    days = dict.fromkeys(entered, today - max(ceiling) - 1)  # None: not timed by it
+    for e in days:
+        if e is not None:
+            days[e] = _ordinal(e)
+    entry_day[some] = np.fromiter(map(days.__getitem__, entered), np.int64, some.size)
+    by_entry &= ceilings[by_time_to_win] >= today - entry_day
+    as_promised = ~by_close & ~by_entry & has_close & (close_day >= today)
+    timed = by_close | by_entry | as_promised
+    basis.by_close_date += int(by_close.sum())
+    basis.by_stage += int(by_entry.sum())
+    basis.as_promised += int(as_promised.sum())
+    basis.untimed += n - int(timed.sum())
+    untimed = (~timed).tolist()
+    for c, v in zip(compress(currency, untimed), compress(value, untimed), strict=True):
+        basis.untimed_value[c] = basis.untimed_value.get(c, 0) + v
+    return f.OpenDeals(
+        np.array(value, dtype=np.int64)[timed], list(compress(currency, timed.tolist())),
+        chance[timed], np.where(by_entry, entry_day, close_day)[timed],
+        np.where(by_close, by_slips, np.where(by_entry, by_time_to_win, promised))[timed],
+        samples)
 
 
 def _currency_number(code: str) -> int:
