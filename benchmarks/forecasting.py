@@ -398,25 +398,34 @@ def watched(argv: Sequence[str], env: dict[str, str]) -> tuple[bool, int]:
 
 def section_startup(small: Path, old: Path, rev: str, reps: int) -> str:
     new_env, old_env = environment(), environment(str(old))
+    # the old tree's own demo: a file of a newer schema is refused by an older pipectl
+    small_old = OUT / f"demo_{rev}.db"
+    small_old.unlink(missing_ok=True)
+    subprocess.run([PIPECTL, "demo", "--path", str(small_old)], check=True,
+                   stdout=subprocess.DEVNULL, env=old_env)
     cmds = {
         "--version": ["--version"],
         "--help": ["--help"],
-        "list -n 1": ["--db", str(small), "list", "-n", "1"],
-        "report --json": ["--db", str(small), "report", "--json"],
-        "forecast --json": ["--db", str(small), "forecast", "--json"],
+        "list -n 1": ["--db", "{small}", "list", "-n", "1"],
+        "report --json": ["--db", "{small}", "report", "--json"],
+        "forecast --json": ["--db", "{small}", "forecast", "--json"],
     }
+
+    def on(db: Path, args: list[str]) -> list[str]:
+        return [a.replace("{small}", str(db)) for a in args]
+
     lines = [f"### Start-up: HEAD against {rev} (small database: {small.name})", "",
              f"load before: {load()}", ""]
     runs: dict[str, Callable[[], float]] = {}
     for name, args in cmds.items():
-        runs[f"new {name}"] = lambda a=args: timed([PIPECTL, *a], new_env)
-        runs[f"old {name}"] = lambda a=args: timed([PIPECTL, *a], old_env)
+        runs[f"new {name}"] = lambda a=on(small, args): timed([PIPECTL, *a], new_env)
+        runs[f"old {name}"] = lambda a=on(small_old, args): timed([PIPECTL, *a], old_env)
     res = interleaved(runs, reps)
     lines += [f"| command | before ({rev}) | after (this tree) | after / before | numpy "
               "imported | modules at exit (before / after) |", "|---|---|---|---|---|---|"]
     for name, args in cmds.items():
-        numpy_new, mods_new = watched(args, new_env)
-        _, mods_old = watched(args, old_env)
+        numpy_new, mods_new = watched(on(small, args), new_env)
+        _, mods_old = watched(on(small_old, args), old_env)
         r = med(res[f"new {name}"]) / med(res[f"old {name}"])
         lines.append(f"| `pipectl {name}` | {spread(res[f'old {name}'], 'ms')} | "
                      f"{spread(res[f'new {name}'], 'ms')} | {r:.2f}x | "

@@ -317,10 +317,11 @@ def open_rows(conn: sqlite3.Connection, as_of: str, columns: str, pipelines: Pip
     if from_read_models(conn, pipelines):
         select = _read_model_select(pipelines, owner, pipeline_id, "", False, False, True,
                                     owner is not None)
-        # sorted here: told to order by id, SQLite reads every state through deal_states_deal
-        # (1.8M at 369k deals: 3-8 s) rather than the range of states in force, then sort
-        rows = conn.execute(f"SELECT {columns} FROM ({select}) AS s WHERE status = 'open'",
-                            params).fetchall()
+        # only the open ones already (``only_open``: said again outside, the status was
+        # computed twice: 0.44 s against 0.23 s at 100k open deals); sorted here: told to
+        # order by id, SQLite reads every state through deal_states_deal (1.8M at 369k
+        # deals: 3-8 s) rather than the range of states in force, then sort
+        rows = conn.execute(f"SELECT {columns} FROM ({select}) AS s", params).fetchall()
         rows.sort(key=lambda r: r[0])
         return rows
     table = build(conn, as_of, owner, funnel=False, pipelines=pipelines,
