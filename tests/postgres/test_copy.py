@@ -306,3 +306,43 @@ def test_the_servers_sqlite_functions_give_sqlites_values_bit_for_bit(pg_url: st
     finally:
         file.close()
         server.close()
+
+
+def test_an_upgrade_by_another_role_leaves_the_new_tables_to_the_schemas_owner(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Migration 10 run by a superuser on a database whose pipectl tables another role owns:
+    the new tables go to that owner, who keeps writing (before, its next write failed in the
+    COMMIT's read models: permission denied for table deal_outcomes)."""
+    import uuid
+
+    import psycopg
+
+    monkeypatch.setenv("PIPECTL_NOW", NOW)
+    role = f"pt_{uuid.uuid4().hex[:6]}_alice"
+    db = new_database()
+    with admin() as conn:
+        conn.execute(f'CREATE ROLE "{role}" LOGIN')
+        conn.execute(f'ALTER DATABASE "{db}" OWNER TO "{role}"')
+    try:
+        with psycopg.connect(url_of(db), autocommit=True) as conn:
+            conn.execute(f'ALTER SCHEMA public OWNER TO "{role}"')
+        alice = Cli(url_of(db, role))  # type: ignore[arg-type]
+        alice("add", "Acme", "--value", "100")
+        alice("lose", "1", "--reason", "price")
+        before = alice.json("calibrate")
+        with psycopg.connect(url_of(db, role), autocommit=True) as conn:  # back to schema 9
+            conn.execute("DROP TABLE deal_outcomes, outcome_figures")
+            conn.execute("DELETE FROM pipectl_migrations WHERE version = 10")
+        Cli(url_of(db))("list")  # the superuser upgrades it
+        with psycopg.connect(url_of(db), autocommit=True) as conn:
+            owners = conn.execute(
+                "SELECT DISTINCT tableowner FROM pg_tables WHERE tablename IN "
+                "('deal_outcomes', 'outcome_figures', 'deal_states')").fetchall()
+        assert owners == [(role,)]
+        alice("add", "Bobco", "--value", "200")  # writes, and computes the new tables
+        assert alice.json("calibrate") == before
+        alice("db", "check")
+    finally:
+        with admin() as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+            conn.execute(f'DROP ROLE IF EXISTS "{role}"')

@@ -183,3 +183,21 @@ def test_what_the_forecast_learns_changed_behind_pipectls_back_is_told_and_recom
     history("db", "check", "--repair")
     history("db", "check")
     assert {args: history.json(*args) for args in reads} == before
+
+
+def test_a_repair_whose_deals_held_the_only_counts_counts_them_anew(cli, db_path):
+    """``db check --repair`` empties the forecast's counts and recomputes the deals named; when
+    those deals' (wrong) rows were the only counted ones, the counts are made anew, never
+    taken from an empty table (negative counts: calibrate said "lost: -1")."""
+    for name in ("Acme", "Zakład Łódź", "Công ty Hà Nội", "Bobco", "Delta"):
+        cli("add", name, "--value", "100")  # few deals named of many: recomputed one by one
+    _sql(db_path, "INSERT INTO deal_outcomes (deal_id, kind, pipeline_id, stage, won, valued, "
+                  "days) VALUES (1, 'stage', 1, 'prospecting', 0, 1, 3)")
+    found = json.loads(cli("db", "check", "--json", code=1).stdout)
+    assert found["read_models_differing"] >= 1
+    cli("db", "check", "--repair")
+    cli("db", "check")  # clean: exits 0
+    assert _one(db_path, "SELECT count(*) FROM outcome_figures") == 0
+    assert _one(db_path, "SELECT count(*) FROM deal_outcomes") == 0
+    stages = cli.json("calibrate")["pipelines"][0]["stages"]
+    assert all(s["won"] == 0 and s["lost"] == 0 for s in stages), stages

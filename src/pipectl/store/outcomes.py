@@ -120,6 +120,11 @@ def rebuild(conn: sqlite3.Connection) -> None:
                  + _COUNTED.format(table="deal_outcomes", where=""))
 
 
+def empty(conn: sqlite3.Connection) -> bool:
+    """Whether ``outcome_figures`` holds no row."""
+    return conn.execute("SELECT 1 FROM outcome_figures LIMIT 1").fetchone() is None
+
+
 def needs_rebuild(conn: sqlite3.Connection) -> bool:
     """An empty table beside outcomes (``db check --repair`` empties it to have it rebuilt)."""
     return (conn.execute("SELECT 1 FROM outcome_figures LIMIT 1").fetchone() is None

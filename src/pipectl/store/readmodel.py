@@ -349,6 +349,10 @@ def settle(conn: sqlite3.Connection) -> None:
     if not _many(conn, "read_dirty"):
         before = figures.counted(conn, marked) if counted else []
         taught = outcomes.counted(conn, marked) if kept else []
+        # no counts to change (``db check --repair`` emptied them, or none yet): counted
+        # anew after (told after the refill, a repair whose deals held the only rows left
+        # the table empty and took their old rows from it: negative counts)
+        recount = kept and outcomes.empty(conn)
         for table in ("deal_states", "deal_stays", "deal_outcomes") if kept else (
                 "deal_states", "deal_stays"):
             conn.execute(f"DELETE FROM {table} WHERE {marked}")
@@ -360,7 +364,7 @@ def settle(conn: sqlite3.Connection) -> None:
             else:
                 figures.apply(conn, before, figures.counted(conn, marked))
         if kept:
-            if outcomes.needs_rebuild(conn):
+            if recount:
                 outcomes.rebuild(conn)
             else:
                 outcomes.apply(conn, taught, outcomes.counted(conn, marked))

@@ -349,22 +349,36 @@ def made() -> dict[tuple[str, str], str]:
 
 def _migration_10() -> str:
     """What each decided deal teaches the forecast (``store.outcomes``); every deal marked,
-    so that the next write computes them (until then the forecast reads the events). A team
-    (``store.postgres.team``) gets the same rights on the new tables as on ``deal_states``."""
+    so that the next write computes them (until then the forecast reads the events). The
+    new tables get ``deal_states``' rights (a team's, ``store.postgres.team``: every member
+    reads, a manager writes; PUBLIC's too) and its owner: whoever upgrades (a superuser, or
+    any role that may create tables there), the schema's owner keeps writing."""
     from pipectl.store.outcomes import PG_SCHEMA
 
     return PG_SCHEMA + """
 INSERT INTO read_dirty (deal_id) SELECT id FROM deals ON CONFLICT DO NOTHING;
 DO $$
-DECLARE r record;
+DECLARE
+    r record;
+    keeper text;
 BEGIN
-    FOR r IN SELECT a.grantee::regrole::text AS who, a.privilege_type AS what
+    FOR r IN SELECT CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE a.grantee::regrole::text END
+                    AS who, a.privilege_type AS what
              FROM pg_catalog.pg_class c, aclexplode(c.relacl) a
              WHERE c.oid = 'deal_states'::regclass AND a.grantee <> c.relowner
-               AND a.grantee <> 0
     LOOP
         EXECUTE format('GRANT %s ON deal_outcomes, outcome_figures TO %s', r.what, r.who);
     END LOOP;
+    SELECT relowner::regrole::text INTO keeper FROM pg_catalog.pg_class
+    WHERE oid = 'deal_states'::regclass;
+    IF keeper <> current_user::regrole::text THEN
+        BEGIN
+            EXECUTE format('ALTER TABLE deal_outcomes OWNER TO %s', keeper);
+            EXECUTE format('ALTER TABLE outcome_figures OWNER TO %s', keeper);
+        EXCEPTION WHEN insufficient_privilege THEN  -- no member of the owner's role
+            EXECUTE format('GRANT ALL ON deal_outcomes, outcome_figures TO %s', keeper);
+        END;
+    END IF;
 END $$;
 """
 
