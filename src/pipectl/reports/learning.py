@@ -226,10 +226,7 @@ def learn(conn: sqlite3.Connection, as_of: str, pipelines: snapshot.Pipelines,
             for pid, slip, n in conn.execute(SLIPS_SQL.format(decided=decided, **hints)):
                 promised.setdefault(pid, {})[slip] = n
         new: dict[Any, dict[str, int]] = {}
-        mine = ("" if owner is None else
-                "\n  AND id IN (SELECT id FROM deals WHERE owner = :owner)")
-        if fresh_pipeline is not None:
-            mine += "\n  AND pipeline_id = :fp"
+        mine = _mine("id", owner, fresh_pipeline)
         for key, start, end, after in fresh:
             rows = conn.execute(FRESH_SQL.format(decided=decided, mine=mine),
                                 {"start": start, "end": end, "after": after, "owner": owner,
@@ -284,10 +281,7 @@ def _learn_kept(conn: sqlite3.Connection, as_of: str, pipeline_id: int | None,
     if slips:
         for pid, slip, n in conn.execute(KEPT_SLIPS_SQL.format(where=where), p):
             promised.setdefault(pid, {})[slip] = n
-    mine = where + ("" if owner is None else
-                    "\n  AND deal_id IN (SELECT id FROM deals WHERE owner = :owner)")
-    if fresh_pipeline is not None:
-        mine += "\n  AND pipeline_id = :fp"
+    mine = where + _mine("deal_id", owner, fresh_pipeline)
     hint = sql.indexed_by("deal_outcomes_won") if sql.on_sqlite(conn) else ""
     new: dict[Any, dict[str, int]] = {}
     for key, start, end, after in fresh:
@@ -295,6 +289,13 @@ def _learn_kept(conn: sqlite3.Connection, as_of: str, pipeline_id: int | None,
                             {**p, "start": start, "end": end, "after": after})
         new[key] = {c: int(v) for c, v in rows}
     return History(as_of, stages, promised, new)
+
+
+def _mine(deal: str, owner: str | None, fresh_pipeline: int | None) -> str:
+    """The new-business windows' conditions: the deals (column ``deal``) of ``owner`` only
+    (``:owner``), of the pipeline ``fresh_pipeline`` only (``:fp``)."""
+    out = "" if owner is None else f"\n  AND {deal} IN (SELECT id FROM deals WHERE owner = :owner)"
+    return out + ("" if fresh_pipeline is None else "\n  AND pipeline_id = :fp")
 
 
 def first_created(conn: sqlite3.Connection) -> str | None:
