@@ -478,6 +478,9 @@ def write(path: Path | None, csv_path: Path | None, n: int, seed: int, end: str,
             conn.execute("DROP TABLE gen_deals")
             for sql in index_sql:
                 conn.execute(sql)
+            from pipectl.store.deals import recompute_search
+
+            recompute_search(conn)  # the notes' words too, as pipectl's writes keep them
             from pipectl.store.readmodel import settle
 
             settle(conn)  # the read models, as every pipectl write leaves them

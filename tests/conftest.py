@@ -41,6 +41,11 @@ def _isolate_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     # who the tests' events are recorded as (services.identity), whoever runs them
     monkeypatch.setenv("PIPECTL_USER", "tester")
     monkeypatch.setenv("COLUMNS", "120")
+    # times are shown in the local zone (pipectl.localtime): the tests' is UTC unless a test
+    # sets TZ itself
+    monkeypatch.setenv("TZ", "UTC")
+    monkeypatch.delenv("PIPECTL_UTC", raising=False)
+    monkeypatch.setattr("pipectl.localtime._utc", False)
 
 
 @pytest.fixture

@@ -49,7 +49,7 @@ WITH m AS (
                      WHEN 'meeting' THEN 3 WHEN 'proposal' THEN 4 WHEN 'negotiation' THEN 5
                      WHEN 'won' THEN 6 WHEN 'post_purchase' THEN 7 ELSE 0 END AS o
           FROM events INDEXED BY events_moves
-          WHERE to_stage IS NOT NULL AND at <= :as_of)
+          WHERE to_stage IS NOT NULL AND voided_by IS NULL AND at <= :as_of)
     GROUP BY deal_id
 ),
 ch AS (
@@ -70,7 +70,7 @@ ch AS (
            max(CASE WHEN kind = 'probability' AND at < :p3 THEN id END) AS q3,
            max(CASE WHEN kind = 'probability' THEN id END) AS q4
     FROM events INDEXED BY events_kind_at
-    WHERE kind IN ('value', 'close_date', 'probability') AND at <= :as_of
+    WHERE kind IN ('value', 'close_date', 'probability') AND voided_by IS NULL AND at <= :as_of
     GROUP BY deal_id
 )
 SELECT m.deal_id AS id, m.o0, m.o1, m.o2, m.o3, m.o4,

@@ -34,7 +34,7 @@
 WITH m AS (  -- each deal's latest move: max(id) and its row's bare columns
     SELECT deal_id, max(id) AS k_latest, to_stage AS stage, at AS entered_at
     FROM events INDEXED BY events_moves
-    WHERE to_stage IS NOT NULL AND at <= :as_of
+    WHERE to_stage IS NOT NULL AND voided_by IS NULL AND at <= :as_of
     GROUP BY deal_id
 ),
 a AS (
@@ -46,6 +46,7 @@ a AS (
            max(CASE WHEN e.kind = 'value' THEN e.id END) AS k_value,
            max(CASE WHEN e.kind = 'close_date' THEN e.id END) AS k_close
     FROM m JOIN events e INDEXED BY events_deal ON e.deal_id = m.deal_id AND e.at <= :as_of
+        AND e.voided_by IS NULL
     WHERE m.stage IN ('prospecting', 'qualification', 'meeting', 'proposal', 'negotiation')
     GROUP BY m.deal_id
 ),

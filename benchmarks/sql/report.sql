@@ -61,7 +61,7 @@ WITH m AS (
                              WHEN 'lost' THEN NULL ELSE at END) AS q_at,
            min(CASE to_stage WHEN 'won' THEN at WHEN 'post_purchase' THEN at END) AS won_at
     FROM events INDEXED BY events_moves
-    WHERE to_stage IS NOT NULL AND at <= :as_of
+    WHERE to_stage IS NOT NULL AND voided_by IS NULL AND at <= :as_of
     GROUP BY deal_id
 ),
 ch AS (
@@ -69,7 +69,7 @@ ch AS (
            max(CASE WHEN kind = 'value' THEN id END) AS k_value,
            max(CASE WHEN kind = 'probability' THEN id END) AS k_prob
     FROM events INDEXED BY events_kind_at
-    WHERE kind IN ('value', 'probability') AND at <= :as_of
+    WHERE kind IN ('value', 'probability') AND voided_by IS NULL AND at <= :as_of
     GROUP BY deal_id
 )
 SELECT m.o, m.reached,

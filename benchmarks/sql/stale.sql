@@ -29,14 +29,14 @@
 WITH latest AS (
     SELECT deal_id, max(id) AS k_latest, to_stage AS stage
     FROM events INDEXED BY events_moves
-    WHERE to_stage IS NOT NULL AND at <= :as_of
+    WHERE to_stage IS NOT NULL AND voided_by IS NULL AND at <= :as_of
     GROUP BY deal_id
 ),
 open AS MATERIALIZED (  -- once: the filter and the sort below read last_at, which a
     -- flattened CTE would seek again for each (SQLite copies the subquery into both)
     SELECT deal_id, stage,
            (SELECT max(e.at) FROM events e INDEXED BY events_deal
-            WHERE e.deal_id = latest.deal_id AND e.at <= :as_of) AS last_at
+            WHERE e.deal_id = latest.deal_id AND e.at <= :as_of AND e.voided_by IS NULL) AS last_at
     FROM latest
     WHERE stage IN ('prospecting', 'qualification', 'meeting', 'proposal', 'negotiation')
 ),
@@ -50,9 +50,10 @@ stale AS (
 listed AS (
     SELECT s.*,
            (SELECT min(e.id) FROM events e INDEXED BY events_moves
-            WHERE e.deal_id = s.deal_id AND e.to_stage IS NOT NULL) AS k_created,
+            WHERE e.deal_id = s.deal_id AND e.to_stage IS NOT NULL AND e.voided_by IS NULL) AS k_created,
            (SELECT max(e.id) FROM events e INDEXED BY events_deal
-            WHERE e.deal_id = s.deal_id AND e.at <= :as_of AND e.kind = 'value') AS k_value
+            WHERE e.deal_id = s.deal_id AND e.at <= :as_of AND e.kind = 'value'
+              AND e.voided_by IS NULL) AS k_value
     FROM stale s
 )
 SELECT 'stale' AS figure, l.deal_id AS id, d.name, d.owner, l.stage,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import random
 import sqlite3
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from pipectl.domain.pipeline import LOST, Pipeline
@@ -59,9 +59,20 @@ def _is_demo(path: Path) -> bool:
     return count == 0
 
 
+def anchor(now: datetime) -> datetime:
+    """The moment the demo's history ends: the start of ``now``'s UTC day. Every event lies a
+    whole number of days and some hours before it, so the figures that depend on durations
+    (counts, rates, cycles, velocity, stale deals, what is overdue) are the same whenever in
+    the day, and on whichever day, the demo is made; only figures of calendar periods (this
+    month, this quarter) move with the date."""
+    return now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
 def build(path: Path, now: datetime, seed: int = 7, count: int = 40) -> int:
-    """(Re)create the demo database at ``path``. Returns the number of deals."""
+    """(Re)create the demo database at ``path``, its history ending at ``anchor(now)``.
+    Returns the number of deals."""
     path = expand(path)
+    now = anchor(now)
     if not _is_demo(path):
         raise DatabaseError(
             f"{path} exists and is not a pipectl demo database; it was left untouched",
@@ -181,7 +192,10 @@ def _walk(conn, deal_id: int, pipeline: Pipeline, rng: random.Random, target: in
                 ("Call went well", "Sent follow-up email", "They asked for references",
                  "Intro call; pain is manual reporting")),
                 next_action=rng.choice(("send case study", "book demo", "chase decision")),
-                due=(when + timedelta(days=rng.randint(-5, 10))).date().isoformat(), at=when)
+                # never before the note's day (a past --due is refused); one draw either way,
+                # so that the rest of the demo stays what it was
+                due=(when + timedelta(days=max(0, rng.randint(-5, 10)))).date().isoformat(),
+                at=when)
             continue
         if fate < 0.3 and order >= max(1, target - 2):
             deals.lose(conn, deal_id, LOSS_REASONS[rng.randrange(len(LOSS_REASONS))], at=when)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
+import stat
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -36,6 +37,22 @@ def new_file(path: str | Path, error: type[PipectlError] = UsageError) -> Path:
     return target
 
 
+def replaced_file(path: str | Path, error: type[PipectlError] = UsageError) -> Path:
+    """A file pipectl is about to write whole, replacing it if it exists (``--force``):
+    expanded, and refused with ``error`` if it is a symbolic link (pipectl does not write
+    through one), exists but is not a regular file (a folder, a device) or its folder is
+    missing."""
+    target = expand(path)
+    if target.is_symlink():
+        raise error(f"{target} is a symbolic link; pipectl does not write through one",
+                    hint="give the real path")
+    if target.exists() and not target.is_file():
+        raise error(f"{target} exists and is not a regular file; pipectl replaces only a file")
+    if not target.parent.is_dir():
+        raise error(f"cannot write {target}: the folder {target.parent} does not exist")
+    return target
+
+
 # ---------------------------------------------------------------- writing a new file whole
 
 PARTIAL = ".partial-"  # in the name of every file being written: `.NAME.partial-PID`
@@ -49,6 +66,7 @@ def atomic_new_file(
     encoding: str = "utf-8",
     newline: str | None = "",
     error: type[PipectlError] = UsageError,
+    replace: bool = False,
 ) -> Iterator[IO[Any]]:
     """A new file that appears under its name only complete, or not at all.
 
@@ -65,10 +83,17 @@ def atomic_new_file(
     ``error`` (exit 2 by default) refuses the name: it exists, is a symbolic link, its folder
     is missing or the file cannot be created there. A write that fails (disk full, a file size
     limit) is a ``PipectlError`` (exit 1) that says no file was written.
+
+    ``replace`` (``export --force``): a regular file already under the name is replaced, in
+    one rename, by the complete new one; until then, and if the block raises or the process
+    is killed, the old file is there intact. The new file keeps the old one's permission bits
+    (a file a cron job refreshes for its readers stays readable to them); its owner is the
+    writer's.
     """
     if mode not in ("w", "wb"):
         raise ValueError(f"mode {mode!r}: atomic_new_file writes text ('w') or bytes ('wb')")
-    target = new_file(path, error)
+    target = replaced_file(path, error) if replace else new_file(path, error)
+    left = "the old file is unchanged" if replace and target.exists() else "no file was written"
     temp, fh = _create_temp(target, mode, encoding, newline, error)
     placed = False  # the temporary file is gone (renamed into place)
     try:
@@ -78,14 +103,14 @@ def atomic_new_file(
             os.fsync(fh.fileno())
             fh.close()
         except OSError as exc:
-            raise PipectlError(f"cannot write {target}: {_why(exc)}; no file was written") from exc
+            raise PipectlError(f"cannot write {target}: {_why(exc)}; {left}") from exc
         try:
-            placed = _place(temp, target)
+            placed = _replace(temp, target) if replace else _place(temp, target)
         except FileExistsError as exc:
             raise error(f"{target} exists (it appeared while pipectl wrote); pipectl never "
                         "overwrites a file", hint="pick a new name") from exc
         except OSError as exc:
-            raise PipectlError(f"cannot write {target}: {_why(exc)}; no file was written") from exc
+            raise PipectlError(f"cannot write {target}: {_why(exc)}; {left}") from exc
     finally:
         if not fh.closed:
             with suppress(OSError):  # closing flushes: may fail again (the disk is still full)
@@ -118,6 +143,18 @@ def _create_temp(target: Path, mode: str, encoding: str, newline: str | None,
             raise error(f"cannot write {target}: {_why(exc)}") from exc
     raise error(f"cannot write {target}: 100 temporary files .{name}{PARTIAL}... are in the way",
                 hint="remove them: they were left by killed pipectl processes")
+
+
+def _replace(temp: Path, target: Path) -> bool:
+    """Give ``temp`` the name ``target``, replacing a file there (atomically: a reader sees
+    the old file or the new one, never neither), with the old file's permission bits."""
+    if target.is_symlink() or (target.exists() and not target.is_file()):
+        # it changed while pipectl wrote: a rename would replace the link or fail on a folder
+        raise OSError(errno.EEXIST, "it is no longer a regular file", str(target))
+    with suppress(FileNotFoundError):
+        os.chmod(temp, stat.S_IMODE(os.stat(target).st_mode))
+    os.replace(temp, target)
+    return True
 
 
 def _place(temp: Path, target: Path) -> bool:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from fractions import Fraction
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any
 
 from pipectl.errors import UsageError
@@ -79,8 +79,32 @@ def optional_text(value: str | None, field: str, *, multiline: bool = False) -> 
 
 
 def fold(text: str) -> str:
-    """The form text is searched in: NFC, case-folded."""
-    return unicodedata.normalize("NFC", text).casefold()
+    """The form text is searched and names are matched in, as a person types them: without
+    accents and case. "Nguyễn Thị Hằng" -> "nguyen thi hang", "Łódź" -> "lodz", "Straße" ->
+    "strasse", "Øre" -> "ore". NFKD, the diacritics of Latin, Greek, Cyrillic, Hebrew and
+    Arabic letters dropped, case-folded, the letters that do not decompose (ł, đ, ø, æ, ...)
+    spelt in ASCII, then NFC (so Hangul and kana stay composed). ASCII is only lower-cased."""
+    if text.isascii():
+        return text.lower()
+    bare = _MARKS.sub("", unicodedata.normalize("NFKD", text)).casefold()
+    return unicodedata.normalize("NFC", bare.translate(_LETTERS))
+
+
+# Combining marks that fold() drops: the diacritical marks (and their supplements and
+# extensions), Hebrew points and Arabic harakat. Other scripts' combining signs (Indic vowel
+# signs, Thai vowels, kana voicing) are part of the letter and are kept.
+_MARKS = re.compile("[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f"
+                    "\u0591-\u05bd\u05bf\u05c1\u05c2\u05c4\u05c5\u05c7"
+                    "\u064b-\u065f\u0670]")
+# Lower-case letters that NFKD leaves whole, as a person without the key types them.
+_LETTERS = str.maketrans({
+    "ł": "l", "đ": "d", "ð": "d", "ø": "o", "æ": "ae", "œ": "oe", "ı": "i", "þ": "th",
+    "ħ": "h", "ŧ": "t", "ŋ": "n", "ĸ": "k", "ƀ": "b", "ɓ": "b", "ƈ": "c", "ȼ": "c",
+    "ɗ": "d", "ƌ": "d", "ɖ": "d", "ɇ": "e", "ǝ": "e", "ə": "e", "ɛ": "e", "ƒ": "f",
+    "ɠ": "g", "ǥ": "g", "ɨ": "i", "ɉ": "j", "ƙ": "k", "ƚ": "l", "ɲ": "n", "ƞ": "n",
+    "ɵ": "o", "ɔ": "o", "ƥ": "p", "ɍ": "r", "ƭ": "t", "ʈ": "t", "ʉ": "u", "ʋ": "v",
+    "ƴ": "y", "ɏ": "y", "ƶ": "z", "ȥ": "z",
+})
 
 
 # ---------------------------------------------------------------- money
@@ -304,11 +328,15 @@ def parse_date(text: str, field: str = "date") -> date:
     return day
 
 
-def parse_moment(text: str, field: str = "--at") -> datetime:
-    """An ISO date or datetime. A date means its midnight; no offset means UTC."""
+def parse_moment(text: str, field: str = "--at", zone: tzinfo | None = UTC) -> datetime:
+    """An ISO date or datetime, in UTC. A date means the start of that day in ``zone`` (its
+    midnight, or the end of the clocks' jump where midnight does not exist); a time without
+    an offset is ``zone``'s local time (UTC by default; None: the system's local zone). A local
+    time the clocks skip or pass twice (a DST change) is refused, with the offsets to write."""
     raw = text.strip()
+    day = re.fullmatch(r"\d{4}-\d{2}-\d{2}", raw) is not None
     try:
-        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", raw):
+        if day:
             moment = datetime.combine(date.fromisoformat(raw), datetime.min.time())
         else:
             moment = datetime.fromisoformat(raw.replace(" ", "T", 1))
@@ -317,7 +345,44 @@ def parse_moment(text: str, field: str = "--at") -> datetime:
             f"{field} {text!r} is not a valid date or time",
             hint="use YYYY-MM-DD or YYYY-MM-DDTHH:MM[:SS][+HH:MM]",
         ) from exc
+    if moment.tzinfo is None and zone is not UTC:
+        moment = in_zone(moment, zone, field, text, day_start=day)
     return utc_moment(moment, field, text)
+
+
+def in_zone(naive: datetime, zone: tzinfo | None, field: str = "--at", text: str | None = None,
+            *, day_start: bool = False) -> datetime:
+    """A wall-clock time in ``zone`` (None: the system's) as an aware moment. Where the clocks
+    skip it (spring forward) or pass it twice (fall back) it is refused (UsageError), unless
+    ``day_start``: a day then begins at its first moment (the jump's end, the first pass)."""
+    def attach(fold: int) -> datetime:
+        if zone is None:
+            return naive.replace(fold=fold).astimezone()
+        return naive.replace(tzinfo=zone, fold=fold)
+
+    try:
+        first, second = attach(0), attach(1)
+        back = first.astimezone(UTC).astimezone(zone).replace(tzinfo=None, fold=0)
+    except (OverflowError, ValueError, OSError) as exc:  # beyond what the zone can say
+        raise _out_of_range(field, text or naive.isoformat()) from exc
+    if day_start or (back == naive and first.utcoffset() == second.utcoffset()):
+        return first
+    given = text.strip() if text else naive.isoformat()
+    where = getattr(zone, "key", None) or "your local time zone"
+    spelled = [f"{naive.isoformat()}{_offset(m.utcoffset())}" for m in (first, second)]
+    if back != naive:  # in the gap
+        raise UsageError(
+            f"{field} {given!r} does not exist in {where}: the clocks skip it (a DST change)",
+            hint=f"write it with an offset, e.g. {spelled[0]} or {spelled[1]}")
+    raise UsageError(
+        f"{field} {given!r} happens twice in {where} (the clocks go back): which one?",
+        hint=f"write {spelled[0]} (the first) or {spelled[1]} (the second)")
+
+
+def _offset(offset: timedelta | None) -> str:
+    minutes = int(offset.total_seconds()) // 60 if offset is not None else 0
+    hours, mins = divmod(abs(minutes), 60)
+    return f"{'+' if minutes >= 0 else '-'}{hours:02d}:{mins:02d}"
 
 
 def utc_moment(moment: datetime, field: str = "--at", text: str | None = None) -> datetime:

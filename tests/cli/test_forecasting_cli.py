@@ -457,7 +457,7 @@ def test_calibrate_csv_and_table(hist: Cli) -> None:
     ]
     out = hist("calibrate").stdout
     lines = out.splitlines()
-    assert "Calibration of default (as of 2026-05-15T12:00:00Z)" in lines
+    assert "Calibration of default (as of 2026-05-15 12:00 UTC)" in lines
     row = {line.split("│")[1].strip(): [c.strip() for c in line.split("│")[2:-1]]
            for line in lines if line.startswith("│") and "│" in line[1:]}
     assert row["Prospecting"] == ["10 %", "too few (<10)", "0/3", "14 (14-21)"]
@@ -473,7 +473,7 @@ def test_calibrate_csv_and_table(hist: Cli) -> None:
     # with --min-decided 3 Partners learns both stages; one pipeline: no --pipeline in the hint
     partners = hist("calibrate", "--pipeline", "partners", "--min-decided", "3").stdout
     assert "too few" not in partners
-    assert "Calibration of Partners (as of 2026-05-15T12:00:00Z)" in partners
+    assert "Calibration of Partners (as of 2026-05-15 12:00 UTC)" in partners
     assert ("pipectl calibrate --apply would set: Introduction 30 % -> 50 %, Talks 60 % -> "
             "75 %") in partners.splitlines()
 
@@ -594,7 +594,7 @@ def test_range_csv_and_table(hist: Cli) -> None:
         "5833.33,0.00,,",
     ]
     lines = hist(*common).stdout.splitlines()
-    assert lines[0] == "Forecast range as of 2026-05-15T12:00:00Z"
+    assert lines[0] == "Forecast range as of 2026-05-15 12:00 UTC"
     assert lines[-1] == "1,000 runs, seed 7: the same seed gives the same figures."
     assert lines[1].split() == ["Period", "Cur", "P10", "P50", "P90", "Expected", "P10",
                                 "─●─", "P90"]  # the bar column
@@ -736,7 +736,7 @@ def test_backtest_csv_and_table(hist: Cli) -> None:
     ]
     lines = hist("forecast", "--backtest", "--runs", "500", "--from", "2025-11-01",
                  "--to", "2026-02-28").stdout.splitlines()
-    assert lines[0] == "Backtest as of 2026-05-15T12:00:00Z"
+    assert lines[0] == "Backtest as of 2026-05-15 12:00 UTC"
     assert [line.split() for line in lines[1:7]] == [
         ["Period", "Cur", "Weighted", "P10", "P50", "P90", "Won", "In"],
         ["2025-11", "USD", "19,200", "0", "22,000", "32,000", "10,000", "yes"],
@@ -800,7 +800,7 @@ REFUSALS: list[tuple[tuple[str, ...], str]] = [
      "no pipeline named 'Nope' (pipelines: default, Partners)"),
     (("calibrate", "--min-decided", "0"), "--min-decided 0 must be at least 1"),
     (("calibrate", "--since", "2026-06-01", "--as-of", "2026-05-01"),
-     "--since 2026-06-01 is after the as-of moment 2026-05-01T00:00:00Z"),
+     "--since 2026-06-01 is after the as-of moment 2026-05-01 00:00 UTC"),
     (("calibrate", "--json", "--csv"), "--json and --csv exclude each other"),
 ]
 

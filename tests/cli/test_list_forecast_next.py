@@ -129,12 +129,13 @@ def test_created_range_and_both_ranges_together(deals) -> None:
 
 
 def test_the_close_column_shows_when_a_closed_deal_closed(deals, monkeypatch) -> None:
-    monkeypatch.setenv("COLUMNS", "80")
+    monkeypatch.setenv("COLUMNS", "120")  # at 80 the Close column gives way (test_widths.py)
     out = deals("list", "--status", "all", "--sort", "close").stdout.splitlines()
-    assert all(width(line) <= 80 for line in out), out
+    assert all(width(line) <= 120 for line in out), out
     rows = [line for line in out if line.startswith("│")]
+    close = [c.strip() for c in out[1].split("┃")].index("Close")
     # won 10-01, expected 11-20, lost 11-30, won 12-01, expected 12-15, then none
-    dates = [line.split("│")[7].strip() for line in rows]
+    dates = [line.split("│")[close].strip() for line in rows]
     assert dates == ["2026-10-01", "2026-11-20", "2026-11-30", "2026-12-01", "2026-12-15",
                      "", ""]
     assert [int(line.split("│")[1]) for line in rows] == [5, 3, 6, 7, 1, 2, 4]
@@ -277,7 +278,7 @@ def test_forecast_terminal_and_csv_show_the_blind_spots(december, monkeypatch) -
     out = december("forecast", "--from", "2026-12-01", "--to", "2026-12-01").stdout
     lines = out.splitlines()
     assert all(width(line) <= 80 for line in lines), lines
-    assert lines[0] == "Forecast versus actual (as of 2026-12-10T09:00:00Z)"
+    assert lines[0] == "Forecast versus actual (as of 2026-12-10 09:00 UTC)"
     assert lines[4] == ("│ 2026-12 │ current │     2 │ 29,000.00 USD │ 2,900.00 USD │   - │"
                         "         │")
     assert lines[6:] == [
@@ -388,11 +389,15 @@ def test_next_calls_a_passed_close_date_overdue(closing) -> None:
 
 def test_next_table_says_close_overdue_with_the_date(closing, monkeypatch) -> None:
     wide = closing("next").stdout
-    assert "close overdue (2026-11-15)" in wide and "closing soon (2026-12-10)" in wide
+    # the dates in words, from the day of PIPECTL_NOW (2026-12-10), on one line
+    assert "close 25 days ago" in wide and "closing today" in wide
+    assert "closing Sun 20 Dec" in wide
     monkeypatch.setenv("COLUMNS", "80")
     lines = closing("next").stdout.splitlines()
     assert all(width(line) <= 80 for line in lines), lines
-    why = [line.split("│")[6].strip() for line in lines if line.startswith("│")]
-    # at 80 columns the date goes below the words rather than being cut
-    assert why == ["stale", "close overdue", "(2026-11-15)", "close overdue", "(2026-12-01)",
-                   "closing soon", "(2026-12-10)", "closing soon", "(2026-12-20)", ""]
+    head = next(line for line in lines if line.startswith("┃"))
+    at = [c.strip() for c in head.split("┃")].index("Why")
+    why = [line.split("│")[at].strip() for line in lines if line.startswith("│")]
+    # at 80 columns too, one line a deal, its dates in words, never cut
+    assert why == ["stale", "close 25 days ago", "close 9 days ago", "closing today",
+                   "closing Sun 20 Dec", ""]

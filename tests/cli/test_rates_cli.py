@@ -29,7 +29,7 @@ def test_rate_set_and_list(rated) -> None:
     assert cli("rate", "set", "USD", "EUR", "0.91", "--at", "2026-01-05").stdout == \
         "Recorded rate USD→EUR 0.91 from 2026-01-05\n"
     assert cli("rate", "set", "EUR", "VND", "27500", "--at", "2026-06-01T14:00+02:00"
-               ).stdout == "Recorded rate EUR→VND 27500 from 2026-06-01T12:00:00Z\n"
+               ).stdout == "Recorded rate EUR→VND 27500 from 2026-06-01 12:00 UTC\n"
     assert cli.json("rate", "list") == [
         {"from": "EUR", "to": "VND", "rate": "27500", "at": "2026-06-01T12:00:00Z",
          "until": None, "recorded_at": NOW, "state": "current"},
@@ -41,7 +41,7 @@ def test_rate_set_and_list(rated) -> None:
     assert [(r["rate"], r["state"]) for r in cli.json("rate", "list", "--all")] == [
         ("27500", "current"), ("0.91", "current"), ("0.92", "corrected"), ("0.93", "current")]
     table = cli("rate", "list").stdout
-    assert "│ USD→EUR │  0.91 │ 2026-01-05           │ 2026-12-01 │ 2026-12-01 09:00:00 │" \
+    assert "│ USD→EUR │  0.91 │ 2026-01-05           │ 2026-12-01 │ 2026-12-01 09:00 UTC │" \
         in table
     assert cli("rate", "rm", "USD", "EUR", "--at", "2026-12-01").stdout == \
         "Withdrew rate USD→EUR 0.93 from 2026-12-01\n"

@@ -598,7 +598,7 @@ def test_report_by_owner_table_at_80_columns(team, monkeypatch):
     monkeypatch.setenv("COLUMNS", "80")
     out = team("report", "--quarter", "--by", "owner").stdout
     assert out == (
-        "Pipeline report by owner as of 2026-12-01T09:00:00Z; window: 2026-Q4\n"
+        "Pipeline report by owner as of 2026-12-01 09:00 UTC; window: 2026-Q4\n"
         "Won in the window, by owner (most deals won first)\n"
         "┏━━━━━━━━━━━━┳━━━━━┳━━━━━━━━━━━━━━┳━━━━━━━━━━┳━━━━━━━━━━━━┳━━━━━━━━━━━━━━┓\n"
         "┃ Owner      ┃ Won ┃    Won value ┃ Win rate ┃ Close rate ┃ Median cycle ┃\n"
@@ -615,7 +615,7 @@ def test_report_by_owner_table_at_80_columns(team, monkeypatch):
         "│ total      │   4 │ 6,000.00 EUR │    80.0% │      66.7% │       24.5 d │\n"
         "│            │     │ 4,000.01 USD │          │            │              │\n"
         "└────────────┴─────┴──────────────┴──────────┴────────────┴──────────────┘\n"
-        "Open pipeline as of 2026-12-01T09:00:00Z, by owner\n"
+        "Open pipeline as of 2026-12-01 09:00 UTC, by owner\n"
         "┏━━━━━━━━━━━━┳━━━━━━┳━━━━━━━━━━━━━━━┳━━━━━━━━━━━━━━┓\n"
         "┃ Owner      ┃ Open ┃         Value ┃     Weighted ┃\n"
         "┡━━━━━━━━━━━━╇━━━━━━╇━━━━━━━━━━━━━━━╇━━━━━━━━━━━━━━┩\n"

@@ -145,6 +145,10 @@ def test_every_command_that_runs_on_a_server_agrees(both: Both, tmp_path: Path,
     both("add", "To remove", "--at", "2026-05-08")
     both("rm", "5", "--yes")
     both("move", "2", "--pipeline", "Partners", "--stage", "intro", "--at", "2026-05-09")
+    both("advance", "1", "--at", "2026-05-10")  # by mistake (issue 16): undone
+    both("edit", "1", "--value", "1", "--close", "2026-07-01", "--at", "2026-05-10")
+    both("undo", "1", "--yes")
+    both("undo", "--yes")
     both("rate", "set", "PLN", "EUR", "0.23", "--at", "2026-03-01")
     both("rate", "set", "USD", "EUR", "0.9", "--at", "2026-03-01")
     both("rate", "rm", "USD", "EUR", "--at", "2026-03-01")

@@ -217,3 +217,31 @@ def test_a_really_full_disk_mid_export_leaves_nothing(tmp_path: Path, big,
     _one_line(r, out, "the disk is full")
     assert list(small_disk.iterdir()) == []
     assert shutil.disk_usage(small_disk).free == free
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
+def test_a_signal_mid_forced_export_leaves_the_old_file(tmp_path: Path, big, sig) -> None:
+    """`export -o FILE --force` (issue 16): until the complete export takes the name in one
+    rename, FILE is the old export, byte for byte; a killed export leaves it so."""
+    db, complete = big
+    out = tmp_path / "out" / "export.csv"
+    out.parent.mkdir()
+    old = b"id,name\r\n1,the export of yesterday\r\n"
+    out.write_bytes(old)
+    proc = _start(db, out, ["--force"])
+    temp = _temp(out, proc)
+    deadline = time.monotonic() + 120
+    while not (temp.exists() and temp.stat().st_size > 0):
+        assert time.monotonic() < deadline and proc.poll() is None, proc.communicate()
+        time.sleep(0.002)
+    assert out.read_bytes() == old  # mid-write: the old file is there, whole
+    proc.send_signal(sig)
+    proc.communicate(timeout=60)
+    assert out.read_bytes() == old
+    left = sorted(p.name for p in out.parent.iterdir())
+    assert left == (["export.csv"] if sig != signal.SIGKILL else sorted(["export.csv", temp.name]))
+    # the next forced export replaces it with the complete one
+    again = _start(db, out, ["--force"])
+    _, err = again.communicate(timeout=300)
+    assert again.returncode == 0, err
+    assert out.read_bytes() == complete["csv"]

@@ -85,7 +85,7 @@ def test_add_writes_deal_and_created_event(conn) -> None:
     assert (row["stage"], row["value_minor"], row["currency"]) == ("prospecting", 1200050, "EUR")
     assert row["created_at"] == row["updated_at"] == "2026-03-01T09:00:00Z"
     assert row["qualified_at"] is None and row["closed_at"] is None
-    assert row["search"] == "acme acme gmbh anna"
+    assert row["search"] == "acme acme gmbh anna\nfirst call"  # the note too
     evs = deals.events(conn, deal_id)
     assert [e["kind"] for e in evs] == ["created", "note"]
     assert evs[0]["to_stage"] == "prospecting" and evs[0]["value_minor"] == 1200050
@@ -130,8 +130,10 @@ def test_refused_move_writes_nothing(conn) -> None:
     before = (count(conn, "events"), dict(deals.get(conn, d)))
     with pytest.raises(MoveRefused, match="missing location"):
         deals.advance(conn, d, at("2026-03-03"))
-    with pytest.raises(MoveRefused, match="before its latest event"):
+    with pytest.raises(MoveRefused, match="before the deal was created"):
         deals.note(conn, d, "too early", at("2026-02-01"))
+    with pytest.raises(MoveRefused, match="before its latest event"):  # (issue 16)
+        deals.note(conn, d, "sets a step", at("2026-03-01T12:00"), next_action="call")
     assert (count(conn, "events"), dict(deals.get(conn, d))) == before
     assert not conn.in_transaction
 
@@ -163,7 +165,7 @@ def test_edit_records_value_close_and_probability_events(conn) -> None:
                      ("close_date", None), ("probability", None)]
     row = deals.get(conn, d)
     assert (row["value_minor"], row["close_date"], row["probability"]) == (250, "2026-05-01", 35)
-    assert "łukasz" in row["search"]
+    assert "lukasz" in row["search"]  # folded: no accents
     # the same values again change nothing and write nothing
     n = count(conn, "events")
     assert deals.edit(conn, d, DealEdit(value_minor=250), at("2026-03-03")) == []

@@ -7,10 +7,10 @@ use them, so `pipectl --help` and `pipectl --version` stay fast (see docs/perfor
 from __future__ import annotations
 
 import sys
-from typing import Annotated, ClassVar
+from typing import Annotated, Any, ClassVar
 
 import typer
-from typer.core import TyperCommand, TyperGroup
+from typer.core import TyperCommand, TyperGroup, TyperOption
 
 from pipectl import __version__
 from pipectl.errors import Interrupted, PipectlError, Signalled, UsageError
@@ -27,12 +27,16 @@ class PipectlGroup(TyperGroup):
         if PipectlGroup.listing and kwargs.get("name") == app.info.name:
             stand_ins = {c.name: c for c in PipectlGroup.listing}
             kwargs["commands"] = {**stand_ins, **(kwargs.get("commands") or {})}
+        if kwargs.get("name") == app.info.name:  # the root: shell completion's options
+            kwargs["params"] = [*(kwargs.get("params") or []), *_completion_options()]
         super().__init__(*args, **kwargs)
 
     def make_context(self, info_name, args, parent=None, **extra):
         """The root's own options (``pipectl --db`` with no file, ``pipectl --bogus``): one
         ``error:`` line too, like every other error (click printed Usage/Try/Error)."""
         try:
+            if parent is None:  # the root: its options may also follow the command's name
+                args = _root_options_first(self, list(args))
             return super().make_context(info_name, args, parent, **extra)
         except Exception as exc:
             if (
@@ -124,6 +128,71 @@ class PipectlGroup(TyperGroup):
 
         return retry.run(lambda: super(PipectlGroup, self).invoke(ctx), again=again,
                          args=[*line[0], *line[1]], url=url)
+
+
+def _is_option(param: object) -> bool:
+    return getattr(param, "param_type_name", None) == "option"  # typer's click or click's
+
+
+def _takes_value(param: object) -> bool:
+    return not (getattr(param, "is_flag", False) or getattr(param, "count", False))
+
+
+def _root_options_first(root: TyperGroup, args: list[str]) -> list[str]:
+    """``pipectl list --db FILE`` read as ``pipectl --db FILE list``: the root's options found
+    after the command's name move before it, in their order (the last one given still wins).
+    Left where they are: anything after ``--``, an option the command (or its group) defines
+    itself, and the value of one of the command's own options. The root's help stays the
+    command's: ``pipectl list --help`` is list's."""
+    root_options = {name: p for p in root.params if _is_option(p)
+                    for name in (*p.opts, *p.secondary_opts)}
+    i = 0
+    while i < len(args):  # the command's name: the first token that is not a root option
+        token = args[i]
+        if token == "--" or token == "-" or not token.startswith("-"):
+            break
+        name, eq, _ = token.partition("=")
+        i += 2 if name in root_options and _takes_value(root_options[name]) and not eq else 1
+    if i >= len(args) or args[i] in ("--", "-") or args[i] not in root.commands:
+        return args  # no command, or an unknown one: click says so
+    command = root.commands[args[i]]
+    own: dict[str, Any] = {}
+    moved: list[str] = []
+    kept: list[str] = []
+    rest = args[i + 1:]
+    j = 0
+    while True:
+        for p in command.params:
+            if _is_option(p):
+                own.update(dict.fromkeys((*p.opts, *p.secondary_opts), p))
+        while j < len(rest):
+            token = rest[j]
+            j += 1
+            if token == "--":
+                kept.extend(rest[j - 1:])
+                j = len(rest)
+                break
+            name, eq, _ = token.partition("=")
+            if token.startswith("-") and name in own:
+                kept.append(token)
+                if _takes_value(own[name]) and not eq and j < len(rest):
+                    kept.append(rest[j])  # its value, whatever it looks like
+                    j += 1
+            elif token.startswith("-") and name in root_options:
+                moved.append(token)
+                if _takes_value(root_options[name]) and not eq:
+                    if j >= len(rest):  # `pipectl list --db`: click's own one-line error
+                        return [*args[:i], *moved]
+                    moved.append(rest[j])
+                    j += 1
+            else:
+                kept.append(token)
+                if token in (getattr(command, "commands", None) or {}):
+                    command = command.commands[token]  # `db check`: its options count too
+                    break
+        else:
+            break
+    return [*args[:i], *moved, args[i], *kept]
 
 
 def _interrupted(ctx: typer.Context, exc: BaseException | None = None) -> None:
@@ -238,6 +307,50 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
+COMPLETION_FLAGS = ("--show-completion", "--install-completion")
+
+
+def _completion_options() -> list[TyperOption]:
+    """--show-completion and --install-completion, as the root group's own Click options:
+    made here directly, they cost no signature analysis at start-up (Typer's would, ~1 ms)."""
+    return [
+        TyperOption(
+            param_decls=["--show-completion"], type=str, callback=_completion_script,
+            is_eager=True, expose_value=False, metavar="SHELL",
+            help="Print the completion script for bash, zsh or fish (default: the shell you "
+            "are in), e.g. source <(pipectl --show-completion bash).",
+        ),
+        TyperOption(
+            param_decls=["--install-completion"], type=str, callback=_completion_script,
+            is_eager=True, expose_value=False, metavar="SHELL",
+            help="Install completion for bash, zsh or fish (default: the shell you are in), "
+            "e.g. pipectl --install-completion zsh; then open a new shell.",
+        ),
+    ]
+
+
+def _completion_script(ctx: typer.Context, param: typer.CallbackParam, value: str | None
+                       ) -> None:
+    """--show-completion SHELL prints the script; --install-completion SHELL installs it."""
+    if value is None or ctx.resilient_parsing:
+        return
+    from pipectl.cli import completion
+
+    shell = value.strip().lower()
+    if shell not in completion.SHELLS:
+        raise typer.BadParameter(
+            f"{value!r} is not a shell pipectl completes for: bash, zsh or fish"
+            if shell else "give the shell: bash, zsh or fish (it could not be told)")
+    if param.name == "show_completion":
+        typer.echo(completion.script(shell), nl=False)
+    else:
+        path, line = completion.install(shell)
+        added = f"; added to {'~/.bashrc' if shell == 'bash' else '~/.zshrc'}: {line}"
+        typer.echo(f"{shell} completion installed in {path}{added if line else ''}")
+        typer.echo("Open a new shell to use it.")
+    raise typer.Exit()
+
+
 @app.callback()
 def root(
     ctx: typer.Context,
@@ -250,6 +363,25 @@ def root(
             help="Database file. Default: pipeline.db in the user data directory.",
         ),
     ] = None,
+    utc: Annotated[
+        bool,
+        typer.Option(
+            "--utc",
+            envvar="PIPECTL_UTC",
+            help="Show times in UTC, and read times typed without an offset as UTC, instead "
+            "of your local time zone (TZ, else the system's), e.g. pipectl show 3 --utc. "
+            "JSON and CSV are always UTC.",
+        ),
+    ] = False,
+    plain: Annotated[
+        bool,
+        typer.Option(
+            "--plain",
+            help="Tables as tab-separated text (a header row, no box, no colour, nothing cut) "
+            "for grep, cut and awk; other lines go to stderr, e.g. pipectl --plain list | cut "
+            "-f2. PIPECTL_FORMAT=plain does the same.",
+        ),
+    ] = False,
     version: Annotated[
         bool,
         typer.Option(
@@ -262,7 +394,21 @@ def root(
         raise UsageError(
             "--db is empty", hint="give a file, or leave --db out for your default pipeline"
         )
-    ctx.obj = {"db": db}
+    from pipectl import localtime
+
+    localtime.use_utc(utc)
+    ctx.obj = {"db": db, "plain": plain or _format_is_plain()}
+
+
+def _format_is_plain() -> bool:
+    """PIPECTL_FORMAT: plain (tab-separated tables, as --plain) or table (the default)."""
+    import os
+
+    given = os.environ.get("PIPECTL_FORMAT", "").strip().lower()
+    if given not in ("", "table", "plain"):
+        raise UsageError(f"PIPECTL_FORMAT={given!r} is not a format",
+                         hint="set it to plain (as --plain) or table, or unset it")
+    return given == "plain"
 
 
 def _register() -> None:
@@ -272,14 +418,17 @@ def _register() -> None:
         dbcmd,
         deals,
         forecasting,
+        log,
         pipelines,
         rates,
         reports,
         team,
         transfer,
+        undo,
     )
 
-    for module in (deals, board, reports, forecasting, transfer, pipelines, rates, team, dbcmd):
+    for module in (deals, undo, board, reports, log, forecasting, transfer, pipelines, rates,
+                   team, dbcmd):
         module.register(app)
 
 
@@ -304,7 +453,8 @@ def _build_only_the_invoked_command(argv: list[str]) -> None:
         if token == "--db":  # the one root option that takes a value
             next(tokens, None)
             continue
-        if token == "--version":  # answered while parsing the root's options: no command
+        if token == "--version" or token.partition("=")[0] in COMPLETION_FLAGS:
+            # answered while parsing the root's options: no command
             app.registered_commands, app.registered_groups = [], []
             return
         if token in ("-h", "--help"):
@@ -336,7 +486,17 @@ def _build_only_the_invoked_command(argv: list[str]) -> None:
 
 def main() -> int:
     """Console-script entry point."""
+    import os
+
+    if os.environ.get("_PIPECTL_COMPLETE"):  # a shell's Tab: cli/completion.py answers
+        from pipectl.cli import completion
+
+        return completion.respond(os.environ["_PIPECTL_COMPLETE"], sys.argv[1:])
     registered = (app.registered_commands, app.registered_groups)
+    if any(flag in sys.argv for flag in COMPLETION_FLAGS):  # without a shell: this one's
+        from pipectl.cli import completion
+
+        sys.argv[1:] = completion.with_shell(sys.argv[1:])
     try:
         _handle_signals()
         _build_only_the_invoked_command(sys.argv[1:])

@@ -14,9 +14,12 @@ if TYPE_CHECKING:  # sqlite3 loads when a command opens the database, not at sta
     import sqlite3
 
 JSON_HELP = "Print JSON (stable keys, ISO 8601 UTC times, money as exact decimal strings)."
-AT_HELP = "When it happened: YYYY-MM-DD or an ISO datetime (UTC unless an offset is given)."
-OWNER_HELP = ("Only this owner's deals; 'me' is you (PIPECTL_USER, else your login "
-              "name; on a server's team, your owner name).")
+AT_HELP = ("When it happened, in your local time unless an offset is given (--utc: UTC): "
+           "a date (the start of that day) or a time, e.g. --at 2026-12-03T09:00 or "
+           "--at 2026-12-03T08:00Z.")
+OWNER_HELP = ("Only this owner's deals, named as you type it: accents and case aside, or "
+              "the start of a word of the name (--owner minh is Minh Trần); 'me' is you "
+              "(PIPECTL_USER, else your login name; on a server's team, your owner name).")
 IN_HELP = ("Convert the values into this currency at the rates recorded with pipectl rate set, "
            "e.g. --in EUR; a currency with no rate in force stays as it is, with a note.")
 
@@ -72,7 +75,7 @@ def shown_db(ctx: typer.Context) -> str:
 READS = frozenset({
     "list", "show", "board", "stages", "report", "forecast", "stale", "next", "export",
     "db backup", "db check", "pipeline list", "pipeline show", "pipeline export", "rate list",
-    "team list", "calibrate",
+    "team list", "calibrate", "log",
 })
 
 
@@ -83,7 +86,7 @@ SERVER_COMMANDS = frozenset({
     "rm", "board", "stages", "report", "forecast", "stale", "next", "import", "export",
     "pipeline apply", "pipeline list", "pipeline show", "pipeline export", "pipeline default",
     "pipeline rm", "rate set", "rate list", "rate rm", "db check", "team grant", "team revoke",
-    "team list", "calibrate",
+    "team list", "calibrate", "undo", "done", "log",
 })
 
 
@@ -184,13 +187,19 @@ def connect_for_owner(ctx: typer.Context, text: str | None
 
         owner = my_owner(conn) or owner  # a team member's deals carry their owner name
     if owner is not None:
-        from pipectl.services.reports import owner_known
+        from pipectl.services.names import match_owner
 
-        known, owners = owner_known(conn, owner)
-        if not known:
+        match = match_owner(conn, owner)
+        if match.several:
+            conn.close()
+            raise UsageError(f"--owner {owner!r} matches several owners: "
+                             f"{', '.join(map(repr, match.several))}",
+                             hint="give more of the name")
+        if match.owner is None:
             from pipectl.views.common import note
 
-            note(_no_such_owner(owner, owners))
+            note(_no_such_owner(owner, match.known))
+        owner = match.owner or owner
     return conn, owner
 
 
@@ -200,15 +209,14 @@ def _no_such_owner(owner: str, known: list[str]) -> str:
     said = f"no deal is owned by {owner!r}"
     if not known:
         return f"{said}; no deal has an owner yet"
-    same = [k for k in known if fold(k) == fold(owner)]
-    if not same:
-        import difflib
+    # (a name the same without accents and case, or a word's start, is matched: not here)
+    import difflib
 
-        by_fold = {fold(k): k for k in known}
-        same = [by_fold[m] for m in difflib.get_close_matches(fold(owner), by_fold, n=3)]
+    by_fold = {fold(k): k for k in known}
+    same = [by_fold[m] for m in difflib.get_close_matches(fold(owner), by_fold, n=3)]
     if same:
         meant = " or ".join(map(repr, same))
-        return f"{said} (--owner matches a name exactly); did you mean {meant}?"
+        return f"{said}; did you mean {meant}?"
     shown = ", ".join(known[:8]) + (f" and {len(known) - 8} more" if len(known) > 8 else "")
     return f"{said}; owners: {shown}"
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from datetime import datetime
 from typing import Annotated
 
 import typer
@@ -35,6 +36,13 @@ def _interactive() -> bool:
 
 def _done(message: str) -> None:
     typer.echo(message)
+
+
+def _told(told: list[tuple[str, str]]) -> None:
+    """What a write's service said beside its result (a "did you mean", a duplicate), one
+    line each on stderr: ``note: ...``, ``warning: ...``."""
+    for kind, text in told:
+        typer.echo(f"{kind}: {text}", err=True)
 
 
 def add(
@@ -143,7 +151,8 @@ def add(
         raise UsageError("--prequalified needs a reason")
     at_ = at_arg(at)
     conn = connect(ctx)
-    deal_id, the_pipeline, first = deals.add(conn, new, at_)
+    told: list[tuple[str, str]] = []
+    deal_id, the_pipeline, first = deals.add(conn, new, at_, told=told)
     if as_json:
         from pipectl.views.common import print_json
         from pipectl.views.deals import deal_json
@@ -155,6 +164,7 @@ def add(
     else:
         where = f" in {the_pipeline.name}" if new.pipeline else ""
         _done(f"Added deal {deal_id}: {new.name} ({first}){where}")
+    _told(told)
 
 
 def list_(
@@ -178,7 +188,9 @@ def list_(
     search: Annotated[
         str | None,
         typer.Option(
-            "--search", "-q", help="Text in name, company, contact, email, owner, source or ref."
+            "--search", "-q",
+            help="Text in name, company, contact, email, owner, source, ref or notes, accents "
+            "and case aside: --search lodz finds Łódź.",
         ),
     ] = None,
     closed: Annotated[
@@ -245,7 +257,7 @@ def list_(
 
       pipectl list --stage proposal --owner "Anna Kowalska"
 
-      pipectl list --status all --search nguyễn --sort value --limit 20
+      pipectl list --status all --search nguyen --sort value --limit 20
 
       pipectl list --status won --closed 2026-10-01..2027-01-01
 
@@ -304,12 +316,21 @@ def show(
     ctx: typer.Context,
     deal_id: Annotated[int, typer.Argument(metavar="ID", help="The deal's id.")],
     as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
+    all_events: Annotated[
+        bool,
+        typer.Option("--all", "-a", help="Every event of the timeline, not only the last 10, "
+                     "e.g. pipectl show 12 --all (--json always has them all)."),
+    ] = False,
 ) -> None:
     """Show a deal, its qualification checklist and the timeline of its events.
 
-    Example:
+    The timeline lists the last 10 events and counts the earlier ones; --all lists them all.
+
+    Examples:
 
       pipectl show 12
+
+      pipectl show 12 --all
     """
     from pipectl.services import deals
 
@@ -323,7 +344,7 @@ def show(
     else:
         from pipectl.views.deals import show as render
 
-        render(row, events, pipeline)
+        render(row, events, pipeline, all_events=all_events)
 
 
 def advance(
@@ -467,8 +488,10 @@ def lose(
     text = _text(reason, "--reason", required=True) or ""
     when = at_arg(at)
     conn = connect(ctx)
-    move = deals.lose(conn, deal_id, text, when).move
+    told: list[tuple[str, str]] = []
+    move = deals.lose(conn, deal_id, text, when, told=told).move
     _done(f"Deal {deal_id} lost at {move.from_stage}: {text}")
+    _told(told)
 
 
 def reopen(
@@ -582,44 +605,119 @@ def edit(
     )
     if change.is_empty():
         raise UsageError("nothing to change", hint="see pipectl edit --help")
-    changed = deals.edit(conn, deal_id, change, when)
+    told: list[tuple[str, str]] = []
+    changed = deals.edit(conn, deal_id, change, when, told=told)
     said = [_FIELD_WORDS.get(f, f) for f in changed]
     _done(f"Deal {deal_id}: " + (f"changed {', '.join(said)}" if said else "no change"))
+    _told(told)
 
 
 _FIELD_WORDS = {"value_minor": "value", "close_date": "expected close"}  # as the user says them
 
 
+NOTE_HELP = ('What happened: a call, a meeting, an email; "-" reads it from standard input '
+             "(newlines kept), e.g. from a file or an editor.")
+NEXT_HELP = 'The next step to take; --next "" clears the logged step.'
+DUE_HELP = ("When the next step is due: YYYY-MM-DD, today, tomorrow, a weekday (friday, fri: "
+            "the next one), +3d, 2w, 1m; counted from the note's day, never before it.")
+
+
+def _note_text(text: str, field: str = "note") -> str:
+    """The note's text: as given, or, for "-", standard input (newlines kept)."""
+    if text != "-":
+        return _text(text, field, required=True) or ""
+    from pipectl.values import clean_text
+
+    if _interactive():
+        typer.echo("Type the note; end it with Ctrl-D on a line of its own.", err=True)
+    read = sys.stdin.read().replace("\r\n", "\n").replace("\r", "\n")
+    if not read.strip():
+        raise UsageError(f"{field}: standard input is empty", hint="pipectl note 12 - < call.txt")
+    return clean_text(read, field, required=True, multiline=True)
+
+
+def _due_arg(due: str | None, when: datetime | None) -> str | None:
+    """--due as an ISO date, its relative forms counted from the note's day (--at, or today)."""
+    if due is None:
+        return None
+    from pipectl.domain.days import parse_due
+    from pipectl.services import clock
+
+    return parse_due(due, clock.day(when)).isoformat()
+
+
+def _step_said(action: str | None, due: str | None) -> str:
+    return (f"; next: {action}" if action else "") + (f" (due {due})" if due else "")
+
+
 def note(
     ctx: typer.Context,
     deal_id: Annotated[int, typer.Argument(metavar="ID", help="The deal's id.")],
-    text: Annotated[str, typer.Argument(help="What happened: a call, a meeting, an email.")],
-    next_action: Annotated[
-        str | None, typer.Option("--next", help="The next step to take.")
-    ] = None,
-    due: Annotated[
-        str | None, typer.Option("--due", help="When the next step is due, YYYY-MM-DD.")
-    ] = None,
+    text: Annotated[str, typer.Argument(metavar="TEXT", help=NOTE_HELP)],
+    next_action: Annotated[str | None, typer.Option("--next", help=NEXT_HELP)] = None,
+    due: Annotated[str | None, typer.Option("--due", help=DUE_HELP)] = None,
     at: Annotated[str | None, typer.Option("--at", help=AT_HELP)] = None,
 ) -> None:
     """Log an activity on a deal, optionally with the next step and its due date.
 
+    --due alone moves the due date of the step logged already; --next "" clears the step
+    (pipectl done marks it done). A due date before the note's day is refused.
+
     Example:
 
-      pipectl note 12 "Call with their CFO" --next "send revised quote" --due 2026-12-02
+      pipectl note 12 "Call with their CFO" --next "send revised quote" --due friday
+
+      pipectl note 12 - < meeting-notes.txt
     """
     from pipectl.services import deals
-    from pipectl.values import parse_date
 
-    body = _text(text, "note", required=True) or ""
-    action = _text(next_action, "--next")
-    due_date = parse_date(due, "--due").isoformat() if due else None
-    if due_date and not action:
-        raise UsageError("--due needs --next: what is due?")
+    clear = next_action is not None and not next_action.strip()
+    action = None if clear else _text(next_action, "--next")
     when = at_arg(at)
+    due_date = _due_arg(due, when)
+    if clear and due_date:
+        raise UsageError('--next "" clears the next step: it takes no --due')
+    body = _note_text(text)
     conn = connect(ctx)
-    deals.note(conn, deal_id, body, action, due_date, when)
-    _done(f"Noted on deal {deal_id}" + (f"; next: {action}" if action else ""))
+    deals.note(conn, deal_id, body, action, due_date, when, clear_next=clear)
+    if clear:
+        _done(f"Noted on deal {deal_id}; next step cleared")
+    elif due_date and not action:
+        _done(f"Noted on deal {deal_id}; next step now due {due_date}")
+    else:
+        _done(f"Noted on deal {deal_id}" + _step_said(action, due_date))
+
+
+def done(
+    ctx: typer.Context,
+    deal_id: Annotated[int, typer.Argument(metavar="ID", help="The deal's id.")],
+    text: Annotated[str | None, typer.Option(
+        "--note", help='What came of it, kept with the note "done: STEP"; "-" reads standard '
+        "input.")] = None,
+    next_action: Annotated[str | None, typer.Option(
+        "--next", help="The step after this one (else the deal has no logged step).")] = None,
+    due: Annotated[str | None, typer.Option("--due", help=DUE_HELP)] = None,
+    at: Annotated[str | None, typer.Option("--at", help=AT_HELP)] = None,
+) -> None:
+    """Mark the deal's next step done (the one logged with note --next).
+
+    Records a note "done: STEP" that clears the step, or sets the next one with --next. A
+    deal with no step logged is refused (what its stage calls for is done by moving it).
+
+    Example:
+
+      pipectl done 12 --note "quote sent, they reply Monday" --next "call back" --due mon
+    """
+    from pipectl.services import deals
+
+    action = _text(next_action, "--next")
+    when = at_arg(at)
+    due_date = _due_arg(due, when)
+    body = _note_text(text, "--note") if text is not None else None
+    conn = connect(ctx)
+    step, _ = deals.done(conn, deal_id, body, action, due_date, when)
+    _done(f"Deal {deal_id}: done: {step}" + (_step_said(action, due_date) if action
+                                              else "; no next step logged now"))
 
 
 def move(
@@ -701,6 +799,7 @@ def rm(
         if not _interactive():
             raise UsageError("rm needs confirmation and there is no terminal", hint="add --yes")
         if not typer.confirm(f"Delete deal {deal_id} ({row['name']}) and its history?"):
+            typer.echo("nothing deleted", err=True)
             raise typer.Exit(1)
     deals.remove(conn, deal_id)
     _done(f"Deleted deal {deal_id}: {row['name']}")
@@ -716,5 +815,6 @@ def register(app: typer.Typer) -> None:
     app.command()(reopen)
     app.command()(edit)
     app.command()(note)
+    app.command()(done)
     app.command()(move)
     app.command()(rm)

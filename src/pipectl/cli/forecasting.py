@@ -70,11 +70,12 @@ def calibrate(
     moment = _as_of(as_of)
     start = None
     if since is not None:
+        from pipectl.localtime import shown, zone
         from pipectl.values import iso, parse_moment
 
-        start = iso(parse_moment(since, "--since"))
+        start = iso(parse_moment(since, "--since", zone()))
         if start > moment:
-            raise UsageError(f"--since {since} is after the as-of moment {moment}")
+            raise UsageError(f"--since {since} is after the as-of moment {shown(moment)}")
     if apply and as_csv:
         raise UsageError("--apply prints what it changed as a table or --json, not --csv")
     if yes and not apply:

@@ -27,9 +27,9 @@ ToArg = Annotated[str, typer.Argument(metavar="TO", help="The currency converted
 
 
 def _when(at: str) -> str:
-    from pipectl.domain.rates import moment_text
+    from pipectl.localtime import shown_day_or_moment
 
-    return moment_text(at)
+    return shown_day_or_moment(at)
 
 
 @rate_app.command("set")
@@ -40,8 +40,8 @@ def set_(
     rate: Annotated[str, typer.Argument(
         metavar="RATE", help="How many TO one FROM is worth, exactly as written, e.g. 0.92.")],
     at: Annotated[str | None, typer.Option(
-        "--at", help="In force from this date or moment (UTC unless an offset is given), "
-        "e.g. --at 2026-11-30. Default: today.")] = None,
+        "--at", help="In force from this date (the start of that day) or moment, in your "
+        "local time unless an offset is given, e.g. --at 2026-11-30. Default: today.")] = None,
 ) -> None:
     """Record that one FROM is worth RATE TO, from --at (default today) until the next rate.
 

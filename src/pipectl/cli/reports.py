@@ -16,8 +16,9 @@ from pipectl.cli.common import (
 from pipectl.errors import UsageError
 
 AS_OF_HELP = (
-    "Reconstruct the pipeline as it stood at this moment (YYYY-MM-DD means its midnight UTC, "
-    "or an ISO datetime); later events are ignored. Default: now."
+    "Reconstruct the pipeline as it stood at this moment, in your local time unless an offset "
+    "is given (YYYY-MM-DD means the start of that day; or a time, e.g. 2026-12-01T09:00); "
+    "later events are ignored. Default: now."
 )
 CSV_HELP = "Print CSV (one figure per row) instead of a table."
 PIPELINE_HELP = (
@@ -196,7 +197,9 @@ def report(
         raise UsageError("--in needs --week, --month, --quarter or --year",
                          hint="--in EUR, three letters, converts into a currency instead")
     if units:
-        day = _date(in_day, "--in") or _date(moment[:10], "--as-of")
+        from pipectl.localtime import today
+
+        day = _date(in_day, "--in") or today(moment)  # the user's date at the as-of moment
         window = reports.period(units[0], day)
     else:
         window = reports.window(_date(from_, "--from"), _date(to, "--to"))

@@ -194,10 +194,19 @@ def export(
             "--output",
             "-o",
             metavar="FILE",
-            help="Write to FILE: a new file (never overwritten) that appears only complete; "
-            "an interrupted export leaves none. Default: standard output.",
+            help="Write to FILE: a new file (never overwritten, unless --force) that appears "
+            "only complete; an interrupted export leaves none. Default: standard output.",
         ),
     ] = None,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="With -o: replace FILE if it exists, atomically (for a cron job): the new "
+            "export takes its name in one rename once complete, keeping its permissions; "
+            "a failed or interrupted export leaves the old file as it was.",
+        ),
+    ] = False,
     status: Annotated[str, typer.Option("--status", help="open, won, lost or all.")] = "all",
     events: Annotated[
         bool,
@@ -237,6 +246,8 @@ def export(
       pipectl export --status won --format json | jq '.deals | length'
 
       pipectl export --pipeline "Agency retainers" --format json --events -o agency.json
+
+      pipectl export --format json --events -o /backups/pipeline.json --force
     """
     from pipectl.services import transfer
     from pipectl.values import optional_text
@@ -247,9 +258,19 @@ def export(
     status = status.lower()
     if status not in ("open", "won", "lost", "all"):
         raise UsageError(f"--status {status!r} is not one of open, won, lost, all")
+    if force and output is None:
+        raise UsageError("--force replaces the file given with -o; there is none",
+                         hint="add -o FILE")
+    if output is not None and not force:
+        from pipectl.paths import expand
+
+        target = expand(output)
+        if target.is_file() and not target.is_symlink():
+            raise UsageError(f"{target} exists; pipectl never overwrites a file",
+                             hint="pick a new name, or add --force to replace it")
     conn = connect(ctx)
     n = transfer.export(conn, output, fmt=fmt, status=status, events=events, raw=raw,
-                        pipeline=optional_text(pipeline, "--pipeline"))
+                        pipeline=optional_text(pipeline, "--pipeline"), force=force)
     if output is not None:
         what = "events" if events and fmt == "csv" else "deals"
         typer.echo(f"Exported {n} {what} to {output}", err=True)

@@ -43,7 +43,8 @@ def _pipeline(pipelines: Pipelines, pipeline_id: int) -> Pipeline:
 def apply(deal: Row, event: Row, pipelines: Pipelines) -> Row:
     """Change ``deal`` (in place, and returned) as ``event`` says."""
     at, kind = event["at"], event["kind"]
-    deal["updated_at"] = at
+    if deal.get("updated_at") is None or at > deal["updated_at"]:
+        deal["updated_at"] = at  # its latest event's (a note may be logged at an earlier time)
     get = event.get
     if kind == "created":
         pid = int(event["pipeline_id"])
@@ -101,7 +102,9 @@ def apply(deal: Row, event: Row, pipelines: Pipelines) -> Row:
         deal["checklist"] = Checklist.of(criteria, marks).to_json()
     elif kind == "edit":
         deal[event["field"]] = get("new")
-    elif kind == "note" and (get("next_action") is not None or get("due") is not None):
+    elif kind == "note" and (get("next_action") is not None or get("due") is not None
+                             or get("field") == "next_action"):
+        # a next step set, or cleared (field "next_action" alone: pipectl done, note --next "")
         deal["next_action"] = get("next_action")
         deal["next_due"] = get("due")
     return deal
@@ -112,5 +115,6 @@ def project(events: Iterable[Row], pipelines: Pipelines, deal: Row | None = None
     id, ref, and the texts of its creation)."""
     out = blank_deal() if deal is None else dict(deal)
     for event in events:
-        apply(out, event, pipelines)
+        if event.get("voided_by") is None:  # a voided event (undo) changes nothing
+            apply(out, event, pipelines)
     return out

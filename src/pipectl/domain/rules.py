@@ -61,6 +61,27 @@ def check_time(state: DealState, at: datetime) -> None:
         )
 
 
+def check_note_time(state: DealState, created_at: str, at: datetime, changes_state: bool
+                    ) -> None:
+    """May a note be logged at ``at``? One that changes no state (no next step set, moved or
+    cleared) may be logged at an earlier time than the deal's later events (a forgotten call),
+    not before the deal was created; one that does follows ``check_time``."""
+    when = iso(at)
+    if changes_state:
+        if when < state.last_event_at:
+            raise MoveRefused(
+                f"deal {state.id}: {when} is before its latest event ({state.last_event_at}), "
+                "and a note with --next or --due sets the deal's next step as of then",
+                hint="log the note alone at that time, and the next step now",
+            )
+        return
+    if when < created_at:
+        raise MoveRefused(
+            f"deal {state.id}: {when} is before the deal was created ({created_at})",
+            hint="give an --at after its creation",
+        )
+
+
 def plan_create(pipeline: Pipeline, stage: str, prequalified: str | None) -> bool:
     """May a new deal start in ``stage``? Returns whether it starts qualified."""
     if stage == LOST:
@@ -179,18 +200,34 @@ def _plan_forward(
             if prequalified:
                 used_prequal = prequalified
             elif not state.prequalified:
-                missing = state.checklist.missing()
-                raise MoveRefused(
-                    f"deal {state.id} cannot leave {here}: the checklist is missing "
-                    + ", ".join(missing),
-                    hint=f"record them with: {qualify_command(state.id, missing)}",
-                )
+                raise _not_qualified(state.id, here, state.checklist)
     elif crosses_gate and not state.qualified:
         used_prequal = prequalified
     direction = Direction.SKIP if between else Direction.FORWARD
     qualifies = crosses_gate and not state.qualified
     return Move(here, target, direction, qualifies=qualifies, prequalified=used_prequal,
                 skipped=tuple(s.key for s in between))
+
+
+def _not_qualified(deal_id: int, here: str, checklist: Checklist) -> MoveRefused:
+    """Why a deal may not leave the gate stage. A criterion recorded as not met is a fact
+    about the prospect, not a gap: the deal does not qualify, and the way on is to lose it
+    or to record what has changed; only criteria never recorded are asked for."""
+    items = checklist.items()
+    refused = [c for c, v in items.items() if v is False]
+    unknown = [c for c, v in items.items() if v is None]
+    if refused:
+        also = f"; {', '.join(unknown)} not recorded yet" if unknown else ""
+        return MoveRefused(
+            f"deal {deal_id} does not qualify: {', '.join(refused)} recorded as no{also}",
+            hint=f'lose it (pipectl lose {deal_id} --reason "...") or record new information '
+            f"({qualify_command(deal_id, refused + unknown)})",
+        )
+    them = "it" if len(unknown) == 1 else "them"
+    return MoveRefused(
+        f"deal {deal_id} cannot leave {here}: the checklist is missing " + ", ".join(unknown),
+        hint=f"record {them} with: {qualify_command(deal_id, unknown)}",
+    )
 
 
 def plan_lose(pipeline: Pipeline, state: DealState, at: datetime, reason: str) -> Move:

@@ -88,7 +88,8 @@ def states(deal_id: int, events: Sequence[Sequence[Any]], facts: Mapping[int, Fa
         if last_at is None or at > last_at:
             last_at = at
         kind = e[_KIND]
-        if kind == "note" and (e[_ACTION] is not None or e[_DUE] is not None):
+        if kind == "note" and (e[_ACTION] is not None or e[_DUE] is not None
+                               or e[_FIELD] == "next_action"):  # set, or cleared
             next_id = e[_ID]
         to = e[_TO]
         if to is not None:

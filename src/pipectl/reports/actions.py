@@ -193,8 +193,11 @@ def next_steps(
     limit: int | None = None,
     sc: Scope | None = None,
     stream: bool = False,
+    today: str | None = None,
 ) -> tuple[list[NextStep] | Iterator[NextStep], int]:
     """The open deals, most urgent first (at most ``limit``), and how many there are in all.
+    ``today``: the user's date at ``as_of`` (YYYY-MM-DD), which due and close dates are
+    overdue before; default: the UTC date of ``as_of``.
 
     A deal is stale after ``stale_days`` without an event (default: its stage's rot days).
     ``stream``: the deals one at a time (read them before the connection's next report)."""
@@ -210,7 +213,7 @@ def next_steps(
         defs, lambda p, s: snapshot.quote(s.action), "stage", "pipeline_id")
     stale_after = _threshold_sql(thresholds(defs, stale_days), defs, "s.stage",
                                  "s.pipeline_id")
-    today = as_of[:10]
+    today = today or as_of[:10]
     from datetime import date, timedelta
 
     near = (date.fromisoformat(today) + timedelta(days=near_days)).isoformat()
@@ -220,7 +223,9 @@ def next_steps(
     ranked = sql.scratch(conn, f"{t}_next", f"""
         WITH s AS (
             SELECT s.*,
-                   CASE WHEN n.id IS NOT NULL AND n.at >= s.entered_at THEN 1 ELSE 0 END AS logged,
+                   CASE WHEN n.id IS NOT NULL AND n.at >= s.entered_at
+                             AND (n.next_action IS NOT NULL OR n.due IS NOT NULL)
+                        THEN 1 ELSE 0 END AS logged,  -- a step cleared (done) is none
                    n.next_action AS logged_action, n.due AS logged_due,
                    {sql.days_between(':as_of', 's.last_event_at')} AS idle,
                    {stale_after} AS stale_after

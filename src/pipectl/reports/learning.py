@@ -48,17 +48,17 @@ WITH d AS (
     SELECT deal_id, min(id) AS k_created, max(id) AS k_last,
            min(CASE WHEN {won_move} THEN at END) AS won_at
     FROM events {hint_moves}
-    WHERE to_stage IS NOT NULL AND at <= :as_of
+    WHERE to_stage IS NOT NULL AND voided_by IS NULL AND at <= :as_of
     GROUP BY deal_id
 ),
 pe AS (
     SELECT deal_id FROM events {hint_kind_at}
-    WHERE kind = 'probability' AND at <= :as_of
+    WHERE kind = 'probability' AND voided_by IS NULL AND at <= :as_of
     GROUP BY deal_id
 ),
 v AS (
     SELECT deal_id, max(id) AS k_value FROM events {hint_kind_at}
-    WHERE kind = 'value' AND at <= :as_of
+    WHERE kind = 'value' AND voided_by IS NULL AND at <= :as_of
     GROUP BY deal_id
 )
 SELECT d.deal_id AS id, s.pipeline_id AS pipeline_id,
@@ -87,8 +87,8 @@ WITH e AS (
            CASE WHEN o.value_minor > 0 THEN 1 ELSE 0 END AS valued,
            x.to_stage AS stage, max(x.at) AS entered_at, max(x.id) AS k_entry
     FROM {decided} o JOIN events x {hint_moves} ON x.deal_id = o.id
-    WHERE x.to_stage IS NOT NULL AND x.at <= o.decided_at AND x.pipeline_id = o.pipeline_id
-      AND {open_stage}
+    WHERE x.to_stage IS NOT NULL AND x.voided_by IS NULL AND x.at <= o.decided_at
+      AND x.pipeline_id = o.pipeline_id AND {open_stage}
     GROUP BY o.id, o.pipeline_id, o.won, o.decided_at, o.untimed, o.p_created, o.has_prob,
              o.value_minor, x.to_stage
 ),
@@ -99,10 +99,11 @@ e2 AS (
            END AS days,
            CASE WHEN has_prob = 0 THEN p_created
                 WHEN EXISTS (SELECT 1 FROM events y {hint_deal} WHERE y.deal_id = e.id
-                             AND y.kind = 'probability' AND y.id < e.k_entry)
+                             AND y.kind = 'probability' AND y.id < e.k_entry
+                             AND y.voided_by IS NULL)
                 THEN (SELECT y.probability FROM events y {hint_deal} WHERE y.deal_id = e.id
                       AND y.kind = 'probability' AND y.id < e.k_entry
-                      ORDER BY y.id DESC LIMIT 1)
+                      AND y.voided_by IS NULL ORDER BY y.id DESC LIMIT 1)
                 ELSE p_created END AS p_own
     FROM e
 )
@@ -120,7 +121,7 @@ SELECT o.pipeline_id,
        count(*) AS n
 FROM {decided} o CROSS JOIN events x {hint_deal}
 WHERE x.deal_id = o.id AND o.won = 1 AND o.untimed = 0 AND x.kind IN ('created', 'close_date')
-  AND x.close_date IS NOT NULL AND x.at <= o.decided_at
+  AND x.close_date IS NOT NULL AND x.at <= o.decided_at AND x.voided_by IS NULL
 GROUP BY 1, 2
 """
 
@@ -302,7 +303,8 @@ def first_created(conn: sqlite3.Connection) -> str | None:
     """When the history begins: the earliest ``created`` event (None: no deal yet)."""
     hint = sql.indexed_by("events_kind_at") if sql.on_sqlite(conn) else ""
     return conn.execute(
-        f"SELECT min(at) FROM events {hint} WHERE kind = 'created'").fetchone()[0]
+        f"SELECT min(at) FROM events {hint} WHERE kind = 'created' AND voided_by IS NULL"
+    ).fetchone()[0]
 
 
 def open_deals(conn: sqlite3.Connection, as_of: str, pipelines: snapshot.Pipelines,

@@ -84,7 +84,7 @@ WITH m AS (
         max(id) AS k_stage,
         min(CASE WHEN {won_move} THEN at END) AS won_at{funnel_aggregates}
     FROM events {hint_moves}
-    WHERE to_stage IS NOT NULL AND at <= :as_of
+    WHERE to_stage IS NOT NULL AND voided_by IS NULL AND at <= :as_of
     GROUP BY deal_id
 ),
 ch AS (
@@ -94,7 +94,8 @@ ch AS (
         max(CASE WHEN kind = 'close_date' THEN id END) AS k_close,
         max(CASE WHEN kind = 'probability' THEN id END) AS k_prob
     FROM events {hint_kind_at}
-    WHERE kind IN ('value', 'close_date', 'probability') AND at <= :as_of
+    WHERE kind IN ('value', 'close_date', 'probability') AND voided_by IS NULL
+      AND at <= :as_of
     GROUP BY deal_id
 )
 SELECT
@@ -135,7 +136,7 @@ _LOST_JOIN = f"""
 LEFT JOIN events l ON l.id = CASE WHEN {_MOVED_LOST} THEN (
     SELECT max(x.id) FROM events x {sql.indexed_by("events_moves")}
     WHERE x.deal_id = m.deal_id AND x.to_stage IS NOT NULL AND x.to_stage = '{LOST}'
-      AND x.at <= :as_of) END"""
+      AND x.voided_by IS NULL AND x.at <= :as_of) END"""
 
 
 def _sql(pipelines: Pipelines, funnel: bool) -> dict[str, str]:
@@ -190,12 +191,12 @@ def _sql(pipelines: Pipelines, funnel: bool) -> dict[str, str]:
             qualified_at = f"""CASE WHEN m.p_lo = m.p_hi THEN m.qualified_at ELSE (
             SELECT min(x.at) FROM events x {sql.indexed_by("events_deal")}
             WHERE x.deal_id = m.deal_id AND x.at <= :as_of AND x.to_stage IS NOT NULL
-              AND {x_qualified}
+              AND x.voided_by IS NULL AND {x_qualified}
               AND NOT (x.kind = 'pipeline' AND x.from_stage = '{LOST}')) END"""
             reached = f"""CASE WHEN m.p_lo = m.p_hi THEN m.reached ELSE (
             SELECT max({x_order}) FROM events x {sql.indexed_by("events_moves")}
             WHERE x.deal_id = m.deal_id AND x.to_stage IS NOT NULL AND x.at <= :as_of
-              AND x.pipeline_id = s.pipeline_id) END"""
+              AND x.voided_by IS NULL AND x.pipeline_id = s.pipeline_id) END"""
         parts["funnel_columns"] = (
             f"\n    CASE WHEN cr.reason IS NOT NULL THEN cr.at ELSE {qualified_at} END"
             f" AS qualified_at,\n    {reached} AS reached,"
@@ -209,12 +210,12 @@ ACTIVITY_SQL = """
 UPDATE {table} SET
     last_event_at = (
         SELECT max(e.at) FROM events e {hint_deal}
-        WHERE e.deal_id = {table}.id AND e.at <= :as_of
+        WHERE e.deal_id = {table}.id AND e.at <= :as_of AND e.voided_by IS NULL
     ),
     next_event = (
         SELECT max(e.id) FROM events e {hint_deal}
-        WHERE e.deal_id = {table}.id AND e.at <= :as_of AND e.kind = 'note'
-          AND (e.next_action IS NOT NULL OR e.due IS NOT NULL)
+        WHERE e.deal_id = {table}.id AND e.at <= :as_of AND e.kind = 'note' AND e.voided_by IS NULL
+          AND (e.next_action IS NOT NULL OR e.due IS NOT NULL OR e.field = 'next_action')
     )
 WHERE status = 'open'
 """
@@ -253,13 +254,14 @@ _STATES_ACTIVITY = """,
     CASE WHEN {status} = 'open' THEN
         CASE WHEN r.last_at <= :as_of THEN r.last_at ELSE (
             SELECT max(e.at) FROM events e {hint_deal}
-            WHERE e.deal_id = r.deal_id AND e.at <= :as_of) END
+            WHERE e.deal_id = r.deal_id AND e.at <= :as_of AND e.voided_by IS NULL) END
     END AS last_event_at,
     CASE WHEN {status} = 'open' THEN
         CASE WHEN r.last_at <= :as_of THEN r.next_id ELSE (
             SELECT max(e.id) FROM events e {hint_deal}
-            WHERE e.deal_id = r.deal_id AND e.at <= :as_of AND e.kind = 'note'
-              AND (e.next_action IS NOT NULL OR e.due IS NOT NULL)) END
+            WHERE e.deal_id = r.deal_id AND e.voided_by IS NULL AND e.at <= :as_of
+              AND e.kind = 'note'
+              AND (e.next_action IS NOT NULL OR e.due IS NOT NULL OR e.field = 'next_action')) END
     END AS next_event"""
 
 
@@ -397,13 +399,13 @@ def build(
 MANY_MOVES_SQL = """
 SELECT deal_id, min(id) AS k_created{columns}
 FROM events {hint}
-WHERE to_stage IS NOT NULL AND at <= :last
+WHERE to_stage IS NOT NULL AND voided_by IS NULL AND at <= :last
 GROUP BY deal_id{having}
 """
 MANY_CHANGES_SQL = """
 SELECT deal_id{columns}
 FROM events {hint}
-WHERE kind IN ('value', 'close_date', 'probability') AND at <= :last
+WHERE kind IN ('value', 'close_date', 'probability') AND voided_by IS NULL AND at <= :last
 GROUP BY deal_id
 """
 MANY_CTES = """

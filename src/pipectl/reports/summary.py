@@ -636,7 +636,7 @@ def _stays(conn: sqlite3.Connection, p: dict, owner: str | None,
                lead({sql.day('e.at')}) OVER (PARTITION BY e.deal_id ORDER BY e.id) AS left_j
                {latest}
         FROM events e {sql.indexed_by('events_moves')}
-        WHERE e.to_stage IS NOT NULL AND e.at <= :as_of {only}
+        WHERE e.to_stage IS NOT NULL AND e.voided_by IS NULL AND e.at <= :as_of {only}
     """
     is_open = snapshot.member(defs, snapshot.open_keys, "stage", "pid")
     # The window's ends as Julian days (an unbounded end is not a date: no limit there).

@@ -28,7 +28,8 @@ Row = dict[str, Any]
 
 SHOWN = 20  # deals that differ, told one by one (all are counted)
 # the triggers that keep the history append-only
-APPEND_ONLY = ("events_no_update", "events_no_delete")
+APPEND_ONLY = ("events_no_update", "events_no_delete", "events_void_once", "undos_no_update",
+               "undos_no_delete")  # (a voided event stays voided: issue 16)
 
 
 @dataclass(frozen=True)
@@ -126,7 +127,8 @@ class Definitions:
 def expected(deal: Row, events: list[Row], definitions: Definitions) -> Row:
     """What ``events`` make of ``deal``: its id, ref and the texts it was created with (each
     text as the first edit of it found it, else as stored) are all the deal gives; every other
-    column comes from the events. Raises what the projection raises on events it cannot
+    column comes from the events not voided (an undo's events are skipped; a voided edit still
+    tells what the text was before it). Raises what the projection raises on events it cannot
     replay (a pipeline or a stage that does not exist)."""
     made = projection.blank_deal()
     made["id"], made["ref"] = deal["id"], deal["ref"]
@@ -136,6 +138,8 @@ def expected(deal: Row, events: list[Row], definitions: Definitions) -> Row:
             first_edit.setdefault(e["field"], e["old"])
     for f in projection.DEAL_TEXTS:
         made[f] = first_edit[f] if f in first_edit else deal[f]
+    if any(e.get("voided_by") is not None for e in events):
+        events = [e for e in events if e.get("voided_by") is None]
     apply = projection.apply
     if definitions.single is not None:
         for e in events:
@@ -144,7 +148,7 @@ def expected(deal: Row, events: list[Row], definitions: Definitions) -> Row:
         for e in events:
             definitions.at = e["at"]
             apply(made, e, definitions)
-    made["search"] = search_text(made)
+    made["search"] = search_text(made, events)
     return made
 
 

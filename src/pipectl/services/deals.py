@@ -77,9 +77,13 @@ def _record(conn: sqlite3.Connection, row: Row, events: list[Row],
 # ---------------------------------------------------------------- use cases
 
 
-def add(conn: sqlite3.Connection, new: NewDeal, at: When = None) -> tuple[int, Pipeline, str]:
-    """A new deal and its 'created' event. Returns its id, its pipeline and its stage."""
+def add(conn: sqlite3.Connection, new: NewDeal, at: When = None,
+        told: list[tuple[str, str]] | None = None) -> tuple[int, Pipeline, str]:
+    """A new deal and its 'created' event. Returns its id, its pipeline and its stage.
+    ``told``: where to add what the caller should tell (("note", text), ("warning", text)):
+    an owner new but close to one there is; an open deal of the same name and company."""
     from pipectl.domain import rules
+    from pipectl.services import names
 
     with transaction(conn):
         when = clock.moment(at)
@@ -106,8 +110,17 @@ def add(conn: sqlite3.Connection, new: NewDeal, at: When = None) -> tuple[int, P
         for event in events:
             projection.apply(deal, event, {pipeline.id: pipeline})  # type: ignore[dict-item]
         assert (deal["qualified_at"] is not None) == qualified
+        owner_note = names.new_owner_note(conn, new.owner) if told is not None else None
         deal_id = store.insert_deal(conn, deal, events)
+        if told is not None:
+            _tell(told, "note", owner_note)
+            _tell(told, "warning", names.duplicate_warning(conn, new.name, new.company, deal_id))
     return deal_id, pipeline, stage
+
+
+def _tell(told: list[tuple[str, str]], kind: str, text: str | None) -> None:
+    if text is not None:
+        told.append((kind, text))
 
 
 def _move_event(move: Move, pipeline: Pipeline, stamp: str, note: str | None) -> Row:
@@ -141,13 +154,19 @@ def advance(
     return Moved(deal_id, move, pipeline)
 
 
-def lose(conn: sqlite3.Connection, deal_id: int, reason: str, at: When = None) -> Moved:
+def lose(conn: sqlite3.Connection, deal_id: int, reason: str, at: When = None,
+         told: list[tuple[str, str]] | None = None) -> Moved:
+    """Close as lost. ``told`` (see ``add``): a reason new but close to one there is."""
     from pipectl.domain import rules
 
     with transaction(conn):
         when = clock.moment(at)
         row, pipeline, state = _loaded(conn, deal_id, when)
         move = rules.plan_lose(pipeline, state, when, reason)
+        if told is not None:
+            from pipectl.services.names import new_reason_note
+
+            _tell(told, "note", new_reason_note(conn, reason))
         _record(conn, row, [_move_event(move, pipeline, iso(when), None)],
                 {pipeline.id: pipeline})  # type: ignore[dict-item]
     return Moved(deal_id, move, pipeline)
@@ -235,10 +254,12 @@ def qualify(
     return Qualified(after, changed, pipeline)
 
 
-def edit(conn: sqlite3.Connection, deal_id: int, change: DealEdit, at: When = None) -> list[str]:
+def edit(conn: sqlite3.Connection, deal_id: int, change: DealEdit, at: When = None,
+         told: list[tuple[str, str]] | None = None) -> list[str]:
     """Apply an edit; value, close-date and probability changes are their own events.
 
-    Returns the names of the fields that changed (empty when nothing did).
+    Returns the names of the fields that changed (empty when nothing did). ``told`` (see
+    ``add``): a new owner close to one there is.
     """
     from pipectl.domain import rules
     from pipectl.models import TEXT_FIELDS
@@ -283,6 +304,10 @@ def edit(conn: sqlite3.Connection, deal_id: int, change: DealEdit, at: When = No
             if prob != row["probability"]:
                 events.append({"at": stamp, "kind": "probability", "probability": prob})
                 changed.append("probability")
+        if told is not None and "owner" in changed:
+            from pipectl.services.names import new_owner_note
+
+            _tell(told, "note", new_owner_note(conn, change.texts["owner"], row))
         if events:
             _record(conn, row, events, {pipeline.id: pipeline})  # type: ignore[dict-item]
     return changed
@@ -295,17 +320,89 @@ def note(
     next_action: str | None = None,
     due: str | None = None,
     at: When = None,
+    clear_next: bool = False,
 ) -> int:
+    """A note on a deal; with ``next_action`` (and ``due``, an ISO date, not before the note's
+    day) the next step; ``due`` alone moves the due date of the deal's logged step;
+    ``clear_next`` clears the step (note --next "", done)."""
     from pipectl.domain import rules
 
     with transaction(conn):
         when = clock.moment(at)
         row, pipeline, state = _loaded(conn, deal_id, when)
-        rules.check_time(state, when)
         event = {"at": iso(when), "kind": "note", "text": text, "next_action": next_action,
                  "due": due}
+        event.update(_next_fields(conn, row, pipeline, when, next_action, due, clear_next))
+        # a note that changes no state may be logged at an earlier time (issue 16)
+        rules.check_note_time(state, row["created_at"], when, changes_state=any(
+            event.get(k) is not None for k in ("next_action", "due", "field")))
         (event_id,) = _record(conn, row, [event], {pipeline.id: pipeline})  # type: ignore[dict-item]
     return event_id
+
+
+def logged_step(conn: sqlite3.Connection, row: Row, pipeline: Pipeline) -> str | None:
+    """The deal's logged next step while it holds (domain.next_step), else None."""
+    from pipectl.domain.next_step import next_step
+
+    step = next_step(pipeline, row["stage"], [  # (a voided event, undo, says nothing)
+        e for e in store.events(conn, int(row["id"])) if e.get("voided_by") is None])
+    return step.action if step is not None and step.logged else None
+
+
+def _next_fields(conn: sqlite3.Connection, row: Row, pipeline: Pipeline, when: datetime,
+                 next_action: str | None, due: str | None, clear: bool) -> Row:
+    """What a note says of the next step, checked: a due day not before the note's day; a due
+    alone keeps the logged step's action (and needs one); a clear names the step it clears."""
+    if clear:
+        if next_action is not None or due is not None:
+            raise UsageError('--next "" clears the next step: it takes no --due')
+        return {"field": "next_action", "old": logged_step(conn, row, pipeline)}
+    if due is None:
+        return {}
+    current = logged_step(conn, row, pipeline) if next_action is None else None
+    if next_action is None and current is None:
+        raise UsageError(f"--due needs --next: deal {row['id']} has no next step logged to "
+                         "move the due date of",
+                         hint=f'pipectl note {row["id"]} "..." --next "what is due" --due ...')
+    today = clock.day(when)
+    if due < today.isoformat():
+        raise UsageError(
+            f"--due {due} is in the past (the note's day is {today})",
+            hint="give a day from then on (today, tomorrow, friday, +3d, a date); "
+            "a step already done: pipectl done ID")
+    return {} if current is None else {"next_action": current}
+
+
+def done(
+    conn: sqlite3.Connection,
+    deal_id: int,
+    text: str | None = None,
+    next_action: str | None = None,
+    due: str | None = None,
+    at: When = None,
+) -> tuple[str, int]:
+    """Complete the deal's logged next step: a note "done: STEP" (then ``text`` on the lines
+    after) that clears it, or sets the step after it (``next_action``, ``due``). Refused
+    (MoveRefused) when no logged step holds. Returns the step done and the note's id."""
+    if due is not None and next_action is None:
+        raise UsageError("done --due needs --next: the due date of the step after this one")
+    with transaction(conn):
+        when = clock.moment(at)
+        row, pipeline, _ = _loaded(conn, deal_id, when)
+        step = logged_step(conn, row, pipeline)
+        if step is None:
+            stage = pipeline.stage(row["stage"]) if pipeline.has(row["stage"]) else None
+            if stage is not None and pipeline.is_open(row["stage"]):
+                hint = (f"what {stage.label} calls for ({stage.action}) is done by moving the "
+                        f"deal: pipectl advance {deal_id}; log a step with pipectl note "
+                        f'{deal_id} "..." --next "..."')
+            else:
+                hint = f'log what happened with pipectl note {deal_id} "..."'
+            raise MoveRefused(f"deal {deal_id} has no next step logged to mark done", hint=hint)
+        body = f"done: {step}" + (f"\n{text}" if text else "")
+        event_id = note(conn, deal_id, body, next_action, due, when,
+                        clear_next=next_action is None)
+    return step, event_id
 
 
 def remove(conn: sqlite3.Connection, deal_id: int) -> Row:

@@ -51,14 +51,16 @@ def _pair(source: str, target: str) -> tuple[str, str]:
 
 
 def moment(at: str | datetime | None) -> str:
-    """--at of a rate (a date means its midnight UTC), which may not lie in the future (a rate
-    is recorded once it is known); default: today, midnight UTC."""
-    now = clock.now()
-    if at is None:
-        return iso(now)[:10] + "T00:00:00Z"
+    """--at of a rate (a date means the start of that day, a time without an offset is local:
+    ``localtime.zone``), which may not lie in the future (a rate is recorded once it is
+    known); default: the start of today (the user's date)."""
+    from pipectl.localtime import today, zone
     from pipectl.values import FUTURE_SLACK, parse_moment, utc_moment
 
-    when = parse_moment(at) if isinstance(at, str) else utc_moment(at)
+    now = clock.now()
+    if at is None:
+        return iso(parse_moment(today(now).isoformat(), "--at", zone()))
+    when = parse_moment(at, zone=zone()) if isinstance(at, str) else utc_moment(at)
     if when > now + FUTURE_SLACK:
         shown = at if isinstance(at, str) else iso(at)
         raise UsageError(f"--at {shown!r} ({iso(when)}) is in the future",

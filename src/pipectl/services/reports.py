@@ -64,11 +64,12 @@ def _one_state(conn: sqlite3.Connection, for_reports: bool = False) -> Iterator[
 
 
 def as_of(text: str | None, option: str = "--as-of") -> str:
-    """The as-of moment of a report (ISO UTC): ``text`` (a date means its midnight UTC, or an
-    ISO datetime), else now (``services.clock``)."""
+    """The as-of moment of a report (ISO UTC): ``text`` (a date means the start of that local
+    day, a time without an offset is local: ``localtime.zone``), else now (``services.clock``)."""
+    from pipectl.localtime import zone
     from pipectl.values import iso, parse_moment
 
-    return iso(parse_moment(text, option) if text else clock.now())
+    return iso(parse_moment(text, option, zone()) if text else clock.now())
 
 
 # ---------------------------------------------------------------- the deal list
@@ -581,11 +582,15 @@ def next_steps(
     stream: bool = False,
 ) -> Attention:
     """What each open deal needs next, most urgent first (``reports.actions.next_steps``);
-    ``stream`` as for ``stale``."""
+    ``stream`` as for ``stale``. Overdue and due today go by the user's date at ``as_of``
+    (``localtime``: TZ, else the system's zone; UTC under --utc)."""
+    from pipectl.localtime import today
     from pipectl.reports import actions
     from pipectl.reports.scope import scope
 
+    day = today(as_of).isoformat()
     with _one_state(conn, for_reports=True):
         sc = scope(conn, as_of, pipeline)
-        rows, total = actions.next_steps(conn, as_of, owner, limit=limit, sc=sc, stream=stream)
+        rows, total = actions.next_steps(conn, as_of, owner, limit=limit, sc=sc, stream=stream,
+                                         today=day)
     return Attention(rows, total, sc.several)

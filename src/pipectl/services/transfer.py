@@ -79,12 +79,14 @@ def export(
     events: bool = False,
     raw: bool = False,
     pipeline: str | None = None,
+    force: bool = False,
 ) -> int:
     """Write the deals (``status``: open, won, lost or all; of ``pipeline`` only, when named),
     with ``events`` their history, as CSV or JSON to ``output`` (a new file, never
-    overwritten, that appears only complete: an error or an interruption leaves none; None:
-    standard output, where a cut export ends with an unterminated ``pipectl: export
-    interrupted``). Returns the number of deals written (of events, for CSV with ``events``)."""
+    overwritten unless ``force``, that appears only complete: an error or an interruption
+    leaves none, or with ``force`` the old file intact; None: standard output, where a cut
+    export ends with an unterminated ``pipectl: export interrupted``). Returns the number of
+    deals written (of events, for CSV with ``events``)."""
     from pipectl.transfer import exporter
 
     if fmt not in FORMATS:
@@ -92,4 +94,4 @@ def export(
     if status not in STATUSES:
         raise UsageError(f"--status {status!r} is not one of {', '.join(STATUSES)}")
     return exporter.export(conn, output, fmt=fmt, status=status, events=events, raw=raw,
-                           at=clock.now(), pipeline=pipeline)
+                           at=clock.now(), pipeline=pipeline, force=force)

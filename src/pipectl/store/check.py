@@ -265,10 +265,12 @@ def counts(conn: sqlite3.Connection) -> tuple[int, int]:
     return int(deals), int(events)
 
 
-# the columns of an event the projection reads (not its id, nor a note's text)
+# the columns of an event the projection reads (not its id), and a note's text (the deal's
+# search text holds it: store.deals.search_text)
 EVENT_COLUMNS = ("deal_id", "at", "kind", "pipeline_id", "from_stage", "to_stage", "value_minor",
                  "currency", "close_date", "probability", "checks", "reason", "next_action",
-                 "due", "field", "old", "new")
+                 "due", "field", "old", "new", "voided_by",  # (voided: undo, not projected)
+                 "text")
 
 
 def histories(conn: sqlite3.Connection, ids: list[int] | None = None

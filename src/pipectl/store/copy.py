@@ -25,11 +25,11 @@ from typing import Any
 from pipectl.errors import DatabaseError
 
 # Parents first; every table a pipectl database holds but its migrations' own.
-TABLES = ("pipelines", "pipeline_versions", "stage_keys", "stage_maps", "deals", "events",
-          "imports", "rates", "deal_states", "deal_stays", "read_facts", "read_dirty",
+TABLES = ("pipelines", "pipeline_versions", "stage_keys", "stage_maps", "deals", "undos",
+          "events", "imports", "rates", "deal_states", "deal_stays", "read_facts", "read_dirty",
           "read_dirty_pipelines", "deal_figures", "deal_outcomes", "outcome_figures")
 # Tables with an id that the server hands out: its counter moves past the copied ids.
-IDENTITY = ("pipelines", "deals", "events", "imports", "rates")
+IDENTITY = ("pipelines", "deals", "events", "imports", "rates", "undos")
 BATCH = 5000
 
 

@@ -103,6 +103,34 @@ def wal_pending(path: Path | str) -> bool:
         return False
 
 
+def peek(path: Path | str, seconds: float = 1.0) -> sqlite3.Connection | None:
+    """A read-only connection for a quick look (shell completion), or None when ``path`` is
+    no SQLite file, or the file is locked or unreadable. Nothing is created, migrated or
+    waited for: a file whose -wal is empty (the usual case between commands) is read as it is
+    (``immutable``: no -shm, no -wal, no lock), else read-only without a busy timeout; a
+    statement still running after ``seconds`` is interrupted (``sqlite3.OperationalError``)."""
+    try:
+        target = Path(path).absolute()
+        if not target.is_file():
+            return None
+        with open(target, "rb") as fh:
+            if fh.read(len(SQLITE_MAGIC)) != SQLITE_MAGIC:
+                return None
+        conn = sqlite3.connect(read_only_uri(target, immutable=not wal_pending(target)),
+                               uri=True, isolation_level=None, timeout=0)
+    except (OSError, sqlite3.Error, ValueError):
+        return None
+    deadline = time.monotonic() + seconds
+    conn.set_progress_handler(lambda: time.monotonic() > deadline, 1000)
+    try:
+        conn.execute("PRAGMA query_only = 1")
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()  # locked: fails now
+    except sqlite3.Error:
+        conn.close()
+        return None
+    return conn
+
+
 def _read_only_mount(path: Path) -> bool:
     try:
         return bool(os.statvfs(path).f_flag & getattr(os, "ST_RDONLY", 1))
@@ -826,7 +854,7 @@ def _fingerprint(conn: sqlite3.Connection) -> tuple | None:
     """What changes whenever a pipectl command writes, in every schema: the counts and the
     latest ids and times of deals and events (every write to a deal appends an event or removes
     the deal), and the rows of the append-only tables that hold no deal (pipeline versions,
-    exchange rates) where the file has them."""
+    exchange rates) or record a change no event does (undos) where the file has them."""
     try:
         row = conn.execute(
             "SELECT (SELECT count(*) FROM deals), (SELECT max(id) FROM deals), "
@@ -834,7 +862,7 @@ def _fingerprint(conn: sqlite3.Connection) -> tuple | None:
             "(SELECT max(id) FROM events)").fetchone()
         tables = {name for (name,) in conn.execute(
             "SELECT name FROM sqlite_master WHERE type = 'table' "
-            "AND name IN ('pipeline_versions', 'rates')")}
+            "AND name IN ('pipeline_versions', 'rates', 'undos')")}
         more = tuple(conn.execute(f"SELECT count(*) FROM {name}").fetchone()[0]
                      for name in sorted(tables))
         return (*row, *more, conn.execute("PRAGMA user_version").fetchone()[0])

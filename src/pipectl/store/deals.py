@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import sqlite3
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from pipectl.domain.pipeline import LOST
@@ -27,10 +27,102 @@ if TYPE_CHECKING:
 Row = dict[str, Any]
 
 SEARCHED = ("name", "company", "contact", "email", "owner", "source", "ref")
+# The events whose ``text`` a person wrote (a note, or the note of a move or a checklist
+# change): searched with each event's ``next_action``. (``created`` and ``value`` carry an
+# import's note on a rounded amount, not a person's.)
+NOTE_KINDS = ("note", "stage", "lost", "reopened", "checklist", "pipeline")
 
 
-def search_text(values: dict[str, Any]) -> str:
-    return fold(" ".join(str(values[k]) for k in SEARCHED if values.get(k)))
+def searched_texts(events: Iterable[Mapping[str, Any]]) -> Iterator[str]:
+    """The texts of ``events`` that a deal's search text holds (a voided event's none)."""
+    for e in events:
+        if e.get("voided_by") is not None:
+            continue
+        if e.get("text") and e.get("kind") in NOTE_KINDS:
+            yield e["text"]
+        if e.get("next_action"):
+            yield e["next_action"]
+
+
+def search_text(values: Mapping[str, Any], events: Iterable[Mapping[str, Any]] = (),
+                before: str | None = None) -> str:
+    """A deal's search text: its fields (``SEARCHED``) folded (``values.fold``: no accents,
+    no case) on the first line, then every distinct folded line of its notes
+    (``searched_texts`` of its events), in text order. ``before``: the deal's search text
+    before ``events`` (its notes' lines are kept: events are only ever added)."""
+    head = fold(" ".join(str(values[k]) for k in SEARCHED if values.get(k))).replace("\n", " ")
+    lines = set(before.split("\n")[1:]) if before else set()
+    for text in searched_texts(events):
+        lines.update(line for raw in fold(text).split("\n") if (line := raw.strip()))
+    return "\n".join([head, *sorted(lines)]) if lines else head
+
+
+def search_of_row(*columns: Any) -> str:
+    """``search_text`` of a deal's columns ``SEARCHED`` (in order) and its searched texts
+    joined by line ends (or NULL), as SQL hands them (``recompute_search``). The same text,
+    made faster: the texts folded at once (a line end parts what ``fold`` changes)."""
+    *fields, texts = columns
+    head = fold(" ".join([str(v) for v in fields if v])).replace("\n", " ")
+    if not texts:
+        return head
+    lines = {line for raw in fold(texts).split("\n") if (line := raw.strip())}
+    return "\n".join([head, *sorted(lines)]) if lines else head
+
+
+def refresh_search(conn: sqlite3.Connection, deal_ids: Iterable[int]) -> None:
+    """Compute these deals' search texts anew from their rows and events, in the caller's
+    transaction: after a change that takes a note's text away (an event voided), which the
+    writes' own update (``record``: fields and new notes) does not."""
+    for deal_id in deal_ids:
+        row = conn.execute(f"SELECT {', '.join(SEARCHED)}, search FROM deals WHERE id = ?",
+                           (deal_id,)).fetchone()
+        if row is None:
+            continue
+        made = search_text(dict(zip(SEARCHED, row, strict=False)), events(conn, deal_id))
+        if made != row[len(SEARCHED)]:
+            conn.execute("UPDATE deals SET search = ? WHERE id = ?", (made, deal_id))
+
+
+def texts_sql(deal: str, voided: bool, server: bool = False) -> str:
+    """SQL: the searched texts of the deal ``deal`` (an SQL expression), one per line (NULL
+    for none); ``voided``: leave out voided events (schema 11 on)."""
+    live = " AND e.voided_by IS NULL" if voided else ""
+    kinds = ", ".join(f"'{k}'" for k in NOTE_KINDS)
+    nl = "chr(10)" if server else "char(10)"
+    t = (f"coalesce(CASE WHEN e.kind IN ({kinds}) THEN e.text END, '') || {nl} || "
+         "coalesce(e.next_action, '')")
+    joined = f"string_agg({t}, {nl})" if server else f"group_concat({t}, {nl})"
+    return (f"SELECT {joined} FROM events e WHERE e.deal_id = {deal}{live} "
+            "AND (e.text IS NOT NULL OR e.next_action IS NOT NULL)")
+
+
+def recompute_search(conn: sqlite3.Connection) -> None:
+    """Every deal's search text anew, in one UPDATE inside the caller's transaction (SQLite's
+    migration 0012): the fields and the texts of each deal's events, folded by a Python
+    function registered on the connection."""
+    voided = any(r[1] == "voided_by" for r in conn.execute("PRAGMA table_info(events)"))
+    conn.create_function("pipectl_search", 8, search_of_row, deterministic=True)
+    conn.execute(f"UPDATE deals SET search = pipectl_search({', '.join(SEARCHED)}, "
+                 f"({texts_sql('deals.id', voided)}))")
+
+
+def recompute_search_on_server(cur: Any) -> None:
+    """``recompute_search`` on a PostgreSQL server (migration 12; ``cur``: a psycopg cursor
+    inside the migration's transaction): each deal's fields and texts read in one query,
+    their search texts computed here, written back by COPY into a scratch table and one
+    UPDATE of the deals whose text changed."""
+    cur.execute("SELECT 1 FROM information_schema.columns WHERE table_schema = "
+                "current_schema() AND table_name = 'events' AND column_name = 'voided_by'")
+    voided = cur.fetchone() is not None
+    cur.execute(f"SELECT id, {', '.join(SEARCHED)}, "
+                f"({texts_sql('d.id', voided, server=True)}) FROM deals d")
+    made = [(r[0], search_of_row(*r[1:])) for r in cur.fetchall()]
+    # pipectl_search_new: the migration's scratch table (store/postgres/schema.py)
+    with cur.copy("COPY pipectl_search_new (id, search) FROM STDIN") as copy:
+        for row in made:
+            copy.write_row(row)
+    cur.execute("UPDATE deals d SET search = n.search FROM pipectl_search_new n "
+                "WHERE n.id = d.id AND d.search IS DISTINCT FROM n.search")
 
 
 # ---------------------------------------------------------------- reads
@@ -47,13 +139,17 @@ def get(conn: sqlite3.Connection, deal_id: int) -> Row:
 
 def last_event_at(conn: sqlite3.Connection, deal_id: int) -> str:
     row = conn.execute(
-        "SELECT max(at) FROM events WHERE deal_id = ?", (deal_id,)
+        "SELECT max(at) FROM events WHERE deal_id = ? AND voided_by IS NULL", (deal_id,)
     ).fetchone()
     return row[0] or "0000-00-00T00:00:00Z"
 
 
 def events(conn: sqlite3.Connection, deal_id: int) -> list[Row]:
-    cur = conn.execute("SELECT * FROM events WHERE deal_id = ? ORDER BY at, id", (deal_id,))
+    """The deal's events, oldest first; a voided one (undo) with ``voided_by`` and the undo's
+    moment and actor (``undone_at``, ``undone_by``)."""
+    cur = conn.execute("SELECT e.*, u.at AS undone_at, u.actor AS undone_by FROM events e "
+                       "LEFT JOIN undos u ON u.id = e.voided_by "
+                       "WHERE e.deal_id = ? ORDER BY e.at, e.id", (deal_id,))
     return [{k: v for k, v in dict(r).items() if v is not None} for r in cur]
 
 
@@ -244,8 +340,12 @@ def _dicts(conn: sqlite3.Connection, sql: str, params: list) -> Iterator[Row]:
     return (dict(zip(names, r, strict=True)) for r in rows)
 
 
-def has_owner(conn: sqlite3.Connection, owner: str) -> bool:
-    """Does any deal (open or closed) have this owner? One seek of the deals_owner index."""
+def has_owner(conn: sqlite3.Connection, owner: str, other_than: int | None = None) -> bool:
+    """Does any deal (open or closed; but deal ``other_than``) have this owner? One seek of
+    the deals_owner index."""
+    if other_than is not None:
+        return conn.execute("SELECT 1 FROM deals WHERE owner = ? AND id <> ? LIMIT 1",
+                            [owner, other_than]).fetchone() is not None
     found = conn.execute("SELECT 1 FROM deals WHERE owner = ? LIMIT 1", [owner]).fetchone()
     return found is not None
 
@@ -259,6 +359,32 @@ def owners(conn: sqlite3.Connection, most: int = 500) -> list[str]:
         out.append(found)
         found = conn.execute("SELECT min(owner) FROM deals WHERE owner > ?", [found]).fetchone()[0]
     return out
+
+
+def lost_reasons(conn: sqlite3.Connection, most: int = 200) -> list[tuple[str, int]]:
+    """The reasons lost deals carry, most used first (then by name), with their counts: the
+    index deals_lost_reason alone (schema 12)."""
+    return [(r[0], int(r[1])) for r in conn.execute(
+        "SELECT lost_reason, count(*) FROM deals WHERE lost_reason IS NOT NULL "
+        f"GROUP BY lost_reason ORDER BY count(*) DESC, lost_reason LIMIT {int(most)}")]
+
+
+_START = 24  # the characters of a search text the index deals_search_start holds
+_LAST = "\U0010ffff"  # after every text that starts with a given one
+
+
+def open_same_name(conn: sqlite3.Connection, name: str, company: str | None,
+                   other_than: int | None = None) -> list[Row]:
+    """The open deals whose name and company fold (``values.fold``) to those given: id, name,
+    company. A search text starts with the folded name and company (``search_text``): the
+    deals whose text starts so are a range of the index deals_search_start."""
+    want = (fold(name), fold(company or ""))
+    start = (want[0] + (" " + want[1] if company else ""))[:_START]
+    rows = conn.execute(
+        f"SELECT id, name, company, closed_at FROM deals WHERE substr(search, 1, {_START}) >= ? "
+        f"AND substr(search, 1, {_START}) < ? ORDER BY id", [start, start + _LAST])
+    return [{"id": i, "name": n, "company": c} for i, n, c, closed in rows
+            if closed is None and i != other_than and (fold(n), fold(c or "")) == want]
 
 
 def board(
@@ -383,7 +509,7 @@ def ref_exists(conn: sqlite3.Connection, ref: str) -> bool:
 def insert_deal(conn: sqlite3.Connection, deal: Row, events: list[Row]) -> int:
     """A new deal (``deal``: its projected state, without id) and its first events."""
     values = {k: v for k, v in deal.items() if k != "id"}
-    values["search"] = search_text(values)
+    values["search"] = search_text(values, events)
     names = ", ".join(values)
     cur = conn.execute(
         f"INSERT INTO deals ({names}) VALUES ({', '.join('?' * len(values))})",
@@ -399,8 +525,11 @@ def record(conn: sqlite3.Connection, before: Row, after: Row, events: list[Row])
     """Append a deal's new events and store its new state (the columns that changed)."""
     ids = [insert_event(conn, before["id"], e) for e in events]
     changes = {k: v for k, v in after.items() if k in before and before[k] != v}
-    if any(k in SEARCHED for k in changes):
-        changes["search"] = search_text(after)
+    if any(k in SEARCHED for k in changes) or any(True for _ in searched_texts(events)):
+        # the search text: the fields, and the lines of the notes before and of these
+        search = search_text(after, events, before.get("search"))
+        if search != before.get("search"):
+            changes["search"] = search
     if changes:
         sets = ", ".join(f"{k} = ?" for k in changes)
         cur = conn.execute(f"UPDATE deals SET {sets} WHERE id = ?",

@@ -94,8 +94,9 @@ def event_after(conn: sqlite3.Connection, moment: str) -> bool:
 
     hint = sql.indexed_by("events_kind_at")
     for kind in EVENT_KINDS:
-        (last,) = conn.execute(f"SELECT max(at) FROM events {hint} WHERE kind = ?",
-                               (kind,)).fetchone()
+        (last,) = conn.execute(
+            f"SELECT max(at) FROM events {hint} WHERE kind = ? AND voided_by IS NULL",
+            (kind,)).fetchone()
         if last is not None and last > moment:
             return True
     return False

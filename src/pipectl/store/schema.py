@@ -342,6 +342,61 @@ BEGIN SELECT RAISE(ABORT, 'pipectl rates are append-only'); END;
 """
 
 
+# Schema 11: undo (issue 16). A mistaken change is voided, never rewritten: ``undos`` records
+# each undo (when, who, which deal, what it voided, in one line) and ``events.voided_by`` marks
+# the events it voided; nothing else of a voided event ever changes, and every report, read
+# model and projection reads the events whose voided_by is NULL. The report indexes become
+# partial (voided_by IS NULL): a query that forgets the filter cannot use them (an INDEXED BY
+# hint on one is then an error), and one that has it reads them alone, as before (the moves'
+# index holds voided_by too, always NULL there: SQLite 3.40 reads a column a query names
+# from the table unless the index holds it, partial or not).
+_EVENT_COLUMNS_V11 = ("id, deal_id, at, kind, pipeline_id, from_stage, to_stage, value_minor, "
+                      "currency, close_date, probability, checks, reason, text, next_action, "
+                      "due, field, old, new, actor")
+SCHEMA_V11 = f"""
+CREATE TABLE undos (
+    id INTEGER PRIMARY KEY,
+    at TEXT NOT NULL CHECK (at {_ISO}),
+    actor TEXT,
+    deal_id INTEGER NOT NULL REFERENCES deals(id) ON DELETE CASCADE,
+    summary TEXT NOT NULL
+) STRICT;
+CREATE INDEX undos_deal ON undos (deal_id);
+ALTER TABLE events ADD COLUMN voided_by INTEGER REFERENCES undos(id);
+CREATE INDEX events_voided ON events (voided_by) WHERE voided_by IS NOT NULL;
+
+DROP INDEX events_moves;
+CREATE INDEX events_moves ON events (deal_id, at, to_stage, pipeline_id, voided_by)
+    WHERE to_stage IS NOT NULL AND voided_by IS NULL;
+DROP INDEX events_kind_at;
+CREATE INDEX events_kind_at ON events (kind, at) WHERE voided_by IS NULL;
+
+-- An event never changes, but for being voided once (its voided_by set, never cleared).
+DROP TRIGGER events_no_update;
+CREATE TRIGGER events_no_update BEFORE UPDATE OF {_EVENT_COLUMNS_V11} ON events
+BEGIN SELECT RAISE(ABORT, 'pipectl events are append-only'); END;
+CREATE TRIGGER events_void_once BEFORE UPDATE OF voided_by ON events
+WHEN OLD.voided_by IS NOT NULL OR NEW.voided_by IS NULL
+BEGIN SELECT RAISE(ABORT, 'pipectl events are append-only: a voided event stays voided'); END;
+CREATE TRIGGER undos_no_update BEFORE UPDATE ON undos
+BEGIN SELECT RAISE(ABORT, 'pipectl undos are append-only'); END;
+CREATE TRIGGER undos_no_delete BEFORE DELETE ON undos
+WHEN EXISTS (SELECT 1 FROM deals WHERE id = OLD.deal_id)
+BEGIN SELECT RAISE(ABORT, 'pipectl undos are append-only'); END;
+-- a voided event changes what its deal's read models hold (store/readmodel.py)
+CREATE TRIGGER read_dirty_void AFTER UPDATE OF voided_by ON events
+BEGIN INSERT OR IGNORE INTO read_dirty (deal_id) VALUES (NEW.deal_id); END;
+"""
+
+
+# Schema 12 (with the search texts recomputed): the start of each deal's search text (its
+# name, folded: store.deals.open_same_name), and the lost reasons (store.deals.lost_reasons).
+SCHEMA_V12 = """
+CREATE INDEX deals_search_start ON deals (substr(search, 1, 24));
+CREATE INDEX deals_lost_reason ON deals (lost_reason) WHERE lost_reason IS NOT NULL;
+"""
+
+
 def _migrations():  # -> sqlite_utils.Migrations, imported lazily (start-up cost)
     from sqlite_utils import Migrations
 
@@ -422,6 +477,22 @@ def _migrations():  # -> sqlite_utils.Migrations, imported lazily (start-up cost
         run_script(db.conn, outcomes.SCHEMA)
         readmodel.mark_all(db.conn)
 
+    @migrations(name="0011_undo")
+    def undo(db) -> None:
+        # Undo (issue 16): the table undos, events.voided_by, the report indexes partial.
+        run_script(db.conn, SCHEMA_V11)
+
+    @migrations(name="0012_search_folding")
+    def search_folding(db) -> None:
+        # Search as a person types (issue 16): every deal's search text anew, its fields and
+        # its notes folded without accents and case (values.fold), in one UPDATE; the
+        # indexes that find an open deal of the same name (add) and the lost reasons there
+        # are (lose, completion) without reading every deal.
+        from pipectl.store import deals
+
+        deals.recompute_search(db.conn)
+        run_script(db.conn, SCHEMA_V12)
+
     return migrations
 
 
@@ -501,7 +572,7 @@ def run_script(conn: sqlite3.Connection, script: str) -> None:
 
 
 # Number of migrations above; a test checks it matches.
-VERSION = 10
+VERSION = 12
 
 # The migrations that rebuild tables (foreign keys off while they run): after them, and only
 # after them, an upgrade checks every reference before it commits.
@@ -516,7 +587,11 @@ REBUILDS = frozenset({"0001_initial", "0003_checks_without_in_lists", "0004_pipe
 # without them does without (it reads the states or replays the events); 0009 only added
 # events.actor, which a read of a file without it shows as not known; 0010 only added the
 # forecast's read model, which a forecast on a file without it does without (it reads the
-# events).
-READABLE_FROM = 4
-# The oldest schema that holds every table ``db copy`` moves (0010 added deal_outcomes).
-READ_MODELS_FROM = 10
+# events). 0011 added events.voided_by, which every report reads (voided events are ignored):
+# a file before it must be upgraded, by someone who may write it, before it can be read.
+# 0012 recomputed the search texts (folded without accents), which list --search compares
+# with the text searched for folded the same way: read as it was, an older file's would
+# miss "nguyen" in "Nguyễn".
+READABLE_FROM = 12
+# The oldest schema that holds every table ``db copy`` moves (0011 added undos).
+READ_MODELS_FROM = 11

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator
 from operator import itemgetter
 from typing import Any
 
-from pipectl.store.deals import search_text, status_condition
+from pipectl.store.deals import NOTE_KINDS, search_text, status_condition
 from pipectl.store.sql import (
     has_temp_table,
     ids_from_largest,
@@ -201,21 +201,41 @@ _event_values = itemgetter(*EVENT_COLUMNS)
 _event_values_no_id = itemgetter(*EVENT_COLUMNS[1:])
 
 
+def _by_deal(events: Iterable[Row]) -> dict[int, list[Row]]:
+    """The events that carry a searched text, by deal (for the deals' search texts)."""
+    out: dict[int, list[Row]] = {}
+    for e in events:
+        if e.get("next_action") or (e.get("text") and e.get("kind") in NOTE_KINDS):
+            out.setdefault(e["deal_id"], []).append(e)
+    return out
+
+
 @_unique
-def insert_deals(conn: sqlite3.Connection, deals: list[Row]) -> None:
+def insert_deals(conn: sqlite3.Connection, deals: list[Row], events: Iterable[Row] = ()
+                 ) -> None:
+    """New deals; ``events``: theirs (each with its deal_id), whose notes they are searched
+    by (``store.deals.search_text``)."""
     if deals:
+        notes = _by_deal(events)
         conn.executemany(
             _INSERT_DEAL,
-            [(*map(_none, _deal_values({**_DEAL_BLANK, **d})), search_text(d)) for d in deals],
+            [(*map(_none, _deal_values({**_DEAL_BLANK, **d})),
+              search_text(d, notes.get(d["id"], ()))) for d in deals],
         )
 
 
-def update_deals(conn: sqlite3.Connection, deals: list[Row]) -> None:
+def update_deals(conn: sqlite3.Connection, deals: list[Row], events: Iterable[Row] = ()
+                 ) -> None:
+    """Deals' new states; ``events``: the new events (each with its deal_id), whose notes
+    join those their search texts hold already."""
     if deals:
+        notes = _by_deal(events)
+        before = _deals_where_in(conn, "id", [d["id"] for d in deals], ("id", "search"))
         conn.executemany(
             _UPDATE_DEAL,
-            [(*(_none(d.get(c)) for c in DEAL_COLUMNS[1:]), search_text(d), d["id"])
-             for d in deals],
+            [(*(_none(d.get(c)) for c in DEAL_COLUMNS[1:]),
+              search_text(d, notes.get(d["id"], ()), before.get(d["id"], {}).get("search")),
+              d["id"]) for d in deals],
         )
 
 
@@ -362,10 +382,11 @@ def iter_deals(conn: sqlite3.Connection, status: str = "all", pipeline_id: int |
 
 def iter_events(conn: sqlite3.Connection, status: str = "all", pipeline_id: int | None = None
                 ) -> Iterator[Row]:
-    """Every event of the deals of that status, by deal then time (one streaming query)."""
-    where = "" if status == "all" and pipeline_id is None else (
-        f"WHERE deal_id IN (SELECT id FROM deals WHERE {deals_where(status, pipeline_id)})"
-    )
+    """Every event of the deals of that status, by deal then time (one streaming query);
+    not the voided ones (undo): an export holds the history in effect."""
+    where = "WHERE voided_by IS NULL" + ("" if status == "all" and pipeline_id is None else (
+        f" AND deal_id IN (SELECT id FROM deals WHERE {deals_where(status, pipeline_id)})"
+    ))
     sql = f"SELECT {', '.join(EVENT_COLUMNS)} FROM events {where} ORDER BY deal_id, at, id"
     names, rows = streamed(conn, sql)
     for row in rows:

@@ -117,6 +117,7 @@ class RowCheck:
                     if k in f]
         self.searched = itemgetter(*searched, 0, 0)
         self.n_searched = len(searched)
+        self.note = f.get("note")  # the row's note: a line of the search text
 
     def __call__(self, cells: list[str]) -> str | None:
         if self.fallbacks:
@@ -164,7 +165,10 @@ class RowCheck:
         if not name:
             return None
         words = " ".join([name, *filter(None, self.searched(cells)[: self.n_searched])])
-        return words.lower() if words.isascii() else fold(words)
+        head = words.lower() if words.isascii() else fold(words)
+        # the note: one line here (a cell with a line break is not in pipectl's own form)
+        note = fold(cells[self.note]).strip() if self.note is not None else ""
+        return f"{head}\n{note}" if note else head
 
 
 def stage(conn: sqlite3.Connection, rows: Iterator[tuple[int, list[str]]], ctx: RowContext,

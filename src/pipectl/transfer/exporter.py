@@ -141,6 +141,7 @@ def export(
     raw: bool,
     at: datetime,
     pipeline: str | None = None,
+    force: bool = False,
 ) -> int:
     """Write the export; returns the number of deals (or events for CSV --events).
 
@@ -148,9 +149,11 @@ def export(
     anything that stops the export (an error, Ctrl-C, SIGTERM, SIGHUP) leaves no file. To
     standard output, which cannot be taken back: a cut export ends with the line
     ``pipectl: export interrupted`` (or ``... failed``) and no line end, where a complete one
-    ends with a line end (CSV: its last row's CR LF; JSON: the closing brace's)."""
+    ends with a line end (CSV: its last row's CR LF; JSON: the closing brace's). ``force``
+    replaces a file already under the name, in one rename once the export is complete (it is
+    intact until then, and after a failed or interrupted export)."""
     if output is not None:
-        with atomic_new_file(output) as fh:
+        with atomic_new_file(output, replace=force) as fh:
             return _write(conn, fh, fmt=fmt, status=status, events=events, raw=raw, at=at,
                           pipeline=pipeline)
     out = sys.stdout

@@ -218,8 +218,8 @@ class _Writer:
             for e in evs:
                 e["deal_id"] = deal["id"]
             events.extend(evs)
-        store.insert_deals(self.conn, new)
-        store.update_deals(self.conn, list(changed.values()))
+        store.insert_deals(self.conn, new, events)
+        store.update_deals(self.conn, list(changed.values()), events)
         store.insert_events(self.conn, events)
         self.summary.events += len(events)
 

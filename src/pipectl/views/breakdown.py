@@ -14,6 +14,7 @@ import csv
 import sys
 from typing import Any
 
+from pipectl.localtime import shown
 from pipectl.views.common import count, money, money_cell
 from pipectl.views.reports import (
     _close_rate,
@@ -139,7 +140,7 @@ def breakdown(b: Any) -> None:
     who = f", owner {b.owner}" if b.owner else ""
     which = f" in {b.only.name}" if b.only is not None else ""
     echo((f"Pipeline report by {b.by}{which}", "bold"),
-         f" as of {b.as_of}; window: {b.window.label}{who}")
+         f" as of {shown(b.as_of)}; window: {b.window.label}{who}")
     if not b.groups:
         echo("No deal won, lost or qualified in the window, and none open.")
         return
@@ -160,7 +161,7 @@ def breakdown(b: Any) -> None:
     pipe = Table(
         Column(header), Column("Open", **number), Column("Value", **number),
         Column("Weighted", **number),
-        title=f"Open pipeline as of {b.as_of}, by {b.by}", lines=tall,
+        title=f"Open pipeline as of {shown(b.as_of)}, by {b.by}", lines=tall,
     )
     for g, name in [*((g, _label(b, g.key)) for g in b.groups), (b.total, None)]:
         pipe.add_row(name if name is not None else Styled(("total", "bold")), str(g.open.count),

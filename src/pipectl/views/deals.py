@@ -8,9 +8,10 @@ from typing import TYPE_CHECKING, Any
 
 from pipectl.domain.checklist import decode
 from pipectl.domain.pipeline import LOST, Pipeline
+from pipectl.localtime import shown, shown_date
 from pipectl.values import weighted_minor
 from pipectl.views.common import count, money, money_cell, totals_cell
-from pipectl.views.table import UNLIMITED, Column, Styled, Table, echo, terminal_width
+from pipectl.views.table import UNLIMITED, Column, Styled, Table, echo, terminal_width, width
 
 Row = dict[str, Any]
 
@@ -101,15 +102,23 @@ def _stage_text(row: Row) -> str:
 
 # The columns of ``deals`` that deal_table reads (list asks the store for these only).
 TABLE_COLUMNS = ("id", "name", "company", "pipeline_id", "stage", "lost_at_stage", "value_minor",
-                 "currency", "probability", "close_date", "closed_at", "owner")
+                 "currency", "probability", "close_date", "closed_at", "owner", "next_action",
+                 "next_due")
 
 
 def close_cell(row: Row) -> str:
     """The list's Close column: the day a won or lost deal closed, else the expected close
-    date (the Stage column says which a deal is)."""
+    date (the Stage column says which a deal is). A close moment is shown as the user's date."""
     if row["closed_at"]:
-        return str(row["closed_at"])[:10]
+        return shown_date(row["closed_at"])
     return row["close_date"] or ""
+
+
+def next_cell(row: Row) -> str:
+    """The list's Next step column: the step logged last (pipectl note --next), its due date
+    first, so that a narrow column still shows when: '2026-12-01 send quote'."""
+    action, due = row.get("next_action") or "", row.get("next_due") or ""
+    return f"{due} {action}".strip()
 
 
 def _deal_cells(rows: Iterable[Row], pipelines: Pipelines, converter: Converter | None = None
@@ -124,6 +133,7 @@ def _deal_cells(rows: Iterable[Row], pipelines: Pipelines, converter: Converter 
             f"{probability(row, pipelines[row['pipeline_id']])}%",
             close_cell(row),
             row["owner"] or "",
+            next_cell(row),
         )
         if converter is not None:  # --in: the value converted, beside the value as it is
             into = converter.one(row["value_minor"], row["currency"])
@@ -141,17 +151,20 @@ def deal_table(rows: Iterable[Row], pipelines: Pipelines, title: str | None = No
     converted (``views.rates.totals_in``)."""
     if filters:
         title = f"Deals {', '.join(filters)}" + (f"; {title}" if title else "")
+    # On a narrow terminal the least useful columns are left out first (``drop``), so that
+    # the name keeps 20 cells, the stage its word and the amounts their digits.
     table = Table(
         Column("ID", justify="right", flexible=False),
-        Column("Deal"),
-        Column("Company"),
-        Column("Stage"),
+        Column("Deal", min_width=20),
+        Column("Company", min_width=12, drop=1),
+        Column("Stage", min_width=13),
         Column("Value", justify="right", flexible=False),
-        *([Column(f"in {converter.target}", justify="right", flexible=False)]
+        *([Column(f"in {converter.target}", justify="right", flexible=False, drop=7)]
           if converter is not None else []),
-        Column("Prob", justify="right", flexible=False),
-        Column("Close", flexible=False),
-        Column("Owner"),
+        Column("Prob", justify="right", flexible=False, drop=3),
+        Column("Close", flexible=False, drop=4),
+        Column("Owner", min_width=10, drop=2),
+        Column("Next step", min_width=16, drop=6),
         title=title,
     )
     cells = _deal_cells(rows, pipelines, converter)
@@ -302,49 +315,232 @@ def _next_step(row: Row, events: list[Row], pipeline: Pipeline) -> str | None:
     return f"{step.action} (what {label} calls for{done})" if step.action else None
 
 
-def show(row: Row, events: list[Row], pipeline: Pipeline) -> None:
+SHOW_LAST = 10  # the events `show` lists without --all
+
+
+def show(row: Row, events: list[Row], pipeline: Pipeline, all_events: bool = False) -> None:
+    """A deal on few lines: its facts packed several to a line where the terminal allows,
+    its checklist on one line, then its timeline one line per event (issue 16)."""
     d = deal_json(row, pipeline)
     stage_text = _stage_text(row)  # a lost deal's text says it already
     said = stage_text if stage_text.startswith(d["status"]) else f"{stage_text} ({d['status']})"
     echo((f"#{d['id']} {d['name']}", "bold"), f"  {said}")
-    facts = [
-        ("Company", d["company"]), ("Contact", d["contact"]), ("Email", d["email"]),
-        ("Phone", d["phone"]), ("Owner", d["owner"]), ("Source", d["source"]),
-        ("Ref", d["ref"]), ("Pipeline", pipeline.name),
-        ("Value", money_cell(row["value_minor"], row["currency"])),
-        ("Probability", f"{d['probability']}%" + ("" if d["probability_is_own"] else " (stage)")),
-        ("Weighted", money_cell(weighted_minor(row["value_minor"] * d["probability"]),
-                                row["currency"]) if d["weighted_value"] else None),
-        ("Expected close", d["close_date"]),
-        ("Qualified", d["qualified_at"] or "no"),
-        ("Pre-qualified", d["prequalified_reason"]),
-        ("Lost reason", d["lost_reason"]),
-        ("Next", _next_step(row, events, pipeline)),
-        ("Created", d["created_at"]), ("Updated", d["updated_at"]), ("Closed", d["closed_at"]),
+    weighted = (money_cell(weighted_minor(row["value_minor"] * d["probability"]), row["currency"])
+                if d["weighted_value"] else None)
+    # Facts that belong together share a line (" · "), as many as the terminal takes.
+    groups: list[list[tuple[str, str | None]]] = [
+        [("Company", d["company"]), ("Contact", d["contact"]), ("Email", d["email"]),
+         ("Phone", d["phone"])],
+        [("Owner", d["owner"]), ("Source", d["source"]), ("Pipeline", pipeline.name),
+         ("Ref", d["ref"])],  # an import's reference: rarely looked at, so last
+        [("Value", money_cell(row["value_minor"], row["currency"])),
+         ("Probability", f"{d['probability']}%" + ("" if d["probability_is_own"] else " (stage)")),
+         ("Weighted", weighted)],
+        [("Expected close", d["close_date"]), ("Created", shown(d["created_at"])),
+         ("Qualified", shown(d["qualified_at"]) or "no"),
+         # the last change, unless it is the timeline's last event (shown below anyway)
+         ("Updated", shown(d["updated_at"]) if not events or events[-1]["at"] != d["updated_at"]
+          else None),
+         ("Closed", shown(d["closed_at"]))],
+        [("Next", _next_step(row, [e for e in events if e.get("voided_by") is None], pipeline))],
+        [("Pre-qualified", d["prequalified_reason"])],
+        [("Lost reason", d["lost_reason"])],
     ]
-    for label, value in facts:
-        if value:
-            echo(f"  {label + ':':<16}{value}")
+    for group in groups:
+        for line in _packed([(label, value) for label, value in group if value]):
+            echo(line)
     if d["checklist"]:
-        echo("\n", ("Qualification checklist", "bold"))
-    width = max((len(c) for c in d["checklist"]), default=0)
-    for c, v in d["checklist"].items():
-        word, style = {True: ("yes", "green"), False: ("no", "red"), None: ("?", "dim")}[v]
-        echo("  ", (f"{word:<7}", style), f" {c:<{max(width, 9)}} {pipeline.description(c)}"
-             .rstrip())
-    # One deal's history is read in full: What and Note wrap at spaces instead of being cut.
-    # Who recorded each event, when any is known (events before pipectl kept it are not)
-    by = any(e.get("actor") for e in events)
-    table = Table(Column("When", flexible=False), Column("What", wrap=True, min_width=16),
-                  Column("Note", wrap=True, min_width=16),
-                  *([Column("By", wrap=True, min_width=6)] if by else []), title="Timeline")
-    for e in events:
-        extra = e.get("text") or ""
-        if e.get("next_action"):
-            extra += f" [next: {e['next_action']}" + (f", due {e['due']}]" if e.get("due") else "]")
-        table.add_row(e["at"].replace("T", " ").rstrip("Z"), _describe(e, pipeline),
-                      extra.strip(), *([e.get("actor") or ""] if by else []))
+        _checklist_line(d["checklist"])
+        # what a criterion not yet met asks for (the pipeline's words): what is left to learn
+        for c, v in d["checklist"].items():
+            if v is not True and pipeline.description(c):
+                for line in wrapped(f"    {c}: {pipeline.description(c)}", indent=" " * 6):
+                    echo((line, "dim"))
+    # The last SHOW_LAST events (--all: every one), the earlier ones counted below.
+    earlier = 0 if all_events else max(0, len(events) - SHOW_LAST)
+    total = len(events)
+    events = events[earlier:]
+    from pipectl.views.table import plain_output
+
     echo()
+    if plain_output():
+        _timeline_table(events, pipeline, earlier)
+    else:
+        _timeline(events, pipeline, total, earlier)
+    if earlier:
+        echo((f"{count(earlier, 'earlier event')}: pipectl show {row['id']} --all", "dim"))
+
+
+_SEP = " · "
+
+
+def _packed(items: list[tuple[str, str]]) -> list[str]:
+    """'  Company: X · Contact: Y': the facts of a group on as few lines as the terminal
+    takes; a fact too long for a line wraps under its value, at spaces."""
+    from pipectl.views.table import safe
+
+    room = terminal_width()
+    lines: list[str] = []
+    line = ""
+    for label, value in items:
+        text = safe(f"{label}: {value}")  # measured as it prints (control characters escaped)
+        if line and width(line + _SEP + text) <= room:
+            line += _SEP + text
+            continue
+        if line:
+            lines.append(line)
+        line = "  " + text
+        if width(line) > room:  # alone and still too long: wrapped under its value
+            *done, line = wrapped(line, indent=" " * (len(label) + 4))
+            lines += done
+    if line:
+        lines.append(line)
+    return lines
+
+
+_MARKS = {True: ("yes", "green"), False: ("no", "red"), None: ("?", "dim")}
+
+
+def _checklist_line(marks: dict[str, bool | None]) -> None:
+    """'  Checklist: location yes · budget yes · need ?' (wrapped where it does not fit)."""
+    room = terminal_width()
+    parts: list[str | tuple[str, str]] = ["  Checklist: "]
+    used = width("  Checklist: ")
+    first = True
+    for c, v in marks.items():
+        word, style = _MARKS[v]
+        piece = f"{c} {word}"
+        gap = "" if first else _SEP
+        if not first and used + len(gap) + width(piece) > room:
+            echo(*parts)
+            parts, used, gap = ["             "], 13, ""
+        parts += [f"{gap}{c} ", (word, style)]
+        used += width(gap + piece)
+        first = False
+    echo(*parts)
+
+
+def _minute(moment: str | None) -> tuple[str, str]:
+    """A moment as the timeline shows it, to the minute, local ('2026-07-20 23:00'), and its
+    zone's label ('CEST'); as it is, with no label, when it is not a stored moment."""
+    from pipectl.localtime import label, local
+
+    if not moment:
+        return "", ""
+    try:
+        here = local(moment)
+    except (ValueError, OverflowError):
+        return str(moment), ""
+    return f"{here:%Y-%m-%d %H:%M}", label(here)
+
+
+def _note_lines(event: Row) -> list[str]:
+    """An event's note as its lines (a note read from stdin may have several), the next
+    step it logged at the end of the last."""
+    text = (event.get("text") or "").replace("\r\n", "\n").replace("\r", "\n")
+    lines = [line.rstrip() for line in text.strip("\n").split("\n")] if text.strip() else []
+    if event.get("next_action"):
+        step = f"[next: {event['next_action']}" + (
+            f", due {event['due']}]" if event.get("due") else "]")
+        if lines:
+            lines[-1] += " " + step
+        else:
+            lines = [step]
+    return lines
+
+
+def _timeline(events: list[Row], pipeline: Pipeline, total: int, earlier: int) -> None:
+    """One line per event, like ``git log --oneline``: its time to the minute (the zone said
+    once, in the heading), what happened, then its note; what does not fit wraps under it."""
+    from pipectl.localtime import zone_name
+    from pipectl.views.table import safe
+
+    times = [_minute(e["at"]) for e in events]
+    zones = {z for _, z in times if z} | {_minute(e.get("undone_at"))[1] for e in events
+                                          if e.get("voided_by") is not None and e.get("undone_at")}
+    zones.discard("")
+    zone = zones.pop() if len(zones) == 1 else zone_name()
+    # who recorded the events: said once when one person did (events from before pipectl
+    # kept it have none), else beside each event
+    actors = {e.get("actor") or "" for e in events}
+    known = actors - {""}
+    one_actor = next(iter(known)) if len(known) == 1 else ""
+    head = f"last {len(events)} of {total} events" if earlier else count(total, "event")
+    head += f", times {zone}" if events else ""
+    if one_actor:
+        head += f", all by {one_actor}" if "" not in actors else f", by {one_actor} where known"
+    for line in wrapped(f"Timeline ({head})"):
+        echo((line, "bold"))
+    room = terminal_width()
+    for e, (at, _) in zip(events, times, strict=True):
+        what = _describe(e, pipeline)
+        spans: list[tuple[str, str]] = [(safe(what), "")]
+        if e.get("voided_by") is not None:  # undone: kept in the history, marked (issue 16)
+            spans = [("[undone] ", "bold"), (safe(what), "strike")]
+        if e.get("actor") and not one_actor:  # who recorded it, when they differ
+            spans.append((safe(f" (by {e['actor']})"), "dim"))
+        if e.get("voided_by") is not None:
+            who = f" by {e['undone_by']}" if e.get("undone_by") else ""
+            when = _minute(e.get("undone_at"))[0].replace(" ", _GLUE)  # kept on one line
+            spans.append((safe(f" [undone{who} at {when}]"), "dim"))
+        notes = [safe(line) for line in _note_lines(e)]
+        lead = f"{at:<16}  "
+        pad = " " * width(lead)
+        text_room = max(room - width(lead), 12) if room < UNLIMITED else UNLIMITED
+        if notes and e["kind"] == "note":  # a note's text is what happened: on its line
+            spans.append((": " + notes.pop(0), ""))
+        elif notes and sum(width(t) for t, _ in spans) + width(" — " + notes[0]) <= text_room:
+            spans.append((" — " + notes.pop(0), ""))  # the note after what happened
+        elif notes:  # else on lines of its own, under what happened
+            notes[0] = "— " + notes[0]
+        for k, part in enumerate(_hanging(spans, text_room)):
+            echo(lead if k == 0 else pad + "  ", *part)
+        # a note's further lines (or the whole note, when it did not fit): under what
+        # happened, indented by two; what does not fit of a line, by two more
+        for note in notes:
+            first = pad if note.startswith("— ") else pad + "  "
+            for k, part in enumerate(_hanging([(note, "")], room - width(first))):
+                echo(first if k == 0 else first + "  ", *part)
+
+
+def _hanging(spans: list[tuple[str, str]], room: int) -> list[list[tuple[str, str]]]:
+    """A line wrapped at spaces to ``room`` cells, its lines after the first to ``room - 2``
+    (they are indented by two more)."""
+    from pipectl.views.table import _wrap_spans
+
+    if room >= UNLIMITED:
+        return [_unglued(spans)]
+    room = max(room, 12)
+    first, *rest = _wrap_spans(spans, room)
+    if not rest:
+        return [_unglued(first)]
+    more: list[tuple[str, str]] = []
+    for k, line in enumerate(rest):
+        more += ([(" ", "")] if k else []) + line
+    return [_unglued(first), *(_unglued(x) for x in _wrap_spans(more, room - 2))]
+
+
+_GLUE = "\u00a0"  # a space where a line must not break (a date and its time)
+
+
+def _unglued(spans: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    return [(t.replace(_GLUE, " "), s) for t, s in spans]
+
+
+def _timeline_table(events: list[Row], pipeline: Pipeline, earlier: int) -> None:
+    """The timeline with --plain: a tab-separated table (When, What, Note, By), a note of
+    several lines joined with "; "."""
+    by = any(e.get("actor") for e in events)
+    table = Table(Column("When"), Column("What"), Column("Note"),
+                  *([Column("By")] if by else []),
+                  title="Timeline" if not earlier else f"Timeline (the last {len(events)} events)")
+    for e in events:
+        what: Any = _describe(e, pipeline)
+        if e.get("voided_by") is not None:  # undone: kept in the history, marked (issue 16)
+            who = f" by {e['undone_by']}" if e.get("undone_by") else ""
+            what = [f"[undone] {what}", f"undone{who} at {shown(e.get('undone_at'))}"]
+        table.add_row(shown(e["at"]), what, list(_note_lines(e)),
+                      *([e.get("actor") or ""] if by else []))
     table.write()
 
 
@@ -386,8 +582,57 @@ def board_json(columns: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{k: v for k, v in col.items() if not k.startswith("_")} for col in columns]
 
 
+def _stacked(columns: list[dict[str, Any]]) -> bool:
+    """The board as one row per stage (``_board_rows``) when a column per stage would leave
+    each less than 18 cells (an amount and its currency, a name's start), or with --plain."""
+    from pipectl.views.table import plain_output
+
+    if plain_output():
+        return True
+    room = terminal_width()
+    return room < UNLIMITED and room < 3 * len(columns) + 1 + 18 * len(columns)
+
+
+def _board_rows(columns: list[dict[str, Any]]) -> None:
+    """The board on a narrow terminal: a row per open stage, its name, count and value per
+    currency on the left, its largest deals one a line with their amounts beside them. With
+    --plain: a row per deal (stage, id, name, value)."""
+    from pipectl.views.table import plain_output
+
+    if plain_output():
+        flat = Table(Column("Stage"), Column("ID"), Column("Deal"), Column("Value"))
+        for col in columns:
+            for row in col["_rows"]:
+                flat.add_row(col["stage"], str(row["id"]), row["name"],
+                             money_cell(row["value_minor"], row["currency"]))
+        flat.write()
+        return
+    table = Table(Column("Stage", flexible=False), Column("Deals (largest first)", min_width=20),
+                  Column("Value", justify="right", flexible=False), lines=True)
+    for col in columns:
+        names: list[str | Styled] = []
+        values: list[str | Styled] = []
+        for row in col["_rows"]:
+            names.append(Styled((f"#{row['id']}", "bold"), f" {row['name']}"))
+            values.append(money_cell(row["value_minor"], row["currency"]))
+        if col["count"] > len(col["_rows"]):
+            names.append(Styled((f"+{col['count'] - len(col['_rows'])} more", "dim")))
+        stage: list[str | Styled] = [
+            Styled((col["stage"].replace("_", " ").title(), "bold")),
+            count(col["count"], "deal"),
+            *(Styled((money_cell(v, cur), "dim")) for cur, v in sorted(col["_value"].items())),
+        ]
+        table.add_row(stage, names or [Styled(("(empty)", "dim"))], values or [""])
+    table.write()
+
+
 def board(columns: list[dict[str, Any]]) -> None:
-    """A table with one column per open stage: its top deals, then count and totals."""
+    """A table with one column per open stage: its top deals, then count and totals (on a
+    narrow terminal, a row per stage: ``_board_rows``)."""
+    if _stacked(columns):
+        _board_rows(columns)
+        _board_total(columns, stacked=True)
+        return
     table = Table(
         *(Column(col["stage"].replace("_", " ").title(), wrap=True, min_width=12)
           for col in columns),
@@ -413,6 +658,10 @@ def board(columns: list[dict[str, Any]]) -> None:
         for c in columns
     ))
     table.write()
+    _board_total(columns)
+
+
+def _board_total(columns: list[dict[str, Any]], stacked: bool = False) -> None:
     total: dict[str, int] = defaultdict(int)
     exact: dict[str, int] = defaultdict(int)
     for col in columns:
@@ -425,9 +674,31 @@ def board(columns: list[dict[str, Any]]) -> None:
     # the total is rounded once, as `report` rounds it, not summed from rounded stage figures
     wtotal = {c: weighted_minor(v) for c, v in exact.items()}
     n = sum(col["count"] for col in columns)
-    echo(("Open pipeline:", "bold"), f" {count(n, 'deal')}, "
-         f"{totals_cell(dict(total))}; weighted {totals_cell(wtotal)}")
-    echo(("rows: deals (largest first), count, value, weighted value (w)", "dim"))
+    said = (f"Open pipeline: {count(n, 'deal')}, {totals_cell(dict(total))}; weighted "
+            f"{totals_cell(wtotal)}")
+    lines = wrapped(said)
+    echo(("Open pipeline:", "bold"), lines[0].removeprefix("Open pipeline:"))
+    for line in lines[1:]:
+        echo(line)
+    if not stacked:
+        echo(("rows: deals (largest first), count, value, weighted value (w)", "dim"))
+
+
+def wrapped(text: str, indent: str = "  ") -> list[str]:
+    """``text`` wrapped at spaces to the terminal (piped: one line), never between an amount
+    and its currency; the lines after the first indented."""
+    import textwrap
+
+    room = terminal_width()
+    if room >= UNLIMITED or width(text) <= room:
+        return [text]
+    import re
+
+    glued = re.sub(r"(?<=\d) (?=[A-Z]{3}(?![A-Za-z]))| (?=\+ )", "\0", text)
+    lead = glued[: len(glued) - len(glued.lstrip(" "))]
+    return [line.replace("\0", " ") for line in textwrap.wrap(
+        glued.lstrip(" "), room, initial_indent=lead, subsequent_indent=indent,
+        break_long_words=False, break_on_hyphens=False)] or [""]
 
 
 def stages_json(pipeline: Pipeline) -> list[dict[str, Any]]:
@@ -455,8 +726,12 @@ def stages_table(pipeline: Pipeline) -> None:
     from pipectl.domain.rules import describe
 
     # A reference: the text columns wrap at spaces rather than lose words.
+    # Words are never broken: on a narrow terminal the order, then who may skip a stage
+    # (the rules below say it too), then the aliases are left out.
+    drops = {"#": 1, "May be skipped": 2, "Aliases": 3}
     table = Table(*(Column(c, wrap=c in ("Label", "Aliases", "May be skipped"),
-                           flexible=c in ("Label", "Aliases", "May be skipped"))
+                           flexible=c in ("Label", "Aliases", "May be skipped"),
+                           drop=drops.get(c, 0))
                     for c in ("#", "Key", "Label", "Kind", "Prob", "Aliases", "May be skipped")),
                   title=f"Pipeline {pipeline.name}")
     for s in pipeline.stages:

@@ -8,6 +8,7 @@ import csv
 import sys
 from typing import Any
 
+from pipectl.localtime import shown, shown_date
 from pipectl.values import format_money
 from pipectl.views.common import money, print_json
 from pipectl.views.table import Column, Table, terminal_width
@@ -45,7 +46,7 @@ def _days(s: Any) -> str:
 
 
 def calibrate_table(cal: Any) -> None:
-    since = f", deals decided since {cal.since[:10]}" if cal.since else ""
+    since = f", deals decided since {shown_date(cal.since)}" if cal.since else ""
     for fit in cal.pipelines:
         p = fit.pipeline
         table = Table(
@@ -53,7 +54,7 @@ def calibrate_table(cal: Any) -> None:
             Column("Learned (90 %)", justify="right", flexible=False),
             Column("Won/decided", justify="right", flexible=False),
             Column("Days (P25-P75)", justify="right", flexible=False),
-            title=f"Calibration of {p.name} (as of {cal.as_of}{since})",
+            title=f"Calibration of {p.name} (as of {shown(cal.as_of)}{since})",
         )
         for s in fit.stages:
             if s.learned is None:
@@ -260,7 +261,7 @@ def range_table(r: Any) -> None:
     if bar >= 8:
         columns.append(Column("P10 ─●─ P90", width=bar, flexible=False))
     table = Table(*columns, box=False,
-                  title=f"Forecast range as of {r.as_of}{which}")
+                  title=f"Forecast range as of {shown(r.as_of)}{which}")
     scale: dict[str, int] = {}
     for f in figures:
         scale[f.currency] = max(scale.get(f.currency, 0), f.p90, f.target or 0)
@@ -349,7 +350,7 @@ def backtest_table(b: Any) -> None:
           for h in ("Weighted", "P10", "P50", "P90", "Won")),
         Column("In", flexible=False),
         box=False,
-        title=f"Backtest as of {b.as_of}{which}",
+        title=f"Backtest as of {shown(b.as_of)}{which}",
     )
     for p in b.periods:
         label = p.period.label

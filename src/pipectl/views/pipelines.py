@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from pipectl.domain.pipeline import Pipeline
+from pipectl.localtime import shown, shown_date
 from pipectl.views.common import print_json
 from pipectl.views.table import Column, Table, echo
 
@@ -20,7 +21,7 @@ def listing(rows: list[dict[str, Any]], as_json: bool) -> None:
                   Column("Since", flexible=False))
     for r in rows:
         table.add_row(r["name"], "yes" if r["is_default"] else "", str(r["deals"]),
-                      str(r["version"]), r["since"].replace("T", " ").rstrip("Z"))
+                      str(r["version"]), shown(r["since"]))
     table.write()
 
 
@@ -44,5 +45,5 @@ def show(pipeline: Pipeline, row: dict[str, Any], as_json: bool) -> None:
     stages_table(pipeline)
     if pipeline.checklist:
         echo(("Checklist", "bold"), " " + ", ".join(pipeline.checklist))
-    history = ", ".join(f"v{v} since {at[:10]}" for v, at in row["versions"])
+    history = ", ".join(f"v{v} since {shown_date(at)}" for v, at in row["versions"])
     echo(("Versions", "bold"), f" {history}")

@@ -6,7 +6,9 @@ from __future__ import annotations
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
-from pipectl.domain.rates import moment_text, pair_text
+from pipectl.domain.rates import pair_text
+from pipectl.localtime import shown
+from pipectl.localtime import shown_day_or_moment as moment_text
 from pipectl.views.table import Column, Table, echo
 
 if TYPE_CHECKING:
@@ -34,7 +36,7 @@ def listing(rows: list[Listed], every: bool = False) -> None:
         cells = [pair_text(r.rate.source, r.rate.target),
                  "-" if r.rate.rate is None else r.rate.rate, moment_text(r.rate.at),
                  moment_text(r.until) if r.until else "",
-                 r.rate.recorded_at.replace("T", " ").rstrip("Z")]
+                 shown(r.rate.recorded_at)]
         if every:
             cells.append(r.state)
         table.add_row(*cells)

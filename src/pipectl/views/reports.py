@@ -13,6 +13,7 @@ import sys
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from pipectl.localtime import shown, shown_date
 from pipectl.views.common import count, money, money_cell, totals_cell
 from pipectl.views.table import (
     UNLIMITED,
@@ -245,7 +246,7 @@ def _in_pipeline(several: bool, pipeline: Any) -> list[str]:
 def report(r: Any, explain: bool = False) -> None:
     who = f", owner {r.owner}" if r.owner else ""
     which = f"Pipeline report: {r.only.name}" if r.only is not None else "Pipeline report"
-    echo((which, "bold"), f" as of {r.as_of}; window: {r.window.label}{who}")
+    _say(which, f"as of {shown(r.as_of)}; window: {r.window.label}{who}")
     several = r.several
     s = r.status
     f = r.flow
@@ -254,7 +255,7 @@ def report(r: Any, explain: bool = False) -> None:
          f"{f['won']} won, {f['lost']} lost.")
     won_and_lost(r)
     pipe = _stage_rows(_figures("Stage", "Deals", "Value", "Weighted",
-                                title=f"Pipeline (open deals as of {r.as_of})"), several)
+                                title=f"Pipeline (open deals as of {shown(r.as_of)})"), several)
     for x in r.pipeline:
         m = x.money
         pipe.add_row(*_in_pipeline(several, x.pipeline), x.stage, str(m.count),
@@ -292,7 +293,7 @@ def report(r: Any, explain: bool = False) -> None:
             lost.add_row(g.key, str(g.count), totals_cell(g.value))
         lost.write()
         if several:
-            echo(f"Lost at: {by_stage}")
+            _say("", f"Lost at: {by_stage}")
     else:
         echo("Lost reasons: no deal lost in the window.")
     if explain:
@@ -319,7 +320,7 @@ def won_and_lost(r: Any) -> None:
     number = {"justify": "right", "flexible": False}
     table = Table(
         Column("Currency", flexible=False), Column("Won", **number),
-        Column("Won value", **number), Column("Average won", **number),
+        Column("Won value", **number), Column("Average won", **number, drop=1),
         Column("Lost", **number), Column("Lost value", **number),
         title="Won and lost in the window, per currency",
         caption=f"Without a value (not in the amounts): {', '.join(without)}" if without
@@ -662,10 +663,14 @@ def forecast_table(items: list[Any], as_of: str, pipeline: str | None = None,
     """``no_close_date`` (Money): the open deals without an expected close date."""
     which = f", pipeline {pipeline}" if pipeline is not None else ""
     table = _figures("Period", "Deals", "Forecast", "Weighted", "Won", "Slipped",
-                     title=f"Forecast versus actual (as of {as_of}{which})")
+                     title=f"Forecast versus actual (as of {shown(as_of)}{which})")
     # the period and its state are short and never cut: the amounts wrap instead
     table.columns[0] = Column("Period", flexible=False)
-    table.columns.insert(1, Column("State", flexible=False))
+    table.columns.insert(1, Column("State", flexible=False, drop=1))
+    # on a narrow terminal the state, the slipped count (listed below) and the weighted
+    # value are left out, rather than split an amount from its currency
+    for col in table.columns:
+        col.drop = {"State": 1, "Slipped": 2, "Weighted": 3}.get(col.header, 0)
     for p in items:
         table.add_row(
             p.period.label, p.state, str(p.forecast.count), totals_cell(p.forecast.value),
@@ -765,15 +770,15 @@ def _stage_cell(r: Any, several: bool) -> str:
 
 def stale_table(rows: list[Any], total: int, as_of: str, several: bool = False) -> None:
     table = Table(
-        Column("ID", justify="right", flexible=False), Column("Deal"),
-        Column("Stage"), Column("Value", justify="right", flexible=False),
-        Column("Last event", flexible=False), Column("Idle", justify="right", flexible=False),
-        Column("Owner"),
-        title=f"Stale deals (as of {as_of}), oldest first",
+        Column("ID", justify="right", flexible=False), Column("Deal", min_width=20),
+        Column("Stage", min_width=13, drop=3), Column("Value", justify="right", flexible=False),
+        Column("Last event", flexible=False, drop=2),
+        Column("Idle", justify="right", flexible=False), Column("Owner", min_width=10, drop=1),
+        title=f"Stale deals (as of {shown(as_of)}), oldest first",
     )
     for r in rows:
         table.add_row(str(r.id), r.name, _stage_cell(r, several),
-                      money_cell(r.value_minor, r.currency), r.last_event_at[:10],
+                      money_cell(r.value_minor, r.currency), shown_date(r.last_event_at),
                       f"{r.idle_days:g} d", r.owner or "")
     if rows:
         table.write()
@@ -809,23 +814,70 @@ _WHY = {  # label and style of each reason a deal is ranked where it is
 }
 
 
+_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def when(day: str | None, today: Any) -> str:
+    """A date as a person says it, from ``today``: 'today', 'tomorrow', 'in 3 days', 'Fri 11
+    Dec' (within about ten months), '3 days ago'; else the ISO date."""
+    from datetime import date
+
+    try:
+        d = date.fromisoformat(str(day)[:10])
+    except ValueError:
+        return str(day or "")
+    n = (d - today).days
+    if n == 0:
+        return "today"
+    if n == 1:
+        return "tomorrow"
+    if 1 < n < 7:
+        return f"in {n} days"
+    if n < 0:
+        return f"{count(-n, 'day')} ago"
+    if n < 300:
+        return f"{_DAYS[d.weekday()]} {d.day} {_MONTHS[d.month - 1]}"
+    return d.isoformat()
+
+
+def why_cell(r: Any, today: Any) -> Styled:
+    """Why a deal ranks where it does, its dates in words, on one line: 'overdue 3 days',
+    'due today', 'due in 3 days', 'due Fri 11 Dec', 'stale; due tomorrow', 'close 5 days ago'
+    (the expected close date passed), 'closing in 4 days'."""
+    label, style = _WHY[r.why]
+    if r.why == "overdue" and r.due:
+        label = f"overdue {when(r.due, today).removesuffix(' ago')}"
+    elif r.why in ("close_overdue", "closing") and r.close_date:
+        rel = when(r.close_date, today)
+        label = f"close {rel}" if rel.endswith(" ago") else f"closing {rel}"
+    elif r.due and r.why != "due_today":
+        label = f"{label}; due {when(r.due, today)}" if label else f"due {when(r.due, today)}"
+    return Styled((label, style))
+
+
+def _today(as_of: str) -> Any:
+    """The user's date at the as-of moment (``localtime``), which 'today' and 'ago' count from."""
+    from pipectl.localtime import today
+
+    return today(as_of)
+
+
 def next_table(rows: list[Any], total: int, as_of: str, several: bool = False) -> None:
+    # one line a deal; on a narrow terminal the rank, then the stage, then the value are left
+    # out before the name is cut below 20 cells (the dates say themselves in words)
     table = Table(
-        Column("#", justify="right", flexible=False), Column("ID", justify="right",
-                                                             flexible=False),
-        Column("Deal"), Column("Stage"), Column("Value", justify="right", flexible=False),
-        Column("Why", wrap=True, min_width=13),  # "close overdue (2026-11-20)": the date
-        # goes below its words on a narrow terminal
-        Column("Next"),
-        title=f"Next steps (as of {as_of}), most urgent first",
+        Column("#", justify="right", flexible=False, drop=1),
+        Column("ID", justify="right", flexible=False),
+        Column("Deal", min_width=20), Column("Stage", min_width=13, drop=2),
+        Column("Value", justify="right", flexible=False, drop=3),
+        Column("Why", flexible=False),
+        Column("Next", min_width=12),
+        title=f"Next steps (as of {shown(as_of)}), most urgent first",
     )
+    today = _today(as_of)
     for r in rows:
-        label, style = _WHY[r.why]
-        if r.due and r.why in ("overdue", "due_today"):
-            label += f" ({r.due})"
-        elif r.close_date and r.why in ("close_overdue", "closing"):
-            label += f" ({r.close_date})"
-        why = Styled((label, style))
+        why = why_cell(r, today)
         table.add_row(str(r.rank), str(r.id), r.name, _stage_cell(r, several),
                       money_cell(r.value_minor, r.currency), why, r.action)
     if rows:

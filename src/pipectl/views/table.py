@@ -31,7 +31,8 @@ from typing import TextIO, Union
 
 Span = tuple[str, str]  # (text, style); style: space-separated names from _SGR, or ""
 
-_SGR = {"bold": "1", "dim": "2", "italic": "3", "red": "31", "green": "32", "yellow": "33"}
+_SGR = {"bold": "1", "dim": "2", "italic": "3", "red": "31", "green": "32", "yellow": "33",
+        "strike": "9"}
 ELLIPSIS = "…"
 _ZWJ = "\u200d"
 _VS16 = "\ufe0f"
@@ -159,6 +160,54 @@ def cut(text: str, limit: int) -> str:
     return "".join(kept) + ELLIPSIS
 
 
+# ---------------------------------------------------------------- plain output
+
+
+def _settings() -> dict | None:
+    """The running command's settings (the root context's ``obj``), when a command runs."""
+    for name in ("typer._click.globals", "click.globals"):  # Typer's own copy of Click
+        module = sys.modules.get(name)
+        ctx = module.get_current_context(silent=True) if module is not None else None
+        if ctx is not None:
+            obj = ctx.find_root().obj
+            return obj if isinstance(obj, dict) else None
+    return None
+
+
+FORMATS = ("table", "plain")
+
+
+def plain_output() -> bool:
+    """Tables as tab-separated text: ``pipectl --plain`` (the root option, which also reads
+    PIPECTL_FORMAT), else PIPECTL_FORMAT=plain."""
+    obj = _settings()
+    if obj is not None and obj.get("plain") is not None:
+        return bool(obj["plain"])
+    return os.environ.get("PIPECTL_FORMAT", "").strip().lower() == "plain"
+
+
+_plain_count = [0]  # tables written in plain form outside a command (tests, Python callers)
+
+
+def _next_plain_table() -> int:
+    """How many tables this command wrote in plain form before this one."""
+    obj = _settings()
+    if obj is None:
+        _plain_count[0] += 1
+        return _plain_count[0] - 1
+    n = obj.get("plain_tables", 0)
+    obj["plain_tables"] = n + 1
+    return n
+
+
+def plain_text(cell: Cell) -> str:
+    """A cell as one line of plain text: its lines joined with "; ", tabs and control
+    characters escaped (``safe``), so that a tab always separates fields."""
+    if isinstance(cell, list):
+        return "; ".join(t for t in (plain_text(x) for x in cell) if t)
+    return safe(cell if isinstance(cell, str) else cell.plain)
+
+
 # ---------------------------------------------------------------- styled lines
 
 
@@ -209,10 +258,13 @@ def echo(*parts: str | Span, stream: TextIO | None = None) -> None:
     """Write one styled line (pieces and (text, style) pairs, nothing read as markup).
 
     Embedded line breaks are layout only when they are pieces of their own ("\\n"); inside data
-    they print escaped like any control character.
+    they print escaped like any control character. With --plain, lines meant for stdout go
+    to stderr without styles: stdout carries only the tab-separated tables.
     """
     out = stream or sys.stdout
-    color = color_enabled(out)
+    if stream is None and plain_output():
+        out = sys.stderr
+    color = color_enabled(out) and not plain_output()
     chunks = []
     for p in parts:
         if p == "\n":
@@ -263,10 +315,39 @@ def _cut_spans(spans: list[Span], limit: int) -> list[Span]:
     return _join(kept)
 
 
+def _is_code(word: str) -> bool:
+    """A currency code as pipectl writes it: three capital letters ("EUR", "USD,")."""
+    head = word[:3]
+    return (len(head) == 3 and head.isascii() and head.isalpha() and head.isupper()
+            and (len(word) == 3 or not word[3].isalpha()))
+
+
+def units(text: str) -> list[str]:
+    """``text``'s words as a wrapped column keeps them whole: split at spaces, except the
+    one between an amount and its currency ("12,500.00 EUR" is one unit) and before a "+"
+    that joins amounts ("12,500.00 EUR +")."""
+    out: list[str] = []
+    glue = False
+    for word in text.split(" "):
+        if not word:
+            glue = False
+            continue
+        if glue and out and (word == "+" or (out[-1][-1:].isdigit() and _is_code(word))):
+            out[-1] += " " + word
+        else:
+            out.append(word)
+        glue = True
+    return out
+
+
+_WORD = 24  # a wrapped column never breaks a unit up to this wide (longer ones fold)
+
+
 def _wrap_spans(spans: list[Span], limit: int) -> list[list[Span]]:
     """Word-wrap one line to ``limit`` cells at spaces; a word wider than a line is folded.
 
     Leading spaces of the line are kept (an indent); the spaces where a line breaks are not.
+    An amount and its currency ("12,500.00 EUR") stay together, as one word.
     """
     if _line_width(spans) <= limit:  # the common case, measured without splitting
         return [spans]
@@ -284,6 +365,16 @@ def _wrap_spans(spans: list[Span], limit: int) -> list[list[Span]]:
             word.append(p)
     if word or gap:
         tokens.append((gap, word))
+    glued: list[tuple[list[tuple[str, int, str]], list[tuple[str, int, str]]]] = []
+    for gap, word in tokens:  # "12,500.00" " " "EUR": one word
+        if (glued and len(gap) == 1 and glued[-1][1]
+                and ("".join(g for g, _, _ in word) == "+"
+                     or (glued[-1][1][-1][0][-1:].isdigit()
+                         and _is_code("".join(g for g, _, _ in word[:4]))))):
+            glued[-1] = (glued[-1][0], glued[-1][1] + gap + word)
+        else:
+            glued.append((gap, word))
+    tokens = glued
     lines: list[list[tuple[str, int, str]]] = []
     line: list[tuple[str, int, str]] = []
     used = 0
@@ -305,6 +396,11 @@ def _wrap_spans(spans: list[Span], limit: int) -> list[list[Span]]:
     if line or not lines:
         lines.append(line)
     return [_join(x) for x in lines]
+
+
+def _wrap_text(text: str, room: int) -> list[str]:
+    """A line of text (a title, a caption) wrapped at spaces to ``room`` cells."""
+    return ["".join(t for t, _ in line) for line in _wrap_spans([(safe(text), "")], room)]
 
 
 _FOLD_AFTER = frozenset(",_/-")  # a word too wide for its column folds after one of these
@@ -333,20 +429,25 @@ _BOX = {  # left, fill, cross, right: Rich's HEAVY_HEAD box
 
 
 class Column:
-    """A table column. ``flexible`` columns are cut first when the table is too wide;
-    ``wrap`` columns break long lines at spaces instead of cutting them; ``width`` fixes the
-    width (a bar chart's column)."""
+    """A table column. ``flexible`` columns are cut first when the table is too wide (the
+    others, amounts and dates, are never cut); ``wrap`` columns break long lines at spaces
+    instead of cutting them (never between an amount and its currency); ``width`` fixes the
+    width (a bar chart's column); ``min_width``: the width a flexible column keeps while
+    other columns can be dropped; ``drop`` (1, 2, ...): the order in which the column is left
+    out when the table does not fit the terminal (0: never left out)."""
 
-    __slots__ = ("flexible", "header", "justify", "min_width", "width", "wrap")
+    __slots__ = ("drop", "flexible", "header", "justify", "min_width", "width", "wrap")
 
     def __init__(self, header: str, justify: str = "left", *, flexible: bool = True,
-                 wrap: bool = False, min_width: int = 0, width: int | None = None) -> None:
+                 wrap: bool = False, min_width: int = 0, width: int | None = None,
+                 drop: int = 0) -> None:
         self.header = header
         self.justify = justify  # "left" or "right"
         self.flexible = flexible
         self.wrap = wrap
         self.min_width = min_width
         self.width = width
+        self.drop = drop
 
 
 def _lines_of(cell: Cell) -> list[list[Span]]:
@@ -359,13 +460,16 @@ def _fit(natural: list[int], floors: list[int], columns: Sequence[Column],
          room: int) -> list[int]:
     """Column widths that fit ``room`` cells: shrink the widest flexible column, one cell at a
     time, down to its floor (header width, min_width, a wrapped column's longest word); then
-    flexible columns down to three cells; only then the others (amounts, dates), down to one."""
+    flexible one-line columns down to three cells, then one. The others (amounts, dates,
+    numbers) are never cut, nor a wrapped column's words (up to ``_WORD`` cells): a table
+    that cannot fit is wider than the terminal rather than lose digits."""
     widths = list(natural)
     excess = sum(widths) - room
+    cut_ok = [i for i, c in enumerate(columns) if c.flexible and c.width is None and not c.wrap]
     phases = (
         [(i, floors[i]) for i, c in enumerate(columns) if c.flexible and c.width is None],
-        [(i, min(floors[i], 3)) for i, c in enumerate(columns) if c.flexible and c.width is None],
-        [(i, 1) for i, c in enumerate(columns) if c.width is None],
+        [(i, min(floors[i], 3)) for i in cut_ok],
+        [(i, 1) for i in cut_ok],
     )
     for phase in phases:
         while excess > 0:
@@ -412,14 +516,50 @@ class Table:
               stream: TextIO | None = None) -> int:
         """Write the table (the rows given, else those added); returns how many rows."""
         out = stream or sys.stdout
-        color = color_enabled(out)
         source: Iterator[Sequence[Cell]] = iter(self.rows if rows is None else rows)
+        if plain_output():
+            return self._write_plain(source, out)
         head = list(islice(source, self.sample))
-        widths = self._widths(head, terminal_width(out))
+        keep, widths = self._layout(head, terminal_width(out))
+        if len(keep) == len(self.columns):
+            return self._write(head, source, widths, out)
+        columns = self.columns
+        self.columns = [columns[i] for i in keep]
+        try:
+            return self._write([[r[i] for i in keep] for r in head],
+                               ([r[i] for i in keep] for r in source), widths, out)
+        finally:
+            self.columns = columns
+
+    def _write_plain(self, source: Iterator[Sequence[Cell]], out: TextIO) -> int:
+        """Tab-separated: a header row, then a row per row, every cell whole on one line (a
+        cell of several lines joined with "; "), tabs and control characters escaped; the
+        title and caption go to stderr. Tables after the first are a blank line apart."""
+        if self.title:
+            sys.stderr.write(safe(self.title) + "\n")
+        chunk = ["\t".join(safe(c.header) for c in self.columns)]
+        if _next_plain_table():
+            chunk.insert(0, "")
+        count = 0
+        for row in source:
+            chunk.append("\t".join(plain_text(cell) for cell in row))
+            count += 1
+            if len(chunk) >= 512:
+                out.write("\n".join(chunk) + "\n")
+                chunk = []
+        out.write("\n".join(chunk) + "\n")
+        if self.caption:
+            sys.stderr.write(safe(self.caption) + "\n")
+        return count
+
+    def _write(self, head: list[Sequence[Cell]], source: Iterator[Sequence[Cell]],
+               widths: list[int], out: TextIO) -> int:
+        color = color_enabled(out)
         count = 0
         chunk: list[str] = []
-        if self.title:
-            chunk.append(_paint(safe(self.title), "italic", color))
+        room = terminal_width(out)
+        if self.title:  # wrapped at spaces where the terminal is narrower
+            chunk += [_paint(line, "italic", color) for line in _wrap_text(self.title, room)]
         chunk += self._rule("top", widths)
         chunk += self._row([Styled((c.header, "bold")) for c in self.columns], widths, color,
                            "┃")
@@ -444,52 +584,74 @@ class Table:
                 out.write("\n".join(chunk) + "\n")
                 chunk = []
         chunk += self._rule("foot", widths)
-        if self.caption:
+        if self.caption:  # centred under the table, else wrapped to the terminal
             full = sum(widths) + self._overhead()
-            text = cut(safe(self.caption), full)
-            chunk.append(" " * ((full - width(text)) // 2) + _paint(text, "dim", color))
+            text = safe(self.caption)
+            if width(text) <= full:
+                chunk.append(" " * ((full - width(text)) // 2) + _paint(text, "dim", color))
+            else:
+                chunk += [_paint(line, "dim", color) for line in _wrap_text(text, room)]
         out.write("\n".join(chunk) + "\n")
         return count
 
     # -- layout
 
-    def _overhead(self) -> int:
-        n = len(self.columns)
+    def _overhead(self, n: int | None = None) -> int:
+        n = len(self.columns) if n is None else n
         return 3 * n + 1 if self.box else 2 * n
 
-    def _widths(self, rows: list[Sequence[Cell]], room: int) -> list[int]:
-        """Natural widths from ``rows`` (the header's at least), fitted to ``room``."""
+    def _widths(self, rows: list[Sequence[Cell]]) -> tuple[list[int], list[int]]:
+        """Natural widths from ``rows`` (the header's at least), and the floors below which
+        a column is not shrunk while columns can be left out."""
         natural, floors = [], []
         for i, col in enumerate(self.columns):
             if col.width is not None:
                 natural.append(col.width)
                 floors.append(col.width)
                 continue
-            w = max(width(col.header), col.min_width)
-            floor = w
+            w = width(col.header)  # min_width is a floor, not a width to fill
+            floor = max(w, col.min_width)
             for row in rows:
                 cell = row[i]
                 if isinstance(cell, str):
                     n = width(safe(cell))
                     w = max(w, n)
                     if col.wrap and n > floor:
-                        floor = max(floor, *(width(x) for x in safe(cell).split() or [""]))
+                        floor = max(floor, *(min(width(x), _WORD) for x in
+                                             units(safe(cell)) or [""]))
                     continue
                 for line in _lines_of(cell):
                     w = max(w, _line_width(line))
                     if col.wrap:
-                        words = "".join(t for t, _ in line).split()
-                        floor = max(floor, *(width(x) for x in words)) if words else floor
+                        words = units("".join(t for t, _ in line))
+                        floor = max(floor, *(min(width(x), _WORD) for x in words)
+                                    ) if words else floor
             natural.append(w)
             floors.append(min(floor, w))
-        room -= self._overhead()
-        widths = _fit(natural, floors, self.columns, room)
+        return natural, floors
+
+    def _layout(self, rows: list[Sequence[Cell]], room: int) -> tuple[list[int], list[int]]:
+        """The columns kept (their indexes) and their widths, fitted to ``room``: while the
+        table does not fit with every column at its floor, the next column in ``drop`` order
+        is left out; then the flexible columns shrink (``_fit``)."""
+        natural, floors = self._widths(rows)
+        cols = self.columns
+        need = [floors[i] if c.flexible and c.width is None else natural[i]
+                for i, c in enumerate(cols)]
+        keep = list(range(len(cols)))
+        for i in sorted((i for i, c in enumerate(cols) if c.drop), key=lambda i: cols[i].drop):
+            if sum(need[k] for k in keep) + self._overhead(len(keep)) <= room:
+                break
+            keep.remove(i)
+        room -= self._overhead(len(keep))
+        widths = _fit([natural[i] for i in keep], [floors[i] for i in keep],
+                      [cols[i] for i in keep], room)
         spare = room - sum(widths)
-        if self.expand and spare > 0:
-            grow = [i for i, c in enumerate(self.columns) if c.width is None]
+        grow = [k for k, i in enumerate(keep) if cols[i].width is None]
+        if self.expand and spare > 0 and grow:
             for k in range(spare):
                 widths[grow[k % len(grow)]] += 1
-        return widths
+        return keep, widths
 
     # -- drawing
 

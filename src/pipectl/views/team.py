@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from pipectl.localtime import shown
 from pipectl.views.table import Column, Table, echo
 
 if TYPE_CHECKING:
@@ -44,5 +45,5 @@ def listing(team: Team) -> None:
     for m in team.members:
         role = m.role if m.can_login else f"{m.role} (no login)"
         table.add_row(role, m.access, m.owner if m.access == "rep" else "",
-                      m.granted_at.replace("T", " ").rstrip("Z"), m.granted_by)
+                      shown(m.granted_at), m.granted_by)
     table.write()

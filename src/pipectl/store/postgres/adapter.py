@@ -211,7 +211,7 @@ class Cursor:
         self._cur.close()
 
 
-_IDS = frozenset({"deals", "events", "pipelines", "rates", "imports"})
+_IDS = frozenset({"deals", "events", "pipelines", "rates", "imports", "undos"})
 
 
 _VALUES_INSERT = re.compile(r"^\s*INSERT\s+INTO\s+(\w+)\s*\(([^)]*)\)\s*VALUES\s*\(",

@@ -75,6 +75,27 @@ def open_store(url: str, now: str) -> Any:
     return Connection(connect(url, now), url)
 
 
+def peek(url: str, seconds: float = 1.0) -> Any:
+    """A read-only connection for a quick look (shell completion), or None when the server
+    does not answer or refuses: nothing created or migrated (every transaction read-only),
+    each statement stopped after ``seconds``. (libpq waits at least 2 s to connect: the
+    caller bounds the whole look with a timer.)"""
+    psycopg = _psycopg()
+    from pipectl.store.postgres.adapter import Connection
+
+    try:
+        raw = psycopg.connect(
+            url, autocommit=True, connect_timeout=max(2, round(seconds)),
+            application_name="pipectl completion",
+            options=f"-c default_transaction_read_only=on "
+                    f"-c statement_timeout={int(seconds * 1000)}",
+        )
+    except Exception:  # unreachable, refused, a URL libpq cannot read: nothing to offer
+        return None
+    _numbers_as_sqlite_gives_them(raw)
+    return Connection(raw, url)
+
+
 def open_source(url: str) -> psycopg.Connection:
     """A connection to a server database that ``db copy`` reads from: it must hold this
     pipectl's schema, at this pipectl's version (nothing is created or migrated)."""

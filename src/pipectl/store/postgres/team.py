@@ -33,9 +33,11 @@ MESSAGE = "pipectl: "  # the start of a refusal worded by the server's checks
 # rep: deals of their own, the events of those deals, the record of an import, and the
 # writers' turn (locking a table takes a right to change it)
 REP_WRITES = {"deals": "INSERT, UPDATE, DELETE", "events": "INSERT", "imports": "INSERT",
-              "pipectl_write_turn": "UPDATE"}
+              "pipectl_write_turn": "UPDATE", "undos": "INSERT"}
 NOT_MANAGED = ("pipectl_migrations", "team_members")  # the schema's and the owner's alone
-APPEND_ONLY = ("events", "rates")  # changed by no one (a deal's removal takes its events)
+# changed by no one (a deal's removal takes its events and undos); an event's voided_by is
+# set once by an undo (its column alone: ``setup``)
+APPEND_ONLY = ("events", "rates", "undos")
 
 
 @dataclass(frozen=True)
@@ -129,10 +131,11 @@ def setup(conn: Any) -> dict[str, str]:
     conn.execute(f"REVOKE UPDATE, DELETE, TRUNCATE ON {', '.join(APPEND_ONLY)} FROM {manager}")
     conn.execute(f"GRANT EXECUTE ON FUNCTION pipectl_number_ids() TO {rep}, {manager}")
     conn.execute(f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA {schema} TO {rep}, {manager}")
-    for table in ("deals", "events"):
+    conn.execute(f"GRANT UPDATE (voided_by) ON events TO {rep}, {manager}")  # undo
+    for table in ("deals", "events", "undos"):
         conn.execute(f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY")
         for policy in ("team_read", "team_manage", "team_rep_add", "team_rep_change",
-                       "team_rep_rm"):
+                       "team_rep_rm", "team_rep_void"):
             conn.execute(f"DROP POLICY IF EXISTS {policy} ON {table}")
         conn.execute(f"CREATE POLICY team_read ON {table} FOR SELECT USING (true)")
         conn.execute(f"CREATE POLICY team_manage ON {table} FOR ALL TO {manager} "
@@ -148,6 +151,12 @@ def setup(conn: Any) -> dict[str, str]:
                  "USING (owner = pipectl_team_owner())")
     conn.execute(f"CREATE POLICY team_rep_add ON events FOR INSERT TO {rep} "
                  "WITH CHECK (pipectl_may_change(deal_id))")
+    # undo (issue 16): a rep records an undo of, and voids the events of, a deal they may
+    # change; a viewer neither
+    conn.execute(f"CREATE POLICY team_rep_add ON undos FOR INSERT TO {rep} "
+                 "WITH CHECK (pipectl_may_change(deal_id))")
+    conn.execute(f"CREATE POLICY team_rep_void ON events FOR UPDATE TO {rep} "
+                 "USING (true) WITH CHECK (pipectl_may_change(deal_id))")
     return g
 
 

@@ -398,7 +398,7 @@ _EVENT_FIELDS: dict[str, tuple[set[str], set[str]]] = {
     "reopened": ({*_STAGES, "pipeline"}, {"reason", "text"}),
     "pipeline": ({*_STAGES, "pipeline"}, {"reason", "text", "old", "new"}),
     "checklist": (set(), {"checklist", "text"}),
-    "note": ({"text"}, {"next_action", "due"}),
+    "note": ({"text"}, {"next_action", "due", "field", "old"}),  # field: a step cleared
     "value": ({"currency"}, {"value", "text"}),
     "close_date": (set(), {"close_date"}),
     "probability": (set(), {"probability"}),
@@ -501,6 +501,10 @@ def _history(d: NativeDeal, row: dict[str, Any], evs: list[dict[str, Any]],
                 out.append((f"{where}.field", "a 'created' event's field is 'unknown', with "
                             f"new naming some of: {' '.join(UNKNOWN_FACTS)}"))
                 break
+        if kind == "note" and e.get("field") not in (None, "next_action"):
+            out.append((f"{where}.field", "a 'note' event's field is 'next_action' (the next "
+                        "step it clears) or none"))
+            break
         if kind == "edit":
             fld = e.get("field")
             if fld not in DEAL_TEXTS:

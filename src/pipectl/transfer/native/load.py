@@ -197,9 +197,9 @@ class _Load:
                 seen[d.ref] = row
             events.extend(evs)
             summary.added += 1
-        store.insert_deals(conn, new_rows)
+        store.insert_deals(conn, new_rows, events)
         new_ids = {r["id"] for r in new_rows}
-        store.update_deals(conn, [r for i, r in changed.items() if i not in new_ids])
+        store.update_deals(conn, [r for i, r in changed.items() if i not in new_ids], events)
         if keep:
             store.insert_events(conn, [e for e in events if "id" in e], with_id=True)
             store.stash_events(conn, [e for e in events if "id" not in e])
