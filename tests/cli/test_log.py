@@ -98,3 +98,16 @@ def test_log_refusals(cli) -> None:
     assert "exclude each other" in cli("log", "--json", "--csv", code=2).stderr
     assert cli("log", "--since", "2026-01-01", "--until", "2026-01-02").stdout == \
         "Nothing happened from 2026-01-01 to 2026-01-02.\n"
+
+
+def test_log_labels_a_dst_change_by_the_zone(cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Events on both sides of a DST change: the footer names the zone, not one side's
+    abbreviation (CET would be wrong for the CEST times before 25 October)."""
+    monkeypatch.setenv("TZ", "Europe/Warsaw")
+    cli("add", "Summer", "--at", "2026-10-20T10:00")
+    cli("note", "1", "winter", "--at", "2026-11-02T10:00")
+    out = cli("log", "--since", "2026-10-19", "--until", "2026-11-03").stdout
+    assert "  10:00  #1 Summer  created in prospecting" in out
+    assert out.endswith("2 events from 2026-10-19 to 2026-11-03 (times Europe/Warsaw)\n")
+    one_side = cli("log", "--since", "2026-11-01", "--until", "2026-11-03").stdout
+    assert one_side.endswith("(times CET)\n")

@@ -163,6 +163,20 @@ def test_note_from_standard_input_keeps_newlines(cli) -> None:
     assert _events(cli)[-1]["text"] == "done: send quote\nsent\nby post"
 
 
+def test_note_from_standard_input_drops_a_byte_order_mark(cli) -> None:
+    _deal(cli)
+    cli("note", "1", "-", input="\ufeffCall notes\r\nfrom Notepad\r\n".encode())
+    assert _events(cli)[-1]["text"] == "Call notes\nfrom Notepad"
+
+
+def test_note_from_standard_input_not_utf8_is_refused_as_such(cli) -> None:
+    _deal(cli)
+    before = _events(cli)
+    r = cli("note", "1", "-", input=b"caf\xe9 au lait\n", code=2)  # Latin-1
+    assert r.stderr.startswith("error: note: standard input is not UTF-8 text (byte 4 of 13)")
+    assert _events(cli) == before
+
+
 @pytest.mark.parametrize("given", ["", "  \n\n"])
 def test_note_from_empty_standard_input_is_refused(cli, given: str) -> None:
     _deal(cli)
@@ -170,3 +184,28 @@ def test_note_from_empty_standard_input_is_refused(cli, given: str) -> None:
     r = cli("note", "1", "-", input=given, code=2)
     assert "standard input is empty" in r.stderr
     assert _events(cli) == before
+
+
+def test_list_shows_the_step_only_while_it_is_in_force(cli, monkeypatch) -> None:
+    """A step logged before the deal's latest move counts as done (show, next, done say so):
+    list's Next step column leaves it out too, and shows a step logged after the move; a step
+    undone with its note is gone; list --json keeps what the notes said."""
+    monkeypatch.setenv("COLUMNS", "160")
+    _deal(cli)
+    cli("note", "1", "called", "--next", "send quote", "--due", "friday", "--at", "2026-12-05")
+
+    def cell() -> str:
+        rows = [line.split("\t") for line in cli("--plain", "list").stdout.splitlines()]
+        return dict(zip(rows[0], rows[1], strict=True))["Next step"]
+
+    assert cell() == "2026-12-11 send quote"
+    cli("advance", "1")
+    assert cell() == ""
+    assert "done" in cli("show", "1").stdout  # show agrees: the step before the move is done
+    assert cli.json("list")[0]["next_action"] == "send quote"
+    cli("note", "1", "met", "--next", "book demo", "--due", "tomorrow")
+    assert cell() == "2026-12-08 book demo"
+    cli("undo", "1", "--yes")
+    assert cell() == ""
+    cli("lose", "1", "--reason", "no budget")
+    assert cli("--plain", "list", "--status", "lost").stdout.splitlines()[1].endswith("\t")

@@ -114,6 +114,14 @@ def test_an_exact_name_wins_over_a_folded_one(world) -> None:
     assert names(world, "--owner", "Łukasz") == ["Zamówienie"]
     r = world("list", "--owner", "lukasz", code=2)  # both fold to it
     assert "matches several owners: 'Lukasz', 'Łukasz'" in r.stderr
+    # no more of the name tells them apart: the hint says to type the accents
+    assert "(type the name as it is written, accents included)" in r.stderr
+
+
+@pytest.mark.parametrize("typed", ["łukasz", "ŁUKASZ", "łuk"])
+def test_accents_typed_tell_apart_owners_that_differ_only_by_them(world, typed: str) -> None:
+    world("add", "Other", "--owner", "Lukasz", "--at", "2026-01-05")
+    assert names(world, "--owner", typed) == ["Zamówienie"]
 
 
 @pytest.mark.sqlite_only("'me' is PIPECTL_USER on a file (a server's team names it)")

@@ -341,3 +341,128 @@ def test_list_limited_says_how_many_of_how_many(run) -> None:
     rows = [line for line in out.splitlines() if line.startswith("│")]
     assert len(rows) == 3
     assert f"3 of {total} deals" in out
+
+
+@pytest.mark.parametrize("columns", (60, 80))
+def test_show_wraps_a_long_name_in_its_first_line(run, columns) -> None:
+    name = "Công ty Trách nhiệm Hữu hạn Thương mại Dịch vụ Nguyễn Hoàng Minh"  # 64 characters
+    run("add", name, "--value", "9999999999999.99")
+    out = run("show", "51", columns=columns, env=UTC).stdout
+    lines = out.splitlines()
+    assert all(width(line) <= columns for line in lines), out
+    facts = next(i for i, line in enumerate(lines) if re.match(r"  [A-Z][a-z]+: ", line))
+    assert 1 < facts <= 3  # the name wraps at a space, under itself; nothing is cut
+    assert " ".join(" ".join(lines[:facts]).split()) == f"#51 {name} prospecting (open)"
+    assert all(line.startswith("    ") for line in lines[1:facts])
+
+
+def test_plain_forecast_range_has_no_chart_and_a_period_on_every_row(run) -> None:
+    out = run("--plain", "forecast", "--range", "--runs", "200", columns=120).stdout
+    rows = [line.split("\t") for line in out.strip("\n").splitlines()]
+    assert rows[0] == ["Period", "Cur", "P10", "P50", "P90", "Expected"]
+    assert {len(r) for r in rows} == {6}
+    assert not BOX & set(out) and "●" not in out
+    assert all(r[0] for r in rows[1:])  # each row says its period (for grep and awk)
+
+
+# ---------------------------------------------------------------- two pipelines, huge amounts
+
+HUGE = "9,999,999,999,999.99 EUR"  # 26 cells with its " +": wider than a wrapped word
+
+
+def _report_tables(out: str) -> list[str]:
+    """The Pipeline and the Time in stage tables of a report."""
+    lines = out.splitlines()
+    start = [i for i, line in enumerate(lines) if line.startswith(("Pipeline (", "Time in"))]
+    return ["\n".join(itertools.takewhile(lambda x: not x.startswith("└"), lines[i:]))
+            for i in start]
+
+
+@pytest.mark.parametrize("columns", WIDTHS)
+def test_report_keeps_stage_and_pipeline_names_whole(run, columns) -> None:
+    """Two pipelines at 60 columns: no "de…" / "pro…" (prospecting or proposal?): a pipeline
+    name too wide for a column of its own heads its stages' rows instead."""
+    out = run("report", columns=columns).stdout
+    stages = {"default": ["prospecting", "qualification", "meeting", "proposal",
+                          "negotiation"], "Agency retainers": ["lead", "discovery", "pitch"]}
+    tables = _report_tables(out)
+    assert len(tables) == 2
+    for table in tables:
+        assert "…" not in table, table
+        cells = [_cells(line)[1:] for line in table.splitlines() if line.startswith("│")]
+        firsts = [c[0] for c in cells if c[0]]
+        if "Pipeline" in _cells(table.splitlines()[2]):  # a column of its own
+            assert [c[1] for c in cells if c[1] and c[1] != "total"] == \
+                [s for p in stages.values() for s in p]
+            assert {c[0] for c in cells if c[0]} == set(stages)
+        else:  # a heading row per pipeline, its stages under it
+            assert firsts[:len(firsts) - ("total" in firsts)] == [
+                x for p, names in stages.items() for x in (p, *names)]
+            assert all(width(line) <= columns for line in table.splitlines())
+    if columns == 60:
+        assert "Pipeline" not in _cells(tables[0].splitlines()[2])
+
+
+@pytest.mark.parametrize("columns", WIDTHS)
+def test_a_13_digit_amount_stays_whole_with_its_currency(run, columns) -> None:
+    run("add", "Huge", "--value", "9999999999999.99", "--currency", "EUR")
+    report = run("report", columns=columns).stdout
+    assert f"{HUGE} +" in report  # the stage's sum: "9,999,999,999,999.99 EUR + ..." whole
+    assert "10,000,000,441,999.99 EUR +" in report  # the total
+    for line in _report_tables(report)[0].splitlines():
+        assert width(line) <= columns, line
+    board = run("board", columns=columns).stdout
+    assert board.count(HUGE) >= 2  # the deal, its stage's total
+
+
+def test_the_board_at_60_with_huge_amounts_keeps_the_deal_names(run) -> None:
+    """The stage's totals beside its name would leave the names one cell ("…"): they go
+    under the deals' values instead, the names keep the room."""
+    run("add", "Huge", "--value", "9999999999999.99", "--currency", "EUR")
+    out = run("board", columns=60).stdout
+    assert all(width(line) <= 60 for line in out.splitlines())
+    rows = [_cells(line) for line in out.splitlines() if line.startswith("│")]
+    names = [r[2] for r in rows if r[2].startswith("#")]
+    assert "#51 Huge" in names
+    assert all(width(n) >= 13 or "…" not in n for n in names), names  # was "…" alone
+    first = next(i for i, r in enumerate(rows) if r[2] == "#51 Huge")
+    total = next(r for r in rows[first:] if r[2] == "total")
+    assert total[1] == "" and total[3] == HUGE  # the stage's total, under its deals' values
+
+
+def test_plain_report_has_no_bars_and_names_every_row(run) -> None:
+    out = run("--plain", "report").stdout
+    assert "█" not in out
+    tables = [[line.split("\t") for line in t.splitlines()] for t in out.strip().split("\n\n")]
+    assert all(all(tables[i][0]) for i in range(len(tables)))  # no empty header field
+    pipe = next(t for t in tables if t[0][:2] == ["Pipeline", "Stage"])
+    assert pipe[-1][:2] == ["all", "total"]
+    funnels = [t for t in tables if "Reached" in t[0]]
+    assert [t[0] for t in funnels] == [["Pipeline", "Stage", "Reached", "From previous"]] * 2
+    assert {r[0] for r in funnels[0][1:]} == {"default"}
+    assert {r[0] for r in funnels[1][1:]} == {"Agency retainers"}
+
+
+def test_plain_calibrate_names_the_pipeline_on_every_row(run) -> None:
+    out = run("--plain", "calibrate").stdout
+    tables = [[line.split("\t") for line in t.splitlines()] for t in out.strip().split("\n\n")]
+    assert len(tables) == 4
+    assert all(t[0][0] == "Pipeline" for t in tables)
+    assert [{r[0] for r in t[1:]} for t in tables] == [
+        {"default"}, {"default"}, {"Agency retainers"}, {"Agency retainers"}]
+
+
+def test_plain_log_is_a_row_per_event_on_stdout(run) -> None:
+    result = run("--plain", "log")
+    rows = [line.split("\t") for line in result.stdout.splitlines()]
+    assert rows[0] == ["Day", "Time", "ID", "Deal", "What"]
+    assert len(rows) > 1 and {len(r) for r in rows} == {5}
+    assert ["2026-12-01", "01:00", "30", "Dubois & Fils: Annual licence"] in [
+        r[:4] for r in rows]  # the whole name (29 characters), for grep
+    assert "events from" in result.stderr and not BOX & set(result.stdout)
+
+
+def test_piped_log_keeps_whole_names(run) -> None:
+    out = run("log").stdout  # not a terminal, no COLUMNS: full width
+    assert "#30 Dubois & Fils: Annual licence  note: Intro call" in out
+    assert "#30 Dubois & Fils: Annual l…  note" in run("log", columns=120).stdout

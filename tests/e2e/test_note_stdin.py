@@ -49,3 +49,16 @@ def test_a_piped_note_keeps_its_lines(tmp_path: Path) -> None:
 
 def _events(exported: dict) -> list[dict]:
     return [e for deal in exported["deals"] for e in deal["events"]]
+
+
+def test_a_note_with_standard_input_closed_is_refused(tmp_path: Path) -> None:
+    """`pipectl note 1 - <&-`: Python starts with sys.stdin None; a usage error, not an
+    internal one."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PIPECTL_")}
+    env.update(HOME=str(tmp_path), PIPECTL_NOW="2026-12-07T10:00:00Z")
+    db = str(tmp_path / "p.db")
+    run("--db", db, "add", "Sao Mai", "--at", "2026-12-01", env=env)
+    proc = subprocess.run([EXE, "--db", db, "note", "1", "-"], capture_output=True, text=True,
+                          env=env, timeout=60, stdin=None, preexec_fn=lambda: os.close(0))
+    assert (proc.returncode, proc.stdout) == (2, "")
+    assert proc.stderr.startswith("error: note: there is no standard input to read")

@@ -192,9 +192,13 @@ def connect_for_owner(ctx: typer.Context, text: str | None
         match = match_owner(conn, owner)
         if match.several:
             conn.close()
+            from pipectl.values import fold
+
+            alike = len({fold(k) for k in match.several}) == 1  # only accents or case differ
             raise UsageError(f"--owner {owner!r} matches several owners: "
                              f"{', '.join(map(repr, match.several))}",
-                             hint="give more of the name")
+                             hint="type the name as it is written, accents included" if alike
+                             else "give more of the name")
         if match.owner is None:
             from pipectl.views.common import note
 

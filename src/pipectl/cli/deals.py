@@ -31,7 +31,7 @@ def _text(value: str | None, field: str, required: bool = False) -> str | None:
 
 
 def _interactive() -> bool:
-    return sys.stdin.isatty()
+    return sys.stdin is not None and sys.stdin.isatty()  # (None: started with stdin closed)
 
 
 def _done(message: str) -> None:
@@ -630,10 +630,28 @@ def _note_text(text: str, field: str = "note") -> str:
 
     if _interactive():
         typer.echo("Type the note; end it with Ctrl-D on a line of its own.", err=True)
-    read = sys.stdin.read().replace("\r\n", "\n").replace("\r", "\n")
+    read = _stdin_text(field).replace("\r\n", "\n").replace("\r", "\n")
     if not read.strip():
         raise UsageError(f"{field}: standard input is empty", hint="pipectl note 12 - < call.txt")
     return clean_text(read, field, required=True, multiline=True)
+
+
+def _stdin_text(field: str) -> str:
+    """Standard input as UTF-8 text (a leading byte-order mark, as Windows editors write,
+    dropped); other bytes are refused by name, not taken for text."""
+    if sys.stdin is None:  # started with standard input closed (<&-)
+        raise UsageError(f"{field}: there is no standard input to read",
+                         hint="pipectl note 12 - < call.txt")
+    stream = getattr(sys.stdin, "buffer", None)
+    if stream is None:  # a text stream only (no bytes under it)
+        return sys.stdin.read().removeprefix("\ufeff")
+    raw = stream.read()
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise UsageError(f"{field}: standard input is not UTF-8 text (byte {e.start + 1} of "
+                         f"{len(raw)})", hint="convert it first, e.g. iconv -f latin1 -t utf-8"
+                         ) from None
 
 
 def _due_arg(due: str | None, when: datetime | None) -> str | None:

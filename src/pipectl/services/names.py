@@ -158,7 +158,8 @@ def match_owner(conn: sqlite3.Connection, typed: str) -> OwnerMatch:
     """The owner ``typed`` names, as a person types it: the name exactly; else the one name
     that is the same without accents and case (``values.fold``: "minh tran" is "Minh Trần");
     else the one name with a word (or a start) that begins so ("minh", "tran", "MINH" are
-    "Minh Trần"). Several equally: ambiguous (``several``); none: ``known``."""
+    "Minh Trần"). Accents typed count among names that differ only by them ("josé" is "José
+    Silva" beside "Jose Silva"). Several equally: ambiguous (``several``); none: ``known``."""
     from pipectl.store import deals
     from pipectl.values import fold
 
@@ -166,10 +167,13 @@ def match_owner(conn: sqlite3.Connection, typed: str) -> OwnerMatch:
         if deals.has_owner(conn, typed):
             return OwnerMatch(typed)
         known = deals.owners(conn)
-    want = fold(typed)
-    for test in (lambda k: k == want,
-                 lambda k: k.startswith(want) or any(w.startswith(want) for w in k.split())):
-        found = [k for k in known if test(fold(k))]
+    want, cased = fold(typed), typed.casefold()
+    for test in (lambda k, w: k == w,
+                 lambda k, w: k.startswith(w) or any(x.startswith(w) for x in k.split())):
+        found = [k for k in known if test(fold(k), want)]
+        if len(found) > 1 and not typed.isascii():
+            # accents typed are meant: "josé" is "José Silva", not "Jose Silva" too
+            found = [k for k in found if test(k.casefold(), cased)] or found
         if len(found) == 1:
             return OwnerMatch(found[0])
         if found:

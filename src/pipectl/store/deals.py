@@ -250,6 +250,20 @@ def _where(
     return " AND ".join(where), params, known
 
 
+# Columns computed for a listing, by name. ``step_in_force``: the deal's logged next step
+# (next_action) is still the one to take: logged at or after the deal's latest move, as
+# ``next``, ``show`` and ``done`` read it (domain/next_step.py); a step logged before a move
+# counts as done, though ``deals.next_action`` keeps it (it is what the notes said).
+COMPUTED = {
+    "step_in_force": """(next_action IS NOT NULL AND coalesce((
+        SELECT max(n.at) FROM events n WHERE n.deal_id = deals.id AND n.kind = 'note'
+        AND n.voided_by IS NULL
+        AND (n.next_action IS NOT NULL OR n.due IS NOT NULL OR n.field = 'next_action')), '')
+      >= coalesce((SELECT max(m.at) FROM events m WHERE m.deal_id = deals.id
+                   AND m.to_stage IS NOT NULL AND m.voided_by IS NULL), '')) AS step_in_force""",
+}
+
+
 def iter_deals(
     conn: sqlite3.Connection,
     *,
@@ -280,7 +294,7 @@ def iter_deals(
     where, params, known = _where(
         conn, stage=stage, status=status, owner=owner, search=search, pipeline_id=pipeline_id,
         pipelines=pipelines, closed=closed, created=created)
-    selected = ", ".join(columns) if columns else "*"
+    selected = ", ".join(COMPUTED.get(c, c) for c in columns) if columns else "*"
     order = SORTS[sort]
     if "{order}" in order:
         order = order.replace("{order}",

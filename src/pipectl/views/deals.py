@@ -103,7 +103,7 @@ def _stage_text(row: Row) -> str:
 # The columns of ``deals`` that deal_table reads (list asks the store for these only).
 TABLE_COLUMNS = ("id", "name", "company", "pipeline_id", "stage", "lost_at_stage", "value_minor",
                  "currency", "probability", "close_date", "closed_at", "owner", "next_action",
-                 "next_due")
+                 "next_due", "step_in_force")
 
 
 def close_cell(row: Row) -> str:
@@ -116,7 +116,11 @@ def close_cell(row: Row) -> str:
 
 def next_cell(row: Row) -> str:
     """The list's Next step column: the step logged last (pipectl note --next), its due date
-    first, so that a narrow column still shows when: '2026-12-01 send quote'."""
+    first, so that a narrow column still shows when: '2026-12-01 send quote'. Empty when that
+    step is done (``step_in_force`` false: logged before the deal's latest move), as in
+    ``show`` and ``next``."""
+    if not row.get("step_in_force", True):
+        return ""
     action, due = row.get("next_action") or "", row.get("next_due") or ""
     return f"{due} {action}".strip()
 
@@ -324,7 +328,7 @@ def show(row: Row, events: list[Row], pipeline: Pipeline, all_events: bool = Fal
     d = deal_json(row, pipeline)
     stage_text = _stage_text(row)  # a lost deal's text says it already
     said = stage_text if stage_text.startswith(d["status"]) else f"{stage_text} ({d['status']})"
-    echo((f"#{d['id']} {d['name']}", "bold"), f"  {said}")
+    _title(f"#{d['id']} {d['name']}", said)
     weighted = (money_cell(weighted_minor(row["value_minor"] * d["probability"]), row["currency"])
                 if d["weighted_value"] else None)
     # Facts that belong together share a line (" · "), as many as the terminal takes.
@@ -369,6 +373,23 @@ def show(row: Row, events: list[Row], pipeline: Pipeline, all_events: bool = Fal
         _timeline(events, pipeline, total, earlier)
     if earlier:
         echo((f"{count(earlier, 'earlier event')}: pipectl show {row['id']} --all", "dim"))
+
+
+def _title(head: str, said: str) -> None:
+    """'#51 Name  meeting (open)' on one line; a name too long for the terminal wraps at
+    spaces (indented under the name), the stage after its last line where it fits."""
+    room = terminal_width()
+    if width(head) + 2 + width(said) <= room:
+        echo((head, "bold"), f"  {said}")
+        return
+    *lines, last = wrapped(head, indent=" " * (head.index(" ") + 1))
+    for line in lines:
+        echo((line, "bold"))
+    if width(last) + 2 + width(said) <= room:
+        echo((last, "bold"), f"  {said}")
+    else:
+        echo((last, "bold"))
+        echo(f"{' ' * (head.index(' ') + 1)}{said}")
 
 
 _SEP = " · "
@@ -607,7 +628,16 @@ def _board_rows(columns: list[dict[str, Any]]) -> None:
                              money_cell(row["value_minor"], row["currency"]))
         flat.write()
         return
-    table = Table(Column("Stage", flexible=False), Column("Deals (largest first)", min_width=20),
+    # a stage's totals go under its deals' values when, beside its name, they would leave
+    # the deals' names less than 20 cells (huge amounts): never the names before the totals
+    amounts = [money_cell(v, cur) for col in columns for cur, v in col["_value"].items()]
+    values_w = max([5, *(width(money_cell(r["value_minor"], r["currency"]))
+                         for col in columns for r in col["_rows"])])
+    label_w = max([5, *(max(width(col["stage"]), width(count(col["count"], "deal")))
+                        for col in columns)])
+    below = terminal_width() - 10 - max([label_w, *map(width, amounts)]) - values_w < 20
+    table = Table(Column("Stage", flexible=False),
+                  Column("Deals" if below else "Deals (largest first)", min_width=20),
                   Column("Value", justify="right", flexible=False), lines=True)
     for col in columns:
         names: list[str | Styled] = []
@@ -617,10 +647,14 @@ def _board_rows(columns: list[dict[str, Any]]) -> None:
             values.append(money_cell(row["value_minor"], row["currency"]))
         if col["count"] > len(col["_rows"]):
             names.append(Styled((f"+{col['count'] - len(col['_rows'])} more", "dim")))
+        totals = [Styled((money_cell(v, cur), "dim")) for cur, v in sorted(col["_value"].items())]
+        if below and totals:
+            names = (names or [Styled(("(empty)", "dim"))]) + [
+                Styled(("total", "dim")), *([""] * (len(totals) - 1))]
+            values = values + [""] * (len(names) - len(totals) - len(values)) + totals
         stage: list[str | Styled] = [
             Styled((col["stage"].replace("_", " ").title(), "bold")),
-            count(col["count"], "deal"),
-            *(Styled((money_cell(v, cur), "dim")) for cur, v in sorted(col["_value"].items())),
+            count(col["count"], "deal"), *([] if below else totals),
         ]
         table.add_row(stage, names or [Styled(("(empty)", "dim"))], values or [""])
     table.write()

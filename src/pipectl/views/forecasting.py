@@ -11,7 +11,7 @@ from typing import Any
 from pipectl.localtime import shown, shown_date
 from pipectl.values import format_money
 from pipectl.views.common import money, print_json
-from pipectl.views.table import Column, Table, terminal_width
+from pipectl.views.table import Column, Table, plain_output, terminal_width
 
 
 def _line(text: str) -> None:
@@ -47,10 +47,13 @@ def _days(s: Any) -> str:
 
 def calibrate_table(cal: Any) -> None:
     since = f", deals decided since {shown_date(cal.since)}" if cal.since else ""
+    plain = plain_output()  # the titles go to stderr: each row names its pipeline
     for fit in cal.pipelines:
         p = fit.pipeline
+        named = [p.name] if plain else []
         table = Table(
-            Column("Stage"), Column("Set", justify="right", flexible=False),
+            *(Column("Pipeline") for _ in named), Column("Stage"),
+            Column("Set", justify="right", flexible=False),
             Column("Learned (90 %)", justify="right", flexible=False),
             Column("Won/decided", justify="right", flexible=False),
             Column("Days (P25-P75)", justify="right", flexible=False),
@@ -61,7 +64,7 @@ def calibrate_table(cal: Any) -> None:
                 learned = f"too few (<{cal.min_decided})" if s.decided else "none"
             else:
                 learned = f"{_pct(s.learned)} ({s.low * 100:.0f}-{s.high * 100:.0f})"
-            table.add_row(s.label, f"{s.configured} %", learned, f"{s.won}/{s.decided}",
+            table.add_row(*named, s.label, f"{s.configured} %", learned, f"{s.won}/{s.decided}",
                           _days(s))
         table.write()
         apart = [s for s in fit.stages if s.learned is not None
@@ -80,7 +83,8 @@ def calibrate_table(cal: Any) -> None:
              f"{fit.predictions:,} stage records of decided deals; the learned ones "
              f"{fit.brier_learned:.3f} (on the same deals); 0.250 is a coin toss, 0 perfect.")
         bands = Table(
-            Column("Set probability"), Column("Records", justify="right", flexible=False),
+            *(Column("Pipeline") for _ in named), Column("Set probability"),
+            Column("Records", justify="right", flexible=False),
             Column("Mean set", justify="right", flexible=False),
             Column("Won", justify="right", flexible=False),
             title="Calibration: set probability against share won",
@@ -88,7 +92,7 @@ def calibrate_table(cal: Any) -> None:
         for b in fit.bands:
             if b.n:
                 top = "100" if b.high == 100 else f"<{b.high}"
-                bands.add_row(f"{b.low}-{top} %", f"{b.n:,}", _pct(b.predicted),
+                bands.add_row(*named, f"{b.low}-{top} %", f"{b.n:,}", _pct(b.predicted),
                               _pct(b.actual))
         bands.write()
         changes = [(s.label, s.configured, s.suggested) for s in fit.stages
@@ -240,6 +244,7 @@ def range_table(r: Any) -> None:
     which = f", pipeline {r.pipeline}" if r.pipeline else ""
     target = any(f.target is not None for p in r.periods for f in p.figures)
     headers = ["Period", "Cur", "P10", "P50", "P90", "Expected"] + (["Chance"] if target else [])
+    plain = plain_output()  # tab-separated: no chart, and every row names its period
     rows: list[list[str]] = []
     figures = []
     for p in r.periods:
@@ -251,11 +256,11 @@ def range_table(r: Any) -> None:
                 row.append("" if f.chance is None else _pct(f.chance))
             rows.append(row)
             figures.append(f)
-            label = ""
+            label = label if plain else ""
     # the bar takes the room the figures leave (columns two spaces apart), at most 30 cells
     used = sum(max([len(h)] + [len(row[i]) for row in rows]) + 2
                for i, h in enumerate(headers))
-    bar = max(0, min(30, terminal_width() - used - 2))
+    bar = 0 if plain else max(0, min(30, terminal_width() - used - 2))
     columns = [Column("Period", flexible=False), Column("Cur", flexible=False)]
     columns += [Column(h, justify="right", flexible=False) for h in headers[2:]]
     if bar >= 8:

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from pipectl.domain.pipeline import Pipeline
 
 Row = dict[str, Any]
-NAME_WIDTH = 24  # a deal's name is cut to this many cells in the text form
+NAME_WIDTH = 24  # a deal's name is cut to this many cells on a terminal (piped: whole)
 
 
 def day_of(at: str) -> str:
@@ -139,18 +139,32 @@ def log_csv(rows: list[Row], pipelines: Mapping[int, Pipeline]) -> None:
         out.writerow(["" if item[c] is None else item[c] for c in CSV_COLUMNS])
 
 
+def log_plain(rows: list[Row], pipelines: Mapping[int, Pipeline]) -> None:
+    """--plain: a tab-separated row per event (day, time, deal id, deal, what), a header
+    first, names and text whole: ``pipectl --plain log | grep Acme``."""
+    from pipectl.views.table import Column, Table
+
+    Table(Column("Day"), Column("Time"), Column("ID"), Column("Deal"), Column("What")).write(
+        [day_of(e["at"]), _time(e["at"]), str(e["deal_id"]), e["deal_name"],
+         what(e, pipelines) + (" (undone)" if e.get("undone") else "")] for e in rows)
+
+
 def log_text(rows: list[Row], pipelines: Mapping[int, Pipeline], since: str, until: str,
              limited: bool) -> None:
-    from pipectl.views.table import cut, echo, terminal_width, width
+    from pipectl.views.table import UNLIMITED, cut, echo, plain_output, terminal_width, width
 
+    plain = plain_output()
+    if plain:  # the rows on stdout, tab-separated; the footer (below) on stderr
+        log_plain(rows, pipelines)
     if not rows:
         echo(f"Nothing happened from {since} to {until}.")
         return
     total = terminal_width()
     ids = max(len(str(e["deal_id"])) for e in rows) + 1
-    names = min(max(width(e["deal_name"]) for e in rows), NAME_WIDTH)
+    longest = max(width(e["deal_name"]) for e in rows)
+    names = longest if total >= UNLIMITED else min(longest, NAME_WIDTH)
     day = None
-    for e in rows:
+    for e in [] if plain else rows:
         if day_of(e["at"]) != day:
             if day is not None:
                 echo()
@@ -165,9 +179,12 @@ def log_text(rows: list[Row], pipelines: Mapping[int, Pipeline], since: str, unt
         echo(f"  {_time(e['at'])}  ", (f"#{e['deal_id']}".rjust(ids), "dim"),
              f" {name}{' ' * (names - width(name))}  ",
              (line, "dim" if e.get("undone") else ""))
-    from pipectl.localtime import label, local
+    from pipectl.localtime import label, local, zone_name
 
     shown = f"{len(rows)} event{'s' if len(rows) != 1 else ''}"
-    echo()
-    echo((f"{shown} from {since} to {until} (times {label(local(rows[0]['at']))})"
+    labels = {label(local(e["at"])) for e in rows}  # a DST change between: the zone's name
+    zone = labels.pop() if len(labels) == 1 else zone_name()
+    if not plain:
+        echo()
+    echo((f"{shown} from {since} to {until} (times {zone})"
           + (" (the newest; -n shows more)" if limited else ""), "dim"))

@@ -21,6 +21,8 @@ from pipectl.views.table import (
     Styled,
     Table,
     echo,
+    plain_output,
+    plain_text,
     terminal_width,
     width,
 )
@@ -233,9 +235,19 @@ def _figures(*headers: str, title: str, caption: str | None = None) -> Table:
 
 
 def _stage_rows(table: Table, several: bool) -> Table:
-    """With several pipelines, a first column names each row's pipeline."""
+    """With several pipelines, a first column names each row's pipeline; on a terminal too
+    narrow for it whole, it heads the rows of its pipeline instead (never "de…", "pro…")."""
     if several:
-        table.columns.insert(0, Column("Pipeline"))
+        table.columns.insert(0, Column("Pipeline", drop=1, heading=True))
+    return table
+
+
+def _whole_names(table: Table, several: bool) -> Table:
+    """Pipeline and stage names are never cut: the columns that hold them keep their
+    longest (a column is left out, or becomes headings, first)."""
+    for i in range(2 if several else 1):
+        table.columns[i].min_width = max(
+            [0, *(width(plain_text(row[i])) for row in table.rows)])
     return table
 
 
@@ -261,9 +273,11 @@ def report(r: Any, explain: bool = False) -> None:
         pipe.add_row(*_in_pipeline(several, x.pipeline), x.stage, str(m.count),
                      totals_cell(m.value), totals_cell(m.weighted))
     t = r.pipeline_total
-    pipe.add_row(*([""] if several else []), Styled(("total", "bold")), str(t.count),
-                 totals_cell(t.value), totals_cell(t.weighted))
-    pipe.write()
+    pipe.add_row(*(["all" if plain_output() else ""] if several else []),
+                 Styled(("total", "bold")), str(t.count), totals_cell(t.value),
+                 totals_cell(t.weighted))
+    pipe.columns[-1].drop = 2  # Weighted: after the pipeline names, before a stage's
+    _whole_names(pipe, several).write()
     _say_rates(_rates(r.close_rate, r.win_rate, r.unknown.qualification))
     for x in r.by_pipeline or []:
         _say_rates(_rates(x.close_rate, x.win_rate), indent="  ", name=f"{x.pipeline.name}: ")
@@ -282,7 +296,8 @@ def report(r: Any, explain: bool = False) -> None:
     for x in r.time_in_stage:
         tis.add_row(*_in_pipeline(several, x.pipeline), x.stage, str(x.stays.count),
                     _d(x.stays.median), str(x.now.count), _d(x.now.median), _d(x.now.maximum))
-    tis.write()
+    tis.columns[-1].drop = 2  # Oldest
+    _whole_names(tis, several).write()
     if r.lost_by_reason:
         by_stage = ", ".join(f"{_stage_name(several, g.pipeline, g.key)} {g.count}"
                              for g in r.lost_by_stage)
@@ -412,15 +427,18 @@ def funnel(steps: list[Any], pipeline: str | None = None, bar_width: int = 40) -
               + max([width("Reached"), *(len(str(n)) for n in counts)])
               + max([width("From previous"), *(len(x) for x in rates)]))
     cells = max(10, min(bar_width, terminal_width() - others - 2 * 4))
+    plain = plain_output()  # tab-separated: the figures, no bars, each row names its pipeline
+    named = [pipeline] if plain and pipeline else []
     table = Table(
-        Column("Stage"), Column("Reached", justify="right"), Column("", width=cells),
+        *(Column("Pipeline") for _ in named), Column("Stage"), Column("Reached", justify="right"),
+        *([] if plain else [Column("", width=cells)]),
         Column("From previous", justify="right"),
         title=f"Stage conversion{f' in {pipeline}' if pipeline else ''} "
         "(deals created in the window, furthest stage reached)",
         box=False,
     )
     for stage, n, rate in zip(line, counts, rates, strict=True):
-        table.add_row(stage, str(n), bar(n, top, cells), rate)
+        table.add_row(*named, stage, str(n), *([] if plain else [bar(n, top, cells)]), rate)
     table.write()
 
 

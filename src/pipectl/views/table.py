@@ -25,7 +25,7 @@ import os
 import shutil
 import sys
 import unicodedata
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from itertools import islice
 from typing import TextIO, Union
 
@@ -343,6 +343,19 @@ def units(text: str) -> list[str]:
 _WORD = 24  # a wrapped column never breaks a unit up to this wide (longer ones fold)
 
 
+def _whole(unit: str) -> bool:
+    """A unit a wrapped column never breaks, whatever its width: a number, or an amount with
+    its currency (and its " +"): "9,999,999,999,999.99 EUR +"."""
+    return unit.lstrip("-\u2212")[:1].isdigit()
+
+
+def _floor(unit: str) -> int:
+    """The width a wrapped column keeps for ``unit``: all of it for a number or an amount,
+    else at most ``_WORD`` (a longer word folds)."""
+    n = width(unit)
+    return n if _whole(unit) else min(n, _WORD)
+
+
 def _wrap_spans(spans: list[Span], limit: int) -> list[list[Span]]:
     """Word-wrap one line to ``limit`` cells at spaces; a word wider than a line is folded.
 
@@ -434,13 +447,16 @@ class Column:
     instead of cutting them (never between an amount and its currency); ``width`` fixes the
     width (a bar chart's column); ``min_width``: the width a flexible column keeps while
     other columns can be dropped; ``drop`` (1, 2, ...): the order in which the column is left
-    out when the table does not fit the terminal (0: never left out)."""
+    out when the table does not fit the terminal (0: never left out); ``heading``: a column
+    left out heads the rows instead (a row of its own, in the first column, wherever its
+    value changes; the rows under it indented two spaces): no row loses what it said."""
 
-    __slots__ = ("drop", "flexible", "header", "justify", "min_width", "width", "wrap")
+    __slots__ = ("drop", "flexible", "header", "heading", "justify", "min_width", "width",
+                 "wrap")
 
     def __init__(self, header: str, justify: str = "left", *, flexible: bool = True,
                  wrap: bool = False, min_width: int = 0, width: int | None = None,
-                 drop: int = 0) -> None:
+                 drop: int = 0, heading: bool = False) -> None:
         self.header = header
         self.justify = justify  # "left" or "right"
         self.flexible = flexible
@@ -448,6 +464,16 @@ class Column:
         self.min_width = min_width
         self.width = width
         self.drop = drop
+        self.heading = heading
+
+
+def _indented(cell: Cell) -> Cell:
+    """``cell`` two spaces further right (each of its lines)."""
+    if isinstance(cell, list):
+        return [_indented(x) for x in cell]  # type: ignore[misc]
+    if isinstance(cell, str):
+        return "  " + cell
+    return Styled("  ", *cell.spans)
 
 
 def _lines_of(cell: Cell) -> list[list[Span]]:
@@ -461,7 +487,8 @@ def _fit(natural: list[int], floors: list[int], columns: Sequence[Column],
     """Column widths that fit ``room`` cells: shrink the widest flexible column, one cell at a
     time, down to its floor (header width, min_width, a wrapped column's longest word); then
     flexible one-line columns down to three cells, then one. The others (amounts, dates,
-    numbers) are never cut, nor a wrapped column's words (up to ``_WORD`` cells): a table
+    numbers) are never cut, nor a wrapped column's words (up to ``_WORD`` cells; numbers and
+    amounts with their currency whatever their width): a table
     that cannot fit is wider than the terminal rather than lose digits."""
     widths = list(natural)
     excess = sum(widths) - room
@@ -521,6 +548,17 @@ class Table:
             return self._write_plain(source, out)
         head = list(islice(source, self.sample))
         keep, widths = self._layout(head, terminal_width(out))
+        heads = [i for i, c in enumerate(self.columns) if c.heading and i not in keep]
+        if heads and keep:  # its values head the rows now: lay them out again with those
+            headed = self._headed(heads[0], keep[0])
+            head, source = list(headed(head)), headed(source)
+            first = self.columns[keep[0]]
+            floor = first.min_width
+            first.min_width += 2 if floor else 0  # its cells are indented now
+            try:
+                keep, widths = self._layout(head, terminal_width(out), {heads[0]})
+            finally:
+                first.min_width = floor
         if len(keep) == len(self.columns):
             return self._write(head, source, widths, out)
         columns = self.columns
@@ -530,6 +568,26 @@ class Table:
                                ([r[i] for i in keep] for r in source), widths, out)
         finally:
             self.columns = columns
+
+    def _headed(self, at: int, first: int
+                ) -> Callable[[Iterable[Sequence[Cell]]], Iterator[Sequence[Cell]]]:
+        """Rows under headings: column ``at``'s value, bold in column ``first`` of a row of its
+        own wherever it changes; the rows under a heading indented two spaces in ``first``
+        (a row with no value there, a total, stays as it was)."""
+        last: list[str | None] = [None]
+
+        def rows(source: Iterable[Sequence[Cell]]) -> Iterator[Sequence[Cell]]:
+            for row in source:
+                value = plain_text(row[at])
+                if value and value != last[0]:
+                    yield [Styled((value, "bold")) if i == first else ""
+                           for i in range(len(row))]
+                last[0] = value
+                if value:
+                    row = [_indented(c) if i == first else c for i, c in enumerate(row)]
+                yield row
+
+        return rows
 
     def _write_plain(self, source: Iterator[Sequence[Cell]], out: TextIO) -> int:
         """Tab-separated: a header row, then a row per row, every cell whole on one line (a
@@ -617,29 +675,29 @@ class Table:
                     n = width(safe(cell))
                     w = max(w, n)
                     if col.wrap and n > floor:
-                        floor = max(floor, *(min(width(x), _WORD) for x in
-                                             units(safe(cell)) or [""]))
+                        floor = max(floor, *(_floor(x) for x in units(safe(cell)) or [""]))
                     continue
                 for line in _lines_of(cell):
                     w = max(w, _line_width(line))
                     if col.wrap:
                         words = units("".join(t for t, _ in line))
-                        floor = max(floor, *(min(width(x), _WORD) for x in words)
-                                    ) if words else floor
+                        floor = max(floor, *(_floor(x) for x in words)) if words else floor
             natural.append(w)
             floors.append(min(floor, w))
         return natural, floors
 
-    def _layout(self, rows: list[Sequence[Cell]], room: int) -> tuple[list[int], list[int]]:
+    def _layout(self, rows: list[Sequence[Cell]], room: int, out: frozenset[int] | set[int] = (
+                frozenset())) -> tuple[list[int], list[int]]:
         """The columns kept (their indexes) and their widths, fitted to ``room``: while the
         table does not fit with every column at its floor, the next column in ``drop`` order
-        is left out; then the flexible columns shrink (``_fit``)."""
+        is left out (those in ``out`` are); then the flexible columns shrink (``_fit``)."""
         natural, floors = self._widths(rows)
         cols = self.columns
         need = [floors[i] if c.flexible and c.width is None else natural[i]
                 for i, c in enumerate(cols)]
-        keep = list(range(len(cols)))
-        for i in sorted((i for i, c in enumerate(cols) if c.drop), key=lambda i: cols[i].drop):
+        keep = [i for i in range(len(cols)) if i not in out]
+        for i in sorted((i for i, c in enumerate(cols) if c.drop and i not in out),
+                        key=lambda i: cols[i].drop):
             if sum(need[k] for k in keep) + self._overhead(len(keep)) <= room:
                 break
             keep.remove(i)
