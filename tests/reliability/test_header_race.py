@@ -32,7 +32,7 @@ def _grow(db: Path, notes: int) -> None:
 
     conn = connect(db)
     for i in range(notes):
-        deals.note(conn, 1, f"note {i} Nguyễn " + "x" * 2000, at("2026-01-06"))
+        deals.note(conn, 1, f"note {i} Nguyễn " + "x" * 2000, at=at("2026-01-06"))
     conn.close()  # the last connection: checkpoint, -wal deleted
 
 
@@ -196,7 +196,7 @@ def _writer(db: str, rounds: int, out) -> None:
     for i in range(rounds):
         try:
             conn = connect(db)
-            deals.note(conn, 1, f"r{i} " + "x" * 2000, at("2026-01-06"))
+            deals.note(conn, 1, f"r{i} " + "x" * 2000, at=at("2026-01-06"))
             conn.close()  # often the last connection: a checkpoint that grows the file
         except PipectlError as exc:
             refused.append(str(exc))
