@@ -242,7 +242,7 @@ def _read(conn: Any, kind: str, ctx: Any, value: str) -> list[tuple[str, str]]:
     if kind == "owner":
         return [(o, "") for o in names.owners(conn)]
     if kind == "reason":
-        return [(r, "") for r in names.reasons_counted(conn)]
+        return [(r, "") for r in names.lost_reasons(conn)]
     if kind == "pipeline":
         return [(p, "default" if n == 0 else "") for n, p in enumerate(names.pipelines(conn))]
     if kind == "currency":

@@ -74,16 +74,6 @@ def deals(conn: sqlite3.Connection, digits: str = "", status: str | None = None,
         return names.ids_from(conn, digits, most, where)
 
 
-def reasons_counted(conn: sqlite3.Connection) -> list[str]:
-    """``lost_reasons``, read from the report's kept figures where the database has them (a
-    few hundred rows at 50,000 deals, instead of every lost deal: shell completion)."""
-    from pipectl.store import names
-
-    with snapshot(conn):
-        found = names.reasons(conn)
-    return lost_reasons(conn) if found is None else found
-
-
 def currencies(conn: sqlite3.Connection) -> list[str]:
     """The currencies the deals and the exchange rates use."""
     from pipectl.store import names

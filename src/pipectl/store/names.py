@@ -47,21 +47,6 @@ def currencies(conn: sqlite3.Connection) -> list[str]:
         "UNION SELECT source FROM rates UNION SELECT target FROM rates ORDER BY 1")]
 
 
-def reasons(conn: sqlite3.Connection, most: int = 200) -> list[str] | None:
-    """The reasons the lost deals carry now, most used first, from the report's figures kept
-    at write time (``store/figures.py``: some rows per reason, however many deals); None when
-    the database has none kept (an older schema, or a table being rebuilt)."""
-    try:
-        rows = conn.execute(
-            "SELECT lost_reason FROM deal_figures WHERE lost_reason IS NOT NULL AND deals > 0 "
-            "GROUP BY lost_reason ORDER BY sum(deals) DESC, lost_reason LIMIT ?", [most]
-        ).fetchall()
-        kept = conn.execute("SELECT 1 FROM deal_figures LIMIT 1").fetchone() is not None
-    except sqlite3.Error:
-        return None
-    return [r[0] for r in rows] if kept else None
-
-
 def pipeline_of(conn: sqlite3.Connection, deal_id: int) -> int | None:
     """The id of the pipeline deal ``deal_id`` is in, or None when there is no such deal."""
     row = conn.execute("SELECT pipeline_id FROM deals WHERE id = ?", [deal_id]).fetchone()
